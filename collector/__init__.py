@@ -1,0 +1,1 @@
+"""The collector: ingests samples, stores them, decides SLAs, alerts and reports."""

@@ -1,0 +1,1 @@
+"""The config file shared by every process: schema, loader, validator, contract constants."""

@@ -1,0 +1,303 @@
+"""The config file of CONTRACT §2 as frozen dataclasses.
+
+Every duration is a float of seconds, every instant a float of Unix seconds, every path absolute.
+The loader (`config.loader`) builds these from YAML and is the only place that validates them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from typing import Literal
+
+Quorum = Literal["any", "majority", "all"] | int
+"""How the states of several agents make one state (CONTRACT §4.2); an int is N."""
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A value that must never be printed: tokens, webhook URLs, signing secrets."""
+
+    value: str = field(repr=False)
+
+    def __str__(self) -> str:
+        return "***"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenDigest:
+    """What the collector keeps of a token: its SHA-256, compared in constant time."""
+
+    sha256: bytes = field(repr=False)
+
+    @classmethod
+    def of(cls, token: str) -> TokenDigest:
+        return cls(hashlib.sha256(token.encode()).digest())
+
+    def matches(self, presented_sha256: bytes) -> bool:
+        return hmac.compare_digest(self.sha256, presented_sha256)
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+# ---------------------------------------------------------------------------------------- checks
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRange:
+    low: int
+    high: int
+
+    def __contains__(self, status: object) -> bool:
+        return isinstance(status, int) and self.low <= status <= self.high
+
+    def __str__(self) -> str:
+        if self.low == self.high:
+            return str(self.low)
+        if self.low % 100 == 0 and self.high == self.low + 99:
+            return f"{self.low // 100}xx"
+        return f"{self.low}-{self.high}"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpExpect:
+    status: tuple[StatusRange, ...] = (StatusRange(200, 399),)
+    body_contains: str | None = None
+    body_regex: str | None = None
+    max_latency: float | None = None
+    tls_min_days: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HttpTarget:
+    url: str
+    method: str = "GET"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: str | None = None
+    follow_redirects: bool = False
+    tls_skip_verify: bool = False
+    expect: HttpExpect = HttpExpect()
+
+
+@dataclass(frozen=True, slots=True)
+class TcpExpect:
+    banner_regex: str | None = None
+    banner_contains: str | None = None
+    max_latency: float | None = None
+    tls_min_days: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TcpTarget:
+    host: str
+    port: int
+    tls: bool = False
+    tls_skip_verify: bool = False
+    server_name: str | None = None
+    send: str | None = None
+    expect: TcpExpect = TcpExpect()
+
+
+Target = HttpTarget | TcpTarget
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    id: str
+    type: str
+    """The probe type, a key of the agent's probe registry: "http" or "tcp"."""
+    target: Target
+    interval: float = 60.0
+    timeout: float = 10.0
+    agents: tuple[str, ...] | None = None
+    """Only these agents run the check; None: every agent."""
+    quorum: Quorum = "majority"
+    no_data: float | None = None
+    """Silence of every agent that raises `no_data`, in seconds; None disables it."""
+
+    def runs_on(self, agent_id: str) -> bool:
+        return self.agents is None or agent_id in self.agents
+
+
+# ----------------------------------------------------------------------------------------- agent
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    id: str
+    collector: str
+    """Base URL of the collector, without a trailing slash."""
+    token: Secret | None
+    spool: Path
+    spool_max_samples: int = 1_000_000
+    spool_max_age: float = 45 * 86_400.0
+    metrics_listen: HostPort | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    concurrency: int = 256
+    """Probes in flight at once, at most."""
+
+
+# ------------------------------------------------------------------------------------- collector
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCredential:
+    id: str
+    token: TokenDigest
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    id: str
+    name: str
+    token: TokenDigest | None = None
+    public_status: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    raw: float = 35 * 86_400.0
+    rollups: float = 400 * 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorConfig:
+    listen: HostPort
+    database: Path
+    max_sample_age: float = 45 * 86_400.0
+    admin_token: TokenDigest | None = None
+    agents: tuple[AgentCredential, ...] = ()
+    customers: tuple[Customer, ...] = ()
+    retention: Retention = Retention()
+    public_url: str | None = None
+    """How people reach this collector (links in alerts); default http://<listen>."""
+
+    def customer(self, customer_id: str) -> Customer | None:
+        return next((c for c in self.customers if c.id == customer_id), None)
+
+
+# ------------------------------------------------------------------------------------------ slas
+
+
+@dataclass(frozen=True, slots=True)
+class OneOffMaintenance:
+    start: float
+    end: float
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RecurringMaintenance:
+    """Every `every` (a weekday, or "day") at local time `at` in the SLA's timezone."""
+
+    every: str
+    at: time
+    duration: float
+    reason: str = ""
+
+
+Maintenance = OneOffMaintenance | RecurringMaintenance
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyObjective:
+    objective: float
+    """Seconds."""
+    percentile: float = 95.0
+
+
+@dataclass(frozen=True, slots=True)
+class CreditTier:
+    below: float
+    percent: float
+
+
+@dataclass(frozen=True, slots=True)
+class Sla:
+    id: str
+    name: str
+    checks: tuple[str, ...]
+    objective: float
+    customer: str | None = None
+    require: Literal["all", "any"] = "all"
+    period: Literal["month", "week", "day"] = "month"
+    timezone: str = "UTC"
+    quorum: Quorum = "majority"
+    min_downtime: float = 0.0
+    unknown: Literal["exclude", "up", "down"] = "exclude"
+    latency: LatencyObjective | None = None
+    maintenance: tuple[Maintenance, ...] = ()
+    credits: tuple[CreditTier, ...] = ()
+
+
+# ---------------------------------------------------------------------------------------- alerts
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    id: str
+    type: str
+    """A key of the collector's channel registry: slack, discord, teams, googlechat, telegram,
+    mattermost, webhook."""
+    url: Secret | None = None
+    secret: Secret | None = None
+    bot_token: Secret | None = None
+    chat_id: str | None = None
+    api_url: str | None = None
+    """Telegram only: the Bot API base URL (default https://api.telegram.org)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRule:
+    channels: tuple[str, ...]
+    checks: tuple[str, ...] = ()
+    """Globs on check ids."""
+    slas: tuple[str, ...] = ()
+    id: str | None = None
+    after: float = 0.0
+    repeat: float = 0.0
+    resolved: bool = True
+    resolve_after: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class AlertsConfig:
+    channels: tuple[Channel, ...] = ()
+    rules: tuple[AlertRule, ...] = ()
+    max_age: float = 86_400.0
+
+    def channel(self, channel_id: str) -> Channel | None:
+        return next((c for c in self.channels if c.id == channel_id), None)
+
+
+# ------------------------------------------------------------------------------------------ file
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path
+    collector: CollectorConfig | None = None
+    agent: AgentConfig | None = None
+    checks: tuple[Check, ...] = ()
+    slas: tuple[Sla, ...] = ()
+    alerts: AlertsConfig = AlertsConfig()
+
+    def check(self, check_id: str) -> Check | None:
+        return next((c for c in self.checks if c.id == check_id), None)
+
+    def sla(self, sla_id: str) -> Sla | None:
+        return next((s for s in self.slas if s.id == sla_id), None)
+
+    def checks_for_agent(self, agent_id: str) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.runs_on(agent_id))

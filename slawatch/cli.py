@@ -1,0 +1,178 @@
+"""`slawatch SUBCOMMAND`: parses the command line and hands over to the agent or the collector.
+
+Only this package knows both sides; each subcommand imports its side lazily so that an agent host
+never loads the collector's code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from slawatch import __version__
+from slawatch.logs import configure_logging
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    configure_logging(level=args.log_level)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="slawatch", description="SLA follow-up: probe, collect, decide, alert, report."
+    )
+    parser.add_argument("--version", action="version", version=f"slawatch {__version__}")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    agent = commands.add_parser("agent", help="probe checks, spool samples, push to the collector")
+    agent.add_argument("--config", required=True, type=Path, metavar="FILE")
+    agent.add_argument(
+        "--replay-dead",
+        action="store_true",
+        help="put the spool's dead letters back in the queue, then run",
+    )
+    agent.set_defaults(handler=run_agent)
+
+    collector = commands.add_parser("collector", help="ingest API, store, SLAs, alerts, pages")
+    collector.add_argument("--config", required=True, type=Path, metavar="FILE")
+    collector.set_defaults(handler=run_collector)
+
+    up = commands.add_parser("up", help="a collector and one local agent in one process")
+    up.add_argument("--config", required=True, type=Path, metavar="FILE")
+    up.set_defaults(handler=run_up)
+
+    check_config = commands.add_parser("check-config", help="validate a config file")
+    check_config.add_argument("file", type=Path, metavar="FILE")
+    check_config.add_argument(
+        "--for",
+        dest="process",
+        choices=["agent", "collector", "up"],
+        default="up",
+        help="require only the environment variables this process reads (default: all)",
+    )
+    check_config.set_defaults(handler=run_check_config)
+
+    report = commands.add_parser("report", help="print an SLA report from the database")
+    report.add_argument("--config", required=True, type=Path, metavar="FILE")
+    report.add_argument("--sla", required=True, metavar="ID")
+    window = report.add_mutually_exclusive_group()
+    window.add_argument("--period", help="2026-11, 2026-W47 or 2026-11-27 (default: current)")
+    window.add_argument("--from", dest="from_", metavar="RFC3339", help="window start")
+    report.add_argument("--to", metavar="RFC3339", help="window end (with --from)")
+    report.add_argument("--format", choices=["json", "csv", "html"], default="json")
+    report.set_defaults(handler=run_report)
+
+    probe = commands.add_parser("probe", help="probe a URL or host:port once, now")
+    probe.add_argument("target", metavar="URL-or-host:port")
+    probe.add_argument("--json", action="store_true", help="print the sample as JSON")
+    probe.add_argument("--id", dest="check_id", metavar="ID", help="check id in the sample")
+    probe.add_argument("--timeout", default="10s", help="duration, default 10s")
+    probe.add_argument(
+        "--insecure", action="store_true", help="do not verify the TLS certificate"
+    )
+    probe.set_defaults(handler=run_probe)
+
+    backup = commands.add_parser("backup", help="online, consistent copy of the database")
+    backup.add_argument("--config", required=True, type=Path, metavar="FILE")
+    backup.add_argument("out", type=Path, metavar="OUT.db")
+    backup.set_defaults(handler=run_backup)
+    return parser
+
+
+def load(path: Path, process: str):  # noqa: ANN201 - returns config.schema.Config
+    """Load a config for `process`, or print every problem and exit 2."""
+    from config.loader import ConfigError, load_config
+
+    try:
+        return load_config(path, process=process)
+    except ConfigError as error:
+        print(error.render(), file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def run_agent(args: argparse.Namespace) -> int:
+    from agent.main import run
+
+    return run(load(args.config, "agent"), replay_dead=args.replay_dead)
+
+
+def run_collector(args: argparse.Namespace) -> int:
+    from collector.main import run
+
+    return run(load(args.config, "collector"))
+
+
+def run_up(args: argparse.Namespace) -> int:
+    from slawatch.up import run
+
+    return run(load(args.config, "up"))
+
+
+def run_check_config(args: argparse.Namespace) -> int:
+    from config.loader import ConfigError, load_config
+
+    try:
+        config = load_config(args.file, process=args.process)
+    except ConfigError as error:
+        print(error.render(), file=sys.stderr)
+        return EXIT_USAGE
+    print(
+        f"{args.file}: ok ({len(config.checks)} checks, {len(config.slas)} SLAs, "
+        f"{len(config.alerts.channels)} alert channels)"
+    )
+    return EXIT_OK
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from collector.report_command import run
+
+    return run(
+        load(args.config, "report"),
+        sla_id=args.sla,
+        period=args.period,
+        from_=args.from_,
+        to=args.to,
+        output_format=args.format,
+    )
+
+
+def run_probe(args: argparse.Namespace) -> int:
+    from agent.probe_command import run
+
+    return run(
+        args.target,
+        as_json=args.json,
+        check_id=args.check_id,
+        timeout=args.timeout,
+        insecure=args.insecure,
+    )
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    from collector.backup import run
+
+    return run(load(args.config, "report"), args.out)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
