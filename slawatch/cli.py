@@ -87,9 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--json", action="store_true", help="print the sample as JSON")
     probe.add_argument("--id", dest="check_id", metavar="ID", help="check id in the sample")
     probe.add_argument("--timeout", default="10s", help="duration, default 10s")
-    probe.add_argument(
-        "--insecure", action="store_true", help="do not verify the TLS certificate"
-    )
+    probe.add_argument("--insecure", action="store_true", help="do not verify the TLS certificate")
     probe.set_defaults(handler=run_probe)
 
     backup = commands.add_parser("backup", help="online, consistent copy of the database")

@@ -53,7 +53,11 @@ async def async_wait_until(
 
 
 def run_slawatch(
-    args: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 60.0, cwd: Path | None = None
+    args: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 60.0,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*SLAWATCH, *args],
