@@ -10,9 +10,13 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from slawatch import __version__
 from slawatch.logs import configure_logging
+
+if TYPE_CHECKING:
+    from config.schema import Config
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -97,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load(path: Path, process: str):  # noqa: ANN201 - returns config.schema.Config
+def load(path: Path, process: str) -> Config:
     """Load a config for `process`, or print every problem and exit 2."""
     from config.loader import ConfigError, load_config
 
