@@ -21,6 +21,7 @@ import yaml
 
 from config import contract
 from config.schema import (
+    DEFAULT_STATUS,
     AgentConfig,
     AgentCredential,
     AlertRule,
@@ -283,7 +284,7 @@ class _Reader:
         if not isinstance(value, str) or not value.strip():
             raise ValueError("must be a file path")
         path = Path(value.strip()).expanduser()
-        return path if path.is_absolute() else self.base_dir / path
+        return Path(os.path.normpath(path if path.is_absolute() else self.base_dir / path))
 
     def unique_ids(self, items: Iterable[tuple[KeyPath, str]], what: str) -> None:
         seen: dict[str, KeyPath] = {}
@@ -506,7 +507,7 @@ class _Reader:
     def read_check(self, value: Any, path: KeyPath) -> Check:
         common = ("id", "type", "interval", "timeout", "agents", "quorum", "no_data")
         http_keys = ("url", "method", "headers", "body", "follow_redirects", "tls_skip_verify")
-        tcp_keys = ("host", "port", "tls", "tls_skip_verify", "server_name", "send")
+        tcp_keys = ("url", "host", "port", "tls", "tls_skip_verify", "server_name", "send")
         raw = value if isinstance(value, dict) else {}
         check_type = self.infer_check_type(raw, path)
         allowed = common + ("expect",) + (http_keys if check_type == "http" else tcp_keys)
@@ -582,7 +583,7 @@ class _Reader:
             follow_redirects=self.take(data, "follow_redirects", path, parse_bool, False),
             tls_skip_verify=self.take(data, "tls_skip_verify", path, parse_bool, False),
             expect=HttpExpect(
-                status=self.take(expect, "status", expect_path, parse_status, HttpExpect.status),
+                status=self.take(expect, "status", expect_path, parse_status, DEFAULT_STATUS),
                 body_contains=self.take(expect, "body_contains", expect_path, parse_text),
                 body_regex=self.take(expect, "body_regex", expect_path, parse_regex),
                 max_latency=self.take(expect, "max_latency", expect_path, positive(parse_duration)),

@@ -70,9 +70,12 @@ class StatusRange:
         return f"{self.low}-{self.high}"
 
 
+DEFAULT_STATUS = (StatusRange(200, 399),)
+
+
 @dataclass(frozen=True, slots=True)
 class HttpExpect:
-    status: tuple[StatusRange, ...] = (StatusRange(200, 399),)
+    status: tuple[StatusRange, ...] = DEFAULT_STATUS
     body_contains: str | None = None
     body_regex: str | None = None
     max_latency: float | None = None
