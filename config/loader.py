@@ -68,6 +68,7 @@ PROCESS_SECTIONS: Mapping[str, frozenset[str]] = {
     "collector": frozenset({"collector", "checks", "slas", "alerts"}),
     "up": frozenset(SECTIONS),
     "report": frozenset({"checks", "slas"}),
+    "check": frozenset(SECTIONS),
 }
 """The sections whose `${VAR}` each process needs resolved."""
 
@@ -99,7 +100,8 @@ class ConfigError(Exception):
 def load_config(
     path: Path | str, *, process: str = "up", environ: Mapping[str, str] | None = None
 ) -> Config:
-    """Read and validate the file for `process` (agent, collector, up or report)."""
+    """Read and validate the file for `process`: agent, collector, up, report, or check (every
+    section strict, none required)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")

@@ -71,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--for",
         dest="process",
         choices=["agent", "collector", "up"],
-        default="up",
-        help="require only the environment variables this process reads (default: all)",
+        default="check",
+        help="check as this process reads the file: its sections required, only its "
+        "environment variables needed (default: every section as written, every variable)",
     )
     check_config.set_defaults(handler=run_check_config)
 
