@@ -1,0 +1,221 @@
+"""The HTTP probe: one request on a fresh connection, timed phase by phase, judged by `expect`.
+
+A small HTTP/1.1 client on asyncio streams and h11 rather than aiohttp: aiohttp's tracing cannot
+time the TLS handshake apart from the TCP connect (DESIGN.md), and an uptime probe wants no pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from urllib.parse import unquote, urljoin, urlsplit
+
+import h11
+
+from agent.probes.errors import ProbeFailure
+from agent.probes.expect import certificate_expiring, slower_than, text_lacks
+from agent.probes.net import open_stream
+from agent.probes.progress import Progress, timed
+from agent.probes.tls import TlsSettings
+from agent.sample import ProbeResult
+from config.contract import BODY_READ_LIMIT_BYTES
+from config.schema import Check, HttpExpect, HttpTarget
+
+USER_AGENT = "slawatch/0.1"
+MAX_REDIRECTS = 10
+READ_SIZE = 65_536
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_CROSS_ORIGIN_DROPPED = frozenset({"authorization", "cookie", "host"})
+"""Request headers not carried to another origin on a redirect, as browsers do."""
+_BODY_HEADERS = frozenset({"content-length", "content-type", "transfer-encoding"})
+
+
+@dataclass(frozen=True, slots=True)
+class Url:
+    tls: bool
+    host: str
+    port: int
+    authority: str
+    """The `Host` header: host and port as the URL spells them."""
+    target: str
+    """Path and query."""
+    basic_auth: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    url: str
+    method: str
+    headers: tuple[tuple[str, str], ...]
+    """The check's own headers; the defaults are added when sending."""
+    body: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status_code: int
+    location: str | None
+    body: bytes
+    """At most BODY_READ_LIMIT_BYTES."""
+
+
+@timed
+async def probe(check: Check, progress: Progress) -> ProbeResult:
+    target = check.target
+    if not isinstance(target, HttpTarget):
+        raise TypeError(f"check {check.id}: the http probe needs an HttpTarget")
+    verify = not target.tls_skip_verify
+    body = target.body.encode() if target.body is not None else None
+    request = Request(target.url, target.method, tuple(target.headers.items()), body)
+    response = await fetch(request, verify, progress)
+    redirects = 0
+    while target.follow_redirects and response.status_code in REDIRECT_STATUSES:
+        if redirects == MAX_REDIRECTS:
+            raise ProbeFailure(f"more than {MAX_REDIRECTS} redirects")
+        request = redirected(request, response)
+        response = await fetch(request, verify, progress)
+        redirects += 1
+    return progress.finish(problem(target.expect, response, progress))
+
+
+async def fetch(request: Request, verify: bool, progress: Progress) -> Response:
+    """One exchange on a connection of its own; `tls_expires` is that of the last one."""
+    url = parse_url(request.url)
+    tls = TlsSettings(verify, url.host, alpn=("http/1.1",)) if url.tls else None
+    progress.tls_expires = None
+    connection = h11.Connection(h11.CLIENT)
+    try:
+        outgoing = encode_request(connection, request, url)
+    except h11.LocalProtocolError as error:
+        raise ProbeFailure(f"bad request: {error}") from None
+    reader, writer = await open_stream(url.host, url.port, progress, tls)
+    try:
+        writer.write(outgoing)
+        return await read_response(connection, reader, progress)
+    except h11.RemoteProtocolError as error:
+        raise ProbeFailure(f"bad response: {error}") from None
+    finally:
+        writer.transport.abort()
+
+
+def encode_request(connection: h11.Connection, request: Request, url: Url) -> bytes:
+    headers = [*default_headers(request, url), *request.headers]
+    data = connection.send(h11.Request(method=request.method, target=url.target, headers=headers))
+    if request.body:
+        data += connection.send(h11.Data(data=request.body))
+    return data + connection.send(h11.EndOfMessage())
+
+
+def default_headers(request: Request, url: Url) -> list[tuple[str, str]]:
+    """What a request carries unless the check's headers say otherwise."""
+    given = {name.lower() for name, _ in request.headers}
+    defaults = [
+        ("Host", url.authority),
+        ("User-Agent", USER_AGENT),
+        ("Accept-Encoding", "identity"),
+        ("Connection", "close"),
+    ]
+    if url.basic_auth:
+        defaults.append(("Authorization", f"Basic {url.basic_auth}"))
+    sends_body = request.body is not None or request.method in ("POST", "PUT", "PATCH")
+    if sends_body and "transfer-encoding" not in given:
+        defaults.append(("Content-Length", str(len(request.body or b""))))
+    return [(name, value) for name, value in defaults if name.lower() not in given]
+
+
+async def read_response(
+    connection: h11.Connection, reader: asyncio.StreamReader, progress: Progress
+) -> Response:
+    """Read up to the end of the body or its first BODY_READ_LIMIT_BYTES, lapping `ttfb` at the
+    first byte and `transfer` at the last."""
+    status_code, location, body = 0, None, bytearray()
+    waiting_first_byte = True
+    while True:
+        event = connection.next_event()
+        if event is h11.NEED_DATA:
+            data = await reader.read(READ_SIZE)
+            if waiting_first_byte:
+                if not data:
+                    raise ProbeFailure("connection closed without a response")
+                progress.lap("ttfb")
+                waiting_first_byte = False
+            connection.receive_data(data)
+        elif isinstance(event, h11.Response):
+            status_code = progress.status_code = event.status_code
+            location = header(event.headers, b"location")
+        elif isinstance(event, h11.Data):
+            body += event.data[: BODY_READ_LIMIT_BYTES - len(body)]
+            if len(body) >= BODY_READ_LIMIT_BYTES:
+                break
+        elif isinstance(event, h11.EndOfMessage):
+            break
+        elif isinstance(event, h11.ConnectionClosed):
+            raise ProbeFailure("connection closed before the end of the response")
+    progress.lap("transfer")
+    return Response(status_code, location, bytes(body))
+
+
+def header(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> str | None:
+    """h11 gives names lowercased."""
+    return next((value.decode("latin-1") for key, value in headers if key == name), None)
+
+
+def redirected(request: Request, response: Response) -> Request:
+    """The request a browser would send next, per RFC 9110 §15.4."""
+    if not response.location:
+        raise ProbeFailure(f"status {response.status_code} redirect without a Location")
+    url = urljoin(request.url, response.location)
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ProbeFailure(f"redirect to a non-HTTP URL: {url[:100]}")
+    method, body, headers = request.method, request.body, request.headers
+    if (response.status_code == 303 and method != "HEAD") or (
+        response.status_code in (301, 302) and method == "POST"
+    ):
+        method, body = "GET", None
+        headers = tuple(h for h in headers if h[0].lower() not in _BODY_HEADERS)
+    if origin(url) != origin(request.url):
+        headers = tuple(h for h in headers if h[0].lower() not in _CROSS_ORIGIN_DROPPED)
+    return replace(request, url=url, method=method, headers=headers, body=body)
+
+
+def origin(url: str) -> tuple[bool, str, int]:
+    parsed = parse_url(url)
+    return parsed.tls, parsed.host, parsed.port
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_url(url: str) -> Url:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ProbeFailure(f"bad URL: invalid port in {url[:100]}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ProbeFailure(f"bad URL: {url[:100]}")
+    tls = parts.scheme == "https"
+    userinfo, _, authority = parts.netloc.rpartition("@")
+    basic_auth = None
+    if userinfo:
+        user, _, password = userinfo.partition(":")
+        credentials = f"{unquote(user)}:{unquote(password)}".encode()
+        basic_auth = base64.b64encode(credentials).decode("ascii")
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Url(tls, parts.hostname, port or (443 if tls else 80), authority, target, basic_auth)
+
+
+def problem(expect: HttpExpect, response: Response, progress: Progress) -> str | None:
+    """The first expectation the response fails, in the words of the sample's `error`."""
+    if not any(response.status_code in allowed for allowed in expect.status):
+        allowed_text = ", ".join(str(allowed) for allowed in expect.status)
+        return f"status {response.status_code} not in [{allowed_text}]"
+    if expect.body_contains is not None or expect.body_regex is not None:
+        text = response.body.decode("utf-8", "replace")
+        lacking = text_lacks(text, expect.body_contains, expect.body_regex, "body")
+        if lacking:
+            return lacking
+    return certificate_expiring(expect.tls_min_days, progress.tls_expires) or slower_than(
+        expect.max_latency, progress.mark_us
+    )

@@ -1,0 +1,87 @@
+"""What a probe has measured so far, and how every probe ends: a result, a failure or a timeout.
+
+Phases are differences of marks taken on one `perf_counter` clock and kept in whole
+microseconds, so on success they add up to `latency_ms` exactly (CONTRACT §3.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from agent.probes.errors import ProbeFailure, describe
+from agent.sample import ProbeResult
+from config.schema import Check
+from config.values import format_duration
+
+Measure = Callable[[Check, "Progress"], Awaitable[ProbeResult]]
+
+
+@dataclass(slots=True)
+class Progress:
+    started: float = field(default_factory=time.perf_counter)
+    phases_us: dict[str, int] = field(default_factory=dict)
+    mark_us: int = 0
+    """End of the last completed phase, in µs since `started`."""
+    status_code: int | None = None
+    tls_expires: float | None = None
+
+    def elapsed_us(self) -> int:
+        return round((time.perf_counter() - self.started) * 1_000_000)
+
+    def lap(self, phase: str) -> None:
+        """End `phase` now; a phase met again (a redirect's second hop) adds up."""
+        now_us = self.elapsed_us()
+        self.phases_us[phase] = self.phases_us.get(phase, 0) + now_us - self.mark_us
+        self.mark_us = now_us
+
+    def skip(self, phase: str) -> None:
+        """A phase that took no time, like `dns` for an IP address."""
+        self.phases_us.setdefault(phase, 0)
+
+    def finish(self, error: str | None = None) -> ProbeResult:
+        """Every phase done; `error` is an expectation the answer failed, or None if UP."""
+        return self._result(error, self.mark_us)
+
+    def fail(self, error: str) -> ProbeResult:
+        """Stopped by `error` before the last phase: latency is the time until now."""
+        return self._result(error, self.elapsed_us())
+
+    def _result(self, error: str | None, latency_us: int) -> ProbeResult:
+        return ProbeResult(
+            ok=error is None,
+            latency_ms=latency_us / 1000,
+            error=error,
+            status_code=self.status_code,
+            phases_ms={phase: us / 1000 for phase, us in self.phases_us.items()},
+            tls_expires=self.tls_expires,
+        )
+
+
+def timed(measure: Measure) -> Callable[[Check], Awaitable[ProbeResult]]:
+    """Make a probe of `measure`: a hard `check.timeout`, target problems as DOWN results.
+
+    On timeout the probe is cancelled where it waits (its `finally` closes its socket) and the
+    result keeps the phases completed so far. Only `CancelledError` and bugs escape.
+    """
+
+    @functools.wraps(measure)
+    async def probe(check: Check) -> ProbeResult:
+        progress = Progress()
+        deadline = asyncio.timeout(check.timeout)
+        try:
+            async with deadline:
+                return await measure(check, progress)
+        except ProbeFailure as failure:
+            return progress.fail(str(failure))
+        except TimeoutError as error:
+            if deadline.expired():
+                return progress.fail(f"timeout after {format_duration(check.timeout)}")
+            return progress.fail(describe(error))
+        except OSError as error:
+            return progress.fail(describe(error))
+
+    return probe
