@@ -1,0 +1,87 @@
+"""Microsoft Teams through a Power Automate "Workflows" webhook, with an Adaptive Card.
+
+The Office 365 connectors' MessageCard is retired; the Workflows template "Send webhook alerts
+to a channel" takes `{"type": "message", "attachments": [{"contentType":
+"application/vnd.microsoft.card.adaptive", "content": <AdaptiveCard>}]}` and posts the card
+(Microsoft Learn: "Create incoming webhooks with Workflows for Microsoft Teams"; card schema at
+adaptivecards.io). Version 1.4 is what Teams renders everywhere, mobile included. A Teams
+message holds about 28 KB, so long lists are cut.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from collector.alerts.delivery import RenderedMessage, channel_secret
+from collector.alerts.events import Event
+from collector.alerts.text import Message, Tone, clip, compose, format_instant
+from config.schema import Channel, Secret
+
+CARD_VERSION = "1.4"
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+MAX_LINES = 40
+VALUE_CHARS = 1000
+MAX_FACTS = 30
+_COLORS: dict[Tone, str] = {
+    "bad": "Attention",
+    "warning": "Warning",
+    "good": "Good",
+    "info": "Accent",
+}
+
+
+def endpoint(channel: Channel) -> Secret:
+    return channel_secret(channel, "url")
+
+
+def render(event: Event, channel: Channel) -> RenderedMessage:
+    payload = {
+        "type": "message",
+        "attachments": [
+            {"contentType": CARD_CONTENT_TYPE, "contentUrl": None, "content": card(compose(event))}
+        ],
+    }
+    return RenderedMessage.of_json(channel, event.id, event.kind, payload)
+
+
+def card(message: Message) -> dict[str, Any]:
+    body: list[dict[str, Any]] = [
+        _text(message.title, weight="Bolder", size="Medium", color=_COLORS[message.tone]),
+        _text(message.summary),
+    ]
+    facts = message.facts[:MAX_FACTS]
+    short = [f for f in facts if f.short]
+    if short:
+        body.append(
+            {
+                "type": "FactSet",
+                "facts": [{"title": f.label, "value": clip(f.value, VALUE_CHARS)} for f in short],
+            }
+        )
+    for fact in facts:
+        if not fact.short:
+            body.append(_text(fact.label, weight="Bolder", spacing="Medium"))
+            body.append(_text(clip(fact.value, VALUE_CHARS), spacing="None"))
+    if len(message.facts) > MAX_FACTS:
+        body.append(_text(f"… and {len(message.facts) - MAX_FACTS} more", isSubtle=True))
+    lines = message.lines[:MAX_LINES]
+    body.extend(_text(f"• {clip(line, VALUE_CHARS)}", spacing="None") for line in lines)
+    if len(message.lines) > MAX_LINES:
+        body.append(_text(f"… and {len(message.lines) - MAX_LINES} more", isSubtle=True))
+    body.append(_text(f"slawatch · {format_instant(message.at)}", isSubtle=True, size="Small"))
+    content: dict[str, Any] = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": CARD_VERSION,
+        "msteams": {"width": "Full"},
+        "body": body,
+    }
+    if message.link:
+        content["actions"] = [
+            {"type": "Action.OpenUrl", "title": "Open in slawatch", "url": message.link}
+        ]
+    return content
+
+
+def _text(value: str, **style: Any) -> dict[str, Any]:
+    return {"type": "TextBlock", "text": value, "wrap": True, **style}

@@ -1,0 +1,58 @@
+"""Telegram Bot API: `POST {api_url}/bot<bot_token>/sendMessage`.
+
+From core.telegram.org/bots/api#sendmessage: `chat_id`, `text` (1–4096 characters after entity
+parsing), `parse_mode` "HTML" (only `<`, `>` and `&` need escaping, as `&lt;` `&gt;` `&amp;`),
+`disable_web_page_preview`. Flood control answers 429 with `parameters.retry_after` in the JSON
+body, which delivery honours. We bound the *HTML* length by 4096 UTF-16 units, which is always
+within the limit on the visible text. The bot token is part of the URL: a secret.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from collector.alerts.delivery import ChannelError, RenderedMessage, channel_secret
+from collector.alerts.events import Event
+from collector.alerts.text import Message, clip, compose, fit_lines, format_instant, utf16_len
+from config.schema import Channel, Secret
+
+DEFAULT_API_URL = "https://api.telegram.org"
+TEXT_CHARS = 4096
+LINE_CHARS = 500
+
+
+def endpoint(channel: Channel) -> Secret:
+    token = channel_secret(channel, "bot_token")
+    base = (channel.api_url or DEFAULT_API_URL).rstrip("/")
+    return Secret(f"{base}/bot{token.value}/sendMessage")
+
+
+def render(event: Event, channel: Channel) -> RenderedMessage:
+    if not channel.chat_id:
+        raise ChannelError(f"channel {channel.id!r} (telegram) has no chat_id")
+    payload = {
+        "chat_id": channel.chat_id,
+        "text": html(compose(event)),
+        "parse_mode": "HTML",
+        "disable_web_page_preview": True,
+    }
+    return RenderedMessage.of_json(channel, event.id, event.kind, payload)
+
+
+def html(message: Message) -> str:
+    head = [f"<b>{escape(clip(message.summary, LINE_CHARS), quote=False)}</b>", ""]
+    tail = [""]
+    if message.link:
+        tail.append(f'<a href="{escape(message.link, quote=True)}">Open in slawatch</a>')
+    tail.append(f"<i>slawatch · {format_instant(message.at)}</i>")
+    body = [_fact(f.label, f.value) for f in message.facts]
+    body += [f"• {escape(clip(line, LINE_CHARS), quote=False)}" for line in message.lines]
+    room = TEXT_CHARS - utf16_len("\n".join(head + tail)) - 40
+    kept = fit_lines(body, room, measure=utf16_len)
+    return "\n".join(head + kept + tail)
+
+
+def _fact(label: str, value: str) -> str:
+    value = escape(clip(value, LINE_CHARS * 2), quote=False)
+    separator = "\n" if "\n" in value else " "
+    return f"<b>{escape(label, quote=False)}:</b>{separator}{value}"

@@ -1,0 +1,608 @@
+"""The words of every alert, shared by all channels so that they stay small and alike.
+
+`compose(event)` turns an event into a `Message`: a title ("DOWN acme-web"), the one-line summary
+that a phone notification shows ("DOWN acme-web — 3/3 agents: connection refused — since 03:12
+UTC"), label/value facts, list lines (a storm's changes) and a link. Channel modules only map a
+`Message` to their service's markup and limits. Everything here is plain text: each channel
+escapes it for its own markup.
+
+Times are shown in UTC: the people reading are in many zones, and "03:12 UTC" is unambiguous.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from collector.alerts.events import (
+    AgentSilent,
+    AgentView,
+    BurnRate,
+    BurnWindow,
+    Digest,
+    DigestIncident,
+    DigestSla,
+    Down,
+    Event,
+    Flapping,
+    Grouped,
+    NoData,
+    ObjectiveBreached,
+    Reminder,
+    Resolved,
+    StateChange,
+    Subject,
+    Test,
+)
+
+Tone = Literal["bad", "warning", "good", "info"]
+"""How a channel colours the message: red, amber, green, neutral."""
+TONE_COLORS: dict[Tone, int] = {
+    "bad": 0xD92D20,
+    "warning": 0xF79009,
+    "good": 0x12B76A,
+    "info": 0x2E90FA,
+}
+
+ELLIPSIS = "…"
+DASH = " — "
+ERROR_SUMMARY_CHARS = 200
+"""An error longer than this is cut in the one-line summary (the facts keep more of it)."""
+ERROR_FACT_CHARS = 1000
+NAMES_IN_SUMMARY = 3
+"""A storm's summary names this many subjects, then "+N more"."""
+
+_HEADLINES = {
+    "down": "DOWN",
+    "reminder": "STILL DOWN",
+    "resolved": "RESOLVED",
+    "no_data": "NO DATA",
+    "agent_silent": "AGENT SILENT",
+    "flapping": "FLAPPING",
+    "burn_rate": "BURN RATE",
+    "objective_breached": "BREACHED",
+    "grouped": "STORM",
+    "digest": "SLA REVIEW",
+    "test": "TEST",
+}
+_SPACES = re.compile(r"[\s\x00-\x1f\x7f]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    label: str
+    value: str
+    short: bool = True
+    """Short facts sit side by side (two columns); long ones take a row of their own."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    kind: str
+    title: str
+    summary: str
+    """The first line: what, where, since when, in one line."""
+    tone: Tone
+    at: float
+    facts: tuple[Fact, ...] = ()
+    lines: tuple[str, ...] = ()
+    """List items: a storm's changes, one per line."""
+    link: str | None = None
+
+
+def compose(event: Event) -> Message:
+    match event:
+        case Down() | Reminder():
+            return _down(event)
+        case Resolved():
+            return _resolved(event)
+        case NoData():
+            return _no_data(event)
+        case AgentSilent():
+            return _agent_silent(event)
+        case Flapping():
+            return _flapping(event)
+        case BurnRate():
+            return _burn_rate(event)
+        case ObjectiveBreached():
+            return _objective_breached(event)
+        case Grouped():
+            return _grouped(event)
+        case Digest():
+            return _digest(event)
+        case Test():
+            return _test(event)
+    raise TypeError(f"not an alert event: {type(event).__name__}")
+
+
+def summary(event: Event) -> str:
+    return compose(event).summary
+
+
+def headline(kind: str) -> str:
+    """The upper-case word that opens every summary: DOWN, RESOLVED, NO DATA…"""
+    return _HEADLINES[kind]
+
+
+# ---------------------------------------------------------------------------------- per kind
+
+
+def _down(event: Down | Reminder) -> Message:
+    word = headline(event.kind)
+    name = subject_label(event.subject)
+    parts = [f"{word} {name}"]
+    seen = _what_probes_saw(event.agents, event.error)
+    if event.checks:
+        parts.append(f"{_count(len(event.checks), 'check')} down: {', '.join(event.checks)}")
+        if event.error:
+            parts.append(clip(one_line(event.error), ERROR_SUMMARY_CHARS))
+    elif seen:
+        parts.append(seen)
+    since = f"since {format_time(event.since, event.at)}"
+    if isinstance(event, Reminder):
+        since += f" ({format_duration(event.at - event.since)})"
+    parts.append(since)
+    facts = [
+        *_subject_facts(event.subject),
+        Fact("State", f"DOWN for {format_duration(event.at - event.since)}"),
+        Fact("Since", format_instant(event.since)),
+    ]
+    if event.checks:
+        facts.append(Fact("Checks down", ", ".join(event.checks)))
+    if event.agents:
+        facts.append(Fact("Agents", _agent_lines(event.agents), short=False))
+    if event.error:
+        facts.append(Fact("Error", clip(one_line(event.error), ERROR_FACT_CHARS), short=False))
+    return Message(
+        kind=event.kind,
+        title=f"{word} {name}",
+        summary=DASH.join(parts),
+        tone="bad",
+        at=event.at,
+        facts=tuple(facts),
+        link=event.link,
+    )
+
+
+def _resolved(event: Resolved) -> Message:
+    name = subject_label(event.subject)
+    span = format_span(event.down_since, event.up_since, event.at)
+    line = f"was down {span} ({format_duration(event.duration_s)})"
+    if event.error:
+        line += f": {clip(one_line(event.error), ERROR_SUMMARY_CHARS)}"
+    facts = [
+        *_subject_facts(event.subject),
+        Fact("State", "UP"),
+        Fact("Down for", format_duration(event.duration_s)),
+        Fact("Down since", format_instant(event.down_since)),
+        Fact("Up since", format_instant(event.up_since)),
+    ]
+    if event.checks:
+        facts.append(Fact("Checks", ", ".join(event.checks)))
+    if event.error:
+        facts.append(Fact("Error", clip(one_line(event.error), ERROR_FACT_CHARS), short=False))
+    return Message(
+        kind=event.kind,
+        title=f"RESOLVED {name}",
+        summary=DASH.join([f"RESOLVED {name}", line]),
+        tone="good",
+        at=event.at,
+        facts=tuple(facts),
+        link=event.link,
+    )
+
+
+def _no_data(event: NoData) -> Message:
+    name = subject_label(event.subject)
+    if event.last_sample is None:
+        silence = "no sample from any agent yet"
+        last = "never"
+    else:
+        silence = (
+            f"no sample from any agent since {format_time(event.last_sample, event.at)}"
+            f" ({format_duration(event.at - event.last_sample)})"
+        )
+        last = format_instant(event.last_sample)
+    facts = [*_subject_facts(event.subject), Fact("State", "UNKNOWN"), Fact("Last sample", last)]
+    if event.interval_s:
+        facts.append(Fact("Interval", format_duration(event.interval_s)))
+    if event.agents:
+        facts.append(Fact("Agents", ", ".join(event.agents), short=False))
+    return Message(
+        kind=event.kind,
+        title=f"NO DATA {name}",
+        summary=DASH.join([f"NO DATA {name}", silence, "monitoring is blind"]),
+        tone="bad",
+        at=event.at,
+        facts=tuple(facts),
+        link=event.link,
+    )
+
+
+def _agent_silent(event: AgentSilent) -> Message:
+    if event.last_seen is None:
+        silence = "never pushed"
+        last = "never"
+    else:
+        silence = (
+            f"no push since {format_time(event.last_seen, event.at)}"
+            f" ({format_duration(event.at - event.last_seen)})"
+        )
+        last = format_instant(event.last_seen)
+    parts = [f"AGENT SILENT {event.agent}", silence]
+    if event.checks:
+        parts.append(f"{_count(len(event.checks), 'check')} unwatched from there")
+    facts = [Fact("Agent", event.agent), Fact("Last push", last)]
+    if event.checks:
+        facts.append(Fact("Checks", ", ".join(event.checks), short=False))
+    return Message(
+        kind=event.kind,
+        title=f"AGENT SILENT {event.agent}",
+        summary=DASH.join(parts),
+        tone="bad",
+        at=event.at,
+        facts=tuple(facts),
+        link=event.link,
+    )
+
+
+def _flapping(event: Flapping) -> Message:
+    name = subject_label(event.subject)
+    parts = [
+        f"FLAPPING {name}",
+        f"{event.changes} state changes in {format_duration(event.window_s)}, now "
+        f"{event.state.upper()}",
+    ]
+    if event.error:
+        parts.append(clip(one_line(event.error), ERROR_SUMMARY_CHARS))
+    facts = [
+        *_subject_facts(event.subject),
+        Fact("State", event.state.upper()),
+        Fact("Changes", f"{event.changes} in {format_duration(event.window_s)}"),
+        Fact("Flapping since", format_instant(event.since)),
+    ]
+    if event.error:
+        facts.append(Fact("Last error", clip(one_line(event.error), ERROR_FACT_CHARS), False))
+    return Message(
+        kind=event.kind,
+        title=f"FLAPPING {name}",
+        summary=DASH.join(parts),
+        tone="warning",
+        at=event.at,
+        facts=tuple(facts),
+        link=event.link,
+    )
+
+
+def _burn_rate(event: BurnRate) -> Message:
+    name = subject_label(event.subject)
+    left = _budget_left(event.budget_s, event.budget_remaining_s)
+    parts = [f"BURN RATE {name}"]
+    if event.windows:
+        urgent = event.windows[0]
+        parts.append(
+            f"error budget burning {format_rate(urgent.long_rate)} over "
+            f"{format_duration(urgent.long_s)} ({event.severity})"
+        )
+    parts.append(f"{left} of the {event.period} budget left")
+    facts = [
+        *_subject_facts(event.subject),
+        Fact("Severity", event.severity),
+        Fact("Objective", f"{format_percent(event.objective)} ({event.period})"),
+        Fact(
+            "Budget",
+            f"{format_duration(max(event.budget_remaining_s, 0.0))} left of "
+            f"{format_duration(event.budget_s)} ({left})",
+        ),
+        Fact("Burn rates", "\n".join(_burn_line(w) for w in event.windows), short=False),
+    ]
+    return Message(
+        kind=event.kind,
+        title=f"BURN RATE {name}",
+        summary=DASH.join(parts),
+        tone="bad" if event.severity == "page" else "warning",
+        at=event.at,
+        facts=tuple(facts),
+        link=event.link,
+    )
+
+
+def _objective_breached(event: ObjectiveBreached) -> Message:
+    name = subject_label(event.subject)
+    parts = [
+        f"BREACHED {name}",
+        f"{format_percent(event.availability)} < {format_percent(event.objective)} objective "
+        f"for {event.period}",
+        f"{format_duration(event.down_s)} down",
+    ]
+    if event.credit_percent:
+        parts.append(f"credit {format_number(event.credit_percent)}%")
+    facts = [
+        *_subject_facts(event.subject),
+        Fact("Availability", format_percent(event.availability)),
+        Fact("Objective", f"{format_percent(event.objective)} ({event.period})"),
+        Fact("Down", format_duration(event.down_s)),
+        Fact("Budget", format_duration(event.budget_s)),
+        Fact("Credit", f"{format_number(event.credit_percent)}%"),
+    ]
+    return Message(
+        kind=event.kind,
+        title=f"BREACHED {name}",
+        summary=DASH.join(parts),
+        tone="bad",
+        at=event.at,
+        facts=tuple(facts),
+        link=event.link,
+    )
+
+
+def _grouped(event: Grouped) -> Message:
+    per_kind = Counter(headline(e.kind) for e in event.events)
+    counts = ", ".join(f"{n} {word}" for word, n in per_kind.most_common())
+    names = _unique(_change_name(e) for e in event.events)
+    named = ", ".join(names[:NAMES_IN_SUMMARY])
+    if len(names) > NAMES_IN_SUMMARY:
+        named += f" +{len(names) - NAMES_IN_SUMMARY} more"
+    total = _count(len(event.events), "change")
+    any_bad = any(not isinstance(e, Resolved) for e in event.events)
+    return Message(
+        kind=event.kind,
+        title=f"{total}: {counts}",
+        summary=DASH.join([f"STORM {total}", counts, named]),
+        tone="bad" if any_bad else "good",
+        at=event.at,
+        lines=tuple(compose(e).summary for e in event.events),
+        link=event.link,
+    )
+
+
+def _digest(event: Digest) -> Message:
+    below = [s for s in event.slas if s.met is False]
+    on_target = [s for s in event.slas if s.met is True]
+    status = f"{len(on_target)} on target"
+    if below:
+        status += f", {len(below)} below objective"
+    if len(on_target) + len(below) < len(event.slas):
+        status += f", {len(event.slas) - len(on_target) - len(below)} without data"
+    span = f"{format_date(event.start)} – {format_date(event.end - 1)}"
+    return Message(
+        kind=event.kind,
+        title=f"SLA weekly review {event.week}",
+        summary=DASH.join(
+            [
+                f"SLA weekly review {event.week} ({span})",
+                f"{_count(len(event.slas), 'SLA')}: {status}",
+            ]
+        ),
+        tone="bad" if below else "info",
+        at=event.at,
+        facts=tuple(_digest_fact(s, event.at) for s in event.slas),
+        link=event.link,
+    )
+
+
+def _test(event: Test) -> Message:
+    return Message(
+        kind=event.kind,
+        title=f"TEST {event.channel}",
+        summary=DASH.join([f"TEST {event.channel}", one_line(event.message)]),
+        tone="info",
+        at=event.at,
+        facts=(Fact("Channel", event.channel), Fact("Sent", format_instant(event.at))),
+        link=event.link,
+    )
+
+
+# ------------------------------------------------------------------------------------ pieces
+
+
+def subject_label(subject: Subject) -> str:
+    return subject.id if subject.kind == "check" else f"SLA {subject.id}"
+
+
+def _subject_facts(subject: Subject) -> list[Fact]:
+    if subject.kind == "check":
+        facts = [Fact("Check", subject.id)]
+    elif subject.name and subject.name != subject.id:
+        facts = [Fact("SLA", f"{subject.name} ({subject.id})")]
+    else:
+        facts = [Fact("SLA", subject.id)]
+    if subject.customer:
+        facts.append(Fact("Customer", subject.customer))
+    return facts
+
+
+def _what_probes_saw(agents: tuple[AgentView, ...], error: str | None) -> str:
+    """ "3/3 agents: connection refused" — DOWN agents out of those with a known state."""
+    error = error or next((a.error for a in agents if a.state == "down" and a.error), None)
+    text = clip(one_line(error), ERROR_SUMMARY_CHARS) if error else ""
+    if not agents:
+        return text
+    known = [a for a in agents if a.state != "unknown"]
+    down = [a for a in known if a.state == "down"]
+    seen = f"{len(down)}/{len(known)} agents"
+    if len(known) < len(agents):
+        seen += f" ({len(agents) - len(known)} silent)"
+    return f"{seen}: {text}" if text else seen
+
+
+def _agent_lines(agents: tuple[AgentView, ...]) -> str:
+    lines = []
+    for view in agents:
+        line = f"{view.agent}: {view.state.upper()}"
+        if view.error and view.state == "down":
+            line += f" ({clip(one_line(view.error), ERROR_SUMMARY_CHARS)})"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _change_name(event: StateChange) -> str:
+    return event.agent if isinstance(event, AgentSilent) else event.subject.id
+
+
+def _burn_line(window: BurnWindow) -> str:
+    return (
+        f"{format_rate(window.long_rate)} over {format_duration(window.long_s)} and "
+        f"{format_rate(window.short_rate)} over {format_duration(window.short_s)} "
+        f"(threshold {format_rate(window.threshold)})"
+    )
+
+
+def _budget_left(budget_s: float, remaining_s: float) -> str:
+    if budget_s <= 0:
+        return "0%"
+    return f"{max(0, math.floor(100 * remaining_s / budget_s))}%"
+
+
+def _digest_fact(sla: DigestSla, at: float) -> Fact:
+    mark = {True: "✓", False: "✗", None: "no data"}[sla.met]
+    lines = [
+        f"Week {_percent_or_none(sla.week_availability)} · {sla.period} to date "
+        f"{_percent_or_none(sla.period_availability)} (objective "
+        f"{format_percent(sla.objective)}) {mark}",
+        f"Budget left {format_duration(max(sla.budget_remaining_s, 0.0))} of "
+        f"{format_duration(sla.budget_s)} ({_budget_left(sla.budget_s, sla.budget_remaining_s)})"
+        f" · credit {format_number(sla.credit_percent)}%",
+    ]
+    if sla.incidents:
+        lines.append(f"{_count(len(sla.incidents), 'incident')} this week:")
+        lines.extend(f"• {_incident_line(i, at)}" for i in sla.incidents)
+    else:
+        lines.append("No incident this week")
+    label = sla.name if sla.name == sla.sla else f"{sla.name} ({sla.sla})"
+    return Fact(label, "\n".join(lines), short=False)
+
+
+def _incident_line(incident: DigestIncident, at: float) -> str:
+    when = format_time(incident.start, at, with_date=True)
+    ongoing = "" if incident.end is not None else ", ongoing"
+    line = f"{when}, {format_duration(incident.duration_s)}{ongoing}"
+    if incident.checks:
+        line += f", {', '.join(incident.checks)}"
+    if incident.error:
+        line += f": {clip(one_line(incident.error), ERROR_SUMMARY_CHARS)}"
+    return line
+
+
+def _percent_or_none(value: float | None) -> str:
+    return "n/a" if value is None else format_percent(value)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+# ---------------------------------------------------------------------------------- formats
+
+
+def one_line(text: str) -> str:
+    """Whitespace and control characters collapsed: remote errors may carry anything."""
+    return _SPACES.sub(" ", text).strip()
+
+
+def clip(text: str, limit: int, measure: Callable[[str], int] = len) -> str:
+    """`text` cut to at most `limit` units of `measure`, ending with "…" when cut."""
+    if measure(text) <= limit:
+        return text
+    budget = limit - measure(ELLIPSIS)
+    if budget < 0:
+        return ""
+    kept: list[str] = []
+    used = 0
+    for char in text:
+        size = measure(char)
+        if used + size > budget:
+            break
+        kept.append(char)
+        used += size
+    return "".join(kept).rstrip() + ELLIPSIS
+
+
+def fit_lines(lines: Iterable[str], room: int, measure: Callable[[str], int] = len) -> list[str]:
+    """As many `lines` as fit in `room` units (joined by newlines), then "… and N more"."""
+    pending = list(lines)
+    kept: list[str] = []
+    for index, line in enumerate(pending):
+        more = f"… and {len(pending) - index} more"
+        rest_fits = index == len(pending) - 1 or measure(more) + 1 <= room - measure(line) - 1
+        if measure(line) + 1 > room or not rest_fits:
+            kept.append(more)
+            break
+        kept.append(line)
+        room -= measure(line) + 1
+    return kept
+
+
+def utf16_len(text: str) -> int:
+    """Length as JavaScript counts it (Discord, Telegram): astral characters count 2."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def format_duration(seconds: float) -> str:
+    """ "45s", "7m 4s", "1h", "2d 3h": the two largest units, rounded down."""
+    total = max(0, int(seconds))
+    if total < 60:
+        return f"{total}s"
+    units = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
+    index = next(i for i, (_, size) in enumerate(units) if total >= size)
+    (big_name, big_size), (small_name, small_size) = units[index], units[index + 1]
+    big, small = total // big_size, total % big_size // small_size
+    return f"{big}{big_name} {small}{small_name}" if small else f"{big}{big_name}"
+
+
+def format_time(ts: float, reference: float, *, with_date: bool = False) -> str:
+    """ "03:12 UTC", with the date when `ts` is not on `reference`'s day (or when asked)."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    if with_date or moment.date() != datetime.fromtimestamp(reference, UTC).date():
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return moment.strftime("%H:%M UTC")
+
+
+def format_span(start: float, end: float, reference: float) -> str:
+    """ "03:12–03:19 UTC", or with dates when the span crosses a day or is not today's."""
+    first = datetime.fromtimestamp(start, UTC)
+    last = datetime.fromtimestamp(end, UTC)
+    today = datetime.fromtimestamp(reference, UTC).date()
+    if first.date() == last.date() == today:
+        return f"{first:%H:%M}–{last:%H:%M} UTC"
+    if first.date() == last.date():
+        return f"{first:%Y-%m-%d %H:%M}–{last:%H:%M} UTC"
+    return f"{first:%Y-%m-%d %H:%M} – {last:%Y-%m-%d %H:%M} UTC"
+
+
+def format_instant(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def format_date(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+
+
+def rfc3339(ts: float) -> str:
+    """ "2026-11-27T03:12:05Z", with milliseconds when the instant has them."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    spec = "seconds" if moment.microsecond < 1000 else "milliseconds"
+    return moment.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def format_percent(value: float) -> str:
+    """Rounded down to 3 decimals, so 99.8999 never reads as 99.9 and 99.9999 never as 100."""
+    floored = math.floor(value * 1000) / 1000
+    return f"{floored:.3f}".rstrip("0").rstrip(".") + "%"
+
+
+def format_number(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def format_rate(rate: float) -> str:
+    return f"{rate:.1f}×"
