@@ -1,0 +1,261 @@
+"""The collector's HTTP routes (CONTRACT §3): health, metrics, sample ingest, checks.
+
+`create_app` builds the application with what every route needs under typed keys (`CONFIG`,
+`STORE`, `AUTH`, `METRICS`, `CLOCK`) and the middleware that turns every failure into the JSON
+error of `collector.errors`. Each module of routes has a `setup(app)` that adds its routes and
+documents them in the OpenAPI document (`collector.openapi.document(app).add(...)`); this
+module's own is `setup` below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+
+from collector import openapi
+from collector.auth import Authenticator
+from collector.current import check_states
+from collector.errors import ApiError, error_response
+from collector.ingest import Batch, BatchError, parse_json, validate_batch
+from collector.metrics import CollectorMetrics
+from collector.states import State
+from collector.store import IngestResult, Store
+from config.contract import MAX_BODY_BYTES
+from config.schema import Config
+
+log = structlog.get_logger()
+
+IngestListener = Callable[[web.Application, Batch, IngestResult], Awaitable[None]]
+MetricsRefresher = Callable[[web.Application], Awaitable[None]]
+
+CONFIG = web.AppKey("config", Config)
+STORE = web.AppKey("store", Store)
+AUTH = web.AppKey("auth", Authenticator)
+METRICS = web.AppKey("metrics", CollectorMetrics)
+CLOCK = web.AppKey("clock", Callable[[], float])
+"""Unix seconds now; tests replace it to put the collector at a chosen instant."""
+INGEST_LISTENERS = web.AppKey("ingest_listeners", list[IngestListener])
+"""Called after each stored batch (alerts evaluate states on ingest); errors are logged."""
+METRICS_REFRESHERS = web.AppKey("metrics_refreshers", list[MetricsRefresher])
+"""Called before each scrape of /metrics, to set gauges of state (SLA availability...)."""
+
+ACCEPTED_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
+"""aiohttp decompresses these as it reads; the size cap below applies to what comes out."""
+READ_CHUNK_BYTES = 256 * 1024
+
+
+def create_app(
+    config: Config,
+    store: Store,
+    auth: Authenticator,
+    metrics: CollectorMetrics,
+    clock: Callable[[], float] = time.time,
+) -> web.Application:
+    app = web.Application(middlewares=[request_middleware])
+    app[CONFIG] = config
+    app[STORE] = store
+    app[AUTH] = auth
+    app[METRICS] = metrics
+    app[CLOCK] = clock
+    app[INGEST_LISTENERS] = []
+    app[METRICS_REFRESHERS] = []
+    openapi.setup(app)
+    return app
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_page)
+    app.router.add_post("/api/v1/samples", push_samples)
+    app.router.add_get("/api/v1/checks", list_checks)
+
+
+# ------------------------------------------------------------------------------------ middleware
+
+
+@web.middleware
+async def request_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """JSON errors for every failure, no traceback to clients; timing and a log line per request.
+
+    Nothing of the request's headers is logged: they carry bearer tokens.
+    """
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except ApiError as error:
+        response = error_response(error.status, error.message, error.details, error.headers)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        kept = {k: v for k, v in error.headers.items() if k in ("Allow", "Retry-After")}
+        response = error_response(error.status, error.reason, headers=kept)
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        log.exception("request_failed", method=request.method, path=request.path)
+        response = error_response(500, "internal error: the collector logged it")
+    seconds = time.perf_counter() - started
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    request.app[METRICS].observe_request(request.method, route, response.status, seconds)
+    if response.status >= 400:
+        log.info(
+            "http_refused",
+            method=request.method,
+            path=request.path,
+            status=response.status,
+            ms=round(seconds * 1000, 1),
+        )
+    return response
+
+
+# ---------------------------------------------------------------------------------------- routes
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def metrics_page(request: web.Request) -> web.Response:
+    app = request.app
+    await app[METRICS].refresh(app[STORE], app[CONFIG], app[CLOCK]())
+    for refresh in app[METRICS_REFRESHERS]:
+        await refresh(app)
+    return web.Response(
+        body=app[METRICS].render(), headers={"Content-Type": "text/plain; version=0.0.4"}
+    )
+
+
+async def push_samples(request: web.Request) -> web.Response:
+    app = request.app
+    principal = app[AUTH].require(request, "agent", "admin")
+    metrics = app[METRICS]
+    try:
+        document = parse_json(await read_body(request))
+        claimed = document.get("agent") if isinstance(document, dict) else None
+        if principal.kind == "agent" and isinstance(claimed, str) and claimed != principal.id:
+            metrics.ingest_errors.labels("wrong_agent").inc()
+            raise ApiError(403, f"this token pushes as agent {principal.id!r} only")
+        now = app[CLOCK]()
+        batch = validate_batch(document, now=now, max_sample_age=_collector(app).max_sample_age)
+    except BatchError as error:
+        metrics.ingest_batches.labels("refused").inc()
+        metrics.ingest_errors.labels("invalid").inc()
+        raise ApiError(400, error.message, [p.to_json() for p in error.problems]) from None
+    result = await app[STORE].ingest(
+        batch.agent, batch.samples, labels=batch.labels, now_ms=round(now * 1000)
+    )
+    metrics.ingest_batches.labels("stored").inc()
+    metrics.samples_ingested.labels(batch.agent).inc(result.accepted)
+    metrics.samples_duplicate.labels(batch.agent).inc(result.duplicates)
+    for listener in app[INGEST_LISTENERS]:
+        try:
+            await listener(app, batch, result)
+        except Exception:
+            log.exception("ingest_listener_failed", listener=getattr(listener, "__name__", "?"))
+    return web.json_response({"accepted": result.accepted, "duplicates": result.duplicates})
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request body, decompressed, refused with 413 past `MAX_BODY_BYTES` of output.
+
+    Read in chunks as aiohttp inflates them, so a gzip bomb stops at the cap instead of
+    filling memory.
+    """
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ACCEPTED_ENCODINGS:
+        raise ApiError(415, "Content-Encoding must be gzip, deflate or none")
+    too_large = ApiError(413, f"body over {MAX_BODY_BYTES} bytes (after decompression)")
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.content.iter_chunked(READ_CHUNK_BYTES):
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                request.app[METRICS].ingest_errors.labels("too_large").inc()
+                raise too_large
+            chunks.append(chunk)
+    except HttpProcessingError as error:
+        raise ApiError(400, f"body cannot be decoded: {error.message}") from None
+    return b"".join(chunks)
+
+
+async def list_checks(request: web.Request) -> web.Response:
+    app = request.app
+    app[AUTH].require(request, "admin")
+    store, config = app[STORE], app[CONFIG]
+    now = app[CLOCK]()
+    states = await check_states(store, config, round(now * 1000))
+    last_samples = await store.last_samples()
+    labels = {agent.id: dict(agent.labels) for agent in await store.seen_agents()}
+    seen = {check.id: check for check in await store.seen_checks()}
+    checks = []
+    for check_id in sorted(set(seen) | {c.id for c in config.checks}):
+        info = seen.get(check_id)
+        current = states.get(check_id)
+        configured = config.check(check_id)
+        agents = []
+        for agent, state in (current.agents if current else {}).items():
+            run = current.runs.get(agent) if current else None
+            last = last_samples.get(check_id, {}).get(agent)
+            agents.append(
+                {
+                    "agent": agent,
+                    "state": state.value,
+                    "since": _iso(run.start_ms) if run else None,
+                    "last_sample": None
+                    if last is None
+                    else {
+                        "ts": last.ts_ms / 1000,
+                        "ok": last.ok,
+                        "latency_ms": last.latency_ms,
+                        "status_code": last.status_code,
+                        "error": last.error,
+                    },
+                    "labels": labels.get(agent, {}),
+                }
+            )
+        interval_s = (
+            info.interval_ms / 1000 if info else (configured.interval if configured else None)
+        )
+        checks.append(
+            {
+                "id": check_id,
+                "type": info.type if info and info.type else (configured and configured.type),
+                "interval_s": interval_s,
+                "configured": configured is not None,
+                "first_seen": _iso(info.first_seen_ms) if info else None,
+                "last_seen": _iso(info.last_seen_ms) if info else None,
+                "quorum": current.quorum
+                if current
+                else (configured.quorum if configured else "majority"),
+                "state": (current.state if current else State.UNKNOWN).value,
+                "agents": agents,
+            }
+        )
+    return web.json_response({"now": _iso(round(now * 1000)), "checks": checks})
+
+
+# --------------------------------------------------------------------------------------- helpers
+
+
+def _collector(app: web.Application) -> Any:
+    collector = app[CONFIG].collector
+    assert collector is not None
+    return collector
+
+
+def _iso(ms: int) -> str:
+    text = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")

@@ -1,0 +1,68 @@
+"""Bearer tokens of CONTRACT §3: who is calling, and may they do this?
+
+A presented token is hashed once and compared with every known digest in constant time
+(`TokenDigest.matches`), without stopping at the first match, so timing says nothing about which
+token, or how much of one, was right. Tokens are never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from aiohttp import web
+
+from collector.errors import ApiError
+from config.schema import AgentCredential, CollectorConfig, TokenDigest
+
+Kind = Literal["admin", "agent", "customer"]
+
+UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="slawatch"'}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    kind: Kind
+    id: str
+    """The agent's or customer's id; "admin" for the admin."""
+
+
+class Authenticator:
+    def __init__(
+        self, config: CollectorConfig, extra_agents: Sequence[AgentCredential] = ()
+    ) -> None:
+        known: list[tuple[TokenDigest, Principal]] = []
+        if config.admin_token is not None:
+            known.append((config.admin_token, Principal("admin", "admin")))
+        for agent in (*config.agents, *extra_agents):
+            known.append((agent.token, Principal("agent", agent.id)))
+        for customer in config.customers:
+            if customer.token is not None:
+                known.append((customer.token, Principal("customer", customer.id)))
+        self._known = tuple(known)
+
+    def identify(self, authorization: str | None) -> Principal | None:
+        """The principal of an `Authorization: Bearer …` header, None if absent or unknown."""
+        if not authorization:
+            return None
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return None
+        presented = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+        found: Principal | None = None
+        for digest, principal in self._known:
+            if digest.matches(presented) and found is None:
+                found = principal
+        return found
+
+    def require(self, request: web.Request, *kinds: Kind) -> Principal:
+        """The caller if it is one of `kinds`: else 401 (no or unknown token) or 403."""
+        principal = self.identify(request.headers.get("Authorization"))
+        if principal is None:
+            raise ApiError(401, "missing or unknown bearer token", headers=UNAUTHORIZED_HEADERS)
+        if principal.kind not in kinds:
+            raise ApiError(403, f"this token may not do this (it is a {principal.kind} token)")
+        return principal

@@ -1,0 +1,46 @@
+"""The state of every check now (CONTRACT §3.2): per agent, and under the check's own quorum.
+
+A check known only from samples gets the defaults (`majority`); one in the config's `checks:`
+gets its `quorum`. Used by `/metrics` (`slawatch_check_up`) and `GET /api/v1/checks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from collector.states import State, quorum_state
+from collector.store import Store
+from collector.timeline import Run
+from config.schema import Config, Quorum
+
+DEFAULT_QUORUM: Quorum = "majority"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckNow:
+    check: str
+    quorum: Quorum
+    state: State
+    agents: Mapping[str, State]
+    """Every agent that ever sent a sample of the check."""
+    runs: Mapping[str, Run]
+    """The run covering now, per agent whose state is known."""
+
+
+def agent_state(run: Run | None) -> State:
+    if run is None:
+        return State.UNKNOWN
+    return State.UP if run.ok else State.DOWN
+
+
+async def check_states(store: Store, config: Config, now_ms: int) -> dict[str, CheckNow]:
+    covering = await store.runs_at(now_ms)
+    result: dict[str, CheckNow] = {}
+    for check, agents in sorted((await store.last_runs()).items()):
+        runs = covering.get(check, {})
+        states = {agent: agent_state(runs.get(agent)) for agent in sorted(agents)}
+        configured = config.check(check)
+        quorum = configured.quorum if configured else DEFAULT_QUORUM
+        result[check] = CheckNow(check, quorum, quorum_state(states.values(), quorum), states, runs)
+    return result

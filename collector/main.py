@@ -1,0 +1,140 @@
+"""`slawatch collector`: the store, the HTTP API and the background work, in one process.
+
+`Collector` is usable in-process (tests, `slawatch up`): its `app` opens the store when it
+starts, so `aiohttp_client(collector.app)` works as well as `await collector.start()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+
+import structlog
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from collector import api
+from collector.auth import Authenticator
+from collector.metrics import CollectorMetrics
+from collector.store import Store
+from config.schema import AgentCredential, CollectorConfig, Config
+
+log = structlog.get_logger()
+
+PRUNE_EVERY_S = 3600.0
+SHUTDOWN_TIMEOUT_S = 10.0
+"""How long in-flight requests get to finish on SIGTERM before the store is closed."""
+
+RouteSetup = Callable[[web.Application], None]
+ROUTES: tuple[RouteSetup, ...] = (api.setup,)
+"""The `setup(app)` of every module of routes; a new module adds its own here."""
+
+
+class Collector:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        registry: CollectorRegistry | None = None,
+        extra_agents: Sequence[AgentCredential] = (),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if config.collector is None:
+            raise ValueError("the config has no collector section")
+        self.config = config
+        self.settings: CollectorConfig = config.collector
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.metrics = CollectorMetrics(self.registry)
+        self.store = Store(self.settings.database)
+        self.app = api.create_app(
+            config, self.store, Authenticator(self.settings, extra_agents), self.metrics, clock
+        )
+        self.app.cleanup_ctx.append(self._store_context)
+        self.app.cleanup_ctx.append(self._retention_context)
+        for setup in ROUTES:
+            setup(self.app)
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL of the running server (the real port when `listen` gave port 0)."""
+        if self._runner is None or not self._runner.addresses:
+            raise RuntimeError("the collector is not started")
+        host, port = self._runner.addresses[0][:2]
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    async def start(self) -> None:
+        """Open the store (migrations) and start the HTTP server on `collector.listen`."""
+        runner = web.AppRunner(
+            self.app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S, handle_signals=False
+        )
+        try:
+            await runner.setup()
+            site = web.TCPSite(runner, self.settings.listen.host, self.settings.listen.port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        log.info("collector_started", url=self.url, database=str(self.settings.database))
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish (and commit), close the store."""
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+            log.info("collector_stopped")
+
+    async def _store_context(self, app: web.Application) -> AsyncIterator[None]:
+        await self.store.open()
+        yield
+        await self.store.close()
+
+    async def _retention_context(self, app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(self._prune_forever(app[api.CLOCK]))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def _prune_forever(self, clock: Callable[[], float]) -> None:
+        retention = self.settings.retention
+        while True:
+            try:
+                await self.store.prune(
+                    round(clock() * 1000),
+                    raw_retention_ms=round(retention.raw * 1000),
+                    rollup_retention_ms=round(retention.rollups * 1000),
+                )
+            except (sqlite3.Error, OSError) as error:
+                log.error("prune_failed", error=str(error))
+            await asyncio.sleep(PRUNE_EVERY_S)
+
+
+def run(config: Config) -> int:
+    """Run until SIGTERM or SIGINT; exit 0 after a clean stop, 1 if it cannot start."""
+    return asyncio.run(_serve(config))
+
+
+async def _serve(config: Config) -> int:
+    collector = Collector(config)
+    try:
+        await collector.start()
+    except (OSError, sqlite3.Error, RuntimeError) as error:
+        log.error("collector_cannot_start", error=str(error))
+        return 1
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    try:
+        await stopping.wait()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await collector.stop()
+    return 0

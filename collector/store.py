@@ -1,0 +1,934 @@
+"""The collector's SQLite store: every SQL statement of the collector lives in this module.
+
+Layout: the latency bucket scheme, the migrations, then one section per concern (opening,
+ingest, derived runs and rollups, reads for the API and the SLA engine, retention, backup).
+
+Tables (see `MIGRATIONS`):
+- `series`: (check, agent) interned to an integer, so the big tables carry one small key.
+- `samples`: raw samples keyed (series, ts_ms), WITHOUT ROWID; pruned after `retention.raw`.
+- `runs`: one agent's view of one check as runs of state (`collector.timeline.Run`), kept
+  correct whatever the arrival order: in-order samples extend the series' last run (kept in
+  memory); a late sample rebuilds only the stretch of runs it touches from the raw samples.
+- `rollups`: per (series, hour): sample count, ok count, latency sum and a histogram of the ok
+  samples' latencies (buckets below), so a month's percentiles need no raw samples. Rollups are
+  sums, so a newly stored sample is simply added to its hour, in any order.
+- `checks`, `agents`: every check seen (type, last interval, first/last seen) and the latest
+  labels of every agent.
+
+Raw retention (35 d) is shorter than `max_sample_age` (45 d), so a late sample may land where the
+raw samples are already pruned. `meta.raw_horizon_ms` records the prune cutoff; a run that
+starts before it may have lost samples and is *frozen*: a rebuild keeps it whole, as one unit
+that can still be extended, truncated or merged with its neighbours by the rules of §4.1. A late
+sample that falls strictly inside a frozen run's span is stored (raw and rollup) but leaves that
+run as it is: the run was decided from the samples that existed then, which can no longer be
+re-read, and keeping its boundaries is better than guessing new ones.
+
+Durability: WAL with `synchronous=FULL`, so a 200 means the batch is in the fsynced WAL and
+survives a power cut too, not only a crash of the process (NORMAL would only promise the latter).
+Writes go through one connection, serialised by a lock, one transaction per batch; reads use a
+separate connection, which WAL never blocks behind the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import sqlite3
+import struct
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import structlog
+
+from collector.ingest import SampleRow
+from collector.timeline import Run, SampleState, append_sample, build_runs
+
+log = structlog.get_logger()
+
+# ----------------------------------------------------------------------------- latency buckets
+
+LATENCY_GAMMA = 1.02
+"""Bucket i holds latencies in (γ^(i-1), γ^i] ms; its representative value 2·γ^i/(γ+1) is
+within (γ-1)/(γ+1) < 1 % of every latency in it."""
+ZERO_BUCKET = -(2**15)
+"""The bucket of latencies of 0 ms (and below the smallest bucket)."""
+MIN_LATENCY_MS = 1e-3
+_LOG_GAMMA = math.log(LATENCY_GAMMA)
+_BUCKET = struct.Struct("<hI")
+
+
+def latency_bucket(latency_ms: float) -> int:
+    if latency_ms < MIN_LATENCY_MS:
+        return ZERO_BUCKET
+    return math.ceil(math.log(latency_ms) / _LOG_GAMMA - 1e-9)
+
+
+def bucket_value(bucket: int) -> float:
+    """The latency (ms) that stands for every latency of `bucket`."""
+    if bucket == ZERO_BUCKET:
+        return 0.0
+    return 2 * LATENCY_GAMMA**bucket / (LATENCY_GAMMA + 1)
+
+
+def encode_histogram(counts: Mapping[int, int]) -> bytes:
+    return b"".join(_BUCKET.pack(bucket, counts[bucket]) for bucket in sorted(counts))
+
+
+def decode_histogram(blob: bytes) -> dict[int, int]:
+    return dict(_BUCKET.iter_unpack(blob))
+
+
+# ----------------------------------------------------------------------------------- migrations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: samples, derived runs and rollups, checks and agents seen
+    """
+    CREATE TABLE series (
+        id INTEGER PRIMARY KEY,
+        check_id TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        UNIQUE (check_id, agent)
+    );
+    CREATE TABLE samples (
+        series INTEGER NOT NULL,
+        ts_ms INTEGER NOT NULL,
+        ok INTEGER NOT NULL,
+        latency_ms REAL,
+        interval_ms INTEGER NOT NULL,
+        status_code INTEGER,
+        error TEXT,
+        phases TEXT,
+        tls_expires REAL,
+        PRIMARY KEY (series, ts_ms)
+    ) WITHOUT ROWID;
+    CREATE TABLE runs (
+        series INTEGER NOT NULL,
+        start_ms INTEGER NOT NULL,
+        end_ms INTEGER NOT NULL,
+        ok INTEGER NOT NULL,
+        error TEXT,
+        last_ts_ms INTEGER NOT NULL,
+        last_interval_ms INTEGER NOT NULL,
+        samples INTEGER NOT NULL,
+        PRIMARY KEY (series, start_ms)
+    ) WITHOUT ROWID;
+    CREATE INDEX runs_by_end ON runs (series, end_ms);
+    CREATE TABLE rollups (
+        series INTEGER NOT NULL,
+        hour_ms INTEGER NOT NULL,
+        samples INTEGER NOT NULL,
+        ok_samples INTEGER NOT NULL,
+        latency_sum_ms REAL NOT NULL,
+        histogram BLOB NOT NULL,
+        PRIMARY KEY (series, hour_ms)
+    ) WITHOUT ROWID;
+    CREATE TABLE checks (
+        id TEXT PRIMARY KEY,
+        type TEXT,
+        interval_ms INTEGER NOT NULL,
+        first_seen_ms INTEGER NOT NULL,
+        last_seen_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE agents (
+        id TEXT PRIMARY KEY,
+        labels TEXT NOT NULL,
+        last_push_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
+)
+"""Numbered from 1 by position; a new migration is appended, never edited once released."""
+
+HOUR_MS = 3_600_000
+PRUNE_CHUNK_ROWS = 5_000
+_FOREVER_MS = 2**62
+
+
+# ----------------------------------------------------------------------------------- data types
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+    checks: frozenset[str]
+    """The checks that got newly stored samples."""
+
+
+@dataclass(frozen=True, slots=True)
+class LastSample:
+    ts_ms: int
+    ok: bool
+    latency_ms: float | None
+    status_code: int | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SeenCheck:
+    id: str
+    type: str | None
+    interval_ms: int
+    first_seen_ms: int
+    last_seen_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SeenAgent:
+    id: str
+    labels: Mapping[str, str]
+    last_push_ms: int
+
+
+@dataclass(slots=True)
+class _Rollup:
+    hour_ms: int
+    samples: int
+    ok_samples: int
+    latency_sum_ms: float
+    histogram: dict[int, int]
+
+    def add(self, row: SampleRow) -> None:
+        self.samples += 1
+        if row.ok and row.latency_ms is not None:
+            self.ok_samples += 1
+            self.latency_sum_ms += row.latency_ms
+            bucket = latency_bucket(row.latency_ms)
+            self.histogram[bucket] = self.histogram.get(bucket, 0) + 1
+        elif row.ok:
+            self.ok_samples += 1
+
+
+@dataclass(slots=True)
+class _Pending:
+    """What a transaction will change in the in-memory caches, applied only once committed."""
+
+    series_ids: dict[tuple[str, str], int]
+    last_runs: dict[int, Run]
+    last_rollups: dict[int, _Rollup]
+
+
+# ---------------------------------------------------------------------------------------- store
+
+
+class Store:
+    """`store = Store(path)`, then `await store.open()`; one instance per file and process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer_connection: aiosqlite.Connection | None = None
+        self._reader_connection: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+        self._series_ids: dict[tuple[str, str], int] = {}
+        self._series_keys: dict[int, tuple[str, str]] = {}
+        self._last_runs: dict[int, Run] = {}
+        self._last_rollups: dict[int, _Rollup] = {}
+        self._raw_horizon_ms = -_FOREVER_MS
+
+    # ------------------------------------------------------------------------------- opening
+
+    async def open(self) -> None:
+        """Open (creating the file and its folders), apply pending migrations, load the caches."""
+        await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
+        writer = await aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            await writer.execute("PRAGMA journal_mode=WAL")
+            await writer.execute("PRAGMA synchronous=FULL")
+            await writer.execute("PRAGMA busy_timeout=10000")
+            await _migrate(writer)
+            reader = await aiosqlite.connect(self.path, isolation_level=None)
+            await reader.execute("PRAGMA busy_timeout=10000")
+            await reader.execute("PRAGMA query_only=1")
+        except BaseException:
+            await writer.close()
+            raise
+        self._writer_connection, self._reader_connection = writer, reader
+        await self._load_caches()
+
+    @property
+    def _writer(self) -> aiosqlite.Connection:
+        if self._writer_connection is None:
+            raise RuntimeError("the store is not open")
+        return self._writer_connection
+
+    @property
+    def _reader(self) -> aiosqlite.Connection:
+        if self._reader_connection is None:
+            raise RuntimeError("the store is not open")
+        return self._reader_connection
+
+    async def close(self) -> None:
+        async with self._write_lock:
+            for connection in (self._reader_connection, self._writer_connection):
+                if connection is not None:
+                    await connection.close()
+            self._writer_connection = self._reader_connection = None
+
+    async def schema_version(self) -> int:
+        async with self._reader.execute("SELECT MAX(version) FROM schema_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    async def _load_caches(self) -> None:
+        w = self._writer
+        async with w.execute("SELECT id, check_id, agent FROM series") as cursor:
+            async for sid, check, agent in cursor:
+                self._series_ids[(check, agent)] = sid
+                self._series_keys[sid] = (check, agent)
+        async with w.execute(
+            "SELECT series, start_ms, end_ms, ok, error, last_ts_ms, last_interval_ms, samples"
+            " FROM runs WHERE (series, start_ms) IN"
+            " (SELECT series, MAX(start_ms) FROM runs GROUP BY series)"
+        ) as cursor:
+            async for row in cursor:
+                self._last_runs[row[0]] = _run(row[1:])
+        async with w.execute(
+            "SELECT series, hour_ms, samples, ok_samples, latency_sum_ms, histogram"
+            " FROM rollups WHERE (series, hour_ms) IN"
+            " (SELECT series, MAX(hour_ms) FROM rollups GROUP BY series)"
+        ) as cursor:
+            async for row in cursor:
+                self._last_rollups[row[0]] = _rollup(row[1:])
+        async with w.execute("SELECT value FROM meta WHERE key = 'raw_horizon_ms'") as cursor:
+            row = await cursor.fetchone()
+        if row:
+            self._raw_horizon_ms = int(row[0])
+
+    # -------------------------------------------------------------------------------- ingest
+
+    async def ingest(
+        self,
+        agent: str,
+        samples: Sequence[SampleRow],
+        *,
+        labels: Mapping[str, str] | None,
+        now_ms: int,
+    ) -> IngestResult:
+        """Store a validated batch in one transaction; returns once it is committed.
+
+        A sample already stored, or met earlier in the same batch, is a duplicate: the first
+        stored copy wins.
+        """
+        async with self._write_lock:
+            pending = _Pending({}, {}, {})
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                accepted, checks = await self._ingest(agent, samples, labels, now_ms, pending)
+                await self._writer.commit()
+            except BaseException:
+                await self._writer.rollback()
+                raise
+            self._apply(pending)
+        return IngestResult(accepted, len(samples) - accepted, frozenset(checks))
+
+    def _apply(self, pending: _Pending) -> None:
+        for key, sid in pending.series_ids.items():
+            self._series_ids[key] = sid
+            self._series_keys[sid] = key
+        self._last_runs.update(pending.last_runs)
+        self._last_rollups.update(pending.last_rollups)
+
+    async def _ingest(
+        self,
+        agent: str,
+        samples: Sequence[SampleRow],
+        labels: Mapping[str, str] | None,
+        now_ms: int,
+        pending: _Pending,
+    ) -> tuple[int, set[str]]:
+        w = self._writer
+        await w.execute(
+            "INSERT INTO agents (id, labels, last_push_ms) VALUES (?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET last_push_ms = excluded.last_push_ms"
+            + (", labels = excluded.labels" if labels is not None else ""),
+            (agent, json.dumps(dict(labels or {}), sort_keys=True), now_ms),
+        )
+        if not samples:
+            return 0, set()
+        ids = await self._series_for(agent, {row.check for row in samples}, pending)
+        by_series: dict[int, list[SampleRow]] = defaultdict(list)
+        for row in samples:
+            by_series[ids[row.check]].append(row)
+        new_by_series = await self._new_samples(by_series)
+        inserted = [
+            (sid, r.ts_ms, r.ok, r.latency_ms, r.interval_ms, r.status_code, r.error,
+             r.phases_json, r.tls_expires)
+            for sid, rows in new_by_series.items()
+            for r in rows
+        ]  # fmt: skip
+        await w.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", inserted)
+        await self._update_runs(new_by_series, pending)
+        await self._update_rollups(new_by_series, pending)
+        await self._update_checks(new_by_series)
+        checks = {rows[0].check for rows in new_by_series.values()}
+        return len(inserted), checks
+
+    async def _series_for(
+        self, agent: str, checks: Iterable[str], pending: _Pending
+    ) -> dict[str, int]:
+        ids = {}
+        missing = []
+        for check in checks:
+            sid = self._series_ids.get((check, agent))
+            if sid is None:
+                missing.append(check)
+            else:
+                ids[check] = sid
+        if missing:
+            await self._writer.executemany(
+                "INSERT OR IGNORE INTO series (check_id, agent) VALUES (?, ?)",
+                [(check, agent) for check in missing],
+            )
+            for check in missing:
+                async with self._writer.execute(
+                    "SELECT id FROM series WHERE check_id = ? AND agent = ?", (check, agent)
+                ) as cursor:
+                    row = await cursor.fetchone()
+                assert row is not None
+                ids[check] = pending.series_ids[(check, agent)] = int(row[0])
+        return ids
+
+    async def _new_samples(
+        self, by_series: Mapping[int, list[SampleRow]]
+    ) -> dict[int, list[SampleRow]]:
+        """Each series' samples not stored yet, sorted by ts, first of equal timestamps kept.
+
+        A sample newer than the series' last stored one is new without asking the database.
+        """
+        result: dict[int, list[SampleRow]] = {}
+        for sid, rows in by_series.items():
+            rows.sort(key=_ts)
+            unique = [row for i, row in enumerate(rows) if i == 0 or row.ts_ms != rows[i - 1].ts_ms]
+            last = self._last_runs.get(sid)
+            last_ts = last.last_ts_ms if last else -_FOREVER_MS
+            if unique[0].ts_ms <= last_ts:
+                stored = await self._stored_timestamps(
+                    sid, [r.ts_ms for r in unique if r.ts_ms <= last_ts]
+                )
+                unique = [row for row in unique if row.ts_ms not in stored]
+            if unique:
+                result[sid] = unique
+        return result
+
+    async def _stored_timestamps(self, sid: int, timestamps: list[int]) -> set[int]:
+        found: set[int] = set()
+        for start in range(0, len(timestamps), 900):
+            chunk = timestamps[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            async with self._writer.execute(
+                f"SELECT ts_ms FROM samples WHERE series = ? AND ts_ms IN ({marks})",
+                (sid, *chunk),
+            ) as cursor:
+                found.update(row[0] for row in await cursor.fetchall())
+        return found
+
+    async def _update_checks(self, new_by_series: Mapping[int, list[SampleRow]]) -> None:
+        seen: dict[str, tuple[str | None, int, int, int]] = {}
+        for rows in new_by_series.values():
+            first, last = rows[0], rows[-1]
+            before = seen.get(first.check)
+            if before is None:
+                seen[first.check] = (last.type, last.interval_ms, first.ts_ms, last.ts_ms)
+                continue
+            newest = last if last.ts_ms >= before[3] else None
+            seen[first.check] = (
+                newest.type if newest else before[0],
+                newest.interval_ms if newest else before[1],
+                min(before[2], first.ts_ms),
+                max(before[3], last.ts_ms),
+            )
+        await self._writer.executemany(
+            "INSERT INTO checks (id, type, interval_ms, first_seen_ms, last_seen_ms)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+            " type = CASE WHEN excluded.last_seen_ms >= last_seen_ms"
+            "   THEN COALESCE(excluded.type, type) ELSE type END,"
+            " interval_ms = CASE WHEN excluded.last_seen_ms >= last_seen_ms"
+            "   THEN excluded.interval_ms ELSE interval_ms END,"
+            " first_seen_ms = MIN(first_seen_ms, excluded.first_seen_ms),"
+            " last_seen_ms = MAX(last_seen_ms, excluded.last_seen_ms)",
+            [(check, *values) for check, values in seen.items()],
+        )
+
+    # ---------------------------------------------------------------------------------- runs
+
+    async def _update_runs(
+        self, new_by_series: Mapping[int, list[SampleRow]], pending: _Pending
+    ) -> None:
+        upserts: list[tuple[Any, ...]] = []
+        for sid, rows in new_by_series.items():
+            last = self._last_runs.get(sid)
+            if last is None or rows[0].ts_ms > last.last_ts_ms:
+                runs = [last] if last else []
+                for row in rows:
+                    append_sample(runs, _state(row))
+                upserts.extend(_run_row(sid, run) for run in runs)
+                pending.last_runs[sid] = runs[-1]
+            else:
+                tail = await self._rebuild_runs(sid, rows)
+                if tail is not None:
+                    pending.last_runs[sid] = tail
+        await self._writer.executemany(
+            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", upserts
+        )
+
+    async def _rebuild_runs(self, sid: int, new_rows: list[SampleRow]) -> Run | None:
+        """Rebuild the runs a late sample touches; returns the series' new last run, if changed.
+
+        The stretch goes from the run before the earliest new sample to the run holding the next
+        sample after the latest one: outside it, no pair of consecutive samples changes, and so
+        no run boundary does (§4.1 decides a boundary from two consecutive samples).
+        """
+        w = self._writer
+        first_new, last_new = new_rows[0].ts_ms, new_rows[-1].ts_ms
+        before = await self._run_where(sid, "start_ms < ? ORDER BY start_ms DESC", first_new)
+        after = await self._run_where(sid, "start_ms <= ? ORDER BY start_ms DESC", last_new)
+        if after is None or after.last_ts_ms <= last_new:
+            after = await self._run_where(sid, "start_ms > ? ORDER BY start_ms", last_new)
+        start = before.start_ms if before else first_new
+        stop = after.start_ms if after else _FOREVER_MS
+        async with w.execute(
+            "SELECT start_ms, end_ms, ok, error, last_ts_ms, last_interval_ms, samples FROM runs"
+            " WHERE series = ? AND start_ms >= ? AND start_ms <= ? ORDER BY start_ms",
+            (sid, start, stop),
+        ) as cursor:
+            frozen = [run for run in map(_run, await cursor.fetchall())
+                      if run.start_ms < self._raw_horizon_ms]  # fmt: skip
+        async with w.execute(
+            "SELECT ts_ms, ok, interval_ms, error FROM samples"
+            " WHERE series = ? AND ts_ms >= ? AND ts_ms <= ? ORDER BY ts_ms",
+            (sid, start, after.last_ts_ms if after else _FOREVER_MS),
+        ) as cursor:
+            states = [SampleState(r[0], bool(r[1]), r[2], r[3]) for r in await cursor.fetchall()]
+        if frozen:
+            new_ts = {row.ts_ms for row in new_rows}
+            runs = _build_with_frozen(states, frozen, new_ts, sid)
+        else:
+            runs = build_runs(states)
+        if after is not None:
+            runs[-1] = replace(runs[-1], end_ms=min(runs[-1].end_ms, after.end_ms))
+        await w.execute(
+            "DELETE FROM runs WHERE series = ? AND start_ms >= ? AND start_ms <= ?",
+            (sid, start, stop),
+        )
+        await w.executemany(
+            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [_run_row(sid, r) for r in runs]
+        )
+        last = self._last_runs.get(sid)
+        if after is None or (last is not None and after.start_ms == last.start_ms):
+            return runs[-1]
+        return None
+
+    async def _run_where(self, sid: int, condition: str, value: int) -> Run | None:
+        async with self._writer.execute(
+            "SELECT start_ms, end_ms, ok, error, last_ts_ms, last_interval_ms, samples FROM runs"
+            f" WHERE series = ? AND {condition} LIMIT 1",
+            (sid, value),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _run(row) if row else None
+
+    # ------------------------------------------------------------------------------- rollups
+
+    async def _update_rollups(
+        self, new_by_series: Mapping[int, list[SampleRow]], pending: _Pending
+    ) -> None:
+        touched: dict[tuple[int, int], _Rollup] = {}
+        late: dict[tuple[int, int], list[SampleRow]] = defaultdict(list)
+        for sid, rows in new_by_series.items():
+            cached = self._last_rollups.get(sid)
+            for row in rows:
+                hour = row.ts_ms - row.ts_ms % HOUR_MS
+                rollup = touched.get((sid, hour))
+                if rollup is None:
+                    if cached is not None and hour < cached.hour_ms:
+                        late[(sid, hour)].append(row)
+                        continue
+                    if cached is not None and hour == cached.hour_ms:
+                        rollup = _copy_rollup(cached)
+                    else:
+                        rollup = _Rollup(hour, 0, 0, 0.0, {})
+                    touched[(sid, hour)] = rollup
+                rollup.add(row)
+        for (sid, hour), rows in late.items():
+            rollup = await self._stored_rollup(sid, hour) or _Rollup(hour, 0, 0, 0.0, {})
+            for row in rows:
+                rollup.add(row)
+            touched[(sid, hour)] = rollup
+        for (sid, hour), rollup in touched.items():
+            newest = pending.last_rollups.get(sid) or self._last_rollups.get(sid)
+            if newest is None or hour >= newest.hour_ms:
+                pending.last_rollups[sid] = rollup
+        await self._writer.executemany(
+            "INSERT OR REPLACE INTO rollups VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    sid,
+                    hour,
+                    r.samples,
+                    r.ok_samples,
+                    r.latency_sum_ms,
+                    encode_histogram(r.histogram),
+                )
+                for (sid, hour), r in touched.items()
+            ],
+        )
+
+    async def _stored_rollup(self, sid: int, hour_ms: int) -> _Rollup | None:
+        async with self._writer.execute(
+            "SELECT hour_ms, samples, ok_samples, latency_sum_ms, histogram FROM rollups"
+            " WHERE series = ? AND hour_ms = ?",
+            (sid, hour_ms),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _rollup(row) if row else None
+
+    # --------------------------------------------------------------------- reads: SLA engine
+
+    async def runs(
+        self, checks: Sequence[str], start_ms: int, end_ms: int
+    ) -> dict[str, dict[str, list[Run]]]:
+        """check → agent → runs overlapping [start_ms, end_ms), sorted by start.
+
+        The last run of a series ends where its last sample's coverage ends (ts + 2·interval):
+        the caller clamps it to now (§4.7).
+        """
+        result: dict[str, dict[str, list[Run]]] = {}
+        if not checks:
+            return result
+        marks = ",".join("?" * len(checks))
+        async with self._reader.execute(
+            "SELECT s.check_id, s.agent, r.start_ms, r.end_ms, r.ok, r.error, r.last_ts_ms,"
+            " r.last_interval_ms, r.samples FROM runs r JOIN series s ON s.id = r.series"
+            f" WHERE s.check_id IN ({marks}) AND r.end_ms > ? AND r.start_ms < ?"
+            " ORDER BY s.check_id, s.agent, r.start_ms",
+            (*checks, start_ms, end_ms),
+        ) as cursor:
+            async for row in cursor:
+                result.setdefault(row[0], {}).setdefault(row[1], []).append(_run(row[2:]))
+        return result
+
+    async def latency_values(
+        self, checks: Sequence[str], start_ms: int, end_ms: int
+    ) -> list[float]:
+        """The `latency_ms` of every ok sample of `checks` (all agents) in [start_ms, end_ms).
+
+        Raw samples only exist for `retention.raw`; older windows use `latency_histograms`.
+        """
+        if not checks:
+            return []
+        marks = ",".join("?" * len(checks))
+        async with self._reader.execute(
+            "SELECT latency_ms FROM samples WHERE series IN"
+            f" (SELECT id FROM series WHERE check_id IN ({marks}))"
+            " AND ts_ms >= ? AND ts_ms < ? AND ok = 1 AND latency_ms IS NOT NULL",
+            (*checks, start_ms, end_ms),
+        ) as cursor:
+            return [row[0] for row in await cursor.fetchall()]
+
+    async def latency_histograms(
+        self, checks: Sequence[str], hour_start_ms: int, hour_end_ms: int
+    ) -> dict[int, int]:
+        """Merged latency bucket counts of the ok samples of the whole hours in [start, end).
+
+        A bucket's latency is `bucket_value(bucket)`; see `LATENCY_GAMMA`.
+        """
+        merged: dict[int, int] = {}
+        if not checks:
+            return merged
+        marks = ",".join("?" * len(checks))
+        async with self._reader.execute(
+            "SELECT histogram FROM rollups WHERE series IN"
+            f" (SELECT id FROM series WHERE check_id IN ({marks}))"
+            " AND hour_ms >= ? AND hour_ms < ?",
+            (*checks, hour_start_ms, hour_end_ms),
+        ) as cursor:
+            async for (blob,) in cursor:
+                for bucket, count in _BUCKET.iter_unpack(blob):
+                    merged[bucket] = merged.get(bucket, 0) + count
+        return merged
+
+    async def hourly_counts(
+        self, checks: Sequence[str], hour_start_ms: int, hour_end_ms: int
+    ) -> dict[str, dict[int, tuple[int, int]]]:
+        """check → hour → (samples, ok samples), summed over agents."""
+        result: dict[str, dict[int, tuple[int, int]]] = {}
+        if not checks:
+            return result
+        marks = ",".join("?" * len(checks))
+        async with self._reader.execute(
+            "SELECT s.check_id, r.hour_ms, SUM(r.samples), SUM(r.ok_samples)"
+            " FROM rollups r JOIN series s ON s.id = r.series"
+            f" WHERE s.check_id IN ({marks}) AND r.hour_ms >= ? AND r.hour_ms < ?"
+            " GROUP BY s.check_id, r.hour_ms ORDER BY s.check_id, r.hour_ms",
+            (*checks, hour_start_ms, hour_end_ms),
+        ) as cursor:
+            async for check, hour, count, ok in cursor:
+                result.setdefault(check, {})[hour] = (count, ok)
+        return result
+
+    async def last_runs(self) -> dict[str, dict[str, Run]]:
+        """check → agent → the run of its newest sample (from memory: no query)."""
+        result: dict[str, dict[str, Run]] = {}
+        for sid, run in self._last_runs.items():
+            check, agent = self._series_keys[sid]
+            result.setdefault(check, {})[agent] = run
+        return result
+
+    async def runs_at(self, at_ms: int) -> dict[str, dict[str, Run]]:
+        """check → agent → the run covering the instant `at_ms`; agents with none left out."""
+        result: dict[str, dict[str, Run]] = {}
+        earlier: list[str] = []
+        for sid, run in list(self._last_runs.items()):
+            check, agent = self._series_keys[sid]
+            if run.start_ms <= at_ms < run.end_ms:
+                result.setdefault(check, {})[agent] = run
+            elif at_ms < run.start_ms:
+                earlier.append(check)  # a sample stamped ahead of `at_ms`: look further back
+        if earlier:
+            for check, agents in (await self.runs(sorted(set(earlier)), at_ms, at_ms + 1)).items():
+                for agent, runs in agents.items():
+                    result.setdefault(check, {})[agent] = runs[-1]
+        return result
+
+    # ---------------------------------------------------------------------------- reads: API
+
+    async def seen_checks(self) -> list[SeenCheck]:
+        async with self._reader.execute(
+            "SELECT id, type, interval_ms, first_seen_ms, last_seen_ms FROM checks ORDER BY id"
+        ) as cursor:
+            return [SeenCheck(*row) for row in await cursor.fetchall()]
+
+    async def seen_agents(self) -> list[SeenAgent]:
+        async with self._reader.execute(
+            "SELECT id, labels, last_push_ms FROM agents ORDER BY id"
+        ) as cursor:
+            return [SeenAgent(r[0], json.loads(r[1]), r[2]) for r in await cursor.fetchall()]
+
+    async def last_samples(self) -> dict[str, dict[str, LastSample]]:
+        """check → agent → its newest stored sample."""
+        result: dict[str, dict[str, LastSample]] = {}
+        async with self._reader.execute(
+            "SELECT s.check_id, s.agent, x.ts_ms, x.ok, x.latency_ms, x.status_code, x.error"
+            " FROM series s JOIN samples x ON x.series = s.id"
+            " AND x.ts_ms = (SELECT MAX(ts_ms) FROM samples WHERE series = s.id)"
+        ) as cursor:
+            async for check, agent, ts, ok, latency, status, error in cursor:
+                result.setdefault(check, {})[agent] = LastSample(
+                    ts, bool(ok), latency, status, error
+                )
+        return result
+
+    async def sample_count(self) -> int:
+        async with self._reader.execute("SELECT COUNT(*) FROM samples") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def size_bytes(self) -> int:
+        """Bytes of the database's pages (the WAL not included)."""
+        async with self._reader.execute(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    # ----------------------------------------------------------------------------- retention
+
+    async def prune(
+        self,
+        now_ms: int,
+        *,
+        raw_retention_ms: int,
+        rollup_retention_ms: int,
+        chunk_rows: int = PRUNE_CHUNK_ROWS,
+    ) -> int:
+        """Delete raw samples, runs and rollups past retention in small transactions.
+
+        Each transaction deletes at most `chunk_rows` rows of one series, so a batch waiting to
+        be ingested never waits long. Returns how many raw samples were deleted.
+        """
+        raw_cutoff = now_ms - raw_retention_ms
+        derived_cutoff = now_ms - rollup_retention_ms
+        if raw_cutoff > self._raw_horizon_ms:
+            async with self._write_lock:
+                await self._writer.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('raw_horizon_ms', ?)", (raw_cutoff,)
+                )
+                await self._writer.commit()
+                self._raw_horizon_ms = raw_cutoff
+        deleted = 0
+        statements = (
+            ("samples", "ts_ms", raw_cutoff),
+            ("rollups", "hour_ms", derived_cutoff - HOUR_MS),
+            ("runs", "end_ms", derived_cutoff),
+        )
+        for table, column, cutoff in statements:
+            for sid in list(self._series_keys):
+                while True:
+                    removed = await self._prune_chunk(table, column, sid, cutoff, chunk_rows)
+                    if table == "samples":
+                        deleted += removed
+                    if removed < chunk_rows:
+                        break
+                    await asyncio.sleep(0)
+        if deleted:
+            log.info("raw_samples_pruned", rows=deleted, before_ms=raw_cutoff)
+        return deleted
+
+    async def _prune_chunk(self, table: str, column: str, sid: int, cutoff: int, rows: int) -> int:
+        key = "ts_ms" if table == "samples" else ("hour_ms" if table == "rollups" else "start_ms")
+        async with self._write_lock:
+            cursor = await self._writer.execute(
+                f"DELETE FROM {table} WHERE series = ?1 AND {key} IN"
+                f" (SELECT {key} FROM {table} WHERE series = ?1 AND {column} < ?2"
+                f" ORDER BY {key} LIMIT ?3)",
+                (sid, cutoff, rows),
+            )
+            await self._writer.commit()
+            removed = cursor.rowcount
+            if table == "runs" and (last := self._last_runs.get(sid)) and last.end_ms < cutoff:
+                del self._last_runs[sid]
+            if (
+                table == "rollups"
+                and (roll := self._last_rollups.get(sid))
+                and roll.hour_ms < cutoff
+            ):
+                del self._last_rollups[sid]
+        return removed
+
+
+# ------------------------------------------------------------------------------------- backup
+
+
+def backup_database(source: Path, out: Path) -> None:
+    """An online, consistent copy with SQLite's backup API (blocking: run it in a thread).
+
+    The copy is written beside `out` and renamed into place, so `out` is never half-written.
+    """
+    partial = out.with_name(out.name + ".partial")
+    partial.unlink(missing_ok=True)
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        dst = sqlite3.connect(partial)
+        try:
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode=DELETE")
+            (result,) = dst.execute("PRAGMA quick_check").fetchone()
+            if result != "ok":
+                raise sqlite3.DatabaseError(f"the copy failed its check: {result}")
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    partial.replace(out)
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+async def _migrate(db: aiosqlite.Connection) -> None:
+    await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    async with db.execute("SELECT MAX(version) FROM schema_version") as cursor:
+        row = await cursor.fetchone()
+    current = int(row[0]) if row and row[0] is not None else 0
+    if current > len(MIGRATIONS):
+        raise RuntimeError(
+            f"the database has schema version {current}, newer than this slawatch knows"
+            f" ({len(MIGRATIONS)}): upgrade slawatch"
+        )
+    for version in range(current + 1, len(MIGRATIONS) + 1):
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version - 1].split(";"):
+                if statement.strip():
+                    await db.execute(statement)
+            await db.execute("INSERT INTO schema_version VALUES (?)", (version,))
+            await db.commit()
+        except BaseException:
+            await db.rollback()
+            raise
+        log.info("database_migrated", version=version)
+
+
+def _ts(row: SampleRow) -> int:
+    return row.ts_ms
+
+
+def _state(row: SampleRow) -> SampleState:
+    return SampleState(row.ts_ms, row.ok, row.interval_ms, row.error)
+
+
+def _run(row: Sequence[Any]) -> Run:
+    return Run(row[0], row[1], bool(row[2]), row[3], row[4], row[5], row[6])
+
+
+def _run_row(sid: int, run: Run) -> tuple[Any, ...]:
+    return (sid, run.start_ms, run.end_ms, run.ok, run.error, run.last_ts_ms,
+            run.last_interval_ms, run.samples)  # fmt: skip
+
+
+def _rollup(row: Sequence[Any]) -> _Rollup:
+    return _Rollup(row[0], row[1], row[2], row[3], decode_histogram(row[4]))
+
+
+def _copy_rollup(rollup: _Rollup) -> _Rollup:
+    return _Rollup(rollup.hour_ms, rollup.samples, rollup.ok_samples, rollup.latency_sum_ms,
+                   dict(rollup.histogram))  # fmt: skip
+
+
+def _build_with_frozen(
+    states: list[SampleState], frozen: list[Run], new_ts: set[int], sid: int
+) -> list[Run]:
+    """Runs from raw samples and frozen runs (each kept whole), by the rules of `append_sample`.
+
+    A raw sample inside a frozen run's span is already part of it, unless it is new: then it is
+    counted in the run if it has the run's state, and otherwise left out of the runs (logged).
+    """
+    items: list[Run] = []
+    spans = iter(frozen)
+    current = next(spans, None)
+    absorbed = 0
+    for state in states:
+        while current is not None and current.last_ts_ms < state.ts_ms:
+            items.append(replace(current, samples=current.samples + absorbed))
+            current, absorbed = next(spans, None), 0
+        if current is not None and current.start_ms <= state.ts_ms:
+            if state.ts_ms in new_ts:
+                if state.ok == current.ok:
+                    absorbed += 1
+                else:
+                    log.warning("late_sample_in_pruned_run", series=sid, ts_ms=state.ts_ms)
+            continue
+        items.append(
+            Run(state.ts_ms, state.ts_ms + 2 * state.interval_ms, state.ok,
+                None if state.ok else state.error, state.ts_ms, state.interval_ms)
+        )  # fmt: skip
+    if current is not None:
+        items.append(replace(current, samples=current.samples + absorbed))
+    items.extend(spans)
+    runs: list[Run] = []
+    for item in items:
+        _append_run(runs, item)
+    return runs
+
+
+def _append_run(runs: list[Run], item: Run) -> None:
+    """`timeline.append_sample` for a whole run: merge, truncate the previous one, or append."""
+    item_end = item.last_ts_ms + 2 * item.last_interval_ms
+    if runs:
+        last = runs[-1]
+        end = min(last.end_ms, item.start_ms)
+        if last.ok == item.ok and end == item.start_ms:
+            runs[-1] = Run(last.start_ms, item_end, last.ok, last.error, item.last_ts_ms,
+                           item.last_interval_ms, last.samples + item.samples)  # fmt: skip
+            return
+        if end != last.end_ms:
+            runs[-1] = replace(last, end_ms=end)
+    runs.append(replace(item, end_ms=item_end))
