@@ -189,7 +189,7 @@ async def test_a_spool_path_that_is_a_folder_is_a_clear_error(tmp_path: Path) ->
 async def test_a_file_that_is_not_sqlite_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "spool.db"
     path.write_bytes(b"this is not a database, just some text" * 100)
-    with pytest.raises(SpoolError, match="cannot open the spool .*not a database"):
+    with pytest.raises(SpoolError, match=r"cannot open the spool .*not a database"):
         await Spool(path).open()
     assert path.read_bytes().startswith(b"this is not a database"), "never overwrites a file"
 

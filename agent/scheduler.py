@@ -1,0 +1,171 @@
+"""Runs every check on its own fixed grid of slots and hands each sample to a sink (the spool).
+
+A check with interval `i` runs at the slots `offset + k·i` of the wall clock, `offset` in
+`[0, i)` from a hash of the check id: 1,000 checks spread over the interval instead of firing
+in the same millisecond, and a restart keeps each check's phase. The slots are planned on the
+loop's monotonic clock (a wall clock step does not bunch or stall runs); the wall clock only
+stamps `ts`.
+
+A check never overlaps itself. When a probe ends after the next slot, that run starts at once if
+its slot passed less than `late_start_grace` ago (a probe whose timeout equals its interval ends
+a few ms past the next slot; skipping it would halve its sampling and leave gaps past `2·i`, the
+collector's coverage), otherwise the slots that passed are skipped, counted and logged: runs never
+pile up. Probes in flight are bounded by a semaphore (`AgentConfig.concurrency`); the time a run
+waits for it counts as schedule lag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+import structlog
+
+from agent.metrics import AgentMetrics
+from agent.sample import ProbeResult, Sample
+from config.schema import Check
+
+log = structlog.get_logger()
+
+ProbeFunction = Callable[[Check], Awaitable[ProbeResult]]
+SampleSink = Callable[[Sample], Awaitable[None]]
+
+MAX_LATE_START_S = 0.5
+"""A run may start at most this late (or a quarter of its interval, if less); later, it skips."""
+
+
+def stable_offset(check_id: str, interval: float) -> float:
+    """The check's phase in `[0, interval)`, the same in every process and after restarts."""
+    digest = hashlib.blake2b(check_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64 * interval
+
+
+def late_start_grace(interval: float) -> float:
+    return min(MAX_LATE_START_S, interval / 4)
+
+
+def first_slot(check: Check, wall_now: float) -> float:
+    """The wall-clock time of the check's first slot at or after `wall_now`."""
+    offset = stable_offset(check.id, check.interval)
+    return math.ceil((wall_now - offset) / check.interval) * check.interval + offset
+
+
+def _default_probe() -> ProbeFunction:
+    from agent.probes import run_probe
+
+    return run_probe
+
+
+class Scheduler:
+    def __init__(
+        self,
+        checks: Sequence[Check],
+        sink: SampleSink,
+        *,
+        probe: ProbeFunction | None = None,
+        concurrency: int = 256,
+        metrics: AgentMetrics | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.checks = tuple(checks)
+        self.sink = sink
+        self.probe = probe or _default_probe()
+        self.metrics = metrics
+        self.wall_clock = wall_clock
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._failing: dict[str, str] = {}
+        """Check id → error of its last probe, for the checks whose last probe failed."""
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        wall_now, mono_now = self.wall_clock(), loop.time()
+        for check in self.checks:
+            planned = mono_now + (first_slot(check, wall_now) - wall_now)
+            task = asyncio.create_task(self._run_check(check, planned), name=f"check:{check.id}")
+            self._tasks.append(task)
+
+    async def stop(self) -> None:
+        """Abandon the probes in flight; a sample already handed to the sink is not affected."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _run_check(self, check: Check, planned: float) -> None:
+        loop = asyncio.get_running_loop()
+        grace = late_start_grace(check.interval)
+        while True:
+            await _sleep_until(planned)
+            await self._run_once(check, planned)
+            planned = self._next_slot(check, planned, loop.time(), grace)
+
+    def _next_slot(self, check: Check, planned: float, now: float, grace: float) -> float:
+        """The slot after `planned` that may still start at `now`; count the ones skipped."""
+        following = planned + check.interval
+        if now <= following + grace:
+            return following
+        skipped = math.floor((now - following - grace) / check.interval) + 1
+        if self.metrics:
+            self.metrics.skipped_runs.labels(check=check.id).inc(skipped)
+        log.warning("run_skipped", check=check.id, runs=skipped, reason="previous probe ran late")
+        return following + skipped * check.interval
+
+    async def _run_once(self, check: Check, planned: float) -> None:
+        loop = asyncio.get_running_loop()
+        async with self._semaphore:
+            started = loop.time()
+            if self.metrics:
+                self.metrics.schedule_lag.observe(max(0.0, started - planned))
+            ts = self.wall_clock()
+            result = await self._probe(check)
+            duration = loop.time() - started
+        self._record(check, result, duration)
+        sample = Sample(check.id, ts, check.interval, check.type, result)
+        try:
+            await self.sink(sample)
+        except Exception as error:  # the spool is the only sink; its failure is logged there
+            log.error("sample_lost", check=check.id, error=str(error))
+
+    async def _probe(self, check: Check) -> ProbeResult:
+        """The probe's result; a probe that breaks its promise not to raise fails its check."""
+        try:
+            return await self.probe(check)
+        except Exception as error:
+            log.exception("probe_crashed", check=check.id)
+            return ProbeResult(ok=False, latency_ms=None, error=f"probe crashed: {error}")
+
+    def _record(self, check: Check, result: ProbeResult, duration: float) -> None:
+        if self.metrics:
+            seconds = duration if result.latency_ms is None else result.latency_ms / 1000
+            self.metrics.probe_success.labels(check=check.id).set(1 if result.ok else 0)
+            self.metrics.probe_duration.labels(check=check.id).set(seconds)
+        previous_error = self._failing.get(check.id)
+        if result.ok:
+            if previous_error is not None:
+                del self._failing[check.id]
+                log.info("probe_recovered", check=check.id)
+            return
+        error = result.error or "failed"
+        if error != previous_error:
+            log.info("probe_failed", check=check.id, error=error)
+        self._failing[check.id] = error
+
+
+async def _sleep_until(when: float) -> None:
+    """Sleep until the loop's clock reads `when` (one timer at an absolute time, no drift)."""
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+    handle = loop.call_at(when, _wake, waiter)
+    try:
+        await waiter
+    finally:
+        handle.cancel()
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
