@@ -596,7 +596,7 @@ def rfc3339(ts: float) -> str:
 
 def format_percent(value: float) -> str:
     """Rounded down to 3 decimals, so 99.8999 never reads as 99.9 and 99.9999 never as 100."""
-    floored = math.floor(value * 1000) / 1000
+    floored = math.floor(round(value * 1000, 6)) / 1000
     return f"{floored:.3f}".rstrip("0").rstrip(".") + "%"
 
 

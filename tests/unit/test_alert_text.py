@@ -1,0 +1,248 @@
+"""The words of alerts: the one-line summaries people read on a phone at 3 a.m., and formats."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from collector.alerts.events import (
+    AgentView,
+    Down,
+    Grouped,
+    NoData,
+    Reminder,
+    Resolved,
+    new_notification_id,
+    stable_notification_id,
+)
+from collector.alerts.text import (
+    clip,
+    compose,
+    fit_lines,
+    format_duration,
+    format_percent,
+    format_span,
+    format_time,
+    one_line,
+    rfc3339,
+    summary,
+    utf16_len,
+)
+from tests.chat_services import ACME_SLA, ACME_WEB, AT, SINCE, sample_events, storm
+
+
+def ts(*args: int) -> float:
+    return datetime(*args, tzinfo=UTC).timestamp()
+
+
+# ------------------------------------------------------------------------------- summaries
+
+
+def test_down_summary_says_what_where_what_probes_saw_and_since_when() -> None:
+    assert summary(sample_events()["down"]) == (
+        "DOWN acme-web — 3/3 agents: connection refused — since 03:12 UTC"
+    )
+
+
+def test_down_summary_counts_only_agents_that_see_a_state() -> None:
+    agents = (
+        AgentView("eu-1", "down", "timeout"),
+        AgentView("us-1", "up"),
+        AgentView("ap-1", "unknown"),
+    )
+    event = Down("n", AT, ACME_WEB, SINCE, None, agents)
+    assert summary(event) == "DOWN acme-web — 1/2 agents (1 silent): timeout — since 03:12 UTC"
+
+
+def test_sla_down_names_the_checks_that_are_down() -> None:
+    event = Down("n", AT, ACME_SLA, SINCE, "timeout", checks=("acme-web", "acme-db"))
+    assert summary(event) == (
+        "DOWN SLA acme-website — 2 checks down: acme-web, acme-db — timeout — since 03:12 UTC"
+    )
+    facts = {f.label: f.value for f in compose(event).facts}
+    assert facts["SLA"] == "ACME website (acme-website)"
+    assert facts["Customer"] == "acme"
+
+
+def test_reminder_says_how_long_it_has_been_down() -> None:
+    assert summary(sample_events()["reminder"]) == (
+        "STILL DOWN acme-web — 3/3 agents: connection refused — since 02:12 UTC (1h 8m)"
+    )
+
+
+def test_resolved_tells_the_whole_outage() -> None:
+    assert summary(sample_events()["resolved"]) == (
+        "RESOLVED acme-web — was down 03:12–03:19 UTC (7m 4s): connection refused"
+    )
+
+
+def test_resolved_across_midnight_shows_dates() -> None:
+    event = Resolved("n", ts(2026, 11, 28, 0, 30), ACME_WEB, ts(2026, 11, 27, 23, 50), 1800.0)
+    assert summary(event) == (
+        "RESOLVED acme-web — was down 2026-11-27 23:50 – 2026-11-28 00:20 UTC (30m)"
+    )
+
+
+def test_since_yesterday_shows_the_date() -> None:
+    event = Down("n", ts(2026, 11, 28, 1, 0), ACME_WEB, ts(2026, 11, 27, 23, 0), "timeout")
+    assert summary(event).endswith("since 2026-11-27 23:00 UTC")
+
+
+def test_no_data_says_monitoring_is_blind() -> None:
+    assert summary(sample_events()["no_data"]) == (
+        "NO DATA acme-web — no sample from any agent since 03:12 UTC (8m) — monitoring is blind"
+    )
+    never = NoData("n", AT, ACME_WEB, None)
+    assert "no sample from any agent yet" in summary(never)
+
+
+def test_every_kind_has_a_useful_single_line() -> None:
+    expected = {
+        "agent_silent": "AGENT SILENT eu-1 — no push since 03:12 UTC (8m) — 2 checks unwatched",
+        "flapping": "FLAPPING acme-web — 6 state changes in 10m, now DOWN — connection refused",
+        "burn_rate": "BURN RATE SLA acme-website — error budget burning 15.2× over 1h (page) — "
+        "38% of the 2026-11 budget left",
+        "objective_breached": "BREACHED SLA acme-website — 99.85% < 99.9% objective for 2026-11"
+        " — 1h 2m down — credit 10%",
+        "grouped": "STORM 2 changes — 1 DOWN, 1 RESOLVED — acme-web",
+        "digest": "SLA weekly review 2026-W47 (2026-11-16 – 2026-11-22) — 1 SLA: 1 on target",
+        "test": "TEST ops-chat — Test notification",
+    }
+    events = sample_events()
+    for kind, start in expected.items():
+        line = summary(events[kind])
+        assert line.startswith(start), (kind, line)
+        assert "\n" not in line
+
+
+def test_tones_colour_bad_news_and_good_news() -> None:
+    events = sample_events()
+    tones = {kind: compose(event).tone for kind, event in events.items()}
+    assert tones["down"] == tones["no_data"] == tones["burn_rate"] == "bad"
+    assert tones["resolved"] == "good"
+    assert tones["flapping"] == "warning"
+    assert tones["test"] == "info"
+
+
+def test_storm_names_a_few_and_counts_the_rest() -> None:
+    message = compose(storm(200))
+    assert message.summary == (
+        "STORM 200 changes — 200 DOWN — check-000, check-001, check-002 +197 more"
+    )
+    assert len(message.lines) == 200
+    assert message.lines[0].startswith("DOWN check-000 — connection refused")
+
+
+def test_grouped_needs_events() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        Grouped("n", AT, ())
+
+
+def test_digest_lists_each_sla_with_budget_credit_and_incidents() -> None:
+    fact = compose(sample_events()["digest"]).facts[0]
+    assert fact.label == "ACME website (acme-website)"
+    assert "Week 99.95% · 2026-11 to date 99.97% (objective 99.9%) ✓" in fact.value
+    assert "Budget left 41m 10s of 43m 12s (95%) · credit 0%" in fact.value
+    assert "1 incident this week:" in fact.value
+    assert "2026-11-21 03:12 UTC, 2m, acme-web: connection refused" in fact.value
+
+
+def test_a_hostile_error_stays_on_one_short_line() -> None:
+    error = "line one\nline two\r\n\tthree\x00" + "x" * 10_000
+    line = summary(Down("n", AT, ACME_WEB, SINCE, error))
+    assert "\n" not in line and "\x00" not in line
+    assert "line one line two three" in line
+    assert len(line) < 300
+    details = {f.label: f.value for f in compose(Down("n", AT, ACME_WEB, SINCE, error)).facts}
+    assert details["Error"].endswith("…") and len(details["Error"]) == 1000
+
+
+# ---------------------------------------------------------------------------------- formats
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (-5, "0s"),
+        (0, "0s"),
+        (59.9, "59s"),
+        (60, "1m"),
+        (424, "7m 4s"),
+        (3600, "1h"),
+        (3900, "1h 5m"),
+        (3659, "1h"),
+        (2 * 86_400 + 3 * 3600 + 59, "2d 3h"),
+    ],
+)
+def test_format_duration(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (99.9, "99.9%"),
+        (99.95, "99.95%"),
+        (99.99, "99.99%"),
+        (95.0, "95%"),
+        (100.0, "100%"),
+        (99.8999, "99.899%"),
+        (99.9999, "99.999%"),
+    ],
+)
+def test_percent_is_rounded_down_so_a_miss_never_reads_as_met(value: float, text: str) -> None:
+    assert format_percent(value) == text
+
+
+def test_times_are_utc_with_a_date_only_when_needed() -> None:
+    assert format_time(ts(2026, 11, 27, 3, 12, 59), ts(2026, 11, 27, 9, 0)) == "03:12 UTC"
+    assert format_time(ts(2026, 11, 26, 3, 12), ts(2026, 11, 27, 9, 0)) == "2026-11-26 03:12 UTC"
+    assert format_span(ts(2026, 11, 26, 3, 12), ts(2026, 11, 26, 3, 19), ts(2026, 11, 27)) == (
+        "2026-11-26 03:12–03:19 UTC"
+    )
+
+
+def test_rfc3339_keeps_milliseconds_only_when_there_are_some() -> None:
+    assert rfc3339(ts(2026, 11, 27, 3, 12, 5)) == "2026-11-27T03:12:05Z"
+    assert rfc3339(ts(2026, 11, 27, 3, 12, 5) + 0.25) == "2026-11-27T03:12:05.250Z"
+
+
+def test_clip_cuts_with_an_ellipsis_within_the_limit() -> None:
+    assert clip("short", 10) == "short"
+    assert clip("a" * 20, 10) == "a" * 9 + "…"
+    emoji = "🔥" * 10
+    clipped = clip(emoji, 7, measure=utf16_len)
+    assert utf16_len(clipped) <= 7 and clipped == "🔥" * 3 + "…"
+
+
+def test_one_line_collapses_whitespace_and_controls() -> None:
+    assert one_line(" a\n\tb\x07c  ") == "a b c"
+
+
+def test_fit_lines_keeps_what_fits_and_counts_the_rest() -> None:
+    lines = [f"line {i}" for i in range(100)]
+    kept = fit_lines(lines, 60)
+    assert kept[-1].startswith("… and ")
+    assert len("\n".join(kept)) < 60
+    assert kept[:-1] == lines[: len(kept) - 1]
+    assert int(kept[-1].split()[2]) == 100 - (len(kept) - 1)
+    assert fit_lines(["a", "b"], 60) == ["a", "b"]
+
+
+# -------------------------------------------------------------------------------------- ids
+
+
+def test_notification_ids() -> None:
+    assert new_notification_id() != new_notification_id()
+    one = stable_notification_id("ops-chat", "acme-web", "down", 1764213120.0)
+    assert one == stable_notification_id("ops-chat", "acme-web", "down", 1764213120.0)
+    assert one != stable_notification_id("ops-chat", "acme-web", "down", 1764213121.0)
+    assert one != stable_notification_id("ops-chat", "acme-web", "reminder", 1764213120.0)
+
+
+def test_reminder_and_down_share_their_shape() -> None:
+    down = sample_events()["down"]
+    assert isinstance(down, Down)
+    reminder = Reminder(down.id, down.at, down.subject, down.since, down.error, down.agents)
+    assert compose(reminder).facts == compose(down).facts
