@@ -1,0 +1,312 @@
+"""The shipper against a stub collector on 127.0.0.1, with a real spool file."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from email.utils import formatdate
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
+
+from agent.metrics import AgentMetrics
+from agent.sample import ProbeResult, Sample
+from agent.shipper import Backoff, Shipper, _retry_after
+from agent.spool import Spool
+from tests.collector_stub import CollectorStub, Reply
+from tests.support import async_wait_until
+
+NOW = time.time()
+
+
+def sample(ts: float, check: str = "web") -> Sample:
+    return Sample(check, ts, 30.0, "http", ProbeResult(ok=True, latency_ms=5.0, status_code=200))
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def metrics(registry: CollectorRegistry) -> AgentMetrics:
+    return AgentMetrics(registry)
+
+
+@pytest.fixture
+async def stub() -> AsyncIterator[CollectorStub]:
+    async with CollectorStub() as stub:
+        yield stub
+
+
+@pytest.fixture
+async def spool(tmp_path: Path, metrics: AgentMetrics) -> AsyncIterator[Spool]:
+    spool = Spool(tmp_path / "spool.db", metrics=metrics, tick=0.005)
+    await spool.open()
+    yield spool
+    await spool.close()
+
+
+@pytest.fixture
+async def start_shipper(
+    spool: Spool, stub: CollectorStub, metrics: AgentMetrics
+) -> AsyncIterator[Callable[..., asyncio.Future[Shipper]]]:
+    shippers: list[Shipper] = []
+
+    async def start(**options: object) -> Shipper:
+        options.setdefault("backoff", Backoff(base=0.01, cap=0.05))
+        options.setdefault("linger", 0.01)
+        shipper = Shipper(
+            spool,
+            agent_id="eu-1",
+            collector_url=stub.url,
+            token=stub.token,
+            labels={"region": "eu"},
+            metrics=metrics,
+            **options,  # type: ignore[arg-type]
+        )
+        await shipper.start()
+        shippers.append(shipper)
+        return shipper
+
+    yield start  # type: ignore[misc]
+    for shipper in shippers:
+        await shipper.stop()
+
+
+async def fill(spool: Spool, count: int, check: str = "web") -> list[float]:
+    stamps = [NOW - 3600 + i * 0.5 for i in range(count)]
+    await asyncio.gather(*(spool.add(sample(ts, check)) for ts in stamps))
+    return stamps
+
+
+async def test_batches_arrive_gzipped_with_the_token_newest_first_and_leave_the_spool(
+    spool: Spool, stub: CollectorStub, start_shipper, registry: CollectorRegistry
+) -> None:
+    stamps = await fill(spool, 2500)
+    await start_shipper()
+    await async_wait_until(lambda: len(stub.samples) == 2500 and spool.queued == 0)
+    assert [len(b["samples"]) for b in stub.batches] == [1000, 1000, 500]
+    assert all(r.gzipped for r in stub.requests)
+    assert [s["ts"] for s in stub.samples] == sorted(stamps, reverse=True)
+    assert stub.batches[0]["agent"] == "eu-1" and stub.batches[0]["labels"] == {"region": "eu"}
+    assert stub.samples[0] == sample(stamps[-1]).to_json()
+    assert registry.get_sample_value("slawatch_samples_pushed_total") == 2500
+
+
+async def test_new_samples_wake_the_shipper(
+    spool: Spool, stub: CollectorStub, start_shipper
+) -> None:
+    await start_shipper(linger=0.0)
+    await asyncio.sleep(0.05)  # let it go idle on an empty spool
+    await spool.add(sample(NOW))
+    await async_wait_until(lambda: len(stub.samples) == 1)
+    await spool.add(sample(NOW + 1))
+    await async_wait_until(lambda: len(stub.samples) == 2)
+    assert len(stub.requests) == 2
+
+
+async def test_collector_down_keeps_the_samples_until_it_comes_back(
+    spool: Spool, stub: CollectorStub, start_shipper, registry: CollectorRegistry
+) -> None:
+    await stub.go_down()
+    stamps = await fill(spool, 30)
+    with capture_logs() as logs:
+        await start_shipper()
+        failures = {"reason": "network"}
+        await async_wait_until(
+            lambda: (registry.get_sample_value("slawatch_push_failures_total", failures) or 0) >= 3
+        )
+    assert spool.queued == 30
+    failed = [e for e in logs if e["event"] == "push_failed"]
+    assert failed and failed[0]["reason"] == "network"
+    assert all(stub.token not in str(e) for e in logs), "the token is never logged"
+    await stub.go_up()
+    await async_wait_until(lambda: spool.queued == 0)
+    assert sorted(s["ts"] for s in stub.samples) == stamps
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(500, {"error": "database is locked"}),
+        Reply(503, {"error": "starting"}),
+        Reply(429, {"error": "slow down"}, {"Retry-After": "0"}),
+        Reply(401, {"error": "bad token"}),
+        Reply(403, {"error": "not your agent"}),
+        Reply(408, {"error": "request timeout"}),
+    ],
+    ids=lambda r: str(r.status),
+)
+async def test_passing_failures_are_retried_and_lose_nothing(
+    spool: Spool, stub: CollectorStub, start_shipper, registry: CollectorRegistry, reply: Reply
+) -> None:
+    stub.script = [reply, reply]
+    stamps = await fill(spool, 10)
+    await start_shipper()
+    await async_wait_until(lambda: spool.queued == 0)
+    assert [r.status for r in stub.requests] == [reply.status, reply.status, 200]
+    assert sorted(s["ts"] for s in stub.samples) == stamps
+    assert spool.dead == 0
+    reason = {"reason": f"http_{reply.status}"}
+    assert registry.get_sample_value("slawatch_push_failures_total", reason) == 2
+
+
+async def test_retry_after_is_honoured(spool: Spool, stub: CollectorStub, start_shipper) -> None:
+    stub.script = [Reply(429, {"error": "slow down"}, {"Retry-After": "30"})]
+    await fill(spool, 3)
+    await start_shipper()
+    await async_wait_until(lambda: len(stub.requests) == 1)
+    await asyncio.sleep(0.5)  # the backoff alone (≤ 50 ms) would have retried many times by now
+    assert len(stub.requests) == 1
+    assert spool.queued == 3
+
+
+def test_retry_after_parsing() -> None:
+    assert _retry_after("7") == 7.0
+    assert _retry_after("86400") == 600.0, "capped"
+    assert _retry_after("-3") == 0.0
+    assert _retry_after(None) is None
+    assert _retry_after("soon") is None
+    in_20s = _retry_after(formatdate(time.time() + 20, usegmt=True))
+    assert in_20s is not None and 15 < in_20s <= 20
+
+
+async def test_samples_named_in_a_400_become_dead_letters_and_the_rest_is_delivered(
+    spool: Spool, stub: CollectorStub, start_shipper, registry: CollectorRegistry
+) -> None:
+    stub.refuse = lambda s: "unknown check" if s["check"] == "bad" else None
+    await fill(spool, 20, check="good")
+    await fill(spool, 5, check="bad")
+    with capture_logs() as logs:
+        await start_shipper()
+        await async_wait_until(lambda: spool.queued == 0)
+    assert sorted({s["check"] for s in stub.samples}) == ["good"]
+    assert len(stub.samples) == 20
+    dead = await spool.dead_letters()
+    assert len(dead) == 5 and spool.dead == 5
+    assert {d.reason for d in dead} == {"check: unknown check"}
+    assert registry.get_sample_value("slawatch_dead_lettered_samples_total") == 5
+    assert registry.get_sample_value("slawatch_spool_dead_letter_samples") == 5
+    assert any(e["event"] == "push_refused" for e in logs)
+
+    stub.refuse = lambda s: None  # the collector's config is fixed: replay the dead letters
+    assert await spool.replay_dead() == 5
+    await async_wait_until(lambda: spool.queued == 0 and len(stub.samples) == 25)
+    assert sorted({s["check"] for s in stub.samples}) == ["bad", "good"]
+
+
+async def test_a_400_naming_no_sample_moves_the_whole_batch_aside(
+    spool: Spool, stub: CollectorStub, start_shipper
+) -> None:
+    stub.script = [Reply(400, {"error": "agent field missing", "details": []})]
+    await fill(spool, 4)
+    await start_shipper()
+    await async_wait_until(lambda: spool.dead == 4)
+    assert spool.queued == 0 and stub.samples == []
+    await spool.add(sample(NOW))
+    await async_wait_until(lambda: len(stub.samples) == 1)  # the spool is not blocked
+
+
+async def test_details_with_nonsense_indexes_move_the_whole_batch(
+    spool: Spool, stub: CollectorStub, start_shipper
+) -> None:
+    stub.script = [Reply(400, {"error": "bad", "details": [{"index": 99}, {"index": "x"}, 7]})]
+    await fill(spool, 3)
+    await start_shipper()
+    await async_wait_until(lambda: spool.dead == 3)
+    assert spool.queued == 0
+
+
+async def test_413_halves_the_batch_until_it_fits(
+    spool: Spool, stub: CollectorStub, start_shipper
+) -> None:
+    stub.max_batch = 300
+    stamps = await fill(spool, 1000)
+    shipper = await start_shipper()
+    await async_wait_until(lambda: spool.queued == 0)
+    sizes = [(r.status, len(r.payload["samples"])) for r in stub.requests if r.payload]
+    assert sizes[:3] == [(413, 1000), (413, 500), (200, 250)]
+    assert sorted(s["ts"] for s in stub.samples) == stamps
+    assert spool.dead == 0
+    assert shipper.batch_size == 250, "the size that fits is kept"
+    assert [size for _, size in sizes[2:]] == [250, 250, 250, 250]
+
+
+async def test_a_single_sample_too_large_becomes_a_dead_letter(
+    spool: Spool, stub: CollectorStub, start_shipper
+) -> None:
+    stub.max_batch = 0
+    await fill(spool, 2)
+    await start_shipper()
+    await async_wait_until(lambda: spool.dead == 2)
+    assert {d.reason for d in await spool.dead_letters()} == {
+        "HTTP 413: a single sample is too large"
+    }
+
+
+async def test_other_4xx_is_a_poison_batch(
+    spool: Spool, stub: CollectorStub, start_shipper, registry: CollectorRegistry
+) -> None:
+    stub.script = [Reply(404, {"error": "no such route"})]
+    await fill(spool, 3)
+    await start_shipper()
+    await async_wait_until(lambda: spool.dead == 3)
+    assert {d.reason for d in await spool.dead_letters()} == {"HTTP 404: no such route"}
+    assert registry.get_sample_value("slawatch_push_failures_total", {"reason": "refused"}) == 1
+
+
+@pytest.mark.parametrize("offset", [-30.0, 45.0])
+async def test_clock_skew_from_the_date_header(
+    spool: Spool,
+    stub: CollectorStub,
+    start_shipper,
+    registry: CollectorRegistry,
+    offset: float,
+) -> None:
+    stub.date_offset = offset
+    await fill(spool, 1)
+    with capture_logs() as logs:
+        await start_shipper()
+        await async_wait_until(lambda: spool.queued == 0)
+    skew = registry.get_sample_value("slawatch_clock_skew_seconds")
+    assert skew is not None and abs(skew - (-offset)) <= 1.5
+    warnings = [e for e in logs if e["event"] == "clock_skew"]
+    assert len(warnings) == 1 and warnings[0]["log_level"] == "warning"
+
+
+async def test_no_skew_warning_when_clocks_agree(
+    spool: Spool, stub: CollectorStub, start_shipper, registry: CollectorRegistry
+) -> None:
+    await fill(spool, 1)
+    with capture_logs() as logs:
+        await start_shipper()
+        await async_wait_until(lambda: spool.queued == 0)
+    skew = registry.get_sample_value("slawatch_clock_skew_seconds")
+    assert skew is not None and abs(skew) <= 1.5
+    assert not [e for e in logs if e["event"] == "clock_skew"]
+
+
+async def test_stop_gives_a_slow_push_a_grace_then_keeps_the_samples(
+    spool: Spool, stub: CollectorStub, start_shipper
+) -> None:
+    stub.default = Reply(200, delay=30.0)
+    await fill(spool, 5)
+    shipper = await start_shipper(stop_grace=0.2)
+    await async_wait_until(lambda: len(stub.requests) == 1)
+    await asyncio.wait_for(shipper.stop(), timeout=10)
+    assert spool.queued == 5, "not acknowledged, so still spooled"
+
+
+async def test_stop_while_backing_off_returns_at_once(
+    spool: Spool, stub: CollectorStub, start_shipper
+) -> None:
+    await stub.go_down()
+    await fill(spool, 5)
+    shipper = await start_shipper(backoff=Backoff(base=60.0, cap=60.0))
+    await async_wait_until(lambda: not shipper._pushing and shipper._attempt >= 1)
+    await asyncio.wait_for(shipper.stop(), timeout=5)
+    assert spool.queued == 5
