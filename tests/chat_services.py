@@ -117,6 +117,7 @@ class ChatServices:
             "teams": f"/teams/workflows/{self.token}/triggers/manual/paths/invoke",
             "googlechat": f"/googlechat/v1/spaces/AAAA/messages?key={self.token}",
             "mattermost": f"/mattermost/hooks/{self.token}",
+            "telegram": f"/telegram/bot123456:{self.token}/sendMessage",
             "webhook": f"/webhook/{self.token}",
         }
         return self.base_url + paths[service]

@@ -26,7 +26,9 @@ from __future__ import annotations
 import email.utils
 import json
 import math
+import os
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -57,6 +59,9 @@ BACKOFF_CAP_S = 300.0
 REJECTED_BACKOFF_BASE_S = 60.0
 REJECTED_BACKOFF_CAP_S = 3600.0
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+SECRET_PIECE_CHARS = 16
+"""Pieces of a secret this long are scrubbed on their own; real tokens are longer."""
+_SECRET_SEPARATORS = re.compile(r"[/?&=:#]")
 
 
 class ChannelError(ValueError):
@@ -281,23 +286,25 @@ def _reason(document: Any) -> str | None:
 def _strerror(exc: OSError | None) -> str:
     if exc is None:
         return "unknown error"
-    text = exc.strerror or type(exc).__name__
+    text = os.strerror(exc.errno) if exc.errno else type(exc).__name__
     return text[0].lower() + text[1:] if text else type(exc).__name__
 
 
 def _secret_strings(secrets: Iterable[Secret | None]) -> list[str]:
-    """Every string that would give a secret away, longest first: whole values, a URL's path
-    and query, and their long segments (a service may echo `/hooks/<key>` or the key alone)."""
+    """Every string that would give a secret away, longest first: whole values, a URL's path and
+    query, and their long pieces (a service may echo `/hooks/<key>`, a `key=` query value, or
+    the part of a Telegram token after its colon). Scheme and host are not secret."""
     found: set[str] = set()
     for secret in secrets:
         if secret is None or not secret.value:
             continue
         found.add(secret.value)
         parts = urlsplit(secret.value)
+        private = secret.value
         if parts.scheme and parts.netloc:
             found.update(p for p in (parts.path, parts.query) if len(p) > 1)
-            pieces = [*parts.path.split("/"), *parts.query.split("&")]
-            found.update(p for p in pieces if len(p) >= 8)
+            private = f"{parts.path}?{parts.query}"
+        found.update(p for p in _SECRET_SEPARATORS.split(private) if len(p) >= SECRET_PIECE_CHARS)
     return sorted(found, key=len, reverse=True)
 
 

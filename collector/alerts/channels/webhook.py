@@ -31,7 +31,7 @@ from collector.alerts.events import (
     Subject,
     Test,
 )
-from collector.alerts.text import rfc3339, summary
+from collector.alerts.text import ERROR_FACT_CHARS, clip, rfc3339, summary
 from config.schema import Channel, Secret
 
 VERSION = 1
@@ -71,7 +71,7 @@ def _fields(event: Event) -> dict[str, Any]:
                 "state": "down",
                 "since": _time(event.since),
                 "duration_s": event.at - event.since,
-                "error": event.error,
+                "error": _error(event.error),
                 "agents": [_agent(a) for a in event.agents],
                 "checks": list(event.checks),
             }
@@ -83,7 +83,7 @@ def _fields(event: Event) -> dict[str, Any]:
                 "down_since": _time(event.down_since),
                 "up_since": _time(event.up_since),
                 "duration_s": event.duration_s,
-                "error": event.error,
+                "error": _error(event.error),
                 "checks": list(event.checks),
             }
         case NoData():
@@ -108,7 +108,7 @@ def _fields(event: Event) -> dict[str, Any]:
                 **_subject(event.subject),
                 "state": event.state,
                 "since": _time(event.since),
-                "error": event.error,
+                "error": _error(event.error),
                 "changes": event.changes,
                 "window_s": event.window_s,
             }
@@ -155,6 +155,11 @@ def _fields(event: Event) -> dict[str, Any]:
     raise TypeError(f"not an alert event: {type(event).__name__}")
 
 
+def _error(error: str | None) -> str | None:
+    """Errors come from remote servers: kept whole up to a size no receiver chokes on."""
+    return None if error is None else clip(error, ERROR_FACT_CHARS)
+
+
 def _time(ts: float | None) -> str | None:
     return None if ts is None else rfc3339(ts)
 
@@ -169,7 +174,7 @@ def _subject(subject: Subject) -> dict[str, Any]:
 
 
 def _agent(view: AgentView) -> dict[str, Any]:
-    return {"agent": view.agent, "state": view.state, "error": view.error}
+    return {"agent": view.agent, "state": view.state, "error": _error(view.error)}
 
 
 def _digest_sla(sla: DigestSla) -> dict[str, Any]:
@@ -196,5 +201,5 @@ def _incident(incident: DigestIncident) -> dict[str, Any]:
         "end": _time(incident.end),
         "duration_s": incident.duration_s,
         "checks": list(incident.checks),
-        "error": incident.error,
+        "error": _error(incident.error),
     }
