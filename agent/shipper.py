@@ -62,6 +62,8 @@ class _Outcome(enum.Enum):
 class _Result:
     outcome: _Outcome
     retry_after: float | None = None
+    reason: str = ""
+    error: str = ""
 
 
 class Shipper:
@@ -135,11 +137,7 @@ class Shipper:
             finally:
                 self._pushing = False
             if result.outcome is _Outcome.RETRY:
-                self._attempt += 1
-                delay = result.retry_after
-                if delay is None:
-                    delay = self.backoff.delay(self._attempt - 1)
-                await asyncio.sleep(delay)
+                await asyncio.sleep(self._retry_delay(result))
             elif result.outcome is _Outcome.DELIVERED and len(batch) < self.batch_size:
                 await asyncio.sleep(self.linger)
 
@@ -222,15 +220,23 @@ class Shipper:
 
     def _retry(self, reason: str, error: str, retry_after: float | None = None) -> _Result:
         self._count_failure(reason)
+        return _Result(_Outcome.RETRY, retry_after, reason, error)
+
+    def _retry_delay(self, result: _Result) -> float:
+        delay = result.retry_after
+        if delay is None:
+            delay = self.backoff.delay(self._attempt)
+        self._attempt += 1
         log.warning(
             "push_failed",
             collector=self.url,
-            reason=reason,
-            error=error,
-            attempt=self._attempt + 1,
+            reason=result.reason,
+            error=result.error,
+            attempt=self._attempt,
+            retry_in_s=round(delay, 3),
             queued=self.spool.queued,
         )
-        return _Result(_Outcome.RETRY, retry_after)
+        return delay
 
     def _count_failure(self, reason: str) -> None:
         if self.metrics:

@@ -1,0 +1,149 @@
+"""`slawatch agent`: the scheduler, the spool and the shipper of one agent, started and stopped.
+
+`slawatch up` embeds `Agent` in the collector's process with a registry of its own and a token
+it generated; `run` is the standalone command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Sequence
+
+import prometheus_client
+import structlog
+from aiohttp import web
+
+from agent.metrics import AgentMetrics, start_metrics_server
+from agent.scheduler import ProbeFunction, Scheduler
+from agent.shipper import Shipper
+from agent.spool import Spool, SpoolError
+from config.schema import AgentConfig, Check, Config
+
+log = structlog.get_logger()
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class Agent:
+    def __init__(
+        self,
+        config: AgentConfig,
+        checks: Sequence[Check],
+        *,
+        registry: prometheus_client.CollectorRegistry | None = None,
+        token: str | None = None,
+        collector_url: str | None = None,
+        probe: ProbeFunction | None = None,
+        serve_metrics: bool | None = None,
+    ) -> None:
+        """`serve_metrics`: serve `config.metrics_listen`; by default only when standalone (no
+        registry given: an embedding process serves its own registry)."""
+        self.config = config
+        self.checks = tuple(checks)
+        self.registry = registry or prometheus_client.CollectorRegistry()
+        self.metrics = AgentMetrics(self.registry)
+        self.serve_metrics = registry is None if serve_metrics is None else serve_metrics
+        resolved_token = token if token is not None else (config.token and config.token.value)
+        if not resolved_token:
+            raise ValueError("the agent needs a token (agent.token)")
+        self.spool = Spool(
+            config.spool,
+            max_samples=config.spool_max_samples,
+            max_age=config.spool_max_age,
+            metrics=self.metrics,
+        )
+        self.shipper = Shipper(
+            self.spool,
+            agent_id=config.id,
+            collector_url=collector_url or config.collector,
+            token=resolved_token,
+            labels=config.labels,
+            metrics=self.metrics,
+        )
+        self.scheduler = Scheduler(
+            self.checks,
+            self.spool.add,
+            probe=probe,
+            concurrency=config.concurrency,
+            metrics=self.metrics,
+        )
+        self._metrics_server: web.AppRunner | None = None
+
+    async def start(self, *, replay_dead: bool = False) -> None:
+        """Open the spool, then start probing and shipping (and serving /metrics if asked).
+
+        Raises SpoolError or OSError (metrics port taken) with nothing left running.
+        """
+        await self.spool.open()
+        try:
+            if replay_dead:
+                replayed = await self.spool.replay_dead()
+                log.info("dead_letters_replayed", samples=replayed)
+            if self.serve_metrics and self.config.metrics_listen:
+                self._metrics_server = await start_metrics_server(
+                    self.registry, self.config.metrics_listen
+                )
+        except BaseException:
+            await self.spool.close()
+            raise
+        await self.shipper.start()
+        await self.scheduler.start()
+        log.info(
+            "agent_started",
+            agent=self.config.id,
+            checks=len(self.checks),
+            collector=self.shipper.url,
+            spool=str(self.config.spool),
+            queued=self.spool.queued,
+            dead_letters=self.spool.dead,
+        )
+
+    async def stop(self) -> None:
+        """Abandon probes in flight, give a push in flight up to 2 s, commit, close."""
+        await self.scheduler.stop()
+        await self.shipper.stop()
+        await self.spool.close()
+        if self._metrics_server is not None:
+            await self._metrics_server.cleanup()
+            self._metrics_server = None
+        log.info("agent_stopped", agent=self.config.id, queued=self.spool.queued)
+
+
+def run(config: Config, *, replay_dead: bool = False) -> int:
+    """`slawatch agent`: run until SIGTERM/SIGINT; exit code. (slawatch/cli.py calls this.)"""
+    if config.agent is None:
+        log.error("agent_not_configured", config=str(config.path), hint="add an agent: section")
+        return EXIT_USAGE
+    return asyncio.run(_serve(config.agent, config.checks_for_agent(config.agent.id), replay_dead))
+
+
+async def _serve(config: AgentConfig, checks: Sequence[Check], replay_dead: bool) -> int:
+    if not checks:
+        log.warning("no_checks", agent=config.id, hint="no check in checks: runs on this agent")
+    try:
+        agent = Agent(config, checks)
+        await agent.start(replay_dead=replay_dead)
+    except ValueError as error:
+        log.error("agent_not_started", error=str(error))
+        return EXIT_USAGE
+    except SpoolError as error:
+        log.error("agent_not_started", error=str(error))
+        return EXIT_FAILURE
+    except OSError as error:
+        log.error(
+            "agent_not_started",
+            error=f"cannot serve metrics on {config.metrics_listen}: {error.strerror or error}",
+        )
+        return EXIT_FAILURE
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    try:
+        await stopping.wait()
+    finally:
+        await agent.stop()
+    return EXIT_OK
