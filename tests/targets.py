@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import os
 import socket
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -197,20 +198,24 @@ class LocalCa:
     ca: trustme.CA
     pem_file: Path
 
-    def server_context(self, *, expires_in: datetime.timedelta | None = None) -> ssl.SSLContext:
-        """A server context for localhost and 127.0.0.1, valid until now + `expires_in`
-        (negative: already expired) or for trustme's default (years)."""
+    def issue(self, *, expires_in: datetime.timedelta | None = None) -> trustme.LeafCert:
+        """A certificate for localhost and 127.0.0.1, valid until now + `expires_in` (negative:
+        already expired), or for trustme's default (centuries)."""
         not_after, not_before = None, None
         if expires_in is not None:
             now = datetime.datetime.now(datetime.UTC)
             not_after = now + expires_in
             not_before = min(now, not_after) - datetime.timedelta(days=30)
-        certificate = self.ca.issue_cert(
-            "localhost", HOST, not_before=not_before, not_after=not_after
-        )
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        certificate.configure_cert(context)
-        return context
+        return self.ca.issue_cert("localhost", HOST, not_before=not_before, not_after=not_after)
+
+    def server_context(self, *, expires_in: datetime.timedelta | None = None) -> ssl.SSLContext:
+        return server_context(self.issue(expires_in=expires_in))
+
+
+def server_context(certificate: trustme.LeafCert) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate.configure_cert(context)
+    return context
 
 
 def make_local_ca(folder: Path) -> LocalCa:
@@ -246,10 +251,12 @@ async def tcp_server(
     banner: bytes | None = None,
     *,
     reply: Callable[[bytes], bytes | None] | None = None,
+    hang_up: bool = False,
     ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[TcpServer]:
     """A TCP listener on 127.0.0.1: writes `banner` on connect (None: says nothing, ever), then
-    answers each chunk it receives with `reply(chunk)` when that is not None."""
+    answers each chunk it receives with `reply(chunk)` when that is not None. With `hang_up`
+    it closes the connection after its first answer (the banner when there is no `reply`)."""
     writers: set[asyncio.StreamWriter] = set()
     state = TcpServer(port=0)
 
@@ -261,17 +268,21 @@ async def tcp_server(
             if banner is not None:
                 writer.write(banner)
                 await writer.drain()
+                if hang_up and reply is None:
+                    return
             while data := await reader.read(CHUNK):
                 state.received += data
                 answer = reply(data) if reply else None
                 if answer is not None:
                     writer.write(answer)
                     await writer.drain()
+                    if hang_up:
+                        return
         except (ConnectionError, ssl.SSLError):
             pass
         finally:
             state.open_connections -= 1
-            writer.transport.abort()
+            writer.close()
             writers.discard(writer)
 
     server = await asyncio.start_server(serve, HOST, 0, ssl=ssl_context)
@@ -360,3 +371,31 @@ async def https_target_fixture(trusted_ca: LocalCa) -> AsyncIterator[HttpTargetS
     `trusted_ca_fixture` too."""
     async with http_target(trusted_ca.server_context()) as server:
         yield server
+
+
+# ------------------------------------------------------------------------------------- sockets
+
+
+def client_sockets_to(port: int) -> int:
+    """How many sockets of this process are connected to `port` on loopback (Linux /proc):
+    a probe that closes what it opens leaves none behind."""
+    ours = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            ours.add(link[len("socket:[") : -1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            if remote_port == port and fields[9] in ours:
+                count += 1
+    return count

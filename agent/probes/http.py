@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from urllib.parse import unquote, urljoin, urlsplit
@@ -16,7 +17,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import h11
 
 from agent.probes.errors import ProbeFailure
-from agent.probes.expect import certificate_expiring, slower_than, text_lacks
+from agent.probes.expect import certificate_expiring, shorten, slower_than, text_lacks
 from agent.probes.net import open_stream
 from agent.probes.progress import Progress, timed
 from agent.probes.tls import TlsSettings
@@ -96,7 +97,7 @@ async def fetch(request: Request, verify: bool, progress: Progress) -> Response:
         writer.write(outgoing)
         return await read_response(connection, reader, progress)
     except h11.RemoteProtocolError as error:
-        raise ProbeFailure(f"bad response: {error}") from None
+        raise ProbeFailure(f"bad response: {protocol_error_text(error)}") from None
     finally:
         writer.transport.abort()
 
@@ -156,6 +157,12 @@ async def read_response(
             raise ProbeFailure("connection closed before the end of the response")
     progress.lap("transfer")
     return Response(status_code, location, bytes(body))
+
+
+def protocol_error_text(error: h11.ProtocolError) -> str:
+    """h11's message, with `bytearray(b'…')` shown as the text it quotes."""
+    text = re.sub(r"bytearray\(b('.*?')\)", r"\1", str(error))
+    return shorten(text, 200)
 
 
 def header(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> str | None:

@@ -22,7 +22,9 @@ Measure = Callable[[Check, "Progress"], Awaitable[ProbeResult]]
 
 @dataclass(slots=True)
 class Progress:
+    clock: Callable[[], float] = time.perf_counter
     started: float = field(default_factory=time.perf_counter)
+    """On `clock`: a test passing its own clock passes its own start too."""
     phases_us: dict[str, int] = field(default_factory=dict)
     mark_us: int = 0
     """End of the last completed phase, in µs since `started`."""
@@ -30,7 +32,7 @@ class Progress:
     tls_expires: float | None = None
 
     def elapsed_us(self) -> int:
-        return round((time.perf_counter() - self.started) * 1_000_000)
+        return round((self.clock() - self.started) * 1_000_000)
 
     def lap(self, phase: str) -> None:
         """End `phase` now; a phase met again (a redirect's second hop) adds up."""

@@ -66,8 +66,10 @@ def expiry_problem(expires: float, min_days: float, now: float) -> str | None:
     left = expires - now
     if left >= min_days * SECONDS_PER_DAY:
         return None
-    if left <= 0:
+    if left <= -SECONDS_PER_DAY:
         return f"certificate expired {_days(-left)} ago"
+    if left <= 0:
+        return "certificate has expired"
     if left < SECONDS_PER_DAY:
         return f"certificate expires in {math.ceil(left / 3600)} hours"
     return f"certificate expires in {_days(left)}"
