@@ -390,7 +390,7 @@ def _test(event: Test) -> Message:
     return Message(
         kind=event.kind,
         title=f"TEST {event.channel}",
-        summary=DASH.join([f"TEST {event.channel}", one_line(event.message)]),
+        summary=DASH.join([f"TEST {event.channel}", clip(one_line(event.message), 500)]),
         tone="info",
         at=event.at,
         facts=(Fact("Channel", event.channel), Fact("Sent", format_instant(event.at))),
@@ -474,6 +474,8 @@ def _digest_fact(sla: DigestSla, at: float) -> Fact:
         lines.extend(f"• {_incident_line(i, at)}" for i in sla.incidents)
     else:
         lines.append("No incident this week")
+    if sla.link:
+        lines.append(f"Report: {sla.link}")
     label = sla.name if sla.name == sla.sla else f"{sla.name} ({sla.sla})"
     return Fact(label, "\n".join(lines), short=False)
 
@@ -510,21 +512,24 @@ def one_line(text: str) -> str:
 
 
 def clip(text: str, limit: int, measure: Callable[[str], int] = len) -> str:
-    """`text` cut to at most `limit` units of `measure`, ending with "…" when cut."""
+    """`text` cut to at most `limit` units of `measure`, ending with "…" when cut.
+
+    `measure` must add up per character and count each at least 1 (`len`, `utf16_len`, the
+    length after escaping), so the longest prefix that fits is found by bisection.
+    """
     if measure(text) <= limit:
         return text
     budget = limit - measure(ELLIPSIS)
     if budget < 0:
         return ""
-    kept: list[str] = []
-    used = 0
-    for char in text:
-        size = measure(char)
-        if used + size > budget:
-            break
-        kept.append(char)
-        used += size
-    return "".join(kept).rstrip() + ELLIPSIS
+    low, high = 0, min(len(text), budget)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if measure(text[:middle]) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low].rstrip() + ELLIPSIS
 
 
 def fit_lines(lines: Iterable[str], room: int, measure: Callable[[str], int] = len) -> list[str]:

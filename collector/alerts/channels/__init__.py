@@ -75,7 +75,8 @@ async def deliver(
     timeout: float = DEFAULT_TIMEOUT_S,
     clock: Callable[[], float] = time.time,
 ) -> DeliveryResult:
-    """One attempt at `message` on `channel` as the config has it now.
+    """One attempt at `message` on `channel` as the config has it now; a channel with a
+    `secret` (the webhook type) gets the signature headers of this attempt.
 
     A channel that cannot be used (no URL: a `${VAR}` the process did not resolve) answers
     `rejected`, like a revoked webhook: the outbox keeps the message until the config is fixed
