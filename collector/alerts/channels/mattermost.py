@@ -2,7 +2,8 @@
 
 From developers.mattermost.com (Incoming webhooks; Message attachments): `text` in Markdown, and
 `attachments` with `fallback`, `color`, `title`, `title_link`, `text`, `fields` (`title`,
-`value`, `short`) and `footer`. Mattermost posts hold 16383 characters; we stay well under.
+`value`, `short`) and `footer` (no `ts` as in Slack, so the time goes in the footer).
+Mattermost posts hold 16383 characters; we stay well under.
 "@channel", "@all" and "@here" in a remote error would notify everyone, so an "@" in text we did
 not write is followed by a zero-width space, which stops the mention and reads the same.
 """
@@ -13,7 +14,7 @@ from typing import Any
 
 from collector.alerts.delivery import RenderedMessage, channel_secret
 from collector.alerts.events import Event
-from collector.alerts.text import TONE_COLORS, Message, clip, compose, fit_lines
+from collector.alerts.text import TONE_COLORS, Message, clip, compose, fit_lines, format_instant
 from config.schema import Channel, Secret
 
 TEXT_CHARS = 4000
@@ -50,8 +51,7 @@ def attachment(message: Message) -> dict[str, Any]:
         "color": f"#{TONE_COLORS[message.tone]:06x}",
         "title": message.title,
         "fields": fields,
-        "footer": "slawatch",
-        "ts": int(message.at),
+        "footer": f"slawatch · {format_instant(message.at)}",
     }
     if lines:
         result["text"] = "\n".join(fit_lines(lines, TEXT_CHARS))
