@@ -1,0 +1,191 @@
+"""Validation of pushed batches (CONTRACT §3.1): every refusal names its sample and field."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from collector.ingest import BatchError, SampleRow, parse_batch, parse_json, validate_batch
+from config.contract import MAX_BATCH_SAMPLES
+
+NOW = 1_790_000_000.0
+MAX_AGE = 45 * 86_400.0
+
+
+def sample(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "check": "acme-web",
+        "ts": NOW - 10,
+        "ok": True,
+        "latency_ms": 84.1,
+        "interval_s": 30,
+        "type": "http",
+        "status_code": 200,
+        "error": None,
+        "phases_ms": {"dns": 1.2, "connect": 3.4, "tls": 21.0, "ttfb": 58.1, "transfer": 0.4},
+        "tls_expires": 1_800_000_000,
+    }
+    base.update(changes)
+    return {k: v for k, v in base.items() if v is not ...}
+
+
+def batch(*samples: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {"agent": "eu-1", "samples": list(samples), **changes}
+
+
+def problems(document: Any) -> list[tuple[int | None, str]]:
+    with pytest.raises(BatchError) as caught:
+        validate_batch(document, now=NOW, max_sample_age=MAX_AGE)
+    return [(p.index, p.field) for p in caught.value.problems]
+
+
+def test_a_valid_sample_becomes_a_store_row_in_milliseconds() -> None:
+    result = validate_batch(
+        batch(sample(ts=NOW - 0.25), labels={"region": "eu", "rack": 7}),
+        now=NOW,
+        max_sample_age=MAX_AGE,
+    )
+    assert result.agent == "eu-1"
+    assert result.labels == {"region": "eu", "rack": "7"}
+    assert result.samples == [
+        SampleRow(
+            check="acme-web",
+            ts_ms=round((NOW - 0.25) * 1000),
+            ok=True,
+            latency_ms=84.1,
+            interval_ms=30_000,
+            type="http",
+            status_code=200,
+            error=None,
+            phases_json='{"dns":1.2,"connect":3.4,"tls":21.0,"ttfb":58.1,"transfer":0.4}',
+            tls_expires=1_800_000_000.0,
+        )
+    ]
+
+
+def test_only_the_required_fields_are_required_and_unknown_ones_are_ignored() -> None:
+    minimal = {"check": "db", "ts": NOW, "ok": False, "interval_s": 0.5, "whatever": [1, 2]}
+    (row,) = validate_batch(batch(minimal), now=NOW, max_sample_age=MAX_AGE).samples
+    assert (row.ok, row.latency_ms, row.interval_ms, row.type, row.phases_json) == (
+        False, None, 500, None, None,
+    )  # fmt: skip
+
+
+def test_timestamps_are_identified_to_the_nearest_millisecond() -> None:
+    # 1790000000.123 * 1000 is 1790000000122.9998 in binary floating point
+    (row,) = validate_batch(
+        batch(sample(ts=1_790_000_000.123)), now=NOW, max_sample_age=MAX_AGE
+    ).samples
+    assert row.ts_ms == 1_790_000_000_123
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"check": "Acme Web"}, "check"),
+        ({"check": 12}, "check"),
+        ({"check": ...}, "check"),
+        ({"check": "a" * 129}, "check"),
+        ({"ts": "1790000000"}, "ts"),
+        ({"ts": True}, "ts"),
+        ({"ts": ...}, "ts"),
+        ({"ts": NOW + 301}, "ts"),
+        ({"ts": NOW - MAX_AGE - 1}, "ts"),
+        ({"ts": 1e999}, "ts"),
+        ({"ok": "true"}, "ok"),
+        ({"ok": 1}, "ok"),
+        ({"ok": ...}, "ok"),
+        ({"latency_ms": -1}, "latency_ms"),
+        ({"latency_ms": None}, "latency_ms"),
+        ({"latency_ms": ...}, "latency_ms"),
+        ({"latency_ms": "84"}, "latency_ms"),
+        ({"latency_ms": float("inf")}, "latency_ms"),
+        ({"interval_s": 0}, "interval_s"),
+        ({"interval_s": -30}, "interval_s"),
+        ({"interval_s": 86_401}, "interval_s"),
+        ({"interval_s": ...}, "interval_s"),
+        ({"interval_s": False}, "interval_s"),
+        ({"status_code": 99}, "status_code"),
+        ({"status_code": 600}, "status_code"),
+        ({"status_code": 200.0}, "status_code"),
+        ({"status_code": "200"}, "status_code"),
+        ({"error": 5}, "error"),
+        ({"type": 5}, "type"),
+        ({"type": ""}, "type"),
+        ({"phases_ms": [1, 2]}, "phases_ms"),
+        ({"phases_ms": {"dns": -1}}, "phases_ms.dns"),
+        ({"phases_ms": {"tls": "fast"}}, "phases_ms.tls"),
+        ({"tls_expires": "soon"}, "tls_expires"),
+        ({"tls_expires": float("nan")}, "tls_expires"),
+    ],
+)
+def test_each_refusal_names_the_sample_and_the_field(changes: dict[str, Any], field: str) -> None:
+    assert problems(batch(sample(), sample(**changes))) == [(1, field)]
+
+
+def test_a_failure_may_omit_its_latency_and_the_edges_of_ranges_are_accepted() -> None:
+    rows = validate_batch(
+        batch(
+            sample(ok=False, latency_ms=None, error="timeout"),
+            sample(ts=NOW + 300, interval_s=86_400, status_code=100, latency_ms=0),
+            sample(ts=NOW - MAX_AGE, status_code=599),
+        ),
+        now=NOW,
+        max_sample_age=MAX_AGE,
+    ).samples
+    assert [row.ok for row in rows] == [False, True, True]
+
+
+def test_every_bad_field_of_every_sample_is_named_once() -> None:
+    found = problems(batch(sample(), sample(ts="x", ok="y"), "not a sample", sample(interval_s=0)))
+    assert found == [(1, "ts"), (1, "ok"), (2, ""), (3, "interval_s")]
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ([], ""),
+        ("samples", ""),
+        ({"samples": []}, "agent"),
+        ({"agent": "EU 1", "samples": []}, "agent"),
+        ({"agent": "eu-1"}, "samples"),
+        ({"agent": "eu-1", "samples": {"0": {}}}, "samples"),
+        ({"agent": "eu-1", "samples": [], "labels": ["eu"]}, "labels"),
+        ({"agent": "eu-1", "samples": [], "labels": {"region": {"x": 1}}}, "labels.region"),
+    ],
+)
+def test_batch_level_problems_name_no_sample(document: Any, field: str) -> None:
+    assert problems(document) == [(None, field)]
+
+
+def test_more_than_the_batch_limit_is_refused_and_the_limit_itself_is_not() -> None:
+    many = [sample(ts=NOW - i / 1000) for i in range(MAX_BATCH_SAMPLES)]
+    assert len(validate_batch(batch(*many), now=NOW, max_sample_age=MAX_AGE).samples) == len(many)
+    assert problems(batch(*many, sample())) == [(None, "samples")]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"agent": "eu-1", "samples": [{"check": "a", "ts": NaN}]}',
+        b'{"agent": "eu-1", "samples": [{"check": "a", "ts": Infinity}]}',
+        b'{"agent": "eu-1", "samples": [{"check": "a", "latency_ms": -Infinity}]}',
+        b'{"agent": "eu-1", "samples": [',
+        b"\xff\xfe not utf-8",
+        b"",
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+        b'{"agent": "eu-1", "samples": [], "n": ' + b"9" * 5000 + b"}",
+    ],
+)
+def test_malformed_json_is_a_batch_error_never_a_crash(body: bytes) -> None:
+    with pytest.raises(BatchError) as caught:
+        parse_json(body)
+    assert caught.value.message
+
+
+def test_parse_batch_reads_bytes() -> None:
+    body = json.dumps(batch(sample())).encode()
+    assert len(parse_batch(body, now=NOW, max_sample_age=MAX_AGE).samples) == 1

@@ -1,0 +1,418 @@
+"""The SQLite store: idempotent ingest, runs and rollups right in any arrival order, retention."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sqlite3
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collector.ingest import SampleRow
+from collector.store import (
+    HOUR_MS,
+    LATENCY_GAMMA,
+    MIGRATIONS,
+    Store,
+    backup_database,
+    bucket_value,
+    latency_bucket,
+)
+from collector.timeline import Run, SampleState, build_runs
+
+T0 = 1_790_000_000_000 - 1_790_000_000_000 % HOUR_MS
+MINUTE = 60_000
+
+
+def row(ts_ms: int, ok: bool = True, *, check: str = "web", interval_ms: int = MINUTE,
+        latency: float | None = 50.0, error: str | None = None) -> SampleRow:  # fmt: skip
+    return SampleRow(check, ts_ms, ok, latency, interval_ms, "http", 200, error, None, None)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = Store(tmp_path / "data" / "collector.db")
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def ingest(store: Store, rows: list[SampleRow], agent: str = "eu-1") -> tuple[int, int]:
+    result = await store.ingest(agent, rows, labels=None, now_ms=T0)
+    return result.accepted, result.duplicates
+
+
+# ------------------------------------------------------------------------------- idempotency
+
+
+async def test_a_sample_is_stored_once_and_the_first_copy_wins(store: Store) -> None:
+    first = row(T0, ok=False, latency=None, error="first")
+    assert await ingest(store, [first, row(T0 + MINUTE)]) == (2, 0)
+    again = row(T0, ok=True, error="second")
+    assert await ingest(store, [again, row(T0 + MINUTE), row(T0 + 2 * MINUTE)]) == (1, 2)
+    assert await ingest(store, [row(T0 + 3 * MINUTE), row(T0 + 3 * MINUTE)]) == (1, 1)
+    assert await store.sample_count() == 4
+    runs = (await store.runs(["web"], T0, T0 + HOUR_MS))["web"]["eu-1"]
+    assert runs[0] == Run(T0, T0 + MINUTE, False, "first", T0, MINUTE, 1)
+
+
+async def test_the_same_timestamp_from_two_agents_or_checks_is_two_samples(store: Store) -> None:
+    assert await ingest(store, [row(T0), row(T0, check="db")], agent="eu-1") == (2, 0)
+    assert await ingest(store, [row(T0), row(T0, check="db")], agent="us-1") == (2, 0)
+    runs = await store.runs(["web", "db"], T0, T0 + 1)
+    assert {check: sorted(agents) for check, agents in runs.items()} == {
+        "web": ["eu-1", "us-1"],
+        "db": ["eu-1", "us-1"],
+    }
+
+
+async def test_an_empty_batch_stores_nothing_and_keeps_the_agent_seen(store: Store) -> None:
+    result = await store.ingest("eu-1", [], labels={"region": "eu"}, now_ms=T0)
+    assert (result.accepted, result.duplicates) == (0, 0)
+    (agent,) = await store.seen_agents()
+    assert (agent.id, dict(agent.labels), agent.last_push_ms) == ("eu-1", {"region": "eu"}, T0)
+
+
+async def test_labels_are_the_latest_pushed_and_kept_when_a_batch_has_none(store: Store) -> None:
+    await store.ingest("eu-1", [row(T0)], labels={"region": "eu"}, now_ms=T0)
+    await store.ingest("eu-1", [row(T0 + MINUTE)], labels=None, now_ms=T0 + 1)
+    assert dict((await store.seen_agents())[0].labels) == {"region": "eu"}
+    await store.ingest("eu-1", [], labels={"region": "eu-west"}, now_ms=T0 + 2)
+    assert dict((await store.seen_agents())[0].labels) == {"region": "eu-west"}
+
+
+async def test_checks_seen_keep_type_latest_interval_and_first_last_seen(store: Store) -> None:
+    await ingest(store, [row(T0 + MINUTE, interval_ms=30_000)])
+    await ingest(store, [row(T0, interval_ms=10_000)])  # late: does not change the interval
+    (check,) = await store.seen_checks()
+    assert (check.id, check.type, check.interval_ms) == ("web", "http", 30_000)
+    assert (check.first_seen_ms, check.last_seen_ms) == (T0, T0 + MINUTE)
+
+
+# ---------------------------------------------------------------------------------- runs
+
+
+async def test_in_order_samples_extend_one_run_and_a_gap_or_change_starts_another(
+    store: Store,
+) -> None:
+    await ingest(store, [row(T0), row(T0 + MINUTE)])
+    await ingest(store, [row(T0 + 2 * MINUTE, ok=False, latency=None, error="timeout")])
+    await ingest(store, [row(T0 + 10 * MINUTE)])
+    runs = (await store.runs(["web"], T0, T0 + HOUR_MS))["web"]["eu-1"]
+    assert runs == [
+        Run(T0, T0 + 2 * MINUTE, True, None, T0 + MINUTE, MINUTE, 2),
+        Run(T0 + 2 * MINUTE, T0 + 4 * MINUTE, False, "timeout", T0 + 2 * MINUTE, MINUTE, 1),
+        Run(T0 + 10 * MINUTE, T0 + 12 * MINUTE, True, None, T0 + 10 * MINUTE, MINUTE, 1),
+    ]
+
+
+async def test_a_late_failure_splits_the_run_it_lands_in(store: Store) -> None:
+    await ingest(store, [row(T0 + i * MINUTE) for i in range(10)])
+    await ingest(store, [row(T0 + 4 * MINUTE + 30_000, ok=False, latency=None, error="503")])
+    runs = (await store.runs(["web"], T0, T0 + HOUR_MS))["web"]["eu-1"]
+    late = T0 + 4 * MINUTE + 30_000
+    assert [(r.start_ms, r.end_ms, r.ok, r.samples) for r in runs] == [
+        (T0, late, True, 5),
+        (late, T0 + 5 * MINUTE, False, 1),
+        (T0 + 5 * MINUTE, T0 + 11 * MINUTE, True, 5),
+    ]
+    assert (await store.last_runs())["web"]["eu-1"] == runs[-1]
+
+
+async def test_a_late_sample_before_a_change_keeps_the_run_cut_where_the_change_is(
+    store: Store,
+) -> None:
+    await ingest(store, [row(T0 + i * MINUTE) for i in range(10) if i != 4])
+    await ingest(store, [row(T0 + 10 * MINUTE, ok=False), row(T0 + 11 * MINUTE)])
+    await ingest(store, [row(T0 + 4 * MINUTE)])
+    runs = (await store.runs(["web"], T0, T0 + HOUR_MS))["web"]["eu-1"]
+    assert [(r.start_ms, r.end_ms, r.ok, r.samples) for r in runs] == [
+        (T0, T0 + 10 * MINUTE, True, 10),
+        (T0 + 10 * MINUTE, T0 + 11 * MINUTE, False, 1),
+        (T0 + 11 * MINUTE, T0 + 13 * MINUTE, True, 1),
+    ]
+
+
+async def test_runs_only_overlapping_the_window_are_read(store: Store) -> None:
+    await ingest(store, [row(T0), row(T0 + 10 * MINUTE, ok=False), row(T0 + 20 * MINUTE)])
+    runs = (await store.runs(["web"], T0 + 5 * MINUTE, T0 + 12 * MINUTE))["web"]["eu-1"]
+    assert [r.start_ms for r in runs] == [T0 + 10 * MINUTE]
+    assert await store.runs(["web"], T0 + 3 * MINUTE, T0 + 9 * MINUTE) == {}
+    assert await store.runs(["other"], T0, T0 + HOUR_MS) == {}
+
+
+async def test_the_run_covering_an_instant_even_behind_a_sample_from_the_future(
+    store: Store,
+) -> None:
+    await ingest(store, [row(T0), row(T0 + MINUTE, ok=False), row(T0 + 2 * MINUTE)])
+    at = await store.runs_at(T0 + MINUTE + 1)
+    assert at["web"]["eu-1"].ok is False
+    assert await store.runs_at(T0 + HOUR_MS) == {}
+
+
+# Samples are a function of their timestamp, so duplicates are identical copies and the runs do
+# not depend on which copy arrived first.
+def _sample_at(check: str, k: int, seed: int) -> SampleRow:
+    mix = (k * 2654435761 + seed) % 1000
+    ok = mix % 5 != 0
+    interval = (20_000, 30_000, 60_000, 200_000)[mix % 4]
+    latency = 1 + (mix * 37 % 5000) / 10 if ok else None
+    return row(T0 + k * 47_000, ok, check=check, interval_ms=interval, latency=latency,
+               error=None if ok else f"error {mix}")  # fmt: skip
+
+
+sample_sets = st.lists(
+    st.tuples(st.sampled_from(["web", "db"]), st.integers(0, 150)), min_size=1, max_size=120
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(keys=sample_sets, seed=st.integers(0, 10_000), data=st.data())
+def test_any_arrival_order_and_batching_gives_the_runs_and_rollups_of_in_order_arrival(
+    keys: list[tuple[str, int]], seed: int, data: st.DataObject
+) -> None:
+    rows = [_sample_at(check, k, seed) for check, k in keys]
+    order = data.draw(st.permutations(rows))
+    cuts = sorted(data.draw(st.sets(st.integers(1, max(1, len(rows) - 1)), max_size=6)))
+    batches = [order[i:j] for i, j in zip([0, *cuts], [*cuts, len(order)], strict=True)]
+    batches = [b for b in batches if b]
+
+    async def scenario() -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            in_order = Store(Path(folder) / "a.db")
+            shuffled = Store(Path(folder) / "b.db")
+            await in_order.open()
+            await shuffled.open()
+            try:
+                await ingest(in_order, sorted(rows, key=lambda r: r.ts_ms))
+                total = [await ingest(shuffled, batch) for batch in batches]
+                assert sum(a for a, _ in total) == len(set(rows))
+                assert sum(a + d for a, d in total) == len(rows)
+                for check in ("web", "db"):
+                    unique = sorted({r.ts_ms: r for r in rows if r.check == check}.values(),
+                                    key=lambda r: r.ts_ms)  # fmt: skip
+                    expected = build_runs(
+                        SampleState(r.ts_ms, r.ok, r.interval_ms, r.error) for r in unique
+                    )
+                    for store in (in_order, shuffled):
+                        got = (await store.runs([check], 0, 2**62)).get(check, {}).get("eu-1", [])
+                        assert got == expected
+                    assert await rollups(in_order, check) == await rollups(shuffled, check)
+                    assert await in_order.last_runs() == await shuffled.last_runs()
+            finally:
+                await in_order.close()
+                await shuffled.close()
+
+    asyncio.run(scenario())
+
+
+async def rollups(store: Store, check: str) -> tuple[object, ...]:
+    counts = await store.hourly_counts([check], 0, 2**62)
+    hours = sorted(counts.get(check, {}))
+    histograms = [await store.latency_histograms([check], h, h + HOUR_MS) for h in hours]
+    return counts, histograms
+
+
+async def test_caches_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    first = Store(path)
+    await first.open()
+    await ingest(first, [row(T0), row(T0 + MINUTE)])
+    await first.close()
+    second = Store(path)
+    await second.open()
+    try:
+        assert await ingest(second, [row(T0 + MINUTE), row(T0 + 2 * MINUTE)]) == (1, 1)
+        runs = (await second.runs(["web"], 0, 2**62))["web"]["eu-1"]
+        assert runs == [Run(T0, T0 + 4 * MINUTE, True, None, T0 + 2 * MINUTE, MINUTE, 3)]
+        counts = await second.hourly_counts(["web"], 0, 2**62)
+        assert counts == {"web": {T0: (3, 3)}}
+    finally:
+        await second.close()
+
+
+# ------------------------------------------------------------------------------- rollups
+
+
+def test_latency_buckets_stand_for_their_latencies_within_one_percent() -> None:
+    relative = (LATENCY_GAMMA - 1) / (LATENCY_GAMMA + 1)
+    assert relative < 0.01
+    for latency in (0.001, 0.37, 1.0, 12.5, 84.1, 999.9, 1000.0, 30_000.0, 9.9e6):
+        value = bucket_value(latency_bucket(latency))
+        assert abs(value - latency) / latency <= relative + 1e-12
+    assert bucket_value(latency_bucket(0.0)) == 0.0
+
+
+async def test_a_month_percentile_from_histograms_is_within_two_percent_of_the_exact_one(
+    store: Store,
+) -> None:
+    latencies = [5 + (i * 7919 % 1000) * 0.731 for i in range(3000)]
+    rows = [
+        row(T0 + i * 20_000, latency=lat, interval_ms=20_000) for i, lat in enumerate(latencies)
+    ]
+    rows.append(row(T0 + 3000 * 20_000, ok=False, latency=None))
+    await ingest(store, rows)
+    exact = sorted(await store.latency_values(["web"], T0, T0 + 30 * 86_400_000))
+    assert exact == sorted(latencies)
+    histogram = await store.latency_histograms(["web"], T0, T0 + 30 * 86_400_000)
+    assert sum(histogram.values()) == len(latencies)
+    for percentile in (50, 95, 99):
+        rank = math.ceil(percentile / 100 * len(exact))
+        seen = 0
+        for bucket in sorted(histogram):
+            seen += histogram[bucket]
+            if seen >= rank:
+                approximate = bucket_value(bucket)
+                break
+        assert abs(approximate - exact[rank - 1]) / exact[rank - 1] < 0.02
+
+
+async def test_latency_reads_respect_checks_and_windows(store: Store) -> None:
+    await ingest(store, [row(T0, latency=10), row(T0 + HOUR_MS, latency=20),
+                         row(T0, check="db", latency=30)])  # fmt: skip
+    assert await store.latency_values(["web"], T0, T0 + HOUR_MS) == [10]
+    assert sorted(await store.latency_values(["web", "db"], T0, T0 + 2 * HOUR_MS)) == [10, 20, 30]
+    assert (
+        sum((await store.latency_histograms(["web"], T0 + HOUR_MS, T0 + 2 * HOUR_MS)).values()) == 1
+    )
+    assert await store.latency_histograms([], T0, T0 + HOUR_MS) == {}
+
+
+# ----------------------------------------------------------------------------- retention
+
+
+async def prune_before(store: Store, cutoff_ms: int, chunk_rows: int = 5000) -> int:
+    now = cutoff_ms + 35 * 86_400_000
+    return await store.prune(now, raw_retention_ms=35 * 86_400_000,
+                             rollup_retention_ms=400 * 86_400_000, chunk_rows=chunk_rows)  # fmt: skip
+
+
+async def test_pruning_removes_old_raw_samples_in_small_chunks_and_keeps_runs(
+    store: Store,
+) -> None:
+    await ingest(store, [row(T0 + i * MINUTE) for i in range(120)])
+    runs_before = await store.runs(["web"], 0, 2**62)
+    assert await prune_before(store, T0 + 50 * MINUTE, chunk_rows=7) == 50
+    assert await store.sample_count() == 70
+    assert await store.runs(["web"], 0, 2**62) == runs_before
+    assert (await store.hourly_counts(["web"], 0, 2**62))["web"][T0] == (60, 60)
+    assert await prune_before(store, T0 + 50 * MINUTE) == 0
+
+
+async def test_derived_data_goes_after_its_own_retention(store: Store) -> None:
+    await ingest(store, [row(T0), row(T0 + 3 * HOUR_MS)])
+    await store.prune(T0 + 2 * HOUR_MS + 400 * 86_400_000, raw_retention_ms=HOUR_MS,
+                      rollup_retention_ms=400 * 86_400_000)  # fmt: skip
+    assert [r.start_ms for r in (await store.runs(["web"], 0, 2**62))["web"]["eu-1"]] == [
+        T0 + 3 * HOUR_MS
+    ]
+    assert list((await store.hourly_counts(["web"], 0, 2**62))["web"]) == [T0 + 3 * HOUR_MS]
+    assert await ingest(store, [row(T0 + 4 * HOUR_MS)]) == (1, 0)
+
+
+async def test_a_late_sample_in_a_pruned_gap_fills_it_as_all_the_samples_would(
+    store: Store,
+) -> None:
+    before_gap = [row(T0 + i * MINUTE) for i in range(40)]
+    after_gap = [row(T0 + i * MINUTE) for i in range(60, 100)]
+    late = row(T0 + 45 * MINUTE, ok=False, latency=None, error="refused")
+    await ingest(store, before_gap + after_gap)
+    await prune_before(store, T0 + 50 * MINUTE)
+    assert await ingest(store, [late]) == (1, 0)
+    expected = build_runs(
+        SampleState(r.ts_ms, r.ok, r.interval_ms, r.error)
+        for r in sorted([*before_gap, *after_gap, late], key=lambda r: r.ts_ms)
+    )
+    assert (await store.runs(["web"], 0, 2**62))["web"]["eu-1"] == expected
+
+
+async def test_a_late_sample_inside_a_pruned_run_keeps_its_boundaries(store: Store) -> None:
+    await ingest(store, [row(T0 + i * MINUTE) for i in range(40)])
+    await ingest(store, [row(T0 + i * MINUTE) for i in range(60, 70)])
+    await prune_before(store, T0 + 50 * MINUTE)
+    (first, second) = (await store.runs(["web"], 0, 2**62))["web"]["eu-1"]
+    assert await ingest(store, [row(T0 + 20 * MINUTE + 1, ok=False, latency=None)]) == (1, 0)
+    assert await ingest(store, [row(T0 + 20 * MINUTE + 2, ok=True)]) == (1, 0)
+    runs = (await store.runs(["web"], 0, 2**62))["web"]["eu-1"]
+    assert runs == [Run(first.start_ms, first.end_ms, True, None, first.last_ts_ms,
+                        first.last_interval_ms, first.samples + 1), second]  # fmt: skip
+    # The raw samples and rollups still count the late ones.
+    assert (await store.hourly_counts(["web"], 0, 2**62))["web"][T0] == (42, 41)
+
+
+async def test_a_late_sample_after_the_horizon_next_to_a_pruned_run_merges_with_it(
+    store: Store,
+) -> None:
+    await ingest(store, [row(T0 + i * MINUTE) for i in range(55)])
+    await ingest(store, [row(T0 + i * MINUTE) for i in range(60, 70)])
+    await prune_before(store, T0 + 50 * MINUTE)
+    await ingest(store, [row(T0 + 56 * MINUTE), row(T0 + 58 * MINUTE)])
+    runs = (await store.runs(["web"], 0, 2**62))["web"]["eu-1"]
+    assert runs == [Run(T0, T0 + 71 * MINUTE, True, None, T0 + 69 * MINUTE, MINUTE, 67)]
+
+
+# ------------------------------------------------------------------ migrations and access
+
+
+async def test_migrations_are_numbered_applied_once_and_a_newer_schema_is_refused(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "m.db"
+    for _ in range(2):
+        store = Store(path)
+        await store.open()
+        assert await store.schema_version() == len(MIGRATIONS)
+        await store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO schema_version VALUES (?)", (len(MIGRATIONS) + 1,))
+    with pytest.raises(RuntimeError, match="newer"):
+        await Store(path).open()
+
+
+async def test_readers_are_not_blocked_by_an_open_write_transaction(store: Store) -> None:
+    await ingest(store, [row(T0)])
+    other = sqlite3.connect(store.path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("DELETE FROM samples")
+        assert await asyncio.wait_for(store.sample_count(), timeout=5) == 1
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+async def test_a_failed_transaction_leaves_nothing_and_the_caches_unchanged(
+    store: Store,
+) -> None:
+    await ingest(store, [row(T0)])
+    bad = row(T0 + MINUTE)._replace(ok=object())  # not a value SQLite can store
+    with pytest.raises(sqlite3.Error):
+        await ingest(store, [row(T0 + 2 * MINUTE, check="db"), bad])
+    assert await store.sample_count() == 1
+    assert list(await store.last_runs()) == ["web"]
+    assert await ingest(store, [row(T0 + MINUTE), row(T0 + 2 * MINUTE, check="db")]) == (2, 0)
+
+
+async def test_backup_is_a_consistent_copy_while_writes_go_on(store: Store, tmp_path: Path) -> None:
+    await ingest(store, [row(T0 + i * 1000, interval_ms=1000) for i in range(1000)])
+    writing = asyncio.create_task(
+        ingest(store, [row(T0 + 2_000_000 + i * 1000, interval_ms=1000) for i in range(5000)])
+    )
+    out = tmp_path / "backup.db"
+    await asyncio.to_thread(backup_database, store.path, out)
+    await writing
+    copy = Store(out)
+    await copy.open()
+    try:
+        count = await copy.sample_count()
+        assert count in (1000, 6000)
+        runs = (await copy.runs(["web"], 0, 2**62))["web"]["eu-1"]
+        assert sum(r.samples for r in runs) == count
+    finally:
+        await copy.close()
+    assert not out.with_name("backup.db.partial").exists()
