@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from prometheus_client import disable_created_metrics
+
 from slawatch import __version__
 from slawatch.logs import configure_logging
 
@@ -32,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     configure_logging(level=args.log_level)
+    disable_created_metrics()
     try:
         return args.handler(args)
     except KeyboardInterrupt:
