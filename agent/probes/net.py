@@ -21,16 +21,20 @@ Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 async def open_stream(host: str, port: int, progress: Progress, tls: TlsSettings | None) -> Stream:
     """A fresh connection (never pooled); the caller aborts its transport when done."""
+    context = None
+    if tls is not None:
+        with progress.uncounted():
+            context = client_context(tls)
     address, family = await resolve(host, port, progress)
     try:
         reader, writer = await asyncio.open_connection(address, port, family=family)
     except OSError as error:
         raise ProbeFailure(describe(error)) from None
     progress.lap("connect")
-    if tls is None:
+    if tls is None or context is None:
         return reader, writer
     try:
-        await writer.start_tls(client_context(tls), server_hostname=tls.server_name)
+        await writer.start_tls(context, server_hostname=tls.server_name)
     except BaseException as error:
         writer.transport.abort()
         if isinstance(error, OSError):

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from agent.probes.errors import ProbeFailure, describe
@@ -43,6 +44,16 @@ class Progress:
     def skip(self, phase: str) -> None:
         """A phase that took no time, like `dns` for an IP address."""
         self.phases_us.setdefault(phase, 0)
+
+    @contextmanager
+    def uncounted(self) -> Iterator[None]:
+        """Local work that is not the target's time, like building a TLS context the first
+        time: the clock skips it."""
+        before = self.clock()
+        try:
+            yield
+        finally:
+            self.started += self.clock() - before
 
     def finish(self, error: str | None = None) -> ProbeResult:
         """Every phase done; `error` is an expectation the answer failed, or None if UP."""

@@ -42,6 +42,18 @@ def test_phases_add_up_to_latency_in_whole_microseconds() -> None:
     assert result.latency_ms == 70.5
 
 
+def test_uncounted_work_is_left_out_of_phases_and_latency() -> None:
+    # readings: lap dns, uncounted start, uncounted end (50 ms of local work), lap connect
+    progress = Progress(clock=fake_clock(10.001, 10.002, 10.052, 10.054), started=10.0)
+    progress.lap("dns")
+    with progress.uncounted():
+        pass
+    progress.lap("connect")
+    result = progress.finish()
+    assert result.phases_ms == {"dns": 1.0, "connect": 3.0}  # 53 ms less the 50 uncounted
+    assert result.latency_ms == 4.0
+
+
 def test_lap_measures_from_the_previous_mark() -> None:
     progress = Progress()
     progress.lap("dns")
