@@ -1,6 +1,6 @@
 """CPU per HTTP probe: ours against baselines measured in the same run, as ratios.
 
-    .venv/bin/python bench/probe_cpu.py [--probes 2000] [--concurrency 50]
+    .venv/bin/python bench/probe_cpu.py [--probes 2000] [--concurrency 50] [--tls]
 
 A local aiohttp target runs in another process (its CPU is not counted). Measured, each after
 a warm-up, on the same target:
@@ -21,6 +21,7 @@ import asyncio
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
+import trustme
 
 from agent.probes import run_probe
 from agent.sample import ProbeResult
@@ -36,13 +38,19 @@ from config.schema import Check, HttpTarget
 
 BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
 TARGET_SERVER = """
-import sys
+import ssl, sys
 from aiohttp import web
 async def ok(request):
     return web.Response(text="ok")
 app = web.Application()
 app.router.add_get("/ok", ok)
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+context = None
+if len(sys.argv) > 2:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(sys.argv[2])
+web.run_app(
+    app, host="127.0.0.1", port=int(sys.argv[1]), ssl_context=context, access_log=None, print=None
+)
 """
 BLACKBOX_CONFIG = """
 modules:
@@ -51,6 +59,7 @@ modules:
     timeout: 5s
     http:
       preferred_ip_protocol: ip4
+      tls_config: {{ca_file: "{ca_file}"}}
 """
 
 
@@ -105,11 +114,11 @@ async def measure_in_process(
     return per_probe_us
 
 
-def start_blackbox(folder: Path) -> tuple[subprocess.Popen[bytes], int] | None:
+def start_blackbox(folder: Path, ca_file: Path) -> tuple[subprocess.Popen[bytes], int] | None:
     if not Path(BLACKBOX).exists():
         return None
     config = folder / "blackbox.yml"
-    config.write_text(BLACKBOX_CONFIG)
+    config.write_text(BLACKBOX_CONFIG.format(ca_file=ca_file))
     port = free_port()
     exporter = subprocess.Popen(
         [
@@ -188,9 +197,14 @@ async def timeout_overshoot(count: int, timeout: float, spacing: float) -> None:
 
 
 async def compare(
-    url: str, count: int, concurrency: int, blackbox: tuple[subprocess.Popen[bytes], int] | None
+    url: str,
+    count: int,
+    concurrency: int,
+    blackbox: tuple[subprocess.Popen[bytes], int] | None,
+    ca_file: Path,
 ) -> None:
     check = Check(id="bench", type="http", target=HttpTarget(url=url), timeout=5.0)
+    aiohttp_tls = ssl.create_default_context(cafile=str(ca_file))
 
     async def ours() -> bool:
         return (await run_probe(check)).ok
@@ -199,7 +213,7 @@ async def compare(
         connector = aiohttp.TCPConnector(force_close=True)
         async with (
             aiohttp.ClientSession(connector=connector) as session,
-            session.get(url) as response,
+            session.get(url, ssl=aiohttp_tls) as response,
         ):
             await response.read()
             return response.status == 200
@@ -222,15 +236,25 @@ async def compare(
         await timeout_overshoot(min(count, 500), 0.2, spacing_ms / 1000)
 
 
-def main(count: int, concurrency: int) -> None:
-    port = free_port()
-    target = subprocess.Popen([sys.executable, "-c", TARGET_SERVER, str(port)])
+def main(count: int, concurrency: int, tls: bool) -> None:
+    """With `tls`, the target is HTTPS with a certificate of a local CA that every prober trusts
+    (ours through SSL_CERT_FILE)."""
     folder = Path(tempfile.mkdtemp(prefix="probe-bench-"))
+    ca = trustme.CA()
+    ca_file = folder / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    server_pem = folder / "server.pem"
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(server_pem))
+    os.environ["SSL_CERT_FILE"] = str(ca_file)
+    port = free_port()
+    tls_args = [str(server_pem)] if tls else []
+    target = subprocess.Popen([sys.executable, "-c", TARGET_SERVER, str(port), *tls_args])
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/ok"
     blackbox = None
     try:
         wait_for_port(port, target)
-        blackbox = start_blackbox(folder)
-        asyncio.run(compare(f"http://127.0.0.1:{port}/ok", count, concurrency, blackbox))
+        blackbox = start_blackbox(folder, ca_file)
+        asyncio.run(compare(url, count, concurrency, blackbox, ca_file))
     finally:
         for process in (target, blackbox[0] if blackbox else None):
             if process is not None:
@@ -243,5 +267,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--probes", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--tls", action="store_true", help="probe an HTTPS target")
     args = parser.parse_args()
-    main(args.probes, args.concurrency)
+    main(args.probes, args.concurrency, args.tls)
