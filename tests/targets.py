@@ -23,6 +23,12 @@ The fixtures at the end wrap them; a test module registers one by importing it
 | `/echo` | JSON of the request: method, path, headers, body |
 
 Every request is recorded in `HttpTargetServer.requests`.
+
+Also here: `make_local_ca` (a trustme CA issuing certificates that expire when a test says),
+`closed_port`, `tcp_server` (banner, replies, hang-up; TLS too), `silent_listener`,
+`http_check` / `tcp_check` (a `Check` in one line), `client_sockets_to` (leak checks), and the
+fixtures `http_target`, `local_ca` (trusted by nothing), `trusted_ca` (trusted through
+SSL_CERT_FILE for the test's duration) and `https_target`.
 """
 
 from __future__ import annotations

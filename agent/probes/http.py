@@ -83,10 +83,10 @@ async def probe(check: Check, progress: Progress) -> ProbeResult:
 
 
 async def fetch(request: Request, verify: bool, progress: Progress) -> Response:
-    """One exchange on a connection of its own; `tls_expires` is that of the last one."""
+    """One exchange on a connection of its own: status and certificate are the last hop's."""
     url = parse_url(request.url)
     tls = TlsSettings(verify, url.host, alpn=("http/1.1",)) if url.tls else None
-    progress.tls_expires = None
+    progress.status_code = progress.tls_expires = None
     connection = h11.Connection(h11.CLIENT)
     try:
         outgoing = encode_request(connection, request, url)

@@ -228,6 +228,14 @@ async def test_redirect_to_another_origin_drops_credentials(
     assert final.headers["Host"] == f"localhost:{http_target.port}"
 
 
+async def test_a_failing_hop_reports_its_own_failure(http_target: HttpTargetServer) -> None:
+    async with closed_port() as port:
+        url = http_target.url(f"/redirect-to?location=http://127.0.0.1:{port}/")
+        result = await run_probe(http_check(url, follow_redirects=True))
+    assert result.error == "connection refused"
+    assert result.status_code is None  # not the 302 of the first hop
+
+
 async def test_redirect_without_location_is_down(http_target: HttpTargetServer) -> None:
     async with tcp_server(b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n") as server:
         check = http_check(f"http://127.0.0.1:{server.port}/", follow_redirects=True)
@@ -262,6 +270,13 @@ async def test_closed_port_is_connection_refused() -> None:
     assert result.status_code is None
     assert list(result.phases_ms) == ["dns"]  # only completed phases
     assert result.latency_ms is not None and result.latency_ms >= 0
+
+
+async def test_an_ipv6_literal_needs_no_dns() -> None:
+    result = await run_probe(http_check("http://[::1]:1/"))  # nothing listens there
+    assert not result.ok
+    assert result.phases_ms == {"dns": 0.0}
+    assert result.error is not None
 
 
 async def test_unknown_name_is_a_dns_failure() -> None:
