@@ -1,5 +1,5 @@
-"""`slawatch agent` as a process: kill -9 loses nothing spooled, SIGTERM exits promptly,
-`--replay-dead`, and a spool it cannot open."""
+"""`slawatch agent` as a process: kill -9 loses nothing spooled, SIGTERM exits promptly, and
+`--replay-dead` resends the dead letters."""
 
 from __future__ import annotations
 
@@ -153,18 +153,3 @@ async def test_replay_dead_resends_the_dead_letters(tmp_path: Path) -> None:
     assert code == 0, log
     assert stub.samples == [sample.to_json()]
     assert '"event": "dead_letters_replayed"' in log and '"samples": 1' in log
-
-
-async def test_a_spool_it_cannot_open_is_a_clear_error(tmp_path: Path) -> None:
-    config = write_config(tmp_path, free_port(), None)
-    (tmp_path / "data" / "spool.db").mkdir(parents=True)
-    agent = start_slawatch(["agent", "--config", str(config)], env=ENV)
-    code, _, log = await stop_after_exit(agent)
-    assert code == 1
-    assert "cannot open the spool" in log and "spool.db" in log
-    assert "Traceback" not in log
-
-
-async def stop_after_exit(process: subprocess.Popen[str]) -> tuple[int, str, str]:
-    await asyncio.to_thread(process.wait, 20)
-    return await stop(process)
