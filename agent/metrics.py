@@ -82,9 +82,6 @@ class AgentMetrics:
             registry=registry,
         )
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
-
 
 async def start_metrics_server(registry: CollectorRegistry, listen: HostPort) -> web.AppRunner:
     """Serve `GET /metrics` on `listen`; stop it with `await runner.cleanup()`."""

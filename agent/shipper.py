@@ -32,7 +32,8 @@ log = structlog.get_logger()
 
 SAMPLES_PATH = "/api/v1/samples"
 RETRY_STATUSES = frozenset({401, 403, 408, 429})
-"""4xx answers that say "not now" rather than "never": keep the samples and retry."""
+"""4xx answers that say "not now" rather than "never": keep the samples and retry. Any other
+4xx refuses the batch; every other answer but 200 (3xx, 5xx, odd 2xx) is retried."""
 MAX_RETRY_AFTER_S = 600.0
 CLOCK_SKEW_WARNING_S = 2.0
 THREAD_GZIP_BYTES = 64 * 1024
@@ -125,21 +126,30 @@ class Shipper:
 
     async def _run(self) -> None:
         while not self._stopping:
-            self.spool.new_samples.clear()
-            batch = await self.spool.newest(self.batch_size)
-            if not batch:
-                await self.spool.new_samples.wait()
-                await asyncio.sleep(self.linger)
-                continue
-            self._pushing = True
             try:
-                result = await self._push(batch)
-            finally:
-                self._pushing = False
-            if result.outcome is _Outcome.RETRY:
-                await asyncio.sleep(self._retry_delay(result))
-            elif result.outcome is _Outcome.DELIVERED and len(batch) < self.batch_size:
-                await asyncio.sleep(self.linger)
+                await self._ship_once()
+            except Exception:  # a broken spool or a bug: log it, back off, keep shipping
+                self._attempt += 1
+                log.exception("shipper_error", attempt=self._attempt)
+                await asyncio.sleep(self.backoff.delay(self._attempt))
+
+    async def _ship_once(self) -> None:
+        """Push one batch (or wait for samples), then wait as its outcome says."""
+        self.spool.new_samples.clear()
+        batch = await self.spool.newest(self.batch_size)
+        if not batch:
+            await self.spool.new_samples.wait()
+            await asyncio.sleep(self.linger)
+            return
+        self._pushing = True
+        try:
+            result = await self._push(batch)
+        finally:
+            self._pushing = False
+        if result.outcome is _Outcome.RETRY:
+            await asyncio.sleep(self._retry_delay(result))
+        elif result.outcome is _Outcome.DELIVERED and len(batch) < self.batch_size:
+            await asyncio.sleep(self.linger)
 
     async def _push(self, batch: Sequence[SpooledSample]) -> _Result:
         body = await _gzip(self._body(batch))
@@ -151,7 +161,9 @@ class Shipper:
         assert self._session is not None
         sent_at = time.time()
         try:
-            async with self._session.post(self.url, data=body, headers=headers) as response:
+            async with self._session.post(
+                self.url, data=body, headers=headers, allow_redirects=False
+            ) as response:
                 self._observe_clock(response, sent_at, time.time())
                 payload = await response.read()
                 return await self._handle(batch, response, payload)
@@ -181,12 +193,15 @@ class Shipper:
             return await self._too_large(batch)
         if status == 400:
             return await self._refused(batch, _reasons_by_index(answer.get("details"), batch))
-        if status in RETRY_STATUSES or status >= 500:
-            retry_after = (
-                _retry_after(response.headers.get("Retry-After")) if status in (429, 503) else None
-            )
-            return self._retry(f"http_{status}", error, retry_after)
-        return await self._refused(batch, {}, f"HTTP {status}: {error}")
+        if 400 <= status < 500 and status not in RETRY_STATUSES:
+            return await self._refused(batch, {}, f"HTTP {status}: {error}")
+        if 300 <= status < 400:
+            location = response.headers.get("Location", "?")
+            error = f"redirected to {location}: set agent.collector to the final URL"
+        retry_after = (
+            _retry_after(response.headers.get("Retry-After")) if status in (429, 503) else None
+        )
+        return self._retry(f"http_{status}", error, retry_after)
 
     async def _too_large(self, batch: Sequence[SpooledSample]) -> _Result:
         self._count_failure("http_413")

@@ -138,6 +138,8 @@ async def test_collector_down_keeps_the_samples_until_it_comes_back(
         Reply(401, {"error": "bad token"}),
         Reply(403, {"error": "not your agent"}),
         Reply(408, {"error": "request timeout"}),
+        Reply(302, {}, {"Location": "https://collector.example/api/v1/samples"}),
+        Reply(204, {}),
     ],
     ids=lambda r: str(r.status),
 )
@@ -310,3 +312,16 @@ async def test_stop_while_backing_off_returns_at_once(
     await async_wait_until(lambda: not shipper._pushing and shipper._attempt >= 1)
     await asyncio.wait_for(shipper.stop(), timeout=5)
     assert spool.queued == 5
+
+
+async def test_the_shipper_outlives_a_spool_error(
+    spool: Spool, stub: CollectorStub, start_shipper
+) -> None:
+    await start_shipper()
+    with capture_logs() as logs:
+        await spool.close()
+        spool.new_samples.set()  # wake the shipper onto a closed spool
+        await async_wait_until(lambda: any(e["event"] == "shipper_error" for e in logs))
+    await spool.open()
+    await spool.add(sample(NOW))
+    await async_wait_until(lambda: len(stub.samples) == 1)
