@@ -1,8 +1,9 @@
 """The agent's on-disk spool: samples wait here (SQLite via aiosqlite) until the collector has them.
 
 Two tables: `queue` (samples to send, as the JSON text that goes on the wire, plus their `ts`) and
-`dead_letters` (samples the collector refused, kept for `--replay-dead`). This module is the only
-SQL of the agent.
+`dead_letters` (samples the collector refused, kept for `--replay-dead`). Both drop samples older
+than `spool_max_age` (the collector would refuse them anyway); the queue also keeps at most
+`spool_max_samples`, dropping the oldest. This module is the only SQL of the agent.
 
 Durability: WAL with `synchronous=NORMAL`. A committed transaction is in the WAL file (in the OS
 page cache) before `add` returns, so a kill -9 of the process loses nothing committed: the OS
@@ -200,6 +201,10 @@ class Spool:
         cutoff = self.wall_clock() - self.max_age
         cursor = await db.execute("DELETE FROM queue WHERE ts < ?", (cutoff,))
         self._dropped(cursor.rowcount, "max_age")
+        cursor = await db.execute("DELETE FROM dead_letters WHERE ts < ?", (cutoff,))
+        if cursor.rowcount > 0:
+            self._dead -= cursor.rowcount
+            self._count_drop(cursor.rowcount, "dead_letter_max_age")
         excess = self._queued - self.max_samples
         if excess > 0:
             cursor = await db.execute(
@@ -209,9 +214,11 @@ class Spool:
             self._dropped(cursor.rowcount, "max_samples")
 
     def _dropped(self, count: int, reason: str) -> None:
-        if count <= 0:
-            return
-        self._queued -= count
+        if count > 0:
+            self._queued -= count
+            self._count_drop(count, reason)
+
+    def _count_drop(self, count: int, reason: str) -> None:
         log.warning("spool_dropped", samples=count, reason=reason, spool=str(self.path))
         if self.metrics:
             self.metrics.spool_dropped.labels(reason=reason).inc(count)

@@ -208,3 +208,23 @@ async def test_the_file_is_in_wal_mode(spool: Spool) -> None:
     await spool.add(sample(NOW))
     with sqlite3.connect(spool.path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_dead_letters_past_max_age_are_dropped_and_counted(
+    make_spool: Callable[..., Spool], registry: CollectorRegistry
+) -> None:
+    now = [NOW]
+    spool = make_spool(max_age=3600.0, wall_clock=lambda: now[0])
+    await spool.open()
+    try:
+        await spool.add(sample(NOW - 3000))
+        await spool.add(sample(NOW - 10))
+        await spool.move_to_dead({r.id: "refused" for r in await spool.newest(10)})
+        now[0] = NOW + 1000
+        await spool.add(sample(NOW + 1000))
+        assert spool.dead == 1
+        assert [d.ts for d in await spool.dead_letters()] == [NOW - 10]
+        dropped = {"reason": "dead_letter_max_age"}
+        assert registry.get_sample_value("slawatch_spool_dropped_samples_total", dropped) == 1
+    finally:
+        await spool.close()
