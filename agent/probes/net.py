@@ -24,7 +24,7 @@ async def open_stream(host: str, port: int, progress: Progress, tls: TlsSettings
     context = None
     if tls is not None:
         with progress.uncounted():
-            context = client_context(tls)
+            context = await client_context(tls)
     address, family = await resolve(host, port, progress)
     try:
         reader, writer = await asyncio.open_connection(address, port, family=family)

@@ -31,6 +31,8 @@ class Progress:
     """End of the last completed phase, in µs since `started`."""
     status_code: int | None = None
     tls_expires: float | None = None
+    deadline: asyncio.Timeout | None = None
+    """The probe's hard timeout, moved later by `uncounted` time."""
 
     def elapsed_us(self) -> int:
         return round((self.clock() - self.started) * 1_000_000)
@@ -47,13 +49,17 @@ class Progress:
 
     @contextmanager
     def uncounted(self) -> Iterator[None]:
-        """Local work that is not the target's time, like building a TLS context the first
-        time: the clock skips it."""
+        """Local work that is not the target's time, like loading a trust store the first
+        time: the clock skips it, and the deadline waits for it, so the target still gets its
+        whole timeout and a timeout still reads as one."""
         before = self.clock()
         try:
             yield
         finally:
-            self.started += self.clock() - before
+            skipped = self.clock() - before
+            self.started += skipped
+            if self.deadline is not None and (when := self.deadline.when()) is not None:
+                self.deadline.reschedule(when + skipped)
 
     def finish(self, error: str | None = None) -> ProbeResult:
         """Every phase done; `error` is an expectation the answer failed, or None if UP."""
@@ -83,8 +89,8 @@ def timed(measure: Measure) -> Callable[[Check], Awaitable[ProbeResult]]:
 
     @functools.wraps(measure)
     async def probe(check: Check) -> ProbeResult:
-        progress = Progress()
         deadline = asyncio.timeout(check.timeout)
+        progress = Progress(deadline=deadline)
         try:
             async with deadline:
                 return await measure(check, progress)

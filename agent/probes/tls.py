@@ -1,12 +1,14 @@
 """TLS for probes: client contexts built once per setting, and the peer certificate's expiry.
 
 Trust is the system's, as OpenSSL finds it: `SSL_CERT_FILE` / `SSL_CERT_DIR` point it at another
-bundle (a private CA in production, a test CA in tests). They are read at every probe and the
-context is rebuilt only when they change, since building one costs milliseconds.
+bundle (a private CA in production, a test CA in tests). They are read at every probe and a
+context is built only when they change: loading a trust store takes tens of milliseconds of
+file reading and parsing, so it is done in a thread, never in the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import functools
 import math
@@ -25,17 +27,26 @@ class TlsSettings:
     alpn: tuple[str, ...] = ()
 
 
-def client_context(settings: TlsSettings) -> ssl.SSLContext:
-    return _context(
+ContextKey = tuple[bool, tuple[str, ...], str | None, str | None]
+_contexts: dict[ContextKey, ssl.SSLContext] = {}
+
+
+async def client_context(settings: TlsSettings) -> ssl.SSLContext:
+    key = (
         settings.verify,
         settings.alpn,
         os.environ.get("SSL_CERT_FILE"),
         os.environ.get("SSL_CERT_DIR"),
     )
+    context = _contexts.get(key)
+    if context is None:
+        # two first probes at once may both build one: harmless, the first stored is kept
+        built = await asyncio.to_thread(_build_context, *key)
+        context = _contexts.setdefault(key, built)
+    return context
 
 
-@functools.cache
-def _context(
+def _build_context(
     verify: bool, alpn: tuple[str, ...], cafile: str | None, capath: str | None
 ) -> ssl.SSLContext:
     """`cafile`/`capath` are only the cache key: OpenSSL reads the same variables itself."""

@@ -54,6 +54,18 @@ def test_uncounted_work_is_left_out_of_phases_and_latency() -> None:
     assert result.latency_ms == 4.0
 
 
+async def test_uncounted_time_moves_the_deadline() -> None:
+    async with asyncio.timeout(10) as deadline:
+        progress = Progress(deadline=deadline)
+        before = deadline.when()
+        assert before is not None
+        with progress.uncounted():
+            await asyncio.sleep(0.02)
+        after = deadline.when()
+        assert after is not None
+        assert after - before >= 0.02
+
+
 def test_lap_measures_from_the_previous_mark() -> None:
     progress = Progress()
     progress.lap("dns")

@@ -84,28 +84,30 @@ def test_expiry_problem(left: float, min_days: float, message: str | None) -> No
     assert expiry_problem(NOW + left, min_days, NOW) == message
 
 
-def test_contexts_are_built_once_per_setting() -> None:
-    verify = TlsSettings(verify=True, server_name="a.test")
-    same = TlsSettings(verify=True, server_name="b.test")
-    insecure = TlsSettings(verify=False, server_name="a.test")
-    assert client_context(verify) is client_context(same)
-    assert client_context(insecure) is not client_context(verify)
-    assert client_context(insecure).verify_mode == ssl.CERT_NONE
-    assert not client_context(insecure).check_hostname
-    assert client_context(verify).verify_mode == ssl.CERT_REQUIRED
-    assert client_context(verify).check_hostname
+async def test_contexts_are_built_once_per_setting() -> None:
+    verify = await client_context(TlsSettings(verify=True, server_name="a.test"))
+    same = await client_context(TlsSettings(verify=True, server_name="b.test"))
+    insecure = await client_context(TlsSettings(verify=False, server_name="a.test"))
+    http = await client_context(TlsSettings(verify=True, server_name="a", alpn=("http/1.1",)))
+    assert verify is same
+    assert insecure is not verify
+    assert http is not verify
+    assert insecure.verify_mode == ssl.CERT_NONE
+    assert not insecure.check_hostname
+    assert verify.verify_mode == ssl.CERT_REQUIRED
+    assert verify.check_hostname
 
 
-def test_a_new_ssl_cert_file_gives_a_new_context(
+async def test_a_new_ssl_cert_file_gives_a_new_context(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = TlsSettings(verify=True, server_name="a.test")
-    before = client_context(settings)
+    before = await client_context(settings)
     ca = trustme.CA()
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
     monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "none"))
-    after = client_context(settings)
+    after = await client_context(settings)
     assert after is not before
     subjects = [cert["subject"] for cert in after.get_ca_certs()]
     assert len(subjects) == 1  # only the CA of SSL_CERT_FILE is trusted
