@@ -101,7 +101,6 @@ async def test_new_samples_wake_the_shipper(
     spool: Spool, stub: CollectorStub, start_shipper
 ) -> None:
     await start_shipper(linger=0.0)
-    await asyncio.sleep(0.05)  # let it go idle on an empty spool
     await spool.add(sample(NOW))
     await async_wait_until(lambda: len(stub.samples) == 1)
     await spool.add(sample(NOW + 1))
@@ -160,9 +159,10 @@ async def test_passing_failures_are_retried_and_lose_nothing(
 async def test_retry_after_is_honoured(spool: Spool, stub: CollectorStub, start_shipper) -> None:
     stub.script = [Reply(429, {"error": "slow down"}, {"Retry-After": "30"})]
     await fill(spool, 3)
-    await start_shipper()
-    await async_wait_until(lambda: len(stub.requests) == 1)
-    await asyncio.sleep(0.5)  # the backoff alone (≤ 50 ms) would have retried many times by now
+    with capture_logs() as logs:
+        await start_shipper()  # its own backoff is at most 50 ms
+        failed = await async_wait_until(lambda: [e for e in logs if e["event"] == "push_failed"])
+    assert failed[0]["retry_in_s"] == 30.0
     assert len(stub.requests) == 1
     assert spool.queued == 3
 
