@@ -85,6 +85,9 @@ async def test_probes_of_real_targets_reach_the_collector_and_show_in_metrics(
         await async_wait_until(
             lambda: {s["check"] for s in stub.samples} == {"web", "broken", "db"}, timeout=15
         )
+        await async_wait_until(
+            lambda: (agent.registry.get_sample_value("slawatch_samples_pushed_total") or 0) >= 3
+        )
         by_check = {s["check"]: s for s in stub.samples}
         assert by_check["web"]["ok"] is True and by_check["web"]["status_code"] == 200
         assert by_check["broken"]["ok"] is False and "503" in by_check["broken"]["error"]

@@ -88,13 +88,15 @@ async def test_batches_arrive_gzipped_with_the_token_newest_first_and_leave_the_
 ) -> None:
     stamps = await fill(spool, 2500)
     await start_shipper()
-    await async_wait_until(lambda: len(stub.samples) == 2500 and spool.queued == 0)
+    await async_wait_until(
+        lambda: registry.get_sample_value("slawatch_samples_pushed_total") == 2500
+    )
+    assert spool.queued == 0
     assert [len(b["samples"]) for b in stub.batches] == [1000, 1000, 500]
     assert all(r.gzipped for r in stub.requests)
     assert [s["ts"] for s in stub.samples] == sorted(stamps, reverse=True)
     assert stub.batches[0]["agent"] == "eu-1" and stub.batches[0]["labels"] == {"region": "eu"}
     assert stub.samples[0] == sample(stamps[-1]).to_json()
-    assert registry.get_sample_value("slawatch_samples_pushed_total") == 2500
 
 
 async def test_new_samples_wake_the_shipper(
