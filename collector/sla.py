@@ -1,0 +1,703 @@
+"""The SLA engine (CONTRACT §4): state runs + SLA + window + now → the report of §4.6.
+
+Pure: no I/O, no clock, no globals; the caller passes `now_ms` and the data. Every instant is an
+int of Unix milliseconds, so every total is exact; seconds appear only in `Report.to_json`.
+
+How a report is made, in the order of §4:
+1. `service_timeline` sweeps the sorted boundaries of every agent's runs (§4.1, clamped at now,
+   §4.7), keeping per check the number of known and DOWN agents (§4.2) and per SLA the number of
+   checks in each state (§4.3). Its cost grows with the number of runs, not of samples.
+2. `forgive` turns every maximal DOWN run shorter than `min_downtime` into UP (§4.4.1). An
+   UNKNOWN stretch ends a DOWN run (§4.7); so does now, so an ongoing run is forgiven only until
+   it reaches `min_downtime`.
+3. Maintenance is cut out (§4.4.2); the DOWN pieces left are the incidents (§4.5). A DOWN run
+   that crosses a maintenance window is two incidents, one on each side.
+4. Totals over `[from, as_of)`, then UNKNOWN time as `unknown:` says (§4.4.3), then the figures
+   of §4.6.
+
+What runs the caller must pass: `history_range(sla, window, now_ms)` is the range to fetch (runs
+of the SLA's checks overlapping it, whole, per agent, as the store returns them); pass it as
+`history`. Forgiveness needs `min_downtime` of context on each side of the window; an incident
+that crosses the edge of that range needs more for its `run_start`/`run_end`, and then
+`Report.wider_history` names a wider range to fetch and compute again (it is None once the data
+suffices; each round doubles the range, so it ends in a few rounds):
+
+    history = history_range(sla, window, now_ms)
+    while True:
+        runs = await store.runs(sla.checks, history.start_ms, history.end_ms)
+        report = compute_report(sla, runs, window, now_ms, history=history, ...)
+        if report.wider_history is None:
+            break
+        history = report.wider_history
+
+Without `history`, the runs are taken as complete: all the data there is.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from itertools import groupby
+from operator import itemgetter
+from typing import Any
+
+from collector.maintenance import (
+    Interval,
+    maintenance_intervals,
+    merge,
+    overlap_ms,
+    seconds_to_ms,
+    subtract,
+)
+from collector.periods import Window, format_instant
+from collector.states import State, quorum_of, service_state
+from collector.timeline import Run
+from config.schema import Quorum, Sla
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+
+LATENCY_BUCKET_GAMMA = 1.02
+"""Latency histograms: a value x > 0 ms goes to bucket ceil(log(x) / log(γ)), which stands for
+2·γ^i/(γ+1); that is within (γ−1)/(γ+1) < 1 % of every value of the bucket."""
+
+REPORTED_PERCENTILES = (50, 95, 99)
+
+Runs = Mapping[str, Mapping[str, Sequence[Run]]]
+"""check id → agent id → that agent's runs of that check, sorted, not overlapping."""
+
+
+def latency_bucket(latency_ms: float, gamma: float = LATENCY_BUCKET_GAMMA) -> int:
+    """The histogram bucket of a latency; 0 ms and below share the bucket of the smallest."""
+    return math.ceil(math.log(max(latency_ms, 1e-3)) / math.log(gamma))
+
+
+def bucket_value(index: int, gamma: float = LATENCY_BUCKET_GAMMA) -> float:
+    """The latency in ms that bucket `index` stands for."""
+    return 2 * gamma**index / (gamma + 1)
+
+
+# ------------------------------------------------------------------------------------ inputs
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySource:
+    """The `latency_ms` of the ok samples `latency_plan` asked for: raw values and histograms."""
+
+    values: Sequence[float] = ()
+    """Raw latencies of the plan's `raw` ranges."""
+    buckets: Mapping[int, int] = field(default_factory=dict)
+    """Bucket index → count, merged over the plan's `hourly` ranges."""
+    gamma: float = LATENCY_BUCKET_GAMMA
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyPlan:
+    """Where the latencies of a report come from: raw values for `raw` ranges (partial hours at
+    the edges and around maintenance), merged hourly histograms for `hourly` (whole UTC hours).
+    Together they cover `[from, as_of)` outside maintenance, each instant once."""
+
+    raw: tuple[Interval, ...]
+    hourly: tuple[Interval, ...]
+
+
+# ----------------------------------------------------------------------------------- outputs
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    start_ms: int
+    end_ms: int
+    state: State
+
+    @property
+    def duration_ms(self) -> int:
+        return self.end_ms - self.start_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """The service state over `[start_ms, end_ms)`, and when each check was DOWN."""
+
+    segments: tuple[Segment, ...]
+    """Cover the range exactly; neighbours differ in state."""
+    check_down: Mapping[str, tuple[Interval, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """A maximal DOWN run after forgiveness and maintenance (§4.5), clipped to the report."""
+
+    start_ms: int
+    end_ms: int | None
+    """None while the outage is going on at now."""
+    duration_ms: int
+    run_start_ms: int
+    run_end_ms: int | None
+    """The whole run, unclipped; None while it goes on."""
+    checks: tuple[str, ...]
+    error: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "start": format_instant(self.start_ms),
+            "end": None if self.end_ms is None else format_instant(self.end_ms),
+            "duration_s": self.duration_ms / 1000,
+            "run_start": format_instant(self.run_start_ms),
+            "run_end": None if self.run_end_ms is None else format_instant(self.run_end_ms),
+            "checks": list(self.checks),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySummary:
+    count: int
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    objective_ms: float | None
+    objective_percentile: float | None
+    value_ms: float | None
+    """The latency at `objective_percentile` (None without an objective or without samples)."""
+    met: bool | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "p50_ms": self.p50_ms,
+            "p95_ms": self.p95_ms,
+            "p99_ms": self.p99_ms,
+            "objective_ms": _plain(self.objective_ms),
+            "objective_percentile": _plain(self.objective_percentile),
+            "met": self.met,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    sla: Sla
+    window: Window
+    now_ms: int
+    as_of_ms: int
+    up_ms: int
+    down_ms: int
+    unknown_ms: int
+    maintenance_ms: int
+    future_ms: int
+    """The part of the window after `as_of`, less its maintenance."""
+    availability: float | None
+    met: bool | None
+    error_budget_s: float
+    error_budget_remaining_s: float
+    credit_percent: float
+    latency: LatencySummary
+    incidents: tuple[Incident, ...]
+    missing_checks: tuple[str, ...]
+    state: State
+    """The service state (§4.3, before forgiveness) in the last millisecond before `as_of`."""
+    wider_history: Interval | None = None
+    """Set when `history` was too short for an incident's run_start/run_end: fetch this range."""
+
+    @property
+    def eligible_ms(self) -> int:
+        return self.up_ms + self.down_ms
+
+    @property
+    def open_incident(self) -> Incident | None:
+        return next((i for i in self.incidents if i.end_ms is None), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sla": self.sla.id,
+            "customer": self.sla.customer,
+            "name": self.sla.name,
+            "from": format_instant(self.window.from_ms),
+            "to": format_instant(self.window.to_ms),
+            "as_of": format_instant(self.as_of_ms),
+            "objective": _plain(self.sla.objective),
+            "up_s": self.up_ms / 1000,
+            "down_s": self.down_ms / 1000,
+            "unknown_s": self.unknown_ms / 1000,
+            "maintenance_s": self.maintenance_ms / 1000,
+            "eligible_s": self.eligible_ms / 1000,
+            "availability": self.availability,
+            "met": self.met,
+            "error_budget_s": self.error_budget_s,
+            "error_budget_remaining_s": self.error_budget_remaining_s,
+            "credit_percent": _plain(self.credit_percent),
+            "latency": self.latency.to_json(),
+            "incidents": [incident.to_json() for incident in self.incidents],
+            "missing_checks": list(self.missing_checks),
+        }
+
+
+def _plain(number: float | None) -> float | int | None:
+    """Whole numbers as ints in JSON (`"objective_ms": 800`), others as they are."""
+    if isinstance(number, float) and number.is_integer():
+        return int(number)
+    return number
+
+
+# ----------------------------------------------------------------------------- what to fetch
+
+
+def history_range(sla: Sla, window: Window, now_ms: int) -> Interval:
+    """The runs `compute_report` needs: those overlapping `[from − min_downtime, min(to +
+    min_downtime, now))`. A DOWN run crossing an edge of the window is forgiven or not by its
+    whole length; `min_downtime` of context on each side is enough to know which."""
+    margin = seconds_to_ms(sla.min_downtime)
+    start = window.from_ms - margin
+    return Interval(start, max(start, min(window.to_ms + margin, now_ms)))
+
+
+def latency_plan(
+    sla: Sla,
+    window: Window,
+    now_ms: int,
+    declared_maintenance: Sequence[Interval] = (),
+    *,
+    hourly: bool = True,
+) -> LatencyPlan:
+    """Which latencies to fetch: the window up to as_of, outside maintenance (§4.6). With
+    `hourly`, whole UTC hours come from histograms and only the rest from raw samples."""
+    as_of = window.as_of(now_ms)
+    span = Interval(window.from_ms, as_of)
+    holes = maintenance_intervals(sla.maintenance, sla.timezone, span, declared_maintenance)
+    eligible = subtract(span, holes)
+    if not hourly:
+        return LatencyPlan(tuple(eligible), ())
+    raw: list[Interval] = []
+    hours: list[Interval] = []
+    for part in eligible:
+        first_hour = -(-part.start_ms // HOUR_MS) * HOUR_MS
+        last_hour = part.end_ms // HOUR_MS * HOUR_MS
+        if first_hour >= last_hour:
+            raw.append(part)
+            continue
+        raw.append(Interval(part.start_ms, first_hour))
+        hours.append(Interval(first_hour, last_hour))
+        raw.append(Interval(last_hour, part.end_ms))
+    return LatencyPlan(tuple(merge(raw)), tuple(merge(hours)))
+
+
+# ---------------------------------------------------------------------------------- timeline
+
+
+def service_timeline(sla: Sla, runs: Runs, start_ms: int, end_ms: int) -> Timeline:
+    """The service state (§4.1–4.3) over `[start_ms, end_ms)`: runs are clipped to the range,
+    so pass `end_ms <= now` to end the timeline at now (§4.7)."""
+    checks = tuple(dict.fromkeys(sla.checks))
+    sweep = _Sweep(checks, sla.quorum, sla.require)
+    segments: list[Segment] = []
+    current, segment_start = sweep.service(), start_ms
+    for instant, changes in groupby(_events(checks, runs, start_ms, end_ms), key=itemgetter(0)):
+        for _, check, known_delta, down_delta in changes:
+            sweep.change(check, known_delta, down_delta)
+        state = sweep.settle(instant)
+        if state is not current:
+            if instant > segment_start:
+                segments.append(Segment(segment_start, instant, current))
+            segment_start, current = instant, state
+    if end_ms > segment_start:
+        segments.append(Segment(segment_start, end_ms, current))
+    return Timeline(tuple(segments), sweep.check_down(end_ms))
+
+
+class _Sweep:
+    """The state of every check and of the service as the sweep moves through time: per check
+    the number of known and DOWN agents, per state the number of checks in it."""
+
+    def __init__(self, checks: Sequence[str], quorum: Quorum, require: str) -> None:
+        self.checks, self.quorum, self.require = checks, quorum, require
+        self.known = [0] * len(checks)
+        self.down = [0] * len(checks)
+        self.states = [State.UNKNOWN] * len(checks)
+        self.counts = {State.UP: 0, State.DOWN: 0, State.UNKNOWN: len(checks)}
+        self.touched: set[int] = set()
+        self.down_since = [0] * len(checks)
+        self.down_intervals: list[list[Interval]] = [[] for _ in checks]
+
+    def change(self, check: int, known_delta: int, down_delta: int) -> None:
+        self.known[check] += known_delta
+        self.down[check] += down_delta
+        self.touched.add(check)
+
+    def settle(self, instant: int) -> State:
+        """Apply the changes at `instant`; the service state from then on."""
+        for check in self.touched:
+            old, new = (
+                self.states[check],
+                quorum_of(self.known[check], self.down[check], self.quorum),
+            )
+            if new is old:
+                continue
+            self.counts[old] -= 1
+            self.counts[new] += 1
+            self.states[check] = new
+            if new is State.DOWN:
+                self.down_since[check] = instant
+            elif old is State.DOWN:
+                self.down_intervals[check].append(Interval(self.down_since[check], instant))
+        self.touched.clear()
+        return self.service()
+
+    def service(self) -> State:
+        return service_state((s for s, count in self.counts.items() if count), self.require)
+
+    def check_down(self, end_ms: int) -> dict[str, tuple[Interval, ...]]:
+        """When each check was DOWN, those still DOWN closed at `end_ms`."""
+        found = {}
+        for index, check in enumerate(self.checks):
+            intervals = self.down_intervals[index]
+            if self.states[index] is State.DOWN:
+                intervals = [*intervals, Interval(self.down_since[index], end_ms)]
+            found[check] = tuple(intervals)
+        return found
+
+
+def _events(
+    checks: Sequence[str], runs: Runs, start_ms: int, end_ms: int
+) -> list[tuple[int, int, int, int]]:
+    """(instant, check index, change of known agents, change of DOWN agents), sorted."""
+    events: list[tuple[int, int, int, int]] = []
+    for index, check in enumerate(checks):
+        for agent, agent_runs in runs.get(check, {}).items():
+            _check_sorted(check, agent, agent_runs)
+            for run in agent_runs:
+                start, end = max(run.start_ms, start_ms), min(run.end_ms, end_ms)
+                if start >= end:
+                    continue
+                is_down = 0 if run.ok else 1
+                events.append((start, index, 1, is_down))
+                events.append((end, index, -1, -is_down))
+    events.sort(key=lambda event: event[0])
+    return events
+
+
+def _check_sorted(check: str, agent: str, runs: Sequence[Run]) -> None:
+    previous_end: int | None = None
+    for run in runs:
+        if run.end_ms < run.start_ms or (previous_end is not None and run.start_ms < previous_end):
+            raise ValueError(
+                f"runs of check {check!r} by agent {agent!r} overlap or are out of order "
+                f"at {format_instant(run.start_ms)}"
+            )
+        previous_end = run.end_ms
+
+
+def forgive(segments: Sequence[Segment], min_downtime_ms: int) -> list[Segment]:
+    """Every DOWN segment shorter than `min_downtime_ms` becomes UP; neighbours merge (§4.4.1)."""
+    judged: list[Segment] = []
+    for segment in segments:
+        forgiven = segment.state is State.DOWN and segment.duration_ms < min_downtime_ms
+        state = State.UP if forgiven else segment.state
+        if judged and judged[-1].state is state and judged[-1].end_ms == segment.start_ms:
+            judged[-1] = Segment(judged[-1].start_ms, segment.end_ms, state)
+        else:
+            judged.append(Segment(segment.start_ms, segment.end_ms, state))
+    return judged
+
+
+def cut_out(segments: Sequence[Segment], holes: Sequence[Interval]) -> Iterator[Segment]:
+    """The parts of `segments` outside the sorted disjoint `holes` (maintenance, §4.4.2)."""
+    first = 0
+    for segment in segments:
+        while first < len(holes) and holes[first].end_ms <= segment.start_ms:
+            first += 1
+        span = Interval(segment.start_ms, segment.end_ms)
+        for part in subtract(span, holes[first : _holes_before(holes, first, segment.end_ms)]):
+            yield Segment(part.start_ms, part.end_ms, segment.state)
+
+
+def _holes_before(holes: Sequence[Interval], first: int, end_ms: int) -> int:
+    last = first
+    while last < len(holes) and holes[last].start_ms < end_ms:
+        last += 1
+    return last
+
+
+# ------------------------------------------------------------------------------------ report
+
+
+def compute_report(
+    sla: Sla,
+    runs: Runs,
+    window: Window,
+    now_ms: int,
+    *,
+    declared_maintenance: Sequence[Interval] = (),
+    latency: LatencySource | None = None,
+    history: Interval | None = None,
+) -> Report:
+    """The report of §4.6 of `sla` over `window` as known at `now_ms`.
+
+    `runs`: per check and agent, the runs overlapping `history` (see `history_range`), or all
+    runs when `history` is None. `declared_maintenance`: windows declared at run time (the SLA's
+    config windows are expanded here). `latency`: what `latency_plan` asked for.
+    """
+    as_of = window.as_of(now_ms)
+    start, end = _domain(sla, runs, window, now_ms, history)
+    timeline = service_timeline(sla, runs, start, end)
+    judged = forgive(timeline.segments, seconds_to_ms(sla.min_downtime))
+    span = Interval(min(start, window.from_ms), max(end, window.to_ms))
+    holes = maintenance_intervals(sla.maintenance, sla.timezone, span, declared_maintenance)
+    pieces = list(cut_out(judged, holes))
+
+    up = _time_in(pieces, State.UP, window.from_ms, as_of)
+    down = _time_in(pieces, State.DOWN, window.from_ms, as_of)
+    maintenance = overlap_ms(holes, window.from_ms, as_of)
+    unknown = (as_of - window.from_ms) - up - down - maintenance
+    if sla.unknown == "up":
+        up, unknown = up + unknown, 0
+    elif sla.unknown == "down":
+        down, unknown = down + unknown, 0
+    future = (window.to_ms - as_of) - overlap_ms(holes, as_of, window.to_ms)
+
+    availability = 100 * up / (up + down) if up + down else None
+    budget = _budget_s(sla.objective, up + down + future)
+    incidents = _incidents(
+        pieces,
+        window,
+        as_of,
+        now_ms=now_ms,
+        timeline=timeline,
+        down_runs=_down_runs(sla, runs),
+    )
+    return Report(
+        sla=sla,
+        window=window,
+        now_ms=now_ms,
+        as_of_ms=as_of,
+        up_ms=up,
+        down_ms=down,
+        unknown_ms=unknown,
+        maintenance_ms=maintenance,
+        future_ms=future,
+        availability=availability,
+        met=None if availability is None else availability >= sla.objective,
+        error_budget_s=float(budget),
+        error_budget_remaining_s=float(budget - Fraction(down, 1000)),
+        credit_percent=_credit(sla, availability),
+        latency=summarize_latency(sla, latency),
+        incidents=tuple(incidents),
+        missing_checks=_missing_checks(sla, runs, window.from_ms, min(as_of, now_ms)),
+        state=_state_before(timeline.segments, as_of),
+        wider_history=_wider_history(history, incidents, start, end, now_ms),
+    )
+
+
+def _domain(
+    sla: Sla, runs: Runs, window: Window, now_ms: int, history: Interval | None
+) -> tuple[int, int]:
+    """The range the timeline is computed over: the history given, or all the runs; to now."""
+    if history is None:
+        starts = (
+            run.start_ms
+            for check in sla.checks
+            for agent_runs in runs.get(check, {}).values()
+            for run in agent_runs[:1]
+        )
+        start = min(starts, default=window.from_ms)
+        start = min(start, window.from_ms)
+        return start, max(start, now_ms)
+    needed = history_range(sla, window, now_ms)
+    if history.start_ms > needed.start_ms or history.end_ms < needed.end_ms:
+        raise ValueError(
+            f"history {format_instant(history.start_ms)}–{format_instant(history.end_ms)} "
+            f"does not cover {format_instant(needed.start_ms)}–{format_instant(needed.end_ms)}"
+        )
+    return history.start_ms, max(history.start_ms, min(history.end_ms, now_ms))
+
+
+def _time_in(segments: Sequence[Segment], state: State, start_ms: int, end_ms: int) -> int:
+    return sum(
+        max(0, min(s.end_ms, end_ms) - max(s.start_ms, start_ms))
+        for s in segments
+        if s.state is state
+    )
+
+
+def _budget_s(objective: float, budget_time_ms: int) -> Fraction:
+    """(1 − objective/100) · time, exactly, with the objective read as the decimal written."""
+    allowed = (100 - Fraction(Decimal(repr(objective)))) / 100
+    return allowed * Fraction(budget_time_ms, 1000)
+
+
+def _credit(sla: Sla, availability: float | None) -> float:
+    if availability is None:
+        return 0
+    return max((tier.percent for tier in sla.credits if availability < tier.below), default=0)
+
+
+def _state_before(segments: Sequence[Segment], instant_ms: int) -> State:
+    for segment in segments:
+        if segment.start_ms < instant_ms <= segment.end_ms:
+            return segment.state
+    return State.UNKNOWN
+
+
+def _missing_checks(sla: Sla, runs: Runs, start_ms: int, end_ms: int) -> tuple[str, ...]:
+    """Checks of the SLA without a single run (of any agent) inside `[start_ms, end_ms)`."""
+
+    def has_data(check: str) -> bool:
+        return start_ms < end_ms and any(
+            run.start_ms < end_ms and run.end_ms > start_ms and run.start_ms < run.end_ms
+            for agent_runs in runs.get(check, {}).values()
+            for run in agent_runs
+        )
+
+    return tuple(sorted(check for check in set(sla.checks) if not has_data(check)))
+
+
+# --------------------------------------------------------------------------------- incidents
+
+
+@dataclass(frozen=True, slots=True)
+class _DownRuns:
+    """One agent's DOWN runs of one check, with their ends for bisection."""
+
+    runs: tuple[Run, ...]
+    ends: tuple[int, ...]
+
+
+def _incidents(
+    pieces: Sequence[Segment],
+    window: Window,
+    as_of: int,
+    *,
+    now_ms: int,
+    timeline: Timeline,
+    down_runs: Mapping[str, list[tuple[str, _DownRuns]]],
+) -> list[Incident]:
+    """The DOWN pieces overlapping the window; one that reaches now is going on."""
+    incidents: list[Incident] = []
+    for piece in pieces:
+        if piece.state is not State.DOWN:
+            continue
+        start, end = max(piece.start_ms, window.from_ms), min(piece.end_ms, as_of)
+        if start >= end:
+            continue
+        ongoing = piece.end_ms == now_ms
+        checks = tuple(
+            sorted(
+                check
+                for check, intervals in timeline.check_down.items()
+                if any(i.start_ms < piece.end_ms and i.end_ms > piece.start_ms for i in intervals)
+            )
+        )
+        incidents.append(
+            Incident(
+                start_ms=start,
+                end_ms=None if ongoing and as_of == now_ms else end,
+                duration_ms=end - start,
+                run_start_ms=piece.start_ms,
+                run_end_ms=None if ongoing else piece.end_ms,
+                checks=checks,
+                error=_first_error(down_runs, checks, piece),
+            )
+        )
+    return incidents
+
+
+def _down_runs(sla: Sla, runs: Runs) -> dict[str, list[tuple[str, _DownRuns]]]:
+    found: dict[str, list[tuple[str, _DownRuns]]] = {}
+    for check in dict.fromkeys(sla.checks):
+        for agent, agent_runs in sorted(runs.get(check, {}).items()):
+            down = tuple(run for run in agent_runs if not run.ok)
+            found.setdefault(check, []).append(
+                (agent, _DownRuns(down, tuple(run.end_ms for run in down)))
+            )
+    return found
+
+
+def _first_error(
+    down_runs: Mapping[str, list[tuple[str, _DownRuns]]],
+    checks: Sequence[str],
+    piece: Segment,
+) -> str | None:
+    """The error of the earliest failing sample: of the DOWN run, among the agents' runs of the
+    incident's checks overlapping it, that started first (ties: check, then agent, by id)."""
+    first: tuple[int, str, str, str | None] | None = None
+    for check in checks:
+        for agent, agent_down in down_runs.get(check, []):
+            index = bisect_right(agent_down.ends, piece.start_ms)
+            if index < len(agent_down.runs) and agent_down.runs[index].start_ms < piece.end_ms:
+                run = agent_down.runs[index]
+                candidate = (run.start_ms, check, agent, run.error)
+                if first is None or candidate[:3] < first[:3]:
+                    first = candidate
+    return None if first is None else first[3]
+
+
+def _wider_history(
+    history: Interval | None,
+    incidents: Sequence[Incident],
+    start_ms: int,
+    end_ms: int,
+    now_ms: int,
+) -> Interval | None:
+    """A wider range when an incident's run is cut by the edge of the history given."""
+    if history is None:
+        return None
+    before = any(i.run_start_ms <= start_ms for i in incidents)
+    after = end_ms < now_ms and any(
+        i.run_end_ms is not None and i.run_end_ms >= end_ms for i in incidents
+    )
+    if not (before or after):
+        return None
+    grow = max(history.duration_ms, DAY_MS)
+    return Interval(
+        history.start_ms - grow if before else history.start_ms,
+        min(history.end_ms + grow, now_ms) if after else history.end_ms,
+    )
+
+
+# ----------------------------------------------------------------------------------- latency
+
+
+def summarize_latency(sla: Sla, latency: LatencySource | None) -> LatencySummary:
+    """Percentiles by nearest rank over raw values and histogram buckets (§4.6)."""
+    values = sorted(latency.values) if latency else []
+    buckets = sorted(
+        (bucket_value(index, latency.gamma), count)
+        for index, count in (latency.buckets.items() if latency else ())
+        if count > 0
+    )
+    count = len(values) + sum(c for _, c in buckets)
+
+    def at(percentile: float) -> float | None:
+        if count == 0:
+            return None
+        rank = max(1, math.ceil(Fraction(Decimal(repr(percentile))) * count / 100))
+        return _nth(values, buckets, rank)
+
+    objective = sla.latency
+    value = at(objective.percentile) if objective else None
+    objective_ms = round(objective.objective * 1000, 6) if objective else None
+    return LatencySummary(
+        count=count,
+        p50_ms=at(REPORTED_PERCENTILES[0]),
+        p95_ms=at(REPORTED_PERCENTILES[1]),
+        p99_ms=at(REPORTED_PERCENTILES[2]),
+        objective_ms=objective_ms,
+        objective_percentile=objective.percentile if objective else None,
+        value_ms=value,
+        met=None if value is None or objective_ms is None else value <= objective_ms,
+    )
+
+
+def _nth(values: Sequence[float], buckets: Sequence[tuple[float, int]], rank: int) -> float:
+    """The `rank`-th smallest (1-based) of the sorted `values` and weighted `buckets` together."""
+    before = 0
+    for value, count in buckets:
+        if bisect_left(values, value) + before >= rank:
+            return values[rank - before - 1]
+        if bisect_right(values, value) + before + count >= rank:
+            return value
+        before += count
+    return values[rank - before - 1]
