@@ -113,14 +113,14 @@ def _validate_labels(labels: Any, problems: list[Problem]) -> dict[str, str] | N
         return None
     result: dict[str, str] = {}
     for name, value in labels.items():
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
+        if type(value) is not str:
             problems.append(Problem(None, f"labels.{name}", "must be a string"))
-        elif len(name) > MAX_LABEL_LENGTH or len(str(value)) > MAX_LABEL_LENGTH:
+        elif len(name) > MAX_LABEL_LENGTH or len(value) > MAX_LABEL_LENGTH:
             problems.append(
                 Problem(None, f"labels.{name}", f"at most {MAX_LABEL_LENGTH} characters")
             )
         else:
-            result[name] = str(value)
+            result[name] = value
     return result
 
 
@@ -174,8 +174,11 @@ def _validate_samples(
             problems.append(Problem(index, "type", "must be a probe type like http"))
 
         status = get("status_code")
-        if status is not None and (type(status) is not int or not 100 <= status <= 599):
-            problems.append(Problem(index, "status_code", "must be an HTTP status, 100 to 599"))
+        if status is not None:
+            if type(status) is float and status.is_integer():
+                status = int(status)  # 200.0 is the integer 200 in JSON
+            if type(status) is not int or not 100 <= status <= 599:
+                problems.append(Problem(index, "status_code", "must be an HTTP status, 100 to 599"))
 
         error = get("error")
         if error is not None and type(error) is not str:

@@ -12,7 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from config.contract import MAX_BATCH_SAMPLES, MAX_INTERVAL_S
+from collector.ingest import MAX_LABEL_LENGTH, MAX_LABELS, MAX_TYPE_LENGTH
+from config.contract import MAX_BATCH_SAMPLES, MAX_INTERVAL_S, PHASES
 from slawatch import __version__
 
 ID_REGEX = "^[a-z0-9][a-z0-9._-]{0,127}$"
@@ -59,26 +60,38 @@ SCHEMAS: dict[str, Any] = {
         "required": ["check", "ts", "ok", "interval_s"],
         "properties": {
             "check": {"type": "string", "pattern": ID_REGEX},
-            "ts": {"type": "number", "description": "Unix seconds when the probe started"},
+            "ts": {
+                "type": "number",
+                "description": "Unix seconds when the probe started; refused more than 5 minutes"
+                " ahead of the collector's clock or older than its max_sample_age",
+            },
             "ok": {"type": "boolean"},
             "latency_ms": {"type": ["number", "null"], "minimum": 0},
             "interval_s": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_INTERVAL_S},
-            "type": {"type": ["string", "null"]},
+            "type": {"type": ["string", "null"], "minLength": 1, "maxLength": MAX_TYPE_LENGTH},
             "status_code": {"type": ["integer", "null"], "minimum": 100, "maximum": 599},
             "error": {"type": ["string", "null"]},
             "phases_ms": {
                 "type": ["object", "null"],
-                "additionalProperties": {"type": "number", "minimum": 0},
+                "description": "Durations in ms; names other than these are ignored",
+                "properties": {phase: {"type": "number", "minimum": 0} for phase in PHASES},
             },
             "tls_expires": {"type": ["number", "null"]},
         },
+        "if": {"required": ["ok"], "properties": {"ok": {"const": True}}},
+        "then": {"required": ["latency_ms"], "properties": {"latency_ms": {"type": "number"}}},
     },
     "SampleBatch": {
         "type": "object",
         "required": ["agent", "samples"],
         "properties": {
             "agent": {"type": "string", "pattern": ID_REGEX},
-            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "labels": {
+                "type": "object",
+                "maxProperties": MAX_LABELS,
+                "propertyNames": {"maxLength": MAX_LABEL_LENGTH},
+                "additionalProperties": {"type": "string", "maxLength": MAX_LABEL_LENGTH},
+            },
             "samples": {"type": "array", "maxItems": MAX_BATCH_SAMPLES, "items": _ref("Sample")},
         },
     },

@@ -58,6 +58,8 @@ within (γ-1)/(γ+1) < 1 % of every latency in it."""
 ZERO_BUCKET = -(2**15)
 """The bucket of latencies of 0 ms (and below the smallest bucket)."""
 MIN_LATENCY_MS = 1e-3
+MAX_BUCKET = 2**15 - 1
+"""Latencies beyond γ^MAX_BUCKET ms (10^281 ms: nonsense, but finite) share the last bucket."""
 _LOG_GAMMA = math.log(LATENCY_GAMMA)
 _BUCKET = struct.Struct("<hI")
 
@@ -65,7 +67,7 @@ _BUCKET = struct.Struct("<hI")
 def latency_bucket(latency_ms: float) -> int:
     if latency_ms < MIN_LATENCY_MS:
         return ZERO_BUCKET
-    return math.ceil(math.log(latency_ms) / _LOG_GAMMA - 1e-9)
+    return min(MAX_BUCKET, math.ceil(math.log(latency_ms) / _LOG_GAMMA - 1e-9))
 
 
 def bucket_value(bucket: int) -> float:

@@ -43,7 +43,7 @@ def problems(document: Any) -> list[tuple[int | None, str]]:
 
 def test_a_valid_sample_becomes_a_store_row_in_milliseconds() -> None:
     result = validate_batch(
-        batch(sample(ts=NOW - 0.25), labels={"region": "eu", "rack": 7}),
+        batch(sample(ts=NOW - 0.25, status_code=200.0), labels={"region": "eu", "rack": "7"}),
         now=NOW,
         max_sample_age=MAX_AGE,
     )
@@ -109,7 +109,7 @@ def test_timestamps_are_identified_to_the_nearest_millisecond() -> None:
         ({"interval_s": False}, "interval_s"),
         ({"status_code": 99}, "status_code"),
         ({"status_code": 600}, "status_code"),
-        ({"status_code": 200.0}, "status_code"),
+        ({"status_code": 200.5}, "status_code"),
         ({"status_code": "200"}, "status_code"),
         ({"error": 5}, "error"),
         ({"type": 5}, "type"),
@@ -154,6 +154,7 @@ def test_every_bad_field_of_every_sample_is_named_once() -> None:
         ({"agent": "eu-1", "samples": {"0": {}}}, "samples"),
         ({"agent": "eu-1", "samples": [], "labels": ["eu"]}, "labels"),
         ({"agent": "eu-1", "samples": [], "labels": {"region": {"x": 1}}}, "labels.region"),
+        ({"agent": "eu-1", "samples": [], "labels": {"rack": 7}}, "labels.rack"),
     ],
 )
 def test_batch_level_problems_name_no_sample(document: Any, field: str) -> None:

@@ -246,6 +246,7 @@ def test_latency_buckets_stand_for_their_latencies_within_one_percent() -> None:
         value = bucket_value(latency_bucket(latency))
         assert abs(value - latency) / latency <= relative + 1e-12
     assert bucket_value(latency_bucket(0.0)) == 0.0
+    assert latency_bucket(1.7e308) == latency_bucket(1e300)  # absurd, but stored
 
 
 async def test_a_month_percentile_from_histograms_is_within_two_percent_of_the_exact_one(
