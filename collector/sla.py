@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -62,8 +62,8 @@ HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 
 LATENCY_BUCKET_GAMMA = 1.02
-"""Latency histograms: a value x > 0 ms goes to bucket ceil(log(x) / log(γ)), which stands for
-2·γ^i/(γ+1); that is within (γ−1)/(γ+1) < 1 % of every value of the bucket."""
+"""The default histogram scheme, the store's: bucket i holds latencies in (γ^(i−1), γ^i] ms and
+stands for 2·γ^i/(γ+1), within (γ−1)/(γ+1) < 1 % of each of them."""
 
 REPORTED_PERCENTILES = (50, 95, 99)
 
@@ -71,14 +71,9 @@ Runs = Mapping[str, Mapping[str, Sequence[Run]]]
 """check id → agent id → that agent's runs of that check, sorted, not overlapping."""
 
 
-def latency_bucket(latency_ms: float, gamma: float = LATENCY_BUCKET_GAMMA) -> int:
-    """The histogram bucket of a latency; 0 ms and below share the bucket of the smallest."""
-    return math.ceil(math.log(max(latency_ms, 1e-3)) / math.log(gamma))
-
-
-def bucket_value(index: int, gamma: float = LATENCY_BUCKET_GAMMA) -> float:
+def bucket_value(index: int) -> float:
     """The latency in ms that bucket `index` stands for."""
-    return 2 * gamma**index / (gamma + 1)
+    return 2 * LATENCY_BUCKET_GAMMA**index / (LATENCY_BUCKET_GAMMA + 1)
 
 
 # ------------------------------------------------------------------------------------ inputs
@@ -92,7 +87,8 @@ class LatencySource:
     """Raw latencies of the plan's `raw` ranges."""
     buckets: Mapping[int, int] = field(default_factory=dict)
     """Bucket index → count, merged over the plan's `hourly` ranges."""
-    gamma: float = LATENCY_BUCKET_GAMMA
+    bucket_value: Callable[[int], float] = bucket_value
+    """The latency a bucket stands for (pass the store's own, `collector.store.bucket_value`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -664,7 +660,7 @@ def summarize_latency(sla: Sla, latency: LatencySource | None) -> LatencySummary
     """Percentiles by nearest rank over raw values and histogram buckets (§4.6)."""
     values = sorted(latency.values) if latency else []
     buckets = sorted(
-        (bucket_value(index, latency.gamma), count)
+        (latency.bucket_value(index), count)
         for index, count in (latency.buckets.items() if latency else ())
         if count > 0
     )

@@ -19,16 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from collector import store
 from collector.maintenance import Interval
 from collector.periods import Window
-from collector.sla import (
-    LatencySource,
-    bucket_value,
-    compute_report,
-    history_range,
-    latency_bucket,
-    latency_plan,
-)
+from collector.sla import LatencySource, bucket_value, compute_report, history_range, latency_plan
 from collector.timeline import Run, SampleState, build_runs
 from config.schema import (
     CreditTier,
@@ -228,7 +222,7 @@ def histogram(samples: Samples, intervals: Sequence[Interval]) -> dict[int, int]
     """What the store's `latency_histograms` gives for these ranges of whole hours."""
     counts: dict[int, int] = {}
     for value in raw_latencies(samples, intervals):
-        bucket = latency_bucket(value)
+        bucket = store.latency_bucket(value)
         counts[bucket] = counts.get(bucket, 0) + 1
     return counts
 
@@ -238,7 +232,9 @@ def engine_report(scenario: Scenario, *, samples: Samples | None = None, hourly:
     sla, window, now = scenario.sla, scenario.window, scenario.now_ms
     plan = latency_plan(sla, window, now, scenario.declared, hourly=hourly)
     latency = LatencySource(
-        raw_latencies(samples, plan.raw), histogram(samples, plan.hourly) if hourly else {}
+        raw_latencies(samples, plan.raw),
+        histogram(samples, plan.hourly) if hourly else {},
+        store.bucket_value,
     )
     return compute_report(
         sla,
@@ -396,9 +392,11 @@ def test_hourly_histograms_approximate_percentiles_within_one_percent(
             assert math.isclose(a, e, rel_tol=0.01)
 
 
-def test_bucket_values_are_within_one_percent_of_their_members() -> None:
+def test_the_default_bucket_scheme_is_the_stores() -> None:
+    for index in range(-400, 800):
+        assert bucket_value(index) == store.bucket_value(index)
     for value in (0.5, 0.999, 1.0, 1.02, 7.3, 84.1, 800.0, 2999.9, 123_456.0):
-        assert math.isclose(bucket_value(latency_bucket(value)), value, rel_tol=0.01)
+        assert math.isclose(bucket_value(store.latency_bucket(value)), value, rel_tol=0.01)
 
 
 @pytest.mark.parametrize("zone", ["Europe/Paris", "America/New_York", "Australia/Lord_Howe"])
