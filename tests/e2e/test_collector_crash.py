@@ -1,0 +1,202 @@
+"""`slawatch collector` as a process: acknowledged samples survive kill -9, clean SIGTERM, backup.
+
+A pusher thread sends batches and records which were answered 200; the collector is killed
+with SIGKILL in the middle; after a restart every acknowledged sample is there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from collector.store import Store
+from tests.support import free_port, run_slawatch, start_slawatch, stop_process, wait_until
+
+ADMIN = "admin-token-0123456789-secret"
+AGENT = "agent-token-0123456789-secret"
+BATCH = 200
+
+
+def write_config(folder: Path, port: int) -> Path:
+    config = folder / "collector.yaml"
+    config.write_text(
+        f"""
+collector:
+  listen: 127.0.0.1:{port}
+  database: data/collector.db
+  admin_token: {ADMIN}
+  agents:
+    - {{id: eu-1, token: {AGENT}}}
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def healthy(url: str, process: subprocess.Popen[str]) -> bool:
+    if process.poll() is not None:
+        raise AssertionError(f"the collector exited: {process.communicate()[1]}")
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def start(config: Path, url: str) -> subprocess.Popen[str]:
+    process = start_slawatch(["collector", "--config", str(config)])
+    wait_until(lambda: healthy(url, process), timeout=20)
+    return process
+
+
+def push(url: str, batch_number: int, token: str = AGENT) -> int:
+    """Push batch `batch_number`: its samples carry latencies n*BATCH .. n*BATCH+BATCH-1."""
+    base = time.time() - 3600 + batch_number
+    samples = [
+        {"check": f"c{i % 10}", "ts": base + i * 0.001, "ok": True,
+         "latency_ms": batch_number * BATCH + i, "interval_s": 60}
+        for i in range(BATCH)
+    ]  # fmt: skip
+    request = urllib.request.Request(
+        f"{url}/api/v1/samples",
+        data=json.dumps({"agent": "eu-1", "samples": samples}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def stored_latencies(database: Path) -> set[float]:
+    async def read() -> set[float]:
+        store = Store(database)
+        await store.open()
+        try:
+            checks = [f"c{i}" for i in range(10)]
+            return set(await store.latency_values(checks, 0, 2**62))
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def test_every_acknowledged_sample_survives_a_kill_9_mid_ingest(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = write_config(tmp_path, port)
+    process = start(config, url)
+    acknowledged: list[int] = []
+    attempted: list[int] = []
+    stop = threading.Event()
+
+    def pusher() -> None:
+        number = 0
+        while not stop.is_set() and number < 5000:
+            attempted.append(number)
+            try:
+                if push(url, number) == 200:
+                    acknowledged.append(number)
+            except OSError:
+                return  # the collector is gone
+            number += 1
+
+    thread = threading.Thread(target=pusher)
+    thread.start()
+    try:
+        wait_until(lambda: len(acknowledged) >= 30, timeout=60)
+        process.kill()  # SIGKILL: no chance to flush anything more
+        process.wait(timeout=10)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        stop_process(process)
+    assert not thread.is_alive()
+    assert len(attempted) > len(acknowledged) or attempted[-1] == acknowledged[-1]
+
+    restarted = start(config, url)
+    try:
+        latencies = stored_latencies(tmp_path / "data" / "collector.db")
+        expected = {float(n * BATCH + i) for n in acknowledged for i in range(BATCH)}
+        assert expected <= latencies
+        # An unacknowledged batch is simply sent again: all or nothing, and idempotent.
+        assert push(url, attempted[-1]) == 200
+        assert push(url, attempted[-1]) == 200
+    finally:
+        code, _, err = stop_process(restarted)
+    assert code == 0, err
+
+
+def test_sigterm_stops_cleanly_and_no_token_is_ever_logged(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = start(write_config(tmp_path, port), url)
+    try:
+        assert push(url, 1) == 200
+        assert push(url, 2, token="wrong-" + AGENT) == 401
+        request = urllib.request.Request(
+            f"{url}/api/v1/checks", headers={"Authorization": f"Bearer {AGENT}"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        assert refused.value.code == 403
+    finally:
+        code, out, err = stop_process(process)
+    assert code == 0
+    assert "collector_stopped" in err + out
+    for secret in (ADMIN, AGENT, "wrong-"):
+        assert secret not in out + err
+
+
+def test_backup_is_an_online_consistent_copy(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = write_config(tmp_path, port)
+    process = start(config, url)
+    acknowledged: list[int] = []
+    stop = threading.Event()
+
+    def pusher() -> None:
+        number = 0
+        while not stop.is_set():
+            if push(url, number) == 200:
+                acknowledged.append(number)
+            number += 1
+
+    thread = threading.Thread(target=pusher)
+    try:
+        assert push(url, 3000) == 200
+        thread.start()
+        wait_until(lambda: len(acknowledged) >= 5, timeout=30)
+        before = len(acknowledged)
+        out = tmp_path / "copy" / "backup.db"
+        out.parent.mkdir()
+        result = run_slawatch(["backup", "--config", str(config), str(out)])
+        assert result.returncode == 0, result.stderr
+        assert str(out) in result.stdout
+    finally:
+        stop.set()
+        if thread.is_alive():
+            thread.join(timeout=30)
+        code, _, err = stop_process(process)
+    assert code == 0, err
+    copied = stored_latencies(out)
+    assert len(copied) % BATCH == 0  # whole batches only: a consistent snapshot
+    assert len(copied) >= (before + 1) * BATCH
+
+
+def test_backup_without_a_database_fails_clearly(tmp_path: Path) -> None:
+    config = write_config(tmp_path, free_port())
+    result = run_slawatch(["backup", "--config", str(config), str(tmp_path / "out.db")])
+    assert result.returncode == 1
+    assert "no database" in result.stderr
+    assert "Traceback" not in result.stderr
