@@ -59,7 +59,11 @@ def test_a_valid_sample_becomes_a_store_row_in_milliseconds() -> None:
             type="http",
             status_code=200,
             error=None,
-            phases_json='{"dns":1.2,"connect":3.4,"tls":21.0,"ttfb":58.1,"transfer":0.4}',
+            dns_ms=1.2,
+            connect_ms=3.4,
+            tls_ms=21.0,
+            ttfb_ms=58.1,
+            transfer_ms=0.4,
             tls_expires=1_800_000_000.0,
         )
     ]
@@ -68,7 +72,7 @@ def test_a_valid_sample_becomes_a_store_row_in_milliseconds() -> None:
 def test_only_the_required_fields_are_required_and_unknown_ones_are_ignored() -> None:
     minimal = {"check": "db", "ts": NOW, "ok": False, "interval_s": 0.5, "whatever": [1, 2]}
     (row,) = validate_batch(batch(minimal), now=NOW, max_sample_age=MAX_AGE).samples
-    assert (row.ok, row.latency_ms, row.interval_ms, row.type, row.phases_json) == (
+    assert (row.ok, row.latency_ms, row.interval_ms, row.type, row.dns_ms) == (
         False, None, 500, None, None,
     )  # fmt: skip
 

@@ -31,7 +31,8 @@ MINUTE = 60_000
 
 def row(ts_ms: int, ok: bool = True, *, check: str = "web", interval_ms: int = MINUTE,
         latency: float | None = 50.0, error: str | None = None) -> SampleRow:  # fmt: skip
-    return SampleRow(check, ts_ms, ok, latency, interval_ms, "http", 200, error, None, None)
+    return SampleRow(ts_ms, ok, latency, interval_ms, 200, error, None, None, None, None, None,
+                     None, check, "http")  # fmt: skip
 
 
 @pytest.fixture

@@ -1,0 +1,210 @@
+"""Ingest speed of `slawatch collector`, against the raw ceiling of SQLite on the same rows.
+
+    .venv/bin/python bench/ingest.py [--samples 2000000] [--agents 4] [--batch 1000]
+
+1. Pre-encodes gzip bodies of `--batch` samples for each of `--agents` agents (100 checks each,
+   samples in time order as agents send them).
+2. Baseline, in this process: sqlite3 `executemany` of the very rows the collector stores, in a
+   table of the same schema and PRAGMAs, one commit per batch: the ceiling of the disk and SQLite.
+3. Starts `slawatch collector` as a separate process and pushes every body over HTTP, one
+   connection per agent, all agents at once; reports samples/s, the ratio to the ceiling, and
+   the collector's RSS at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import aiohttp
+
+from collector.store import MIGRATIONS
+from config.contract import PHASES
+
+TOKEN_PREFIX = "bench-agent-token-"
+CHECKS_PER_AGENT = 100
+INTERVAL_S = 60
+
+
+def make_batches(agent: int, samples: int, batch: int, start: float) -> list[list[dict]]:
+    rows = []
+    for k in range(samples):
+        check, step = k % CHECKS_PER_AGENT, k // CHECKS_PER_AGENT
+        ok = (k * 7919) % 97 != 0
+        rows.append(
+            {
+                "check": f"a{agent}-check-{check}",
+                "ts": round(start + step * INTERVAL_S + check * 0.01, 3),
+                "ok": ok,
+                "latency_ms": 20.0 + (k * 31) % 400 / 3 if ok else 5000.0,
+                "interval_s": INTERVAL_S,
+                "type": "http",
+                "status_code": 200 if ok else 503,
+                "error": None if ok else "status 503",
+                "phases_ms": {"dns": 0.4, "connect": 1.1, "ttfb": 15.2, "transfer": 0.3},
+            }
+        )
+    return [rows[i : i + batch] for i in range(0, len(rows), batch)]
+
+
+def encode(agent: int, batch: list[dict]) -> bytes:
+    body = {"agent": f"agent-{agent}", "labels": {"bench": "yes"}, "samples": batch}
+    return gzip.compress(json.dumps(body).encode(), compresslevel=5)
+
+
+def raw_ceiling(batches: list[list[dict]], folder: Path) -> float:
+    """Samples/s of sqlite3 executemany of the stored rows, committed per batch."""
+    db = sqlite3.connect(folder / "ceiling.db", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    for statement in MIGRATIONS[0].split(";"):
+        if "CREATE TABLE samples" in statement:
+            db.execute(statement)
+    series: dict[str, int] = {}
+    prepared = []
+    for batch in batches:  # in the collector's order: by series, then time
+        prepared.append(
+            sorted(
+                (
+                    series.setdefault(s["check"], len(series)),
+                    round(s["ts"] * 1000),
+                    s["ok"],
+                    s["latency_ms"],
+                    s["interval_s"] * 1000,
+                    s["status_code"],
+                    s["error"],
+                    *(s["phases_ms"].get(p) for p in PHASES),
+                    None,
+                )
+                for s in batch
+            )
+        )
+    started = time.perf_counter()
+    for rows in prepared:
+        db.execute("BEGIN")
+        db.executemany(f"INSERT INTO samples VALUES ({', '.join('?' * 13)})", rows)
+        db.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    db.close()
+    return sum(len(rows) for rows in prepared) / elapsed
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_collector(folder: Path, agents: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    tokens = "\n".join(
+        f"    - {{id: agent-{a}, token: {TOKEN_PREFIX}{a:04d}}}" for a in range(agents)
+    )
+    config = folder / "collector.yaml"
+    config.write_text(
+        f"collector:\n  listen: 127.0.0.1:{port}\n  database: {folder / 'bench.db'}\n"
+        f"  agents:\n{tokens}\n",
+        encoding="utf-8",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "slawatch.cli", "--log-level", "warning", "collector",
+         "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1):
+                return process, url
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit("the collector did not start") from None
+            time.sleep(0.05)
+
+
+async def push_all(url: str, bodies: dict[int, list[bytes]]) -> float:
+    async def one_agent(agent: int) -> None:
+        headers = {
+            "Authorization": f"Bearer {TOKEN_PREFIX}{agent:04d}",
+            "Content-Encoding": "gzip",
+            "Content-Type": "application/json",
+        }
+        async with aiohttp.ClientSession(headers=headers) as session:
+            for body in bodies[agent]:
+                async with session.post(f"{url}/api/v1/samples", data=body) as response:
+                    if response.status != 200:
+                        raise SystemExit(f"push refused: {response.status} {await response.text()}")
+                    await response.read()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one_agent(agent) for agent in bodies))
+    return time.perf_counter() - started
+
+
+def cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds of each thread of `pid`, by thread id."""
+    result = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        result[task.name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return result
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=2_000_000)
+    parser.add_argument("--agents", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=1000)
+    args = parser.parse_args()
+    per_agent = args.samples // args.agents
+    start = time.time() - (per_agent // CHECKS_PER_AGENT + 10) * INTERVAL_S
+    print(f"encoding {args.samples} samples: {args.agents} agents, batches of {args.batch}")
+    batches = {a: make_batches(a, per_agent, args.batch, start) for a in range(args.agents)}
+    bodies = {a: [encode(a, b) for b in batches[a]] for a in batches}
+    total = sum(len(b) for agent in batches.values() for b in agent)
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as name:
+        folder = Path(name)
+        ceiling = raw_ceiling([b for agent in batches.values() for b in agent], folder)
+        del batches
+        print(f"raw ceiling (sqlite3 executemany, commit per batch): {ceiling:,.0f} samples/s")
+        process, url = start_collector(folder, args.agents)
+        try:
+            cpu_before = cpu_seconds(process.pid)
+            elapsed = asyncio.run(push_all(url, bodies))
+            cpu_after = cpu_seconds(process.pid)
+            threads = {t: cpu_after[t] - cpu_before.get(t, 0.0) for t in cpu_after}
+            rss, peak = rss_mb(process.pid)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    rate = total / elapsed
+    print(f"through HTTP ({args.agents} agents at once, gzip): {rate:,.0f} samples/s "
+          f"({total} samples in {elapsed:.1f} s)")  # fmt: skip
+    busiest = sorted(threads.values(), reverse=True)[:3]
+    print(f"collector CPU: {sum(threads.values()):.1f} s in {elapsed:.1f} s; busiest threads: "
+          + ", ".join(f"{seconds / elapsed:.0%}" for seconds in busiest))  # fmt: skip
+    print(f"ratio to the raw ceiling: {rate / ceiling:.2f}  (goal >= 0.25, stretch 0.5)")
+    print(f"collector RSS after {total} samples: {rss:.0f} MB (peak {peak:.0f} MB; goal < 200)")
+
+
+if __name__ == "__main__":
+    main()
