@@ -6,8 +6,19 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from collector.ingest import BatchError, SampleRow, parse_batch, parse_json, validate_batch
+from collector.ingest import (
+    BatchError,
+    Problem,
+    SampleRow,
+    _checked_row,
+    _fast_row,
+    parse_batch,
+    parse_json,
+    validate_batch,
+)
 from config.contract import MAX_BATCH_SAMPLES
 
 NOW = 1_790_000_000.0
@@ -194,3 +205,64 @@ def test_malformed_json_is_a_batch_error_never_a_crash(body: bytes) -> None:
 def test_parse_batch_reads_bytes() -> None:
     body = json.dumps(batch(sample())).encode()
     assert len(parse_batch(body, now=NOW, max_sample_age=MAX_AGE).samples) == 1
+
+
+values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.sampled_from([-1, 0, 1, 99, 100, 599, 600, 86_400, 86_401, 200.0, 0.5, -0.0]),
+    st.floats(NOW - MAX_AGE - 10, NOW + 400),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.sampled_from(["acme-web", "http", "Bad Id", "", "x" * 40]),
+    st.lists(st.integers(), max_size=2),
+)
+SCALAR_FIELDS = ("check", "ts", "ok", "latency_ms", "interval_s", "type", "status_code", "error",
+                 "tls_expires")  # fmt: skip
+phases = st.one_of(values, st.dictionaries(st.sampled_from(["dns", "tls", "x"]), values))
+fields = st.fixed_dictionaries(
+    {}, optional=dict.fromkeys(SCALAR_FIELDS, values) | {"phases_ms": phases}
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    changes=st.one_of(
+        fields,
+        st.tuples(st.sampled_from([*SCALAR_FIELDS, "phases_ms"]), values).map(
+            lambda kv: dict([kv])
+        ),
+    ),
+    base=st.sampled_from([sample(), sample(ok=False, latency_ms=None), {}]),
+)
+def test_the_fast_path_accepts_only_what_the_full_rules_accept(
+    changes: dict[str, Any], base: dict[str, Any]
+) -> None:
+    candidate = {**base, **changes}
+    oldest, newest = NOW - MAX_AGE, NOW + 300
+    fast = _fast_row(candidate, oldest, newest)
+    found: list[Problem] = []
+    checked = _checked_row(0, candidate, oldest, newest, found)
+    if fast is not None:
+        assert not found
+        assert fast == checked
+    assert (checked is None) == bool(found)
+
+
+INTERESTING = [None, True, False, -1, 0, 1, 99, 100, 599, 600, 86_400, 86_401, 200.0, 0.5, -0.0,
+               1e308, float("inf"), float("-inf"), float("nan"), NOW, NOW + 301, NOW - MAX_AGE - 1,
+               "", "acme-web", "x" * 40, "Bad Id", [], {}, {"dns": -1}, {"tls": 1.5},
+               {"x": "y"}]  # fmt: skip
+
+
+def test_the_fast_path_agrees_with_the_full_rules_on_every_single_field_edge() -> None:
+    oldest, newest = NOW - MAX_AGE, NOW + 300
+    for base in (sample(), sample(ok=False, latency_ms=None)):
+        for name in (*SCALAR_FIELDS, "phases_ms"):
+            for value in INTERESTING:
+                candidate = {**base, name: value}
+                fast = _fast_row(candidate, oldest, newest)
+                found: list[Problem] = []
+                checked = _checked_row(0, candidate, oldest, newest, found)
+                assert fast is None or (not found and fast == checked), (name, value)

@@ -418,3 +418,23 @@ async def test_backup_is_a_consistent_copy_while_writes_go_on(store: Store, tmp_
     finally:
         await copy.close()
     assert not out.with_name("backup.db.partial").exists()
+
+
+async def test_batches_waiting_together_are_committed_together_and_a_bad_one_fails_alone(
+    store: Store,
+) -> None:
+    bad = row(T0 + 5 * MINUTE, check="db")._replace(ok=object())  # not a value SQLite stores
+    results = await asyncio.gather(
+        store.ingest("eu-1", [row(T0)], labels=None, now_ms=T0),
+        store.ingest("eu-1", [row(T0 + MINUTE), bad], labels=None, now_ms=T0),
+        store.ingest("us-1", [row(T0), row(T0 + MINUTE)], labels=None, now_ms=T0),
+        store.ingest("eu-1", [row(T0 + 2 * MINUTE), row(T0 + MINUTE)], labels=None, now_ms=T0),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], sqlite3.Error)
+    assert [(r.accepted, r.duplicates) for r in (results[0], results[2], results[3])] == [
+        (1, 0), (2, 0), (2, 0),
+    ]  # fmt: skip
+    runs = await store.runs(["web"], 0, 2**62)
+    assert [r.samples for r in runs["web"]["eu-1"]] == [3]
+    assert await store.sample_count() == 5
