@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from itertools import groupby
 from operator import itemgetter
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from collector.maintenance import (
     Interval,
@@ -69,6 +69,8 @@ REPORTED_PERCENTILES = (50, 95, 99)
 
 Runs = Mapping[str, Mapping[str, Sequence[Run]]]
 """check id → agent id → that agent's runs of that check, sorted, not overlapping."""
+
+SpanT = TypeVar("SpanT", Run, Interval)
 
 
 def bucket_value(index: int) -> float:
@@ -290,7 +292,7 @@ def service_timeline(sla: Sla, runs: Runs, start_ms: int, end_ms: int) -> Timeli
     checks = tuple(dict.fromkeys(sla.checks))
     sweep = _Sweep(checks, sla.quorum, sla.require)
     segments: list[Segment] = []
-    current, segment_start = sweep.service(), start_ms
+    current, segment_start = sweep.current, start_ms
     for instant, changes in groupby(_events(checks, runs, start_ms, end_ms), key=itemgetter(0)):
         for _, check, known_delta, down_delta in changes:
             sweep.change(check, known_delta, down_delta)
@@ -317,6 +319,7 @@ class _Sweep:
         self.touched: set[int] = set()
         self.down_since = [0] * len(checks)
         self.down_intervals: list[list[Interval]] = [[] for _ in checks]
+        self.current = self.service()
 
     def change(self, check: int, known_delta: int, down_delta: int) -> None:
         self.known[check] += known_delta
@@ -325,13 +328,13 @@ class _Sweep:
 
     def settle(self, instant: int) -> State:
         """Apply the changes at `instant`; the service state from then on."""
+        changed = False
         for check in self.touched:
-            old, new = (
-                self.states[check],
-                quorum_of(self.known[check], self.down[check], self.quorum),
-            )
+            old = self.states[check]
+            new = quorum_of(self.known[check], self.down[check], self.quorum)
             if new is old:
                 continue
+            changed = True
             self.counts[old] -= 1
             self.counts[new] += 1
             self.states[check] = new
@@ -340,7 +343,9 @@ class _Sweep:
             elif old is State.DOWN:
                 self.down_intervals[check].append(Interval(self.down_since[check], instant))
         self.touched.clear()
-        return self.service()
+        if changed:
+            self.current = self.service()
+        return self.current
 
     def service(self) -> State:
         return service_state((s for s, count in self.counts.items() if count), self.require)
@@ -554,11 +559,22 @@ def _missing_checks(sla: Sla, runs: Runs, start_ms: int, end_ms: int) -> tuple[s
 
 
 @dataclass(frozen=True, slots=True)
-class _DownRuns:
-    """One agent's DOWN runs of one check, with their ends for bisection."""
+class _Spans(Generic[SpanT]):
+    """Sorted, disjoint spans (runs, intervals), found by bisection on their ends."""
 
-    runs: tuple[Run, ...]
+    items: tuple[SpanT, ...]
     ends: tuple[int, ...]
+
+    @classmethod
+    def of(cls, items: Iterable[SpanT]) -> _Spans[SpanT]:
+        items = tuple(items)
+        return cls(items, tuple(item.end_ms for item in items))
+
+    def first_overlapping(self, start_ms: int, end_ms: int) -> SpanT | None:
+        index = bisect_right(self.ends, start_ms)
+        if index < len(self.items) and self.items[index].start_ms < end_ms:
+            return self.items[index]
+        return None
 
 
 def _incidents(
@@ -568,9 +584,10 @@ def _incidents(
     *,
     now_ms: int,
     timeline: Timeline,
-    down_runs: Mapping[str, list[tuple[str, _DownRuns]]],
+    down_runs: Mapping[str, Sequence[tuple[str, _Spans[Run]]]],
 ) -> list[Incident]:
     """The DOWN pieces overlapping the window; one that reaches now is going on."""
+    check_down = {check: _Spans.of(down) for check, down in sorted(timeline.check_down.items())}
     incidents: list[Incident] = []
     for piece in pieces:
         if piece.state is not State.DOWN:
@@ -580,11 +597,9 @@ def _incidents(
             continue
         ongoing = piece.end_ms == now_ms
         checks = tuple(
-            sorted(
-                check
-                for check, intervals in timeline.check_down.items()
-                if any(i.start_ms < piece.end_ms and i.end_ms > piece.start_ms for i in intervals)
-            )
+            check
+            for check, down in check_down.items()
+            if down.first_overlapping(piece.start_ms, piece.end_ms)
         )
         incidents.append(
             Incident(
@@ -600,19 +615,19 @@ def _incidents(
     return incidents
 
 
-def _down_runs(sla: Sla, runs: Runs) -> dict[str, list[tuple[str, _DownRuns]]]:
-    found: dict[str, list[tuple[str, _DownRuns]]] = {}
-    for check in dict.fromkeys(sla.checks):
-        for agent, agent_runs in sorted(runs.get(check, {}).items()):
-            down = tuple(run for run in agent_runs if not run.ok)
-            found.setdefault(check, []).append(
-                (agent, _DownRuns(down, tuple(run.end_ms for run in down)))
-            )
-    return found
+def _down_runs(sla: Sla, runs: Runs) -> dict[str, list[tuple[str, _Spans[Run]]]]:
+    """Per check, each agent's DOWN runs, agents by id."""
+    return {
+        check: [
+            (agent, _Spans.of(run for run in agent_runs if not run.ok))
+            for agent, agent_runs in sorted(runs.get(check, {}).items())
+        ]
+        for check in dict.fromkeys(sla.checks)
+    }
 
 
 def _first_error(
-    down_runs: Mapping[str, list[tuple[str, _DownRuns]]],
+    down_runs: Mapping[str, Sequence[tuple[str, _Spans[Run]]]],
     checks: Sequence[str],
     piece: Segment,
 ) -> str | None:
@@ -621,12 +636,12 @@ def _first_error(
     first: tuple[int, str, str, str | None] | None = None
     for check in checks:
         for agent, agent_down in down_runs.get(check, []):
-            index = bisect_right(agent_down.ends, piece.start_ms)
-            if index < len(agent_down.runs) and agent_down.runs[index].start_ms < piece.end_ms:
-                run = agent_down.runs[index]
-                candidate = (run.start_ms, check, agent, run.error)
-                if first is None or candidate[:3] < first[:3]:
-                    first = candidate
+            run = agent_down.first_overlapping(piece.start_ms, piece.end_ms)
+            if run is None:
+                continue
+            candidate = (run.start_ms, check, agent, run.error)
+            if first is None or candidate[:3] < first[:3]:
+                first = candidate
     return None if first is None else first[3]
 
 
