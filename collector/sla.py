@@ -206,6 +206,14 @@ class Report:
         return self.up_ms + self.down_ms
 
     @property
+    def error_budget_remaining_ratio(self) -> float | None:
+        """Remaining over budget (1: untouched, 0: spent, below 0: overspent); None without a
+        budget (objective 100 %, or no time at all)."""
+        if self.error_budget_s <= 0:
+            return None
+        return self.error_budget_remaining_s / self.error_budget_s
+
+    @property
     def open_incident(self) -> Incident | None:
         return next((i for i in self.incidents if i.end_ms is None), None)
 

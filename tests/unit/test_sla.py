@@ -455,8 +455,11 @@ def test_the_error_budget_is_of_the_whole_period_less_future_maintenance() -> No
         90.0,
         60.0,
     )
+    assert result.error_budget_remaining_ratio == 60 / 90
     assert result.open_incident is not None
     assert result.state is State.DOWN
+    perfect = report(sla(objective=100.0), runs, now_s=1000, window=window)
+    assert (perfect.error_budget_s, perfect.error_budget_remaining_ratio) == (0.0, None)
 
 
 def test_missing_checks_are_named_and_make_require_all_unknown() -> None:
