@@ -125,7 +125,13 @@ async def _serve(config: Config) -> int:
     try:
         await collector.start()
     except (OSError, sqlite3.Error, RuntimeError) as error:
-        log.error("collector_cannot_start", error=str(error))
+        settings = collector.settings
+        log.error(
+            "collector_cannot_start",
+            error=str(error),
+            database=str(settings.database),
+            listen=str(settings.listen),
+        )
         return 1
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

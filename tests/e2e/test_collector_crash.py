@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import subprocess
 import threading
 import time
@@ -199,4 +200,29 @@ def test_backup_without_a_database_fails_clearly(tmp_path: Path) -> None:
     result = run_slawatch(["backup", "--config", str(config), str(tmp_path / "out.db")])
     assert result.returncode == 1
     assert "no database" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("problem", ["database under a file", "not a database", "port taken"])
+def test_a_collector_that_cannot_start_says_why_and_exits_1(tmp_path: Path, problem: str) -> None:
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "bad.db").write_bytes(b"not sqlite at all" * 100)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1] if problem == "port taken" else free_port()
+    database = {"database under a file": "afile/x.db", "not a database": "bad.db"}.get(
+        problem, "data/ok.db"
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"collector:\n  listen: 127.0.0.1:{port}\n  database: {database}\n", encoding="utf-8"
+    )
+    try:
+        result = run_slawatch(["collector", "--config", str(config)], timeout=60)
+    finally:
+        taken.close()
+    assert result.returncode == 1
+    assert "collector_cannot_start" in result.stderr
+    assert database.split("/")[0] in result.stderr
     assert "Traceback" not in result.stderr
