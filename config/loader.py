@@ -21,23 +21,32 @@ import yaml
 
 from config import contract
 from config.schema import (
+    ALERT_EVENTS,
+    DEFAULT_BURN_RATE,
+    DEFAULT_DIGEST_AT,
+    DEFAULT_GROUP_WINDOW_S,
+    DEFAULT_RATE_LIMIT,
     DEFAULT_STATUS,
     AgentConfig,
     AgentCredential,
     AlertRule,
     AlertsConfig,
+    BurnRateWindow,
     Channel,
     Check,
     CollectorConfig,
     Config,
     CreditTier,
     Customer,
+    DigestSettings,
+    FlappingSettings,
     HttpExpect,
     HttpTarget,
     LatencyObjective,
     Maintenance,
     OneOffMaintenance,
     Quorum,
+    RateLimit,
     RecurringMaintenance,
     Retention,
     Secret,
@@ -739,7 +748,11 @@ class _Reader:
 
     def read_alerts(self, value: Any) -> AlertsConfig:
         path: KeyPath = ("alerts",)
-        data = self.mapping(value, path, ("channels", "rules", "max_age"))
+        data = self.mapping(
+            value,
+            path,
+            ("channels", "rules", "max_age", "group_window", "rate_limit", "digest"),
+        )
         channels = tuple(
             self.read_channel(item, (*path, "channels", i))
             for i, item in enumerate(self.sequence(data.get("channels"), (*path, "channels")))
@@ -760,6 +773,43 @@ class _Reader:
             max_age=self.take(
                 data, "max_age", path, positive(parse_duration), contract.DEFAULT_ALERT_MAX_AGE_S
             ),
+            group_window=self.take(
+                data, "group_window", path, parse_duration, DEFAULT_GROUP_WINDOW_S
+            ),
+            rate_limit=self.read_rate_limit(data.get("rate_limit"), (*path, "rate_limit")),
+            digest=self.read_digest(data.get("digest"), (*path, "digest")),
+        )
+
+    def read_rate_limit(self, value: Any, path: KeyPath) -> RateLimit | None:
+        if value is None:
+            return DEFAULT_RATE_LIMIT
+        if value is False:
+            return None
+        data = self.mapping(value, path, ("messages", "per"))
+        return RateLimit(
+            messages=self.take(data, "messages", path, at_least(1, parse_int), required=True),
+            per=self.take(data, "per", path, positive(parse_duration), required=True),
+        )
+
+    def read_digest(self, value: Any, path: KeyPath) -> DigestSettings | None:
+        if value is None:
+            return None
+        data = self.mapping(value, path, ("channels", "weekday", "at", "timezone"))
+        channels = self.take(data, "channels", path, parse_id_list, required=True)
+        if channels is not INVALID and not channels:
+            self.fail((*path, "channels"), "must name at least one channel")
+        zone = self.take(data, "timezone", path, parse_timezone, None)
+        return DigestSettings(
+            channels=channels,
+            weekday=self.take(data, "weekday", path, one_of(contract.WEEKDAYS), "monday"),
+            at=self.take(
+                data,
+                "at",
+                path,
+                lambda _: parse_time_of_day(self.raw.get((*path, "at"), "")),
+                DEFAULT_DIGEST_AT,
+            ),
+            timezone="UTC" if zone is None or zone is INVALID else zone.key,
         )
 
     def read_channel(self, value: Any, path: KeyPath) -> Channel:
@@ -787,7 +837,19 @@ class _Reader:
         data = self.mapping(
             value,
             path,
-            ("id", "checks", "slas", "channels", "after", "repeat", "resolved", "resolve_after"),
+            (
+                "id",
+                "checks",
+                "slas",
+                "channels",
+                "after",
+                "repeat",
+                "resolved",
+                "resolve_after",
+                "events",
+                "burn_rate",
+                "flapping",
+            ),
         )
         rule = AlertRule(
             id=self.take(data, "id", path, parse_id),
@@ -798,10 +860,51 @@ class _Reader:
             repeat=self.take(data, "repeat", path, parse_duration, 0.0),
             resolved=self.take(data, "resolved", path, parse_bool, True),
             resolve_after=self.take(data, "resolve_after", path, parse_duration, 0.0),
+            events=self.take(data, "events", path, parse_event_list, ALERT_EVENTS),
+            burn_rate=self.read_burn_rate(data.get("burn_rate"), (*path, "burn_rate")),
+            flapping=self.read_flapping(data.get("flapping"), (*path, "flapping")),
         )
         if not data.get("checks") and not data.get("slas"):
             self.fail(path, "must name checks (globs) or slas to watch")
         return rule
+
+    def read_burn_rate(self, value: Any, path: KeyPath) -> tuple[BurnRateWindow, ...]:
+        """The rule's burn-rate conditions: the SRE workbook's by default, `false` for none."""
+        if value is None or value is True:
+            return DEFAULT_BURN_RATE
+        if value is False:
+            return ()
+        if not isinstance(value, list) or not value:
+            self.fail(path, "must be false or a list of {severity, long, short, factor}")
+            return ()
+        windows = []
+        for i, item in enumerate(value):
+            item_path = (*path, i)
+            data = self.mapping(item, item_path, ("severity", "long", "short", "factor"))
+            window = BurnRateWindow(
+                long=self.take(data, "long", item_path, positive(parse_duration), required=True),
+                short=self.take(data, "short", item_path, positive(parse_duration), required=True),
+                factor=self.take(data, "factor", item_path, positive(parse_number), required=True),
+                severity=self.take(data, "severity", item_path, one_of(("page", "ticket")), "page"),
+            )
+            if INVALID not in (window.long, window.short) and window.short >= window.long:
+                self.fail((*item_path, "short"), "must be shorter than long")
+            windows.append(window)
+        return tuple(windows)
+
+    def read_flapping(self, value: Any, path: KeyPath) -> FlappingSettings | None:
+        if value is None or value is True:
+            return FlappingSettings()
+        if value is False:
+            return None
+        data = self.mapping(value, path, ("changes", "window", "settle"))
+        window = self.take(data, "window", path, positive(parse_duration), 600.0)
+        settle_default = window if window is not INVALID else 600.0
+        return FlappingSettings(
+            changes=self.take(data, "changes", path, at_least(2, parse_int), 5),
+            window=window,
+            settle=self.take(data, "settle", path, positive(parse_duration), settle_default),
+        )
 
     # ----------------------------------------------------------------------------- references
 
@@ -853,6 +956,12 @@ class _Reader:
             for j, sla_id in enumerate(rule.slas if isinstance(rule.slas, tuple) else ()):
                 if sla_id not in sla_ids:
                     self.fail(("alerts", "rules", i, "slas", j), f"unknown SLA {sla_id!r}")
+        digest = alerts.digest
+        for j, channel_id in enumerate(
+            digest.channels if digest and isinstance(digest.channels, tuple) else ()
+        ):
+            if channel_id not in channel_ids:
+                self.fail(("alerts", "digest", "channels", j), f"unknown channel {channel_id!r}")
         if agent and agent.token and agent_ids and agent.id not in agent_ids:
             self.fail(("agent", "id"), f"{agent.id!r} is not among collector.agents")
 
@@ -894,6 +1003,16 @@ def parse_id_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise ValueError("must be a list of ids")
     return tuple(parse_id(item) for item in value)
+
+
+def parse_event_list(value: Any) -> tuple[str, ...]:
+    words = ", ".join(ALERT_EVENTS)
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"must be a list of events among {words}")
+    for item in value:
+        if item not in ALERT_EVENTS:
+            raise ValueError(f"{str(item)[:40]!r} is not an event: use {words}")
+    return tuple(dict.fromkeys(value))
 
 
 def parse_glob_list(value: Any) -> tuple[str, ...]:

@@ -261,6 +261,48 @@ class Channel:
     """Telegram only: the Bot API base URL (default https://api.telegram.org)."""
 
 
+ALERT_EVENTS = (
+    "down",
+    "reminder",
+    "resolved",
+    "no_data",
+    "agent_silent",
+    "flapping",
+    "burn_rate",
+    "objective_breached",
+)
+"""The kinds of notification a rule may send (its `events` filter); all by default."""
+
+
+@dataclass(frozen=True, slots=True)
+class BurnRateWindow:
+    """One multiwindow burn-rate condition (Google SRE workbook): the error budget burns more
+    than `factor` times the sustainable rate over both the `long` and the `short` window."""
+
+    long: float
+    short: float
+    factor: float
+    severity: Literal["page", "ticket"] = "page"
+
+
+DEFAULT_BURN_RATE = (
+    BurnRateWindow(3_600.0, 300.0, 14.4, "page"),
+    BurnRateWindow(21_600.0, 1_800.0, 6.0, "page"),
+    BurnRateWindow(259_200.0, 21_600.0, 1.0, "ticket"),
+)
+"""The SRE workbook's: 2 % of a 30-day budget in 1 h, 5 % in 6 h (page); 10 % in 3 d (ticket)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlappingSettings:
+    """`changes` UP/DOWN changes within `window` make one "flapping" message; quiet then until
+    the state has held for `settle`."""
+
+    changes: int = 5
+    window: float = 600.0
+    settle: float = 600.0
+
+
 @dataclass(frozen=True, slots=True)
 class AlertRule:
     channels: tuple[str, ...]
@@ -268,10 +310,43 @@ class AlertRule:
     """Globs on check ids."""
     slas: tuple[str, ...] = ()
     id: str | None = None
+    """Keeps the rule's open alerts when its other keys are edited."""
     after: float = 0.0
     repeat: float = 0.0
     resolved: bool = True
     resolve_after: float = 0.0
+    events: tuple[str, ...] = ALERT_EVENTS
+    burn_rate: tuple[BurnRateWindow, ...] = DEFAULT_BURN_RATE
+    """Empty: no burn-rate alerts."""
+    flapping: FlappingSettings | None = FlappingSettings()
+    """None: no flap detection."""
+
+    def sends(self, kind: str) -> bool:
+        return kind in self.events and (kind != "resolved" or self.resolved)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most `messages` state-change messages per channel within `per` seconds; the excess
+    waits and goes out grouped."""
+
+    messages: int
+    per: float
+
+
+DEFAULT_GROUP_WINDOW_S = 30.0
+DEFAULT_RATE_LIMIT = RateLimit(20, 600.0)
+DEFAULT_DIGEST_AT = time(9, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSettings:
+    """The weekly SLA review: sent to `channels` on `weekday` at `at`, local time in `timezone`."""
+
+    channels: tuple[str, ...]
+    weekday: str = "monday"
+    at: time = DEFAULT_DIGEST_AT
+    timezone: str = "UTC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +354,10 @@ class AlertsConfig:
     channels: tuple[Channel, ...] = ()
     rules: tuple[AlertRule, ...] = ()
     max_age: float = 86_400.0
+    group_window: float = DEFAULT_GROUP_WINDOW_S
+    """State changes within this window go to a channel as one message; 0 sends at once."""
+    rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT
+    digest: DigestSettings | None = None
 
     def channel(self, channel_id: str) -> Channel | None:
         return next((c for c in self.channels if c.id == channel_id), None)
