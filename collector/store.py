@@ -155,6 +155,22 @@ MIGRATIONS: tuple[str, ...] = (
         value INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 2: maintenance windows declared at run time (POST /api/v1/maintenance), for some SLAs
+    """
+    CREATE TABLE maintenance (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        start_ms INTEGER NOT NULL,
+        end_ms INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE maintenance_slas (
+        sla TEXT NOT NULL,
+        maintenance INTEGER NOT NULL,
+        PRIMARY KEY (sla, maintenance)
+    ) WITHOUT ROWID;
+    CREATE INDEX maintenance_slas_by_window ON maintenance_slas (maintenance);
+    """,
 )
 """Numbered from 1 by position; a new migration is appended, never edited once released."""
 
@@ -205,6 +221,19 @@ class SeenAgent:
     id: str
     labels: Mapping[str, str]
     last_push_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredMaintenance:
+    """A maintenance window declared at run time (`POST /api/v1/maintenance`)."""
+
+    id: int
+    slas: tuple[str, ...]
+    """Every SLA it covers, sorted."""
+    start_ms: int
+    end_ms: int
+    reason: str
+    created_ms: int
 
 
 @dataclass(slots=True)
@@ -813,6 +842,112 @@ class Store:
         ) as cursor:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
+
+    # ------------------------------------------------------------------ declared maintenance
+
+    async def add_maintenance(
+        self, slas: Sequence[str], start_ms: int, end_ms: int, reason: str, *, created_ms: int
+    ) -> DeclaredMaintenance:
+        """Store a window covering `slas` (validated by the caller); returns it with its id."""
+        async with self._write_lock:
+            w = self._writer
+            await w.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = await w.execute(
+                    "INSERT INTO maintenance (start_ms, end_ms, reason, created_ms)"
+                    " VALUES (?, ?, ?, ?)",
+                    (start_ms, end_ms, reason, created_ms),
+                )
+                maintenance_id = cursor.lastrowid
+                assert maintenance_id is not None
+                covered = sorted(set(slas))
+                await w.executemany(
+                    "INSERT INTO maintenance_slas (sla, maintenance) VALUES (?, ?)",
+                    [(sla, maintenance_id) for sla in covered],
+                )
+                await w.commit()
+            except BaseException:
+                await w.rollback()
+                raise
+        return DeclaredMaintenance(
+            maintenance_id, tuple(covered), start_ms, end_ms, reason, created_ms
+        )
+
+    async def delete_maintenance(self, maintenance_id: int) -> bool:
+        """Remove a declared window; False if there was none with that id."""
+        async with self._write_lock:
+            w = self._writer
+            await w.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = await w.execute("DELETE FROM maintenance WHERE id = ?", (maintenance_id,))
+                found = cursor.rowcount > 0
+                await w.execute(
+                    "DELETE FROM maintenance_slas WHERE maintenance = ?", (maintenance_id,)
+                )
+                await w.commit()
+            except BaseException:
+                await w.rollback()
+                raise
+        return found
+
+    async def declared_maintenance(
+        self,
+        slas: Sequence[str] | None = None,
+        start_ms: int = -_FOREVER_MS,
+        end_ms: int = _FOREVER_MS,
+    ) -> list[DeclaredMaintenance]:
+        """Declared windows covering any of `slas` (every window with None) that overlap
+        [start_ms, end_ms), by start."""
+        if slas is not None and not slas:
+            return []
+        which = ""
+        if slas is not None:
+            marks = ",".join("?" * len(slas))
+            which = (
+                f" AND m.id IN (SELECT maintenance FROM maintenance_slas WHERE sla IN ({marks}))"
+            )
+        async with self._reader.execute(
+            "SELECT m.id, group_concat(s.sla, ' '), m.start_ms, m.end_ms, m.reason, m.created_ms"
+            " FROM maintenance m JOIN maintenance_slas s ON s.maintenance = m.id"
+            f" WHERE m.end_ms > ? AND m.start_ms < ?{which}"
+            " GROUP BY m.id ORDER BY m.start_ms, m.id",
+            (start_ms, end_ms, *(slas or ())),
+        ) as cursor:
+            return [
+                DeclaredMaintenance(row[0], tuple(sorted(row[1].split(" "))), *row[2:])
+                for row in await cursor.fetchall()
+            ]
+
+    async def open_readonly(self) -> None:
+        """Open an existing database for reading only (`slawatch report`, while a collector may
+        be writing it): nothing is created or migrated, and no write method works.
+
+        FileNotFoundError if there is no such file; sqlite3.Error if it is not a database this
+        slawatch can read (not SQLite, not slawatch's, or of another schema version).
+        """
+        if not await asyncio.to_thread(self.path.is_file):
+            raise FileNotFoundError(f"no database at {self.path}")
+        uri = (await asyncio.to_thread(self.path.resolve)).as_uri() + "?mode=ro"
+        reader = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+        try:
+            await reader.execute("PRAGMA busy_timeout=10000")
+            try:
+                async with reader.execute("SELECT MAX(version) FROM schema_version") as cursor:
+                    row = await cursor.fetchone()
+            except sqlite3.OperationalError:
+                raise sqlite3.DatabaseError("not a slawatch database (no schema_version)") from None
+            version = int(row[0]) if row and row[0] is not None else 0
+            if version != len(MIGRATIONS):
+                raise sqlite3.DatabaseError(
+                    f"the database has schema version {version}, this slawatch reads"
+                    f" {len(MIGRATIONS)}: "
+                    + ("upgrade slawatch" if version > len(MIGRATIONS)
+                       else "start the collector once to upgrade the database")
+                )  # fmt: skip
+        except BaseException:
+            await reader.close()
+            raise
+        self._reader_connection = reader
 
     # ----------------------------------------------------------------------------- retention
 
