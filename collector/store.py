@@ -35,14 +35,15 @@ never blocks behind the writer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import sqlite3
 import struct
 from collections import defaultdict, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from itertools import groupby
+from itertools import chain, groupby
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,44 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (sla, maintenance)
     ) WITHOUT ROWID;
     CREATE INDEX maintenance_slas_by_window ON maintenance_slas (maintenance);
+    """,
+    # 3: alerts: the durable outbox of notifications, open alerts, things decided once
+    """
+    CREATE TABLE alert_outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT,
+        run_ms INTEGER,
+        event TEXT NOT NULL,
+        body BLOB NOT NULL,
+        headers TEXT NOT NULL,
+        status TEXT NOT NULL,
+        grouped INTEGER NOT NULL,
+        created_ms INTEGER NOT NULL,
+        due_ms INTEGER NOT NULL,
+        released_ms INTEGER,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_status INTEGER,
+        last_error TEXT,
+        finished_ms INTEGER,
+        merged_into TEXT,
+        UNIQUE (channel, id)
+    );
+    CREATE INDEX alert_outbox_queue ON alert_outbox (channel, status, seq);
+    CREATE INDEX alert_outbox_finished ON alert_outbox (finished_ms);
+    CREATE TABLE alert_open (
+        rule TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        state TEXT NOT NULL,
+        PRIMARY KEY (rule, subject, topic)
+    ) WITHOUT ROWID;
+    CREATE TABLE alert_marks (
+        key TEXT PRIMARY KEY,
+        at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
     """,
 )
 """Numbered from 1 by position; a new migration is appended, never edited once released."""
@@ -508,33 +547,37 @@ class Store:
     ) -> dict[int, list[SampleRow]]:
         """Each series' samples not stored yet, sorted by ts, first of equal timestamps kept.
 
-        A sample newer than the series' last stored one is new without asking the database.
+        A sample newer than the series' last stored one is new without asking the database;
+        the others are looked up, all series at once.
         """
-        result: dict[int, list[SampleRow]] = {}
+        unique_by_series: dict[int, list[SampleRow]] = {}
+        maybe_stored: list[tuple[int, int]] = []
         for sid, rows in by_series.items():
             rows.sort(key=_by_ts)
             unique = [row for i, row in enumerate(rows) if i == 0 or row.ts_ms != rows[i - 1].ts_ms]
             last = self._last_run(sid, pending)
-            last_ts = last.last_ts_ms if last else -_FOREVER_MS
-            if unique[0].ts_ms <= last_ts:
-                stored = await self._stored_timestamps(
-                    sid, [r.ts_ms for r in unique if r.ts_ms <= last_ts]
-                )
-                unique = [row for row in unique if row.ts_ms not in stored]
-            if unique:
-                result[sid] = unique
+            if last is not None and unique[0].ts_ms <= last.last_ts_ms:
+                maybe_stored.extend((sid, r.ts_ms) for r in unique if r.ts_ms <= last.last_ts_ms)
+            unique_by_series[sid] = unique
+        stored = await self._stored_keys(maybe_stored) if maybe_stored else set()
+        result: dict[int, list[SampleRow]] = {}
+        for sid, rows in unique_by_series.items():
+            kept = [row for row in rows if (sid, row.ts_ms) not in stored] if stored else rows
+            if kept:
+                result[sid] = kept
         return result
 
-    async def _stored_timestamps(self, sid: int, timestamps: list[int]) -> set[int]:
-        found: set[int] = set()
-        for start in range(0, len(timestamps), 900):
-            chunk = timestamps[start : start + 900]
-            marks = ",".join("?" * len(chunk))
+    async def _stored_keys(self, keys: list[tuple[int, int]]) -> set[tuple[int, int]]:
+        found: set[tuple[int, int]] = set()
+        for start in range(0, len(keys), 400):
+            chunk = keys[start : start + 400]
+            values = ",".join(["(?, ?)"] * len(chunk))
             async with self._writer.execute(
-                f"SELECT ts_ms FROM samples WHERE series = ? AND ts_ms IN ({marks})",
-                (sid, *chunk),
+                f"SELECT s.series, s.ts_ms FROM (VALUES {values}) AS k"
+                " JOIN samples s ON s.series = k.column1 AND s.ts_ms = k.column2",
+                list(chain.from_iterable(chunk)),
             ) as cursor:
-                found.update(row[0] for row in await cursor.fetchall())
+                found.update((row[0], row[1]) for row in await cursor.fetchall())
         return found
 
     async def _update_checks(self, new_by_series: Mapping[int, list[SampleRow]]) -> None:
@@ -570,76 +613,79 @@ class Store:
         self, new_by_series: Mapping[int, list[SampleRow]], pending: _Pending
     ) -> None:
         upserts: list[tuple[Any, ...]] = []
+        stale: list[tuple[int, int, int]] = []
         for sid, rows in new_by_series.items():
             last = self._last_run(sid, pending)
             if last is None or rows[0].ts_ms > last.last_ts_ms:
                 runs = _extend_runs(last, rows)
-                upserts.extend(_run_row(sid, run) for run in runs)
                 pending.last_runs[sid] = runs[-1]
             else:
-                tail = await self._rebuild_runs(sid, rows, self._last_run(sid, pending))
-                if tail is not None:
-                    pending.last_runs[sid] = tail
+                (start, stop), runs = await self._rebuild_runs(sid, rows)
+                stale.append((sid, start, stop))
+                if stop in (_FOREVER_MS, last.start_ms):
+                    pending.last_runs[sid] = runs[-1]
+            upserts.extend(_run_row(sid, run) for run in runs)
+        await self._writer.executemany(
+            "DELETE FROM runs WHERE series = ? AND start_ms >= ? AND start_ms <= ?", stale
+        )
         await self._writer.executemany(
             "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", upserts
         )
 
     async def _rebuild_runs(
-        self, sid: int, new_rows: list[SampleRow], last: Run | None
-    ) -> Run | None:
-        """Rebuild the runs a late sample touches; returns the series' new last run, if changed.
+        self, sid: int, new_rows: list[SampleRow]
+    ) -> tuple[tuple[int, int], list[Run]]:
+        """The runs of the stretch late samples touch, and the range of run starts they replace.
 
         The stretch goes from the run before the earliest new sample to the run holding the next
         sample after the latest one: outside it, no pair of consecutive samples changes, and so
-        no run boundary does (§4.1 decides a boundary from two consecutive samples).
+        no run boundary does (§4.1 decides a boundary from two consecutive samples). When the new
+        samples fall between those two runs rather than inside them (an agent filling a gap,
+        newest first, after an outage), the two runs take part whole, as units, and only the
+        samples of the gap are read: filling a long gap batch by batch stays linear.
         """
-        w = self._writer
         first_new, last_new = new_rows[0].ts_ms, new_rows[-1].ts_ms
-        before = await self._run_where(sid, "start_ms < ? ORDER BY start_ms DESC", first_new)
-        after = await self._run_where(sid, "start_ms <= ? ORDER BY start_ms DESC", last_new)
-        if after is None or after.last_ts_ms <= last_new:
-            after = await self._run_where(sid, "start_ms > ? ORDER BY start_ms", last_new)
+        async with self._writer.execute(
+            "SELECT start_ms, end_ms, ok, error, last_ts_ms, last_interval_ms, samples FROM runs"
+            " WHERE series = ?1"
+            " AND start_ms >= COALESCE("
+            "   (SELECT MAX(start_ms) FROM runs WHERE series = ?1 AND start_ms < ?2), ?2)"
+            " AND start_ms <= COALESCE("
+            "   (SELECT start_ms FROM runs WHERE series = ?1 AND start_ms <= ?3"
+            "    AND last_ts_ms > ?3 ORDER BY start_ms DESC LIMIT 1),"
+            "   (SELECT MIN(start_ms) FROM runs WHERE series = ?1 AND start_ms > ?3), ?4)"
+            " ORDER BY start_ms",
+            (sid, first_new, last_new, _FOREVER_MS),
+        ) as cursor:
+            stretch = [_run(row) for row in await cursor.fetchall()]
+        before = stretch[0] if stretch and stretch[0].start_ms < first_new else None
+        after = stretch[-1] if stretch and stretch[-1].last_ts_ms > last_new else None
         start = before.start_ms if before else first_new
         stop = after.start_ms if after else _FOREVER_MS
-        async with w.execute(
-            "SELECT start_ms, end_ms, ok, error, last_ts_ms, last_interval_ms, samples FROM runs"
-            " WHERE series = ? AND start_ms >= ? AND start_ms <= ? ORDER BY start_ms",
-            (sid, start, stop),
-        ) as cursor:
-            frozen = [run for run in map(_run, await cursor.fetchall())
-                      if run.start_ms < self._raw_horizon_ms]  # fmt: skip
-        async with w.execute(
+        before_whole = before is not None and before.last_ts_ms < first_new
+        after_whole = after is not None and last_new < after.start_ms
+        units = [
+            run
+            for run in stretch
+            if run.start_ms < self._raw_horizon_ms
+            or (before_whole and run is before)
+            or (after_whole and run is after)
+        ]
+        read_from = before.last_ts_ms + 1 if before and before_whole else start
+        read_to = after.last_ts_ms if after and not after_whole else stop - 1
+        async with self._writer.execute(
             "SELECT ts_ms, ok, interval_ms, error FROM samples"
             " WHERE series = ? AND ts_ms >= ? AND ts_ms <= ? ORDER BY ts_ms",
-            (sid, start, after.last_ts_ms if after else _FOREVER_MS),
+            (sid, read_from, read_to),
         ) as cursor:
             states = [SampleState(r[0], bool(r[1]), r[2], r[3]) for r in await cursor.fetchall()]
-        if frozen:
-            new_ts = {row.ts_ms for row in new_rows}
-            runs = _build_with_frozen(states, frozen, new_ts, sid)
+        if units:
+            runs = _build_with_frozen(states, units, {row.ts_ms for row in new_rows}, sid)
         else:
             runs = build_runs(states)
         if after is not None:
             runs[-1] = replace(runs[-1], end_ms=min(runs[-1].end_ms, after.end_ms))
-        await w.execute(
-            "DELETE FROM runs WHERE series = ? AND start_ms >= ? AND start_ms <= ?",
-            (sid, start, stop),
-        )
-        await w.executemany(
-            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [_run_row(sid, r) for r in runs]
-        )
-        if after is None or (last is not None and after.start_ms == last.start_ms):
-            return runs[-1]
-        return None
-
-    async def _run_where(self, sid: int, condition: str, value: int) -> Run | None:
-        async with self._writer.execute(
-            "SELECT start_ms, end_ms, ok, error, last_ts_ms, last_interval_ms, samples FROM runs"
-            f" WHERE series = ? AND {condition} LIMIT 1",
-            (sid, value),
-        ) as cursor:
-            row = await cursor.fetchone()
-        return _run(row) if row else None
+        return (start, stop), runs
 
     # ------------------------------------------------------------------------------- rollups
 
@@ -662,8 +708,9 @@ class Store:
                         rollup = _Rollup(hour, 0, 0, 0.0, {})
                     touched[(sid, hour)] = rollup
                 rollup.add(group)
+        stored = await self._stored_rollups(list(late))
         for (sid, hour), rows in late.items():
-            rollup = await self._stored_rollup(sid, hour) or _Rollup(hour, 0, 0, 0.0, {})
+            rollup = stored.get((sid, hour)) or _Rollup(hour, 0, 0, 0.0, {})
             rollup.add(rows)
             touched[(sid, hour)] = rollup
         for (sid, hour), rollup in touched.items():
@@ -685,14 +732,21 @@ class Store:
             ],
         )
 
-    async def _stored_rollup(self, sid: int, hour_ms: int) -> _Rollup | None:
-        async with self._writer.execute(
-            "SELECT hour_ms, samples, ok_samples, latency_sum_ms, histogram FROM rollups"
-            " WHERE series = ? AND hour_ms = ?",
-            (sid, hour_ms),
-        ) as cursor:
-            row = await cursor.fetchone()
-        return _rollup(row) if row else None
+    async def _stored_rollups(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], _Rollup]:
+        """The stored rollups of these (series, hour) keys (those that exist)."""
+        found: dict[tuple[int, int], _Rollup] = {}
+        for start in range(0, len(keys), 400):
+            chunk = keys[start : start + 400]
+            values = ",".join(["(?, ?)"] * len(chunk))
+            async with self._writer.execute(
+                "SELECT r.series, r.hour_ms, r.samples, r.ok_samples, r.latency_sum_ms,"
+                f" r.histogram FROM (VALUES {values}) AS k"
+                " JOIN rollups r ON r.series = k.column1 AND r.hour_ms = k.column2",
+                list(chain.from_iterable(chunk)),
+            ) as cursor:
+                for row in await cursor.fetchall():
+                    found[(row[0], row[1])] = _rollup(row[1:])
+        return found
 
     # --------------------------------------------------------------------- reads: SLA engine
 
@@ -821,7 +875,7 @@ class Store:
         result: dict[str, dict[str, LastSample]] = {}
         async with self._reader.execute(
             "SELECT s.check_id, s.agent, x.ts_ms, x.ok, x.latency_ms, x.status_code, x.error"
-            " FROM series s JOIN samples x ON x.series = s.id"
+            " FROM series s CROSS JOIN samples x ON x.series = s.id"
             " AND x.ts_ms = (SELECT MAX(ts_ms) FROM samples WHERE series = s.id)"
         ) as cursor:
             async for check, agent, ts, ok, latency, status, error in cursor:
@@ -1013,6 +1067,309 @@ class Store:
                 del self._last_rollups[sid]
         return removed
 
+    # ---------------------------------------------------------------------------------- alerts
+
+    @contextlib.asynccontextmanager
+    async def _alert_transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            w = self._writer
+            await w.execute("BEGIN IMMEDIATE")
+            try:
+                yield w
+                await w.commit()
+            except BaseException:
+                await w.rollback()
+                raise
+
+    async def commit_alerts(self, changes: AlertChanges, *, busy: Iterable[int] = ()) -> list[str]:
+        """Store what one evaluation decided, in one transaction, and return the ids of the
+        notifications newly stored.
+
+        A notification already stored (same channel and id) is left as it is: that is what makes
+        one notification per (channel, target, event, run). A new one that `supersedes` kinds
+        takes the place of those still waiting for the same channel, subject and run (but not
+        of those in `busy`, being sent right now): they become `merged` into it.
+        """
+        inserted: list[str] = []
+        busy_seqs = sorted(set(busy))
+        async with self._alert_transaction() as w:
+            for n in changes.notifications:
+                cursor = await w.execute(
+                    "INSERT OR IGNORE INTO alert_outbox (id, channel, kind, subject, run_ms,"
+                    " event, body, headers, status, grouped, created_ms, due_ms, released_ms)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (n.id, n.channel, n.kind, n.subject, n.run_ms, n.event, n.body, n.headers,
+                     "held" if n.grouped else "pending", n.grouped, n.created_ms, n.due_ms,
+                     None if n.grouped else n.created_ms),
+                )  # fmt: skip
+                if cursor.rowcount != 1:
+                    continue
+                inserted.append(n.id)
+                if n.supersedes and n.subject is not None and n.run_ms is not None:
+                    kinds = ",".join("?" * len(n.supersedes))
+                    skip = ",".join("?" * len(busy_seqs))
+                    await w.execute(
+                        "UPDATE alert_outbox SET status = 'merged', merged_into = ?,"
+                        " finished_ms = ? WHERE channel = ? AND subject = ? AND run_ms = ?"
+                        f" AND kind IN ({kinds}) AND status IN ('held', 'pending')"
+                        f" AND id != ? AND seq NOT IN ({skip})",
+                        (n.id, n.created_ms, n.channel, n.subject, n.run_ms, *n.supersedes,
+                         n.id, *busy_seqs),
+                    )  # fmt: skip
+            await w.executemany(
+                "INSERT OR REPLACE INTO alert_open (rule, subject, topic, state)"
+                " VALUES (?, ?, ?, ?)",
+                [(a.rule, a.subject, a.topic, a.state) for a in changes.opened],
+            )
+            await w.executemany(
+                "DELETE FROM alert_open WHERE rule = ? AND subject = ? AND topic = ?",
+                changes.closed,
+            )
+            await w.executemany(
+                "INSERT OR IGNORE INTO alert_marks (key, at_ms) VALUES (?, ?)", changes.marks
+            )
+        return inserted
+
+    async def open_alerts(self) -> list[OpenAlert]:
+        async with self._reader.execute(
+            "SELECT rule, subject, topic, state FROM alert_open ORDER BY rule, subject, topic"
+        ) as cursor:
+            return [OpenAlert(*row) for row in await cursor.fetchall()]
+
+    async def alert_marks(self, keys: Iterable[str]) -> set[str]:
+        """Which of `keys` are marked (a period's breach, a week's digest… already decided)."""
+        wanted = sorted(set(keys))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 900):
+            chunk = wanted[start : start + 900]
+            async with self._reader.execute(
+                f"SELECT key FROM alert_marks WHERE key IN ({','.join('?' * len(chunk))})", chunk
+            ) as cursor:
+                found.update(row[0] for row in await cursor.fetchall())
+        return found
+
+    async def held_notifications(self, channel: str) -> list[Notification]:
+        """The channel's state changes waiting for their group window, oldest first."""
+        return await self._notifications_where(
+            "channel = ? AND status = 'held' ORDER BY seq", (channel,)
+        )
+
+    async def next_notification(self, channel: str) -> Notification | None:
+        """The channel's oldest notification waiting for delivery: the head of its queue."""
+        found = await self._notifications_where(
+            "channel = ? AND status = 'pending' ORDER BY seq LIMIT 1", (channel,)
+        )
+        return found[0] if found else None
+
+    async def released_since(self, channel: str, since_ms: int) -> list[int]:
+        """When the channel's grouped messages (state changes, alone or as a storm) went into
+        its queue, from `since_ms` on: what the rate limit counts."""
+        async with self._reader.execute(
+            "SELECT released_ms FROM alert_outbox WHERE channel = ? AND grouped = 1"
+            " AND released_ms >= ? AND status IN ('pending', 'sent', 'given_up')"
+            " ORDER BY released_ms",
+            (channel, since_ms),
+        ) as cursor:
+            return [row[0] for row in await cursor.fetchall()]
+
+    async def release_notifications(
+        self, channel: str, seqs: Sequence[int], now_ms: int, group: NewNotification | None
+    ) -> None:
+        """Held notifications leave their group window: queued as they are, or, with `group`,
+        replaced by that one message listing them."""
+        marks = ",".join("?" * len(seqs))
+        async with self._alert_transaction() as w:
+            if group is None:
+                await w.execute(
+                    "UPDATE alert_outbox SET status = 'pending', released_ms = ?, due_ms = ?"
+                    f" WHERE channel = ? AND status = 'held' AND seq IN ({marks})",
+                    (now_ms, now_ms, channel, *seqs),
+                )
+                return
+            await w.execute(
+                "INSERT OR IGNORE INTO alert_outbox (id, channel, kind, subject, run_ms, event,"
+                " body, headers, status, grouped, created_ms, due_ms, released_ms)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 1, ?, ?, ?)",
+                (group.id, channel, group.kind, group.subject, group.run_ms, group.event,
+                 group.body, group.headers, group.created_ms, now_ms, now_ms),
+            )  # fmt: skip
+            await w.execute(
+                "UPDATE alert_outbox SET status = 'merged', merged_into = ?, finished_ms = ?"
+                f" WHERE channel = ? AND status = 'held' AND seq IN ({marks})",
+                (group.id, now_ms, channel, *seqs),
+            )
+
+    async def notification_sent(
+        self, seq: int, now_ms: int, *, attempts: int, status: int | None
+    ) -> None:
+        async with self._alert_transaction() as w:
+            await w.execute(
+                "UPDATE alert_outbox SET status = 'sent', finished_ms = ?, attempts = ?,"
+                " last_status = ?, last_error = NULL WHERE seq = ?",
+                (now_ms, attempts, status, seq),
+            )
+
+    async def notification_failed(
+        self, seq: int, *, attempts: int, due_ms: int, status: int | None, error: str | None
+    ) -> None:
+        """An attempt failed: try again at `due_ms` (unless it was merged meanwhile)."""
+        async with self._alert_transaction() as w:
+            await w.execute(
+                "UPDATE alert_outbox SET attempts = ?, due_ms = ?, last_status = ?, last_error = ?"
+                " WHERE seq = ? AND status = 'pending'",
+                (attempts, due_ms, status, error, seq),
+            )
+
+    async def notification_given_up(
+        self, seq: int, now_ms: int, *, attempts: int, error: str | None
+    ) -> None:
+        async with self._alert_transaction() as w:
+            await w.execute(
+                "UPDATE alert_outbox SET status = 'given_up', finished_ms = ?, attempts = ?,"
+                " last_error = ? WHERE seq = ? AND status IN ('pending', 'held')",
+                (now_ms, attempts, error, seq),
+            )
+
+    async def notifications(
+        self,
+        *,
+        statuses: Sequence[str] | None = None,
+        channel: str | None = None,
+        before_seq: int | None = None,
+        limit: int = 100,
+    ) -> list[Notification]:
+        """Stored notifications, newest first, for the notifications API."""
+        conditions, values = ["1"], []
+        if statuses:
+            conditions.append(f"status IN ({','.join('?' * len(statuses))})")
+            values.extend(statuses)
+        if channel is not None:
+            conditions.append("channel = ?")
+            values.append(channel)
+        if before_seq is not None:
+            conditions.append("seq < ?")
+            values.append(before_seq)
+        return await self._notifications_where(
+            f"{' AND '.join(conditions)} ORDER BY seq DESC LIMIT ?", (*values, limit)
+        )
+
+    async def notification_counts(self) -> dict[tuple[str, str], int]:
+        """(channel, status) → how many notifications."""
+        async with self._reader.execute(
+            "SELECT channel, status, COUNT(*) FROM alert_outbox GROUP BY channel, status"
+        ) as cursor:
+            return {(row[0], row[1]): row[2] for row in await cursor.fetchall()}
+
+    async def prune_notifications(self, before_ms: int) -> int:
+        """Forget notifications finished (sent, given up, merged) before `before_ms`."""
+        async with self._alert_transaction() as w:
+            cursor = await w.execute(
+                "DELETE FROM alert_outbox WHERE finished_ms < ? AND status != 'pending'"
+                " AND status != 'held'",
+                (before_ms,),
+            )
+            await w.execute("DELETE FROM alert_marks WHERE at_ms < ?", (before_ms,))
+        return cursor.rowcount
+
+    async def _notifications_where(
+        self, condition: str, values: Sequence[Any]
+    ) -> list[Notification]:
+        async with self._reader.execute(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM alert_outbox WHERE {condition}", values
+        ) as cursor:
+            return [_notification(row) for row in await cursor.fetchall()]
+
+
+# ---------------------------------------------------------------------------- alerts: types
+
+_NOTIFICATION_COLUMNS = (
+    "seq, id, channel, kind, subject, run_ms, event, body, headers, status, grouped,"
+    " created_ms, due_ms, released_ms, attempts, last_status, last_error, finished_ms,"
+    " merged_into"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NewNotification:
+    """A rendered notification to store (see `collector.alerts.outbox`)."""
+
+    id: str
+    channel: str
+    kind: str
+    event: str
+    """The event as JSON, so that a storm can list it and the API can show it."""
+    body: bytes
+    headers: str
+    """JSON object of the rendering's headers."""
+    created_ms: int
+    due_ms: int
+    grouped: bool = False
+    """A state change: held for the channel's group window (storms) first."""
+    subject: str | None = None
+    """What it is about ("check:web", "sla:shop", "agent:eu-1"), with `run_ms`: which
+    notifications a later one may supersede."""
+    run_ms: int | None = None
+    supersedes: tuple[str, ...] = ()
+    """Kinds of the same channel, subject and run that this one replaces while they wait."""
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A stored notification. `status`: held (in its group window), pending (queued for
+    delivery), sent, given_up (past max_age), merged (replaced by `merged_into`)."""
+
+    seq: int
+    id: str
+    channel: str
+    kind: str
+    subject: str | None
+    run_ms: int | None
+    event: str
+    body: bytes
+    headers: str
+    status: str
+    grouped: bool
+    created_ms: int
+    due_ms: int
+    released_ms: int | None
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    finished_ms: int | None
+    merged_into: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAlert:
+    """An alert of one rule about one subject, open until resolved; `state` is the evaluator's
+    JSON."""
+
+    rule: str
+    subject: str
+    topic: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertChanges:
+    notifications: Sequence[NewNotification] = ()
+    opened: Sequence[OpenAlert] = ()
+    """Open alerts created or changed."""
+    closed: Sequence[tuple[str, str, str]] = ()
+    """(rule, subject, topic) of the alerts closed."""
+    marks: Sequence[tuple[str, int]] = ()
+    """(key, at_ms): things decided once (a period's breach, a week's digest)."""
+
+    def __bool__(self) -> bool:
+        return bool(self.notifications or self.opened or self.closed or self.marks)
+
+
+def _notification(row: Sequence[Any]) -> Notification:
+    return Notification(
+        row[0], row[1], row[2], row[3], row[4], row[5], row[6], bytes(row[7]), row[8], row[9],
+        bool(row[10]), *row[11:],
+    )  # fmt: skip
+
 
 # ------------------------------------------------------------------------------------- backup
 
@@ -1127,10 +1484,12 @@ def _hour(row: SampleRow) -> int:
 def _build_with_frozen(
     states: list[SampleState], frozen: list[Run], new_ts: set[int], sid: int
 ) -> list[Run]:
-    """Runs from raw samples and frozen runs (each kept whole), by the rules of `append_sample`.
+    """Runs from raw samples and runs taken whole (`frozen`), by the rules of `append_sample`.
 
-    A raw sample inside a frozen run's span is already part of it, unless it is new: then it is
-    counted in the run if it has the run's state, and otherwise left out of the runs (logged).
+    A run is taken whole when its raw samples may be pruned, or when the new samples cannot
+    change it inside (they are all before or after it). A raw sample inside such a run's span
+    is already part of it, unless it is new: then it is counted in the run if it has the run's
+    state, and otherwise left out of the runs (logged).
     """
     items: list[Run] = []
     spans = iter(frozen)

@@ -438,3 +438,14 @@ async def test_batches_waiting_together_are_committed_together_and_a_bad_one_fai
     runs = await store.runs(["web"], 0, 2**62)
     assert [r.samples for r in runs["web"]["eu-1"]] == [3]
     assert await store.sample_count() == 5
+
+
+async def test_a_gap_filled_newest_first_gives_the_runs_of_in_order_arrival(store: Store) -> None:
+    samples = [row(T0 + i * 10_000, ok=i % 50 < 45, interval_ms=10_000) for i in range(600)]
+    await ingest(store, samples[:100])
+    backlog = samples[100:]
+    for end in range(len(backlog), 0, -37):  # the shipper sends the newest first
+        await ingest(store, backlog[max(0, end - 37) : end])
+    expected = build_runs(SampleState(r.ts_ms, r.ok, r.interval_ms, r.error) for r in samples)
+    assert (await store.runs(["web"], 0, 2**62))["web"]["eu-1"] == expected
+    assert (await store.last_runs())["web"]["eu-1"] == expected[-1]
