@@ -1,0 +1,349 @@
+"""SLA reports as CSV and as a printable HTML page. Pure: a `SlaReport` in, text out.
+
+CSV: one row per SLA-period (`report_csv`) and one per incident (`incidents_csv`), written by
+the csv module (RFC 4180 quoting, CRLF line ends). Numbers are written as JSON writes them (full
+precision), booleans as `true`/`false`, nothing as an empty cell. A text cell that a spreadsheet
+would run as a formula (starting with `=`, `+`, `-`, `@`, tab or CR) gets a leading `'`: error
+messages come from the probed targets, and a report is opened by people.
+
+HTML: `collector/templates/report.html` (Jinja2, autoescaped) gets a view model of display
+strings built here; the exact figures ride along in `<data value="…">` elements.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from collector.periods import from_ms, window_for_period, zone_of
+from collector.reports import MaintenanceItem, SlaReport
+from collector.sla import Incident
+from config.schema import Config, Sla
+
+REPORT_COLUMNS = (
+    "sla", "customer", "name", "period", "from", "to", "as_of", "objective",
+    "up_s", "down_s", "unknown_s", "maintenance_s", "eligible_s", "availability", "met",
+    "error_budget_s", "error_budget_remaining_s", "credit_percent",
+    "latency_count", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
+    "latency_objective_ms", "latency_objective_percentile", "latency_met",
+    "incidents", "missing_checks",
+)  # fmt: skip
+INCIDENT_COLUMNS = (
+    "sla", "customer", "name", "start", "end", "duration_s", "run_start", "run_end", "checks",
+    "error",
+)  # fmt: skip
+TEXT_COLUMNS = frozenset({"sla", "customer", "name", "checks", "error", "missing_checks"})
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+_templates = Environment(
+    loader=PackageLoader("collector", "templates"),
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+# ---------------------------------------------------------------------------------------- CSV
+
+
+def report_csv(reports: Iterable[SlaReport]) -> str:
+    """A header row and one row per report."""
+    rows = []
+    for found in reports:
+        data = found.to_json()
+        latency = data["latency"]
+        rows.append(
+            {
+                **{key: data[key] for key in REPORT_COLUMNS if key in data},
+                "latency_count": latency["count"],
+                "latency_p50_ms": latency["p50_ms"],
+                "latency_p95_ms": latency["p95_ms"],
+                "latency_p99_ms": latency["p99_ms"],
+                "latency_objective_ms": latency["objective_ms"],
+                "latency_objective_percentile": latency["objective_percentile"],
+                "latency_met": latency["met"],
+                "incidents": len(data["incidents"]),
+                "missing_checks": " ".join(data["missing_checks"]),
+            }
+        )
+    return _csv(REPORT_COLUMNS, rows)
+
+
+def incidents_csv(reports: Iterable[SlaReport]) -> str:
+    """A header row and one row per incident of every report, in order."""
+    rows = []
+    for found in reports:
+        sla = found.report.sla
+        for incident in found.report.incidents:
+            data = incident.to_json()
+            rows.append(
+                {
+                    "sla": sla.id,
+                    "customer": sla.customer,
+                    "name": sla.name,
+                    **{key: data[key] for key in INCIDENT_COLUMNS if key in data},
+                    "checks": " ".join(data["checks"]),
+                }
+            )
+    return _csv(INCIDENT_COLUMNS, rows)
+
+
+def _csv(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(_cell(column, row.get(column)) for column in columns)
+    return out.getvalue()
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    text = str(value)
+    if column in TEXT_COLUMNS and text.startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+# --------------------------------------------------------------------------------------- HTML
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """A number as shown (`text`) and as it is (`value`, for `<data value>`)."""
+
+    text: str
+    value: str
+
+
+def report_page(found: SlaReport, config: Config, generated_ms: int) -> str:
+    """`report_html` with the customer's name and the provider as the config gives them."""
+    settings = config.collector
+    customer_id = found.report.sla.customer
+    customer = settings.customer(customer_id) if settings and customer_id else None
+    return report_html(
+        found,
+        customer_name=customer.name if customer else customer_id,
+        provider=provider_name(settings.public_url if settings else None),
+        generated_ms=generated_ms,
+    )
+
+
+def report_html(
+    found: SlaReport,
+    *,
+    customer_name: str | None,
+    provider: str | None,
+    generated_ms: int,
+) -> str:
+    """The printable report a provider sends a customer."""
+    return _templates.get_template("report.html").render(
+        view=_view(found, customer_name, provider, generated_ms)
+    )
+
+
+def _view(
+    found: SlaReport, customer_name: str | None, provider: str | None, generated_ms: int
+) -> dict[str, Any]:
+    report, sla = found.report, found.report.sla
+    tz = sla.timezone
+    latency = report.latency
+    budget_used = (
+        None
+        if report.error_budget_s <= 0
+        else 100 * (report.error_budget_s - report.error_budget_remaining_s) / report.error_budget_s
+    )
+    return {
+        "provider": provider,
+        "sla": sla,
+        "customer": customer_name or sla.customer or "",
+        "period": period_title(found.period, tz),
+        "window": f"{local_time(report.window.from_ms, tz)} – "
+        f"{local_time(report.window.to_ms, tz)}",
+        "timezone": tz,
+        "as_of": local_time(report.as_of_ms, tz),
+        "partial": report.as_of_ms < report.window.to_ms,
+        "generated": local_time(generated_ms, tz),
+        "objective": Figure(percent(sla.objective), repr(float(sla.objective))),
+        "availability": None
+        if report.availability is None
+        else Figure(percent(report.availability, floor=True), repr(report.availability)),
+        "verdict": "no data" if report.met is None else ("met" if report.met else "breached"),
+        "budget": Figure(duration(report.error_budget_s), repr(report.error_budget_s)),
+        "budget_remaining": Figure(
+            duration(report.error_budget_remaining_s), repr(report.error_budget_remaining_s)
+        ),
+        "budget_used_percent": None if budget_used is None else min(100.0, max(0.0, budget_used)),
+        "budget_used_text": None if budget_used is None else f"{budget_used:.1f} %",
+        "credit": Figure(f"{_number(report.credit_percent)} %", repr(report.credit_percent)),
+        "credits": [(f"{_number(t.below)} %", f"{_number(t.percent)} %") for t in sla.credits],
+        "times": [
+            ("Up", report.up_ms),
+            ("Down", report.down_ms),
+            ("Unknown (excluded)" if sla.unknown == "exclude" else "Unknown", report.unknown_ms),
+            ("Maintenance", report.maintenance_ms),
+            ("Eligible (up + down)", report.eligible_ms),
+        ],
+        "duration_ms": lambda ms: duration(ms / 1000),
+        "incidents": [_incident_view(i, tz) for i in report.incidents],
+        "maintenance": [_maintenance_view(m, tz) for m in found.maintenance],
+        "latency": {
+            "count": latency.count,
+            "rows": [
+                (f"p{p}", value)
+                for p, value in ((50, latency.p50_ms), (95, latency.p95_ms), (99, latency.p99_ms))
+            ],
+            "objective": None
+            if latency.objective_ms is None
+            else f"p{_number(latency.objective_percentile or 0)} "
+            f"≤ {_number(latency.objective_ms)} ms",
+            "value": latency.value_ms,
+            "met": latency.met,
+        },
+        "ms": lambda value: "–" if value is None else f"{value:.1f} ms",
+        "missing_checks": list(report.missing_checks),
+        "method": method_notes(sla),
+    }
+
+
+def _incident_view(incident: Incident, tz: str) -> dict[str, Any]:
+    return {
+        "start": local_time(incident.start_ms, tz),
+        "end": "ongoing" if incident.end_ms is None else local_time(incident.end_ms, tz),
+        "duration": duration(incident.duration_ms / 1000),
+        "duration_s": repr(incident.duration_ms / 1000),
+        "checks": ", ".join(incident.checks),
+        "error": incident.error or "",
+        "clipped": incident.run_start_ms != incident.start_ms
+        or (incident.run_end_ms is not None and incident.run_end_ms != incident.end_ms),
+    }
+
+
+def _maintenance_view(item: MaintenanceItem, tz: str) -> dict[str, Any]:
+    return {
+        "start": local_time(item.start_ms, tz),
+        "end": local_time(item.end_ms, tz),
+        "duration": duration((item.end_ms - item.start_ms) / 1000),
+        "reason": item.reason or "–",
+        "source": "planned (contract)" if item.source == "config" else "declared",
+    }
+
+
+def method_notes(sla: Sla) -> list[str]:
+    """How the numbers were decided, in words (the report's footnote)."""
+    quorum = {
+        "any": "any one location seeing it down",
+        "majority": "a majority of the locations that have data seeing it down",
+        "all": "every location that has data seeing it down",
+    }.get(str(sla.quorum), f"at least {sla.quorum} locations (or all with data) seeing it down")
+    require = (
+        "the service is down when any of its checks is down"
+        if sla.require == "all"
+        else "the service is up while at least one of its checks is up"
+    )
+    unknown = {
+        "exclude": "is left out of the calculation",
+        "up": "counts as available",
+        "down": "counts as unavailable",
+    }[sla.unknown]
+    notes = [
+        f"Each check is probed from several locations; a check counts as down on {quorum}, "
+        f"and {require}.",
+        "A probe result stands until the next one, for at most two probe intervals; time "
+        f"without any result is unknown and {unknown}.",
+    ]
+    if sla.min_downtime > 0:
+        notes.append(
+            f"Outages shorter than {duration(sla.min_downtime)} are not counted as downtime."
+        )
+    notes += [
+        "Maintenance windows are removed from the period: they count neither for nor against "
+        "availability.",
+        "Availability = up time / (up time + down time). The error budget is the down time the "
+        "objective allows over the whole period; service credits apply when availability "
+        "falls below a tier.",
+        "Latency percentiles are by nearest rank over successful probes outside maintenance; "
+        "whole hours come from hourly histograms, accurate to within 1 %.",
+        f"Times are shown in {sla.timezone}.",
+    ]
+    return notes
+
+
+# ------------------------------------------------------------------------------- words, numbers
+
+
+def period_title(period: str | None, tz: str) -> str | None:
+    """`November 2026`, `Week 47, 2026 (16–22 November)`, `27 November 2026`."""
+    if period is None:
+        return None
+    window = window_for_period(period, tz)
+    first = from_ms(window.from_ms, zone_of(tz))
+    if len(period) == 7:
+        return first.strftime("%B %Y")
+    if "W" in period.upper():
+        last = from_ms(window.to_ms - 1, zone_of(tz))
+        return f"Week {int(period[-2:])}, {period[:4]} ({_day(first)} – {_day(last)})"
+    return f"{_day(first)} {first.year}"
+
+
+def _day(moment: datetime) -> str:
+    return f"{moment.day} {moment.strftime('%B')}"
+
+
+def local_time(ms: int, tz: str) -> str:
+    moment = from_ms(ms, zone_of(tz))
+    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    if ms % 1000:
+        text += f".{ms % 1000:03d}"
+    return f"{text} {moment.tzname()}"
+
+
+def duration(seconds: float) -> str:
+    """`0 s`, `45 s`, `2 min 03 s`, `3 h 04 min`, `2 d 03 h 04 min`; negative with a minus."""
+    if seconds < 0:
+        return "−" + duration(-seconds)
+    if seconds < 60:
+        return f"{_number(round(seconds, 3))} s"
+    whole = math.floor(seconds)
+    days, rest = divmod(whole, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours:02d} h {minutes:02d} min"
+    if hours:
+        return f"{hours} h {minutes:02d} min {secs:02d} s"
+    return f"{minutes} min {secs:02d} s"
+
+
+def percent(value: float, *, floor: bool = False, places: int = 4) -> str:
+    """`99.9 %`; with `floor`, never more than the value (99.89999 is not shown as 99.9)."""
+    exact = Decimal(repr(value))
+    shown = exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_FLOOR) if floor else exact
+    text = format(shown.normalize(), "f") if shown != shown.to_integral() else str(int(shown))
+    return f"{text} %"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def provider_name(public_url: str | None) -> str | None:
+    """Who sends the report, as far as the config says: the host of the collector's URL."""
+    if not public_url:
+        return None
+    return urlsplit(public_url).hostname

@@ -1,0 +1,372 @@
+"""SLA reports from the store: (store, SLA, window, now) → `Report`, and every SLA's summary.
+
+The one place that feeds the pure engine (`collector.sla`) from the database: it runs the
+history loop the engine asks for (`Report.wider_history`), reads the declared maintenance, and
+fetches latencies per `latency_plan` (raw samples for partial hours, hourly histograms for whole
+ones). No SQL here: every read is a method of `collector.store.Store`.
+
+Summaries (`GET /api/v1/slas`, the SLA metrics) compute the current period of many SLAs at
+once. Their cost grows with the state changes of the checks, not with the number of SLAs times
+their samples: the runs of every check are read once, each check's state under a quorum
+(§4.2) is swept once and shared by every SLA that uses that check with that quorum, and each SLA
+then combines its checks' states. That is exact (a check's state at an instant depends only on
+its agents at that instant) for every number but an incident's `error`, which comes from the
+agents' own runs: an SLA with an open incident, or whose history must grow, is computed again
+from the agents' runs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from collector.maintenance import Interval, merge, occurrences
+from collector.periods import (
+    Window,
+    current_window,
+    format_instant,
+    period_label,
+    resolve_window,
+)
+from collector.sla import (
+    LatencySource,
+    Report,
+    Runs,
+    compute_report,
+    history_range,
+    latency_plan,
+    service_timeline,
+)
+from collector.states import State
+from collector.store import DeclaredMaintenance, Store, bucket_value
+from collector.timeline import Run
+from config.schema import Quorum, Sla
+
+EARLIEST_MS = 0
+LATEST_MS = 253_370_764_800_000
+"""9999-01-01T00:00:00Z: report windows and maintenance stay inside the years 1970 to 9998."""
+MAX_WINDOW_DAYS = 3660
+"""About ten years: longer windows would only cost time (no data is kept that long)."""
+MAX_HISTORY_ROUNDS = 64
+"""The engine doubles the history each round; this many rounds reach far past any data."""
+
+_ONE_AGENT = "quorum"
+"""The agent name of a check's state under a quorum, fed to the engine as a single agent."""
+
+
+# ------------------------------------------------------------------------------------ outputs
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceItem:
+    """A maintenance window as people read it: declared at run time, or from the config."""
+
+    source: Literal["declared", "config"]
+    slas: tuple[str, ...]
+    start_ms: int
+    end_ms: int
+    reason: str
+    id: int | None = None
+    """The id of a declared window (to delete it); None for a config window."""
+    created_ms: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "source": self.source,
+            "slas": list(self.slas),
+            "start": format_instant(self.start_ms),
+            "end": format_instant(self.end_ms),
+            "duration_s": (self.end_ms - self.start_ms) / 1000,
+            "reason": self.reason,
+            "created": None if self.created_ms is None else format_instant(self.created_ms),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SlaReport:
+    """The report of §4.6 and what a reader needs around it."""
+
+    report: Report
+    period: str | None
+    """The calendar period's name (`2026-11`, `2026-W47`, `2026-11-27`), None for from/to."""
+    maintenance: tuple[MaintenanceItem, ...]
+    """The windows overlapping the report's window, config and declared, by start."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.report.to_json(),
+            "period": self.period,
+            "maintenance": [item.to_json() for item in self.maintenance],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SlaSummary:
+    """An SLA's current period at a glance (`GET /api/v1/slas`)."""
+
+    report: Report
+    period: str
+
+    def to_json(self) -> dict[str, Any]:
+        report, sla = self.report, self.report.sla
+        incident = report.open_incident
+        return {
+            "id": sla.id,
+            "name": sla.name,
+            "customer": sla.customer,
+            "objective": report.to_json()["objective"],
+            "period": self.period,
+            "from": format_instant(report.window.from_ms),
+            "to": format_instant(report.window.to_ms),
+            "as_of": format_instant(report.as_of_ms),
+            "up_s": report.up_ms / 1000,
+            "down_s": report.down_ms / 1000,
+            "unknown_s": report.unknown_ms / 1000,
+            "maintenance_s": report.maintenance_ms / 1000,
+            "eligible_s": report.eligible_ms / 1000,
+            "availability": report.availability,
+            "met": report.met,
+            "error_budget_s": report.error_budget_s,
+            "error_budget_remaining_s": report.error_budget_remaining_s,
+            "error_budget_remaining_ratio": report.error_budget_remaining_ratio,
+            "credit_percent": report.to_json()["credit_percent"],
+            "state": report.state.value,
+            "open_incident": None if incident is None else incident.to_json(),
+            "missing_checks": list(report.missing_checks),
+        }
+
+
+# ------------------------------------------------------------------------------------ reports
+
+
+def report_window(
+    sla: Sla,
+    now_ms: int,
+    *,
+    period: str | None = None,
+    from_text: str | None = None,
+    to_text: str | None = None,
+) -> tuple[Window, str | None]:
+    """The window asked for (`period`, or `from` and `to`, or the SLA's current period) and the
+    name of its calendar period (None for from/to). ValueError with a message for the user."""
+    window = resolve_window(
+        sla.period, sla.timezone, now_ms, period=period, from_text=from_text, to_text=to_text
+    )
+    if window.from_ms < EARLIEST_MS or window.to_ms > LATEST_MS:
+        raise ValueError("from: the window must lie in the years 1970 to 9998")
+    if window.duration_ms > MAX_WINDOW_DAYS * 86_400_000:
+        raise ValueError(f"to: a report window lasts at most {MAX_WINDOW_DAYS} days")
+    if period is not None:
+        text = period.strip()
+        kind = "week" if "w" in text.lower() else ("day" if len(text) == 10 else "month")
+        return window, period_label(kind, window.from_ms, sla.timezone)
+    if from_text is None:
+        return window, period_label(sla.period, window.from_ms, sla.timezone)
+    return window, None
+
+
+async def sla_report(
+    store: Store,
+    sla: Sla,
+    window: Window,
+    now_ms: int,
+    *,
+    period: str | None = None,
+    latency: bool = True,
+) -> SlaReport:
+    """The report of `sla` over `window` as known at `now_ms`, from the stored data."""
+    declared = await store.declared_maintenance([sla.id])
+    report = await compute_from_store(
+        store, sla, window, now_ms, declared=_intervals(declared), latency=latency
+    )
+    return SlaReport(report, period, tuple(maintenance_in(sla, window, declared)))
+
+
+async def compute_from_store(
+    store: Store,
+    sla: Sla,
+    window: Window,
+    now_ms: int,
+    *,
+    declared: Sequence[Interval],
+    latency: bool = True,
+) -> Report:
+    """`compute_report` with the runs it needs, widening the history as long as it asks."""
+    source = await latency_source(store, sla, window, now_ms, declared) if latency else None
+    history = history_range(sla, window, now_ms)
+    for _ in range(MAX_HISTORY_ROUNDS):
+        runs = await store.runs(sla.checks, history.start_ms, history.end_ms)
+        report = compute_report(
+            sla,
+            runs,
+            window,
+            now_ms,
+            declared_maintenance=declared,
+            latency=source,
+            history=history,
+        )
+        if report.wider_history is None:
+            return report
+        history = report.wider_history
+    raise RuntimeError(f"the history of SLA {sla.id!r} did not settle")
+
+
+async def latency_source(
+    store: Store, sla: Sla, window: Window, now_ms: int, declared: Sequence[Interval]
+) -> LatencySource:
+    """The latencies `latency_plan` asks for: raw values, and histograms of whole hours."""
+    plan = latency_plan(sla, window, now_ms, declared)
+    values: list[float] = []
+    for part in plan.raw:
+        values.extend(await store.latency_values(sla.checks, part.start_ms, part.end_ms))
+    buckets: dict[int, int] = {}
+    for part in plan.hourly:
+        found = await store.latency_histograms(sla.checks, part.start_ms, part.end_ms)
+        for bucket, count in found.items():
+            buckets[bucket] = buckets.get(bucket, 0) + count
+    return LatencySource(values, buckets, bucket_value)
+
+
+# ---------------------------------------------------------------------------------- summaries
+
+
+async def summaries(store: Store, slas: Sequence[Sla], now_ms: int) -> list[SlaSummary]:
+    """The current period of every SLA of `slas`, in their order (no latency)."""
+    if not slas:
+        return []
+    windows = {sla.id: current_window(sla.period, sla.timezone, now_ms) for sla in slas}
+    histories = {sla.id: history_range(sla, windows[sla.id], now_ms) for sla in slas}
+    span = Interval(
+        min(h.start_ms for h in histories.values()), max(h.end_ms for h in histories.values())
+    )
+    checks = sorted({check for sla in slas for check in sla.checks})
+    runs = await store.runs(checks, span.start_ms, span.end_ms)
+    declared = _by_sla(await store.declared_maintenance([sla.id for sla in slas]))
+    states = _CheckStates(runs, span.start_ms, min(span.end_ms, now_ms))
+    found = []
+    for sla in slas:
+        window, history = windows[sla.id], histories[sla.id]
+        holes = _intervals(declared.get(sla.id, ()))
+        report = compute_report(
+            replace(sla, quorum="any"),
+            {check: {_ONE_AGENT: states.of(check, sla.quorum)} for check in sla.checks},
+            window,
+            now_ms,
+            declared_maintenance=holes,
+            history=history,
+        )
+        if report.open_incident is not None or report.wider_history is not None:
+            report = await compute_from_store(
+                store, sla, window, now_ms, declared=holes, latency=False
+            )
+        else:
+            report = replace(report, sla=sla)
+        found.append(SlaSummary(report, period_label(sla.period, window.from_ms, sla.timezone)))
+    return found
+
+
+class _CheckStates:
+    """Each check's state under a quorum as runs of one pseudo-agent, swept once and shared."""
+
+    def __init__(self, runs: Runs, start_ms: int, end_ms: int) -> None:
+        self._runs, self._start_ms, self._end_ms = runs, start_ms, end_ms
+        self._found: dict[tuple[str, Quorum], list[Run]] = {}
+
+    def of(self, check: str, quorum: Quorum) -> list[Run]:
+        key = (check, quorum)
+        if key not in self._found:
+            self._found[key] = self._sweep(check, quorum)
+        return self._found[key]
+
+    def _sweep(self, check: str, quorum: Quorum) -> list[Run]:
+        alone = Sla(id=check, name=check, checks=(check,), objective=100.0, quorum=quorum)
+        timeline = service_timeline(alone, self._runs, self._start_ms, self._end_ms)
+        return [
+            Run(s.start_ms, s.end_ms, s.state is State.UP, None, s.start_ms, 0)
+            for s in timeline.segments
+            if s.state is not State.UNKNOWN
+        ]
+
+
+# -------------------------------------------------------------------------------- maintenance
+
+
+def maintenance_in(
+    sla: Sla, window: Window, declared: Iterable[DeclaredMaintenance]
+) -> list[MaintenanceItem]:
+    """The config occurrences and declared windows of `sla` overlapping `window`, by start."""
+    span = Interval(window.from_ms, window.to_ms)
+    items = [
+        MaintenanceItem("config", (sla.id,), o.start_ms, o.end_ms, o.reason)
+        for o in occurrences(sla.maintenance, sla.timezone, span)
+    ]
+    items.extend(
+        _declared_item(d, (sla.id,))
+        for d in declared
+        if sla.id in d.slas and d.end_ms > window.from_ms and d.start_ms < window.to_ms
+    )
+    return sorted(items, key=_item_order)
+
+
+async def maintenance_list(
+    store: Store,
+    slas: Sequence[Sla],
+    windows: Mapping[str, Window],
+    now_ms: int,
+    *,
+    upcoming: bool,
+) -> list[MaintenanceItem]:
+    """The maintenance of `slas` (each over its window in `windows`), by start.
+
+    Config windows are expanded over each SLA's window. A declared window is listed once,
+    naming only the SLAs of `slas` it covers, if it overlaps one of their windows or, with
+    `upcoming`, if it has not ended at `now_ms` (so scheduled work stays visible).
+    """
+    visible = {sla.id for sla in slas}
+    items: list[MaintenanceItem] = []
+    for sla in slas:
+        span = Interval(windows[sla.id].from_ms, windows[sla.id].to_ms)
+        items.extend(
+            MaintenanceItem("config", (sla.id,), o.start_ms, o.end_ms, o.reason)
+            for o in occurrences(sla.maintenance, sla.timezone, span)
+        )
+    for declared in await store.declared_maintenance(sorted(visible)):
+        covered = tuple(sla for sla in declared.slas if sla in visible)
+        overlaps = any(
+            declared.end_ms > windows[sla].from_ms and declared.start_ms < windows[sla].to_ms
+            for sla in covered
+        )
+        if overlaps or (upcoming and declared.end_ms > now_ms):
+            items.append(_declared_item(declared, covered))
+    return sorted(items, key=_item_order)
+
+
+def _declared_item(declared: DeclaredMaintenance, slas: tuple[str, ...]) -> MaintenanceItem:
+    return MaintenanceItem(
+        "declared",
+        slas,
+        declared.start_ms,
+        declared.end_ms,
+        declared.reason,
+        declared.id,
+        declared.created_ms,
+    )
+
+
+def _item_order(item: MaintenanceItem) -> tuple[int, int, str, tuple[str, ...]]:
+    return (item.start_ms, item.end_ms, item.source, item.slas)
+
+
+def _intervals(declared: Iterable[DeclaredMaintenance]) -> list[Interval]:
+    return merge(Interval(d.start_ms, d.end_ms) for d in declared)
+
+
+def _by_sla(declared: Iterable[DeclaredMaintenance]) -> dict[str, list[DeclaredMaintenance]]:
+    found: dict[str, list[DeclaredMaintenance]] = defaultdict(list)
+    for window in declared:
+        for sla in window.slas:
+            found[sla].append(window)
+    return found
