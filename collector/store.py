@@ -534,11 +534,9 @@ class Store:
                 [(check, agent) for check in missing],
             )
             for check in missing:
-                async with self._writer.execute(
+                (row,) = await self._writer.execute_fetchall(
                     "SELECT id FROM series WHERE check_id = ? AND agent = ?", (check, agent)
-                ) as cursor:
-                    row = await cursor.fetchone()
-                assert row is not None
+                )
                 ids[check] = pending.series_ids[(check, agent)] = int(row[0])
         return ids
 
@@ -572,12 +570,12 @@ class Store:
         for start in range(0, len(keys), 400):
             chunk = keys[start : start + 400]
             values = ",".join(["(?, ?)"] * len(chunk))
-            async with self._writer.execute(
+            rows = await self._writer.execute_fetchall(
                 f"SELECT s.series, s.ts_ms FROM (VALUES {values}) AS k"
                 " JOIN samples s ON s.series = k.column1 AND s.ts_ms = k.column2",
                 list(chain.from_iterable(chunk)),
-            ) as cursor:
-                found.update((row[0], row[1]) for row in await cursor.fetchall())
+            )
+            found.update((row[0], row[1]) for row in rows)
         return found
 
     async def _update_checks(self, new_by_series: Mapping[int, list[SampleRow]]) -> None:
@@ -645,7 +643,7 @@ class Store:
         samples of the gap are read: filling a long gap batch by batch stays linear.
         """
         first_new, last_new = new_rows[0].ts_ms, new_rows[-1].ts_ms
-        async with self._writer.execute(
+        stretch_rows = await self._writer.execute_fetchall(
             "SELECT start_ms, end_ms, ok, error, last_ts_ms, last_interval_ms, samples FROM runs"
             " WHERE series = ?1"
             " AND start_ms >= COALESCE("
@@ -656,8 +654,8 @@ class Store:
             "   (SELECT MIN(start_ms) FROM runs WHERE series = ?1 AND start_ms > ?3), ?4)"
             " ORDER BY start_ms",
             (sid, first_new, last_new, _FOREVER_MS),
-        ) as cursor:
-            stretch = [_run(row) for row in await cursor.fetchall()]
+        )
+        stretch = [_run(row) for row in stretch_rows]
         before = stretch[0] if stretch and stretch[0].start_ms < first_new else None
         after = stretch[-1] if stretch and stretch[-1].last_ts_ms > last_new else None
         start = before.start_ms if before else first_new
@@ -673,12 +671,12 @@ class Store:
         ]
         read_from = before.last_ts_ms + 1 if before and before_whole else start
         read_to = after.last_ts_ms if after and not after_whole else stop - 1
-        async with self._writer.execute(
+        sample_rows = await self._writer.execute_fetchall(
             "SELECT ts_ms, ok, interval_ms, error FROM samples"
             " WHERE series = ? AND ts_ms >= ? AND ts_ms <= ? ORDER BY ts_ms",
             (sid, read_from, read_to),
-        ) as cursor:
-            states = [SampleState(r[0], bool(r[1]), r[2], r[3]) for r in await cursor.fetchall()]
+        )
+        states = [SampleState(r[0], bool(r[1]), r[2], r[3]) for r in sample_rows]
         if units:
             runs = _build_with_frozen(states, units, {row.ts_ms for row in new_rows}, sid)
         else:
@@ -738,14 +736,14 @@ class Store:
         for start in range(0, len(keys), 400):
             chunk = keys[start : start + 400]
             values = ",".join(["(?, ?)"] * len(chunk))
-            async with self._writer.execute(
+            rows = await self._writer.execute_fetchall(
                 "SELECT r.series, r.hour_ms, r.samples, r.ok_samples, r.latency_sum_ms,"
                 f" r.histogram FROM (VALUES {values}) AS k"
                 " JOIN rollups r ON r.series = k.column1 AND r.hour_ms = k.column2",
                 list(chain.from_iterable(chunk)),
-            ) as cursor:
-                for row in await cursor.fetchall():
-                    found[(row[0], row[1])] = _rollup(row[1:])
+            )
+            for row in rows:
+                found[(row[0], row[1])] = _rollup(row[1:])
         return found
 
     # --------------------------------------------------------------------- reads: SLA engine
