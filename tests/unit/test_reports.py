@@ -1,0 +1,285 @@
+"""`collector.reports` on a real SQLite store: the shared-timeline summaries equal the reports
+computed SLA by SLA from the agents' runs, the history loop, report windows; and the store's
+declared maintenance and read-only opening that reports rely on."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from datetime import datetime, time
+from pathlib import Path
+
+import pytest
+
+from collector.ingest import SampleRow
+from collector.maintenance import Interval
+from collector.periods import Window, current_window
+from collector.reports import (
+    compute_from_store,
+    maintenance_in,
+    report_window,
+    sla_report,
+    summaries,
+)
+from collector.store import DeclaredMaintenance, Store
+from config.schema import OneOffMaintenance, RecurringMaintenance, Sla
+
+S = 1000
+MIN = 60 * S
+HOUR = 3600 * S
+
+
+def ms(text: str) -> int:
+    return round(datetime.fromisoformat(text).timestamp() * 1000)
+
+
+NOW = ms("2026-11-02T05:30:00Z")
+START = ms("2026-10-29T00:00:00Z")
+CHECKS = ("a", "b", "c")
+AGENTS = ("eu-1", "us-1", "ap-1")
+
+
+def row(ts_ms: int, ok: bool, check: str, latency: float = 50.0, error: str = "boom") -> SampleRow:
+    return SampleRow(ts_ms, ok, latency if ok else None, MIN, 200 if ok else 503,
+                     None if ok else f"{error} at {ts_ms}", None, None, None, None, None, None,
+                     check, "http")  # fmt: skip
+
+
+def random_trace(seed: int) -> dict[str, list[SampleRow]]:
+    """Per agent, samples of every check every minute from START to a little past NOW: each check
+    has a true state that flips now and then, each agent sees it with some noise and some gaps.
+    Check a is DOWN for every agent across the start of November (a run crossing the month's
+    edge); check b is DOWN from 05:00 on the 2nd until now (an ongoing incident)."""
+    rng = random.Random(seed)
+    by_agent: dict[str, list[SampleRow]] = {agent: [] for agent in AGENTS}
+    for check in CHECKS:
+        truth = True
+        for ts in range(START, NOW + 3 * MIN, MIN):
+            if rng.random() < 0.01:
+                truth = not truth
+            forced_down = (check == "a" and abs(ts - ms("2026-11-01T00:00:00Z")) < 20 * MIN) or (
+                check == "b" and ts >= ms("2026-11-02T05:00:00Z")
+            )
+            for agent in AGENTS:
+                if rng.random() < 0.03:
+                    continue
+                ok = (truth if rng.random() > 0.05 else not truth) and not forced_down
+                by_agent[agent].append(
+                    row(ts + rng.randrange(0, 500), ok, check, rng.uniform(5, 500))
+                )
+    return by_agent
+
+
+def slas() -> list[Sla]:
+    sunday = RecurringMaintenance("sunday", time(1, 0), 3600.0, "weekly")
+    one_off = OneOffMaintenance(
+        ms("2026-10-31T10:00:00Z") / 1000, ms("2026-11-01T00:10:00Z") / 1000
+    )
+    variants = [
+        {"checks": ("a", "b", "c")},
+        {"checks": ("a", "b"), "quorum": "any", "require": "any"},
+        {"checks": ("a",), "quorum": "all", "min_downtime": 90.0, "unknown": "up"},
+        {"checks": ("b", "c"), "quorum": 2, "period": "week", "unknown": "down"},
+        {
+            "checks": ("a", "c"),
+            "period": "day",
+            "timezone": "America/New_York",
+            "min_downtime": 600.0,
+        },
+        {"checks": ("a", "b", "c"), "timezone": "Asia/Kolkata", "maintenance": (sunday, one_off)},
+        {"checks": ("c",), "min_downtime": 3 * 3600.0, "period": "week"},
+        {"checks": ("a", "missing"), "require": "any"},
+    ]
+    return [
+        Sla(id=f"sla-{i}", name=f"SLA {i}", objective=99.5, customer="acme", **variant)
+        for i, variant in enumerate(variants)
+    ]
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    opened = Store(tmp_path / "collector.db")
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+async def fill(store: Store, seed: int) -> None:
+    for agent, rows in random_trace(seed).items():
+        for start in range(0, len(rows), 5000):
+            await store.ingest(agent, rows[start : start + 5000], labels=None, now_ms=NOW)
+
+
+# --------------------------------------------------------------------------------- summaries
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_summaries_equal_the_reports_computed_one_by_one(store: Store, seed: int) -> None:
+    await fill(store, seed)
+    await store.add_maintenance(["sla-0", "sla-3"], ms("2026-11-01T06:00:00Z"),
+                                ms("2026-11-01T07:30:00Z"), "declared", created_ms=NOW)  # fmt: skip
+    the_slas = slas()
+    found = await summaries(store, the_slas, NOW)
+    assert [s.report.sla for s in found] == the_slas
+    for summary, sla in zip(found, the_slas, strict=True):
+        declared = [
+            Interval(d.start_ms, d.end_ms) for d in await store.declared_maintenance([sla.id])
+        ]
+        window = current_window(sla.period, sla.timezone, NOW)
+        exact = await compute_from_store(store, sla, window, NOW, declared=declared, latency=False)
+        assert summary.report == exact, sla.id
+    # The trace was made to have both: an incident open now, and one crossing November's start.
+    assert found[0].report.open_incident is not None
+    assert found[0].report.open_incident.error is not None
+    assert any(i.run_start_ms < ms("2026-11-01T00:00:00Z") for i in found[0].report.incidents)
+
+
+async def test_a_report_widens_its_history_until_the_incident_is_whole(store: Store) -> None:
+    # Down from Oct 30 12:00 to Nov 1 06:00 (every agent): the November report's incident
+    # starts at the window but its run started two and a half days before.
+    rows = [row(ts, not (ms("2026-10-30T12:00:00Z") <= ts < ms("2026-11-01T06:00:00Z")), "a")
+            for ts in range(START, NOW, MIN)]  # fmt: skip
+    await store.ingest("eu-1", rows, labels=None, now_ms=NOW)
+    sla = Sla(id="x", name="x", checks=("a",), objective=99.0, min_downtime=60.0)
+    found = await sla_report(
+        store, sla, Window(ms("2026-11-01T00:00:00Z"), NOW), NOW, latency=False
+    )
+    [incident] = found.report.incidents
+    assert (incident.start_ms, incident.end_ms) == (
+        ms("2026-11-01T00:00:00Z"),
+        ms("2026-11-01T06:00:00Z"),
+    )
+    assert incident.run_start_ms == ms("2026-10-30T12:00:00Z")
+    assert incident.error == f"boom at {ms('2026-10-30T12:00:00Z')}"
+
+
+async def test_latency_mixes_raw_partial_hours_and_hourly_histograms(store: Store) -> None:
+    # 10:30–13:15 of one day, one sample a minute, latency = the minute's index + 1 (1 … 165 ms).
+    # The window 10:30–13:15 reads 10:30–11:00 and 13:00–13:15 raw, 11:00–13:00 from histograms.
+    base = ms("2026-11-01T10:30:00Z")
+    await store.ingest("eu-1", [row(base + i * MIN, True, "a", float(i + 1)) for i in range(165)],
+                       labels=None, now_ms=NOW)  # fmt: skip
+    sla = Sla(id="x", name="x", checks=("a",), objective=99.0)
+    found = await sla_report(store, sla, Window(base, base + 165 * MIN), NOW)
+    latency = found.report.latency
+    # Nearest rank of 165 values 1…165: p50 = 83rd = 83, p95 = 157th, p99 = 164th; 83 and 157
+    # lie in the histogram hours (31…150 ms) or raw (151…165): within 1 % either way.
+    assert latency.count == 165
+    assert latency.p50_ms == pytest.approx(83, rel=0.01)
+    assert latency.p95_ms == 157.0
+    assert latency.p99_ms == 164.0
+
+
+# ------------------------------------------------------------------------------------ windows
+
+
+def test_report_windows_name_their_period() -> None:
+    sla = Sla(id="x", name="x", checks=("a",), objective=99.0, timezone="Europe/Paris")
+    assert report_window(sla, NOW)[1] == "2026-11"
+    assert report_window(sla, NOW, period="2026-w47")[1] == "2026-W47"
+    assert report_window(sla, NOW, period=" 2026-11-27 ")[1] == "2026-11-27"
+    window, name = report_window(
+        sla, NOW, from_text="2026-11-01T00:00:00Z", to_text="2026-11-02T00:00:00Z"
+    )
+    assert (window, name) == (Window(ms("2026-11-01T00:00:00Z"), ms("2026-11-02T00:00:00Z")), None)
+    assert report_window(sla, NOW, period="2026-10")[0] == Window(
+        ms("2026-09-30T22:00:00Z"), ms("2026-10-31T23:00:00Z")
+    )
+
+
+@pytest.mark.parametrize(
+    ("asked", "says"),
+    [
+        (
+            {"period": "2026-11", "from_text": "2026-11-01T00:00:00Z"},
+            "either period or from and to",
+        ),
+        ({"from_text": "1969-12-31T00:00:00Z", "to_text": "1970-01-02T00:00:00Z"}, "1970 to 9998"),
+        (
+            {"from_text": "2000-01-01T00:00:00Z", "to_text": "2026-01-01T00:00:00Z"},
+            "at most 3660 days",
+        ),
+    ],
+)
+def test_report_windows_refuse_what_cannot_be_answered(asked: dict, says: str) -> None:
+    sla = Sla(id="x", name="x", checks=("a",), objective=99.0)
+    with pytest.raises(ValueError, match=says):
+        report_window(sla, NOW, **asked)
+
+
+def test_maintenance_in_a_window_lists_config_and_declared_windows_by_start() -> None:
+    sla = Sla(id="x", name="x", checks=("a",), objective=99.0,
+              maintenance=(RecurringMaintenance("day", time(2, 0), 600.0, "nightly"),))  # fmt: skip
+    window = Window(ms("2026-11-01T00:00:00Z"), ms("2026-11-03T00:00:00Z"))
+    declared = [
+        DeclaredMaintenance(
+            7, ("x", "y"), ms("2026-11-01T12:00:00Z"), ms("2026-11-01T13:00:00Z"), "r", NOW
+        ),
+        DeclaredMaintenance(
+            8, ("y",), ms("2026-11-01T12:00:00Z"), ms("2026-11-01T13:00:00Z"), "r", NOW
+        ),
+        DeclaredMaintenance(
+            9, ("x",), ms("2026-11-05T12:00:00Z"), ms("2026-11-05T13:00:00Z"), "r", NOW
+        ),
+    ]
+    items = maintenance_in(sla, window, declared)
+    assert [(i.source, i.id, i.start_ms) for i in items] == [
+        ("config", None, ms("2026-11-01T02:00:00Z")),
+        ("declared", 7, ms("2026-11-01T12:00:00Z")),
+        ("config", None, ms("2026-11-02T02:00:00Z")),
+    ]
+
+
+# ------------------------------------------------------------------------ store: maintenance
+
+
+async def test_declared_maintenance_is_stored_listed_by_sla_and_range_and_deleted(
+    store: Store,
+) -> None:
+    first = await store.add_maintenance(["b", "a", "a"], 1000, 2000, "one", created_ms=5)
+    second = await store.add_maintenance(["b"], 3000, 4000, "", created_ms=6)
+    assert (first.slas, first.reason, second.id > first.id) == (("a", "b"), "one", True)
+    assert await store.declared_maintenance() == [first, second]
+    assert await store.declared_maintenance(["a"]) == [first]
+    assert await store.declared_maintenance(["b"], 2000, 3001) == [second]
+    assert await store.declared_maintenance(["b"], 2000, 3000) == []
+    assert await store.declared_maintenance([]) == []
+    assert await store.delete_maintenance(first.id) is True
+    assert await store.delete_maintenance(first.id) is False
+    assert await store.declared_maintenance(["a", "b"]) == [second]
+    third = await store.add_maintenance(["a"], 1000, 2000, "again", created_ms=7)
+    assert third.id > second.id  # ids are never reused
+
+
+async def test_a_readonly_store_reads_while_the_collector_writes_and_cannot_write(
+    store: Store, tmp_path: Path
+) -> None:
+    await store.add_maintenance(["a"], 1000, 2000, "one", created_ms=5)
+    reader = Store(tmp_path / "collector.db")
+    await reader.open_readonly()
+    try:
+        assert [d.reason for d in await reader.declared_maintenance()] == ["one"]
+        await store.add_maintenance(["a"], 3000, 4000, "two", created_ms=6)
+        assert [d.reason for d in await reader.declared_maintenance()] == ["one", "two"]
+        with pytest.raises(RuntimeError, match="not open"):
+            await reader.add_maintenance(["a"], 1, 2, "x", created_ms=1)
+    finally:
+        await reader.close()
+
+
+async def test_a_readonly_store_refuses_what_is_not_its_database(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        await Store(tmp_path / "missing.db").open_readonly()
+    assert not (tmp_path / "missing.db").exists()
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(sqlite3.DatabaseError):
+        await Store(garbage).open_readonly()
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    with pytest.raises(sqlite3.DatabaseError, match="not a slawatch database"):
+        await Store(other).open_readonly()
+
+
+async def test_the_summary_of_no_sla_is_empty(store: Store) -> None:
+    assert await summaries(store, [], NOW) == []
