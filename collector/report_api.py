@@ -76,6 +76,7 @@ async def get_report(request: web.Request) -> web.Response:
     app = request.app
     principal = app[AUTH].require(request, "admin", "customer")
     sla = find_sla(app[CONFIG], principal, request.match_info["sla"])
+    _known_parameters(request, ("period", "from", "to", "format"))
     output = _format(request, FORMATS)
     now_ms = _now_ms(request)
     window, period = requested_window(request.query, sla, now_ms)
@@ -90,6 +91,7 @@ async def get_report(request: web.Request) -> web.Response:
 async def list_incidents(request: web.Request) -> web.Response:
     app = request.app
     principal = app[AUTH].require(request, "admin", "customer")
+    _known_parameters(request, ("sla", "period", "from", "to", "format"))
     output = _format(request, ("json", "csv"))
     sla_id = request.query.get("sla")
     if sla_id is None:
@@ -247,6 +249,7 @@ def _problem(field: str, error: str) -> dict[str, str]:
 async def list_maintenance(request: web.Request) -> web.Response:
     app = request.app
     principal = app[AUTH].require(request, "admin", "customer")
+    _known_parameters(request, ("sla", "period", "from", "to"))
     sla_id = request.query.get("sla")
     if sla_id is None:
         slas = visible_slas(app[CONFIG], principal)
@@ -297,6 +300,18 @@ def requested_window(query: Mapping[str, str], sla: Sla, now_ms: int) -> tuple[W
         )  # fmt: skip
     except ValueError as error:
         raise ApiError(400, str(error)) from None
+
+
+def _known_parameters(request: web.Request, known: Sequence[str]) -> None:
+    """400 for a query parameter the route does not know: a misspelt `perod=2026-10` must not
+    quietly give the report of another period."""
+    unknown = sorted(set(request.query) - set(known))
+    if unknown:
+        raise ApiError(
+            400,
+            f"unknown query parameter {unknown[0][:64]!r}: this route takes {', '.join(known)}",
+            [{"field": name[:64], "error": "unknown parameter"} for name in unknown[:10]],
+        )
 
 
 def _format(request: web.Request, allowed: Sequence[str]) -> str:
@@ -352,10 +367,11 @@ def _ref(name: str) -> dict[str, str]:
 NULLABLE_NUMBER = {"type": ["number", "null"]}
 INSTANT = {"type": "string", "format": "date-time"}
 NULLABLE_INSTANT = {"type": ["string", "null"], "format": "date-time"}
+_YEAR = r"(19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
 PERIOD_PATTERN = (
-    r"^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])$"
-    r"|^(19[7-9][0-9]|[2-9][0-9]{3})-W(0[1-9]|[1-4][0-9]|5[0-2])$"
-    r"|^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$"
+    rf"^{_YEAR}-(0[1-9]|1[0-2])$"
+    rf"|^{_YEAR}-W(0[1-9]|[1-4][0-9]|5[0-2])$"
+    rf"|^{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$"
 )
 """What `period` accepts, but for days 29–31 and ISO week 53, which only some months and years
 have (they are accepted where they exist, and refused with a 400 elsewhere)."""

@@ -431,6 +431,7 @@ async def test_customers_may_not_declare_or_delete_maintenance(client: TestClien
         ({"from": "2000-01-01T00:00:00Z", "to": "2026-11-04T00:00:00Z"}, "at most 3660 days"),
         ({"from": "1960-01-01T00:00:00Z", "to": "1960-01-04T00:00:00Z"}, "1970 to 9998"),
         ({"format": "xml"}, "format: must be json, csv or html"),
+        ({"perod": "2026-10"}, "unknown query parameter 'perod'"),
     ],
 )
 async def test_a_bad_window_or_format_is_a_400_saying_why(
