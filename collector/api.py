@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from collector import openapi
-from collector.auth import Authenticator
+from collector.auth import Authenticator, Principal
 from collector.current import check_states
 from collector.errors import ApiError, error_response
 from collector.ingest import Batch, BatchError, parse_json, validate_batch
@@ -49,6 +49,8 @@ METRICS_REFRESHERS = web.AppKey("metrics_refreshers", list[MetricsRefresher])
 ACCEPTED_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
 """aiohttp decompresses these as it reads; the size cap below applies to what comes out."""
 READ_CHUNK_BYTES = 256 * 1024
+REFUSAL_REASONS = {400: "invalid", 403: "wrong_agent", 413: "too_large", 415: "encoding"}
+"""`slawatch_ingest_errors_total{reason}` of a refused push, by its status."""
 
 
 def create_app(
@@ -140,17 +142,11 @@ async def push_samples(request: web.Request) -> web.Response:
     principal = app[AUTH].require(request, "agent", "admin")
     metrics = app[METRICS]
     try:
-        document = parse_json(await read_body(request))
-        claimed = document.get("agent") if isinstance(document, dict) else None
-        if principal.kind == "agent" and isinstance(claimed, str) and claimed != principal.id:
-            metrics.ingest_errors.labels("wrong_agent").inc()
-            raise ApiError(403, f"this token pushes as agent {principal.id!r} only")
-        now = app[CLOCK]()
-        batch = validate_batch(document, now=now, max_sample_age=_collector(app).max_sample_age)
-    except BatchError as error:
+        batch, now = await _read_batch(request, principal)
+    except ApiError as error:
         metrics.ingest_batches.labels("refused").inc()
-        metrics.ingest_errors.labels("invalid").inc()
-        raise ApiError(400, error.message, [p.to_json() for p in error.problems]) from None
+        metrics.ingest_errors.labels(REFUSAL_REASONS.get(error.status, "other")).inc()
+        raise
     result = await app[STORE].ingest(
         batch.agent, batch.samples, labels=batch.labels, now_ms=round(now * 1000)
     )
@@ -163,6 +159,20 @@ async def push_samples(request: web.Request) -> web.Response:
         except Exception:
             log.exception("ingest_listener_failed", listener=getattr(listener, "__name__", "?"))
     return web.json_response({"accepted": result.accepted, "duplicates": result.duplicates})
+
+
+async def _read_batch(request: web.Request, principal: Principal) -> tuple[Batch, float]:
+    """The validated batch of the request and the instant it was judged at, or ApiError."""
+    app = request.app
+    try:
+        document = parse_json(await read_body(request))
+        claimed = document.get("agent") if isinstance(document, dict) else None
+        if principal.kind == "agent" and isinstance(claimed, str) and claimed != principal.id:
+            raise ApiError(403, f"this token pushes as agent {principal.id!r} only")
+        now = app[CLOCK]()
+        return validate_batch(document, now=now, max_sample_age=_collector(app).max_sample_age), now
+    except BatchError as error:
+        raise ApiError(400, error.message, [p.to_json() for p in error.problems]) from None
 
 
 async def read_body(request: web.Request) -> bytes:
@@ -183,7 +193,6 @@ async def read_body(request: web.Request) -> bytes:
         async for chunk in request.content.iter_chunked(READ_CHUNK_BYTES):
             size += len(chunk)
             if size > MAX_BODY_BYTES:
-                request.app[METRICS].ingest_errors.labels("too_large").inc()
                 raise too_large
             chunks.append(chunk)
     except HttpProcessingError as error:

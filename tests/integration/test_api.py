@@ -347,3 +347,19 @@ async def test_routes_added_by_another_module_get_the_same_store_and_errors(
     assert (await client.get("/api/v1/count", headers=auth(EU1))).status == 403
     document = await (await client.get("/api/v1/openapi.json")).json()
     assert "/api/v1/count" in document["paths"] and "/api/v1/samples" in document["paths"]
+
+
+async def test_refused_pushes_are_counted_by_reason(client: TestClient, clock: Clock) -> None:
+    await push(client, batch(sample(clock.now, ok="yes")))
+    await push(client, batch(sample(clock.now), agent="us-1"))
+    await push(client, b"{}", encoding="compress")
+    await push(client, b" " * (MAX_BODY_BYTES + 1))
+    await push(client, batch(sample(clock.now)))
+    assert await metric(client, "slawatch_ingest_errors_total") == {
+        f'slawatch_ingest_errors_total{{reason="{reason}"}}': 1.0
+        for reason in ("invalid", "wrong_agent", "encoding", "too_large")
+    }
+    assert await metric(client, "slawatch_ingest_batches_total") == {
+        'slawatch_ingest_batches_total{result="refused"}': 4.0,
+        'slawatch_ingest_batches_total{result="stored"}': 1.0,
+    }
