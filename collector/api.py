@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 
 from collector import openapi
 from collector.auth import Authenticator, Principal
@@ -47,7 +47,6 @@ METRICS_REFRESHERS = web.AppKey("metrics_refreshers", list[MetricsRefresher])
 """Called before each scrape of /metrics, to set gauges of state (SLA availability...)."""
 
 ACCEPTED_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
-"""aiohttp decompresses these as it reads; the size cap below applies to what comes out."""
 READ_CHUNK_BYTES = 256 * 1024
 REFUSAL_REASONS = {400: "invalid", 403: "wrong_agent", 413: "too_large", 415: "encoding"}
 """`slawatch_ingest_errors_total{reason}` of a refused push, by its status."""
@@ -60,7 +59,10 @@ def create_app(
     metrics: CollectorMetrics,
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
-    app = web.Application(middlewares=[request_middleware])
+    app = web.Application(
+        middlewares=[request_middleware],
+        handler_args={"auto_decompress": False, "access_log": None},
+    )
     app[CONFIG] = config
     app[STORE] = store
     app[AUTH] = auth
@@ -176,28 +178,60 @@ async def _read_batch(request: web.Request, principal: Principal) -> tuple[Batch
 
 
 async def read_body(request: web.Request) -> bytes:
-    """The request body, decompressed, refused with 413 past `MAX_BODY_BYTES` of output.
+    """The request body, decompressed here, refused with 413 past `MAX_BODY_BYTES` before or
+    after decompression.
 
-    Read in chunks as aiohttp inflates them, so a gzip bomb stops at the cap instead of
-    filling memory.
+    Inflated chunk by chunk with a cap on the output, so a gzip bomb stops at the cap instead
+    of filling memory. (The app turns aiohttp's own decompression off: it would answer an
+    encoding it cannot decode with a plain-text error, before any handler runs.)
     """
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding not in ACCEPTED_ENCODINGS:
         raise ApiError(415, "Content-Encoding must be gzip, deflate or none")
-    too_large = ApiError(413, f"body over {MAX_BODY_BYTES} bytes (after decompression)")
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise too_large
+        raise ApiError(413, f"body over {MAX_BODY_BYTES} bytes")
+    inflate = _Inflater(encoding) if encoding not in ("", "identity") else None
     chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.content.iter_chunked(READ_CHUNK_BYTES):
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise too_large
-            chunks.append(chunk)
-    except HttpProcessingError as error:
-        raise ApiError(400, f"body cannot be decoded: {error.message}") from None
+    received = size = 0
+    async for chunk in request.content.iter_chunked(READ_CHUNK_BYTES):
+        received += len(chunk)
+        if received > MAX_BODY_BYTES:
+            raise ApiError(413, f"body over {MAX_BODY_BYTES} bytes")
+        data = inflate.feed(chunk, MAX_BODY_BYTES - size) if inflate else chunk
+        size += len(data)
+        chunks.append(data)
+    if inflate:
+        inflate.finish()
     return b"".join(chunks)
+
+
+class _Inflater:
+    """Streaming gzip/deflate decoding that never yields more than it is allowed to."""
+
+    def __init__(self, encoding: str) -> None:
+        self._wbits = 16 + zlib.MAX_WBITS if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+        self._decoder = zlib.decompressobj(self._wbits)
+
+    def feed(self, chunk: bytes, allowed: int) -> bytes:
+        """Decoded bytes of `chunk`; 413 past `allowed` bytes, 400 on a corrupt stream."""
+        out = b""
+        try:
+            while chunk:
+                data = self._decoder.decompress(chunk, allowed - len(out) + 1)
+                out += data
+                if len(out) > allowed:
+                    raise ApiError(413, f"body over {MAX_BODY_BYTES} bytes after decompression")
+                chunk = self._decoder.unconsumed_tail
+                if self._decoder.eof and self._decoder.unused_data:  # another gzip member
+                    chunk = self._decoder.unused_data
+                    self._decoder = zlib.decompressobj(self._wbits)
+        except zlib.error as error:
+            raise ApiError(400, f"body cannot be decompressed: {error}") from None
+        return out
+
+    def finish(self) -> None:
+        if not self._decoder.eof:
+            raise ApiError(400, "body cannot be decompressed: the stream is cut short")
 
 
 async def list_checks(request: web.Request) -> web.Response:

@@ -231,13 +231,23 @@ async def test_a_gzip_bomb_is_a_413_without_inflating_it_in_memory(
     assert (peak_after - peak_before) * 1024 < 100 * 1024 * 1024  # far below the 256 MiB inside
 
 
-async def test_a_corrupt_gzip_body_is_a_400_and_an_unknown_encoding_a_415(
+async def test_corrupt_or_cut_gzip_is_a_400_an_unknown_encoding_a_415_and_members_chain(
     client: TestClient,
 ) -> None:
     status, answer = await push(client, b"\x1f\x8b\x08\x00garbage", encoding="gzip")
     assert (status, set(answer)) == (400, {"error", "details"})
-    status, answer = await push(client, b"{}", encoding="lzma")
-    assert (status, set(answer)) == (415, {"error", "details"})
+    for encoding in ("lzma", "br", "zstd"):
+        status, answer = await push(client, b"{}", encoding=encoding)
+        assert (status, set(answer)) == (415, {"error", "details"})
+    truncated = gzip.compress(json.dumps(batch()).encode())[:-12]
+    status, answer = await push(client, truncated, encoding="gzip")
+    assert (status, set(answer)) == (400, {"error", "details"})
+    two_members = gzip.compress(b'{"agent": "eu-1", ') + gzip.compress(b'"samples": []}')
+    assert await push(client, two_members, encoding="gzip") == (
+        200, {"accepted": 0, "duplicates": 0},
+    )  # fmt: skip
+    deflated = zlib.compress(json.dumps(batch()).encode())
+    assert (await push(client, deflated, encoding="deflate"))[0] == 200
 
 
 async def test_an_agent_pushing_as_another_agent_is_refused_and_nothing_is_stored(
@@ -352,7 +362,7 @@ async def test_routes_added_by_another_module_get_the_same_store_and_errors(
 async def test_refused_pushes_are_counted_by_reason(client: TestClient, clock: Clock) -> None:
     await push(client, batch(sample(clock.now, ok="yes")))
     await push(client, batch(sample(clock.now), agent="us-1"))
-    await push(client, b"{}", encoding="compress")
+    await push(client, b"{}", encoding="br")
     await push(client, b" " * (MAX_BODY_BYTES + 1))
     await push(client, batch(sample(clock.now)))
     assert await metric(client, "slawatch_ingest_errors_total") == {
