@@ -1,6 +1,7 @@
 """Ingest speed of `slawatch collector`, against the raw ceiling of SQLite on the same rows.
 
     .venv/bin/python bench/ingest.py [--samples 2000000] [--agents 4] [--batch 1000]
+                                     [--newest-first]
 
 1. Pre-encodes gzip bodies of `--batch` samples for each of `--agents` agents (100 checks each,
    samples in time order as agents send them).
@@ -174,12 +175,19 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2_000_000)
     parser.add_argument("--agents", type=int, default=4)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument(
+        "--newest-first",
+        action="store_true",
+        help="push each agent's batches newest first, as a shipper back-filling an outage",
+    )
     args = parser.parse_args()
     per_agent = args.samples // args.agents
     start = time.time() - (per_agent // CHECKS_PER_AGENT + 10) * INTERVAL_S
     print(f"encoding {args.samples} samples: {args.agents} agents, batches of {args.batch}")
     batches = {a: make_batches(a, per_agent, args.batch, start) for a in range(args.agents)}
     bodies = {a: [encode(a, b) for b in batches[a]] for a in batches}
+    if args.newest_first:
+        bodies = {a: list(reversed(agent_bodies)) for a, agent_bodies in bodies.items()}
     total = sum(len(b) for agent in batches.values() for b in agent)
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as name:
         folder = Path(name)
@@ -199,7 +207,8 @@ def main() -> None:
             process.terminate()
             process.wait(timeout=30)
     rate = total / elapsed
-    print(f"through HTTP ({args.agents} agents at once, gzip): {rate:,.0f} samples/s "
+    order = "newest first" if args.newest_first else "in time order"
+    print(f"through HTTP ({args.agents} agents at once, gzip, {order}): {rate:,.0f} samples/s "
           f"({total} samples in {elapsed:.1f} s)")  # fmt: skip
     busiest = sorted(threads.values(), reverse=True)[:3]
     print(f"collector CPU: {sum(threads.values()):.1f} s in {elapsed:.1f} s; busiest threads: "
