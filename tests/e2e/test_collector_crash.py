@@ -226,3 +226,40 @@ def test_a_collector_that_cannot_start_says_why_and_exits_1(tmp_path: Path, prob
     assert "collector_cannot_start" in result.stderr
     assert database.split("/")[0] in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sigterm_under_load_answers_or_refuses_each_push_and_keeps_every_acknowledged_one(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = start(write_config(tmp_path, port), url)
+    acknowledged: list[int] = []
+    stop = threading.Event()
+
+    def pusher(offset: int) -> None:
+        number = offset
+        while not stop.is_set():
+            try:
+                if push(url, number) == 200:
+                    acknowledged.append(number)
+            except OSError:
+                return
+            number += 2
+
+    threads = [threading.Thread(target=pusher, args=(offset,)) for offset in (0, 1)]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_until(lambda: len(acknowledged) >= 10, timeout=60)
+        process.terminate()
+        code = process.wait(timeout=30)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        _, _, err = stop_process(process)
+    assert code == 0, err
+    latencies = stored_latencies(tmp_path / "data" / "collector.db")
+    assert {float(n * BATCH + i) for n in acknowledged for i in range(BATCH)} <= latencies
+    assert len(latencies) % BATCH == 0  # whole batches: nothing half-written
