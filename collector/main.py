@@ -18,6 +18,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from collector import api, report_api
+from collector.alerts import api as alerts_api
+from collector.alerts import service as alerts_service
 from collector.auth import Authenticator
 from collector.metrics import CollectorMetrics
 from collector.store import Store
@@ -30,7 +32,12 @@ SHUTDOWN_TIMEOUT_S = 10.0
 """How long in-flight requests get to finish on SIGTERM before the store is closed."""
 
 RouteSetup = Callable[[web.Application], None]
-ROUTES: tuple[RouteSetup, ...] = (api.setup, report_api.setup)
+ROUTES: tuple[RouteSetup, ...] = (
+    api.setup,
+    report_api.setup,
+    alerts_service.setup,
+    alerts_api.setup,
+)
 """The `setup(app)` of every module of routes; a new module adds its own here."""
 
 

@@ -1,0 +1,804 @@
+"""What triggers an alert (CONTRACT §3.2, issue 5): the state of every watched target now,
+judged against the rules, decided into notifications for the outbox.
+
+Targets. A check is judged by its quorum state under its own `quorum` (§4.2); an SLA by its
+service state (§4.3) under its settings. Both come from the stored runs through the SLA engine's
+own sweep (`collector.sla.service_timeline`), so a state here is the state a report shows.
+Everything is evaluated *at now* (the injected clock), on ingest and on a timer: an outage that
+had already ended when its late samples arrived is never DOWN at now, so it sends nothing.
+
+Per rule and target, an open alert (stored, so restarts and rule edits keep it):
+- DOWN for `after` (measured from the first failing sample of the DOWN run) opens it: `down`.
+- Still DOWN `repeat` after the last message: `reminder`.
+- UP for `resolve_after` closes it: `resolved`, with the outage's start and length. UP for less
+  and DOWN again is the same outage. UNKNOWN (no data) neither opens nor closes anything.
+- `flapping.changes` UP/DOWN changes within `flapping.window`: one `flapping` message, then
+  quiet until no change for `flapping.settle`; then `down` or `resolved` as the state is.
+A rule with an `id` keys its open alerts by it, so editing the rule keeps them; otherwise by a
+hash of its content (an edited rule starts afresh). Open alerts of rules or targets no longer
+configured close quietly.
+
+Also: `no_data` when every agent of a check has been silent for its `no_data` (default two
+intervals); `agent_silent` when an agent has not pushed for max(2 × its shortest interval,
+60 s) — both counted from the collector's own start at the earliest, so a collector restart
+does not read as silence. Maintenance (the SLA's config windows and those declared at run
+time) silences what it covers: a check is covered when an SLA containing it is in maintenance.
+On the slower budget pace (`SLA_EVERY_S`): burn rate and "objective breached" per SLA
+(`burn`), and the weekly digest (`digest`).
+
+Notification ids are stable per (channel, target, event, run[, reminder]) (see
+`Outbox.notifications`), and the outbox stores a notification once per channel and id: one
+notification per (channel, target, event, run) however many rules match.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+from urllib.parse import quote
+
+import structlog
+
+from collector.alerts import burn, digest, flapping
+from collector.alerts.events import (
+    AgentSilent,
+    AgentView,
+    BurnRate,
+    Down,
+    Flapping,
+    NoData,
+    ObjectiveBreached,
+    Reminder,
+    Resolved,
+    Subject,
+)
+from collector.alerts.outbox import Decision, Outbox, ms
+from collector.maintenance import Interval, maintenance_intervals
+from collector.periods import current_window, period_label
+from collector.reports import sla_report
+from collector.sla import Report, service_timeline
+from collector.states import State
+from collector.store import AlertChanges, OpenAlert, Store
+from collector.timeline import Run
+from config.schema import AlertRule, Config, Sla
+
+log = structlog.get_logger()
+
+SLA_EVERY_S = 30.0
+"""Burn rates, breaches and the digest are evaluated at most this often (they read days)."""
+LOOKBACK_MIN_S = 900.0
+"""Runs read for each target at least this far back (flap windows may ask for more)."""
+MAX_LOOKBACK_S = 400 * 86_400.0
+AGENT_SILENT_MIN_S = 60.0
+STATE = "state"
+BURN = "burn"
+SUPERSEDED_BY_RESOLVED = ("down", "reminder", "flapping")
+
+
+# ------------------------------------------------------------------------------------ inputs
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Something with an UP/DOWN state that rules watch: a check, or an SLA's service."""
+
+    key: str
+    """"check:web" or "sla:shop": the subject of its notifications."""
+    subject: Subject
+    sweep: Sla
+    """What `service_timeline` sweeps: the SLA itself, or a one-check SLA under the check's
+    quorum."""
+    covering: tuple[str, ...]
+    """The SLAs whose maintenance silences it."""
+    link: str
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """A target's state at now and the recent history that matters to alerts."""
+
+    state: State
+    since_ms: int
+    """When the current state began (or the start of the runs read, if earlier)."""
+    changes: tuple[int, ...]
+    """Instants of UP/DOWN changes within the runs read (see `flapping.changes`)."""
+    error: str | None = None
+    """DOWN: the error of the run's first failing sample."""
+    agents: tuple[AgentView, ...] = ()
+    """Check targets: what each agent sees now."""
+    down_checks: tuple[str, ...] = ()
+    """SLA targets: the checks DOWN now."""
+
+
+@dataclass(slots=True)
+class AlertState:
+    """An open alert of one rule about one target (stored as JSON)."""
+
+    run_ms: int
+    """The outage's start: the identity of its notifications."""
+    last_sent_ms: int
+    """When the last down, reminder or flapping message was decided (`repeat` counts from it)."""
+    error: str | None = None
+    reminders: int = 0
+    flapping_since_ms: int | None = None
+    """Set while flapping: quiet until the target settles."""
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> AlertState:
+        return cls(**json.loads(text))
+
+
+@dataclass(slots=True)
+class _Pass:
+    """What one evaluation decides, committed at its end in one transaction."""
+
+    now_ms: int
+    decisions: list[Decision] = field(default_factory=list)
+    opened: list[OpenAlert] = field(default_factory=list)
+    closed: list[tuple[str, str, str]] = field(default_factory=list)
+    marks: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def at(self) -> float:
+        return self.now_ms / 1000
+
+
+def rule_key(rule: AlertRule) -> str:
+    """The rule's id, or a hash of its content."""
+    if rule.id:
+        return rule.id
+    return "sha256:" + hashlib.sha256(repr(rule).encode()).hexdigest()[:16]
+
+
+class Links:
+    """Where messages point: the status page of the customer, or the SLA's report."""
+
+    def __init__(self, config: Config) -> None:
+        collector = config.collector
+        if collector is not None and collector.public_url:
+            self.base = collector.public_url.rstrip("/")
+        else:
+            self.base = f"http://{collector.listen}" if collector else ""
+        self._slas_of: dict[str, list[Sla]] = defaultdict(list)
+        for sla in config.slas:
+            for check in sla.checks:
+                self._slas_of[check].append(sla)
+
+    def sla(self, sla: Sla) -> str:
+        return self.status(sla.customer) if sla.customer else self.report(sla.id)
+
+    def check(self, check_id: str) -> str:
+        slas = self._slas_of.get(check_id, [])
+        customer = next((s.customer for s in slas if s.customer), None)
+        if customer:
+            return self.status(customer)
+        return self.report(slas[0].id) if slas else self.checks()
+
+    def status(self, customer: str) -> str:
+        return f"{self.base}/status/{quote(customer)}"
+
+    def report(self, sla_id: str, period: str | None = None) -> str:
+        link = f"{self.base}/api/v1/slas/{quote(sla_id)}/report?format=html"
+        return f"{link}&period={quote(period)}" if period else link
+
+    def checks(self) -> str:
+        return f"{self.base}/api/v1/checks"
+
+
+# --------------------------------------------------------------------------------- evaluator
+
+
+class Evaluator:
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        outbox: Outbox,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.outbox = outbox
+        self.clock = clock
+        self.started_ms = ms(clock())
+        self.links = Links(config)
+        self.rules = [(rule_key(rule), rule) for rule in config.alerts.rules]
+        self._budgets_at_ms: int | None = None
+        self._lock = asyncio.Lock()
+        windows = [
+            max(r.flapping.window, r.flapping.settle) for r in config.alerts.rules if r.flapping
+        ]
+        self.lookback_ms = ms(max([LOOKBACK_MIN_S, *windows]))
+
+    async def evaluate(self, *, budgets: bool | None = None) -> AlertChanges:
+        """Judge every target now, commit what that decides; returns it.
+
+        `budgets`: also burn rates, breaches and the digest (default: if `SLA_EVERY_S` passed
+        since they last were). One pass at a time.
+        """
+        async with self._lock:
+            return await self._evaluate(budgets)
+
+    async def _evaluate(self, budgets: bool | None) -> AlertChanges:
+        now_ms = ms(self.clock())
+        if budgets is None:
+            last = self._budgets_at_ms
+            budgets = last is None or now_ms - last >= ms(SLA_EVERY_S)
+        work = _Pass(now_ms)
+        open_alerts = {(a.rule, a.subject, a.topic): a for a in await self.store.open_alerts()}
+        last_runs = await self.store.last_runs()
+        maintenance = await self._in_maintenance(now_ms)
+        await self._state_alerts(work, open_alerts, last_runs, maintenance)
+        self._no_data(work, last_runs, maintenance)
+        await self._agent_silent(work, last_runs, maintenance)
+        if budgets:
+            await self._budgets(work, open_alerts)
+            await self._digest(work)
+            self._budgets_at_ms = now_ms
+        self._close_orphans(work, open_alerts, last_runs)
+        notifications = [n for d in work.decisions for n in self.outbox.notifications(d, now_ms)]
+        changes = AlertChanges(notifications, work.opened, work.closed, work.marks)
+        await self.outbox.commit(changes)
+        return changes
+
+    # ------------------------------------------------------------------------------ targets
+
+    def check_ids(self, last_runs: Mapping[str, object]) -> list[str]:
+        return sorted({c.id for c in self.config.checks} | set(last_runs))
+
+    def targets(self, check_ids: Iterable[str]) -> list[tuple[str, AlertRule, Target]]:
+        """Every (rule key, rule, target) the rules watch."""
+        check_ids = list(check_ids)
+        found = []
+        for key, rule in self.rules:
+            for check in check_ids:
+                if any(fnmatchcase(check, glob) for glob in rule.checks):
+                    found.append((key, rule, self.check_target(check)))
+            for sla_id in rule.slas:
+                sla = self.config.sla(sla_id)
+                if sla is not None:
+                    found.append((key, rule, self.sla_target(sla)))
+        return found
+
+    def check_target(self, check_id: str) -> Target:
+        configured = self.config.check(check_id)
+        quorum = configured.quorum if configured else "majority"
+        sweep = Sla(id=check_id, name=check_id, checks=(check_id,), objective=100.0, quorum=quorum)
+        covering = tuple(s.id for s in self.config.slas if check_id in s.checks)
+        return Target(
+            f"check:{check_id}",
+            Subject("check", check_id),
+            sweep,
+            covering,
+            self.links.check(check_id),
+        )
+
+    def sla_target(self, sla: Sla) -> Target:
+        name = sla.name if sla.name != sla.id else None
+        return Target(
+            f"sla:{sla.id}",
+            Subject("sla", sla.id, name, sla.customer),
+            sla,
+            (sla.id,),
+            self.links.sla(sla),
+        )
+
+    async def _in_maintenance(self, now_ms: int) -> set[str]:
+        """The SLAs in maintenance now, config windows and declared ones."""
+        now = Interval(now_ms, now_ms + 1)
+        declared = await self.store.declared_maintenance(None, now_ms, now_ms + 1)
+        found = set()
+        for sla in self.config.slas:
+            mine = [Interval(d.start_ms, d.end_ms) for d in declared if sla.id in d.slas]
+            if maintenance_intervals(sla.maintenance, sla.timezone, now, mine):
+                found.add(sla.id)
+        return found
+
+    # ------------------------------------------------------------------------- state alerts
+
+    async def _state_alerts(
+        self,
+        work: _Pass,
+        open_alerts: Mapping[tuple[str, str, str], OpenAlert],
+        last_runs: Mapping[str, Mapping[str, Run]],
+        maintenance: set[str],
+    ) -> None:
+        now_ms = work.now_ms
+        watched = self.targets(self.check_ids(last_runs))
+        by_target: dict[str, list[tuple[str, AlertRule, AlertState | None]]] = defaultdict(list)
+        targets: dict[str, Target] = {}
+        for key, rule, target in watched:
+            row = open_alerts.get((key, target.key, STATE))
+            alert = AlertState.from_json(row.state) if row else None
+            by_target[target.key].append((key, rule, alert))
+            targets[target.key] = target
+        quiet_before = now_ms - self.lookback_ms
+        needed = [
+            target
+            for target in targets.values()
+            if any(alert for _, _, alert in by_target[target.key])
+            or not (
+                _silenced(target, maintenance)
+                or all(_quiet(last_runs.get(c, {}), quiet_before) for c in target.sweep.checks)
+            )
+        ]
+        checks = sorted({c for t in needed for c in t.sweep.checks})
+        start_ms = now_ms - self.lookback_ms
+        runs = await self.store.runs(checks, start_ms, now_ms + 1)
+        for target in needed:
+            entries = by_target[target.key]
+            facts = _facts(target, runs, start_ms, now_ms)
+            if facts.since_ms <= start_ms and self._needs_since(
+                facts, entries, target, maintenance
+            ):
+                facts = await self._longer_facts(target, now_ms)
+            silenced = _silenced(target, maintenance)
+            for key, rule, alert in entries:
+                self._judge(work, (key, rule, target), facts, alert, silenced=silenced)
+
+    def _needs_since(
+        self,
+        facts: Facts,
+        entries: Sequence[tuple[str, AlertRule, AlertState | None]],
+        target: Target,
+        maintenance: set[str],
+    ) -> bool:
+        """Whether the start of the current state matters to some rule now."""
+        if facts.state is State.DOWN:
+            if any(alert is None for _, _, alert in entries):
+                return not _silenced(target, maintenance)
+            return any(alert and alert.flapping_since_ms is not None for _, _, alert in entries)
+        return facts.state is State.UP and any(alert for _, _, alert in entries)
+
+    async def _longer_facts(self, target: Target, now_ms: int) -> Facts:
+        """Facts from runs read further back, until the current state's start is inside."""
+        lookback = self.lookback_ms * 4
+        while True:
+            start_ms = now_ms - lookback
+            runs = await self.store.runs(list(target.sweep.checks), start_ms, now_ms + 1)
+            facts = _facts(target, runs, start_ms, now_ms)
+            if facts.since_ms > start_ms or lookback >= ms(MAX_LOOKBACK_S):
+                return facts
+            lookback *= 4
+
+    def _judge(
+        self,
+        work: _Pass,
+        watch: tuple[str, AlertRule, Target],
+        facts: Facts,
+        alert: AlertState | None,
+        *,
+        silenced: bool,
+    ) -> None:
+        """One rule's view of one target: the state machine of the module's docstring."""
+        key, rule, target = watch
+        now_ms = work.now_ms
+        flap = flapping.detect(facts.changes, now_ms, rule.flapping) if rule.flapping else None
+        sends: list[str] = []
+        after = alert
+        if alert is None:
+            if silenced or facts.state is State.UNKNOWN:
+                return
+            if flap is not None:
+                after = AlertState(flap.since_ms, now_ms, facts.error, 0, flap.since_ms)
+                sends.append("flapping")
+            elif facts.state is State.DOWN and now_ms - facts.since_ms >= ms(rule.after):
+                after = AlertState(facts.since_ms, now_ms, facts.error)
+                sends.append("down")
+        elif alert.flapping_since_ms is not None:
+            settings = rule.flapping
+            if settings is not None and not flapping.settled(facts.changes, now_ms, settings):
+                return
+            if facts.state is State.DOWN and not silenced:
+                after = AlertState(facts.since_ms, now_ms, facts.error)
+                sends.append("down")
+            elif facts.state is State.UP and now_ms - facts.since_ms >= ms(rule.resolve_after):
+                after = None
+                sends.append("resolved")
+        elif facts.state is State.DOWN:
+            if flap is not None and not silenced:
+                after = dataclasses.replace(alert, flapping_since_ms=flap.since_ms)
+                sends.append("flapping")
+            elif (
+                rule.repeat > 0 and not silenced and now_ms - alert.last_sent_ms >= ms(rule.repeat)
+            ):
+                after = dataclasses.replace(
+                    alert, reminders=alert.reminders + 1, last_sent_ms=now_ms
+                )
+                sends.append("reminder")
+        elif facts.state is State.UP:
+            if flap is not None and not silenced:
+                after = dataclasses.replace(alert, flapping_since_ms=flap.since_ms)
+                sends.append("flapping")
+            elif now_ms - facts.since_ms >= ms(rule.resolve_after):
+                after = None
+                sends.append("resolved")
+        if after is None and alert is not None:
+            work.closed.append((key, target.key, STATE))
+        elif after is not None and after != alert:
+            work.opened.append(OpenAlert(key, target.key, STATE, after.to_json()))
+        for kind in sends:
+            if rule.sends(kind):
+                current = after if after is not None else alert
+                assert current is not None
+                work.decisions.append(
+                    self._state_decision(work, kind, watch, facts, current, flap=flap)
+                )
+
+    def _state_decision(
+        self,
+        work: _Pass,
+        kind: str,
+        watch: tuple[str, AlertRule, Target],
+        facts: Facts,
+        current: AlertState,
+        *,
+        flap: flapping.Flap | None,
+    ) -> Decision:
+        """The notification of `kind` about the alert `current` (after this evaluation)."""
+        _, rule, target = watch
+        run_ms = current.run_ms
+        common = {"id": "", "at": work.at, "subject": target.subject, "link": target.link}
+        event: Any
+        supersedes: tuple[str, ...] = ()
+        key: tuple[object, ...] = (target.key, kind, run_ms)
+        if kind == "down":
+            event = Down(
+                **common,
+                since=run_ms / 1000,
+                error=current.error,
+                agents=facts.agents,
+                checks=facts.down_checks,
+            )
+        elif kind == "reminder":
+            event = Reminder(
+                **common,
+                since=run_ms / 1000,
+                error=current.error,
+                agents=facts.agents,
+                checks=facts.down_checks,
+            )
+            key = (*key, current.reminders)
+        elif kind == "resolved":
+            event = Resolved(
+                **common,
+                down_since=run_ms / 1000,
+                duration_s=max(0, facts.since_ms - run_ms) / 1000,
+                error=current.error,
+            )
+            supersedes = SUPERSEDED_BY_RESOLVED
+        else:
+            assert flap is not None and rule.flapping is not None
+            event = Flapping(
+                **common,
+                changes=flap.changes,
+                window_s=rule.flapping.window,
+                state=facts.state.value,
+                since=flap.since_ms / 1000,
+                error=facts.error or current.error,
+            )
+            key = (*key, flap.since_ms)
+        return Decision(event, key, rule.channels, target.key, run_ms, supersedes)
+
+    # --------------------------------------------------------------------- silent monitors
+
+    def _no_data(
+        self,
+        work: _Pass,
+        last_runs: Mapping[str, Mapping[str, Run]],
+        maintenance: set[str],
+    ) -> None:
+        """Every agent of a check silent for the check's `no_data` (default 2 intervals)."""
+        now_ms = work.now_ms
+        for check_id in self.check_ids(last_runs):
+            channels = self._channels_for(check_id, "no_data")
+            if not channels:
+                continue
+            target = self.check_target(check_id)
+            configured = self.config.check(check_id)
+            agents = last_runs.get(check_id, {})
+            newest = max(agents.values(), key=lambda run: run.last_ts_ms, default=None)
+            if configured is not None:
+                threshold_s, interval_s = configured.no_data, configured.interval
+            else:
+                assert newest is not None
+                interval_s = newest.last_interval_ms / 1000
+                threshold_s = 2 * interval_s
+            if threshold_s is None or _silenced(target, maintenance):
+                continue
+            last_ms = newest.last_ts_ms if newest else None
+            silent_since = max(last_ms if last_ms is not None else 0, self.started_ms)
+            if now_ms - silent_since < ms(threshold_s):
+                continue
+            expected = sorted(agents) or list(configured.agents or () if configured else ())
+            event = NoData(
+                id="",
+                at=work.at,
+                subject=target.subject,
+                last_sample=None if last_ms is None else last_ms / 1000,
+                agents=tuple(expected),
+                interval_s=interval_s,
+                link=target.link,
+            )
+            run = "never" if last_ms is None else last_ms
+            work.decisions.append(
+                Decision(event, (target.key, "no_data", run), channels, target.key, last_ms)
+            )
+
+    async def _agent_silent(
+        self,
+        work: _Pass,
+        last_runs: Mapping[str, Mapping[str, Run]],
+        maintenance: set[str],
+    ) -> None:
+        """An agent that stopped pushing: nothing for max(2 × its shortest interval, 60 s)."""
+        now_ms = work.now_ms
+        checks_of: dict[str, dict[str, Run]] = defaultdict(dict)
+        for check, agents in last_runs.items():
+            for agent, run in agents.items():
+                checks_of[agent][check] = run
+        for agent in await self.store.seen_agents():
+            checks = checks_of.get(agent.id)
+            if not checks:
+                continue
+            shortest_ms = min(run.last_interval_ms for run in checks.values())
+            threshold_ms = max(2 * shortest_ms, ms(AGENT_SILENT_MIN_S))
+            if now_ms - max(agent.last_push_ms, self.started_ms) < threshold_ms:
+                continue
+            channels = tuple(
+                dict.fromkeys(
+                    c for check in checks for c in self._channels_for(check, "agent_silent")
+                )
+            )
+            covered = [_silenced(self.check_target(c), maintenance) for c in checks]
+            if not channels or all(covered):
+                continue
+            event = AgentSilent(
+                id="",
+                at=work.at,
+                agent=agent.id,
+                last_seen=agent.last_push_ms / 1000,
+                checks=tuple(sorted(checks)),
+                link=self.links.checks(),
+            )
+            subject = f"agent:{agent.id}"
+            key = (subject, "agent_silent", agent.last_push_ms)
+            work.decisions.append(Decision(event, key, channels, subject, agent.last_push_ms))
+
+    def _channels_for(self, check_id: str, kind: str) -> tuple[str, ...]:
+        channels = (
+            channel
+            for _, rule in self.rules
+            if rule.sends(kind) and any(fnmatchcase(check_id, glob) for glob in rule.checks)
+            for channel in rule.channels
+        )
+        return tuple(dict.fromkeys(channels))
+
+    # ----------------------------------------------------------------------------- budgets
+
+    async def _budgets(
+        self, work: _Pass, open_alerts: Mapping[tuple[str, str, str], OpenAlert]
+    ) -> None:
+        """Burn rate and "objective breached" of every SLA a rule watches."""
+        now_ms = work.now_ms
+        periods: dict[str, tuple[str, Report]] = {}
+        breach_keys: dict[str, str] = {}
+        for key, rule in self.rules:
+            for sla_id in rule.slas:
+                sla = self.config.sla(sla_id)
+                if sla is None:
+                    continue
+                if sla.id not in periods:
+                    window = current_window(sla.period, sla.timezone, now_ms)
+                    label = period_label(sla.period, window.from_ms, sla.timezone)
+                    report = (
+                        await sla_report(self.store, sla, window, now_ms, latency=False)
+                    ).report
+                    periods[sla.id] = (label, report)
+                    breach_keys[sla.id] = f"breached:{sla.id}:{label}"
+                if rule.burn_rate and rule.sends("burn_rate"):
+                    await self._burn(work, (key, rule, sla), periods[sla.id], open_alerts)
+                elif (key, f"sla:{sla.id}", BURN) in open_alerts:
+                    work.closed.append((key, f"sla:{sla.id}", BURN))
+        marked = await self.store.alert_marks(breach_keys.values())
+        for _, rule in self.rules:
+            for sla_id in rule.slas:
+                if sla_id not in periods or breach_keys[sla_id] in marked:
+                    continue
+                label, report = periods[sla_id]
+                if report.met is not False or report.availability is None:
+                    continue
+                sla = report.sla
+                work.marks.append((breach_keys[sla_id], now_ms))
+                if not rule.sends("objective_breached"):
+                    continue
+                event = ObjectiveBreached(
+                    id="",
+                    at=work.at,
+                    subject=self.sla_target(sla).subject,
+                    period=label,
+                    availability=report.availability,
+                    objective=sla.objective,
+                    down_s=report.down_ms / 1000,
+                    budget_s=report.error_budget_s,
+                    credit_percent=float(report.credit_percent),
+                    link=self.links.report(sla.id, label),
+                )
+                subject = f"sla:{sla.id}"
+                work.decisions.append(
+                    Decision(event, (subject, "objective_breached", label), rule.channels, subject)
+                )
+
+    async def _burn(
+        self,
+        work: _Pass,
+        watch: tuple[str, AlertRule, Sla],
+        period_report: tuple[str, Report],
+        open_alerts: Mapping[tuple[str, str, str], OpenAlert],
+    ) -> None:
+        key, rule, sla = watch
+        label, period = period_report
+        subject = f"sla:{sla.id}"
+        declared = await self.store.declared_maintenance([sla.id])
+        intervals = [Interval(d.start_ms, d.end_ms) for d in declared]
+        rates = await burn.rates(self.store, sla, rule.burn_rate, work.now_ms, intervals)
+        check = burn.judge(rule.burn_rate, rates)
+        row = open_alerts.get((key, subject, BURN))
+        alert = burn.BurnAlert(**json.loads(row.state)) if row else None
+        after, severity = burn.step(alert, check, work.now_ms)
+        if after is None and row is not None:
+            work.closed.append((key, subject, BURN))
+        elif after is not None and after != alert:
+            state = json.dumps(dataclasses.asdict(after), sort_keys=True)
+            work.opened.append(OpenAlert(key, subject, BURN, state))
+        if severity is None or after is None:
+            return
+        event = BurnRate(
+            id="",
+            at=work.at,
+            subject=self.sla_target(sla).subject,
+            severity=severity,
+            windows=check.windows,
+            objective=sla.objective,
+            period=label,
+            budget_s=period.error_budget_s,
+            budget_remaining_s=period.error_budget_remaining_s,
+            link=self.links.report(sla.id, label),
+        )
+        opened_ms = after.page_ms if severity == "page" else after.ticket_ms
+        decision_key = (subject, "burn_rate", severity, opened_ms)
+        work.decisions.append(Decision(event, decision_key, rule.channels, subject))
+
+    async def _digest(self, work: _Pass) -> None:
+        settings = self.config.alerts.digest
+        if settings is None or not self.config.slas:
+            return
+        found = digest.due(settings, work.now_ms)
+        if found is None:
+            return
+        week, window = found
+        mark = f"digest:{week}"
+        if await self.store.alert_marks([mark]):
+            return
+        links = {}
+        for sla in self.config.slas:
+            period = current_window(sla.period, sla.timezone, work.now_ms)
+            links[sla.id] = self.links.report(
+                sla.id, period_label(sla.period, period.from_ms, sla.timezone)
+            )
+        event = await digest.build(
+            self.store,
+            self.config.slas,
+            week,
+            window,
+            work.now_ms,
+            report_link=links,
+            link=self.links.base or None,
+        )
+        work.marks.append((mark, work.now_ms))
+        work.decisions.append(Decision(event, ("digest", week), settings.channels, "digest"))
+
+    # ----------------------------------------------------------------------------- orphans
+
+    def _close_orphans(
+        self,
+        work: _Pass,
+        open_alerts: Mapping[tuple[str, str, str], OpenAlert],
+        last_runs: Mapping[str, object],
+    ) -> None:
+        """Open alerts whose rule or target is no longer configured close without a message."""
+        watched = {(key, target.key) for key, _, target in self.targets(self.check_ids(last_runs))}
+        for rule, subject, topic in open_alerts:
+            if (rule, subject) not in watched:
+                work.closed.append((rule, subject, topic))
+                log.info("alert_forgotten", rule=rule, subject=subject, topic=topic)
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+
+def _silenced(target: Target, maintenance: set[str]) -> bool:
+    return any(sla in maintenance for sla in target.covering)
+
+
+def _quiet(agents: Mapping[str, Run], before_ms: int) -> bool:
+    """No agent's last run is DOWN or began after `before_ms`: the target was UP or UNKNOWN
+    throughout since then, with no change."""
+    return all(run.ok and run.start_ms <= before_ms for run in agents.values())
+
+
+def _facts(
+    target: Target,
+    runs: Mapping[str, Mapping[str, Sequence[Run]]],
+    start_ms: int,
+    now_ms: int,
+) -> Facts:
+    timeline = service_timeline(target.sweep, runs, start_ms, now_ms)
+    segments = timeline.segments
+    if not segments:
+        return Facts(State.UNKNOWN, start_ms, ())
+    current = segments[-1]
+    changes = tuple(flapping.changes(segments))
+    if current.state is not State.DOWN:
+        agents = _agents(target, runs, now_ms)
+        return Facts(current.state, current.start_ms, changes, agents=agents)
+    down_checks = tuple(
+        check
+        for check, intervals in timeline.check_down.items()
+        if intervals and intervals[-1].end_ms >= now_ms
+    )
+    return Facts(
+        State.DOWN,
+        current.start_ms,
+        changes,
+        error=_first_error(runs, down_checks, current.start_ms, now_ms),
+        agents=_agents(target, runs, now_ms),
+        down_checks=down_checks if target.subject.kind == "sla" else (),
+    )
+
+
+def _agents(
+    target: Target, runs: Mapping[str, Mapping[str, Sequence[Run]]], now_ms: int
+) -> tuple[AgentView, ...]:
+    """What each agent of a check target sees now (SLA targets list checks instead)."""
+    if target.subject.kind != "check":
+        return ()
+    views = []
+    for agent, agent_runs in sorted(runs.get(target.subject.id, {}).items()):
+        run = next((r for r in agent_runs if r.start_ms < now_ms <= r.end_ms), None)
+        if run is None:
+            views.append(AgentView(agent, "unknown"))
+        else:
+            views.append(AgentView(agent, "up" if run.ok else "down", run.error))
+    return tuple(views)
+
+
+def _first_error(
+    runs: Mapping[str, Mapping[str, Sequence[Run]]],
+    checks: Sequence[str],
+    start_ms: int,
+    end_ms: int,
+) -> str | None:
+    """The error of the earliest failing sample among the DOWN runs overlapping the outage."""
+    first: tuple[int, str, str, str | None] | None = None
+    for check in checks:
+        for agent, agent_runs in sorted(runs.get(check, {}).items()):
+            for run in agent_runs:
+                if run.ok or run.end_ms <= start_ms or run.start_ms >= end_ms:
+                    continue
+                candidate = (run.start_ms, check, agent, run.error)
+                if first is None or candidate[:3] < first[:3]:
+                    first = candidate
+    return None if first is None else first[3]

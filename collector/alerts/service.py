@@ -1,0 +1,145 @@
+"""Alerts wired into the collector: the evaluator on ingest and on a timer, the dispatcher's
+channel loops, the metrics, all started and stopped with the application (`cleanup_ctx`).
+
+`setup(app)` is one of the collector's `ROUTES`. Every clock reading is the app's `CLOCK`, so
+tests put the collector at any instant and call `evaluate_now` / `deliver_due` instead of
+waiting for the timers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+import structlog
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from collector.alerts.evaluator import Evaluator
+from collector.alerts.outbox import AlertMetrics, Dispatcher, Outbox, ms
+from collector.api import CLOCK, CONFIG, INGEST_LISTENERS, METRICS, METRICS_REFRESHERS, STORE
+from collector.ingest import Batch
+from collector.store import AlertChanges, IngestResult, Store
+from config.schema import Config
+
+log = structlog.get_logger()
+
+EVALUATE_EVERY_S = 5.0
+"""The timer: staleness (no_data, agent_silent), `after`, `repeat` and `resolve_after` need a
+clock, not only new samples."""
+PASS_GAP_S = 0.2
+"""At least this long between two passes, however fast batches arrive."""
+PRUNE_EVERY_S = 3600.0
+KEEP_FINISHED_S = 30 * 86_400.0
+"""Sent, given-up and merged notifications are listed this long, then forgotten."""
+
+
+class AlertService:
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        *,
+        registry: CollectorRegistry,
+        clock: Callable[[], float],
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self.metrics = AlertMetrics(registry)
+        self.metrics.count_channels(c.id for c in config.alerts.channels)
+        self.outbox = Outbox(store, config.alerts, clock=clock, metrics=self.metrics)
+        self.evaluator = Evaluator(store, config, self.outbox, clock=clock)
+        self.dispatcher: Dispatcher | None = None
+        self._wake = asyncio.Event()
+        self._pruned_ms: int | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.config.alerts.channels)
+
+    def poke(self) -> None:
+        """Evaluate soon (new samples arrived)."""
+        self._wake.set()
+
+    async def evaluate_now(self) -> AlertChanges:
+        return await self.evaluator.evaluate()
+
+    async def deliver_due(self) -> int:
+        """Everything due now on every channel; returns how many steps did something."""
+        if self.dispatcher is None:
+            raise RuntimeError("the alert service is not started")
+        return await self.dispatcher.run_due()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        if not self.enabled:
+            yield
+            return
+        async with aiohttp.ClientSession() as session:
+            self.dispatcher = Dispatcher(self.outbox, session)
+            await self.outbox.give_up_orphans()
+            self.dispatcher.start()
+            evaluating = asyncio.create_task(self._evaluate_forever(), name="alerts-evaluator")
+            try:
+                yield
+            finally:
+                evaluating.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await evaluating
+                await self.dispatcher.stop()
+
+    async def _evaluate_forever(self) -> None:
+        self._wake.set()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=EVALUATE_EVERY_S)
+            self._wake.clear()
+            try:
+                await self.evaluator.evaluate()
+                await self._prune()
+            except (sqlite3.Error, OSError) as error:
+                log.error("alert_evaluation_failed", error=str(error))
+            except Exception:
+                log.exception("alert_evaluation_failed")
+            await asyncio.sleep(PASS_GAP_S)
+
+    async def _prune(self) -> None:
+        now_ms = ms(self.clock())
+        if self._pruned_ms is not None and now_ms - self._pruned_ms < ms(PRUNE_EVERY_S):
+            return
+        self._pruned_ms = now_ms
+        removed = await self.store.prune_notifications(now_ms - ms(KEEP_FINISHED_S))
+        if removed:
+            log.info("notifications_pruned", rows=removed)
+
+
+SERVICE = web.AppKey("alerts_service", AlertService)
+
+
+def setup(app: web.Application) -> None:
+    service = AlertService(
+        app[STORE], app[CONFIG], registry=app[METRICS].registry, clock=app[CLOCK]
+    )
+    app[SERVICE] = service
+    app[INGEST_LISTENERS].append(_on_ingest)
+    app[METRICS_REFRESHERS].append(_refresh_metrics)
+    app.cleanup_ctx.append(_service_context)
+
+
+async def _service_context(app: web.Application) -> AsyncIterator[None]:
+    async with app[SERVICE].running():
+        yield
+
+
+async def _on_ingest(app: web.Application, batch: Batch, result: IngestResult) -> None:
+    if result.checks:
+        app[SERVICE].poke()
+
+
+async def _refresh_metrics(app: web.Application) -> None:
+    service = app[SERVICE]
+    await service.metrics.refresh(service.store, (c.id for c in service.config.alerts.channels))

@@ -1,0 +1,501 @@
+"""The rule evaluator on a real SQLite store, with a clock the tests move: what opens, repeats,
+resolves, stays silent; one notification per (channel, target, event, run); rule ids keeping
+open alerts; maintenance; no_data and agent_silent. Delivery is the outbox tests' business:
+here the decided notifications are read back from the outbox table."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from collector.alerts.evaluator import Evaluator, rule_key
+from collector.alerts.outbox import Outbox, decode_event
+from collector.ingest import SampleRow
+from collector.store import Notification, Store
+from config.loader import parse_config
+from config.schema import Config
+
+T0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC).timestamp()
+INTERVAL = 10.0
+
+CONFIG = """
+collector:
+  listen: "127.0.0.1:0"
+  public_url: "https://sla.example.com"
+  customers: [{id: acme, name: ACME}]
+checks:
+  - {id: web, url: "http://127.0.0.1:1/", interval: 10s}
+  - {id: db, host: 127.0.0.1, port: 1, interval: 10s, quorum: any}
+slas:
+  - {id: shop, customer: acme, checks: [web, db], objective: 99.9}
+alerts:
+  group_window: 0s
+  channels:
+    - {id: ops, type: slack, url: "https://hooks.example/ops"}
+    - {id: tickets, type: webhook, url: "https://tickets.example/hook", secret: s3cret}
+  rules:
+"""
+
+
+class Clock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def config_with(rules: str, tmp_path: Path, extra: str = "") -> Config:
+    text = CONFIG + rules + extra
+    return parse_config(text, base_dir=tmp_path, process="collector")
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = Store(tmp_path / "collector.db")
+    await store.open()
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def sample(ts: float, ok: bool, check: str = "web", error: str | None = None) -> SampleRow:
+    return SampleRow(round(ts * 1000), ok, 12.0 if ok else None, round(INTERVAL * 1000),
+                     200 if ok else None, None if ok else (error or "connection refused"),
+                     None, None, None, None, None, None, check, "http")  # fmt: skip
+
+
+async def probe(
+    store: Store,
+    clock: Clock,
+    until: float,
+    ok: bool,
+    *,
+    check: str = "web",
+    agents: Sequence[str] = ("eu-1",),
+    error: str | None = None,
+) -> None:
+    """Each agent probes every INTERVAL from the clock's time up to `until`, then the clock
+    stands at `until`."""
+    times = []
+    ts = clock.now
+    while ts < until:
+        times.append(ts)
+        ts += INTERVAL
+    for agent in agents:
+        rows = [sample(t, ok, check, error) for t in times]
+        await store.ingest(agent, rows, labels=None, now_ms=round(until * 1000))
+    clock.now = until
+
+
+def evaluator(store: Store, config: Config, clock: Clock) -> Evaluator:
+    return Evaluator(store, config, Outbox(store, config.alerts, clock=clock), clock=clock)
+
+
+async def notifications(store: Store, **filters: object) -> list[Notification]:
+    rows = await store.notifications(limit=1000, **filters)  # type: ignore[arg-type]
+    return sorted(rows, key=lambda r: r.seq)
+
+
+async def kinds(store: Store, channel: str = "ops") -> list[tuple[str, str]]:
+    return [(r.kind, r.status) for r in await notifications(store, channel=channel)]
+
+
+RULE = "    - {checks: [web], channels: [ops], after: 30s}\n"
+
+
+# ---------------------------------------------------------------------------- down, resolved
+
+
+async def test_down_after_the_delay_from_the_first_failing_sample(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    judge = evaluator(store, config_with(RULE, tmp_path), clock)
+    await probe(store, clock, T0 + 60, ok=True)
+    first_failure = clock.now
+    await probe(store, clock, T0 + 80, ok=False, error="connection refused")
+    await judge.evaluate()
+    assert await kinds(store) == []  # DOWN for 20 s only
+    await probe(store, clock, T0 + 100, ok=False, error="timeout")
+    await judge.evaluate()
+    await judge.evaluate()
+    (down,) = await notifications(store)
+    event = decode_event(down.event)
+    assert (down.kind, down.subject, down.run_ms) == ("down", "check:web", first_failure * 1000)
+    assert event.since == first_failure  # type: ignore[union-attr]
+    assert event.error == "connection refused"  # type: ignore[union-attr]
+    assert [(a.agent, a.state) for a in event.agents] == [("eu-1", "down")]  # type: ignore[union-attr]
+    assert event.link == "https://sla.example.com/status/acme"
+    assert json.loads(down.body)["text"].startswith("DOWN web — 1/1 agents: connection refused")
+
+
+async def test_resolved_tells_the_whole_outage_and_replaces_a_waiting_down(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    rules = "    - {checks: [web], channels: [ops], after: 0s}\n"
+    judge = evaluator(store, config_with(rules, tmp_path, "  max_age: 1h\n"), clock)
+    await probe(store, clock, T0 + 30, ok=True)
+    await probe(store, clock, T0 + 100, ok=False)
+    await judge.evaluate()
+    assert await kinds(store) == [("down", "held")]  # in its group window (outbox tests)
+    await probe(store, clock, T0 + 130, ok=True)
+    await judge.evaluate()
+    down, resolved = await notifications(store)
+    assert (down.status, down.merged_into) == ("merged", resolved.id)
+    assert resolved.kind == "resolved" and resolved.status == "held"
+    event = decode_event(resolved.event)
+    assert event.down_since == T0 + 30 and event.duration_s == 70  # type: ignore[union-attr]
+    assert "was down 03:00–03:01 UTC (1m 10s)" in json.loads(resolved.body)["text"]
+    await judge.evaluate()
+    assert len(await notifications(store)) == 2
+
+
+async def test_a_down_already_sent_stays_and_resolved_follows(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    judge = evaluator(store, config_with(RULE, tmp_path), clock)
+    await probe(store, clock, T0 + 60, ok=False)
+    await judge.evaluate()
+    (down,) = await notifications(store)
+    await store.notification_sent(down.seq, round(clock.now * 1000), attempts=1, status=200)
+    await probe(store, clock, T0 + 90, ok=True)
+    await judge.evaluate()
+    assert await kinds(store) == [("down", "sent"), ("resolved", "held")]
+
+
+async def test_reminders_every_repeat_while_down(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    rules = "    - {checks: [web], channels: [ops], after: 0s, repeat: 1m}\n"
+    judge = evaluator(store, config_with(rules, tmp_path), clock)
+    await probe(store, clock, T0 + 10, ok=False)
+    await judge.evaluate()
+    await probe(store, clock, T0 + 60, ok=False)
+    await judge.evaluate()
+    assert [k for k, _ in await kinds(store)] == ["down"]
+    await probe(store, clock, T0 + 80, ok=False)
+    await judge.evaluate()
+    await probe(store, clock, T0 + 130, ok=False)
+    await judge.evaluate()
+    await probe(store, clock, T0 + 150, ok=False)
+    await judge.evaluate()
+    assert [k for k, _ in await kinds(store)] == ["down", "reminder", "reminder"]
+    reminders = [r for r in await notifications(store) if r.kind == "reminder"]
+    assert len({r.id for r in reminders}) == 2
+
+
+async def test_unknown_neither_opens_nor_resolves(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    rules = "    - {checks: [web], channels: [ops], events: [down, resolved, no_data]}\n"
+    judge = evaluator(store, config_with(rules, tmp_path), clock)
+    await probe(store, clock, T0 + 20, ok=False)
+    await judge.evaluate()
+    clock.now = T0 + 600  # every agent silent: UNKNOWN
+    await judge.evaluate()
+    assert [k for k, _ in await kinds(store)] == ["down", "no_data"]
+    await probe(store, clock, T0 + 630, ok=True)
+    await judge.evaluate()
+    assert [k for k, _ in await kinds(store)] == ["down", "no_data", "resolved"]
+    resolved = decode_event((await notifications(store))[-1].event)
+    assert resolved.down_since == T0 and resolved.duration_s == 600  # type: ignore[union-attr]
+
+
+async def test_unknown_from_the_start_opens_nothing(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    rules = "    - {checks: [web], channels: [ops], after: 0s, events: [down, resolved]}\n"
+    judge = evaluator(store, config_with(rules, tmp_path), clock)
+    await judge.evaluate()
+    clock.now += 3600
+    await judge.evaluate()
+    assert await kinds(store) == []
+
+
+async def test_late_samples_of_an_outage_already_over_send_nothing(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    judge = evaluator(store, config_with(RULE, tmp_path), clock)
+    await probe(store, clock, T0 + 100, ok=True, agents=("us-1",))
+    await judge.evaluate()
+    # eu-1 was cut off: its spool arrives newest first, the outage in it is long over
+    await store.ingest("eu-1", [sample(T0 + t, True) for t in range(60, 100, 10)],
+                       labels=None, now_ms=round(clock.now * 1000))  # fmt: skip
+    await judge.evaluate()
+    await store.ingest("eu-1", [sample(T0 + t, False) for t in range(0, 60, 10)],
+                       labels=None, now_ms=round(clock.now * 1000))  # fmt: skip
+    await judge.evaluate()
+    assert await kinds(store) == []
+    report_runs = await store.runs(["web"], round(T0 * 1000), round(clock.now * 1000))
+    assert [run.ok for run in report_runs["web"]["eu-1"]] == [False, True]  # history kept
+
+
+async def test_resolve_after_holds_short_recoveries_in_the_same_outage(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    rules = "    - {checks: [web], channels: [ops], after: 0s, resolve_after: 1m}\n"
+    judge = evaluator(store, config_with(rules, tmp_path), clock)
+    await probe(store, clock, T0 + 30, ok=False)
+    await judge.evaluate()
+    await probe(store, clock, T0 + 60, ok=True)
+    await judge.evaluate()
+    await probe(store, clock, T0 + 90, ok=False)
+    await judge.evaluate()
+    assert [k for k, _ in await kinds(store)] == ["down"]
+    await probe(store, clock, T0 + 140, ok=True)
+    await judge.evaluate()
+    assert [k for k, _ in await kinds(store)] == ["down"]  # UP for 50 s only
+    await probe(store, clock, T0 + 160, ok=True)
+    await judge.evaluate()
+    assert [k for k, _ in await kinds(store)] == ["down", "resolved"]
+    resolved = decode_event((await notifications(store))[-1].event)
+    assert resolved.down_since == T0 and resolved.duration_s == 90  # type: ignore[union-attr]
+
+
+# ----------------------------------------------------------------- rules, channels, dedupe
+
+
+async def test_one_notification_per_channel_target_event_and_run(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    rules = (
+        "    - {checks: ['*'], channels: [ops], after: 0s, events: [down, resolved]}\n"
+        "    - {checks: ['w*'], channels: [ops, tickets], after: 20s}\n"
+        "    - {checks: [web], channels: [ops], after: 0s, repeat: 1h}\n"
+    )
+    judge = evaluator(store, config_with(rules, tmp_path), clock)
+    await probe(store, clock, T0 + 30, ok=False)
+    await judge.evaluate()
+    assert await kinds(store, "ops") == [("down", "held")]
+    assert await kinds(store, "tickets") == [("down", "held")]
+    ops = await notifications(store, channel="ops")
+    tickets = await notifications(store, channel="tickets")
+    assert ops[0].id != tickets[0].id
+    await probe(store, clock, T0 + 60, ok=True)
+    await judge.evaluate()
+    assert [k for k, _ in await kinds(store, "ops")] == ["down", "resolved"]
+    assert [k for k, _ in await kinds(store, "tickets")] == ["down", "resolved"]
+
+
+async def test_events_filter_and_resolved_false(store: Store, clock: Clock, tmp_path: Path) -> None:
+    rules = (
+        "    - {checks: [web], channels: [ops], after: 0s, resolved: false}\n"
+        "    - {checks: [web], channels: [tickets], after: 0s, events: [resolved]}\n"
+    )
+    judge = evaluator(store, config_with(rules, tmp_path), clock)
+    await probe(store, clock, T0 + 30, ok=False)
+    await judge.evaluate()
+    await probe(store, clock, T0 + 60, ok=True)
+    await judge.evaluate()
+    assert [k for k, _ in await kinds(store, "ops")] == ["down"]
+    assert [k for k, _ in await kinds(store, "tickets")] == ["resolved"]
+
+
+async def test_a_rule_id_keeps_open_alerts_across_an_edit(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    before = "    - {id: web-down, checks: [web], channels: [ops], after: 0s, repeat: 10m}\n"
+    judge = evaluator(store, config_with(before, tmp_path), clock)
+    await probe(store, clock, T0 + 30, ok=False)
+    await judge.evaluate()
+    (opened,) = await store.open_alerts()
+    assert opened.rule == "web-down"
+    edited = "    - {id: web-down, checks: ['we*'], channels: [ops], after: 20s, repeat: 15m}\n"
+    clock.now += 5 * 60
+    await probe(store, clock, clock.now + 10, ok=False)
+    judge = evaluator(store, config_with(edited, tmp_path), clock)  # a restart, new config
+    await judge.evaluate()
+    assert await store.open_alerts() == [opened]
+    clock.now = T0 + 30 + 15 * 60
+    await probe(store, clock, clock.now + 10, ok=False)
+    await judge.evaluate()
+    assert [k for k, _ in await kinds(store)] == ["down", "reminder"]  # 15 m after the down
+    await probe(store, clock, clock.now + 30, ok=True)
+    await judge.evaluate()
+    assert [k for k, _ in await kinds(store)] == ["down", "reminder", "resolved"]
+    assert await store.open_alerts() == []
+
+
+async def test_an_edited_rule_without_id_starts_afresh_without_a_second_down(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    before = config_with("    - {checks: [web], channels: [ops], after: 0s}\n", tmp_path)
+    after = config_with("    - {checks: [web], channels: [ops], after: 5s}\n", tmp_path)
+    assert rule_key(before.alerts.rules[0]) != rule_key(after.alerts.rules[0])
+    await probe(store, clock, T0 + 30, ok=False)
+    await evaluator(store, before, clock).evaluate()
+    await probe(store, clock, T0 + 60, ok=False)
+    judge = evaluator(store, after, clock)
+    await judge.evaluate()
+    (opened,) = await store.open_alerts()
+    assert opened.rule == rule_key(after.alerts.rules[0])
+    assert [k for k, _ in await kinds(store)] == ["down"]  # same channel, target, event, run
+    await probe(store, clock, T0 + 90, ok=True)
+    await judge.evaluate()
+    assert [k for k, _ in await kinds(store)] == ["down", "resolved"]
+
+
+async def test_a_removed_rule_forgets_its_open_alerts_quietly(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    await probe(store, clock, T0 + 30, ok=False)
+    await evaluator(store, config_with(RULE.replace("30s", "0s"), tmp_path), clock).evaluate()
+    assert len(await store.open_alerts()) == 1
+    other = "    - {checks: [db], channels: [ops], after: 0s, events: [down]}\n"
+    judge = evaluator(store, config_with(other, tmp_path), clock)
+    await judge.evaluate()
+    assert await store.open_alerts() == []
+    await probe(store, clock, T0 + 60, ok=True)
+    await judge.evaluate()
+    assert [k for k, _ in await kinds(store)] == ["down"]
+
+
+async def test_quorum_of_the_check_decides(store: Store, clock: Clock, tmp_path: Path) -> None:
+    rules = "    - {checks: ['*'], channels: [ops], after: 0s, events: [down]}\n"
+    judge = evaluator(store, config_with(rules, tmp_path), clock)
+    agents = ("eu-1", "us-1", "ap-1")
+    for check in ("web", "db"):  # web: majority; db: any — one agent is enough
+        clock.now = T0
+        await probe(store, clock, T0 + 30, ok=True, check=check, agents=agents)
+        await probe(store, clock, T0 + 60, ok=False, check=check, agents=("eu-1",))
+        clock.now = T0 + 30
+        await probe(store, clock, T0 + 60, ok=True, check=check, agents=("us-1", "ap-1"))
+    await judge.evaluate()
+    assert [(r.kind, r.subject) for r in await notifications(store)] == [("down", "check:db")]
+    event = decode_event((await notifications(store))[0].event)
+    views = {a.agent: a.state for a in event.agents}  # type: ignore[union-attr]
+    assert views == {"eu-1": "down", "us-1": "up", "ap-1": "up"}
+
+
+async def test_sla_rules_follow_the_service_state(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    rules = "    - {slas: [shop], channels: [tickets], after: 0s, burn_rate: false}\n"
+    judge = evaluator(store, config_with(rules, tmp_path), clock)
+    await probe(store, clock, T0 + 30, ok=True, check="db")
+    clock.now = T0
+    await probe(store, clock, T0 + 30, ok=False, check="web", error="HTTP 503")
+    await judge.evaluate(budgets=False)
+    (down,) = await notifications(store)
+    event = decode_event(down.event)
+    assert down.subject == "sla:shop"
+    assert event.checks == ("web",) and event.error == "HTTP 503"  # type: ignore[union-attr]
+    assert event.subject.customer == "acme"  # type: ignore[union-attr]
+
+
+# ------------------------------------------------------------------------------ maintenance
+
+
+MAINTENANCE = """
+    maintenance:
+      - {start: "2026-11-27T03:00:00Z", end: "2026-11-27T03:10:00Z", reason: upgrade}
+"""
+
+
+async def test_maintenance_silences_then_an_outage_that_outlasts_it_alerts(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    text = (
+        CONFIG.replace(
+            "  - {id: shop, customer: acme, checks: [web, db], objective: 99.9}\n",
+            "  - id: shop\n    customer: acme\n    checks: [web, db]\n    objective: 99.9\n"
+            + MAINTENANCE,
+        )
+        + "    - {checks: [web], channels: [ops], after: 0s, repeat: 1m}\n"
+    )
+    judge = evaluator(store, parse_config(text, base_dir=tmp_path, process="collector"), clock)
+    await probe(store, clock, T0 + 300, ok=False)
+    await judge.evaluate()
+    await probe(store, clock, T0 + 595, ok=False)
+    await judge.evaluate()
+    assert await kinds(store) == []
+    await probe(store, clock, T0 + 610, ok=False)
+    await judge.evaluate()
+    (down,) = await notifications(store)
+    assert decode_event(down.event).since == T0  # type: ignore[union-attr]
+
+
+async def test_declared_maintenance_silences_and_resolved_still_goes(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    rules = "    - {checks: [web], channels: [ops], after: 0s, repeat: 1m}\n"
+    judge = evaluator(store, config_with(rules, tmp_path), clock)
+    await probe(store, clock, T0 + 30, ok=False)
+    await judge.evaluate()
+    now_ms = round(clock.now * 1000)
+    await store.add_maintenance(["shop"], now_ms, now_ms + 600_000, "hotfix", created_ms=now_ms)
+    await probe(store, clock, T0 + 200, ok=False)
+    await judge.evaluate()
+    assert [k for k, _ in await kinds(store)] == ["down"]  # no reminder in maintenance
+    await probe(store, clock, T0 + 230, ok=True)
+    await judge.evaluate()
+    assert [k for k, _ in await kinds(store)] == ["down", "resolved"]
+
+
+# -------------------------------------------------------------------------- silent monitors
+
+
+async def test_no_data_once_when_every_agent_is_silent(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    rules = "    - {checks: [web], channels: [ops], events: [no_data]}\n"
+    judge = evaluator(store, config_with(rules, tmp_path), clock)
+    await probe(store, clock, T0 + 30, ok=True, agents=("eu-1", "us-1"))
+    clock.now = T0 + 30 + 2 * INTERVAL - 10.001  # last sample at T0+20: 2 intervals not over
+    await judge.evaluate()
+    assert await kinds(store) == []
+    clock.now = T0 + 20 + 2 * INTERVAL
+    await judge.evaluate()
+    clock.now += 600
+    await judge.evaluate()
+    (no_data,) = await notifications(store)
+    event = decode_event(no_data.event)
+    assert event.last_sample == T0 + 20 and event.agents == ("eu-1", "us-1")  # type: ignore[union-attr]
+    assert json.loads(no_data.body)["text"].startswith("NO DATA web — no sample from any agent")
+
+
+async def test_a_collector_restart_is_not_silence(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    rules = "    - {checks: [web], channels: [ops], events: [no_data, agent_silent]}\n"
+    await probe(store, clock, T0 + 30, ok=True)
+    clock.now += 3600  # the collector was down for an hour
+    judge = evaluator(store, config_with(rules, tmp_path), clock)
+    await judge.evaluate()
+    assert await kinds(store) == []
+    clock.now += 30
+    await probe(store, clock, clock.now + 15, ok=True)  # the agent is back
+    await judge.evaluate()
+    await probe(store, clock, clock.now + 30, ok=True)
+    await judge.evaluate()
+    assert await kinds(store) == []
+
+
+async def test_agent_silent_after_twice_its_shortest_interval_or_a_minute(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    rules = "    - {checks: ['*'], channels: [ops], events: [agent_silent]}\n"
+    judge = evaluator(store, config_with(rules, tmp_path), clock)
+    await probe(store, clock, T0 + 30, ok=True, agents=("eu-1", "us-1"))
+    clock.now = T0
+    await probe(store, clock, T0 + 30, ok=True, check="db", agents=("eu-1",))
+    last_push = clock.now
+    await probe(store, clock, last_push + 59, ok=True, agents=("us-1",))
+    await judge.evaluate()
+    assert await kinds(store) == []
+    clock.now = last_push + 60
+    await judge.evaluate()
+    clock.now += 5
+    await judge.evaluate()
+    (silent,) = await notifications(store)
+    event = decode_event(silent.event)
+    assert (event.agent, event.checks) == ("eu-1", ("db", "web"))  # type: ignore[union-attr]
+    assert event.last_seen == last_push  # type: ignore[union-attr]

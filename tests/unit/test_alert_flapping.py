@@ -1,0 +1,130 @@
+"""Flap detection: changes counted from a target's segments, flapping within the window, settled
+after the quiet time; and the evaluator turning rapid cycles into one message until it settles."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from collector.alerts import flapping
+from collector.alerts.outbox import decode_event
+from collector.sla import Segment
+from collector.states import State
+from collector.store import Store
+from config.loader import parse_config
+from config.schema import FlappingSettings
+from tests.unit.test_alert_evaluator import (
+    CONFIG,
+    T0,
+    Clock,
+    evaluator,
+    notifications,
+    probe,
+)
+
+UP, DOWN, UNKNOWN = State.UP, State.DOWN, State.UNKNOWN
+SETTINGS = FlappingSettings(changes=3, window=600, settle=300)
+
+
+def segments(*parts: tuple[int, int, State]) -> list[Segment]:
+    return [Segment(start, end, state) for start, end, state in parts]
+
+
+def test_changes_look_through_unknown() -> None:
+    timeline = segments(
+        (0, 10, UP), (10, 20, DOWN), (20, 30, UNKNOWN), (30, 40, DOWN), (40, 50, UNKNOWN),
+        (50, 60, UP), (60, 70, DOWN),
+    )  # fmt: skip
+    assert flapping.changes(timeline) == [10, 50, 60]
+    assert flapping.changes(segments((0, 5, UNKNOWN), (5, 9, DOWN))) == []
+
+
+def test_detect_counts_changes_within_the_window() -> None:
+    changes = [100_000, 400_000, 650_000, 690_000]
+    assert flapping.detect(changes, 690_000, SETTINGS) == flapping.Flap(4, 100_000)
+    assert flapping.detect(changes, 700_000, SETTINGS) == flapping.Flap(3, 400_000)
+    assert flapping.detect(changes, 1_000_001, SETTINGS) is None  # 400 s left the window
+    assert flapping.detect(changes[:2], 400_000, SETTINGS) is None
+
+
+def test_settled_after_the_quiet_time() -> None:
+    changes = [100_000, 400_000]
+    assert not flapping.settled(changes, 699_999, SETTINGS)
+    assert flapping.settled(changes, 700_000, SETTINGS)
+    assert flapping.settled([], 0, SETTINGS)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = Store(tmp_path / "collector.db")
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def test_rapid_cycles_make_one_flapping_message_until_settled(
+    store: Store, tmp_path: Path
+) -> None:
+    rules = (
+        "    - checks: [web]\n      channels: [ops]\n      events: [down, resolved, flapping]\n"
+        "      flapping: {changes: 4, window: 5m, settle: 3m}\n"
+    )
+    config = parse_config(CONFIG + rules, base_dir=tmp_path, process="collector")
+    clock = Clock()
+    judge = evaluator(store, config, clock)
+
+    async def phase(seconds: float, ok: bool) -> None:
+        await probe(store, clock, clock.now + seconds, ok=ok)
+        await judge.evaluate()
+        for row in await notifications(store):  # delivered at once: nothing merges
+            if row.status == "held":
+                await store.notification_sent(row.seq, row.created_ms, attempts=1, status=200)
+
+    await phase(30, True)
+    for _ in range(5):
+        await phase(30, False)
+        await phase(30, True)
+    await phase(30, False)
+    kinds = [row.kind for row in await notifications(store)]
+    assert kinds == ["down", "resolved", "down", "flapping"]
+    flap = decode_event((await notifications(store))[-1].event)
+    assert flap.changes == 4 and flap.window_s == 300  # type: ignore[union-attr]
+    assert flap.since == T0 + 30  # type: ignore[union-attr]
+    await phase(170, True)  # UP, but changes still within the settle time
+    assert [row.kind for row in await notifications(store)] == kinds
+    await phase(30, True)
+    rows = await notifications(store)
+    assert [row.kind for row in rows] == [*kinds, "resolved"]
+    resolved = decode_event(rows[-1].event)
+    assert resolved.down_since == T0 + 90  # the open alert's outage: its down was sent
+    assert rows[-1].run_ms == rows[2].run_ms == rows[3].run_ms
+    assert resolved.up_since == T0 + 360  # type: ignore[union-attr]
+
+
+async def test_flapping_that_settles_down_sends_down(store: Store, tmp_path: Path) -> None:
+    rules = (
+        "    - checks: [web]\n      channels: [ops]\n      after: 1m\n"
+        "      events: [down, resolved, flapping]\n"
+        "      flapping: {changes: 3, window: 5m, settle: 2m}\n"
+    )
+    config = parse_config(CONFIG + rules, base_dir=tmp_path, process="collector")
+    clock = Clock()
+    judge = evaluator(store, config, clock)
+    await probe(store, clock, T0 + 20, ok=True)
+    for _ in range(2):  # each outage shorter than `after`: no down, but flapping
+        await probe(store, clock, clock.now + 20, ok=False)
+        await judge.evaluate()
+        await probe(store, clock, clock.now + 20, ok=True)
+        await judge.evaluate()
+    assert [row.kind for row in await notifications(store)] == ["flapping"]
+    down_since = clock.now
+    await probe(store, clock, clock.now + 110, ok=False)
+    await judge.evaluate()
+    assert [row.kind for row in await notifications(store)] == ["flapping"]
+    await probe(store, clock, clock.now + 20, ok=False)
+    await judge.evaluate()
+    rows = await notifications(store)
+    assert [row.kind for row in rows] == ["flapping", "down"]
+    assert decode_event(rows[-1].event).since == down_since  # type: ignore[union-attr]
