@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from collector import openapi
 from collector.auth import Authenticator, Principal
@@ -135,7 +136,7 @@ async def metrics_page(request: web.Request) -> web.Response:
     for refresh in app[METRICS_REFRESHERS]:
         await refresh(app)
     return web.Response(
-        body=app[METRICS].render(), headers={"Content-Type": "text/plain; version=0.0.4"}
+        body=app[METRICS].render(), headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4}
     )
 
 
