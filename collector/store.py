@@ -39,7 +39,8 @@ import contextlib
 import json
 import math
 import sqlite3
-import struct
+import sys
+from array import array
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -67,7 +68,8 @@ MIN_LATENCY_MS = 1e-3
 MAX_BUCKET = 2**15 - 1
 """Latencies beyond γ^MAX_BUCKET ms (10^281 ms: nonsense, but finite) share the last bucket."""
 _LOG_GAMMA = math.log(LATENCY_GAMMA)
-_BUCKET = struct.Struct("<hI")
+_BIG_ENDIAN = sys.byteorder == "big"
+assert array("h").itemsize == 2 and array("I").itemsize == 4
 
 
 def latency_bucket(latency_ms: float) -> int:
@@ -84,11 +86,24 @@ def bucket_value(bucket: int) -> float:
 
 
 def encode_histogram(counts: Mapping[int, int]) -> bytes:
-    return b"".join(_BUCKET.pack(bucket, counts[bucket]) for bucket in sorted(counts))
+    """The buckets (int16 each), then their counts (uint32 each), little-endian."""
+    buckets = array("h", sorted(counts))
+    tallies = array("I", [counts[bucket] for bucket in buckets])
+    if _BIG_ENDIAN:
+        buckets.byteswap()
+        tallies.byteswap()
+    return buckets.tobytes() + tallies.tobytes()
 
 
 def decode_histogram(blob: bytes) -> dict[int, int]:
-    return dict(_BUCKET.iter_unpack(blob))
+    size = len(blob) // 6
+    buckets, tallies = array("h"), array("I")
+    buckets.frombytes(blob[: 2 * size])
+    tallies.frombytes(blob[2 * size :])
+    if _BIG_ENDIAN:
+        buckets.byteswap()
+        tallies.byteswap()
+    return dict(zip(buckets, tallies, strict=True))
 
 
 # ----------------------------------------------------------------------------------- migrations
@@ -807,7 +822,7 @@ class Store:
             (*checks, hour_start_ms, hour_end_ms),
         ) as cursor:
             async for (blob,) in cursor:
-                for bucket, count in _BUCKET.iter_unpack(blob):
+                for bucket, count in decode_histogram(blob).items():
                     merged[bucket] = merged.get(bucket, 0) + count
         return merged
 

@@ -17,10 +17,14 @@ from collector.ingest import SampleRow
 from collector.store import (
     HOUR_MS,
     LATENCY_GAMMA,
+    MAX_BUCKET,
     MIGRATIONS,
+    ZERO_BUCKET,
     Store,
     backup_database,
     bucket_value,
+    decode_histogram,
+    encode_histogram,
     latency_bucket,
 )
 from collector.timeline import Run, SampleState, build_runs
@@ -449,3 +453,9 @@ async def test_a_gap_filled_newest_first_gives_the_runs_of_in_order_arrival(stor
     expected = build_runs(SampleState(r.ts_ms, r.ok, r.interval_ms, r.error) for r in samples)
     assert (await store.runs(["web"], 0, 2**62))["web"]["eu-1"] == expected
     assert (await store.last_runs())["web"]["eu-1"] == expected[-1]
+
+
+def test_histograms_encode_and_decode_exactly() -> None:
+    counts = {ZERO_BUCKET: 3, -50: 1, 0: 7, 233: 2**32 - 1, MAX_BUCKET: 1}
+    assert decode_histogram(encode_histogram(counts)) == counts
+    assert decode_histogram(encode_histogram({})) == {}
