@@ -7,12 +7,13 @@ ones). No SQL here: every read is a method of `collector.store.Store`.
 
 Summaries (`GET /api/v1/slas`, the SLA metrics) compute the current period of many SLAs at
 once. Their cost grows with the state changes of the checks, not with the number of SLAs times
-their samples: the runs of every check are read once, each check's state under a quorum
-(§4.2) is swept once and shared by every SLA that uses that check with that quorum, and each SLA
-then combines its checks' states. That is exact (a check's state at an instant depends only on
-its agents at that instant) for every number but an incident's `error`, which comes from the
-agents' own runs: an SLA with an open incident, or whose history must grow, is computed again
-from the agents' runs.
+their samples: the runs of every check are read once; each check's state under a quorum (§4.2)
+is swept once, and each set of checks' service state under a quorum and `require` (§4.3) once,
+shared by every SLA that needs it; each SLA then applies its own forgiveness, maintenance,
+unknown time, window and objective to that one timeline. The figures are exact (a state at an
+instant depends only on the states below it at that instant); an incident's checks and error
+are not in a shared timeline, so a summary carries only the open incident, taken from an exact
+computation on the agents' runs (as is an SLA whose history must grow).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from collector.periods import (
     resolve_window,
 )
 from collector.sla import (
+    Incident,
     LatencySource,
     Report,
     Runs,
@@ -52,8 +54,10 @@ MAX_WINDOW_DAYS = 3660
 MAX_HISTORY_ROUNDS = 64
 """The engine doubles the history each round; this many rounds reach far past any data."""
 
-_ONE_AGENT = "quorum"
-"""The agent name of a check's state under a quorum, fed to the engine as a single agent."""
+_ONE_AGENT = "shared"
+"""The agent name of a shared state (`SharedTimelines`), fed to the engine as one agent."""
+_SERVICE = "service"
+"""The check name of an SLA's service state fed to the engine as the state of one check."""
 
 
 # ------------------------------------------------------------------------------------ outputs
@@ -234,7 +238,8 @@ async def latency_source(
 
 
 async def summaries(store: Store, slas: Sequence[Sla], now_ms: int) -> list[SlaSummary]:
-    """The current period of every SLA of `slas`, in their order (no latency)."""
+    """The current period of every SLA of `slas`, in their order: a report without latency and
+    with only the open incident, if any."""
     if not slas:
         return []
     windows = {sla.id: current_window(sla.period, sla.timezone, now_ms) for sla in slas}
@@ -245,50 +250,104 @@ async def summaries(store: Store, slas: Sequence[Sla], now_ms: int) -> list[SlaS
     checks = sorted({check for sla in slas for check in sla.checks})
     runs = await store.runs(checks, span.start_ms, span.end_ms)
     declared = _by_sla(await store.declared_maintenance([sla.id for sla in slas]))
-    states = _CheckStates(runs, span.start_ms, min(span.end_ms, now_ms))
+    timelines = SharedTimelines(runs, span.start_ms, min(span.end_ms, now_ms))
     found = []
     for sla in slas:
         window, history = windows[sla.id], histories[sla.id]
         holes = _intervals(declared.get(sla.id, ()))
-        report = compute_report(
-            replace(sla, quorum="any"),
-            {check: {_ONE_AGENT: states.of(check, sla.quorum)} for check in sla.checks},
-            window,
-            now_ms,
-            declared_maintenance=holes,
-            history=history,
-        )
-        if report.open_incident is not None or report.wider_history is not None:
+        report = shared_report(sla, timelines, window, now_ms, history=history, declared=holes)
+        if report.open_incident is None and report.wider_history is None:
+            report = replace(report, incidents=())
+        else:
             report = await compute_from_store(
                 store, sla, window, now_ms, declared=holes, latency=False
             )
-        else:
-            report = replace(report, sla=sla)
+            report = replace(report, incidents=_open_only(report))
         found.append(SlaSummary(report, period_label(sla.period, window.from_ms, sla.timezone)))
     return found
 
 
-class _CheckStates:
-    """Each check's state under a quorum as runs of one pseudo-agent, swept once and shared."""
+def shared_report(
+    sla: Sla,
+    timelines: SharedTimelines,
+    window: Window,
+    now_ms: int,
+    *,
+    history: Interval,
+    declared: Sequence[Interval],
+) -> Report:
+    """The report of `sla` from the shared service timeline: every figure exact; its incidents'
+    `checks` and `error` are not (the caller recomputes the incidents it shows)."""
+    report = compute_report(
+        replace(sla, checks=(_SERVICE,), quorum="any", require="all"),
+        {_SERVICE: {_ONE_AGENT: timelines.service(sla.checks, sla.quorum, sla.require)}},
+        window,
+        now_ms,
+        declared_maintenance=declared,
+        history=history,
+    )
+    end_ms = min(report.as_of_ms, now_ms)
+    missing = _missing_checks(sla, timelines.runs, window.from_ms, end_ms)
+    return replace(report, sla=sla, missing_checks=missing)
+
+
+class SharedTimelines:
+    """States swept once and shared by every SLA that needs them, as runs of one pseudo-agent:
+    each check's under a quorum (§4.2), each set of checks' under a quorum and require (§4.3)."""
 
     def __init__(self, runs: Runs, start_ms: int, end_ms: int) -> None:
-        self._runs, self._start_ms, self._end_ms = runs, start_ms, end_ms
-        self._found: dict[tuple[str, Quorum], list[Run]] = {}
+        """`runs`: the agents' runs overlapping `[start_ms, end_ms)`, which must cover the
+        history of every SLA asked for; `end_ms` at most now."""
+        self.runs, self._start_ms, self._end_ms = runs, start_ms, end_ms
+        self._checks: dict[tuple[str, Quorum], list[Run]] = {}
+        self._services: dict[tuple[tuple[str, ...], Quorum, str], list[Run]] = {}
 
-    def of(self, check: str, quorum: Quorum) -> list[Run]:
+    def service(self, checks: Sequence[str], quorum: Quorum, require: str) -> list[Run]:
+        unique = tuple(dict.fromkeys(checks))
+        key = (unique, quorum, require)
+        if key not in self._services:
+            states = {check: {_ONE_AGENT: self.check(check, quorum)} for check in unique}
+            self._services[key] = self._sweep(states, unique, "any", require)
+        return self._services[key]
+
+    def check(self, check: str, quorum: Quorum) -> list[Run]:
         key = (check, quorum)
-        if key not in self._found:
-            self._found[key] = self._sweep(check, quorum)
-        return self._found[key]
+        if key not in self._checks:
+            self._checks[key] = self._sweep(self.runs, (check,), quorum, "all")
+        return self._checks[key]
 
-    def _sweep(self, check: str, quorum: Quorum) -> list[Run]:
-        alone = Sla(id=check, name=check, checks=(check,), objective=100.0, quorum=quorum)
-        timeline = service_timeline(alone, self._runs, self._start_ms, self._end_ms)
+    def _sweep(
+        self, runs: Runs, checks: tuple[str, ...], quorum: Quorum, require: str
+    ) -> list[Run]:
+        alone = Sla(
+            id="shared", name="shared", checks=checks, objective=100.0, quorum=quorum,
+            require=require,  # type: ignore[arg-type]
+        )  # fmt: skip
+        timeline = service_timeline(alone, runs, self._start_ms, self._end_ms)
         return [
             Run(s.start_ms, s.end_ms, s.state is State.UP, None, s.start_ms, 0)
             for s in timeline.segments
             if s.state is not State.UNKNOWN
         ]
+
+
+def _missing_checks(sla: Sla, runs: Runs, start_ms: int, end_ms: int) -> tuple[str, ...]:
+    """The SLA's checks without a run of any agent inside `[start_ms, end_ms)` (§4.7)."""
+
+    def has_data(check: str) -> bool:
+        return any(
+            run.start_ms < end_ms and run.end_ms > start_ms and run.start_ms < run.end_ms
+            for agent_runs in runs.get(check, {}).values()
+            for run in agent_runs
+        )
+
+    if start_ms >= end_ms:
+        return tuple(sorted(set(sla.checks)))
+    return tuple(sorted(check for check in set(sla.checks) if not has_data(check)))
+
+
+def _open_only(report: Report) -> tuple[Incident, ...]:
+    return tuple(incident for incident in report.incidents if incident.end_ms is None)
 
 
 # -------------------------------------------------------------------------------- maintenance

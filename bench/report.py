@@ -1,0 +1,289 @@
+"""Speed of SLA reports (issue 4): a month's report, 500 SLA summaries, and how cost grows.
+
+    .venv/bin/python bench/report.py [--quick]
+
+1. A month (November 2026) of one SLA of 3 checks x 3 agents probed every 30 s (~780,000
+   samples) with 200 outages, ingested through the store as agents push it. The monthly report
+   through `collector.reports` (store reads included), warm; baseline in the same process:
+   reading the month's raw samples of those checks, the least a report that walks samples does.
+2. `GET /api/v1/slas` with 500 SLAs (varied checks, quorum, require, min_downtime, unknown,
+   period, timezone, maintenance) over that data, through a real collector HTTP server;
+   baseline: the same 500 reports computed one by one from the store.
+3. Two curves, each as ratios to its first point: fixed samples with growing state changes, and
+   fixed state changes with growing samples.
+Goals: month report <= 100 ms warm; 500 summaries <= 1 s; cost following changes, not samples.
+`--quick` uses a 120 s interval and smaller curves (a smoke run, not the figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import tempfile
+import time
+from bisect import bisect_right
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from collector.ingest import SampleRow
+from collector.main import Collector
+from collector.periods import current_window, window_for_period
+from collector.reports import compute_from_store, sla_report
+from collector.store import Store
+from config.loader import parse_config
+from config.schema import Sla
+
+MONTH = "2026-11"
+START_MS = round(datetime.fromisoformat("2026-11-01T00:00:00Z").timestamp() * 1000)
+END_MS = round(datetime.fromisoformat("2026-12-01T00:00:00Z").timestamp() * 1000)
+NOW_MS = END_MS - 60_000
+"""The month's last minute: all but complete, and still the current period of monthly SLAs."""
+CHECKS = ("web", "api", "db")
+AGENTS = ("eu-1", "us-1", "ap-1")
+BATCH = 10_000
+ADMIN = "bench-admin-token-0123456789"
+SLA = Sla(id="bench", name="Bench", checks=CHECKS, objective=99.9, min_downtime=60.0)
+
+
+# ------------------------------------------------------------------------------------ the data
+
+
+def outages(count: int, seed: int) -> dict[str, list[tuple[int, int]]]:
+    """`count` outages of 1 to 30 minutes, each on one check, spread over the month."""
+    rng = random.Random(seed)
+    found: dict[str, list[tuple[int, int]]] = {check: [] for check in CHECKS}
+    for _ in range(count):
+        start = rng.randrange(START_MS, END_MS - 3_600_000)
+        found[rng.choice(CHECKS)].append((start, start + rng.randrange(60_000, 1_800_000)))
+    return {check: sorted(spans) for check, spans in found.items()}
+
+
+def agent_batches(
+    agent: int, interval_s: int, down: dict[str, list[tuple[int, int]]], seed: int
+) -> Iterator[list[SampleRow]]:
+    """One agent's samples of the month in time order, batch by batch, as it pushes them."""
+    rng = random.Random(seed * 31 + agent)
+    interval_ms = interval_s * 1000
+    batch: list[SampleRow] = []
+    starts = {check: [start for start, _ in spans] for check, spans in down.items()}
+    for step in range((END_MS - START_MS) // interval_ms):
+        for offset, check in enumerate(CHECKS):
+            ts = START_MS + step * interval_ms + offset * 997 + agent * 101
+            before = bisect_right(starts[check], ts)
+            ok = not any(ts < end for _, end in down[check][max(0, before - 3) : before])
+            latency = rng.lognormvariate(4.3, 0.5)
+            batch.append(SampleRow(ts, ok, latency if ok else None, interval_ms,
+                                   200 if ok else 503, None if ok else "HTTP 503",
+                                   None, None, None, None, None, None, check, "http"))  # fmt: skip
+            if len(batch) == BATCH:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+async def build(path: Path, *, interval_s: int, outage_count: int, seed: int = 1) -> int:
+    """A database of the month, the agents' batches interleaved; returns the samples stored."""
+    store = Store(path)
+    await store.open()
+    down = outages(outage_count, seed)
+    streams = [(name, agent_batches(a, interval_s, down, seed)) for a, name in enumerate(AGENTS)]
+    total = 0
+    try:
+        while streams:
+            for name, stream in list(streams):
+                rows = next(stream, None)
+                if rows is None:
+                    streams.remove((name, stream))
+                    continue
+                total += (await store.ingest(name, rows, labels=None, now_ms=NOW_MS)).accepted
+    finally:
+        await store.close()
+    return total
+
+
+# --------------------------------------------------------------------------------- measuring
+
+
+async def timed(run: Callable[[], Awaitable[Any]], repeat: int) -> float:
+    """Median seconds of `repeat` warm runs (one run first to warm caches)."""
+    await run()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        await run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+async def month_report_s(path: Path, repeat: int = 7) -> tuple[float, int, int]:
+    """(seconds of the month's report, runs read, samples) on the database at `path`."""
+    store = Store(path)
+    await store.open()
+    try:
+        window = window_for_period(MONTH, "UTC")
+        seconds = await timed(lambda: sla_report(store, SLA, window, NOW_MS), repeat)
+        runs = await store.runs(CHECKS, START_MS - 60_000, NOW_MS)
+        changes = sum(len(r) for agents in runs.values() for r in agents.values())
+        samples = await store.sample_count()
+    finally:
+        await store.close()
+    return seconds, changes, samples
+
+
+async def raw_scan_s(path: Path) -> float:
+    """Baseline: read the month's raw samples (ts, ok, latency) of the SLA's checks."""
+    store = Store(path)
+    await store.open()
+    try:
+        reader = store._reader  # the bench may look inside: this is the naive path to compare
+
+        async def scan() -> None:
+            async with reader.execute(
+                "SELECT ts_ms, ok, latency_ms FROM samples WHERE ts_ms >= ? AND ts_ms < ?",
+                (START_MS, NOW_MS),
+            ) as cursor:
+                await cursor.fetchall()
+
+        return await timed(scan, 3)
+    finally:
+        await store.close()
+
+
+def many_slas(count: int, seed: int = 5) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    subsets = [list(CHECKS), ["web"], ["web", "api"], ["api", "db"], ["db"], ["web", "db"]]
+    slas = []
+    for i in range(count):
+        sla: dict[str, Any] = {
+            "id": f"sla-{i:03d}",
+            "customer": f"customer-{i % 50:02d}",
+            "checks": rng.choice(subsets),
+            "objective": rng.choice([99.0, 99.5, 99.9, 99.95]),
+            "quorum": rng.choice(["any", "majority", "all", 2]),
+            "require": rng.choice(["all", "all", "any"]),
+            "min_downtime": rng.choice(["0s", "0s", "1m", "5m"]),
+            "unknown": rng.choice(["exclude", "exclude", "up", "down"]),
+            "period": rng.choice(["month", "month", "week", "day"]),
+            "timezone": rng.choice(["UTC", "Europe/Paris", "America/New_York", "Asia/Tokyo"]),
+            "credits": [{"below": 99.9, "percent": 10}, {"below": 99.0, "percent": 25}],
+        }
+        if i % 4 == 0:
+            sla["maintenance"] = [{"every": "sunday", "at": "02:00", "duration": "1h"}]
+        slas.append(sla)
+    return slas
+
+
+async def summaries_s(path: Path, count: int, repeat: int = 5) -> tuple[float, float]:
+    """(seconds of GET /api/v1/slas with `count` SLAs over HTTP, seconds of the same reports
+    one by one from the store)."""
+    customers = sorted({s["customer"] for s in many_slas(count)})
+    text = json.dumps(
+        {
+            "collector": {
+                "listen": "127.0.0.1:0",
+                "database": str(path),
+                "admin_token": ADMIN,
+                "customers": [{"id": c, "name": c} for c in customers],
+            },
+            "slas": many_slas(count),
+        }
+    )
+    config = parse_config(text, base_dir=path.parent, process="collector")
+    collector = Collector(config, clock=lambda: NOW_MS / 1000)
+    await collector.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def fetch() -> None:
+                async with session.get(
+                    f"{collector.url}/api/v1/slas", headers={"Authorization": f"Bearer {ADMIN}"}
+                ) as response:
+                    assert response.status == 200, await response.text()
+                    assert len((await response.json())["slas"]) == count
+
+            http_s = await timed(fetch, repeat)
+
+        async def one_by_one() -> None:
+            for sla in config.slas:
+                window = current_window(sla.period, sla.timezone, NOW_MS)
+                await compute_from_store(
+                    collector.store, sla, window, NOW_MS, declared=[], latency=False
+                )
+
+        baseline_s = await timed(one_by_one, 1)
+    finally:
+        await collector.stop()
+    return http_s, baseline_s
+
+
+# ---------------------------------------------------------------------------------------- main
+
+
+async def curve(
+    folder: Path, name: str, points: list[tuple[int, int]], reuse: dict[tuple[int, int], Path]
+) -> None:
+    """Report times over databases of (interval_s, outages), as ratios to the first point."""
+    print(f"\n{name}")
+    print(f"{'interval':>9} {'outages':>8} {'samples':>9} {'runs':>6} {'report ms':>10} "
+          f"{'x samples':>10} {'x runs':>7} {'x time':>7}")  # fmt: skip
+    first: tuple[int, int, float] | None = None
+    for interval_s, outage_count in points:
+        path = reuse.get((interval_s, outage_count))
+        if path is None:
+            path = folder / f"curve-{interval_s}-{outage_count}.db"
+            await build(path, interval_s=interval_s, outage_count=outage_count)
+            reuse[(interval_s, outage_count)] = path
+        seconds, changes, samples = await month_report_s(path, repeat=5)
+        if first is None:
+            first = (samples, changes, seconds)
+        print(f"{interval_s:>8}s {outage_count:>8} {samples:>9,} {changes:>6} "
+              f"{seconds * 1000:>10.1f} {samples / first[0]:>10.2f} {changes / first[1]:>7.2f} "
+              f"{seconds / first[2]:>7.2f}")  # fmt: skip
+
+
+async def main(quick: bool) -> None:
+    interval = 120 if quick else 30
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        main_db = folder / "month.db"
+        started = time.perf_counter()
+        samples = await build(main_db, interval_s=interval, outage_count=200)
+        took = time.perf_counter() - started
+        print(f"month of {len(CHECKS)} checks x {len(AGENTS)} agents every {interval} s, 200 "
+              f"outages: {samples:,} samples ingested through the store in {took:.1f} s "
+              f"({samples / took:,.0f}/s)")  # fmt: skip
+
+        report_s, changes, _ = await month_report_s(main_db)
+        scan_s = await raw_scan_s(main_db)
+        print(f"monthly report, warm (median of 7), {changes} runs: {report_s * 1000:.1f} ms "
+              f"(goal <= 100 ms); baseline, reading the month's raw samples: "
+              f"{scan_s * 1000:.1f} ms; report/baseline = {report_s / scan_s:.3f}")  # fmt: skip
+
+        http_s, one_by_one_s = await summaries_s(main_db, 500)
+        print(f"GET /api/v1/slas, 500 SLAs, warm (median of 5): {http_s * 1000:.0f} ms "
+              f"(goal <= 1000 ms); baseline, the 500 reports one by one: "
+              f"{one_by_one_s * 1000:.0f} ms; ratio {http_s / one_by_one_s:.3f}")  # fmt: skip
+
+        reuse = {(interval, 200): main_db}
+        if quick:
+            changes_points = [(interval, n) for n in (25, 100, 400)]
+            samples_points = [(i, 200) for i in (480, 240, 120)]
+        else:
+            changes_points = [(60, n) for n in (25, 50, 100, 200, 400, 800)]
+            samples_points = [(i, 200) for i in (240, 120, 60, 30)]
+        await curve(folder, "fixed samples, growing state changes", changes_points, reuse)
+        await curve(folder, "fixed state changes, growing samples", samples_points, reuse)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run on smaller data")
+    asyncio.run(main(parser.parse_args().quick))
