@@ -29,6 +29,7 @@ from collector.report_formats import incidents_csv, report_csv, report_page
 from collector.reports import (
     EARLIEST_MS,
     LATEST_MS,
+    LatencyCache,
     SlaReport,
     maintenance_list,
     report_window,
@@ -48,6 +49,9 @@ HTML_HEADERS = {
 }
 
 
+LATENCY_CACHE = web.AppKey("latency_cache", LatencyCache)
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/api/v1/slas", list_slas)
     app.router.add_get("/api/v1/slas/{sla}/report", get_report)
@@ -55,6 +59,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/v1/maintenance", declare_maintenance)
     app.router.add_get("/api/v1/maintenance", list_maintenance)
     app.router.add_delete("/api/v1/maintenance/{id}", delete_maintenance)
+    app[LATENCY_CACHE] = LatencyCache()
     openapi.document(app).add(PATHS, SCHEMAS)
     sla_metrics.setup(app)
 
@@ -80,7 +85,9 @@ async def get_report(request: web.Request) -> web.Response:
     output = _format(request, FORMATS)
     now_ms = _now_ms(request)
     window, period = requested_window(request.query, sla, now_ms)
-    found = await sla_report(app[STORE], sla, window, now_ms, period=period)
+    found = await sla_report(
+        app[STORE], sla, window, now_ms, period=period, latency_cache=app[LATENCY_CACHE]
+    )
     if output == "csv":
         return _csv(report_csv([found]), _file_name(found, "csv"))
     if output == "html":

@@ -18,7 +18,7 @@ computation on the agents' runs (as is an SLA whose history must grow).
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -51,6 +51,7 @@ LATEST_MS = 253_370_764_800_000
 """9999-01-01T00:00:00Z: report windows and maintenance stay inside the years 1970 to 9998."""
 MAX_WINDOW_DAYS = 3660
 """About ten years: longer windows would only cost time (no data is kept that long)."""
+DAY_MS = 86_400_000
 MAX_HISTORY_ROUNDS = 64
 """The engine doubles the history each round; this many rounds reach far past any data."""
 
@@ -180,11 +181,18 @@ async def sla_report(
     *,
     period: str | None = None,
     latency: bool = True,
+    latency_cache: LatencyCache | None = None,
 ) -> SlaReport:
     """The report of `sla` over `window` as known at `now_ms`, from the stored data."""
     declared = await store.declared_maintenance([sla.id])
     report = await compute_from_store(
-        store, sla, window, now_ms, declared=_intervals(declared), latency=latency
+        store,
+        sla,
+        window,
+        now_ms,
+        declared=_intervals(declared),
+        latency=latency,
+        latency_cache=latency_cache,
     )
     return SlaReport(report, period, tuple(maintenance_in(sla, window, declared)))
 
@@ -197,9 +205,12 @@ async def compute_from_store(
     *,
     declared: Sequence[Interval],
     latency: bool = True,
+    latency_cache: LatencyCache | None = None,
 ) -> Report:
     """`compute_report` with the runs it needs, widening the history as long as it asks."""
-    source = await latency_source(store, sla, window, now_ms, declared) if latency else None
+    source = None
+    if latency:
+        source = await latency_source(store, sla, window, now_ms, declared, cache=latency_cache)
     history = history_range(sla, window, now_ms)
     for _ in range(MAX_HISTORY_ROUNDS):
         runs = await store.runs(sla.checks, history.start_ms, history.end_ms)
@@ -219,7 +230,13 @@ async def compute_from_store(
 
 
 async def latency_source(
-    store: Store, sla: Sla, window: Window, now_ms: int, declared: Sequence[Interval]
+    store: Store,
+    sla: Sla,
+    window: Window,
+    now_ms: int,
+    declared: Sequence[Interval],
+    *,
+    cache: LatencyCache | None = None,
 ) -> LatencySource:
     """The latencies `latency_plan` asks for: raw values, and histograms of whole hours."""
     plan = latency_plan(sla, window, now_ms, declared)
@@ -228,10 +245,58 @@ async def latency_source(
         values.extend(await store.latency_values(sla.checks, part.start_ms, part.end_ms))
     buckets: dict[int, int] = {}
     for part in plan.hourly:
-        found = await store.latency_histograms(sla.checks, part.start_ms, part.end_ms)
-        for bucket, count in found.items():
-            buckets[bucket] = buckets.get(bucket, 0) + count
+        if cache is None:
+            found = await store.latency_histograms(sla.checks, part.start_ms, part.end_ms)
+        else:
+            found = await cache.histograms(store, sla.checks, part.start_ms, part.end_ms)
+        _add_counts(buckets, found)
     return LatencySource(values, buckets, bucket_value)
+
+
+class LatencyCache:
+    """Merged latency histograms of whole UTC days, per set of checks, kept while the day's
+    rollups are unchanged (`Store.rollup_day_marks`).
+
+    A month's report then merges 30 cached days instead of 720 hours x agents of histograms;
+    a late sample still counts at once, since it changes the marks of its day. The least
+    recently used days go first past `max_days`.
+    """
+
+    def __init__(self, max_days: int = 1024) -> None:
+        self.max_days = max_days
+        self._days: OrderedDict[
+            tuple[tuple[str, ...], int], tuple[tuple[int, int], dict[int, int]]
+        ] = OrderedDict()
+
+    async def histograms(
+        self, store: Store, checks: Sequence[str], start_ms: int, end_ms: int
+    ) -> dict[int, int]:
+        """What `store.latency_histograms(checks, start_ms, end_ms)` answers."""
+        first_day = -(-start_ms // DAY_MS) * DAY_MS
+        last_day = end_ms // DAY_MS * DAY_MS
+        if first_day >= last_day:
+            return await store.latency_histograms(checks, start_ms, end_ms)
+        merged: dict[int, int] = {}
+        for edge_start, edge_end in ((start_ms, first_day), (last_day, end_ms)):
+            if edge_start < edge_end:
+                _add_counts(merged, await store.latency_histograms(checks, edge_start, edge_end))
+        which = tuple(sorted(set(checks)))
+        for day, mark in (await store.rollup_day_marks(checks, first_day, last_day)).items():
+            cached = self._days.get((which, day))
+            if cached is None or cached[0] != mark:
+                cached = (mark, await store.latency_histograms(checks, day, day + DAY_MS))
+                self._days[(which, day)] = cached
+                while len(self._days) > self.max_days:
+                    self._days.popitem(last=False)
+            else:
+                self._days.move_to_end((which, day))
+            _add_counts(merged, cached[1])
+        return merged
+
+
+def _add_counts(into: dict[int, int], counts: Mapping[int, int]) -> None:
+    for bucket, count in counts.items():
+        into[bucket] = into.get(bucket, 0) + count
 
 
 # ---------------------------------------------------------------------------------- summaries

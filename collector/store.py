@@ -229,6 +229,7 @@ MIGRATIONS: tuple[str, ...] = (
 """Numbered from 1 by position; a new migration is appended, never edited once released."""
 
 HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
 PRUNE_CHUNK_ROWS = 5_000
 CACHE_KIB = 32 * 1024
 """The writer's page cache: every series' last leaf pages stay in it."""
@@ -1015,6 +1016,29 @@ class Store:
             await reader.close()
             raise
         self._reader_connection = reader
+
+    # -------------------------------------------------------------------------- reads: reports
+
+    async def rollup_day_marks(
+        self, checks: Sequence[str], day_start_ms: int, day_end_ms: int
+    ) -> dict[int, tuple[int, int]]:
+        """UTC day → (hourly rollups, samples in them) of `checks` (all agents), for the days
+        starting in [day_start_ms, day_end_ms). Rollups only grow (a new sample adds to its
+        hour) or go (pruning): a day whose marks are unchanged has the same histograms, so a
+        merged day can be cached against them."""
+        found: dict[int, tuple[int, int]] = {}
+        if not checks:
+            return found
+        marks = ",".join("?" * len(checks))
+        async with self._reader.execute(
+            f"SELECT hour_ms - hour_ms % {DAY_MS}, COUNT(*), SUM(samples) FROM rollups"
+            f" WHERE series IN (SELECT id FROM series WHERE check_id IN ({marks}))"
+            " AND hour_ms >= ? AND hour_ms < ? GROUP BY 1",
+            (*checks, day_start_ms, day_end_ms),
+        ) as cursor:
+            for day, hours, samples in await cursor.fetchall():
+                found[int(day)] = (int(hours), int(samples))
+        return found
 
     # ----------------------------------------------------------------------------- retention
 

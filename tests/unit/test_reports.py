@@ -16,6 +16,7 @@ from collector.ingest import SampleRow
 from collector.maintenance import Interval
 from collector.periods import Window, current_window
 from collector.reports import (
+    LatencyCache,
     SharedTimelines,
     compute_from_store,
     maintenance_in,
@@ -193,6 +194,32 @@ async def test_latency_mixes_raw_partial_hours_and_hourly_histograms(store: Stor
     assert latency.p50_ms == pytest.approx(83, rel=0.01)
     assert latency.p95_ms == 157.0
     assert latency.p99_ms == 164.0
+
+
+async def test_the_latency_cache_answers_as_the_store_and_sees_late_samples(store: Store) -> None:
+    # Three days of one check by two agents, a sample every 10 minutes; the range asked starts
+    # and ends mid-day, so edges come from the store and the whole day between from the cache.
+    day = ms("2026-11-01T00:00:00Z")
+    for agent, latency in (("eu-1", 40.0), ("us-1", 90.0)):
+        rows = [
+            row(day + i * 10 * MIN, True, "a", latency + i % 7) for i in range(3 * 144) if i % 5
+        ]
+        await store.ingest(agent, rows, labels=None, now_ms=NOW)
+    cache = LatencyCache(max_days=2)
+    start, end = day + 5 * HOUR, day + 2 * 24 * HOUR + 7 * HOUR
+    fresh = await store.latency_histograms(["a"], start, end)
+    assert await cache.histograms(store, ["a"], start, end) == fresh
+    assert await cache.histograms(store, ["a"], start, end) == fresh  # from the cache
+    # Late samples on the cached day (the 2nd): the next answer has them.
+    late = [row(day + 24 * HOUR + i * 10 * MIN, True, "a", 400.0) for i in range(1, 144, 5)]
+    await store.ingest("eu-1", late, labels=None, now_ms=NOW)
+    fresh_after = await store.latency_histograms(["a"], start, end)
+    assert sum(fresh_after.values()) == sum(fresh.values()) + len(late)
+    assert await cache.histograms(store, ["a"], start, end) == fresh_after
+    # Three whole days through a cache of two: the least recently used goes, answers stay right.
+    everything = await store.latency_histograms(["a"], day, day + 3 * 24 * HOUR)
+    assert await cache.histograms(store, ["a"], day, day + 3 * 24 * HOUR) == everything
+    assert len(cache._days) == 2
 
 
 # ------------------------------------------------------------------------------------ windows
