@@ -29,6 +29,8 @@ STATUSES = ("held", "pending", "sent", "given_up", "merged")
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_TEST_BODY_BYTES = 64 * 1024
+MAX_BEFORE = 2**62
+QUERY = frozenset({"status", "channel", "before", "limit"})
 
 
 def setup(app: web.Application) -> None:
@@ -41,9 +43,16 @@ async def list_notifications(request: web.Request) -> web.Response:
     app = request.app
     app[AUTH].require(request, "admin")
     query = request.query
+    unknown = sorted(set(query) - QUERY)
+    if unknown:
+        raise ApiError(
+            400,
+            f"unknown query parameter {unknown[0][:40]!r}: use {', '.join(sorted(QUERY))}",
+            [{"field": name[:40], "error": "unknown parameter"} for name in unknown],
+        )
     statuses = _statuses(query.get("status"))
     limit = _integer(query.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    before = _integer(query.get("before"), "before", None, 1, 2**62)
+    before = _integer(query.get("before"), "before", None, 1, MAX_BEFORE)
     channel = query.get("channel")
     rows = await app[STORE].notifications(
         statuses=statuses, channel=channel, before_seq=before, limit=limit
@@ -199,15 +208,17 @@ PATHS: dict[str, Any] = {
                 {
                     "name": "status",
                     "in": "query",
-                    "description": "Comma-separated: " + ", ".join(STATUSES),
-                    "schema": {"type": "string"},
+                    "description": "Only these statuses, comma-separated",
+                    "style": "form",
+                    "explode": False,
+                    "schema": {"type": "array", "items": {"enum": list(STATUSES)}},
                 },
                 {"name": "channel", "in": "query", "schema": {"type": "string"}},
                 {
                     "name": "before",
                     "in": "query",
                     "description": "Only notifications with a smaller seq (paging)",
-                    "schema": {"type": "integer", "minimum": 1},
+                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_BEFORE},
                 },
                 {
                     "name": "limit",
@@ -236,7 +247,7 @@ PATHS: dict[str, Any] = {
                         },
                     },
                 ),
-                "400": openapi.error_response("Bad status, before or limit"),
+                "400": openapi.error_response("Bad status, before or limit; unknown parameter"),
                 "401": openapi.UNAUTHORIZED,
                 "403": openapi.FORBIDDEN,
             },
