@@ -18,6 +18,7 @@ computation on the agents' runs (as is an SLA whose history must grow).
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -122,7 +123,7 @@ class SlaSummary:
             "id": sla.id,
             "name": sla.name,
             "customer": sla.customer,
-            "objective": report.to_json()["objective"],
+            "objective": _plain(sla.objective),
             "period": self.period,
             "from": format_instant(report.window.from_ms),
             "to": format_instant(report.window.to_ms),
@@ -137,7 +138,7 @@ class SlaSummary:
             "error_budget_s": report.error_budget_s,
             "error_budget_remaining_s": report.error_budget_remaining_s,
             "error_budget_remaining_ratio": report.error_budget_remaining_ratio,
-            "credit_percent": report.to_json()["credit_percent"],
+            "credit_percent": _plain(report.credit_percent),
             "state": report.state.value,
             "open_incident": None if incident is None else incident.to_json(),
             "missing_checks": list(report.missing_checks),
@@ -343,9 +344,10 @@ def shared_report(
 ) -> Report:
     """The report of `sla` from the shared service timeline: every figure exact; its incidents'
     `checks` and `error` are not (the caller recomputes the incidents it shows)."""
+    service = timelines.service(sla.checks, sla.quorum, sla.require, history)
     report = compute_report(
         replace(sla, checks=(_SERVICE,), quorum="any", require="all"),
-        {_SERVICE: {_ONE_AGENT: timelines.service(sla.checks, sla.quorum, sla.require)}},
+        {_SERVICE: {_ONE_AGENT: service}},
         window,
         now_ms,
         declared_maintenance=declared,
@@ -365,15 +367,24 @@ class SharedTimelines:
         history of every SLA asked for; `end_ms` at most now."""
         self.runs, self._start_ms, self._end_ms = runs, start_ms, end_ms
         self._checks: dict[tuple[str, Quorum], list[Run]] = {}
-        self._services: dict[tuple[tuple[str, ...], Quorum, str], list[Run]] = {}
+        self._services: dict[tuple[tuple[str, ...], Quorum, str], tuple[list[Run], list[int]]] = {}
 
-    def service(self, checks: Sequence[str], quorum: Quorum, require: str) -> list[Run]:
+    def service(
+        self, checks: Sequence[str], quorum: Quorum, require: str, within: Interval
+    ) -> Sequence[Run]:
+        """The service state of `checks` as runs, those overlapping `within`."""
         unique = tuple(dict.fromkeys(checks))
         key = (unique, quorum, require)
         if key not in self._services:
             states = {check: {_ONE_AGENT: self.check(check, quorum)} for check in unique}
-            self._services[key] = self._sweep(states, unique, "any", require)
-        return self._services[key]
+            runs = self._sweep(states, unique, "any", require)
+            self._services[key] = (runs, [run.end_ms for run in runs])
+        runs, ends = self._services[key]
+        first = bisect_right(ends, within.start_ms)
+        last = bisect_left(ends, within.end_ms, lo=first)
+        while last < len(runs) and runs[last].start_ms < within.end_ms:
+            last += 1
+        return runs[first:last]
 
     def check(self, check: str, quorum: Quorum) -> list[Run]:
         key = (check, quorum)
@@ -409,6 +420,11 @@ def _missing_checks(sla: Sla, runs: Runs, start_ms: int, end_ms: int) -> tuple[s
     if start_ms >= end_ms:
         return tuple(sorted(set(sla.checks)))
     return tuple(sorted(check for check in set(sla.checks) if not has_data(check)))
+
+
+def _plain(number: float) -> float | int:
+    """Whole numbers as ints in JSON, as `Report.to_json` writes them."""
+    return int(number) if float(number).is_integer() else number
 
 
 def _open_only(report: Report) -> tuple[Incident, ...]:
