@@ -30,6 +30,7 @@ from collector.reports import (
     EARLIEST_MS,
     LATEST_MS,
     LatencyCache,
+    MaintenanceItem,
     SlaReport,
     maintenance_list,
     report_window,
@@ -164,16 +165,7 @@ async def declare_maintenance(request: web.Request) -> web.Response:
     )
     sla_metrics.invalidate(app)
     return web.json_response(
-        {
-            "id": stored.id,
-            "source": "declared",
-            "slas": list(stored.slas),
-            "start": format_instant(stored.start_ms),
-            "end": format_instant(stored.end_ms),
-            "duration_s": (stored.end_ms - stored.start_ms) / 1000,
-            "reason": stored.reason,
-            "created": format_instant(stored.created_ms),
-        },
+        MaintenanceItem.of_declared(stored).to_json(),
         status=201,
         headers={"Location": f"/api/v1/maintenance/{stored.id}"},
     )

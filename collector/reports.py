@@ -78,6 +78,21 @@ class MaintenanceItem:
     """The id of a declared window (to delete it); None for a config window."""
     created_ms: int | None = None
 
+    @classmethod
+    def of_declared(
+        cls, declared: DeclaredMaintenance, slas: tuple[str, ...] | None = None
+    ) -> MaintenanceItem:
+        """A declared window, naming `slas` (default: every SLA it covers)."""
+        return cls(
+            "declared",
+            declared.slas if slas is None else slas,
+            declared.start_ms,
+            declared.end_ms,
+            declared.reason,
+            declared.id,
+            declared.created_ms,
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -114,6 +129,7 @@ class SlaSummary:
     """An SLA's current period at a glance (`GET /api/v1/slas`)."""
 
     report: Report
+    """Without latency, and of the incidents only the open one, if any."""
     period: str
 
     def to_json(self) -> dict[str, Any]:
@@ -444,7 +460,7 @@ def maintenance_in(
         for o in occurrences(sla.maintenance, sla.timezone, span)
     ]
     items.extend(
-        _declared_item(d, (sla.id,))
+        MaintenanceItem.of_declared(d, (sla.id,))
         for d in declared
         if sla.id in d.slas and d.end_ms > window.from_ms and d.start_ms < window.to_ms
     )
@@ -480,20 +496,8 @@ async def maintenance_list(
             for sla in covered
         )
         if overlaps or (upcoming and declared.end_ms > now_ms):
-            items.append(_declared_item(declared, covered))
+            items.append(MaintenanceItem.of_declared(declared, covered))
     return sorted(items, key=_item_order)
-
-
-def _declared_item(declared: DeclaredMaintenance, slas: tuple[str, ...]) -> MaintenanceItem:
-    return MaintenanceItem(
-        "declared",
-        slas,
-        declared.start_ms,
-        declared.end_ms,
-        declared.reason,
-        declared.id,
-        declared.created_ms,
-    )
 
 
 def _item_order(item: MaintenanceItem) -> tuple[int, int, str, tuple[str, ...]]:
