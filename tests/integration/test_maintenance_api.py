@@ -189,3 +189,26 @@ async def test_declared_windows_survive_a_restart(
     await first.close()
     second = await aiohttp_client(Collector(config, clock=clock).app)
     assert [m for m in await listed(second) if m["source"] == "declared"] == [created]
+
+
+async def test_declaring_and_deleting_maintenance_moves_the_sla_gauges_at_once(
+    client: TestClient,
+) -> None:
+    # The day's outage (10:00–10:10 on the 3rd) under maintenance: nothing down, 100 %.
+    await push_day(client)
+
+    async def availability() -> float:
+        text = await (await client.get("/metrics")).text()
+        name = 'slawatch_sla_availability_percent{sla="acme-web"}'
+        [line] = [found for found in text.splitlines() if found.startswith(name)]
+        return float(line.rsplit(" ", 1)[1])
+
+    before = await availability()
+    assert before < 100
+    _, created = await declare(
+        client, {"sla": "acme-web", "start": "2026-11-03T09:00:00Z", "end": "2026-11-03T11:00:00Z"}
+    )
+    assert await availability() == 100.0
+    response = await client.delete(f"/api/v1/maintenance/{created['id']}", headers=auth(ADMIN))
+    assert response.status == 204
+    assert await availability() == before
