@@ -217,6 +217,11 @@ class Evaluator:
         self.rules = [(rule_key(rule), rule) for rule in config.alerts.rules]
         self._budgets_at_ms: int | None = None
         self._lock = asyncio.Lock()
+        self._checks = {check.id: check for check in config.checks}
+        self._check_targets: dict[str, Target] = {}
+        self._watchers: dict[str, list[tuple[str, AlertRule]]] = {}
+        """check id → the rules whose globs match it (the config does not change)."""
+        self._channels: dict[tuple[str, str], tuple[str, ...]] = {}
         windows = [
             max(r.flapping.window, r.flapping.settle) for r in config.alerts.rules if r.flapping
         ]
@@ -240,14 +245,15 @@ class Evaluator:
         open_alerts = {(a.rule, a.subject, a.topic): a for a in await self.store.open_alerts()}
         last_runs = await self.store.last_runs()
         maintenance = await self._in_maintenance(now_ms)
-        await self._state_alerts(work, open_alerts, last_runs, maintenance)
+        watched = self.targets(self.check_ids(last_runs))
+        await self._state_alerts(work, watched, open_alerts, last_runs, maintenance)
         self._no_data(work, last_runs, maintenance)
         await self._agent_silent(work, last_runs, maintenance)
         if budgets:
             await self._budgets(work, open_alerts)
             await self._digest(work)
             self._budgets_at_ms = now_ms
-        self._close_orphans(work, open_alerts, last_runs)
+        self._close_orphans(work, watched, open_alerts)
         notifications = [n for d in work.decisions for n in self.outbox.notifications(d, now_ms)]
         changes = AlertChanges(notifications, work.opened, work.closed, work.marks)
         await self.outbox.commit(changes)
@@ -256,24 +262,42 @@ class Evaluator:
     # ------------------------------------------------------------------------------ targets
 
     def check_ids(self, last_runs: Mapping[str, object]) -> list[str]:
-        return sorted({c.id for c in self.config.checks} | set(last_runs))
+        return sorted(self._checks.keys() | set(last_runs))
 
     def targets(self, check_ids: Iterable[str]) -> list[tuple[str, AlertRule, Target]]:
         """Every (rule key, rule, target) the rules watch."""
-        check_ids = list(check_ids)
-        found = []
+        found = [
+            (key, rule, self.check_target(check))
+            for check in check_ids
+            for key, rule in self.watchers(check)
+        ]
         for key, rule in self.rules:
-            for check in check_ids:
-                if any(fnmatchcase(check, glob) for glob in rule.checks):
-                    found.append((key, rule, self.check_target(check)))
             for sla_id in rule.slas:
                 sla = self.config.sla(sla_id)
                 if sla is not None:
                     found.append((key, rule, self.sla_target(sla)))
         return found
 
+    def watchers(self, check_id: str) -> list[tuple[str, AlertRule]]:
+        """The rules (key, rule) whose globs match the check."""
+        found = self._watchers.get(check_id)
+        if found is None:
+            found = [
+                (key, rule)
+                for key, rule in self.rules
+                if any(fnmatchcase(check_id, glob) for glob in rule.checks)
+            ]
+            self._watchers[check_id] = found
+        return found
+
     def check_target(self, check_id: str) -> Target:
-        configured = self.config.check(check_id)
+        target = self._check_targets.get(check_id)
+        if target is None:
+            target = self._check_targets[check_id] = self._new_check_target(check_id)
+        return target
+
+    def _new_check_target(self, check_id: str) -> Target:
+        configured = self._checks.get(check_id)
         quorum = configured.quorum if configured else "majority"
         sweep = Sla(id=check_id, name=check_id, checks=(check_id,), objective=100.0, quorum=quorum)
         covering = tuple(s.id for s in self.config.slas if check_id in s.checks)
@@ -311,12 +335,12 @@ class Evaluator:
     async def _state_alerts(
         self,
         work: _Pass,
+        watched: Sequence[tuple[str, AlertRule, Target]],
         open_alerts: Mapping[tuple[str, str, str], OpenAlert],
         last_runs: Mapping[str, Mapping[str, Run]],
         maintenance: set[str],
     ) -> None:
         now_ms = work.now_ms
-        watched = self.targets(self.check_ids(last_runs))
         by_target: dict[str, list[tuple[str, AlertRule, AlertState | None]]] = defaultdict(list)
         targets: dict[str, Target] = {}
         for key, rule, target in watched:
@@ -507,7 +531,7 @@ class Evaluator:
             if not channels:
                 continue
             target = self.check_target(check_id)
-            configured = self.config.check(check_id)
+            configured = self._checks.get(check_id)
             agents = last_runs.get(check_id, {})
             newest = max(agents.values(), key=lambda run: run.last_ts_ms, default=None)
             if configured is not None:
@@ -578,13 +602,17 @@ class Evaluator:
             work.decisions.append(Decision(event, key, channels, subject, agent.last_push_ms))
 
     def _channels_for(self, check_id: str, kind: str) -> tuple[str, ...]:
-        channels = (
-            channel
-            for _, rule in self.rules
-            if rule.sends(kind) and any(fnmatchcase(check_id, glob) for glob in rule.checks)
-            for channel in rule.channels
-        )
-        return tuple(dict.fromkeys(channels))
+        """The channels of the rules that watch the check and send `kind`."""
+        found = self._channels.get((check_id, kind))
+        if found is None:
+            channels = (
+                channel
+                for _, rule in self.watchers(check_id)
+                if rule.sends(kind)
+                for channel in rule.channels
+            )
+            found = self._channels[(check_id, kind)] = tuple(dict.fromkeys(channels))
+        return found
 
     # ----------------------------------------------------------------------------- budgets
 
@@ -715,13 +743,13 @@ class Evaluator:
     def _close_orphans(
         self,
         work: _Pass,
+        watched: Sequence[tuple[str, AlertRule, Target]],
         open_alerts: Mapping[tuple[str, str, str], OpenAlert],
-        last_runs: Mapping[str, object],
     ) -> None:
         """Open alerts whose rule or target is no longer configured close without a message."""
-        watched = {(key, target.key) for key, _, target in self.targets(self.check_ids(last_runs))}
+        keys = {(key, target.key) for key, _, target in watched}
         for rule, subject, topic in open_alerts:
-            if (rule, subject) not in watched:
+            if (rule, subject) not in keys:
                 work.closed.append((rule, subject, topic))
                 log.info("alert_forgotten", rule=rule, subject=subject, topic=topic)
 

@@ -30,7 +30,7 @@ log = structlog.get_logger()
 EVALUATE_EVERY_S = 5.0
 """The timer: staleness (no_data, agent_silent), `after`, `repeat` and `resolve_after` need a
 clock, not only new samples."""
-PASS_GAP_S = 0.2
+PASS_GAP_S = 1.0
 """At least this long between two passes, however fast batches arrive."""
 PRUNE_EVERY_S = 3600.0
 KEEP_FINISHED_S = 30 * 86_400.0
