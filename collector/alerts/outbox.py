@@ -333,20 +333,23 @@ class Outbox:
         if ms(self.clock()) >= deadline_ms:
             await self._give_up(row, ms(self.clock()), row.last_error or "not sent in time")
             return
+        self.busy[row.channel] = row.seq  # not merged away until its outcome is stored
+        try:
+            result = await self._send(session, row, timeout=timeout)
+            await self._record(row, result, deadline_ms)
+        finally:
+            self.busy.pop(row.channel, None)
+
+    async def _send(
+        self, session: aiohttp.ClientSession, row: Notification, *, timeout: float
+    ) -> DeliveryResult:
         channel = self.alerts.channel(row.channel)
         if channel is None:
-            result = DeliveryResult("rejected", error="the channel is no longer in the config")
-        else:
-            message = RenderedMessage(
-                row.channel, row.id, row.kind, row.body, _headers(row.headers)
-            )
-            self.busy[row.channel] = row.seq
-            try:
-                result = await channels.deliver(
-                    session, channel, message, timeout=timeout, clock=self.clock
-                )
-            finally:
-                self.busy.pop(row.channel, None)
+            return DeliveryResult("rejected", error="the channel is no longer in the config")
+        message = RenderedMessage(row.channel, row.id, row.kind, row.body, _headers(row.headers))
+        return await channels.deliver(session, channel, message, timeout=timeout, clock=self.clock)
+
+    async def _record(self, row: Notification, result: DeliveryResult, deadline_ms: int) -> None:
         now_ms = ms(self.clock())
         attempts = row.attempts + 1
         if result.delivered:

@@ -45,6 +45,10 @@ async def test_notifications_list_pending_sent_and_given_up(
         rows = found["notifications"]
         return found if rows and rows[0]["attempts"] >= 1 else {}
 
+    async def webhook_sent() -> bool:
+        return bool((await listing(rig, status="sent"))[1]["notifications"])
+
+    await async_wait_until(webhook_sent)
     found = await async_wait_until(slack_failed)
     (slack,) = found["notifications"]
     assert slack["status"] == "pending" and slack["event"] == "down"
@@ -69,6 +73,7 @@ async def test_notifications_page_and_filter(make_rig: Callable[..., Any]) -> No
     await rig.requests(2)
     await rig.probe(20, ok=True)
     await rig.requests(4)
+    await rig.settled()
     _, everything = await listing(rig)
     seqs = [n["seq"] for n in everything["notifications"]]
     assert seqs == sorted(seqs, reverse=True) and len(seqs) == 4
