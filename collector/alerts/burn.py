@@ -106,9 +106,20 @@ async def rates(
     now_ms: int,
     declared: Sequence[Interval],
 ) -> dict[float, float | None]:
-    """The burn rate over each window length the conditions use, each window ending now."""
+    """The burn rate over each window length the conditions use, each window ending now.
+
+    Without a DOWN run in the longest window (and unknown time not counted as down), nothing
+    burns: every rate is 0 without asking the engine.
+    """
+    lengths = sorted({c.long for c in conditions} | {c.short for c in conditions})
+    if not lengths:
+        return {}
+    if sla.unknown != "down":
+        runs = await store.runs(sla.checks, now_ms - round(lengths[-1] * 1000), now_ms)
+        if not any(not run.ok for agents in runs.values() for r in agents.values() for run in r):
+            return dict.fromkeys(lengths, 0.0)
     found: dict[float, float | None] = {}
-    for seconds in sorted({c.long for c in conditions} | {c.short for c in conditions}):
+    for seconds in lengths:
         window = Window(now_ms - round(seconds * 1000), now_ms)
         report = await compute_from_store(
             store, sla, window, now_ms, declared=declared, latency=False

@@ -63,7 +63,7 @@ from collector.alerts.events import (
 from collector.alerts.outbox import Decision, Outbox, ms
 from collector.maintenance import Interval, maintenance_intervals
 from collector.periods import current_window, period_label
-from collector.reports import sla_report
+from collector.reports import summaries
 from collector.sla import Report, service_timeline
 from collector.states import State
 from collector.store import AlertChanges, OpenAlert, Store
@@ -621,21 +621,24 @@ class Evaluator:
     ) -> None:
         """Burn rate and "objective breached" of every SLA a rule watches."""
         now_ms = work.now_ms
-        periods: dict[str, tuple[str, Report]] = {}
-        breach_keys: dict[str, str] = {}
+        watched = {
+            sla.id: sla
+            for _, rule in self.rules
+            for sla in map(self.config.sla, rule.slas)
+            if sla is not None
+        }
+        periods = {
+            found.report.sla.id: (found.period, found.report)
+            for found in await summaries(self.store, list(watched.values()), now_ms)
+        }
+        breach_keys = {
+            sla_id: f"breached:{sla_id}:{label}" for sla_id, (label, _) in periods.items()
+        }
         for key, rule in self.rules:
             for sla_id in rule.slas:
-                sla = self.config.sla(sla_id)
+                sla = watched.get(sla_id)
                 if sla is None:
                     continue
-                if sla.id not in periods:
-                    window = current_window(sla.period, sla.timezone, now_ms)
-                    label = period_label(sla.period, window.from_ms, sla.timezone)
-                    report = (
-                        await sla_report(self.store, sla, window, now_ms, latency=False)
-                    ).report
-                    periods[sla.id] = (label, report)
-                    breach_keys[sla.id] = f"breached:{sla.id}:{label}"
                 if rule.burn_rate and rule.sends("burn_rate"):
                     await self._burn(work, (key, rule, sla), periods[sla.id], open_alerts)
                 elif (key, f"sla:{sla.id}", BURN) in open_alerts:
