@@ -409,7 +409,11 @@ class Evaluator:
         """One rule's view of one target: the state machine of the module's docstring."""
         key, rule, target = watch
         now_ms = work.now_ms
-        flap = flapping.detect(facts.changes, now_ms, rule.flapping) if rule.flapping else None
+        flap = (
+            flapping.detect(facts.changes, now_ms, rule.flapping)
+            if rule.flapping and rule.sends("flapping")
+            else None
+        )
         sends: list[str] = []
         after = alert
         if alert is None:

@@ -128,3 +128,27 @@ async def test_flapping_that_settles_down_sends_down(store: Store, tmp_path: Pat
     rows = await notifications(store)
     assert [row.kind for row in rows] == ["flapping", "down"]
     assert decode_event(rows[-1].event).since == down_since  # type: ignore[union-attr]
+
+
+async def test_a_rule_that_does_not_send_flapping_does_not_detect_it(
+    store: Store, tmp_path: Path
+) -> None:
+    rules = (
+        "    - checks: [web]\n      channels: [ops]\n      after: 1m\n"
+        "      events: [down, resolved]\n"
+        "      flapping: {changes: 3, window: 5m, settle: 2m}\n"
+    )
+    config = parse_config(CONFIG + rules, base_dir=tmp_path, process="collector")
+    clock = Clock()
+    judge = evaluator(store, config, clock)
+    await probe(store, clock, T0 + 20, ok=True)
+    for _ in range(3):  # outages shorter than `after`: nothing to say
+        await probe(store, clock, clock.now + 20, ok=False)
+        await judge.evaluate()
+        await probe(store, clock, clock.now + 20, ok=True)
+        await judge.evaluate()
+    clock.now += 600
+    await probe(store, clock, clock.now + 20, ok=True)
+    await judge.evaluate()
+    assert await notifications(store) == []
+    assert await store.open_alerts() == []
