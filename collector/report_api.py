@@ -34,6 +34,7 @@ from collector.reports import (
     SlaReport,
     maintenance_list,
     report_window,
+    rfc3339,
     sla_report,
     summaries,
 )
@@ -231,7 +232,7 @@ def _instant(document: Mapping[str, Any], field: str, problems: list) -> int | N
         problems.append(_problem(field, "must be an RFC 3339 time with an offset"))
         return None
     try:
-        instant = parse_instant_ms(value, field)
+        instant = parse_instant_ms(rfc3339(value, field), field)
     except ValueError as error:
         problems.append(_problem(field, str(error).removeprefix(f"{field}: ")))
         return None
@@ -369,11 +370,11 @@ NULLABLE_INSTANT = {"type": ["string", "null"], "format": "date-time"}
 _YEAR = r"(19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
 PERIOD_PATTERN = (
     rf"^{_YEAR}-(0[1-9]|1[0-2])$"
-    rf"|^{_YEAR}-W(0[1-9]|[1-4][0-9]|5[0-2])$"
-    rf"|^{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$"
+    rf"|^{_YEAR}-[Ww](0[1-9]|[1-4][0-9]|5[0-3])$"
+    rf"|^{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 )
-"""What `period` accepts, but for days 29–31 and ISO week 53, which only some months and years
-have (they are accepted where they exist, and refused with a 400 elsewhere)."""
+"""The forms and ranges of `period`; a day or ISO week the calendar does not have (2026-02-30,
+2026-W54 is out of range anyway, 2025-W53) matches and is refused with a 400."""
 
 WINDOW_PARAMETERS = [
     {

@@ -18,6 +18,7 @@ computation on the agents' runs (as is an SLA whose history must grow).
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,6 +27,8 @@ from typing import Any, Literal
 
 from collector.maintenance import Interval, merge, occurrences
 from collector.periods import (
+    INSTANT_HINT,
+    PERIOD_HINT,
     Window,
     current_window,
     format_instant,
@@ -53,6 +56,11 @@ LATEST_MS = 253_370_764_800_000
 MAX_WINDOW_DAYS = 3660
 """About ten years: longer windows would only cost time (no data is kept that long)."""
 DAY_MS = 86_400_000
+RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+PERIOD_FORM = re.compile(r"[0-9]{4}-([0-9]{2}|[Ww][0-9]{2}|[0-9]{2}-[0-9]{2})")
+"""The forms of `period` (their ranges are checked by `collector.periods`)."""
 MAX_HISTORY_ROUNDS = 64
 """The engine doubles the history each round; this many rounds reach far past any data."""
 
@@ -164,6 +172,15 @@ class SlaSummary:
 # ------------------------------------------------------------------------------------ reports
 
 
+def rfc3339(text: str, name: str) -> str:
+    """`text` if it is an RFC 3339 date-time with an offset (`T` and `Z` in either case),
+    upper-cased for the parser; else ValueError naming `name`. Stricter than ISO 8601 on
+    purpose: `20261101T000000Z` or a missing offset are refused, not guessed."""
+    if not RFC3339.fullmatch(text):
+        raise ValueError(f"{name}: must be {INSTANT_HINT}")
+    return text.upper()
+
+
 def report_window(
     sla: Sla,
     now_ms: int,
@@ -174,16 +191,22 @@ def report_window(
 ) -> tuple[Window, str | None]:
     """The window asked for (`period`, or `from` and `to`, or the SLA's current period) and the
     name of its calendar period (None for from/to). ValueError with a message for the user."""
+    if period is not None and not PERIOD_FORM.fullmatch(period):
+        raise ValueError(f"period: must be {PERIOD_HINT}")
     window = resolve_window(
-        sla.period, sla.timezone, now_ms, period=period, from_text=from_text, to_text=to_text
+        sla.period,
+        sla.timezone,
+        now_ms,
+        period=period,
+        from_text=None if from_text is None else rfc3339(from_text, "from"),
+        to_text=None if to_text is None else rfc3339(to_text, "to"),
     )
     if window.from_ms < EARLIEST_MS or window.to_ms > LATEST_MS:
         raise ValueError("from: the window must lie in the years 1970 to 9998")
     if window.duration_ms > MAX_WINDOW_DAYS * 86_400_000:
         raise ValueError(f"to: a report window lasts at most {MAX_WINDOW_DAYS} days")
     if period is not None:
-        text = period.strip()
-        kind = "week" if "w" in text.lower() else ("day" if len(text) == 10 else "month")
+        kind = "week" if "w" in period.lower() else ("day" if len(period) == 10 else "month")
         return window, period_label(kind, window.from_ms, sla.timezone)
     if from_text is None:
         return window, period_label(sla.period, window.from_ms, sla.timezone)

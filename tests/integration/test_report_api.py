@@ -267,7 +267,7 @@ async def test_explicit_from_to_with_offsets_gives_the_same_window(client: TestC
     await declare_day_maintenance(client)
     await push_day(client)
     answer = await report(
-        client, **{"from": "2026-11-03T01:00:00+01:00", "to": "2026-11-03T19:00:00-05:00"}
+        client, **{"from": "2026-11-03t01:00:00+01:00", "to": "2026-11-03T19:00:00.000-05:00"}
     )
     assert without_latency(answer) == {**EXPECTED_DAY, "period": None}
 
@@ -432,6 +432,20 @@ async def test_customers_may_not_declare_or_delete_maintenance(client: TestClien
         ({"from": "1960-01-01T00:00:00Z", "to": "1960-01-04T00:00:00Z"}, "1970 to 9998"),
         ({"format": "xml"}, "format: must be json, csv or html"),
         ({"perod": "2026-10"}, "unknown query parameter 'perod'"),
+        ({"period": " 2026-10"}, "period: must be like 2026-11"),
+        ({"period": "٢٠٢٦-١١"}, "period: must be like 2026-11"),
+        (
+            {"from": "20261101T000000Z", "to": "2026-11-04T00:00:00Z"},
+            "from: must be an RFC 3339 time",
+        ),
+        (
+            {"from": "2026-11-01 00:00:00Z", "to": "2026-11-04T00:00:00Z"},
+            "from: must be an RFC 3339 time",
+        ),
+        (
+            {"from": "2026-11-01T00:00:00Z", "to": "2026-11-04T00:00:00+0100"},
+            "to: must be an RFC 3339 time",
+        ),
     ],
 )
 async def test_a_bad_window_or_format_is_a_400_saying_why(

@@ -229,7 +229,7 @@ def test_report_windows_name_their_period() -> None:
     sla = Sla(id="x", name="x", checks=("a",), objective=99.0, timezone="Europe/Paris")
     assert report_window(sla, NOW)[1] == "2026-11"
     assert report_window(sla, NOW, period="2026-w47")[1] == "2026-W47"
-    assert report_window(sla, NOW, period=" 2026-11-27 ")[1] == "2026-11-27"
+    assert report_window(sla, NOW, period="2026-11-27")[1] == "2026-11-27"
     window, name = report_window(
         sla, NOW, from_text="2026-11-01T00:00:00Z", to_text="2026-11-02T00:00:00Z"
     )
@@ -251,6 +251,8 @@ def test_report_windows_name_their_period() -> None:
             {"from_text": "2000-01-01T00:00:00Z", "to_text": "2026-01-01T00:00:00Z"},
             "at most 3660 days",
         ),
+        ({"period": " 2026-11-27 "}, "period: must be like"),
+        ({"from_text": "2026-11-01", "to_text": "2026-11-02T00:00:00Z"}, "from: must be an RFC"),
     ],
 )
 def test_report_windows_refuse_what_cannot_be_answered(asked: dict, says: str) -> None:
