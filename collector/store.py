@@ -1297,15 +1297,16 @@ class Store:
         ) as cursor:
             return {(row[0], row[1]): row[2] for row in await cursor.fetchall()}
 
-    async def prune_notifications(self, before_ms: int) -> int:
-        """Forget notifications finished (sent, given up, merged) before `before_ms`."""
+    async def prune_notifications(self, before_ms: int, *, marks_before_ms: int) -> int:
+        """Forget notifications finished (sent, given up, merged) before `before_ms`, and marks
+        set before `marks_before_ms` (keep them longer than the longest period they mark)."""
         async with self._alert_transaction() as w:
             cursor = await w.execute(
                 "DELETE FROM alert_outbox WHERE finished_ms < ? AND status != 'pending'"
                 " AND status != 'held'",
                 (before_ms,),
             )
-            await w.execute("DELETE FROM alert_marks WHERE at_ms < ?", (before_ms,))
+            await w.execute("DELETE FROM alert_marks WHERE at_ms < ?", (marks_before_ms,))
         return cursor.rowcount
 
     async def _notifications_where(

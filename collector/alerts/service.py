@@ -35,6 +35,9 @@ PASS_GAP_S = 1.0
 PRUNE_EVERY_S = 3600.0
 KEEP_FINISHED_S = 30 * 86_400.0
 """Sent, given-up and merged notifications are listed this long, then forgotten."""
+KEEP_MARKS_S = 70 * 86_400.0
+"""What was decided once per period (a month's breach, a week's digest) is remembered longer
+than any period."""
 
 
 class AlertService:
@@ -112,7 +115,9 @@ class AlertService:
         if self._pruned_ms is not None and now_ms - self._pruned_ms < ms(PRUNE_EVERY_S):
             return
         self._pruned_ms = now_ms
-        removed = await self.store.prune_notifications(now_ms - ms(KEEP_FINISHED_S))
+        removed = await self.store.prune_notifications(
+            now_ms - ms(KEEP_FINISHED_S), marks_before_ms=now_ms - ms(KEEP_MARKS_S)
+        )
         if removed:
             log.info("notifications_pruned", rows=removed)
 

@@ -340,3 +340,19 @@ def test_every_event_survives_the_json_codec() -> None:
     for event in sample_events().values():
         assert decode_event(encode_event(event)) == event
     assert decode_event(encode_event(replace(sample_events()["down"], id="x"))).id == "x"
+
+
+async def test_pruning_forgets_finished_notifications_keeps_waiting_ones_and_recent_marks(
+    rig: Rig, store: Store, clock: Clock
+) -> None:
+    await rig.queue(down("web"), down("db"))
+    await rig.dispatcher.run_due()
+    await rig.queue(down("api", channels=("hook",)))
+    now_ms = round(clock.now * 1000)
+    await store.commit_alerts(AlertChanges(marks=[("old", now_ms - 1), ("recent", now_ms)]))
+    assert await store.prune_notifications(now_ms - 1, marks_before_ms=now_ms) == 0
+    assert await store.prune_notifications(now_ms + 1, marks_before_ms=now_ms) == 2
+    assert [(row.kind, row.status, row.channel) for row in await rig.rows()] == [
+        ("down", "pending", "hook")
+    ]
+    assert await store.alert_marks(["old", "recent"]) == {"recent"}
