@@ -18,6 +18,7 @@ computation on the agents' runs (as is an SLA whose history must grow).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict, defaultdict
@@ -61,6 +62,8 @@ RFC3339 = re.compile(
 )
 PERIOD_FORM = re.compile(r"[0-9]{4}-([0-9]{2}|[Ww][0-9]{2}|[0-9]{2}-[0-9]{2})")
 """The forms of `period` (their ranges are checked by `collector.periods`)."""
+YIELD_EVERY_SLAS = 25
+"""Summaries compute ~1 ms per SLA; they hand the event loop back this often."""
 MAX_HISTORY_ROUNDS = 64
 """The engine doubles the history each round; this many rounds reach far past any data."""
 
@@ -357,7 +360,9 @@ async def summaries(store: Store, slas: Sequence[Sla], now_ms: int) -> list[SlaS
     declared = _by_sla(await store.declared_maintenance([sla.id for sla in slas]))
     timelines = SharedTimelines(runs, span.start_ms, min(span.end_ms, now_ms))
     found = []
-    for sla in slas:
+    for index, sla in enumerate(slas):
+        if index % YIELD_EVERY_SLAS == YIELD_EVERY_SLAS - 1:
+            await asyncio.sleep(0)  # let requests waiting on the event loop (ingest) through
         window, history = windows[sla.id], histories[sla.id]
         holes = _intervals(declared.get(sla.id, ()))
         report = shared_report(sla, timelines, window, now_ms, history=history, declared=holes)
