@@ -250,9 +250,15 @@ class Evaluator:
         self._no_data(work, last_runs, maintenance)
         await self._agent_silent(work, last_runs, maintenance)
         if budgets:
-            await self._budgets(work, open_alerts)
-            await self._digest(work)
             self._budgets_at_ms = now_ms
+            try:
+                await self._budgets(work, open_alerts)
+            except (ValueError, RuntimeError) as error:  # the state alerts still go out
+                log.error("alert_budgets_failed", error=str(error))
+            try:
+                await self._digest(work)
+            except (ValueError, RuntimeError) as error:
+                log.error("alert_digest_failed", error=str(error))
         self._close_orphans(work, watched, open_alerts)
         notifications = [n for d in work.decisions for n in self.outbox.notifications(d, now_ms)]
         changes = AlertChanges(notifications, work.opened, work.closed, work.marks)
@@ -363,11 +369,15 @@ class Evaluator:
         runs = await self.store.runs(checks, start_ms, now_ms + 1)
         for target in needed:
             entries = by_target[target.key]
-            facts = _facts(target, runs, start_ms, now_ms)
-            if facts.since_ms <= start_ms and self._needs_since(
-                facts, entries, target, maintenance
-            ):
-                facts = await self._longer_facts(target, now_ms)
+            try:
+                facts = _facts(target, runs, start_ms, now_ms)
+                if facts.since_ms <= start_ms and self._needs_since(
+                    facts, entries, target, maintenance
+                ):
+                    facts = await self._longer_facts(target, now_ms)
+            except ValueError as error:  # runs the engine refuses: judge the others
+                log.error("alert_target_failed", target=target.key, error=str(error))
+                continue
             silenced = _silenced(target, maintenance)
             for key, rule, alert in entries:
                 self._judge(work, (key, rule, target), facts, alert, silenced=silenced)

@@ -6,11 +6,13 @@ here the decided notifications are read back from the outbox table."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from collector.alerts.evaluator import Evaluator, rule_key
 from collector.alerts.outbox import Outbox, decode_event
@@ -499,3 +501,23 @@ async def test_agent_silent_after_twice_its_shortest_interval_or_a_minute(
     event = decode_event(silent.event)
     assert (event.agent, event.checks) == ("eu-1", ("db", "web"))  # type: ignore[union-attr]
     assert event.last_seen == last_push  # type: ignore[union-attr]
+
+
+async def test_a_target_whose_runs_cannot_be_read_does_not_stop_the_others(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    rules = "    - {checks: ['*'], channels: [ops], after: 0s, events: [down]}\n"
+    judge = evaluator(store, config_with(rules, tmp_path), clock)
+    await probe(store, clock, T0 + 30, ok=False, check="web")
+    clock.now = T0
+    await probe(store, clock, T0 + 30, ok=False, check="db")
+    with sqlite3.connect(store.path) as db:  # two runs overlapping: a corrupt stretch
+        db.execute(
+            "INSERT INTO runs SELECT series, start_ms + 5000, end_ms + 5000, ok, error,"
+            " last_ts_ms, last_interval_ms, samples FROM runs WHERE series ="
+            " (SELECT id FROM series WHERE check_id = 'web')"
+        )
+    with capture_logs() as logs:
+        await judge.evaluate()
+    assert [(r.kind, r.subject) for r in await notifications(store)] == [("down", "check:db")]
+    assert [e["target"] for e in logs if e["event"] == "alert_target_failed"] == ["check:web"]
