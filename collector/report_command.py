@@ -33,7 +33,9 @@ def run(
 ) -> int:
     sla = config.sla(sla_id)
     if sla is None:
-        known = ", ".join(s.id for s in config.slas) or "none"
+        known = ", ".join(s.id for s in config.slas[:20]) or "none"
+        if len(config.slas) > 20:
+            known += f", … ({len(config.slas)} in all)"
         return _fail(EXIT_USAGE, f"no SLA {sla_id!r} in {config.path} (SLAs: {known})")
     now_ms = round(time.time() * 1000)
     try:
