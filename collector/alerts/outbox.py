@@ -197,16 +197,21 @@ class Outbox:
                 continue
             notification_id = stable_notification_id(channel_id, *decision.key)
             event = dataclasses.replace(decision.event, id=notification_id)
-            found.append(
-                self.render(
-                    event,
-                    channel,
-                    now_ms,
-                    subject=decision.subject,
-                    run_ms=decision.run_ms,
-                    supersedes=decision.supersedes,
+            try:
+                found.append(
+                    self.render(
+                        event,
+                        channel,
+                        now_ms,
+                        subject=decision.subject,
+                        run_ms=decision.run_ms,
+                        supersedes=decision.supersedes,
+                    )
                 )
-            )
+            except ValueError as error:  # a channel that cannot be used: the others still can
+                log.error(
+                    "alert_render_failed", channel=channel_id, kind=event.kind, error=str(error)
+                )
         return found
 
     def render(

@@ -356,3 +356,16 @@ async def test_pruning_forgets_finished_notifications_keeps_waiting_ones_and_rec
         ("down", "pending", "hook")
     ]
     assert await store.alert_marks(["old", "recent"]) == {"recent"}
+
+
+async def test_a_channel_that_cannot_render_does_not_stop_the_others(
+    store: Store, services: ChatServices, clock: Clock, session: aiohttp.ClientSession
+) -> None:
+    broken = replace(services.channel("telegram", "tg"), chat_id=None)
+    alerts = AlertsConfig(channels=(broken, services.channel("slack", "ops")), group_window=0)
+    rig = Rig(store, alerts, clock, session)
+    with capture_logs() as logs:
+        await rig.decide(down(channels=("tg", "ops")))
+    assert [row.channel for row in await rig.rows()] == ["ops"]
+    (failed,) = [e for e in logs if e["event"] == "alert_render_failed"]
+    assert failed["channel"] == "tg" and "chat_id" in failed["error"]
