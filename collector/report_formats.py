@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -139,7 +138,7 @@ def report_page(found: SlaReport, config: Config, generated_ms: int) -> str:
     return report_html(
         found,
         customer_name=customer.name if customer else customer_id,
-        provider=provider_name(settings.public_url if settings else None),
+        provider=settings.provider_name if settings else None,
         generated_ms=generated_ms,
     )
 
@@ -340,10 +339,3 @@ def percent(value: float, *, floor: bool = False, places: int = 4) -> str:
 
 def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def provider_name(public_url: str | None) -> str | None:
-    """Who sends the report, as far as the config says: the host of the collector's URL."""
-    if not public_url:
-        return None
-    return urlsplit(public_url).hostname

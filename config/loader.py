@@ -82,6 +82,8 @@ PROCESS_SECTIONS: Mapping[str, frozenset[str]] = {
 """The sections whose `${VAR}` each process needs resolved."""
 
 CHANNEL_TYPES = ("slack", "discord", "teams", "googlechat", "telegram", "mattermost", "webhook")
+MAX_PROVIDER_CHARS = 100
+"""`collector.provider`: a name for a page header, not a paragraph."""
 _ENV_REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -362,6 +364,7 @@ class _Reader:
                 "customers",
                 "retention",
                 "public_url",
+                "provider",
             ),
         )
         listen = self.take(data, "listen", path, parse_host_port, None)
@@ -410,6 +413,7 @@ class _Reader:
                 ),
             ),
             public_url=self.take(data, "public_url", path, parse_http_url),
+            provider=self.take(data, "provider", path, parse_provider),
         )
 
     def read_agent_credential(self, value: Any, path: KeyPath) -> AgentCredential:
@@ -1025,6 +1029,18 @@ def parse_text(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError("must be a string")
     return str(value)
+
+
+def parse_provider(value: Any) -> str:
+    """A name shown on reports and status pages: one line of 1 to 100 characters."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty string, like Example Hosting")
+    name = value.strip()
+    if len(name) > MAX_PROVIDER_CHARS:
+        raise ValueError(f"must be at most {MAX_PROVIDER_CHARS} characters")
+    if any(not character.isprintable() for character in name):
+        raise ValueError("must be one line of printable characters")
+    return name
 
 
 def parse_text_or_number(value: Any) -> str:

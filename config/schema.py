@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 Quorum = Literal["any", "majority", "all"] | int
 """How the states of several agents make one state (CONTRACT §4.2); an int is N."""
@@ -185,9 +186,19 @@ class CollectorConfig:
     retention: Retention = Retention()
     public_url: str | None = None
     """How people reach this collector (links in alerts); default http://<listen>."""
+    provider: str | None = None
+    """The provider's name shown on reports and status pages ("Example Hosting")."""
 
     def customer(self, customer_id: str) -> Customer | None:
         return next((c for c in self.customers if c.id == customer_id), None)
+
+    @property
+    def provider_name(self) -> str:
+        """`provider`, else the host of `public_url`, else "slawatch"."""
+        if self.provider:
+            return self.provider
+        host = urlsplit(self.public_url).hostname if self.public_url else None
+        return host or "slawatch"
 
 
 # ------------------------------------------------------------------------------------------ slas

@@ -453,3 +453,39 @@ def test_bad_durations(text: object) -> None:
 def test_format_duration_round_trips(milliseconds: int) -> None:
     seconds = milliseconds / 1000
     assert parse_duration(format_duration(seconds)) == pytest.approx(seconds, abs=1e-9)
+
+
+# ------------------------------------------------------------------------------ provider
+
+
+def test_provider_names_the_sender_of_reports_and_status_pages() -> None:
+    named = parse(MINIMAL.replace("collector:\n", "collector:\n  provider: ' Example Hosting '\n"))
+    assert named.collector.provider == "Example Hosting"
+    assert named.collector.provider_name == "Example Hosting"
+    from_url = parse(
+        MINIMAL.replace("collector:\n", "collector:\n  public_url: https://sla.example.com:8443/\n")
+    )
+    assert from_url.collector.provider is None
+    assert from_url.collector.provider_name == "sla.example.com"
+    assert parse(MINIMAL).collector.provider_name == "slawatch"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("''", "collector.provider: must be a non-empty string"),
+        ("'   '", "collector.provider: must be a non-empty string"),
+        ("[Example]", "collector.provider: must be a non-empty string"),
+        ("42", "collector.provider: must be a non-empty string"),
+        ("x" * 101, "collector.provider: must be at most 100 characters"),
+        ('"Example\\nHosting"', "collector.provider: must be one line of printable characters"),
+    ],
+)
+def test_provider_must_be_a_short_line_of_text(value: str, expected: str) -> None:
+    text = MINIMAL.replace("collector:\n", f"collector:\n  provider: {value}\n")
+    assert any(p.startswith(expected) for p in problems(text)), problems(text)
+
+
+def test_provider_of_100_characters_is_accepted() -> None:
+    config = parse(MINIMAL.replace("collector:\n", f"collector:\n  provider: {'x' * 100}\n"))
+    assert config.collector.provider == "x" * 100
