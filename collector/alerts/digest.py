@@ -73,6 +73,7 @@ async def build(
     *,
     report_link: dict[str, str],
     link: str | None,
+    timezone: str = "UTC",
 ) -> Digest:
     """The review of `week` for every SLA (its id is set per channel by the outbox)."""
     reviews = []
@@ -104,6 +105,7 @@ async def build(
         end=window.to_ms / 1000,
         slas=tuple(reviews),
         link=link,
+        timezone=timezone,
     )
 
 

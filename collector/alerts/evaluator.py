@@ -751,6 +751,7 @@ class Evaluator:
             work.now_ms,
             report_link=links,
             link=self.links.base or None,
+            timezone=settings.timezone,
         )
         work.marks.append((mark, work.now_ms))
         work.decisions.append(Decision(event, ("digest", week), settings.channels, "digest"))

@@ -298,6 +298,8 @@ class Digest:
     end: float
     slas: tuple[DigestSla, ...]
     link: str | None = None
+    timezone: str = "UTC"
+    """The digest's timezone (`alerts.digest.timezone`): its week and times read in it."""
 
 
 @dataclass(frozen=True, slots=True)

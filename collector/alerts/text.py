@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from collector.alerts.events import (
     AgentSilent,
@@ -369,7 +370,10 @@ def _digest(event: Digest) -> Message:
         status += f", {len(below)} below objective"
     if len(on_target) + len(below) < len(event.slas):
         status += f", {len(event.slas) - len(on_target) - len(below)} without data"
-    span = f"{format_date(event.start)} – {format_date(event.end - 1)}"
+    zone = ZoneInfo(event.timezone)
+    span = f"{format_date(event.start, zone)} – {format_date(event.end - 0.001, zone)}"
+    if event.timezone != "UTC":
+        span += f", {event.timezone}"
     return Message(
         kind=event.kind,
         title=f"SLA weekly review {event.week}",
@@ -381,7 +385,7 @@ def _digest(event: Digest) -> Message:
         ),
         tone="bad" if below else "info",
         at=event.at,
-        facts=tuple(_digest_fact(s, event.at) for s in event.slas),
+        facts=tuple(_digest_fact(s, zone) for s in event.slas),
         link=event.link,
     )
 
@@ -459,7 +463,7 @@ def _budget_left(budget_s: float, remaining_s: float) -> str:
     return f"{max(0, math.floor(100 * remaining_s / budget_s))}%"
 
 
-def _digest_fact(sla: DigestSla, at: float) -> Fact:
+def _digest_fact(sla: DigestSla, zone: ZoneInfo) -> Fact:
     mark = {True: "✓", False: "✗", None: "no data"}[sla.met]
     lines = [
         f"Week {_percent_or_none(sla.week_availability)} · {sla.period} to date "
@@ -471,7 +475,7 @@ def _digest_fact(sla: DigestSla, at: float) -> Fact:
     ]
     if sla.incidents:
         lines.append(f"{_count(len(sla.incidents), 'incident')} this week:")
-        lines.extend(f"• {_incident_line(i, at)}" for i in sla.incidents)
+        lines.extend(f"• {_incident_line(i, zone)}" for i in sla.incidents)
     else:
         lines.append("No incident this week")
     if sla.link:
@@ -480,8 +484,8 @@ def _digest_fact(sla: DigestSla, at: float) -> Fact:
     return Fact(label, "\n".join(lines), short=False)
 
 
-def _incident_line(incident: DigestIncident, at: float) -> str:
-    when = format_time(incident.start, at, with_date=True)
+def _incident_line(incident: DigestIncident, zone: ZoneInfo) -> str:
+    when = datetime.fromtimestamp(incident.start, zone).strftime("%Y-%m-%d %H:%M %Z")
     ongoing = "" if incident.end is not None else ", ongoing"
     line = f"{when}, {format_duration(incident.duration_s)}{ongoing}"
     if incident.checks:
@@ -588,8 +592,9 @@ def format_instant(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def format_date(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+def format_date(ts: float, zone: ZoneInfo | None = None) -> str:
+    """The calendar date of `ts` in `zone` (default UTC)."""
+    return datetime.fromtimestamp(ts, zone or UTC).strftime("%Y-%m-%d")
 
 
 def rfc3339(ts: float) -> str:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from collector.alerts.events import (
     AgentView,
+    Digest,
+    DigestIncident,
+    DigestSla,
     Down,
     Grouped,
     NoData,
@@ -16,6 +22,7 @@ from collector.alerts.events import (
     new_notification_id,
     stable_notification_id,
 )
+from collector.alerts.outbox import decode_event
 from collector.alerts.text import (
     clip,
     compose,
@@ -29,7 +36,13 @@ from collector.alerts.text import (
     summary,
     utf16_len,
 )
+from collector.store import Store
 from tests.chat_services import ACME_SLA, ACME_WEB, AT, SINCE, sample_events, storm
+from tests.unit.test_alert_digest import config as digest_config
+from tests.unit.test_alert_digest import history as digest_history
+from tests.unit.test_alert_evaluator import Clock as DigestClock
+from tests.unit.test_alert_evaluator import evaluator as digest_evaluator
+from tests.unit.test_alert_evaluator import notifications as digest_notifications
 
 
 def ts(*args: int) -> float:
@@ -246,3 +259,52 @@ def test_reminder_and_down_share_their_shape() -> None:
     assert isinstance(down, Down)
     reminder = Reminder(down.id, down.at, down.subject, down.since, down.error, down.agents)
     assert compose(reminder).facts == compose(down).facts
+
+
+# --------------------------------------------------------------------- digest in its timezone
+
+
+def paris_week_digest() -> Digest:
+    """2026-W48 in Paris: Monday 23 November 00:00 CET is Sunday 22 November 23:00 UTC."""
+    paris = ZoneInfo("Europe/Paris")
+    start = datetime(2026, 11, 23, tzinfo=paris).timestamp()
+    end = datetime(2026, 11, 30, tzinfo=paris).timestamp()
+    late_evening = datetime(2026, 11, 24, 23, 30, tzinfo=UTC).timestamp()  # 00:30 CET on the 25th
+    sla = DigestSla(
+        "acme-website", "ACME website", 99.9, "2026-11", 99.9, 99.95, 2592.0, 2000.0,
+        incidents=(DigestIncident(late_evening, late_evening + 600, 600.0, ("acme-web",), "timeout"),),
+    )  # fmt: skip
+    return Digest("n", end + 9 * 3600, "2026-W48", start, end, (sla,), timezone="Europe/Paris")
+
+
+def test_digest_shows_its_week_and_incidents_in_the_digest_timezone() -> None:
+    message = compose(paris_week_digest())
+    assert message.summary.startswith(
+        "SLA weekly review 2026-W48 (2026-11-23 – 2026-11-29, Europe/Paris)"
+    )
+    assert "2026-11-22" not in message.summary  # the UTC date of the week's first instant
+    (fact,) = message.facts
+    assert "• 2026-11-25 00:30 CET, 10m, acme-web: timeout" in fact.value
+
+
+def test_digest_in_utc_reads_as_before() -> None:
+    utc = replace(paris_week_digest(), timezone="UTC", start=ts(2026, 11, 23), end=ts(2026, 11, 30))
+    message = compose(utc)
+    assert message.summary.startswith("SLA weekly review 2026-W48 (2026-11-23 – 2026-11-29) — ")
+    assert "• 2026-11-24 23:30 UTC, 10m" in message.facts[0].value
+
+
+async def test_the_evaluator_sends_the_digest_in_the_configured_timezone(tmp_path: Path) -> None:
+    store = Store(tmp_path / "collector.db")
+    await store.open()
+    try:
+        paris = ZoneInfo("Europe/Paris")
+        now = datetime(2026, 11, 30, 9, 0, 30, tzinfo=paris).timestamp()
+        await digest_history(store, "web", now - 14 * 86_400, now, down=None)
+        await digest_evaluator(store, digest_config(tmp_path), DigestClock(now)).evaluate()
+        (row,) = await digest_notifications(store)
+        event = decode_event(row.event)
+        assert isinstance(event, Digest) and event.timezone == "Europe/Paris"
+        assert "(2026-11-23 – 2026-11-29, Europe/Paris)" in compose(event).summary
+    finally:
+        await store.close()

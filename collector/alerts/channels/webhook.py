@@ -148,6 +148,7 @@ def _fields(event: Event) -> dict[str, Any]:
                 "week": event.week,
                 "from": _time(event.start),
                 "to": _time(event.end),
+                "timezone": event.timezone,
                 "slas": [_digest_sla(s) for s in event.slas],
             }
         case Test():
