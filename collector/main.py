@@ -17,7 +17,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from collector import api, report_api
+from collector import api, report_api, status
 from collector.alerts import api as alerts_api
 from collector.alerts import service as alerts_service
 from collector.auth import Authenticator
@@ -37,6 +37,7 @@ ROUTES: tuple[RouteSetup, ...] = (
     report_api.setup,
     alerts_service.setup,
     alerts_api.setup,
+    status.setup,
 )
 """The `setup(app)` of every module of routes; a new module adds its own here."""
 

@@ -1,0 +1,988 @@
+"""Customer status pages (CONTRACT §3 `GET /status/{customer}`): HTML for people, JSON for tools.
+
+- `GET /status/{customer}`: the page, self-contained HTML under a strict Content-Security-Policy
+  (the report's), refreshing itself every minute.
+- `GET /status/{customer}.json` and `GET /api/v1/status/{customer}`: the same content as JSON,
+  for embedding and monitoring tools. (A customer whose id itself ends in `.json` keeps its page
+  at `/status/{id}`; its JSON is at `/api/v1/status/{id}`.)
+
+Who may read: anyone when the customer has `public_status: true`, else the customer's own token
+or the admin token. Another customer's token gets the 404 of a customer that does not exist; an
+agent token, 403. Links to the printable reports appear only for the customer and the admin (a
+report needs a token). On the HTML route a browser (`Accept: text/html`) gets errors as a small
+page, API clients as the usual JSON error.
+
+What a page shows, per SLA of the customer: the state now (operational, outage, maintenance, no
+data), the current period's availability against the objective (met, at risk, breached) and the
+error budget left, the availability of each of the last 90 days in the SLA's timezone, open
+incidents and those of the last 14 days, and the maintenance going on or coming. Every figure is
+`collector.reports`': the summaries', `daily_reports` (exactly the per-day reports) and the
+engine's incidents. Probe errors come from the targets: they are shown as text, in plain words
+first, with URL credentials and the config's header values taken out.
+
+A computed status is kept per customer for `CACHE_S` of the collector's clock, and dropped as
+soon as samples are stored or the customer's declared maintenance changes; concurrent requests
+for one customer wait for one computation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from http import HTTPStatus
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+from aiohttp import web
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from collector import openapi
+from collector.api import AUTH, CLOCK, CONFIG, INGEST_LISTENERS, STORE
+from collector.auth import UNAUTHORIZED_HEADERS
+from collector.errors import ApiError
+from collector.ingest import Batch
+from collector.maintenance import Interval, occurrences, seconds_to_ms
+from collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
+from collector.periods import Window, format_instant, from_ms, zone_of
+from collector.report_api import HTML_HEADERS
+from collector.report_formats import percent, period_title
+from collector.reports import (
+    LATEST_MS,
+    SlaSummary,
+    compute_from_store,
+    daily_reports,
+    summaries,
+)
+from collector.sla import Incident, Report
+from collector.states import State
+from collector.store import DeclaredMaintenance, IngestResult, Store
+from config.contract import ID_PATTERN
+from config.schema import Config, Customer, RecurringMaintenance, Sla
+
+BAR_DAYS = 90
+INCIDENT_DAYS = 14
+RECURRING_AHEAD_MS = 8 * 86_400_000
+"""A weekly window's next occurrence is always this close."""
+MAX_INCIDENTS = 100
+"""Incidents listed per SLA, newest first; a flapping target could have thousands."""
+MAX_MAINTENANCE = 20
+MAX_ERROR_CHARS = 300
+CACHE_S = 10.0
+REFRESH_S = 60
+AT_RISK_RATIO = 0.25
+"""Met, but less than this share of the period's error budget left: at risk."""
+OUTAGE_FACTOR = 10
+"""A day whose downtime exceeds the objective's allowance this many times is an outage day."""
+DAY_MS = 86_400_000
+
+Level = Literal["operational", "degraded", "outage", "maintenance", "no_data"]
+SlaState = Literal["operational", "outage", "maintenance", "no_data"]
+Verdict = Literal["met", "at_risk", "breached", "no_data"]
+
+OVERALL_TEXT = {
+    "operational": "All systems operational",
+    "degraded": "Degraded service",
+    "major_outage": "Major outage",
+    "maintenance": "Under maintenance",
+    "no_data": "No data yet",
+}
+OVERALL_ICON = {
+    "operational": "✓",
+    "degraded": "!",
+    "major_outage": "✕",
+    "maintenance": "⚙",
+    "no_data": "?",
+}
+STATE_TEXT = {
+    "operational": "Operational",
+    "outage": "Outage",
+    "maintenance": "Under maintenance",
+    "no_data": "No data",
+}
+VERDICT_TEXT = {
+    "met": "objective met",
+    "at_risk": "at risk",
+    "breached": "objective breached",
+    "no_data": "no data yet",
+}
+LEVEL_TEXT = {
+    "operational": "Objective met",
+    "degraded": "Below objective",
+    "outage": "Major outage",
+    "maintenance": "Maintenance only",
+    "no_data": "No data",
+}
+
+_templates = Environment(
+    loader=PackageLoader("collector", "templates"),
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+# ---------------------------------------------------------------------------------- the model
+
+
+@dataclass(frozen=True, slots=True)
+class DayStatus:
+    """One calendar day of an SLA, in its timezone (the last one is today, so far)."""
+
+    day: date
+    report: Report
+    level: Level
+
+    @property
+    def partial(self) -> bool:
+        return self.report.as_of_ms < self.report.window.to_ms
+
+
+@dataclass(frozen=True, slots=True)
+class SlaStatus:
+    summary: SlaSummary
+    state: SlaState
+    verdict: Verdict
+    days: tuple[DayStatus, ...]
+    incidents: tuple[Incident, ...]
+    """Of the last `INCIDENT_DAYS`, newest first, at most `MAX_INCIDENTS`."""
+    incident_count: int
+
+    @property
+    def sla(self) -> Sla:
+        return self.summary.report.sla
+
+    @property
+    def open_incidents(self) -> tuple[Incident, ...]:
+        return tuple(i for i in self.incidents if i.end_ms is None)
+
+    @property
+    def uptime(self) -> float | None:
+        """Availability over the days of the bar (they partition its range, so it is exact)."""
+        up = sum(d.report.up_ms for d in self.days)
+        eligible = sum(d.report.eligible_ms for d in self.days)
+        return 100 * up / eligible if eligible else None
+
+
+@dataclass(frozen=True, slots=True)
+class Upkeep:
+    """A maintenance window going on or coming, with every SLA of the customer it covers."""
+
+    start_ms: int
+    end_ms: int
+    reason: str
+    slas: tuple[Sla, ...]
+    schedule: str | None = None
+    """For a recurring config window (this is its current or next occurrence): "every day at
+    02:00 UTC"."""
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerStatus:
+    customer: Customer
+    provider: str
+    now_ms: int
+    overall: str
+    """A key of `OVERALL_TEXT`."""
+    slas: tuple[SlaStatus, ...]
+    maintenance: tuple[Upkeep, ...]
+    timezone: str
+    """The page's: the customer's SLAs' timezone when they share one, else UTC."""
+
+
+# ------------------------------------------------------------------------------------- routes
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/status/{customer}", status_page)
+    app.router.add_get("/api/v1/status/{customer}", status_json)
+    app[STATUS_CACHE] = StatusCache()
+    app[REDACTOR] = Redactor.of(app[CONFIG])
+    app[INGEST_LISTENERS].append(_on_ingest)
+    openapi.document(app).add(PATHS, SCHEMAS)
+
+
+async def status_page(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["customer"]
+    config = request.app[CONFIG]
+    stem = name.removesuffix(".json")
+    if stem != name and _customer(config, name) is None and _customer(config, stem) is not None:
+        return await _json(request, stem)
+    try:
+        customer, privileged = _access(request, name)
+        status = await _status(request, customer)
+    except ApiError as error:
+        if not _wants_html(request):
+            raise
+        return _html_error(error)
+    page = render_page(status, report_links=privileged, redactor=request.app[REDACTOR])
+    return web.Response(text=page, content_type="text/html", charset="utf-8", headers=_HEADERS)
+
+
+async def status_json(request: web.Request) -> web.Response:
+    return await _json(request, request.match_info["customer"])
+
+
+async def _json(request: web.Request, name: str) -> web.Response:
+    customer, privileged = _access(request, name)
+    status = await _status(request, customer)
+    base = _collector_url(request.app[CONFIG])
+    document = status_to_json(
+        status, report_base=base if privileged else None, redactor=request.app[REDACTOR]
+    )
+    return web.json_response(document, headers={"Cache-Control": "no-cache"})
+
+
+_HEADERS = {**HTML_HEADERS, "Cache-Control": "no-cache", "Vary": "Authorization"}
+
+
+def _customer(config: Config, name: str) -> Customer | None:
+    settings = config.collector
+    if settings is None or not ID_PATTERN.fullmatch(name):
+        return None
+    return settings.customer(name)
+
+
+def _access(request: web.Request, name: str) -> tuple[Customer, bool]:
+    """The customer whose status is asked and whether the caller may see its reports.
+
+    404 for an unknown customer (and for another customer's token: as if it did not exist);
+    for a private page, 401 without a known token and 403 for an agent's."""
+    customer = _customer(request.app[CONFIG], name)
+    if customer is None:
+        raise ApiError(404, f"no status page {name[:128]!r}")
+    principal = request.app[AUTH].identify(request.headers.get("Authorization"))
+    privileged = principal is not None and (
+        principal.kind == "admin" or (principal.kind == "customer" and principal.id == customer.id)
+    )
+    if privileged or customer.public_status:
+        return customer, privileged
+    if principal is None:
+        raise ApiError(401, "missing or unknown bearer token", headers=UNAUTHORIZED_HEADERS)
+    if principal.kind == "customer":
+        raise ApiError(404, f"no status page {name[:128]!r}")
+    raise ApiError(403, f"this token may not do this (it is a {principal.kind} token)")
+
+
+async def _status(request: web.Request, customer: Customer) -> CustomerStatus:
+    app = request.app
+    now = app[CLOCK]()
+    if not math.isfinite(now):
+        raise ApiError(500, "the collector's clock is not a number")
+    return await app[STATUS_CACHE].get(app[STORE], app[CONFIG], customer, round(now * 1000))
+
+
+def _wants_html(request: web.Request) -> bool:
+    """Whether the client asked for HTML by name (browsers do; `*/*` API clients do not)."""
+    for part in request.headers.get("Accept", "").split(","):
+        media, *parameters = (piece.strip() for piece in part.split(";"))
+        if media.lower() not in ("text/html", "application/xhtml+xml"):
+            continue
+        quality = next((p[2:] for p in parameters if p.replace(" ", "").startswith("q=")), "1")
+        try:
+            if float(quality) > 0:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _html_error(error: ApiError) -> web.Response:
+    titles = {401: "Sign-in needed", 403: "Not allowed", 404: "Page not found"}
+    title = titles.get(error.status, "Error")
+    text = _templates.get_template("status.html").render(
+        view=None, error={"status": error.status, "title": title, "message": error.message}
+    )
+    return web.Response(
+        text=text,
+        status=error.status,
+        content_type="text/html",
+        charset="utf-8",
+        headers={**_HEADERS, **error.headers},
+    )
+
+
+def _collector_url(config: Config) -> str:
+    """Where report links point: the public URL when the config has one, else root-relative."""
+    settings = config.collector
+    return (settings.public_url or "").rstrip("/") if settings else ""
+
+
+# -------------------------------------------------------------------------------------- cache
+
+
+@dataclass(slots=True)
+class _Entry:
+    status: CustomerStatus
+    generation: int
+    declared: tuple[DeclaredMaintenance, ...]
+
+
+@dataclass(slots=True)
+class StatusCache:
+    """Computed statuses per customer, valid for `CACHE_S` of the collector's clock while no
+    sample was stored (`invalidate`) and the customer's declared maintenance is the same."""
+
+    generation: int = 0
+    _entries: dict[str, _Entry] = field(default_factory=dict)
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def invalidate(self) -> None:
+        self.generation += 1
+
+    async def get(
+        self, store: Store, config: Config, customer: Customer, now_ms: int
+    ) -> CustomerStatus:
+        slas = customer_slas(config, customer)
+        lock = self._locks.setdefault(customer.id, asyncio.Lock())
+        async with lock:
+            declared = tuple(await store.declared_maintenance([sla.id for sla in slas]))
+            entry = self._entries.get(customer.id)
+            if (
+                entry is not None
+                and entry.generation == self.generation
+                and entry.declared == declared
+                and 0 <= now_ms - entry.status.now_ms < CACHE_S * 1000
+            ):
+                return entry.status
+            generation = self.generation
+            status = await customer_status(store, config, customer, now_ms)
+            self._entries[customer.id] = _Entry(status, generation, declared)
+            return status
+
+
+STATUS_CACHE = web.AppKey("status_cache", StatusCache)
+
+
+async def _on_ingest(app: web.Application, batch: Batch, result: IngestResult) -> None:
+    if result.accepted:
+        app[STATUS_CACHE].invalidate()
+
+
+# ---------------------------------------------------------------------------------- computing
+
+
+def customer_slas(config: Config, customer: Customer) -> list[Sla]:
+    return [sla for sla in config.slas if sla.customer == customer.id]
+
+
+async def customer_status(
+    store: Store, config: Config, customer: Customer, now_ms: int
+) -> CustomerStatus:
+    """Everything the page shows of `customer` at `now_ms`, from the stored data."""
+    slas = customer_slas(config, customer)
+    found = await summaries(store, slas, now_ms)
+    days = await daily_reports(store, slas, BAR_DAYS, now_ms)
+    upkeep = await maintenance_ahead(store, slas, now_ms)
+    first_seen = {check.id: check.first_seen_ms for check in await store.seen_checks()}
+    statuses = []
+    for summary in found:
+        sla = summary.report.sla
+        incidents = await recent_incidents(store, sla, now_ms)
+        in_maintenance = any(
+            u.start_ms <= now_ms < u.end_ms and sla.id in {s.id for s in u.slas} for u in upkeep
+        )
+        first_data = min((first_seen[c] for c in sla.checks if c in first_seen), default=None)
+        statuses.append(
+            SlaStatus(
+                summary=summary,
+                state=sla_state(summary.report, in_maintenance),
+                verdict=verdict(summary.report),
+                days=tuple(_day_status(sla, report, first_data) for report in days[sla.id]),
+                incidents=incidents[:MAX_INCIDENTS],
+                incident_count=len(incidents),
+            )
+        )
+    settings = config.collector
+    zones = {sla.timezone for sla in slas}
+    return CustomerStatus(
+        customer=customer,
+        provider=settings.provider_name if settings else "slawatch",
+        now_ms=now_ms,
+        overall=overall(statuses),
+        slas=tuple(statuses),
+        maintenance=tuple(upkeep[:MAX_MAINTENANCE]),
+        timezone=zones.pop() if len(zones) == 1 else "UTC",
+    )
+
+
+def _day_status(sla: Sla, report: Report, first_data_ms: int | None) -> DayStatus:
+    day = from_ms(report.window.from_ms, zone_of(sla.timezone)).date()
+    before_data = first_data_ms is None or report.window.to_ms <= first_data_ms
+    return DayStatus(day, report, "no_data" if before_data else day_level(report))
+
+
+async def recent_incidents(store: Store, sla: Sla, now_ms: int) -> tuple[Incident, ...]:
+    """The incidents of the last `INCIDENT_DAYS` up to now, newest first (the engine's, with
+    their checks and first error)."""
+    declared = await store.declared_maintenance([sla.id])
+    holes = [Interval(d.start_ms, d.end_ms) for d in declared]
+    window = Window(now_ms - INCIDENT_DAYS * DAY_MS, now_ms)
+    report = await compute_from_store(store, sla, window, now_ms, declared=holes, latency=False)
+    return tuple(sorted(report.incidents, key=lambda i: i.run_start_ms, reverse=True))
+
+
+async def maintenance_ahead(store: Store, slas: Sequence[Sla], now_ms: int) -> list[Upkeep]:
+    """Maintenance of `slas` going on or coming, by start: one-off and declared windows not
+    over yet, and each recurring config window once, as its current or next occurrence with its
+    schedule. Windows of the same time, reason and schedule make one entry naming their SLAs."""
+    merged: dict[tuple[int, int, str, str | None], list[Sla]] = {}
+
+    def add(start_ms: int, end_ms: int, reason: str, sla: Sla, schedule: str | None) -> None:
+        covered = merged.setdefault((start_ms, end_ms, reason, schedule), [])
+        if sla not in covered:
+            covered.append(sla)
+
+    ahead = Interval(now_ms, now_ms + RECURRING_AHEAD_MS)
+    for sla in slas:
+        for window in sla.maintenance:
+            if isinstance(window, RecurringMaintenance):
+                upcoming = occurrences((window,), sla.timezone, ahead)[:1]
+                for o in upcoming:
+                    add(o.start_ms, o.end_ms, window.reason, sla, _schedule(window, sla.timezone))
+            elif (end := seconds_to_ms(window.end)) > now_ms:
+                add(seconds_to_ms(window.start), end, window.reason, sla, None)
+    by_id = {sla.id: sla for sla in slas}
+    for declared in await store.declared_maintenance(list(by_id), now_ms, LATEST_MS):
+        for sla_id in declared.slas:
+            if sla_id in by_id:
+                add(declared.start_ms, declared.end_ms, declared.reason, by_id[sla_id], None)
+    return [
+        Upkeep(start, end, reason, tuple(covered), schedule)
+        for (start, end, reason, schedule), covered in sorted(merged.items(), key=_upkeep_order)
+    ]
+
+
+def _upkeep_order(entry: tuple[tuple[int, int, str, str | None], list[Sla]]) -> tuple[Any, ...]:
+    (start, end, reason, schedule), _ = entry
+    return (start, end, reason, schedule or "")
+
+
+def _schedule(window: RecurringMaintenance, tz: str) -> str:
+    every = "day" if window.every == "day" else window.every.capitalize()
+    return f"every {every} at {window.at:%H:%M} {tz}"
+
+
+def sla_state(report: Report, in_maintenance: bool) -> SlaState:
+    if in_maintenance:
+        return "maintenance"
+    if report.state is State.UP:
+        return "operational"
+    return "outage" if report.state is State.DOWN else "no_data"
+
+
+def verdict(report: Report) -> Verdict:
+    if report.met is None:
+        return "no_data"
+    if not report.met:
+        return "breached"
+    ratio = report.error_budget_remaining_ratio
+    return "at_risk" if ratio is not None and ratio < AT_RISK_RATIO else "met"
+
+
+def day_level(report: Report) -> Level:
+    """A day's colour: its downtime against what the objective allows."""
+    if report.availability is None:
+        mostly_maintenance = report.maintenance_ms >= max(report.unknown_ms, 1)
+        return "maintenance" if mostly_maintenance else "no_data"
+    if report.down_ms == 0 or report.availability >= report.sla.objective:
+        return "operational"
+    allowed = max(100 - report.sla.objective, 0.001)
+    return "degraded" if 100 - report.availability <= OUTAGE_FACTOR * allowed else "outage"
+
+
+def overall(statuses: Sequence[SlaStatus]) -> str:
+    """The banner: an outage anywhere first, then maintenance, then all well."""
+    states = [s.state for s in statuses]
+    judged = [s for s in states if s in ("operational", "outage")]
+    if "outage" in states:
+        return "major_outage" if all(s == "outage" for s in judged) else "degraded"
+    if "maintenance" in states:
+        return "maintenance"
+    return "operational" if judged else "no_data"
+
+
+# --------------------------------------------------------------------------------------- JSON
+
+
+def status_to_json(
+    status: CustomerStatus, *, report_base: str | None, redactor: Redactor
+) -> dict[str, Any]:
+    """The JSON twin; `report_base` (the collector's URL, "" for root-relative) adds report
+    links, for callers allowed to read reports."""
+    return {
+        "customer": {"id": status.customer.id, "name": status.customer.name},
+        "provider": status.provider,
+        "updated": format_instant(status.now_ms),
+        "refresh_s": REFRESH_S,
+        "status": status.overall,
+        "status_text": OVERALL_TEXT[status.overall],
+        "timezone": status.timezone,
+        "slas": [_sla_json(s, report_base, redactor) for s in status.slas],
+        "maintenance": [_upkeep_json(u, status.now_ms) for u in status.maintenance],
+    }
+
+
+def _sla_json(status: SlaStatus, report_base: str | None, redactor: Redactor) -> dict[str, Any]:
+    report, sla = status.summary.report, status.sla
+    return {
+        "id": sla.id,
+        "name": sla.name,
+        "state": status.state,
+        "timezone": sla.timezone,
+        "period": status.summary.period,
+        "from": format_instant(report.window.from_ms),
+        "to": format_instant(report.window.to_ms),
+        "as_of": format_instant(report.as_of_ms),
+        "objective": sla.objective,
+        "availability": report.availability,
+        "met": report.met,
+        "verdict": status.verdict,
+        "error_budget_s": report.error_budget_s,
+        "error_budget_remaining_s": report.error_budget_remaining_s,
+        "error_budget_remaining_ratio": report.error_budget_remaining_ratio,
+        "missing_checks": list(report.missing_checks),
+        "uptime": {"days": len(status.days), "availability": status.uptime},
+        "days": [_day_json(day) for day in status.days],
+        "open_incidents": [_incident_json(i, redactor) for i in status.open_incidents],
+        "incidents": [_incident_json(i, redactor) for i in status.incidents],
+        "incident_count": status.incident_count,
+        "report": None if report_base is None else report_base + report_path(status),
+    }
+
+
+def _day_json(day: DayStatus) -> dict[str, Any]:
+    report = day.report
+    return {
+        "date": day.day.isoformat(),
+        "from": format_instant(report.window.from_ms),
+        "to": format_instant(report.window.to_ms),
+        "level": day.level,
+        "availability": report.availability,
+        "up_s": report.up_ms / 1000,
+        "down_s": report.down_ms / 1000,
+        "unknown_s": report.unknown_ms / 1000,
+        "maintenance_s": report.maintenance_ms / 1000,
+        "partial": day.partial,
+    }
+
+
+def _incident_json(incident: Incident, redactor: Redactor) -> dict[str, Any]:
+    error = None if incident.error is None else redactor(incident.error)
+    return {**incident.to_json(), "error": error, "summary": plain_error(error)}
+
+
+def _upkeep_json(upkeep: Upkeep, now_ms: int) -> dict[str, Any]:
+    return {
+        "slas": [sla.id for sla in upkeep.slas],
+        "start": format_instant(upkeep.start_ms),
+        "end": format_instant(upkeep.end_ms),
+        "reason": upkeep.reason,
+        "ongoing": upkeep.start_ms <= now_ms,
+        "schedule": upkeep.schedule,
+    }
+
+
+def report_path(status: SlaStatus) -> str:
+    return f"/api/v1/slas/{status.sla.id}/report?period={status.summary.period}&format=html"
+
+
+# --------------------------------------------------------------------------------------- HTML
+
+
+def render_page(status: CustomerStatus, *, report_links: bool, redactor: Redactor) -> str:
+    return _templates.get_template("status.html").render(
+        view=_view(status, report_links, redactor), error=None
+    )
+
+
+def _view(status: CustomerStatus, report_links: bool, redactor: Redactor) -> dict[str, Any]:
+    tz, now = status.timezone, status.now_ms
+    incidents = sorted(
+        ((s, i) for s in status.slas for i in s.incidents),
+        key=lambda pair: pair[1].run_start_ms,
+        reverse=True,
+    )
+    return {
+        "customer": status.customer.name,
+        "public": status.customer.public_status,
+        "provider": status.provider,
+        "overall": {
+            "key": status.overall,
+            "text": OVERALL_TEXT[status.overall],
+            "icon": OVERALL_ICON[status.overall],
+        },
+        "updated": _when(now, tz),
+        "updated_iso": format_instant(now),
+        "refresh_s": REFRESH_S,
+        "timezone": tz,
+        "slas": [_sla_view(s, report_links, redactor, now) for s in status.slas],
+        "open": [_incident_view(s, i, redactor, now) for s, i in incidents if i.end_ms is None],
+        "incidents": [_incident_view(s, i, redactor, now) for s, i in incidents],
+        "ongoing": [_upkeep_view(u, tz) for u in status.maintenance if u.start_ms <= now],
+        "upcoming": [_upkeep_view(u, tz) for u in status.maintenance if u.start_ms > now],
+        "bar_days": BAR_DAYS,
+        "incident_days": INCIDENT_DAYS,
+        "several_zones": len({s.sla.timezone for s in status.slas}) > 1,
+        "levels": [(level, LEVEL_TEXT[level]) for level in LEVEL_TEXT],
+    }
+
+
+def _sla_view(
+    status: SlaStatus, report_links: bool, redactor: Redactor, now_ms: int
+) -> dict[str, Any]:
+    report, sla = status.summary.report, status.sla
+    return {
+        "id": sla.id,
+        "name": sla.name,
+        "state": status.state,
+        "state_text": STATE_TEXT[status.state],
+        "period": period_title(status.summary.period, sla.timezone),
+        "availability": None
+        if report.availability is None
+        else _figure(percent(report.availability, floor=True, places=3), report.availability),
+        "objective": _figure(percent(sla.objective), sla.objective),
+        "verdict": status.verdict,
+        "verdict_text": VERDICT_TEXT[status.verdict],
+        "budget": _budget_text(report),
+        "uptime": None if status.uptime is None else percent(status.uptime, floor=True, places=3),
+        "days": [_day_view(day) for day in status.days],
+        "missing": list(report.missing_checks),
+        "open": [_incident_view(status, i, redactor, now_ms) for i in status.open_incidents],
+        "report": f"..{report_path(status)}" if report_links else None,
+        "timezone": sla.timezone,
+    }
+
+
+def _figure(text: str, value: float) -> dict[str, str]:
+    return {"text": text, "value": repr(float(value))}
+
+
+def _budget_text(report: Report) -> str:
+    budget, left = report.error_budget_s, report.error_budget_remaining_s
+    if budget <= 0:
+        return "none (the objective allows no downtime)"
+    if left < 0:
+        return f"none: {span(-left)} over a budget of {span(budget)}"
+    return f"{span(left)} of {span(budget)} ({math.floor(100 * left / budget)} %)"
+
+
+def _day_view(day: DayStatus) -> dict[str, str]:
+    report = day.report
+    label = f"{day.day:%a} {day.day.day} {day.day:%b %Y}"
+    maintenance = f"{span(report.maintenance_ms / 1000)} maintenance"
+    if day.level == "maintenance":
+        text = f"{label}: maintenance only ({span(report.maintenance_ms / 1000)})"
+    elif report.availability is None or day.level == "no_data":
+        text = f"{label}: no data" + (f", {maintenance}" if report.maintenance_ms else "")
+    else:
+        down = report.down_ms / 1000
+        text = f"{label}: {percent(report.availability, floor=True, places=3)} available, " + (
+            f"{span(down)} down" if down else "no downtime"
+        )
+        if report.maintenance_ms:
+            text += f", {maintenance}"
+        if report.unknown_ms:
+            text += f", no data for {span(report.unknown_ms / 1000)}"
+    if day.partial:
+        text += " (today so far)"
+    return {"level": day.level, "text": text}
+
+
+def _incident_view(
+    status: SlaStatus, incident: Incident, redactor: Redactor, now_ms: int
+) -> dict[str, Any]:
+    tz = status.sla.timezone
+    end = incident.run_end_ms
+    error = None if incident.error is None else redactor(incident.error)
+    return {
+        "sla": status.sla.name,
+        "start": _when(incident.run_start_ms, tz),
+        "start_iso": format_instant(incident.run_start_ms),
+        "end": None if end is None else _when(end, tz),
+        "duration": span(((end if end is not None else now_ms) - incident.run_start_ms) / 1000),
+        "checks": ", ".join(incident.checks),
+        "summary": plain_error(error),
+        "error": None if error is None else _clip(error, MAX_ERROR_CHARS),
+    }
+
+
+def _upkeep_view(upkeep: Upkeep, tz: str) -> dict[str, str | None]:
+    return {
+        "start": _when(upkeep.start_ms, tz),
+        "end": _when(upkeep.end_ms, tz),
+        "duration": span((upkeep.end_ms - upkeep.start_ms) / 1000),
+        "reason": upkeep.reason or "maintenance",
+        "slas": ", ".join(sla.name for sla in upkeep.slas),
+        "schedule": upkeep.schedule,
+    }
+
+
+def span(seconds: float) -> str:
+    """A duration as people say it, its two largest units: "45 s", "12 min", "2 h 05 min",
+    "3 d 04 h"; negative with a minus."""
+    if seconds < 0:
+        return "−" + span(-seconds)
+    total = math.floor(seconds)
+    if total < 60:
+        return f"{total} s" if total or not seconds else "< 1 s"
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours:02d} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
+    return f"{minutes} min {secs:02d} s" if secs else f"{minutes} min"
+
+
+def _when(ms: int, tz: str) -> str:
+    moment = from_ms(ms, zone_of(tz))
+    return f"{moment:%Y-%m-%d %H:%M} {moment.tzname()}"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -------------------------------------------------------------------------------------- words
+
+
+def plain_error(error: str | None) -> str:
+    """What a probe's error means, for a customer: "The server answered HTTP 503 (Service
+    Unavailable)", "No answer in time"."""
+    if not error:
+        return "The check failed"
+    text = error.lower()
+    if match := re.search(r"\b(?:http|status)\s+([1-5][0-9]{2})\b", text):
+        code = int(match.group(1))
+        try:
+            phrase = f" ({HTTPStatus(code).phrase})"
+        except ValueError:
+            phrase = ""
+        kind = "an error" if code >= 500 else "an unexpected status"
+        return f"The server answered with {kind}: HTTP {code}{phrase}"
+    for words, meaning in _PLAIN_WORDS:
+        if any(word in text for word in words):
+            return meaning
+    return "The check failed"
+
+
+_PLAIN_WORDS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("timeout", "timed out"), "No answer in time"),
+    (("connection refused",), "The server refused the connection"),
+    (("dns",), "The server's name could not be resolved (DNS)"),
+    (("certificate",), "The server's TLS certificate was not accepted"),
+    (("tls", "ssl"), "The secure connection (TLS) could not be established"),
+    (("unreachable", "no route"), "The server could not be reached"),
+    (("connection closed", "reset by peer", "broken pipe"), "The connection was cut"),
+    (("slower than",), "The server answered too slowly"),
+    (("lacks", "does not match"), "The answer did not contain what was expected"),
+)
+
+
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&][a-z0-9_.-]*(?:token|key|secret|pass|pwd|auth|sig|session)[a-z0-9_.-]*=)[^&#\s]+"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Redactor:
+    """Takes out of a probe error what could be a secret: URL credentials, query parameters
+    named like secrets, and the config's HTTP header values and URL passwords."""
+
+    secrets: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, config: Config) -> Redactor:
+        found: set[str] = set()
+        for check in config.checks:
+            headers: Mapping[str, str] = getattr(check.target, "headers", {})
+            found.update(value for value in headers.values() if len(value) >= 4)
+            url = getattr(check.target, "url", None)
+            password = urlsplit(url).password if url else None
+            if password:
+                found.update({password, unquote(password)})
+        return cls(tuple(sorted(found, key=len, reverse=True)))
+
+    def __call__(self, text: str) -> str:
+        text = _USERINFO.sub(r"\1***@", text)
+        text = _SECRET_QUERY.sub(r"\1***", text)
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+REDACTOR = web.AppKey("status_redactor", Redactor)
+
+
+# ------------------------------------------------------------------------------------ OpenAPI
+
+_REF = "#/components/schemas/"
+_NUMBER_OR_NULL = {"type": ["number", "null"]}
+_INSTANT = {"type": "string", "format": "date-time"}
+_CUSTOMER = {
+    "name": "customer",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": openapi.ID_REGEX},
+}
+_OPTIONAL_TOKEN: list[dict[str, list[str]]] = [{}, {"bearer": []}]
+_NOT_FOUND = error_response("No such customer (or another customer's token)")
+_UNAUTHORIZED = {
+    **UNAUTHORIZED,
+    "description": "A private page without a known token",
+}
+
+SCHEMAS: dict[str, Any] = {
+    "StatusDay": {
+        "type": "object",
+        "properties": {
+            "date": {"type": "string", "format": "date"},
+            "from": _INSTANT,
+            "to": _INSTANT,
+            "level": {"enum": list(LEVEL_TEXT)},
+            "availability": _NUMBER_OR_NULL,
+            "up_s": {"type": "number"},
+            "down_s": {"type": "number"},
+            "unknown_s": {"type": "number"},
+            "maintenance_s": {"type": "number"},
+            "partial": {"type": "boolean", "description": "today, counted up to now"},
+        },
+    },
+    "StatusIncident": {
+        "type": "object",
+        "properties": {
+            "start": _INSTANT,
+            "end": {"type": ["string", "null"], "format": "date-time"},
+            "duration_s": {"type": "number", "minimum": 0},
+            "run_start": _INSTANT,
+            "run_end": {"type": ["string", "null"], "format": "date-time"},
+            "checks": {"type": "array", "items": {"type": "string"}},
+            "error": {"type": ["string", "null"]},
+            "summary": {"type": "string", "description": "the error in plain words"},
+        },
+    },
+    "SlaStatus": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "state": {"enum": list(STATE_TEXT)},
+            "timezone": {"type": "string"},
+            "period": {"type": "string"},
+            "from": _INSTANT,
+            "to": _INSTANT,
+            "as_of": _INSTANT,
+            "objective": {"type": "number"},
+            "availability": _NUMBER_OR_NULL,
+            "met": {"type": ["boolean", "null"]},
+            "verdict": {"enum": list(VERDICT_TEXT)},
+            "error_budget_s": {"type": "number"},
+            "error_budget_remaining_s": {"type": "number"},
+            "error_budget_remaining_ratio": _NUMBER_OR_NULL,
+            "missing_checks": {"type": "array", "items": {"type": "string"}},
+            "uptime": {
+                "type": "object",
+                "properties": {"days": {"type": "integer"}, "availability": _NUMBER_OR_NULL},
+            },
+            "days": {
+                "type": "array",
+                "items": {"$ref": _REF + "StatusDay"},
+                "description": f"the last {BAR_DAYS} calendar days in the SLA's timezone, "
+                "oldest first",
+            },
+            "open_incidents": {"type": "array", "items": {"$ref": _REF + "StatusIncident"}},
+            "incidents": {
+                "type": "array",
+                "items": {"$ref": _REF + "StatusIncident"},
+                "description": f"of the last {INCIDENT_DAYS} days, newest first, at most "
+                f"{MAX_INCIDENTS}",
+            },
+            "incident_count": {"type": "integer", "minimum": 0},
+            "report": {
+                "type": ["string", "null"],
+                "description": "the printable report of the current period; only for the "
+                "customer's and the admin token",
+            },
+        },
+    },
+    "CustomerStatus": {
+        "type": "object",
+        "properties": {
+            "customer": {
+                "type": "object",
+                "required": ["id", "name"],
+                "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
+            },
+            "provider": {"type": "string"},
+            "updated": _INSTANT,
+            "refresh_s": {"type": "integer"},
+            "status": {"enum": list(OVERALL_TEXT)},
+            "status_text": {"type": "string"},
+            "timezone": {"type": "string"},
+            "slas": {"type": "array", "items": {"$ref": _REF + "SlaStatus"}},
+            "maintenance": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["slas", "start", "end", "reason", "ongoing", "schedule"],
+                    "properties": {
+                        "slas": {"type": "array", "items": {"type": "string"}},
+                        "start": _INSTANT,
+                        "end": _INSTANT,
+                        "reason": {"type": "string"},
+                        "ongoing": {"type": "boolean"},
+                        "schedule": {
+                            "type": ["string", "null"],
+                            "description": "a recurring window's: this is its current or next "
+                            "occurrence",
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+for _schema in SCHEMAS.values():
+    _schema["required"] = list(_schema["properties"])  # every field is always there
+
+_JSON_OPERATION = {
+    "summary": "A customer's status page as JSON (public pages need no token)",
+    "security": _OPTIONAL_TOKEN,
+    "parameters": [_CUSTOMER],
+    "responses": {
+        "200": json_response("The status", {"$ref": _REF + "CustomerStatus"}),
+        "401": _UNAUTHORIZED,
+        "403": FORBIDDEN,
+        "404": _NOT_FOUND,
+    },
+}
+
+PATHS: dict[str, Any] = {
+    "/status/{customer}": {
+        "get": {
+            "summary": "A customer's status page (HTML; public pages need no token)",
+            "description": "Errors are HTML for clients that accept text/html, else JSON.",
+            "security": _OPTIONAL_TOKEN,
+            "parameters": [_CUSTOMER],
+            "responses": {
+                "200": {
+                    "description": "The page",
+                    "content": {"text/html": {"schema": {"type": "string"}}},
+                },
+                "401": _UNAUTHORIZED,
+                "403": FORBIDDEN,
+                "404": _NOT_FOUND,
+            },
+        }
+    },
+    "/status/{customer}.json": {"get": _JSON_OPERATION},
+    "/api/v1/status/{customer}": {"get": _JSON_OPERATION},
+}
