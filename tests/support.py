@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+import urllib.request
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -94,3 +96,37 @@ def stop_process(process: subprocess.Popen[str], timeout: float = 10.0) -> tuple
         process.kill()
         out, err = process.communicate()
     return process.returncode, out, err
+
+
+def collector_healthy(url: str, process: subprocess.Popen[str]) -> bool:
+    """True once `url`/healthz answers 200; fails at once if the process has exited."""
+    if process.poll() is not None:
+        raise AssertionError(f"the collector exited: {process.communicate()[1]}")
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def start_collector(
+    config: Path, url: str, *, env: dict[str, str] | None = None, quiet: bool = False
+) -> subprocess.Popen[str]:
+    """`slawatch collector --config CONFIG` as a process, returned once it answers at `url`."""
+    options = ["--log-level", "warning"] if quiet else []
+    process = start_slawatch([*options, "collector", "--config", str(config)], env=env)
+    wait_until(lambda: collector_healthy(url, process), timeout=20)
+    return process
+
+
+@contextmanager
+def running_collector(
+    config: Path, url: str, *, env: dict[str, str] | None = None, quiet: bool = True
+) -> Iterator[subprocess.Popen[str]]:
+    """A collector process for the block; it must then stop cleanly on SIGTERM (exit 0)."""
+    process = start_collector(config, url, env=env, quiet=quiet)
+    try:
+        yield process
+    finally:
+        code, _, err = stop_process(process)
+        assert code == 0, err

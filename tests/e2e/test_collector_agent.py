@@ -16,7 +16,13 @@ from typing import Any
 import pytest
 
 from collector.store import Store
-from tests.support import free_port, start_slawatch, stop_process, wait_until
+from tests.support import (
+    free_port,
+    start_collector,
+    start_slawatch,
+    stop_process,
+    wait_until,
+)
 
 ADMIN = "admin-token-e2e-0123456789"
 AGENT = "agent-token-e2e-0123456789"
@@ -76,15 +82,6 @@ def metric_line(url: str, prefix: str) -> str | None:
     return next((line for line in text.splitlines() if line.startswith(prefix)), None)
 
 
-def healthy(url: str, process: subprocess.Popen[str]) -> bool:
-    if process.poll() is not None:
-        raise AssertionError(f"the collector exited: {process.communicate()[1]}")
-    try:
-        return get_json(f"{url}/healthz") == {"status": "ok"}
-    except OSError:
-        return False
-
-
 def test_an_agent_process_feeds_a_collector_process(tmp_path: Path, target: Target) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -116,10 +113,9 @@ checks:
 """,
         encoding="utf-8",
     )
-    collector = start_slawatch(["collector", "--config", str(config)])
+    collector = start_collector(config, url)
     agent: subprocess.Popen[str] | None = None
     try:
-        wait_until(lambda: healthy(url, collector), timeout=20)
         agent = start_slawatch(["agent", "--config", str(config)])
         wait_until(lambda: check_state(url, "web") == ("up", {"eu-1": "up"}), timeout=30)
         wait_until(lambda: check_state(url, "port") == ("up", {"eu-1": "up"}), timeout=30)

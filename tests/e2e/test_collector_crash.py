@@ -19,7 +19,13 @@ from pathlib import Path
 import pytest
 
 from collector.store import Store
-from tests.support import free_port, run_slawatch, start_slawatch, stop_process, wait_until
+from tests.support import (
+    free_port,
+    run_slawatch,
+    start_collector,
+    stop_process,
+    wait_until,
+)
 
 ADMIN = "admin-token-0123456789-secret"
 AGENT = "agent-token-0123456789-secret"
@@ -42,20 +48,8 @@ collector:
     return config
 
 
-def healthy(url: str, process: subprocess.Popen[str]) -> bool:
-    if process.poll() is not None:
-        raise AssertionError(f"the collector exited: {process.communicate()[1]}")
-    try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 def start(config: Path, url: str) -> subprocess.Popen[str]:
-    process = start_slawatch(["collector", "--config", str(config)])
-    wait_until(lambda: healthy(url, process), timeout=20)
-    return process
+    return start_collector(config, url)
 
 
 def push(url: str, batch_number: int, token: str = AGENT) -> int:

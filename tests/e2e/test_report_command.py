@@ -16,7 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port, run_slawatch, start_slawatch, stop_process, wait_until
+from tests.support import (
+    free_port,
+    run_slawatch,
+    start_collector,
+    stop_process,
+)
 
 ADMIN = "admin-token-0123456789-secret"
 AGENT = "agent-token-0123456789-secret"
@@ -50,16 +55,6 @@ def iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
-def healthy(url: str, process: subprocess.Popen[str]) -> bool:
-    if process.poll() is not None:
-        raise AssertionError(f"the collector exited: {process.communicate()[1]}")
-    try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 class Scene:
     """Two hours of `web` probed every minute by eu-1, from a whole hour three hours ago; it
     fails from minute 30 to 39: DOWN 600 s, UP 6,600 s."""
@@ -86,9 +81,8 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
     made = Scene(tmp_path_factory.mktemp("report"))
     port = int(made.config.read_text().split("127.0.0.1:")[1].split()[0])
     url = f"http://127.0.0.1:{port}"
-    process = start_slawatch(["collector", "--config", str(made.config)])
+    process = start_collector(made.config, url)
     try:
-        wait_until(lambda: healthy(url, process), timeout=20)
         request = urllib.request.Request(
             f"{url}/api/v1/samples",
             data=json.dumps({"agent": "eu-1", "samples": made.samples()}).encode(),

@@ -5,8 +5,6 @@ by schemathesis on a collector process."""
 from __future__ import annotations
 
 import json
-import subprocess
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,11 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.chat_services import ChatServices
 from tests.integration.test_alerts_flow import ADMIN, EU1, Rig, make_rig, services
-from tests.support import async_wait_until, free_port, start_slawatch, stop_process, wait_until
+from tests.support import (
+    async_wait_until,
+    free_port,
+    running_collector,
+)
 
 __all__ = ["make_rig", "services"]  # fixtures
 
@@ -184,26 +186,9 @@ alerts:
 """,
         encoding="utf-8",
     )
-    process = start_slawatch(
-        ["--log-level", "warning", "collector", "--config", str(folder / "collector.yaml")]
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _healthy(url, process), timeout=20)
+    with running_collector(folder / "collector.yaml", url):
         yield url
-    finally:
-        code, _, err = stop_process(process)
-        assert code == 0, err
-
-
-def _healthy(url: str, process: subprocess.Popen[str]) -> bool:
-    if process.poll() is not None:
-        raise AssertionError(f"the collector exited: {process.communicate()[1]}")
-    try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE

@@ -6,9 +6,7 @@ answer must conform to the document (status codes, content types, bodies).
 
 from __future__ import annotations
 
-import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from collector.main import Collector
 from collector.openapi import OPENAPI
 from config.loader import parse_config
-from tests.support import free_port, start_slawatch, stop_process, wait_until
+from tests.support import free_port, running_collector
 
 ADMIN = "admin-token-0123456789"
 
@@ -40,24 +38,9 @@ collector:
 """,
         encoding="utf-8",
     )
-    process = start_slawatch(["--log-level", "warning", "collector", "--config", str(config)])
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _healthy(url, process), timeout=20)
+    with running_collector(config, url):
         yield url
-    finally:
-        code, _, err = stop_process(process)
-        assert code == 0, err
-
-
-def _healthy(url: str, process: subprocess.Popen[str]) -> bool:
-    if process.poll() is not None:
-        raise AssertionError(f"the collector exited: {process.communicate()[1]}")
-    try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")

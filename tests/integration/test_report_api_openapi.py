@@ -10,7 +10,6 @@ Negative cases must be refused with a documented 4xx. No answer may be a 5xx.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -21,7 +20,10 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.support import free_port, start_slawatch, stop_process, wait_until
+from tests.support import (
+    free_port,
+    running_collector,
+)
 
 ADMIN = "admin-token-0123456789"
 AGENT = "eu1-token-0123456789ab"
@@ -62,25 +64,10 @@ slas:
 """,
         encoding="utf-8",
     )
-    process = start_slawatch(["--log-level", "warning", "collector", "--config", str(config)])
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _healthy(url, process), timeout=20)
+    with running_collector(config, url):
         _push_an_hour(url)
         yield url
-    finally:
-        code, _, err = stop_process(process)
-        assert code == 0, err
-
-
-def _healthy(url: str, process: subprocess.Popen[str]) -> bool:
-    if process.poll() is not None:
-        raise AssertionError(f"the collector exited: {process.communicate()[1]}")
-    try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def _push_an_hour(url: str) -> None:
