@@ -41,7 +41,6 @@ from collector.periods import (
     zone_of,
 )
 from collector.sla import (
-    Incident,
     LatencySource,
     Report,
     Runs,
@@ -253,6 +252,7 @@ async def compute_from_store(
     declared: Sequence[Interval],
     latency: bool = True,
     latency_cache: LatencyCache | None = None,
+    incidents: Literal["all", "open"] = "all",
 ) -> Report:
     """`compute_report` with the runs it needs, widening the history as long as it asks."""
     source = None
@@ -269,6 +269,7 @@ async def compute_from_store(
             declared_maintenance=declared,
             latency=source,
             history=history,
+            incidents=incidents,
         )
         if report.wider_history is None:
             return report
@@ -369,14 +370,13 @@ async def summaries(store: Store, slas: Sequence[Sla], now_ms: int) -> list[SlaS
             await asyncio.sleep(0)  # let requests waiting on the event loop (ingest) through
         window, history = windows[sla.id], histories[sla.id]
         holes = _intervals(declared.get(sla.id, ()))
-        report = shared_report(sla, timelines, window, now_ms, history=history, declared=holes)
-        if report.open_incident is None and report.wider_history is None:
-            report = replace(report, incidents=())
-        else:
+        report = shared_report(
+            sla, timelines, window, now_ms, history=history, declared=holes, incidents="open"
+        )
+        if report.open_incident is not None or report.wider_history is not None:
             report = await compute_from_store(
-                store, sla, window, now_ms, declared=holes, latency=False
+                store, sla, window, now_ms, declared=holes, latency=False, incidents="open"
             )
-            report = replace(report, incidents=_open_only(report))
         found.append(SlaSummary(report, period_label(sla.period, window.from_ms, sla.timezone)))
     return found
 
@@ -389,9 +389,11 @@ def shared_report(
     *,
     history: Interval,
     declared: Sequence[Interval],
+    incidents: Literal["all", "open"] = "all",
 ) -> Report:
     """The report of `sla` from the shared service timeline: every figure exact; its incidents'
-    `checks` and `error` are not (the caller recomputes the incidents it shows)."""
+    `checks` and `error` are not (the caller recomputes the incidents it shows). `incidents`:
+    as `compute_report` takes it."""
     service = timelines.service(sla.checks, sla.quorum, sla.require, history)
     report = compute_report(
         replace(sla, checks=(_SERVICE,), quorum="any", require="all"),
@@ -400,6 +402,7 @@ def shared_report(
         now_ms,
         declared_maintenance=declared,
         history=history,
+        incidents=incidents,
     )
     end_ms = min(report.as_of_ms, now_ms)
     missing = _missing_checks(sla, timelines.runs, window.from_ms, end_ms)
@@ -460,9 +463,8 @@ def _missing_checks(sla: Sla, runs: Runs, start_ms: int, end_ms: int) -> tuple[s
 
     def has_data(check: str) -> bool:
         return any(
-            run.start_ms < end_ms and run.end_ms > start_ms and run.start_ms < run.end_ms
+            _has_run_within(agent_runs, start_ms, end_ms)
             for agent_runs in runs.get(check, {}).values()
-            for run in agent_runs
         )
 
     if start_ms >= end_ms:
@@ -470,13 +472,24 @@ def _missing_checks(sla: Sla, runs: Runs, start_ms: int, end_ms: int) -> tuple[s
     return tuple(sorted(check for check in set(sla.checks) if not has_data(check)))
 
 
+def _has_run_within(runs: Sequence[Run], start_ms: int, end_ms: int) -> bool:
+    """Whether one of an agent's sorted, disjoint `runs` lasts a while inside the range; found
+    by bisection (the runs of every SLA's history are shared, a month of them for a day's SLA)."""
+    index = bisect_right(runs, start_ms, key=_end_ms)
+    while index < len(runs) and runs[index].start_ms < end_ms:
+        if runs[index].start_ms < runs[index].end_ms:
+            return True
+        index += 1
+    return False
+
+
+def _end_ms(run: Run) -> int:
+    return run.end_ms
+
+
 def _plain(number: float) -> float | int:
     """Whole numbers as ints in JSON, as `Report.to_json` writes them."""
     return int(number) if float(number).is_integer() else number
-
-
-def _open_only(report: Report) -> tuple[Incident, ...]:
-    return tuple(incident for incident in report.incidents if incident.end_ms is None)
 
 
 # -------------------------------------------------------------------------------- maintenance

@@ -6,7 +6,8 @@ int of Unix milliseconds, so every total is exact; seconds appear only in `Repor
 How a report is made, in the order of §4:
 1. `service_timeline` sweeps the sorted boundaries of every agent's runs (§4.1, clamped at now,
    §4.7), keeping per check the number of known and DOWN agents (§4.2) and per SLA the number of
-   checks in each state (§4.3). Its cost grows with the number of runs, not of samples.
+   checks in each state (§4.3). Its cost grows with the number of runs, not of samples; one
+   check seen by one agent (a service state already reduced to one timeline) needs no sweep.
 2. `forgive` turns every maximal DOWN run shorter than `min_downtime` into UP (§4.4.1). An
    UNKNOWN stretch ends a DOWN run (§4.7); so does now, so an ongoing run is forgiven only until
    it reaches `min_downtime`.
@@ -41,9 +42,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from itertools import groupby
 from operator import itemgetter
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from collector.maintenance import (
     Interval,
@@ -296,74 +296,144 @@ def latency_plan(
 
 def service_timeline(sla: Sla, runs: Runs, start_ms: int, end_ms: int) -> Timeline:
     """The service state (§4.1–4.3) over `[start_ms, end_ms)`: runs are clipped to the range,
-    so pass `end_ms <= now` to end the timeline at now (§4.7)."""
+    so pass `end_ms <= now` to end the timeline at now (§4.7).
+
+    One check seen by at most one agent (a single-location check, or a service state already
+    reduced to one timeline, as the summaries pass it) is its runs with the gaps UNKNOWN: no
+    sweep needed. Every other shape goes through `swept_timeline`.
+    """
+    checks = tuple(dict.fromkeys(sla.checks))
+    if len(checks) == 1:
+        by_agent = runs.get(checks[0], {})
+        if len(by_agent) <= 1:
+            return _one_view_timeline(checks[0], by_agent, sla.quorum, start_ms, end_ms)
+    return swept_timeline(sla, runs, start_ms, end_ms)
+
+
+def swept_timeline(sla: Sla, runs: Runs, start_ms: int, end_ms: int) -> Timeline:
+    """`service_timeline` by the general sweep, whatever the number of checks and agents."""
     checks = tuple(dict.fromkeys(sla.checks))
     sweep = _Sweep(checks, sla.quorum, sla.require)
+    known, down = sweep.known, sweep.down
+    events = _events(checks, runs, start_ms, end_ms)
     segments: list[Segment] = []
     current, segment_start = sweep.current, start_ms
-    for instant, changes in groupby(_events(checks, runs, start_ms, end_ms), key=itemgetter(0)):
-        for _, check, known_delta, down_delta in changes:
-            sweep.change(check, known_delta, down_delta)
-        state = sweep.settle(instant)
-        if state is not current:
+    touched: set[int] = set()
+    index, count = 0, len(events)
+    while index < count:
+        instant = events[index][0]
+        while index < count and events[index][0] == instant:
+            _, check, known_delta, down_delta = events[index]
+            known[check] += known_delta
+            down[check] += down_delta
+            touched.add(check)
+            index += 1
+        state = sweep.settle(instant, touched)
+        touched.clear()
+        if state != current:
             if instant > segment_start:
-                segments.append(Segment(segment_start, instant, current))
+                segments.append(Segment(segment_start, instant, _STATES[current]))
             segment_start, current = instant, state
     if end_ms > segment_start:
-        segments.append(Segment(segment_start, end_ms, current))
+        segments.append(Segment(segment_start, end_ms, _STATES[current]))
     return Timeline(tuple(segments), sweep.check_down(end_ms))
+
+
+def _one_view_timeline(
+    check: str, by_agent: Mapping[str, Sequence[Run]], quorum: Quorum, start_ms: int, end_ms: int
+) -> Timeline:
+    """The timeline of one check and at most one agent: with a single check the service is
+    that check (under `require` all or any), and with a single agent the quorum decides the
+    check from that agent's state alone."""
+    states = {True: quorum_of(1, 0, quorum), False: quorum_of(1, 1, quorum)}
+    segments: list[Segment] = []
+    covered = start_ms
+    for agent, agent_runs in by_agent.items():
+        _check_sorted(check, agent, agent_runs)
+        for run in agent_runs:
+            start, end = max(run.start_ms, start_ms), min(run.end_ms, end_ms)
+            if start >= end:
+                continue
+            state = states[run.ok]
+            if start > covered:
+                segments.append(Segment(covered, start, State.UNKNOWN))
+            elif segments and segments[-1].state is state:
+                segments[-1] = Segment(segments[-1].start_ms, end, state)
+                covered = end
+                continue
+            segments.append(Segment(start, end, state))
+            covered = end
+    if end_ms > covered:
+        segments.append(Segment(covered, end_ms, State.UNKNOWN))
+    down = tuple(Interval(s.start_ms, s.end_ms) for s in segments if s.state is State.DOWN)
+    return Timeline(tuple(segments), {check: down})
+
+
+_STATES = (State.UNKNOWN, State.UP, State.DOWN)
+"""The sweep's states are their index in this tuple (ints compare and index fast)."""
+_UNKNOWN, _UP, _DOWN = range(3)
+_CODES = {state: code for code, state in enumerate(_STATES)}
 
 
 class _Sweep:
     """The state of every check and of the service as the sweep moves through time: per check
-    the number of known and DOWN agents, per state the number of checks in it."""
+    the number of known and DOWN agents, per state the number of checks in it. States are
+    codes (`_STATES`); the rules of §4.2 and §4.3 stay those of `collector.states`, tabulated."""
 
     def __init__(self, checks: Sequence[str], quorum: Quorum, require: str) -> None:
-        self.checks, self.quorum, self.require = checks, quorum, require
+        self.checks, self.quorum = checks, quorum
         self.known = [0] * len(checks)
         self.down = [0] * len(checks)
-        self.states = [State.UNKNOWN] * len(checks)
-        self.counts = {State.UP: 0, State.DOWN: 0, State.UNKNOWN: len(checks)}
-        self.touched: set[int] = set()
+        self.states = [_UNKNOWN] * len(checks)
+        self.counts = [len(checks), 0, 0]
         self.down_since = [0] * len(checks)
         self.down_intervals: list[list[Interval]] = [[] for _ in checks]
+        self._decided: dict[tuple[int, int], int] = {}
+        """(known, DOWN agents) → the check's state under the quorum."""
+        self._services = tuple(
+            _CODES[service_state((_STATES[c] for c in range(3) if mask >> c & 1), require)]
+            for mask in range(8)
+        )
+        """Which states some check is in (a bit per state) → the service's state."""
         self.current = self.service()
 
-    def change(self, check: int, known_delta: int, down_delta: int) -> None:
-        self.known[check] += known_delta
-        self.down[check] += down_delta
-        self.touched.add(check)
-
-    def settle(self, instant: int) -> State:
-        """Apply the changes at `instant`; the service state from then on."""
+    def settle(self, instant: int, touched: Iterable[int]) -> int:
+        """Apply the changes of the `touched` checks at `instant`; the service state from then
+        on."""
         changed = False
-        for check in self.touched:
-            old = self.states[check]
-            new = quorum_of(self.known[check], self.down[check], self.quorum)
-            if new is old:
+        states, counts, decided = self.states, self.counts, self._decided
+        for check in touched:
+            key = (self.known[check], self.down[check])
+            new = decided.get(key)
+            if new is None:
+                new = decided[key] = _CODES[quorum_of(key[0], key[1], self.quorum)]
+            old = states[check]
+            if new == old:
                 continue
             changed = True
-            self.counts[old] -= 1
-            self.counts[new] += 1
-            self.states[check] = new
-            if new is State.DOWN:
+            counts[old] -= 1
+            counts[new] += 1
+            states[check] = new
+            if new == _DOWN:
                 self.down_since[check] = instant
-            elif old is State.DOWN:
+            elif old == _DOWN:
                 self.down_intervals[check].append(Interval(self.down_since[check], instant))
-        self.touched.clear()
         if changed:
             self.current = self.service()
         return self.current
 
-    def service(self) -> State:
-        return service_state((s for s, count in self.counts.items() if count), self.require)
+    def service(self) -> int:
+        counts = self.counts
+        return self._services[
+            (counts[_UNKNOWN] > 0) | (counts[_UP] > 0) << 1 | (counts[_DOWN] > 0) << 2
+        ]
 
     def check_down(self, end_ms: int) -> dict[str, tuple[Interval, ...]]:
         """When each check was DOWN, those still DOWN closed at `end_ms`."""
         found = {}
         for index, check in enumerate(self.checks):
             intervals = self.down_intervals[index]
-            if self.states[index] is State.DOWN:
+            if self.states[index] == _DOWN:
                 intervals = [*intervals, Interval(self.down_since[index], end_ms)]
             found[check] = tuple(intervals)
         return found
@@ -374,6 +444,7 @@ def _events(
 ) -> list[tuple[int, int, int, int]]:
     """(instant, check index, change of known agents, change of DOWN agents), sorted."""
     events: list[tuple[int, int, int, int]] = []
+    append = events.append
     for index, check in enumerate(checks):
         for agent, agent_runs in runs.get(check, {}).items():
             _check_sorted(check, agent, agent_runs)
@@ -382,9 +453,9 @@ def _events(
                 if start >= end:
                     continue
                 is_down = 0 if run.ok else 1
-                events.append((start, index, 1, is_down))
-                events.append((end, index, -1, -is_down))
-    events.sort(key=lambda event: event[0])
+                append((start, index, 1, is_down))
+                append((end, index, -1, -is_down))
+    events.sort(key=itemgetter(0))
     return events
 
 
@@ -403,10 +474,13 @@ def forgive(segments: Sequence[Segment], min_downtime_ms: int) -> list[Segment]:
     """Every DOWN segment shorter than `min_downtime_ms` becomes UP; neighbours merge (§4.4.1)."""
     judged: list[Segment] = []
     for segment in segments:
-        forgiven = segment.state is State.DOWN and segment.duration_ms < min_downtime_ms
-        state = State.UP if forgiven else segment.state
+        state = segment.state
+        if state is State.DOWN and segment.end_ms - segment.start_ms < min_downtime_ms:
+            state = State.UP
         if judged and judged[-1].state is state and judged[-1].end_ms == segment.start_ms:
             judged[-1] = Segment(judged[-1].start_ms, segment.end_ms, state)
+        elif state is segment.state:
+            judged.append(segment)
         else:
             judged.append(Segment(segment.start_ms, segment.end_ms, state))
     return judged
@@ -414,10 +488,16 @@ def forgive(segments: Sequence[Segment], min_downtime_ms: int) -> list[Segment]:
 
 def cut_out(segments: Sequence[Segment], holes: Sequence[Interval]) -> Iterator[Segment]:
     """The parts of `segments` outside the sorted disjoint `holes` (maintenance, §4.4.2)."""
+    if not holes:
+        yield from segments
+        return
     first = 0
     for segment in segments:
         while first < len(holes) and holes[first].end_ms <= segment.start_ms:
             first += 1
+        if first == len(holes) or holes[first].start_ms >= segment.end_ms:
+            yield segment
+            continue
         span = Interval(segment.start_ms, segment.end_ms)
         for part in subtract(span, holes[first : _holes_before(holes, first, segment.end_ms)]):
             yield Segment(part.start_ms, part.end_ms, segment.state)
@@ -442,12 +522,15 @@ def compute_report(
     declared_maintenance: Sequence[Interval] = (),
     latency: LatencySource | None = None,
     history: Interval | None = None,
+    incidents: Literal["all", "open"] = "all",
 ) -> Report:
     """The report of §4.6 of `sla` over `window` as known at `now_ms`.
 
     `runs`: per check and agent, the runs overlapping `history` (see `history_range`), or all
     runs when `history` is None. `declared_maintenance`: windows declared at run time (the SLA's
-    config windows are expanded here). `latency`: what `latency_plan` asked for.
+    config windows are expanded here). `latency`: what `latency_plan` asked for. `incidents`:
+    "open" lists only the incident going on at now, if any (what a summary shows); every
+    figure and `wider_history` are the same either way.
     """
     as_of = window.as_of(now_ms)
     start, end = _domain(sla, runs, window, now_ms, history)
@@ -457,8 +540,7 @@ def compute_report(
     holes = maintenance_intervals(sla.maintenance, sla.timezone, span, declared_maintenance)
     pieces = list(cut_out(judged, holes))
 
-    up = _time_in(pieces, State.UP, window.from_ms, as_of)
-    down = _time_in(pieces, State.DOWN, window.from_ms, as_of)
+    up, down = _up_and_down(pieces, window.from_ms, as_of)
     maintenance = overlap_ms(holes, window.from_ms, as_of)
     unknown = (as_of - window.from_ms) - up - down - maintenance
     if sla.unknown == "up":
@@ -469,14 +551,12 @@ def compute_report(
 
     availability = 100 * up / (up + down) if up + down else None
     budget = _budget_s(sla.objective, up + down + future)
-    incidents = _incidents(
-        pieces,
-        window,
-        as_of,
-        now_ms=now_ms,
-        timeline=timeline,
-        down_runs=_down_runs(sla, runs),
-    )
+    outages = _outages(pieces, window.from_ms, as_of)
+    if incidents == "open":
+        outages_shown = [p for p in outages if p.end_ms == now_ms and as_of == now_ms]
+    else:
+        outages_shown = outages
+    listed = _incidents(sla, runs, outages_shown, window, as_of, now_ms=now_ms, timeline=timeline)
     return Report(
         sla=sla,
         window=window,
@@ -493,10 +573,10 @@ def compute_report(
         error_budget_remaining_s=float(budget - Fraction(down, 1000)),
         credit_percent=_credit(sla, availability),
         latency=summarize_latency(sla, latency),
-        incidents=tuple(incidents),
+        incidents=tuple(listed),
         missing_checks=_missing_checks(sla, runs, window.from_ms, min(as_of, now_ms)),
         state=_state_before(timeline.segments, as_of),
-        wider_history=_wider_history(history, incidents, start, end, now_ms),
+        wider_history=_wider_history(history, outages, start, end, now_ms),
     )
 
 
@@ -523,12 +603,18 @@ def _domain(
     return history.start_ms, max(history.start_ms, min(history.end_ms, now_ms))
 
 
-def _time_in(segments: Sequence[Segment], state: State, start_ms: int, end_ms: int) -> int:
-    return sum(
-        max(0, min(s.end_ms, end_ms) - max(s.start_ms, start_ms))
-        for s in segments
-        if s.state is state
-    )
+def _up_and_down(segments: Sequence[Segment], start_ms: int, end_ms: int) -> tuple[int, int]:
+    """The UP and the DOWN time of `segments` inside `[start_ms, end_ms)`."""
+    up = down = 0
+    for segment in segments:
+        if segment.end_ms <= start_ms or segment.start_ms >= end_ms:
+            continue
+        inside = min(segment.end_ms, end_ms) - max(segment.start_ms, start_ms)
+        if segment.state is State.UP:
+            up += inside
+        elif segment.state is State.DOWN:
+            down += inside
+    return up, down
 
 
 def _budget_s(objective: float, budget_time_ms: int) -> Fraction:
@@ -585,24 +671,33 @@ class _Spans(Generic[SpanT]):
         return None
 
 
+def _outages(pieces: Sequence[Segment], start_ms: int, end_ms: int) -> list[Segment]:
+    """The DOWN pieces overlapping `[start_ms, end_ms)`: the incidents, unclipped."""
+    return [
+        piece
+        for piece in pieces
+        if piece.state is State.DOWN and max(piece.start_ms, start_ms) < min(piece.end_ms, end_ms)
+    ]
+
+
 def _incidents(
-    pieces: Sequence[Segment],
+    sla: Sla,
+    runs: Runs,
+    outages: Sequence[Segment],
     window: Window,
     as_of: int,
     *,
     now_ms: int,
     timeline: Timeline,
-    down_runs: Mapping[str, Sequence[tuple[str, _Spans[Run]]]],
 ) -> list[Incident]:
-    """The DOWN pieces overlapping the window; one that reaches now is going on."""
+    """The incidents of `outages` (see `_outages`); one that reaches now is going on."""
+    if not outages:
+        return []
     check_down = {check: _Spans.of(down) for check, down in sorted(timeline.check_down.items())}
+    down_runs = _down_runs(sla, runs)
     incidents: list[Incident] = []
-    for piece in pieces:
-        if piece.state is not State.DOWN:
-            continue
+    for piece in outages:
         start, end = max(piece.start_ms, window.from_ms), min(piece.end_ms, as_of)
-        if start >= end:
-            continue
         ongoing = piece.end_ms == now_ms
         checks = tuple(
             check
@@ -655,17 +750,18 @@ def _first_error(
 
 def _wider_history(
     history: Interval | None,
-    incidents: Sequence[Incident],
+    outages: Sequence[Segment],
     start_ms: int,
     end_ms: int,
     now_ms: int,
 ) -> Interval | None:
-    """A wider range when an incident's run is cut by the edge of the history given."""
+    """A wider range when an incident's run (an outage, see `_outages`) is cut by the edge of
+    the history given; one going on at now has no end to find."""
     if history is None:
         return None
-    before = any(i.run_start_ms <= start_ms for i in incidents)
+    before = any(piece.start_ms <= start_ms for piece in outages)
     after = end_ms < now_ms and any(
-        i.run_end_ms is not None and i.run_end_ms >= end_ms for i in incidents
+        piece.end_ms != now_ms and piece.end_ms >= end_ms for piece in outages
     )
     if not (before or after):
         return None

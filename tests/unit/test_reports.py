@@ -11,6 +11,8 @@ from datetime import datetime, time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collector.ingest import SampleRow
 from collector.maintenance import Interval
@@ -25,8 +27,10 @@ from collector.reports import (
     sla_report,
     summaries,
 )
+from collector.reports import _has_run_within as has_run_within
 from collector.sla import history_range
 from collector.store import DeclaredMaintenance, Store
+from collector.timeline import Run
 from config.schema import OneOffMaintenance, RecurringMaintenance, Sla
 
 S = 1000
@@ -158,6 +162,28 @@ async def test_summaries_equal_the_reports_computed_one_by_one(store: Store, see
     window = current_window("month", "UTC", NOW)
     exact = await compute_from_store(store, the_slas[0], window, NOW, declared=[], latency=False)
     assert any(i.run_start_ms < window.from_ms for i in exact.incidents)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 4)), max_size=12),
+    st.integers(-2, 40),
+    st.integers(-2, 40),
+)
+def test_a_check_has_data_in_a_range_as_its_runs_say(
+    shape: list[tuple[int, int]], start_ms: int, end_ms: int
+) -> None:
+    """Summaries find a run inside an SLA's window by bisection (runs of a month, a day's
+    window); the same answer as looking at every run, empty runs included."""
+    runs, t = [], 0
+    for gap, length in shape:
+        t += gap
+        runs.append(Run(t, t + length, True, None, t, 1))
+        t += length
+    linear = any(
+        r.start_ms < end_ms and r.end_ms > start_ms and r.start_ms < r.end_ms for r in runs
+    )
+    assert has_run_within(runs, start_ms, end_ms) == linear
 
 
 async def test_a_report_widens_its_history_until_the_incident_is_whole(store: Store) -> None:

@@ -8,6 +8,7 @@ window.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Mapping, Sequence
@@ -22,12 +23,22 @@ from hypothesis import strategies as st
 from collector import store
 from collector.maintenance import Interval
 from collector.periods import Window
-from collector.sla import LatencySource, bucket_value, compute_report, history_range, latency_plan
+from collector.sla import (
+    LatencySource,
+    bucket_value,
+    compute_report,
+    history_range,
+    latency_plan,
+    service_timeline,
+    swept_timeline,
+)
+from collector.states import State, quorum_state, service_state
 from collector.timeline import Run, SampleState, build_runs
 from config.schema import (
     CreditTier,
     LatencyObjective,
     OneOffMaintenance,
+    Quorum,
     RecurringMaintenance,
     Sla,
 )
@@ -408,3 +419,102 @@ def test_scenario_bases_meet_dst_changes(zone: str) -> None:
             (base + timedelta(hours=2)).astimezone(ZoneInfo(zone)),
         )
         assert before.utcoffset() != after.utcoffset()
+
+
+# ----------------------------------------------------------------- fast paths of the engine
+
+
+@st.composite
+def agent_runs(draw: st.DrawFn, base_ms: int) -> list[Run]:
+    """Sorted, disjoint runs of one agent, as the store gives them or as a shared timeline
+    passes them: gaps or none, touching runs of the same state, empty runs."""
+    rnd = random.Random(draw(st.integers(0, 2**32)))
+    runs, t = [], base_ms + rnd.randrange(-50, 50)
+    for _ in range(draw(st.integers(0, 30))):
+        t += rnd.choice([0, 0, 0, rnd.randrange(1, 40)])
+        length = rnd.choice([0, rnd.randrange(1, 60), rnd.randrange(1, 60)])
+        ok = rnd.random() < 0.6
+        runs.append(Run(t, t + length, ok, None if ok else rnd.choice(ERRORS), t, 10))
+        t += length
+    return runs
+
+
+def sla_of(checks: tuple[str, ...], quorum: Quorum, require: str) -> Sla:
+    return Sla(id="s", name="S", checks=checks, objective=99.9, quorum=quorum, require=require)  # type: ignore[arg-type]
+
+
+@PROPERTY
+@given(
+    st.integers(0, 2).flatmap(lambda n: st.lists(agent_runs(0), min_size=n, max_size=n)),
+    st.sampled_from(["any", "majority", "all", 1, 2, 3]),
+    st.sampled_from(["all", "any"]),
+    st.integers(-100, 600),
+    st.integers(-10, 700),
+)
+def test_the_timeline_of_one_check_and_one_agent_is_the_sweeps(
+    by_agent: list[list[Run]], quorum: Quorum, require: str, start_ms: int, length_ms: int
+) -> None:
+    """One check seen by at most one agent takes a fast path; with two agents, the sweep (both
+    must give the general sweep's timeline)."""
+    sla = sla_of(("c0",), quorum, require)
+    runs = {"c0": {f"a{i}": agent for i, agent in enumerate(by_agent)}}
+    end_ms = start_ms + length_ms
+    assert service_timeline(sla, runs, start_ms, end_ms) == swept_timeline(
+        sla, runs, start_ms, end_ms
+    )
+
+
+@PROPERTY
+@given(
+    st.lists(agent_runs(0), min_size=1, max_size=4),
+    st.sampled_from(["any", "majority", "all", 2]),
+    st.sampled_from(["all", "any"]),
+    st.integers(-100, 600),
+    st.integers(0, 700),
+)
+def test_the_sweep_equals_the_state_at_every_instant(
+    views: list[list[Run]], quorum: Quorum, require: str, start_ms: int, length_ms: int
+) -> None:
+    """The sweep against §4.2 and §4.3 applied millisecond by millisecond (checks c0, c1 seen
+    by the drawn agents in turn)."""
+    checks = ("c0", "c1")
+    runs: dict[str, dict[str, list[Run]]] = {"c0": {}, "c1": {}}
+    for index, view in enumerate(views):
+        runs[checks[index % 2]][f"a{index}"] = view
+    sla = sla_of(checks, quorum, require)
+    end_ms = start_ms + length_ms
+    timeline = swept_timeline(sla, runs, start_ms, end_ms)
+
+    def agent_state(agent: list[Run], instant: int) -> State:
+        for run in agent:
+            if run.start_ms <= instant < run.end_ms:
+                return State.UP if run.ok else State.DOWN
+        return State.UNKNOWN
+
+    expected: list[State] = []
+    for instant in range(start_ms, end_ms):
+        check_states = [
+            quorum_state((agent_state(a, instant) for a in runs[check].values()), quorum)
+            for check in checks
+        ]
+        expected.append(service_state(check_states, require))
+    found = [s.state for s in timeline.segments for _ in range(s.start_ms, s.end_ms)]
+    assert found == expected
+    assert all(a.state is not b.state for a, b in itertools.pairwise(timeline.segments))
+
+
+@PROPERTY
+@given(scenarios())
+def test_a_report_of_the_open_incident_only_has_the_same_figures(scenario: Scenario) -> None:
+    """`incidents="open"` (what summaries ask) changes only the list of incidents."""
+    sla, window, now = scenario.sla, scenario.window, scenario.now_ms
+    runs = engine_runs(scenario.samples)
+    options = {
+        "declared_maintenance": scenario.declared,
+        "history": history_range(sla, window, now),
+    }
+    whole = compute_report(sla, runs, window, now, **options)
+    for wanted in ("all", "open"):
+        kept = [i for i in whole.incidents if wanted == "all" or i.end_ms is None]
+        short = compute_report(sla, runs, window, now, incidents=wanted, **options)
+        assert short == replace(whole, incidents=tuple(kept))
