@@ -609,7 +609,8 @@ async def daily_reports(
         found[sla.id] = []
         for day in windows[sla.id]:
             history = history_range(sla, day, now_ms)
-            found[sla.id].append(_day_report(sla, timelines, day, now_ms, history, holes))
+            report = _day_report(sla, timelines, day, now_ms, history=history, declared=holes)
+            found[sla.id].append(report)
     return found
 
 
@@ -618,6 +619,7 @@ def _day_report(
     timelines: SharedTimelines,
     window: Window,
     now_ms: int,
+    *,
     history: Interval,
     declared: Sequence[Interval],
 ) -> Report:
@@ -632,3 +634,33 @@ def _day_report(
         history=history,
     )
     return replace(report, sla=sla, incidents=(), missing_checks=(), wider_history=None)
+
+
+async def window_reports(
+    store: Store, slas: Sequence[Sla], window: Window, now_ms: int
+) -> dict[str, Report]:
+    """Per SLA of `slas`, its report over `window` without latency, incidents exact (checks,
+    first error): `compute_from_store` of each, from one read of the runs for all of them (an
+    SLA whose incidents reach past that read is computed alone, reading further)."""
+    if not slas:
+        return {}
+    histories = {sla.id: history_range(sla, window, now_ms) for sla in slas}
+    span = Interval(
+        min(h.start_ms for h in histories.values()), max(h.end_ms for h in histories.values())
+    )
+    checks = sorted({check for sla in slas for check in sla.checks})
+    runs = await store.runs(checks, span.start_ms, span.end_ms)
+    declared = _by_sla(await store.declared_maintenance([sla.id for sla in slas]))
+    found: dict[str, Report] = {}
+    for sla in slas:
+        await asyncio.sleep(0)
+        holes = _intervals(declared.get(sla.id, ()))
+        report = compute_report(
+            sla, runs, window, now_ms, declared_maintenance=holes, history=histories[sla.id]
+        )
+        if report.wider_history is not None:
+            report = await compute_from_store(
+                store, sla, window, now_ms, declared=holes, latency=False
+            )
+        found[sla.id] = report
+    return found

@@ -28,9 +28,10 @@ for one customer wait for one computation.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from http import HTTPStatus
@@ -53,9 +54,9 @@ from collector.report_formats import percent, period_title
 from collector.reports import (
     LATEST_MS,
     SlaSummary,
-    compute_from_store,
     daily_reports,
     summaries,
+    window_reports,
 )
 from collector.sla import Incident, Report
 from collector.states import State
@@ -68,7 +69,9 @@ INCIDENT_DAYS = 14
 RECURRING_AHEAD_MS = 8 * 86_400_000
 """A weekly window's next occurrence is always this close."""
 MAX_INCIDENTS = 100
-"""Incidents listed per SLA, newest first; a flapping target could have thousands."""
+"""Incidents listed per SLA in the JSON, newest first; a flapping target could have thousands."""
+MAX_PAGE_INCIDENTS = 30
+"""Incidents listed on the page, newest first, all SLAs together."""
 MAX_MAINTENANCE = 20
 MAX_ERROR_CHARS = 300
 CACHE_S = 10.0
@@ -214,12 +217,17 @@ async def status_page(request: web.Request) -> web.StreamResponse:
         return await _json(request, stem)
     try:
         customer, privileged = _access(request, name)
-        status = await _status(request, customer)
+        cached = await _cached(request, customer)
     except ApiError as error:
         if not _wants_html(request):
             raise
         return _html_error(error)
-    page = render_page(status, report_links=privileged, redactor=request.app[REDACTOR])
+    redactor = request.app[REDACTOR]
+    page = cached.output(
+        "html",
+        privileged,
+        lambda: render_page(cached.status, report_links=privileged, redactor=redactor),
+    )
     return web.Response(text=page, content_type="text/html", charset="utf-8", headers=_HEADERS)
 
 
@@ -229,12 +237,15 @@ async def status_json(request: web.Request) -> web.Response:
 
 async def _json(request: web.Request, name: str) -> web.Response:
     customer, privileged = _access(request, name)
-    status = await _status(request, customer)
-    base = _collector_url(request.app[CONFIG])
-    document = status_to_json(
-        status, report_base=base if privileged else None, redactor=request.app[REDACTOR]
+    cached = await _cached(request, customer)
+    base = _collector_url(request.app[CONFIG]) if privileged else None
+    redactor = request.app[REDACTOR]
+    text = cached.output(
+        "json",
+        privileged,
+        lambda: json.dumps(status_to_json(cached.status, report_base=base, redactor=redactor)),
     )
-    return web.json_response(document, headers={"Cache-Control": "no-cache"})
+    return web.json_response(text=text, headers={"Cache-Control": "no-cache"})
 
 
 _HEADERS = {**HTML_HEADERS, "Cache-Control": "no-cache", "Vary": "Authorization"}
@@ -268,7 +279,7 @@ def _access(request: web.Request, name: str) -> tuple[Customer, bool]:
     raise ApiError(403, f"this token may not do this (it is a {principal.kind} token)")
 
 
-async def _status(request: web.Request, customer: Customer) -> CustomerStatus:
+async def _cached(request: web.Request, customer: Customer) -> CachedStatus:
     app = request.app
     now = app[CLOCK]()
     if not math.isfinite(now):
@@ -316,10 +327,20 @@ def _collector_url(config: Config) -> str:
 
 
 @dataclass(slots=True)
-class _Entry:
+class CachedStatus:
     status: CustomerStatus
     generation: int
+    """`StatusCache.generation` when it was computed."""
     declared: tuple[DeclaredMaintenance, ...]
+    """The customer's declared maintenance it was computed with."""
+    outputs: dict[tuple[str, bool], str] = field(default_factory=dict)
+    """The page and the JSON document as rendered, per kind and viewer (report links or not)."""
+
+    def output(self, kind: str, privileged: bool, render: Callable[[], str]) -> str:
+        key = (kind, privileged)
+        if key not in self.outputs:
+            self.outputs[key] = render()
+        return self.outputs[key]
 
 
 @dataclass(slots=True)
@@ -328,7 +349,7 @@ class StatusCache:
     sample was stored (`invalidate`) and the customer's declared maintenance is the same."""
 
     generation: int = 0
-    _entries: dict[str, _Entry] = field(default_factory=dict)
+    _entries: dict[str, CachedStatus] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     def invalidate(self) -> None:
@@ -336,7 +357,7 @@ class StatusCache:
 
     async def get(
         self, store: Store, config: Config, customer: Customer, now_ms: int
-    ) -> CustomerStatus:
+    ) -> CachedStatus:
         slas = customer_slas(config, customer)
         lock = self._locks.setdefault(customer.id, asyncio.Lock())
         async with lock:
@@ -348,11 +369,12 @@ class StatusCache:
                 and entry.declared == declared
                 and 0 <= now_ms - entry.status.now_ms < CACHE_S * 1000
             ):
-                return entry.status
+                return entry
             generation = self.generation
             status = await customer_status(store, config, customer, now_ms)
-            self._entries[customer.id] = _Entry(status, generation, declared)
-            return status
+            entry = CachedStatus(status, generation, declared)
+            self._entries[customer.id] = entry
+            return entry
 
 
 STATUS_CACHE = web.AppKey("status_cache", StatusCache)
@@ -379,10 +401,13 @@ async def customer_status(
     days = await daily_reports(store, slas, BAR_DAYS, now_ms)
     upkeep = await maintenance_ahead(store, slas, now_ms)
     first_seen = {check.id: check.first_seen_ms for check in await store.seen_checks()}
+    recent = await window_reports(store, slas, recent_window(now_ms), now_ms)
     statuses = []
     for summary in found:
         sla = summary.report.sla
-        incidents = await recent_incidents(store, sla, now_ms)
+        incidents = tuple(
+            sorted(recent[sla.id].incidents, key=lambda i: i.run_start_ms, reverse=True)
+        )
         in_maintenance = any(
             u.start_ms <= now_ms < u.end_ms and sla.id in {s.id for s in u.slas} for u in upkeep
         )
@@ -416,14 +441,9 @@ def _day_status(sla: Sla, report: Report, first_data_ms: int | None) -> DayStatu
     return DayStatus(day, report, "no_data" if before_data else day_level(report))
 
 
-async def recent_incidents(store: Store, sla: Sla, now_ms: int) -> tuple[Incident, ...]:
-    """The incidents of the last `INCIDENT_DAYS` up to now, newest first (the engine's, with
-    their checks and first error)."""
-    declared = await store.declared_maintenance([sla.id])
-    holes = [Interval(d.start_ms, d.end_ms) for d in declared]
-    window = Window(now_ms - INCIDENT_DAYS * DAY_MS, now_ms)
-    report = await compute_from_store(store, sla, window, now_ms, declared=holes, latency=False)
-    return tuple(sorted(report.incidents, key=lambda i: i.run_start_ms, reverse=True))
+def recent_window(now_ms: int) -> Window:
+    """Where the incidents listed come from: the last `INCIDENT_DAYS` up to now."""
+    return Window(now_ms - INCIDENT_DAYS * DAY_MS, now_ms)
 
 
 async def maintenance_ahead(store: Store, slas: Sequence[Sla], now_ms: int) -> list[Upkeep]:
@@ -622,7 +642,10 @@ def _view(status: CustomerStatus, report_links: bool, redactor: Redactor) -> dic
         "timezone": tz,
         "slas": [_sla_view(s, report_links, redactor, now) for s in status.slas],
         "open": [_incident_view(s, i, redactor, now) for s, i in incidents if i.end_ms is None],
-        "incidents": [_incident_view(s, i, redactor, now) for s, i in incidents],
+        "incidents": [
+            _incident_view(s, i, redactor, now) for s, i in incidents[:MAX_PAGE_INCIDENTS]
+        ],
+        "more_incidents": sum(s.incident_count for s in status.slas) - MAX_PAGE_INCIDENTS,
         "ongoing": [_upkeep_view(u, tz) for u in status.maintenance if u.start_ms <= now],
         "upcoming": [_upkeep_view(u, tz) for u in status.maintenance if u.start_ms > now],
         "bar_days": BAR_DAYS,
@@ -965,6 +988,14 @@ _JSON_OPERATION = {
     },
 }
 
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+
+
+def _or_html(response: Mapping[str, Any]) -> dict[str, Any]:
+    """An error response that is a small HTML page for clients that accept text/html."""
+    return {**response, "content": {**response["content"], **_HTML}}
+
+
 PATHS: dict[str, Any] = {
     "/status/{customer}": {
         "get": {
@@ -973,13 +1004,10 @@ PATHS: dict[str, Any] = {
             "security": _OPTIONAL_TOKEN,
             "parameters": [_CUSTOMER],
             "responses": {
-                "200": {
-                    "description": "The page",
-                    "content": {"text/html": {"schema": {"type": "string"}}},
-                },
-                "401": _UNAUTHORIZED,
-                "403": FORBIDDEN,
-                "404": _NOT_FOUND,
+                "200": {"description": "The page", "content": _HTML},
+                "401": _or_html(_UNAUTHORIZED),
+                "403": _or_html(FORBIDDEN),
+                "404": _or_html(_NOT_FOUND),
             },
         }
     },

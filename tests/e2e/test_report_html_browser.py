@@ -12,17 +12,17 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from collector.main import Collector
 from config.loader import parse_config
+from tests.browser import BROWSER_MARKS, chromium, token_proxy
 from tests.integration.test_report_api import (
     ACME,
     ADMIN,
@@ -34,18 +34,7 @@ from tests.integration.test_report_api import (
     day_samples,
 )
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(), reason="needs chromium (scripts/test installs it)"
-    ),
-]
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-BROWSER_TIMEOUT_S = 60
+pytestmark = BROWSER_MARKS
 
 
 @dataclass
@@ -62,13 +51,6 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     collector = Collector(config, clock=Clock(NOW))
     await collector.start()
     session = aiohttp.ClientSession()
-    proxy = web.Application()
-    proxy.router.add_get("/{path:.*}", _forward(session, collector.url, ACME))
-    runner = web.AppRunner(proxy, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
     try:
         async with session.post(
             f"{collector.url}/api/v1/maintenance", headers=auth(ADMIN),
@@ -82,39 +64,11 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
                 json={"agent": agent, "samples": day_samples(agent)},
             ) as response:  # fmt: skip
                 assert response.status == 200
-        yield Served(f"http://{host}:{port}", collector.url)
+        async with token_proxy(collector.url, ACME) as proxy_url:
+            yield Served(proxy_url, collector.url)
     finally:
-        await runner.cleanup()
         await session.close()
         await collector.stop()
-
-
-def _forward(
-    session: aiohttp.ClientSession, target: str, token: str
-) -> Callable[[web.Request], Any]:
-    async def forward(request: web.Request) -> web.Response:
-        async with session.get(f"{target}{request.path_qs}", headers=auth(token)) as answer:
-            body = await answer.read()
-            kept = {k: v for k, v in answer.headers.items()
-                    if k in ("Content-Type", "Content-Security-Policy", "X-Content-Type-Options")}  # fmt: skip
-            return web.Response(body=body, status=answer.status, headers=kept)
-
-    return forward
-
-
-async def chromium(tmp_path: Path, *args: str) -> str:
-    process = await asyncio.create_subprocess_exec(
-        CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium'}", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), BROWSER_TIMEOUT_S)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
-    assert process.returncode == 0, err.decode(errors="replace")[-2000:]
-    return out.decode()
 
 
 async def json_report(served: Served) -> dict[str, Any]:
