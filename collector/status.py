@@ -20,9 +20,10 @@ incidents and those of the last 14 days, and the maintenance going on or coming.
 engine's incidents. Probe errors come from the targets: they are shown as text, in plain words
 first, with URL credentials and the config's header values taken out.
 
-A computed status is kept per customer for `CACHE_S` of the collector's clock, and dropped as
-soon as samples are stored or the customer's declared maintenance changes; concurrent requests
-for one customer wait for one computation.
+A computed status (and its page and JSON as rendered) is kept per customer for `CACHE_S` of
+the collector's clock; dropped at once when the customer's declared maintenance changes, and
+when samples of its checks are stored as soon as it is `FRESH_S` old. Concurrent requests for
+one customer wait for one computation.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import asyncio
 import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from http import HTTPStatus
@@ -62,7 +63,7 @@ from collector.sla import Incident, Report
 from collector.states import State
 from collector.store import DeclaredMaintenance, IngestResult, Store
 from config.contract import ID_PATTERN
-from config.schema import Config, Customer, RecurringMaintenance, Sla
+from config.schema import Config, Customer, HttpTarget, RecurringMaintenance, Sla
 
 BAR_DAYS = 90
 INCIDENT_DAYS = 14
@@ -74,7 +75,11 @@ MAX_PAGE_INCIDENTS = 30
 """Incidents listed on the page, newest first, all SLAs together."""
 MAX_MAINTENANCE = 20
 MAX_ERROR_CHARS = 300
+MIN_SECRET_CHARS = 6
+"""Header values this long or longer are taken out of errors (shorter ones are no secret)."""
 CACHE_S = 10.0
+FRESH_S = 2.0
+"""New samples show on a page once its cached status is this old (see `StatusCache`)."""
 REFRESH_S = 60
 AT_RISK_RATIO = 0.25
 """Met, but less than this share of the period's error budget left: at risk."""
@@ -248,7 +253,7 @@ async def _json(request: web.Request, name: str) -> web.Response:
     return web.json_response(text=text, headers={"Cache-Control": "no-cache"})
 
 
-_HEADERS = {**HTML_HEADERS, "Cache-Control": "no-cache", "Vary": "Authorization"}
+_HEADERS = {**HTML_HEADERS, "Cache-Control": "no-cache", "Vary": "Authorization, Accept"}
 
 
 def _customer(config: Config, name: str) -> Customer | None:
@@ -345,15 +350,25 @@ class CachedStatus:
 
 @dataclass(slots=True)
 class StatusCache:
-    """Computed statuses per customer, valid for `CACHE_S` of the collector's clock while no
-    sample was stored (`invalidate`) and the customer's declared maintenance is the same."""
+    """Computed statuses per customer, kept `CACHE_S` of the collector's clock. Dropped at
+    once when the customer's declared maintenance changes; when samples of one of its checks
+    are stored (`samples_stored`), as soon as it is `FRESH_S` old, so that agents pushing all
+    the time cannot make every view of a busy page a computation."""
 
     generation: int = 0
+    """Moves on every `samples_stored`."""
+    _changed: dict[str, int] = field(default_factory=dict)
+    """Check id → the generation at which samples of it were last stored."""
     _entries: dict[str, CachedStatus] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
-    def invalidate(self) -> None:
+    def samples_stored(self, checks: Iterable[str]) -> None:
         self.generation += 1
+        for check in checks:
+            self._changed[check] = self.generation
+
+    def clear(self) -> None:
+        self._entries.clear()
 
     async def get(
         self, store: Store, config: Config, customer: Customer, now_ms: int
@@ -363,12 +378,7 @@ class StatusCache:
         async with lock:
             declared = tuple(await store.declared_maintenance([sla.id for sla in slas]))
             entry = self._entries.get(customer.id)
-            if (
-                entry is not None
-                and entry.generation == self.generation
-                and entry.declared == declared
-                and 0 <= now_ms - entry.status.now_ms < CACHE_S * 1000
-            ):
+            if entry is not None and self._current(entry, slas, declared, now_ms):
                 return entry
             generation = self.generation
             status = await customer_status(store, config, customer, now_ms)
@@ -376,13 +386,26 @@ class StatusCache:
             self._entries[customer.id] = entry
             return entry
 
+    def _current(
+        self,
+        entry: CachedStatus,
+        slas: Sequence[Sla],
+        declared: tuple[DeclaredMaintenance, ...],
+        now_ms: int,
+    ) -> bool:
+        age_ms = now_ms - entry.status.now_ms
+        if entry.declared != declared or not 0 <= age_ms < CACHE_S * 1000:
+            return False
+        changed = max((self._changed.get(c, 0) for s in slas for c in s.checks), default=0)
+        return changed <= entry.generation or age_ms < FRESH_S * 1000
+
 
 STATUS_CACHE = web.AppKey("status_cache", StatusCache)
 
 
 async def _on_ingest(app: web.Application, batch: Batch, result: IngestResult) -> None:
     if result.accepted:
-        app[STATUS_CACHE].invalidate()
+        app[STATUS_CACHE].samples_stored({sample.check for sample in batch.samples})
 
 
 # ---------------------------------------------------------------------------------- computing
@@ -507,8 +530,8 @@ def verdict(report: Report) -> Verdict:
 def day_level(report: Report) -> Level:
     """A day's colour: its downtime against what the objective allows."""
     if report.availability is None:
-        mostly_maintenance = report.maintenance_ms >= max(report.unknown_ms, 1)
-        return "maintenance" if mostly_maintenance else "no_data"
+        maintenance, unknown = report.maintenance_ms, report.unknown_ms
+        return "maintenance" if maintenance > 0 and maintenance >= unknown else "no_data"
     if report.down_ms == 0 or report.availability >= report.sla.objective:
         return "operational"
     allowed = max(100 - report.sla.objective, 0.001)
@@ -640,7 +663,7 @@ def _view(status: CustomerStatus, report_links: bool, redactor: Redactor) -> dic
         "updated_iso": format_instant(now),
         "refresh_s": REFRESH_S,
         "timezone": tz,
-        "slas": [_sla_view(s, report_links, redactor, now) for s in status.slas],
+        "slas": [_sla_view(s, report_links) for s in status.slas],
         "open": [_incident_view(s, i, redactor, now) for s, i in incidents if i.end_ms is None],
         "incidents": [
             _incident_view(s, i, redactor, now) for s, i in incidents[:MAX_PAGE_INCIDENTS]
@@ -655,9 +678,7 @@ def _view(status: CustomerStatus, report_links: bool, redactor: Redactor) -> dic
     }
 
 
-def _sla_view(
-    status: SlaStatus, report_links: bool, redactor: Redactor, now_ms: int
-) -> dict[str, Any]:
+def _sla_view(status: SlaStatus, report_links: bool) -> dict[str, Any]:
     report, sla = status.summary.report, status.sla
     return {
         "id": sla.id,
@@ -675,7 +696,6 @@ def _sla_view(
         "uptime": None if status.uptime is None else percent(status.uptime, floor=True, places=3),
         "days": [_day_view(day) for day in status.days],
         "missing": list(report.missing_checks),
-        "open": [_incident_view(status, i, redactor, now_ms) for i in status.open_incidents],
         "report": f"..{report_path(status)}" if report_links else None,
         "timezone": sla.timezone,
     }
@@ -776,8 +796,8 @@ def _clip(text: str, limit: int) -> str:
 
 
 def plain_error(error: str | None) -> str:
-    """What a probe's error means, for a customer: "The server answered HTTP 503 (Service
-    Unavailable)", "No answer in time"."""
+    """What a probe's error means, for a customer: "The server answered with an error: HTTP
+    503 (Service Unavailable)", "No answer in time"."""
     if not error:
         return "The check failed"
     text = error.lower()
@@ -825,10 +845,11 @@ class Redactor:
     def of(cls, config: Config) -> Redactor:
         found: set[str] = set()
         for check in config.checks:
-            headers: Mapping[str, str] = getattr(check.target, "headers", {})
-            found.update(value for value in headers.values() if len(value) >= 4)
-            url = getattr(check.target, "url", None)
-            password = urlsplit(url).password if url else None
+            if not isinstance(check.target, HttpTarget):
+                continue
+            headers = check.target.headers.values()
+            found.update(value for value in headers if len(value) >= MIN_SECRET_CHARS)
+            password = urlsplit(check.target.url).password
             if password:
                 found.update({password, unquote(password)})
         return cls(tuple(sorted(found, key=len, reverse=True)))
@@ -857,15 +878,21 @@ _CUSTOMER = {
 }
 _OPTIONAL_TOKEN: list[dict[str, list[str]]] = [{}, {"bearer": []}]
 _NOT_FOUND = error_response("No such customer (or another customer's token)")
+
+
+def _object(properties: dict[str, Any]) -> dict[str, Any]:
+    """An object schema whose every property is always there."""
+    return {"type": "object", "required": list(properties), "properties": properties}
+
+
 _UNAUTHORIZED = {
     **UNAUTHORIZED,
     "description": "A private page without a known token",
 }
 
 SCHEMAS: dict[str, Any] = {
-    "StatusDay": {
-        "type": "object",
-        "properties": {
+    "StatusDay": _object(
+        {
             "date": {"type": "string", "format": "date"},
             "from": _INSTANT,
             "to": _INSTANT,
@@ -876,11 +903,10 @@ SCHEMAS: dict[str, Any] = {
             "unknown_s": {"type": "number"},
             "maintenance_s": {"type": "number"},
             "partial": {"type": "boolean", "description": "today, counted up to now"},
-        },
-    },
-    "StatusIncident": {
-        "type": "object",
-        "properties": {
+        }
+    ),
+    "StatusIncident": _object(
+        {
             "start": _INSTANT,
             "end": {"type": ["string", "null"], "format": "date-time"},
             "duration_s": {"type": "number", "minimum": 0},
@@ -889,11 +915,10 @@ SCHEMAS: dict[str, Any] = {
             "checks": {"type": "array", "items": {"type": "string"}},
             "error": {"type": ["string", "null"]},
             "summary": {"type": "string", "description": "the error in plain words"},
-        },
-    },
-    "SlaStatus": {
-        "type": "object",
-        "properties": {
+        }
+    ),
+    "SlaStatus": _object(
+        {
             "id": {"type": "string"},
             "name": {"type": "string"},
             "state": {"enum": list(STATE_TEXT)},
@@ -910,10 +935,7 @@ SCHEMAS: dict[str, Any] = {
             "error_budget_remaining_s": {"type": "number"},
             "error_budget_remaining_ratio": _NUMBER_OR_NULL,
             "missing_checks": {"type": "array", "items": {"type": "string"}},
-            "uptime": {
-                "type": "object",
-                "properties": {"days": {"type": "integer"}, "availability": _NUMBER_OR_NULL},
-            },
+            "uptime": _object({"days": {"type": "integer"}, "availability": _NUMBER_OR_NULL}),
             "days": {
                 "type": "array",
                 "items": {"$ref": _REF + "StatusDay"},
@@ -933,16 +955,11 @@ SCHEMAS: dict[str, Any] = {
                 "description": "the printable report of the current period; only for the "
                 "customer's and the admin token",
             },
-        },
-    },
-    "CustomerStatus": {
-        "type": "object",
-        "properties": {
-            "customer": {
-                "type": "object",
-                "required": ["id", "name"],
-                "properties": {"id": {"type": "string"}, "name": {"type": "string"}},
-            },
+        }
+    ),
+    "CustomerStatus": _object(
+        {
+            "customer": _object({"id": {"type": "string"}, "name": {"type": "string"}}),
             "provider": {"type": "string"},
             "updated": _INSTANT,
             "refresh_s": {"type": "integer"},
@@ -952,10 +969,8 @@ SCHEMAS: dict[str, Any] = {
             "slas": {"type": "array", "items": {"$ref": _REF + "SlaStatus"}},
             "maintenance": {
                 "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["slas", "start", "end", "reason", "ongoing", "schedule"],
-                    "properties": {
+                "items": _object(
+                    {
                         "slas": {"type": "array", "items": {"type": "string"}},
                         "start": _INSTANT,
                         "end": _INSTANT,
@@ -966,15 +981,12 @@ SCHEMAS: dict[str, Any] = {
                             "description": "a recurring window's: this is its current or next "
                             "occurrence",
                         },
-                    },
-                },
+                    }
+                ),
             },
-        },
-    },
+        }
+    ),
 }
-
-for _schema in SCHEMAS.values():
-    _schema["required"] = list(_schema["properties"])  # every field is always there
 
 _JSON_OPERATION = {
     "summary": "A customer's status page as JSON (public pages need no token)",

@@ -114,7 +114,7 @@ async def test_the_dom_chromium_builds_carries_the_json_twins_numbers(
             day["level"] for day in status["days"]
         ]
         assert len(re.findall(r"<li [^>]*aria-label=", card)) == 90
-    assert "outage since 2026-11-10 12:30 CET" in dom
+    assert 'outage since <time datetime="2026-11-10T11:30:00Z">2026-11-10 12:30 CET</time>' in dom
     assert "storage &lt;migration&gt;" in dom
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom and "<script" not in dom
     assert 'class="report"' not in dom

@@ -26,7 +26,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from collector.main import Collector
+from collector.periods import Window
 from collector.reports import report_window, sla_report
+from collector.status import FRESH_S, Redactor, plain_error
 from config.loader import parse_config
 
 ADMIN = "admin-token-0123456789"
@@ -469,23 +471,25 @@ async def test_maintenance_shows_and_its_changes_show_at_once(client: TestClient
     assert banner(html) == "operational" and state_of(html, "acme-web") == "operational"
 
 
-async def test_an_open_incident_shows_and_new_samples_show_at_once(client: TestClient) -> None:
+async def test_an_open_incident_shows(client: TestClient, clock: Clock) -> None:
     since = NOW - 30 * MIN
     await push_scene(client, until_ms=since)
+    clock.now = (NOW - FRESH_S * S) / 1000
     assert banner(await page(client, "acme")) == "no_data"  # nothing for 30 minutes
+    clock.now = NOW / 1000
     for agent in AGENT_TOKENS:  # eu-1 and us-1 of 3 see web fail: a majority
         failing = agent != "ap-1"
         await push(client, agent, [sample(ts, not failing, "web", "connection refused")
                                    for ts in range(since, NOW, STEP)])  # fmt: skip
     await push(client, "eu-1", [sample(ts, True, "db") for ts in range(since, NOW - STEP, STEP)])
-    html = await page(client, "acme")  # the clock has not moved: stored samples show at once
+    html = await page(client, "acme")
     assert banner(html) == "degraded" and "Degraded service" in html
     assert state_of(html, "acme-web") == "outage" and state_of(html, "acme-db") == "operational"
     notice = re.search(r'<div class="notice bad open-incident">(.*?)</div>\n', html, re.S)
     assert notice
     assert (
-        "ACME &lt;website&gt;: outage since 2026-11-10 12:30 CET</strong> (30 min so far)"
-        in notice.group(1)
+        'ACME &lt;website&gt;: outage since <time datetime="2026-11-10T11:30:00Z">'
+        "2026-11-10 12:30 CET</time></strong> (30 min so far)" in notice.group(1)
     )
     assert "The server refused the connection · checks: web" in notice.group(1)
     web = (await twin(client, "acme"))["slas"][0]
@@ -497,7 +501,24 @@ async def test_an_open_incident_shows_and_new_samples_show_at_once(client: TestC
         "2026-11-03T10:00:00Z",
     ]
     await push(client, "eu-1", [sample(NOW - STEP, False, "db")])
+    clock.now += FRESH_S
     assert banner(await page(client, "acme")) == "major_outage"
+
+
+async def test_new_samples_of_its_checks_show_once_a_status_is_two_seconds_old(
+    client: TestClient, clock: Clock
+) -> None:
+    await push_scene(client)
+    computed = (await twin(client, "acme"))["updated"]
+    clock.now += 3
+    await push(client, "eu-1", [sample(NOW + 1000, True, "api")])  # Globex's check
+    assert (await twin(client, "acme"))["updated"] == computed  # kept: within CACHE_S
+    await push(client, "eu-1", [sample(NOW + 2000, True, "web")])  # ACME's
+    assert (await twin(client, "acme"))["updated"] == "2026-11-10T12:00:03Z"
+    await push(client, "eu-1", [sample(NOW + 3000, True, "web")])
+    assert (await twin(client, "acme"))["updated"] == "2026-11-10T12:00:03Z"  # under FRESH_S
+    clock.now += FRESH_S
+    assert (await twin(client, "acme"))["updated"] == "2026-11-10T12:00:05Z"
 
 
 async def test_no_data_yet(client: TestClient) -> None:
@@ -534,3 +555,59 @@ async def test_the_html_report_names_the_configured_provider(client: TestClient)
     )
     assert response.status == 200
     assert "Service level report from Example &lt;Hosting&gt;" in await response.text()
+
+
+async def test_many_incidents_are_the_engines_and_the_page_lists_the_newest(
+    client: TestClient, collector: Collector
+) -> None:
+    """Two days of `web` failing one probe an hour (eu-1 and us-1): 48 incidents of 5 minutes,
+    49 with the one of 3 November."""
+    flaps = set(range(NOW - 48 * HOUR, NOW, HOUR))
+    for agent in AGENT_TOKENS:
+        samples = scene(agent)
+        for item in samples:
+            if item["check"] == "web" and round(item["ts"] * 1000) in flaps and agent != "ap-1":
+                item.update(sample(round(item["ts"] * 1000), False, "web", "HTTP 502"))
+        await push(client, agent, samples)
+    web = (await twin(client, "acme"))["slas"][0]
+    assert web["incident_count"] == 49 and len(web["incidents"]) == 49
+    sla = collector.config.sla("acme-web")
+    assert sla is not None
+    window = Window(NOW - 14 * DAY, NOW)
+    report = (await sla_report(collector.store, sla, window, NOW, latency=False)).report
+    redact = Redactor.of(collector.config)
+    assert [(i["run_start"], i["run_end"], i["checks"], i["error"]) for i in web["incidents"]] == [
+        (iso(i.run_start_ms), iso(i.run_end_ms or 0), list(i.checks), redact(i.error or ""))
+        for i in reversed(report.incidents)
+    ]
+    html = await page(client, "acme")
+    listed = re.search(r'<h2 id="incidents">.*?</ul>', html, re.S)
+    assert listed and listed.group(0).count('<li class="incident">') == 30
+    assert "And 20 earlier incidents in these 14 days." in html  # and db's of 8 November
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        ("HTTP 503", "The server answered with an error: HTTP 503 (Service Unavailable)"),
+        ("status 404 not in [200-399]",
+         "The server answered with an unexpected status: HTTP 404 (Not Found)"),
+        ("status 299 not in [200]", "The server answered with an unexpected status: HTTP 299"),
+        ("timeout after 10s", "No answer in time"),
+        ("connection refused", "The server refused the connection"),
+        ("dns: name not found", "The server's name could not be resolved (DNS)"),
+        ("certificate verify failed: self-signed certificate",
+         "The server's TLS certificate was not accepted"),
+        ("certificate expires in 3 days", "The server's TLS certificate was not accepted"),
+        ("tls handshake failed: wrong version number",
+         "The secure connection (TLS) could not be established"),
+        ("network is unreachable", "The server could not be reached"),
+        ("connection closed before the end of the response", "The connection was cut"),
+        ("slower than 2s (2.345s)", "The server answered too slowly"),
+        ("body lacks 'ok'", "The answer did not contain what was expected"),
+        ("probe error: KeyError", "The check failed"),
+        (None, "The check failed"),
+    ],
+)  # fmt: skip
+def test_errors_in_plain_words(error: str | None, words: str) -> None:
+    assert plain_error(error) == words
