@@ -8,9 +8,10 @@
 
 Who may read: anyone when the customer has `public_status: true`, else the customer's own token
 or the admin token. Another customer's token gets the 404 of a customer that does not exist; an
-agent token, 403. Links to the printable reports appear only for the customer and the admin (a
-report needs a token). On the HTML route a browser (`Accept: text/html`) gets errors as a small
-page, API clients as the usual JSON error.
+agent token, 403; on a public page any other token is simply not needed (the public view).
+Links to the printable reports appear only for the customer and the admin (a report needs a
+token). On the HTML route a browser (`Accept: text/html`) gets errors as a small page, API
+clients as the usual JSON error.
 
 What a page shows, per SLA of the customer: the state now (operational, outage, maintenance, no
 data), the current period's availability against the objective (met, at risk, breached) and the
@@ -896,7 +897,13 @@ SCHEMAS: dict[str, Any] = {
             "date": {"type": "string", "format": "date"},
             "from": _INSTANT,
             "to": _INSTANT,
-            "level": {"enum": list(LEVEL_TEXT)},
+            "level": {
+                "enum": list(LEVEL_TEXT),
+                "description": "the day's colour: operational (objective met), degraded (down "
+                f"up to {OUTAGE_FACTOR} times what the objective allows), outage, maintenance "
+                "(no up or down time, mostly maintenance), no_data (none, or before the first "
+                "sample of the SLA's checks whatever `unknown` makes of that time)",
+            },
             "availability": _NUMBER_OR_NULL,
             "up_s": {"type": "number"},
             "down_s": {"type": "number"},

@@ -303,6 +303,7 @@ async def test_a_public_page_links_reports_only_for_its_own_customer(client: Tes
     assert 'class="report"' in await page(client, "acme", ACME)
     assert 'class="report"' in await page(client, "acme", ADMIN)
     assert 'class="report"' not in await page(client, "acme", GLOBEX)
+    assert 'class="report"' not in await page(client, "acme", "not-a-known-token-0123")
     assert all(s["report"] is None for s in (await twin(client, "acme", GLOBEX))["slas"])
 
 
