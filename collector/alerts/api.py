@@ -137,15 +137,20 @@ def _summary(row: Notification) -> str | None:
 
 
 def _statuses(text: str | None) -> tuple[str, ...] | None:
-    if text is None or not text.strip():
+    if text is None:
         return None
     found = tuple(part.strip() for part in text.split(",") if part.strip())
     unknown = [s for s in found if s not in STATUSES]
-    if unknown:
+    if unknown or not found:
         raise ApiError(
             400,
             f"status: must be among {', '.join(STATUSES)}",
-            [{"field": "status", "error": f"unknown status {unknown[0][:40]!r}"}],
+            [
+                {
+                    "field": "status",
+                    "error": f"unknown status {unknown[0][:40]!r}" if unknown else "empty",
+                }
+            ],
         )
     return found
 
@@ -211,7 +216,7 @@ PATHS: dict[str, Any] = {
                     "description": "Only these statuses, comma-separated",
                     "style": "form",
                     "explode": False,
-                    "schema": {"type": "array", "items": {"enum": list(STATUSES)}},
+                    "schema": {"type": "array", "minItems": 1, "items": {"enum": list(STATUSES)}},
                 },
                 {"name": "channel", "in": "query", "schema": {"type": "string"}},
                 {

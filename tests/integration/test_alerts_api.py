@@ -91,6 +91,8 @@ async def test_notifications_page_and_filter(make_rig: Callable[..., Any]) -> No
     [
         {"status": "lost"},
         {"status": "sent,lost"},
+        {"status": ""},
+        {"status": ","},
         {"limit": "0"},
         {"limit": "1001"},
         {"limit": "x"},
