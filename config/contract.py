@@ -10,7 +10,9 @@ DEFAULT_INTERVAL_S = 60.0
 MAX_INTERVAL_S = 86_400.0
 MAX_DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_SAMPLE_AGE_S = 45 * 86_400.0
-DEFAULT_RAW_RETENTION_S = 35 * 86_400.0
+RAW_RETENTION_MARGIN_S = 86_400.0
+"""Raw samples are kept `max_sample_age` plus this (46 d by default), never less than
+`max_sample_age`: a late sample is placed among the raw samples around it."""
 DEFAULT_ROLLUP_RETENTION_S = 400 * 86_400.0
 DEFAULT_SPOOL_MAX_SAMPLES = 1_000_000
 DEFAULT_SPOOL_MAX_AGE_S = 45 * 86_400.0

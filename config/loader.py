@@ -146,7 +146,7 @@ def parse_config(
         message = f"invalid YAML: {getattr(error, 'problem', None) or error}"
         line = mark.line + 1 if mark else None
         raise ConfigError(source, [ConfigProblem("", message, line)]) from None
-    reader = _Reader(base_dir, environ or {}, PROCESS_SECTIONS[process])
+    reader = _Reader(Path(source), base_dir, environ or {}, PROCESS_SECTIONS[process])
     if node is not None:
         reader.index(node, ())
     config = reader.read(data, process)
@@ -171,7 +171,10 @@ INVALID: Any = _Invalid()
 
 
 class _Reader:
-    def __init__(self, base_dir: Path, environ: Mapping[str, str], strict: frozenset[str]):
+    def __init__(
+        self, source: Path, base_dir: Path, environ: Mapping[str, str], strict: frozenset[str]
+    ):
+        self.source = source
         self.base_dir = base_dir
         self.environ = environ
         self.strict = strict
@@ -328,7 +331,8 @@ class _Reader:
         if self.problems:
             return None
         return Config(
-            path=self.base_dir,
+            path=self.source,
+            folder=self.base_dir,
             collector=collector,
             agent=agent,
             checks=checks,
@@ -381,40 +385,45 @@ class _Reader:
             self.read_customer(item, (*path, "customers", i))
             for i, item in enumerate(self.sequence(data.get("customers"), (*path, "customers")))
         )
-        retention_path = (*path, "retention")
-        retention = self.mapping(data.get("retention"), retention_path, ("raw", "rollups"))
+        max_sample_age = self.take(
+            data,
+            "max_sample_age",
+            path,
+            positive(parse_duration),
+            contract.DEFAULT_MAX_SAMPLE_AGE_S,
+        )
         return CollectorConfig(
             listen=listen,
             database=database,
-            max_sample_age=self.take(
-                data,
-                "max_sample_age",
-                path,
-                positive(parse_duration),
-                contract.DEFAULT_MAX_SAMPLE_AGE_S,
-            ),
+            max_sample_age=max_sample_age,
             admin_token=self.read_token(data, path, key="admin_token"),
             agents=agents,
             customers=customers,
-            retention=Retention(
-                raw=self.take(
-                    retention,
-                    "raw",
-                    retention_path,
-                    positive(parse_duration),
-                    contract.DEFAULT_RAW_RETENTION_S,
-                ),
-                rollups=self.take(
-                    retention,
-                    "rollups",
-                    retention_path,
-                    positive(parse_duration),
-                    contract.DEFAULT_ROLLUP_RETENTION_S,
-                ),
+            retention=self.read_retention(
+                data.get("retention"), (*path, "retention"), max_sample_age
             ),
             public_url=self.take(data, "public_url", path, parse_http_url),
             provider=self.take(data, "provider", path, parse_provider),
         )
+
+    def read_retention(self, value: Any, path: KeyPath, max_sample_age: float) -> Retention:
+        """Raw samples are kept at least as long as a late sample may arrive: a late sample is
+        placed among its neighbours' raw samples, so pruning them first would make it inexact."""
+        data = self.mapping(value, path, ("raw", "rollups"))
+        floor = max_sample_age if max_sample_age is not INVALID else 0.0
+        raw = self.take(
+            data, "raw", path, positive(parse_duration), floor + contract.RAW_RETENTION_MARGIN_S
+        )
+        if raw is not INVALID and raw < floor:
+            self.fail(
+                (*path, "raw"),
+                f"must be at least collector.max_sample_age ({format_duration(floor)}): "
+                "late samples are placed among the raw samples around them",
+            )
+        rollups = self.take(
+            data, "rollups", path, positive(parse_duration), contract.DEFAULT_ROLLUP_RETENTION_S
+        )
+        return Retention(raw=raw, rollups=rollups)
 
     def read_agent_credential(self, value: Any, path: KeyPath) -> AgentCredential:
         data = self.mapping(value, path, ("id", "token", "token_sha256"))

@@ -171,7 +171,7 @@ class Customer:
 
 @dataclass(frozen=True, slots=True)
 class Retention:
-    raw: float = 35 * 86_400.0
+    raw: float = 46 * 86_400.0
     rollups: float = 400 * 86_400.0
 
 
@@ -380,6 +380,9 @@ class AlertsConfig:
 @dataclass(frozen=True, slots=True)
 class Config:
     path: Path
+    """The file it was read from."""
+    folder: Path
+    """Where its relative paths start: the file's folder."""
     collector: CollectorConfig | None = None
     agent: AgentConfig | None = None
     checks: tuple[Check, ...] = ()

@@ -37,7 +37,7 @@ def local_agent(config: Config) -> tuple[AgentConfig, str]:
         id=LOCAL_AGENT_ID,
         collector="",
         token=None,
-        spool=config.path / "data" / f"{LOCAL_AGENT_ID}-spool.db",
+        spool=config.folder / "data" / f"{LOCAL_AGENT_ID}-spool.db",
     )
     token = agent.token.value if agent.token else secrets.token_urlsafe(32)
     return agent, token

@@ -108,6 +108,15 @@ slas:
     assert config.collector.database == Path("/cfg/data/slawatch.db")
 
 
+def test_raw_retention_covers_the_oldest_sample_accepted() -> None:
+    config = parse("collector: {max_sample_age: 10d}\n")
+    assert config.collector.retention.raw == 11 * 86400
+    assert problems("collector: {retention: {raw: 35d}}\n") == [
+        "collector.retention.raw: must be at least collector.max_sample_age (45d): "
+        "late samples are placed among the raw samples around them"
+    ]
+
+
 def test_timeout_defaults_to_the_interval_when_shorter() -> None:
     config = parse("checks:\n  - {id: fast, url: 'http://x.test', interval: 5s}\ncollector: {}\n")
     assert config.checks[0].timeout == 5.0
