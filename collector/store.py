@@ -26,28 +26,38 @@ than guessing new ones. Everywhere else the runs are exactly those of all the sa
 
 Durability: WAL with `synchronous=FULL`, so a 200 means the batch is in the fsynced WAL and
 survives a power cut too, not only a crash of the process (NORMAL would only promise the latter;
-measured, it saves little here). Writes go through one connection, serialised by a lock; batches
-that wait for it are committed together (group commit), and each caller gets its answer only
-once the transaction holding its batch is committed. Reads use a separate connection, which WAL
-never blocks behind the writer.
+measured, it saves little here). Writes are serialised by a lock; batches that wait for it are
+committed together (group commit), and each caller gets its answer only once the transaction
+holding its batch is committed. Reads use a separate connection, which WAL never blocks behind
+the writer.
+
+Ingest writes through a connection of its own, in a thread of its own: a group's whole
+transaction (samples, runs, rollups, checks) is one call into that thread instead of a thread
+hop per statement, so the event loop parses and validates the next batches meanwhile; rows go in
+statements of many rows (see `_insert_rows`). Other writes (maintenance, alerts, retention) use
+the aiosqlite writer connection, under the same lock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import math
+import operator
 import sqlite3
 import sys
 from array import array
-from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from bisect import bisect_left
+from collections import Counter, defaultdict, deque
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from itertools import chain, groupby
+from itertools import chain
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 import structlog
@@ -56,6 +66,7 @@ from collector.ingest import STORED_FIELDS, SampleRow
 from collector.timeline import Run, SampleState, build_runs
 
 log = structlog.get_logger()
+_T = TypeVar("_T")
 
 # ----------------------------------------------------------------------------- latency buckets
 
@@ -299,23 +310,29 @@ class _Rollup:
     latency_sum_ms: float
     histogram: dict[int, int]
 
-    def add(self, rows: Iterable[SampleRow]) -> None:
+    def add(self, rows: Sequence[SampleRow]) -> None:
+        """Count `rows` in; each ok sample's latency goes to its `latency_bucket`.
+
+        Written for the ingest path: one Python loop picks the latencies, and the buckets are
+        computed and counted by C loops (`map`, `Counter`), with the very operations of
+        `latency_bucket`, so every bucket is the one it gives.
+        """
+        ok = [row.latency_ms for row in rows if row.ok]
+        self.samples += len(rows)
+        self.ok_samples += len(ok)
+        latencies = [latency for latency in ok if latency is not None] if None in ok else ok
+        if not latencies:
+            return
+        self.latency_sum_ms = functools.reduce(operator.add, latencies, self.latency_sum_ms)
+        if min(latencies) >= MIN_LATENCY_MS:
+            exponents = map(_LOG_GAMMA.__rtruediv__, map(math.log, latencies))
+            buckets: Iterable[int] = map(math.ceil, map((1e-9).__rsub__, exponents))
+        else:
+            buckets = map(latency_bucket, latencies)
         histogram = self.histogram
-        log, ceil = math.log, math.ceil
-        for row in rows:
-            self.samples += 1
-            if not row.ok:
-                continue
-            self.ok_samples += 1
-            latency = row.latency_ms
-            if latency is None:
-                continue
-            self.latency_sum_ms += latency
-            if latency < MIN_LATENCY_MS:
-                bucket = ZERO_BUCKET
-            else:
-                bucket = min(MAX_BUCKET, ceil(log(latency) / _LOG_GAMMA - 1e-9))
-            histogram[bucket] = histogram.get(bucket, 0) + 1
+        for bucket, count in Counter(buckets).items():
+            capped = min(bucket, MAX_BUCKET)
+            histogram[capped] = histogram.get(capped, 0) + count
 
 
 @dataclass(slots=True)
@@ -346,6 +363,9 @@ class Store:
         self.path = path
         self._writer_connection: aiosqlite.Connection | None = None
         self._reader_connection: aiosqlite.Connection | None = None
+        self._ingest_connection: sqlite3.Connection | None = None
+        """The connection ingest writes with, used only in `_ingest_thread` (see `ingest`)."""
+        self._ingest_thread: ThreadPoolExecutor | None = None
         self._write_lock = asyncio.Lock()
         self._queue: deque[_Job] = deque()
         self._series_ids: dict[tuple[str, str], int] = {}
@@ -374,7 +394,13 @@ class Store:
             await writer.close()
             raise
         self._writer_connection, self._reader_connection = writer, reader
-        await self._load_caches()
+        self._ingest_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
+        try:
+            self._ingest_connection = await self._in_ingest_thread(_ingest_connection, self.path)
+            await self._load_caches()
+        except BaseException:
+            await self.close()
+            raise
 
     @property
     def _writer(self) -> aiosqlite.Connection:
@@ -390,6 +416,12 @@ class Store:
 
     async def close(self) -> None:
         async with self._write_lock:
+            if self._ingest_connection is not None:
+                await self._in_ingest_thread(self._ingest_connection.close)
+                self._ingest_connection = None
+            if self._ingest_thread is not None:
+                self._ingest_thread.shutdown()
+                self._ingest_thread = None
             for connection in (self._reader_connection, self._writer_connection):
                 if connection is not None:
                     await connection.close()
@@ -440,7 +472,8 @@ class Store:
         A sample already stored, or met earlier in the same batch, is a duplicate: the first
         stored copy wins. Batches that arrive while a commit is in progress are committed
         together in the next transaction (group commit: one WAL sync for all of them); each
-        caller still returns only once its own batch is committed.
+        caller still returns only once its own batch is committed. A caller cancelled meanwhile
+        may find its batch stored all the same (whole, never in part): a push is idempotent.
         """
         job = _Job(agent, samples, labels, now_ms, asyncio.get_running_loop().create_future())
         self._queue.append(job)
@@ -454,35 +487,36 @@ class Store:
         return await job.done
 
     async def _commit_group(self, group: list[_Job]) -> None:
-        """One transaction for `group`; if it fails, each job is retried alone, so that one bad
-        batch fails only itself."""
+        """One transaction for `group`, run whole in the ingest thread; if it fails, each job is
+        retried alone, so that one bad batch fails only itself.
+
+        The transaction goes on to its end even if the caller is cancelled meanwhile (the
+        cancellation is raised after): the caches must follow what the database holds.
+        """
         pending = _Pending({}, {}, {})
-        results = []
-        await self._writer.execute("BEGIN IMMEDIATE")
-        try:
+        work = asyncio.get_running_loop().run_in_executor(
+            self._ingest_thread, self._write_group, group, pending
+        )
+        cancelled = await _wait_through_cancellation(work)
+        error = work.exception()
+        if error is None:
+            self._apply(pending)
+            for job, result in zip(group, work.result(), strict=True):
+                _settle(job, result)
+        elif len(group) > 1 and isinstance(error, Exception):
             for job in group:
-                accepted, checks = await self._ingest(
-                    job.agent, job.samples, job.labels, job.now_ms, pending
-                )
-                results.append(IngestResult(accepted, len(job.samples) - accepted, checks))
-            await self._writer.commit()
-        except Exception as error:
-            await self._writer.rollback()
-            if len(group) == 1:
-                group[0].done.set_exception(error)
-            else:
-                for job in group:
-                    await self._commit_group([job])
-            return
-        except BaseException:
-            await self._writer.rollback()
+                await self._commit_group([job])
+        else:
             for job in group:
-                if not job.done.done():
-                    job.done.set_exception(RuntimeError("the store is closing"))
-            raise
-        self._apply(pending)
-        for job, result in zip(group, results, strict=True):
-            job.done.set_result(result)
+                _settle(job, error)
+        if cancelled:
+            raise asyncio.CancelledError
+
+    async def _in_ingest_thread(self, function: Callable[..., _T], *args: Any) -> _T:
+        if self._ingest_thread is None:
+            raise RuntimeError("the store is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._ingest_thread, function, *args)
 
     def _last_run(self, sid: int, pending: _Pending) -> Run | None:
         run = pending.last_runs.get(sid)
@@ -499,42 +533,62 @@ class Store:
         self._last_runs.update(pending.last_runs)
         self._last_rollups.update(pending.last_rollups)
 
-    async def _ingest(
-        self,
-        agent: str,
-        samples: Sequence[SampleRow],
-        labels: Mapping[str, str] | None,
-        now_ms: int,
-        pending: _Pending,
+    # Everything below up to the reads runs in the ingest thread, on `self._ingest_connection`:
+    # it reads the caches (which only the event loop changes, never while a group is written)
+    # and writes what the transaction changes into `pending`.
+
+    def _write_group(self, group: list[_Job], pending: _Pending) -> list[IngestResult]:
+        db = self._ingest_connection
+        if db is None:
+            raise RuntimeError("the store is not open")
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            results = []
+            for job in group:
+                accepted, checks = self._write_batch(db, job, pending)
+                results.append(IngestResult(accepted, len(job.samples) - accepted, checks))
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return results
+
+    def _write_batch(
+        self, db: sqlite3.Connection, job: _Job, pending: _Pending
     ) -> tuple[int, frozenset[str]]:
-        w = self._writer
-        await w.execute(
+        labels = job.labels
+        db.execute(
             "INSERT INTO agents (id, labels, last_push_ms) VALUES (?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET last_push_ms = excluded.last_push_ms"
             + (", labels = excluded.labels" if labels is not None else ""),
-            (agent, json.dumps(dict(labels or {}), sort_keys=True), now_ms),
+            (job.agent, json.dumps(dict(labels or {}), sort_keys=True), job.now_ms),
         )
-        if not samples:
+        if not job.samples:
             return 0, frozenset()
-        ids = await self._series_for(agent, {row.check for row in samples}, pending)
-        by_series: dict[int, list[SampleRow]] = defaultdict(list)
-        for row in samples:
-            by_series[ids[row.check]].append(row)
-        new_by_series = await self._new_samples(by_series, pending)
+        by_check: dict[str, list[SampleRow]] = {}
+        for row in job.samples:
+            rows = by_check.get(row.check)
+            if rows is None:
+                by_check[row.check] = [row]
+            else:
+                rows.append(row)
+        ids = self._series_for(db, job.agent, by_check, pending)
+        new_by_series = self._new_samples(
+            db, {ids[check]: rows for check, rows in by_check.items()}, pending
+        )
         inserted = [
             (sid, *row[:STORED_FIELDS]) for sid, rows in new_by_series.items() for row in rows
         ]
-        await w.executemany(
-            "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", inserted
-        )
-        await self._update_runs(new_by_series, pending)
-        await self._update_rollups(new_by_series, pending)
-        await self._update_checks(new_by_series)
+        _insert_rows(db, "INSERT INTO samples VALUES {rows}", inserted)
+        self._update_runs(db, new_by_series, pending)
+        self._update_rollups(db, new_by_series, pending)
+        _update_checks(db, new_by_series)
         checks = frozenset(rows[0].check for rows in new_by_series.values())
         return len(inserted), checks
 
-    async def _series_for(
-        self, agent: str, checks: Iterable[str], pending: _Pending
+    def _series_for(
+        self, db: sqlite3.Connection, agent: str, checks: Iterable[str], pending: _Pending
     ) -> dict[str, int]:
         ids = {}
         missing = []
@@ -545,19 +599,19 @@ class Store:
             else:
                 ids[check] = sid
         if missing:
-            await self._writer.executemany(
+            db.executemany(
                 "INSERT OR IGNORE INTO series (check_id, agent) VALUES (?, ?)",
                 [(check, agent) for check in missing],
             )
             for check in missing:
-                (row,) = await self._writer.execute_fetchall(
+                (row,) = db.execute(
                     "SELECT id FROM series WHERE check_id = ? AND agent = ?", (check, agent)
-                )
+                ).fetchall()
                 ids[check] = pending.series_ids[(check, agent)] = int(row[0])
         return ids
 
-    async def _new_samples(
-        self, by_series: Mapping[int, list[SampleRow]], pending: _Pending
+    def _new_samples(
+        self, db: sqlite3.Connection, by_series: Mapping[int, list[SampleRow]], pending: _Pending
     ) -> dict[int, list[SampleRow]]:
         """Each series' samples not stored yet, sorted by ts, first of equal timestamps kept.
 
@@ -573,7 +627,7 @@ class Store:
             if last is not None and unique[0].ts_ms <= last.last_ts_ms:
                 maybe_stored.extend((sid, r.ts_ms) for r in unique if r.ts_ms <= last.last_ts_ms)
             unique_by_series[sid] = unique
-        stored = await self._stored_keys(maybe_stored) if maybe_stored else set()
+        stored = _stored_keys(db, maybe_stored) if maybe_stored else set()
         result: dict[int, list[SampleRow]] = {}
         for sid, rows in unique_by_series.items():
             kept = [row for row in rows if (sid, row.ts_ms) not in stored] if stored else rows
@@ -581,50 +635,13 @@ class Store:
                 result[sid] = kept
         return result
 
-    async def _stored_keys(self, keys: list[tuple[int, int]]) -> set[tuple[int, int]]:
-        found: set[tuple[int, int]] = set()
-        for start in range(0, len(keys), 400):
-            chunk = keys[start : start + 400]
-            values = ",".join(["(?, ?)"] * len(chunk))
-            rows = await self._writer.execute_fetchall(
-                f"SELECT s.series, s.ts_ms FROM (VALUES {values}) AS k"
-                " JOIN samples s ON s.series = k.column1 AND s.ts_ms = k.column2",
-                list(chain.from_iterable(chunk)),
-            )
-            found.update((row[0], row[1]) for row in rows)
-        return found
-
-    async def _update_checks(self, new_by_series: Mapping[int, list[SampleRow]]) -> None:
-        seen: dict[str, tuple[str | None, int, int, int]] = {}
-        for rows in new_by_series.values():
-            first, last = rows[0], rows[-1]
-            before = seen.get(first.check)
-            if before is None:
-                seen[first.check] = (last.type, last.interval_ms, first.ts_ms, last.ts_ms)
-                continue
-            newest = last if last.ts_ms >= before[3] else None
-            seen[first.check] = (
-                newest.type if newest else before[0],
-                newest.interval_ms if newest else before[1],
-                min(before[2], first.ts_ms),
-                max(before[3], last.ts_ms),
-            )
-        await self._writer.executemany(
-            "INSERT INTO checks (id, type, interval_ms, first_seen_ms, last_seen_ms)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-            " type = CASE WHEN excluded.last_seen_ms >= last_seen_ms"
-            "   THEN COALESCE(excluded.type, type) ELSE type END,"
-            " interval_ms = CASE WHEN excluded.last_seen_ms >= last_seen_ms"
-            "   THEN excluded.interval_ms ELSE interval_ms END,"
-            " first_seen_ms = MIN(first_seen_ms, excluded.first_seen_ms),"
-            " last_seen_ms = MAX(last_seen_ms, excluded.last_seen_ms)",
-            [(check, *values) for check, values in seen.items()],
-        )
-
     # ---------------------------------------------------------------------------------- runs
 
-    async def _update_runs(
-        self, new_by_series: Mapping[int, list[SampleRow]], pending: _Pending
+    def _update_runs(
+        self,
+        db: sqlite3.Connection,
+        new_by_series: Mapping[int, list[SampleRow]],
+        pending: _Pending,
     ) -> None:
         upserts: list[tuple[Any, ...]] = []
         stale: list[tuple[int, int, int]] = []
@@ -634,20 +651,19 @@ class Store:
                 runs = _extend_runs(last, rows)
                 pending.last_runs[sid] = runs[-1]
             else:
-                (start, stop), runs = await self._rebuild_runs(sid, rows)
+                (start, stop), runs = self._rebuild_runs(db, sid, rows)
                 stale.append((sid, start, stop))
                 if stop in (_FOREVER_MS, last.start_ms):
                     pending.last_runs[sid] = runs[-1]
             upserts.extend(_run_row(sid, run) for run in runs)
-        await self._writer.executemany(
-            "DELETE FROM runs WHERE series = ? AND start_ms >= ? AND start_ms <= ?", stale
-        )
-        await self._writer.executemany(
-            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", upserts
-        )
+        if stale:
+            db.executemany(
+                "DELETE FROM runs WHERE series = ? AND start_ms >= ? AND start_ms <= ?", stale
+            )
+        _insert_rows(db, "INSERT OR REPLACE INTO runs VALUES {rows}", upserts)
 
-    async def _rebuild_runs(
-        self, sid: int, new_rows: list[SampleRow]
+    def _rebuild_runs(
+        self, db: sqlite3.Connection, sid: int, new_rows: list[SampleRow]
     ) -> tuple[tuple[int, int], list[Run]]:
         """The runs of the stretch late samples touch, and the range of run starts they replace.
 
@@ -659,7 +675,7 @@ class Store:
         samples of the gap are read: filling a long gap batch by batch stays linear.
         """
         first_new, last_new = new_rows[0].ts_ms, new_rows[-1].ts_ms
-        stretch_rows = await self._writer.execute_fetchall(
+        stretch_rows = db.execute(
             "SELECT start_ms, end_ms, ok, error, last_ts_ms, last_interval_ms, samples FROM runs"
             " WHERE series = ?1"
             " AND start_ms >= COALESCE("
@@ -670,7 +686,7 @@ class Store:
             "   (SELECT MIN(start_ms) FROM runs WHERE series = ?1 AND start_ms > ?3), ?4)"
             " ORDER BY start_ms",
             (sid, first_new, last_new, _FOREVER_MS),
-        )
+        ).fetchall()
         stretch = [_run(row) for row in stretch_rows]
         before = stretch[0] if stretch and stretch[0].start_ms < first_new else None
         after = stretch[-1] if stretch and stretch[-1].last_ts_ms > last_new else None
@@ -687,11 +703,11 @@ class Store:
         ]
         read_from = before.last_ts_ms + 1 if before and before_whole else start
         read_to = after.last_ts_ms if after and not after_whole else stop - 1
-        sample_rows = await self._writer.execute_fetchall(
+        sample_rows = db.execute(
             "SELECT ts_ms, ok, interval_ms, error FROM samples"
             " WHERE series = ? AND ts_ms >= ? AND ts_ms <= ? ORDER BY ts_ms",
             (sid, read_from, read_to),
-        )
+        ).fetchall()
         states = [SampleState(r[0], bool(r[1]), r[2], r[3]) for r in sample_rows]
         if units:
             runs = _build_with_frozen(states, units, {row.ts_ms for row in new_rows}, sid)
@@ -703,14 +719,17 @@ class Store:
 
     # ------------------------------------------------------------------------------- rollups
 
-    async def _update_rollups(
-        self, new_by_series: Mapping[int, list[SampleRow]], pending: _Pending
+    def _update_rollups(
+        self,
+        db: sqlite3.Connection,
+        new_by_series: Mapping[int, list[SampleRow]],
+        pending: _Pending,
     ) -> None:
         touched: dict[tuple[int, int], _Rollup] = {}
         late: dict[tuple[int, int], list[SampleRow]] = defaultdict(list)
         for sid, rows in new_by_series.items():
             cached = self._last_rollup(sid, pending)
-            for hour, group in groupby(rows, key=_hour):
+            for hour, group in _by_hour(rows):
                 rollup = touched.get((sid, hour))
                 if rollup is None:
                     if cached is not None and hour < cached.hour_ms:
@@ -722,7 +741,7 @@ class Store:
                         rollup = _Rollup(hour, 0, 0, 0.0, {})
                     touched[(sid, hour)] = rollup
                 rollup.add(group)
-        stored = await self._stored_rollups(list(late))
+        stored = _stored_rollups(db, list(late))
         for (sid, hour), rows in late.items():
             rollup = stored.get((sid, hour)) or _Rollup(hour, 0, 0, 0.0, {})
             rollup.add(rows)
@@ -731,8 +750,9 @@ class Store:
             newest = self._last_rollup(sid, pending)
             if newest is None or hour >= newest.hour_ms:
                 pending.last_rollups[sid] = rollup
-        await self._writer.executemany(
-            "INSERT OR REPLACE INTO rollups VALUES (?, ?, ?, ?, ?, ?)",
+        _insert_rows(
+            db,
+            "INSERT OR REPLACE INTO rollups VALUES {rows}",
             [
                 (
                     sid,
@@ -745,22 +765,6 @@ class Store:
                 for (sid, hour), r in touched.items()
             ],
         )
-
-    async def _stored_rollups(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], _Rollup]:
-        """The stored rollups of these (series, hour) keys (those that exist)."""
-        found: dict[tuple[int, int], _Rollup] = {}
-        for start in range(0, len(keys), 400):
-            chunk = keys[start : start + 400]
-            values = ",".join(["(?, ?)"] * len(chunk))
-            rows = await self._writer.execute_fetchall(
-                "SELECT r.series, r.hour_ms, r.samples, r.ok_samples, r.latency_sum_ms,"
-                f" r.histogram FROM (VALUES {values}) AS k"
-                " JOIN rollups r ON r.series = k.column1 AND r.hour_ms = k.column2",
-                list(chain.from_iterable(chunk)),
-            )
-            for row in rows:
-                found[(row[0], row[1])] = _rollup(row[1:])
-        return found
 
     # --------------------------------------------------------------------- reads: SLA engine
 
@@ -1465,6 +1469,131 @@ async def _migrate(db: aiosqlite.Connection) -> None:
 _by_ts = itemgetter(0)
 
 
+def _insert_rows(db: sqlite3.Connection, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+    """`statement` (an INSERT with `{rows}` for its VALUES) for every row, in few statements of
+    many rows each.
+
+    `executemany` runs one SQLite step per row, and the sqlite3 module lets go of the GIL around
+    each step: while the event loop validates the next batch, taking it back costs up to the
+    interpreter's switch interval, every row. A step of hundreds of rows pays that once.
+    Statements hold a power of two of rows, so few distinct ones are prepared (and cached).
+    """
+    done = 0
+    for size in _ROWS_PER_STATEMENT:
+        while len(rows) - done >= size:
+            chunk = rows[done : done + size]
+            sql = _rows_statement(statement, size, len(chunk[0]))
+            db.execute(sql, list(chain.from_iterable(chunk)))
+            done += size
+
+
+_ROWS_PER_STATEMENT = tuple(2**power for power in range(9, -1, -1))
+"""512 rows of 13 values stay far below SQLite's 32,766 parameters of a statement."""
+
+
+@functools.lru_cache(maxsize=128)
+def _rows_statement(statement: str, rows: int, width: int) -> str:
+    row = "(" + ", ".join("?" * width) + ")"
+    return statement.format(rows=", ".join([row] * rows))
+
+
+def _ingest_connection(path: Path) -> sqlite3.Connection:
+    """The ingest thread's connection (opened in that thread, used only there)."""
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA busy_timeout=10000")
+        db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+async def _wait_through_cancellation(work: asyncio.Future[Any]) -> bool:
+    """Wait for `work` to end even if the waiting task is cancelled meanwhile; whether it was."""
+    cancelled = False
+    while not work.done():
+        try:
+            await asyncio.wait([work])
+        except asyncio.CancelledError:
+            cancelled = True
+    return cancelled
+
+
+def _settle(job: _Job, outcome: IngestResult | BaseException) -> None:
+    """Give a job its outcome, unless its caller is gone (cancelled)."""
+    if job.done.done():
+        return
+    if isinstance(outcome, BaseException):
+        job.done.set_exception(outcome)
+    else:
+        job.done.set_result(outcome)
+
+
+def _stored_keys(db: sqlite3.Connection, keys: list[tuple[int, int]]) -> set[tuple[int, int]]:
+    found: set[tuple[int, int]] = set()
+    for start in range(0, len(keys), 400):
+        chunk = keys[start : start + 400]
+        values = ",".join(["(?, ?)"] * len(chunk))
+        rows = db.execute(
+            f"SELECT s.series, s.ts_ms FROM (VALUES {values}) AS k"
+            " JOIN samples s ON s.series = k.column1 AND s.ts_ms = k.column2",
+            list(chain.from_iterable(chunk)),
+        ).fetchall()
+        found.update((row[0], row[1]) for row in rows)
+    return found
+
+
+def _stored_rollups(
+    db: sqlite3.Connection, keys: list[tuple[int, int]]
+) -> dict[tuple[int, int], _Rollup]:
+    """The stored rollups of these (series, hour) keys (those that exist)."""
+    found: dict[tuple[int, int], _Rollup] = {}
+    for start in range(0, len(keys), 400):
+        chunk = keys[start : start + 400]
+        values = ",".join(["(?, ?)"] * len(chunk))
+        rows = db.execute(
+            "SELECT r.series, r.hour_ms, r.samples, r.ok_samples, r.latency_sum_ms,"
+            f" r.histogram FROM (VALUES {values}) AS k"
+            " JOIN rollups r ON r.series = k.column1 AND r.hour_ms = k.column2",
+            list(chain.from_iterable(chunk)),
+        ).fetchall()
+        for row in rows:
+            found[(row[0], row[1])] = _rollup(row[1:])
+    return found
+
+
+def _update_checks(db: sqlite3.Connection, new_by_series: Mapping[int, list[SampleRow]]) -> None:
+    seen: dict[str, tuple[str | None, int, int, int]] = {}
+    for rows in new_by_series.values():
+        first, last = rows[0], rows[-1]
+        before = seen.get(first.check)
+        if before is None:
+            seen[first.check] = (last.type, last.interval_ms, first.ts_ms, last.ts_ms)
+            continue
+        newest = last if last.ts_ms >= before[3] else None
+        seen[first.check] = (
+            newest.type if newest else before[0],
+            newest.interval_ms if newest else before[1],
+            min(before[2], first.ts_ms),
+            max(before[3], last.ts_ms),
+        )
+    _insert_rows(
+        db,
+        "INSERT INTO checks (id, type, interval_ms, first_seen_ms, last_seen_ms)"
+        " VALUES {rows} ON CONFLICT (id) DO UPDATE SET"
+        " type = CASE WHEN excluded.last_seen_ms >= last_seen_ms"
+        "   THEN COALESCE(excluded.type, type) ELSE type END,"
+        " interval_ms = CASE WHEN excluded.last_seen_ms >= last_seen_ms"
+        "   THEN excluded.interval_ms ELSE interval_ms END,"
+        " first_seen_ms = MIN(first_seen_ms, excluded.first_seen_ms),"
+        " last_seen_ms = MAX(last_seen_ms, excluded.last_seen_ms)",
+        [(check, *values) for check, values in seen.items()],
+    )
+
+
 def _run(row: Sequence[Any]) -> Run:
     return Run(row[0], row[1], bool(row[2]), row[3], row[4], row[5], row[6])
 
@@ -1515,8 +1644,14 @@ def _extend_runs(last: Run | None, rows: Sequence[SampleRow]) -> list[Run]:
     return runs
 
 
-def _hour(row: SampleRow) -> int:
-    return row.ts_ms - row.ts_ms % HOUR_MS
+def _by_hour(rows: list[SampleRow]) -> Iterator[tuple[int, list[SampleRow]]]:
+    """(hour, its rows) of rows sorted by ts."""
+    start = 0
+    while start < len(rows):
+        hour = rows[start].ts_ms - rows[start].ts_ms % HOUR_MS
+        end = bisect_left(rows, hour + HOUR_MS, lo=start, key=_by_ts)
+        yield hour, rows[start:end]
+        start = end
 
 
 def _build_with_frozen(

@@ -254,6 +254,58 @@ def test_latency_buckets_stand_for_their_latencies_within_one_percent() -> None:
     assert latency_bucket(1.7e308) == latency_bucket(1e300)  # absurd, but stored
 
 
+EDGE_LATENCIES = [0.0, 1e-4, 0.000999, 0.001, 1.0, *(LATENCY_GAMMA**k for k in (-6, -4, 2, 3, 23, 24)),
+                  84.1, 2 ** 0.5, 1.7e308]  # fmt: skip
+"""Zero, the smallest bucket's edge, bucket edges γ^k (γ^3 and γ^23: where `latency_bucket`'s
+1e-9 matters), and the largest finite float."""
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(EDGE_LATENCIES),
+            st.floats(0, 1e7),
+            st.integers(0, 10**6).map(float),
+            st.none(),
+        ),
+        min_size=1,
+        max_size=300,
+    ),
+    st.integers(1, 7),
+)
+def test_each_ok_latency_is_counted_in_its_bucket_whatever_the_batching(
+    latencies: list[float | None], batches: int
+) -> None:
+    """The rollups count a batch's latencies with C loops; each must land where
+    `latency_bucket` puts it (None: a failed sample, counted but without latency)."""
+    rows = [
+        row(T0 + i * 1000, ok=latency is not None, latency=latency, interval_ms=1000)
+        for i, latency in enumerate(latencies)
+    ]
+    expected: dict[int, int] = {}
+    for latency in latencies:
+        if latency is not None:
+            expected[latency_bucket(latency)] = expected.get(latency_bucket(latency), 0) + 1
+
+    async def scenario() -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            store = Store(Path(folder) / "r.db")
+            await store.open()
+            try:
+                for start in range(batches):
+                    await ingest(store, rows[start::batches])
+                ok = sum(latency is not None for latency in latencies)
+                assert await store.hourly_counts(["web"], T0, T0 + HOUR_MS) == {
+                    "web": {T0: (len(rows), ok)}
+                }
+                assert await store.latency_histograms(["web"], T0, T0 + HOUR_MS) == expected
+            finally:
+                await store.close()
+
+    asyncio.run(scenario())
+
+
 async def test_a_month_percentile_from_histograms_is_within_two_percent_of_the_exact_one(
     store: Store,
 ) -> None:
@@ -459,3 +511,36 @@ def test_histograms_encode_and_decode_exactly() -> None:
     counts = {ZERO_BUCKET: 3, -50: 1, 0: 7, 233: 2**32 - 1, MAX_BUCKET: 1}
     assert decode_histogram(encode_histogram(counts)) == counts
     assert decode_histogram(encode_histogram({})) == {}
+
+
+async def test_a_cancelled_push_is_committed_whole_and_the_next_one_follows_it(
+    store: Store,
+) -> None:
+    """The transaction runs in the ingest thread: cancelling its caller (a client gone, a
+    shutdown) cannot stop it halfway, and the caches must follow what it committed."""
+    first = [row(T0 + i * MINUTE) for i in range(3000)]
+    pushing = asyncio.create_task(ingest(store, first))
+    await asyncio.sleep(0)  # the push takes the write lock and hands its batch to the thread
+    pushing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await pushing
+    assert await store.sample_count() == 3000
+    assert await ingest(store, [row(T0 + 3000 * MINUTE, ok=False, latency=None)]) == (1, 0)
+    runs = (await store.runs(["web"], 0, 2**62))["web"]["eu-1"]
+    assert [(r.start_ms, r.ok, r.samples) for r in runs] == [
+        (T0, True, 3000),
+        (T0 + 3000 * MINUTE, False, 1),
+    ]
+
+
+@pytest.mark.parametrize("count", [1, 2, 511, 512, 513, 1000, 1023, 1537])
+async def test_batches_of_any_size_are_stored_whole(store: Store, count: int) -> None:
+    """Rows go to SQLite in statements of 512, 256, … rows: every count is made of them."""
+    rows = [row(T0 + i * 1000, check=f"c{i % 7}", interval_ms=1000) for i in range(count)]
+    assert await ingest(store, rows) == (count, 0)
+    assert await store.sample_count() == count
+    runs = await store.runs([f"c{i}" for i in range(7)], 0, 2**62)
+    assert sum(run.samples for agents in runs.values() for run in agents["eu-1"]) == count
+    counts = await store.hourly_counts([f"c{i}" for i in range(7)], 0, 2**62)
+    assert sum(total for hours in counts.values() for total, _ in hours.values()) == count
+    assert {c.id for c in await store.seen_checks()} == {f"c{i}" for i in range(min(count, 7))}
