@@ -2,9 +2,10 @@
 
 A change is an instant where the target's known state turns from UP to DOWN or back; UNKNOWN
 stretches are looked through (DOWN, silence, UP is one change, at the UP). A target is flapping
-when `changes` changes fall within the last `window`; it has settled once no change fell within
-the last `settle`. The evaluator sends one `Flapping` message when flapping starts, stays quiet
-while it lasts, and once settled sends `down` or `resolved` as the state then is.
+when `changes` changes fall within the last `window` since it last settled; it has settled once
+no change fell within the last `settle`. The evaluator sends one `Flapping` message when
+flapping starts, stays quiet while it lasts, and once settled sends `down` or `resolved` as the
+state then is.
 """
 
 from __future__ import annotations
@@ -39,9 +40,19 @@ def changes(segments: Sequence[Segment]) -> list[int]:
 
 
 def detect(change_ms: Sequence[int], now_ms: int, settings: FlappingSettings) -> Flap | None:
-    """Flapping now: at least `settings.changes` changes within the last `settings.window`."""
+    """Flapping now: at least `settings.changes` changes within the last `settings.window`,
+    counting only those after the last settle (a quiet stretch of `settings.settle`, up to now
+    included). A settle shorter than the window would otherwise leave the changes of a flapping
+    episode already over in the window, and make a second message for it."""
     start = now_ms - round(settings.window * 1000)
+    settle_ms = round(settings.settle * 1000)
     within = [instant for instant in change_ms if start < instant <= now_ms]
+    if within and now_ms - within[-1] >= settle_ms:
+        return None
+    for index in range(len(within) - 1, 0, -1):
+        if within[index] - within[index - 1] >= settle_ms:
+            within = within[index:]
+            break
     if len(within) < settings.changes:
         return None
     return Flap(len(within), within[0])

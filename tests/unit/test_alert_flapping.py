@@ -42,9 +42,9 @@ def test_changes_look_through_unknown() -> None:
 
 
 def test_detect_counts_changes_within_the_window() -> None:
-    changes = [100_000, 400_000, 650_000, 690_000]
-    assert flapping.detect(changes, 690_000, SETTINGS) == flapping.Flap(4, 100_000)
-    assert flapping.detect(changes, 700_000, SETTINGS) == flapping.Flap(3, 400_000)
+    changes = [150_000, 400_000, 650_000, 690_000]
+    assert flapping.detect(changes, 690_000, SETTINGS) == flapping.Flap(4, 150_000)
+    assert flapping.detect(changes, 750_001, SETTINGS) == flapping.Flap(3, 400_000)
     assert flapping.detect(changes, 1_000_001, SETTINGS) is None  # 400 s left the window
     assert flapping.detect(changes[:2], 400_000, SETTINGS) is None
 
@@ -151,4 +151,37 @@ async def test_a_rule_that_does_not_send_flapping_does_not_detect_it(
     await probe(store, clock, clock.now + 20, ok=True)
     await judge.evaluate()
     assert await notifications(store) == []
+    assert await store.open_alerts() == []
+
+
+def test_changes_before_the_last_settle_no_longer_count() -> None:
+    changes = [100_000, 150_000, 200_000]
+    assert flapping.detect(changes, 250_000, SETTINGS) == flapping.Flap(3, 100_000)
+    assert flapping.detect(changes, 500_000, SETTINGS) is None  # quiet for `settle`: settled
+    later = [*changes, 520_000, 540_000]  # all within the window, but it settled in between
+    assert flapping.detect(later, 540_000, SETTINGS) is None
+    assert flapping.detect([*later, 560_000], 560_000, SETTINGS) == flapping.Flap(3, 520_000)
+
+
+async def test_no_second_flapping_message_once_settled(store: Store, tmp_path: Path) -> None:
+    """The settle time is shorter than the window: the changes that made the first message are
+    still inside the window after it settled, and must not make a second one."""
+    rules = (
+        "    - checks: [web]\n      channels: [ops]\n      after: 0s\n"
+        "      events: [down, resolved, flapping]\n"
+        "      flapping: {changes: 4, window: 10m, settle: 1m}\n"
+    )
+    config = parse_config(CONFIG + rules, base_dir=tmp_path, process="collector")
+    clock = Clock()
+    judge = evaluator(store, config, clock)
+    await probe(store, clock, T0 + 20, ok=True)
+    for ok in (False, True, False, True, False, True):
+        await probe(store, clock, clock.now + 20, ok=ok)
+        await judge.evaluate()
+    kinds = [row.kind for row in await notifications(store)]
+    assert kinds == ["down", "resolved", "down", "flapping"]
+    for _ in range(8):  # UP and quiet: settles after 1 m, then stays quiet for good
+        await probe(store, clock, clock.now + 20, ok=True)
+        await judge.evaluate()
+    assert [row.kind for row in await notifications(store)] == [*kinds, "resolved"]
     assert await store.open_alerts() == []
