@@ -22,7 +22,8 @@ Also: `no_data` when every agent of a check has been silent for its `no_data` (d
 intervals); `agent_silent` when an agent has not pushed for max(2 × its shortest interval,
 60 s) — both counted from the collector's own start at the earliest, so a collector restart
 does not read as silence. Maintenance (the SLA's config windows and those declared at run
-time) silences what it covers: a check is covered when an SLA containing it is in maintenance.
+time) silences what it covers: a check is covered when every SLA containing it is in
+maintenance.
 On the slower budget pace (`SLA_EVERY_S`): burn rate and "objective breached" per SLA
 (`burn`), and the weekly digest (`digest`).
 
@@ -97,7 +98,7 @@ class Target:
     """What `service_timeline` sweeps: the SLA itself, or a one-check SLA under the check's
     quorum."""
     covering: tuple[str, ...]
-    """The SLAs whose maintenance silences it."""
+    """The SLAs whose maintenance, all together, silences it."""
     link: str
 
 
@@ -776,7 +777,10 @@ class Evaluator:
 
 
 def _silenced(target: Target, maintenance: set[str]) -> bool:
-    return any(sla in maintenance for sla in target.covering)
+    """Every SLA that covers the target is in maintenance. A check that another SLA still
+    counts is watched: that SLA's customer is not in maintenance. A check in no SLA is never
+    silenced."""
+    return bool(target.covering) and all(sla in maintenance for sla in target.covering)
 
 
 def _quiet(agents: Mapping[str, Run], before_ms: int) -> bool:

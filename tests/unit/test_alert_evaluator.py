@@ -521,3 +521,23 @@ async def test_a_target_whose_runs_cannot_be_read_does_not_stop_the_others(
         await judge.evaluate()
     assert [(r.kind, r.subject) for r in await notifications(store)] == [("down", "check:db")]
     assert [e["target"] for e in logs if e["event"] == "alert_target_failed"] == ["check:web"]
+
+
+async def test_a_check_is_silenced_only_when_every_sla_using_it_is_in_maintenance(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    shop = "  - {id: shop, customer: acme, checks: [web, db], objective: 99.9}\n"
+    intranet = "  - id: intranet\n    checks: [web]\n    objective: 99\n" + MAINTENANCE.lstrip("\n")
+    text = CONFIG.replace(shop, shop + intranet)
+    rules = "    - {checks: [web], channels: [ops], after: 0s, events: [down]}\n"
+    judge = evaluator(store, parse_config(text + rules, base_dir=tmp_path, process="collector"),
+                      clock)  # fmt: skip
+    await probe(store, clock, T0 + 30, ok=False)
+    await judge.evaluate()
+    assert [k for k, _ in await kinds(store)] == ["down"]  # shop is not in maintenance
+    now_ms = round(clock.now * 1000)
+    await store.add_maintenance(["shop"], now_ms, now_ms + 600_000, "hotfix", created_ms=now_ms)
+    await probe(store, clock, T0 + 60, ok=True)
+    await probe(store, clock, T0 + 90, ok=False, check="web")
+    await judge.evaluate()
+    assert [k for k, _ in await kinds(store)] == ["down"]  # both in maintenance: silence
