@@ -15,8 +15,9 @@ How a notification travels:
    (one grouped message for a storm, within the rate limit), then sends the oldest queued
    notification, the same stored bytes at each attempt. 2xx: sent. Otherwise the next attempt
    waits `delivery.retry_delay` (the service's Retry-After, or backoff), and the channel waits
-   with it, so messages never overtake each other. A notification whose next attempt would
-   fall past `alerts.max_age` after it was decided is given up: logged and counted.
+   with it, so messages never overtake each other. A backoff that would reach past
+   `alerts.max_age` after the notification was decided is cut short: the last attempt is made
+   just before that deadline; if it fails too, the notification is given up, logged and counted.
 
 A notification is sent again only if the process dies between the channel's 2xx and the commit
 of `sent`; receivers dedupe on its id. Time comes from the injected clock (tests drive it);
@@ -364,8 +365,8 @@ class Outbox:
             self.metrics.sent.labels(row.channel).inc()
             return
         self.metrics.failed.labels(row.channel).inc()
-        due_ms = now_ms + ms(retry_delay(result, attempts, self.rng))
-        if due_ms >= deadline_ms:
+        due_ms = min(now_ms + ms(retry_delay(result, attempts, self.rng)), deadline_ms - 1)
+        if due_ms <= now_ms:  # no time left for another attempt before the deadline
             await self._give_up(dataclasses.replace(row, attempts=attempts), now_ms, result.error)
             return
         await self.store.notification_failed(

@@ -263,6 +263,28 @@ async def test_given_up_after_max_age_logged_and_counted_then_the_channel_moves_
     assert (await rig.rows())[-1].status == "sent"
 
 
+async def test_the_last_attempt_is_made_just_before_max_age_not_given_up_early(
+    store: Store, services: ChatServices, clock: Clock, session: aiohttp.ClientSession
+) -> None:
+    rig = Rig(store, alerts_config(services, max_age=100.0), clock, session)
+    await rig.queue(down())
+    created = clock.now
+    services.answer_next(503, "down for maintenance", times=100)
+    attempted = []
+    for _ in range(20):
+        (row,) = await rig.rows()
+        if row.status != "pending":
+            break
+        clock.now = max(clock.now, row.due_ms / 1000)
+        attempted.append(round(clock.now - created, 3))
+        await rig.dispatcher.run_due()
+    # backoff 2, 4, 8, 16, 32 s (jitter pinned); the next, 64 s, would pass the deadline: the
+    # last attempt goes 1 ms before it, then the notification is given up
+    assert attempted == [0, 2, 6, 14, 30, 62, 99.999]
+    assert len(services.received("slack")) == 7
+    assert (row.status, row.attempts) == ("given_up", 7)
+
+
 async def test_a_notification_older_than_max_age_is_given_up_untried(
     store: Store, services: ChatServices, clock: Clock, session: aiohttp.ClientSession
 ) -> None:
