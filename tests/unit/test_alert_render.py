@@ -14,7 +14,7 @@ from collector.alerts import channels
 from collector.alerts.channels import telegram
 from collector.alerts.delivery import JSON_CONTENT_TYPE, ChannelError, RenderedMessage
 from collector.alerts.events import Down, Event
-from collector.alerts.text import TONE_COLORS
+from collector.alerts.text import TONE_COLORS, compose
 from config.schema import Channel, Secret
 from tests.chat_services import (
     ACME_WEB,
@@ -76,7 +76,7 @@ def notification_line(kind: str, payload: dict[str, Any]) -> str:
         case "discord":
             return payload["content"]
         case "teams":
-            return payload["attachments"][0]["content"]["body"][1]["text"]
+            return payload["attachments"][0]["content"]["body"][0]["text"]
         case "telegram":
             return (telegram_html_text(payload["text"]) or "").split("\n")[0]
         case "webhook":
@@ -213,14 +213,16 @@ def test_teams_posts_an_adaptive_card_in_a_message() -> None:
     assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
     card = attachment["content"]
     assert card["type"] == "AdaptiveCard" and card["version"] == "1.4"
-    assert card["body"][0] == {
+    summary = compose(sample_events()["down"]).summary
+    assert summary.startswith("DOWN acme-web — 3/3 agents")
+    assert card["body"][0] == {  # what a phone's preview of the card shows: the whole line
         "type": "TextBlock",
-        "text": "DOWN acme-web",
+        "text": summary,
         "wrap": True,
         "weight": "Bolder",
-        "size": "Medium",
         "color": "Attention",
     }
+    assert card["fallbackText"] == summary
     facts = next(b for b in card["body"] if b["type"] == "FactSet")["facts"]
     assert {"title": "Check", "value": "acme-web"} in facts
     assert card["actions"] == [{"type": "Action.OpenUrl", "title": "Open in slawatch", "url": LINK}]

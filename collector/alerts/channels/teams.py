@@ -6,6 +6,11 @@ to a channel" takes `{"type": "message", "attachments": [{"contentType":
 (Microsoft Learn: "Create incoming webhooks with Workflows for Microsoft Teams"; card schema at
 adaptivecards.io). Version 1.4 is what Teams renders everywhere, mobile included. A Teams
 message holds about 28 KB, so long lists are cut.
+
+The card opens with the whole one-line summary ("DOWN acme-web — 3/3 agents: connection refused
+— since 03:12 UTC"): the first TextBlock is what Teams shows in a phone notification and in the
+chat list's preview, so a bare title there would hide what happened. `fallbackText` carries the
+same line for clients that cannot render the card.
 """
 
 from __future__ import annotations
@@ -46,8 +51,7 @@ def render(event: Event, channel: Channel) -> RenderedMessage:
 
 def card(message: Message) -> dict[str, Any]:
     body: list[dict[str, Any]] = [
-        _text(message.title, weight="Bolder", size="Medium", color=_COLORS[message.tone]),
-        _text(message.summary),
+        _text(message.summary, weight="Bolder", color=_COLORS[message.tone]),
     ]
     facts = message.facts[:MAX_FACTS]
     short = [f for f in facts if f.short]
@@ -74,6 +78,7 @@ def card(message: Message) -> dict[str, Any]:
         "type": "AdaptiveCard",
         "version": CARD_VERSION,
         "msteams": {"width": "Full"},
+        "fallbackText": message.summary,
         "body": body,
     }
     if message.link:
