@@ -10,8 +10,9 @@ had already ended when its late samples arrived is never DOWN at now, so it send
 Per rule and target, an open alert (stored, so restarts and rule edits keep it):
 - DOWN for `after` (measured from the first failing sample of the DOWN run) opens it: `down`.
 - Still DOWN `repeat` after the last message: `reminder`.
-- UP for `resolve_after` closes it: `resolved`, with the outage's start and length. UP for less
-  and DOWN again is the same outage. UNKNOWN (no data) neither opens nor closes anything.
+- UP for `resolve_after` closes it: `resolved`, with the outage's start and length, and how much
+  of that length had no data (`unknown_s`). UP for less and DOWN again is the same outage.
+  UNKNOWN (no data) neither opens nor closes anything.
 - `flapping.changes` UP/DOWN changes within `flapping.window`: one `flapping` message, then
   quiet until no change for `flapping.settle`; then `down` or `resolved` as the state is.
 A rule with an `id` keys its open alerts by it, so editing the rule keeps them; otherwise by a
@@ -117,6 +118,14 @@ class Facts:
     """Check targets: what each agent sees now."""
     down_checks: tuple[str, ...] = ()
     """SLA targets: the checks DOWN now."""
+    read_from_ms: int = 0
+    """Where the runs read start: nothing before it is known here."""
+    unknown: tuple[tuple[int, int], ...] = ()
+    """The UNKNOWN stretches (start, end) from `read_from_ms` to now."""
+
+    def unknown_ms(self, start_ms: int, end_ms: int) -> int:
+        """Time without data within [start_ms, end_ms)."""
+        return sum(max(0, min(end, end_ms) - max(start, start_ms)) for start, end in self.unknown)
 
 
 @dataclass(slots=True)
@@ -371,17 +380,34 @@ class Evaluator:
         for target in needed:
             entries = by_target[target.key]
             try:
-                facts = _facts(target, runs, start_ms, now_ms)
-                if facts.since_ms <= start_ms and self._needs_since(
-                    facts, entries, target, maintenance
-                ):
-                    facts = await self._longer_facts(target, now_ms)
+                facts = await self._target_facts(
+                    target, runs, (start_ms, now_ms), entries, maintenance
+                )
             except ValueError as error:  # runs the engine refuses: judge the others
                 log.error("alert_target_failed", target=target.key, error=str(error))
                 continue
             silenced = _silenced(target, maintenance)
             for key, rule, alert in entries:
                 self._judge(work, (key, rule, target), facts, alert, silenced=silenced)
+
+    async def _target_facts(
+        self,
+        target: Target,
+        runs: Mapping[str, Mapping[str, Sequence[Run]]],
+        read: tuple[int, int],
+        entries: Sequence[tuple[str, AlertRule, AlertState | None]],
+        maintenance: set[str],
+    ) -> Facts:
+        """The target's facts from the runs `read` (start, now), or from further back when the
+        start of its current state, or of the outage a recovery may resolve, lies before."""
+        start_ms, now_ms = read
+        facts = _facts(target, runs, start_ms, now_ms)
+        if facts.since_ms <= start_ms and self._needs_since(facts, entries, target, maintenance):
+            facts = await self._longer_facts(target, now_ms)
+        opened_ms = min((a.run_ms for _, _, a in entries if a is not None), default=None)
+        if facts.state is State.UP and opened_ms is not None and opened_ms < facts.read_from_ms:
+            facts = await self._facts_from(target, opened_ms, now_ms)  # its time without data
+        return facts
 
     def _needs_since(
         self,
@@ -401,12 +427,14 @@ class Evaluator:
         """Facts from runs read further back, until the current state's start is inside."""
         lookback = self.lookback_ms * 4
         while True:
-            start_ms = now_ms - lookback
-            runs = await self.store.runs(list(target.sweep.checks), start_ms, now_ms + 1)
-            facts = _facts(target, runs, start_ms, now_ms)
-            if facts.since_ms > start_ms or lookback >= ms(MAX_LOOKBACK_S):
+            facts = await self._facts_from(target, now_ms - lookback, now_ms)
+            if facts.since_ms > facts.read_from_ms or lookback >= ms(MAX_LOOKBACK_S):
                 return facts
             lookback *= 4
+
+    async def _facts_from(self, target: Target, start_ms: int, now_ms: int) -> Facts:
+        runs = await self.store.runs(list(target.sweep.checks), start_ms, now_ms + 1)
+        return _facts(target, runs, start_ms, now_ms)
 
     def _judge(
         self,
@@ -516,6 +544,7 @@ class Evaluator:
                 down_since=run_ms / 1000,
                 duration_s=max(0, facts.since_ms - run_ms) / 1000,
                 error=current.error,
+                unknown_s=facts.unknown_ms(run_ms, facts.since_ms) / 1000,
             )
             supersedes = SUPERSEDED_BY_RESOLVED
         else:
@@ -798,12 +827,20 @@ def _facts(
     timeline = service_timeline(target.sweep, runs, start_ms, now_ms)
     segments = timeline.segments
     if not segments:
-        return Facts(State.UNKNOWN, start_ms, ())
+        return Facts(State.UNKNOWN, start_ms, (), read_from_ms=start_ms)
     current = segments[-1]
     changes = tuple(flapping.changes(segments))
+    unknown = tuple((s.start_ms, s.end_ms) for s in segments if s.state is State.UNKNOWN)
     if current.state is not State.DOWN:
         agents = _agents(target, runs, now_ms)
-        return Facts(current.state, current.start_ms, changes, agents=agents)
+        return Facts(
+            current.state,
+            current.start_ms,
+            changes,
+            agents=agents,
+            read_from_ms=start_ms,
+            unknown=unknown,
+        )
     down_checks = tuple(
         check
         for check, intervals in timeline.check_down.items()
@@ -816,6 +853,8 @@ def _facts(
         error=_first_error(runs, down_checks, current.start_ms, now_ms),
         agents=_agents(target, runs, now_ms),
         down_checks=down_checks if target.subject.kind == "sla" else (),
+        read_from_ms=start_ms,
+        unknown=unknown,
     )
 
 

@@ -115,11 +115,14 @@ class Resolved:
     subject: Subject
     down_since: float
     duration_s: float
-    """How long it was DOWN: the run ended at `down_since + duration_s`."""
+    """The outage as people lived it, from its first failing sample to the recovery: the run
+    ended at `down_since + duration_s`. It includes `unknown_s`."""
     error: str | None = None
     """The error the outage started with."""
     checks: tuple[str, ...] = ()
     link: str | None = None
+    unknown_s: float = 0.0
+    """How much of `duration_s` had no data (every agent silent): not seen DOWN, not seen UP."""
 
     @property
     def up_since(self) -> float:

@@ -173,7 +173,10 @@ def _down(event: Down | Reminder) -> Message:
 def _resolved(event: Resolved) -> Message:
     name = subject_label(event.subject)
     span = format_span(event.down_since, event.up_since, event.at)
-    line = f"was down {span} ({format_duration(event.duration_s)})"
+    length = format_duration(event.duration_s)
+    if event.unknown_s >= 1:
+        length += f", {format_duration(event.unknown_s)} of it without data"
+    line = f"was down {span} ({length})"
     if event.error:
         line += f": {clip(one_line(event.error), ERROR_SUMMARY_CHARS)}"
     facts = [
@@ -183,6 +186,8 @@ def _resolved(event: Resolved) -> Message:
         Fact("Down since", format_instant(event.down_since)),
         Fact("Up since", format_instant(event.up_since)),
     ]
+    if event.unknown_s >= 1:
+        facts.append(Fact("Without data", format_duration(event.unknown_s)))
     if event.checks:
         facts.append(Fact("Checks", ", ".join(event.checks)))
     if event.error:

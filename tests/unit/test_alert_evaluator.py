@@ -207,8 +207,30 @@ async def test_unknown_neither_opens_nor_resolves(
     await probe(store, clock, T0 + 630, ok=True)
     await judge.evaluate()
     assert [k for k, _ in await kinds(store)] == ["down", "no_data", "resolved"]
-    resolved = decode_event((await notifications(store))[-1].event)
+    row = (await notifications(store))[-1]
+    resolved = decode_event(row.event)
     assert resolved.down_since == T0 and resolved.duration_s == 600  # type: ignore[union-attr]
+    # the last failing sample (T0+10) covered 2 intervals; then nobody saw anything
+    assert resolved.unknown_s == 570  # type: ignore[union-attr]
+    assert (
+        "was down 03:00–03:10 UTC (10m, 9m 30s of it without data)" in json.loads(row.body)["text"]
+    )
+
+
+async def test_unknown_time_of_a_long_outage_is_counted_from_its_start(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    rules = "    - {checks: [web], channels: [tickets], after: 0s, events: [down, resolved]}\n"
+    judge = evaluator(store, config_with(rules, tmp_path), clock)
+    await probe(store, clock, T0 + 20, ok=False)
+    await judge.evaluate()
+    clock.now = T0 + 300  # silent: 4 m 30 s without data, long before the runs usually read
+    await probe(store, clock, T0 + 7200, ok=False)
+    await judge.evaluate()
+    await probe(store, clock, T0 + 7230, ok=True)
+    await judge.evaluate()
+    body = json.loads((await notifications(store, channel="tickets"))[-1].body)
+    assert (body["event"], body["duration_s"], body["unknown_s"]) == ("resolved", 7200, 270)
 
 
 async def test_unknown_from_the_start_opens_nothing(

@@ -97,6 +97,17 @@ def test_resolved_across_midnight_shows_dates() -> None:
     )
 
 
+def test_resolved_says_how_much_of_the_outage_had_no_data() -> None:
+    down_since = ts(2026, 11, 27, 3, 12)
+    event = Resolved("n", down_since + 60, ACME_WEB, down_since, 15.0, unknown_s=9.4)
+    assert summary(event) == (
+        "RESOLVED acme-web — was down 03:12–03:12 UTC (15s, 9s of it without data)"
+    )
+    facts = {fact.label: fact.value for fact in compose(event).facts}
+    assert (facts["Down for"], facts["Without data"]) == ("15s", "9s")
+    assert "Without data" not in {f.label for f in compose(replace(event, unknown_s=0.5)).facts}
+
+
 def test_since_yesterday_shows_the_date() -> None:
     event = Down("n", ts(2026, 11, 28, 1, 0), ACME_WEB, ts(2026, 11, 27, 23, 0), "timeout")
     assert summary(event).endswith("since 2026-11-27 23:00 UTC")

@@ -83,6 +83,7 @@ def _fields(event: Event) -> dict[str, Any]:
                 "down_since": _time(event.down_since),
                 "up_since": _time(event.up_since),
                 "duration_s": event.duration_s,
+                "unknown_s": event.unknown_s,
                 "error": _error(event.error),
                 "checks": list(event.checks),
             }
