@@ -10,6 +10,14 @@ The burn rate over a window ending now is (down time / eligible time in the wind
 eligible time has no rate and fires nothing; an objective of 100 % has no budget to burn (the
 "objective breached" alert covers it).
 
+A window is judged only when at least half of it holds eligible time (`MIN_ELIGIBLE_SHARE`):
+the long window is there to make an alert significant, and 5 s down in the 36 s a new SLA has
+seen reads as 139× over an hour while meaning nothing. Half keeps at least half of the
+workbook's significance (1 % of a 30-day budget for the 1 h page) and tolerates a gap or a
+maintenance window in the short one. So a new SLA pages after 30 minutes of data at the
+earliest, opens a ticket after a day and a half, and time in maintenance or without data
+(`unknown: exclude`) may hold a condition back.
+
 Per rule and SLA, a page and a ticket are open while one of their conditions fires. A page
 sends one message when it opens; a ticket too, unless a page is open (the page said it all).
 Both close quietly. The ticket's 6-hour window keeps it open long after an outage, while the
@@ -31,6 +39,8 @@ from collector.store import Store
 from config.schema import BurnRateWindow, Sla
 
 Severity = Literal["page", "ticket"]
+MIN_ELIGIBLE_SHARE = 0.5
+"""A window with less eligible time than this share of its length has no burn rate."""
 _URGENCY: Mapping[str, int] = {"page": 0, "ticket": 1}
 
 
@@ -106,10 +116,11 @@ async def rates(
     now_ms: int,
     declared: Sequence[Interval],
 ) -> dict[float, float | None]:
-    """The burn rate over each window length the conditions use, each window ending now.
+    """The burn rate over each window length the conditions use, each window ending now; None
+    for a window with too little eligible time to judge (`MIN_ELIGIBLE_SHARE`).
 
     Without a DOWN run in the longest window (and unknown time not counted as down), nothing
-    burns: every rate is 0 without asking the engine.
+    burns: every rate is 0 without asking the engine (a rate of 0 fires nothing either way).
     """
     lengths = sorted({c.long for c in conditions} | {c.short for c in conditions})
     if not lengths:
@@ -124,5 +135,6 @@ async def rates(
         report = await compute_from_store(
             store, sla, window, now_ms, declared=declared, latency=False
         )
-        found[seconds] = burn_rate(report)
+        enough = report.eligible_ms >= MIN_ELIGIBLE_SHARE * window.duration_ms
+        found[seconds] = burn_rate(report) if enough else None
     return found

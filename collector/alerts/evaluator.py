@@ -25,8 +25,10 @@ intervals); `agent_silent` when an agent has not pushed for max(2 × its shortes
 does not read as silence. Maintenance (the SLA's config windows and those declared at run
 time) silences what it covers: a check is covered when every SLA containing it is in
 maintenance.
-On the slower budget pace (`SLA_EVERY_S`): burn rate and "objective breached" per SLA
-(`burn`), and the weekly digest (`digest`).
+On the slower budget pace (`SLA_EVERY_S`): burn rate (`burn`) and "objective breached" per
+SLA, and the weekly digest (`digest`). Breached means the period can no longer meet its
+objective: its down time exceeds the error budget of the whole period (§4.6
+`error_budget_remaining_s < 0`), whatever the availability so far; once per period.
 
 Notification ids are stable per (channel, target, event, run[, reminder]) (see
 `Outbox.notifications`), and the outbox stores a notification once per channel and id: one
@@ -693,8 +695,8 @@ class Evaluator:
                 if sla_id not in periods or breach_keys[sla_id] in marked:
                     continue
                 label, report = periods[sla_id]
-                if report.met is not False or report.availability is None:
-                    continue
+                if report.error_budget_remaining_s >= 0 or report.availability is None:
+                    continue  # the period can still meet its objective
                 sla = report.sla
                 work.marks.append((breach_keys[sla_id], now_ms))
                 if not rule.sends("objective_breached"):

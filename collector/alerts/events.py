@@ -214,7 +214,8 @@ class BurnRate:
 
 @dataclass(frozen=True, slots=True)
 class ObjectiveBreached:
-    """The SLA's availability for its current period fell below the objective (once a period)."""
+    """The SLA's current period can no longer meet its objective: its down time exceeds the
+    error budget of the whole period (once a period)."""
 
     kind: ClassVar[EventKind] = "objective_breached"
     id: str
@@ -222,9 +223,11 @@ class ObjectiveBreached:
     subject: Subject
     period: str
     availability: float
+    """The period so far."""
     objective: float
     down_s: float
     budget_s: float
+    """The error budget of the whole period, less than `down_s`."""
     credit_percent: float = 0.0
     link: str | None = None
 

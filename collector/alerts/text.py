@@ -322,9 +322,9 @@ def _objective_breached(event: ObjectiveBreached) -> Message:
     name = subject_label(event.subject)
     parts = [
         f"BREACHED {name}",
-        f"{format_percent(event.availability)} < {format_percent(event.objective)} objective "
-        f"for {event.period}",
-        f"{format_duration(event.down_s)} down",
+        f"{event.period} can no longer meet its {format_percent(event.objective)} objective",
+        f"{format_duration(event.down_s)} down, over the {format_duration(event.budget_s)} budget",
+        f"{format_percent(event.availability)} so far",
     ]
     if event.credit_percent:
         parts.append(f"credit {format_number(event.credit_percent)}%")

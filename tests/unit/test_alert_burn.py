@@ -124,9 +124,9 @@ async def test_a_fast_burn_pages_once_and_a_new_burn_pages_again(
     store: Store, tmp_path: Path
 ) -> None:
     rules = "    - {slas: [shop], channels: [ops], events: [burn_rate]}\n"
-    clock = Clock(T0)
+    clock = Clock(T0 - 36 * HOUR)  # every window holds enough eligible time to be judged
     judge = evaluator(store, config(rules, tmp_path), clock)
-    await run_for(store, clock, 2 * HOUR, ok=True)
+    await run_for(store, clock, 38 * HOUR, ok=True)
     await judge.evaluate(budgets=True)
     assert await notifications(store) == []
     await run_for(store, clock, 8 * MINUTE, ok=False)  # 8 min of an hour: 133× the budget rate
@@ -140,9 +140,8 @@ async def test_a_fast_burn_pages_once_and_a_new_burn_pages_again(
     assert fired[(3600.0, 300.0)].long_rate == pytest.approx(8 * 60 / 3600 / 0.001)
     assert fired[(3600.0, 300.0)].short_rate == pytest.approx(1000.0)
     assert event.period == "2026-11-27" and event.objective == 99.9  # type: ignore[union-attr]
-    # the day's budget: 0.1 % of its 21 h from 03:00 on (no data before: excluded)
-    assert event.budget_s == pytest.approx(75.6)  # type: ignore[union-attr]
-    assert event.budget_remaining_s == pytest.approx(75.6 - 480)  # type: ignore[union-attr]
+    assert event.budget_s == pytest.approx(86.4)  # type: ignore[union-attr]  # 0.1 % of a day
+    assert event.budget_remaining_s == pytest.approx(86.4 - 480)  # type: ignore[union-attr]
     await run_for(store, clock, 5 * MINUTE, ok=False)
     await judge.evaluate(budgets=True)
     assert len(await notifications(store)) == 1  # the same burn
@@ -199,6 +198,61 @@ async def test_objective_breached_once_per_period_even_across_restarts(
     await run_for(store, clock, 10 * MINUTE, ok=False)
     await judge.evaluate(budgets=True)
     assert [row.kind for row in await notifications(store)] == ["objective_breached"] * 2
+
+
+async def test_breached_only_once_the_period_can_no_longer_meet_its_objective(
+    store: Store, tmp_path: Path
+) -> None:
+    """Below the objective so far is not a breach while the budget of the whole period lasts:
+    the day can still end above 99 %."""
+    rules = "    - {slas: [shop], channels: [ops], events: [objective_breached]}\n"
+    clock = Clock(T0)
+    judge = evaluator(store, config(rules, tmp_path, objective=99), clock)
+    await run_for(store, clock, HOUR, ok=True)
+    await run_for(store, clock, 2 * MINUTE, ok=False)  # 96.8 % so far; 2 m of a 12 m 36 s budget
+    await judge.evaluate(budgets=True)
+    assert await notifications(store) == []
+    await run_for(store, clock, 10 * MINUTE, ok=False)
+    await judge.evaluate(budgets=True)
+    assert await notifications(store) == []  # 12 m down: 36 s of budget left
+    await run_for(store, clock, MINUTE, ok=False)
+    await judge.evaluate(budgets=True)
+    (breach,) = await notifications(store)
+    event = decode_event(breach.event)
+    assert (event.down_s, event.budget_s) == (780, pytest.approx(756))  # type: ignore[union-attr]
+    assert json.loads(breach.body)["text"].startswith(
+        "BREACHED SLA shop — 2026-11-27 can no longer meet its 99% objective"
+        " — 13m down, over the 12m 36s budget — 82.191% so far"
+    )
+    await run_for(store, clock, 5 * MINUTE, ok=False)
+    await judge.evaluate(budgets=True)
+    assert len(await notifications(store)) == 1
+
+
+async def test_no_burn_rate_is_judged_on_too_little_eligible_time(
+    store: Store, tmp_path: Path
+) -> None:
+    """A new SLA: 1 minute down of its first 5 reads as 200× over 1 h, but 5 minutes of an hour
+    mean nothing yet. Each window needs half its length of eligible time."""
+    rules = "    - {slas: [shop], channels: [ops], events: [burn_rate]}\n"
+    clock = Clock(T0)
+    settings = config(rules, tmp_path)
+    judge = evaluator(store, settings, clock)
+    await run_for(store, clock, 4 * MINUTE, ok=True)
+    await run_for(store, clock, MINUTE, ok=False)
+    sla = settings.slas[0]
+    rates = await burn.rates(store, sla, DEFAULT_BURN_RATE, round(clock.now * 1000), [])
+    assert rates[300.0] == pytest.approx(200.0)  # the whole 5-minute window has data
+    assert rates[3600.0] is None and rates[21600.0] is None and rates[259200.0] is None
+    await judge.evaluate(budgets=True)
+    assert await notifications(store) == []
+    await run_for(store, clock, 25 * MINUTE, ok=True)
+    await run_for(store, clock, 8 * MINUTE, ok=False)  # 38 minutes of the hour have data
+    await judge.evaluate(budgets=True)
+    (page,) = await notifications(store)
+    event = decode_event(page.event)
+    assert [(w.long_s, w.short_s) for w in event.windows] == [(3600.0, 300.0)]  # type: ignore[union-attr]
+    assert event.windows[0].long_rate == pytest.approx(9 * 60 / (38 * 60) / 0.001)  # type: ignore[union-attr]
 
 
 def test_default_conditions_are_the_workbook() -> None:

@@ -127,8 +127,8 @@ def test_every_kind_has_a_useful_single_line() -> None:
         "flapping": "FLAPPING acme-web — 6 state changes in 10m, now DOWN — connection refused",
         "burn_rate": "BURN RATE SLA acme-website — error budget burning 15.2× over 1h (page) — "
         "38% of the 2026-11 budget left",
-        "objective_breached": "BREACHED SLA acme-website — 99.85% < 99.9% objective for 2026-11"
-        " — 1h 2m down — credit 10%",
+        "objective_breached": "BREACHED SLA acme-website — 2026-11 can no longer meet its 99.9%"
+        " objective — 1h 2m down, over the 43m 12s budget — 99.85% so far — credit 10%",
         "grouped": "STORM 2 changes — 1 DOWN, 1 RESOLVED — acme-web",
         "digest": "SLA weekly review 2026-W47 (2026-11-16 – 2026-11-22) — 1 SLA: 1 on target",
         "test": "TEST ops-chat — Test notification",
