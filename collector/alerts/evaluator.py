@@ -22,7 +22,8 @@ configured close quietly.
 Also: `no_data` when every agent of a check has been silent for its `no_data` (default two
 intervals); `agent_silent` when an agent has not pushed for max(2 × its shortest interval,
 60 s) — both counted from the collector's own start at the earliest, so a collector restart
-does not read as silence. Maintenance (the SLA's config windows and those declared at run
+does not read as silence, and each told once per silence (an open alert of `ALL_RULES` until
+data returns). Maintenance (the SLA's config windows and those declared at run
 time) silences what it covers: a check is covered when every SLA containing it is in
 maintenance.
 On the slower budget pace (`SLA_EVERY_S`): burn rate (`burn`) and "objective breached" per
@@ -84,6 +85,11 @@ MAX_LOOKBACK_S = 400 * 86_400.0
 AGENT_SILENT_MIN_S = 60.0
 STATE = "state"
 BURN = "burn"
+NO_DATA = "no_data"
+AGENT_SILENT = "agent_silent"
+ALL_RULES = "*"
+"""The rule of the open alerts of silences: one notification per channel, whichever rules
+watch them (never a rule's key: ids cannot start with `*`)."""
 SUPERSEDED_BY_RESOLVED = ("down", "reminder", "flapping")
 
 
@@ -259,8 +265,8 @@ class Evaluator:
         maintenance = await self._in_maintenance(now_ms)
         watched = self.targets(self.check_ids(last_runs))
         await self._state_alerts(work, watched, open_alerts, last_runs, maintenance)
-        self._no_data(work, last_runs, maintenance)
-        await self._agent_silent(work, last_runs, maintenance)
+        self._no_data(work, last_runs, maintenance, open_alerts)
+        await self._agent_silent(work, last_runs, maintenance, open_alerts)
         if budgets:
             self._budgets_at_ms = now_ms
             try:
@@ -569,9 +575,14 @@ class Evaluator:
         work: _Pass,
         last_runs: Mapping[str, Mapping[str, Run]],
         maintenance: set[str],
+        open_alerts: Mapping[tuple[str, str, str], OpenAlert],
     ) -> None:
-        """Every agent of a check silent for the check's `no_data` (default 2 intervals)."""
+        """Every agent of a check silent for the check's `no_data` (default 2 intervals).
+
+        A silence is an open alert (keyed by the last sample) from the message until data
+        returns: told once however long it lasts, even after its notification is pruned."""
         now_ms = work.now_ms
+        silent: set[str] = set()
         for check_id in self.check_ids(last_runs):
             channels = self._channels_for(check_id, "no_data")
             if not channels:
@@ -586,11 +597,16 @@ class Evaluator:
                 assert newest is not None
                 interval_s = newest.last_interval_ms / 1000
                 threshold_s = 2 * interval_s
-            if threshold_s is None or _silenced(target, maintenance):
+            if threshold_s is None:
                 continue
             last_ms = newest.last_ts_ms if newest else None
             silent_since = max(last_ms if last_ms is not None else 0, self.started_ms)
             if now_ms - silent_since < ms(threshold_s):
+                continue
+            silent.add(target.key)
+            if _silenced(target, maintenance) or not _opens_silence(
+                work, open_alerts, (target.key, NO_DATA), {"last_ms": last_ms}
+            ):
                 continue
             expected = sorted(agents) or list(configured.agents or () if configured else ())
             event = NoData(
@@ -606,15 +622,19 @@ class Evaluator:
             work.decisions.append(
                 Decision(event, (target.key, "no_data", run), channels, target.key, last_ms)
             )
+        _close_silences(work, open_alerts, NO_DATA, silent)
 
     async def _agent_silent(
         self,
         work: _Pass,
         last_runs: Mapping[str, Mapping[str, Run]],
         maintenance: set[str],
+        open_alerts: Mapping[tuple[str, str, str], OpenAlert],
     ) -> None:
-        """An agent that stopped pushing: nothing for max(2 × its shortest interval, 60 s)."""
+        """An agent that stopped pushing: nothing for max(2 × its shortest interval, 60 s);
+        told once per silence, as `no_data`."""
         now_ms = work.now_ms
+        silent: set[str] = set()
         checks_of: dict[str, dict[str, Run]] = defaultdict(dict)
         for check, agents in last_runs.items():
             for agent, run in agents.items():
@@ -632,8 +652,15 @@ class Evaluator:
                     c for check in checks for c in self._channels_for(check, "agent_silent")
                 )
             )
-            covered = [_silenced(self.check_target(c), maintenance) for c in checks]
-            if not channels or all(covered):
+            if not channels:
+                continue
+            subject = f"agent:{agent.id}"
+            silent.add(subject)
+            if all(_silenced(self.check_target(c), maintenance) for c in checks):
+                continue
+            if not _opens_silence(
+                work, open_alerts, (subject, AGENT_SILENT), {"last_push_ms": agent.last_push_ms}
+            ):
                 continue
             event = AgentSilent(
                 id="",
@@ -643,9 +670,9 @@ class Evaluator:
                 checks=tuple(sorted(checks)),
                 link=self.links.checks(),
             )
-            subject = f"agent:{agent.id}"
             key = (subject, "agent_silent", agent.last_push_ms)
             work.decisions.append(Decision(event, key, channels, subject, agent.last_push_ms))
+        _close_silences(work, open_alerts, AGENT_SILENT, silent)
 
     def _channels_for(self, check_id: str, kind: str) -> tuple[str, ...]:
         """The channels of the rules that watch the check and send `kind`."""
@@ -799,12 +826,40 @@ class Evaluator:
         """Open alerts whose rule or target is no longer configured close without a message."""
         keys = {(key, target.key) for key, _, target in watched}
         for rule, subject, topic in open_alerts:
-            if (rule, subject) not in keys:
+            if rule != ALL_RULES and (rule, subject) not in keys:
                 work.closed.append((rule, subject, topic))
                 log.info("alert_forgotten", rule=rule, subject=subject, topic=topic)
 
 
 # ---------------------------------------------------------------------------------- helpers
+
+
+def _opens_silence(
+    work: _Pass,
+    open_alerts: Mapping[tuple[str, str, str], OpenAlert],
+    subject_topic: tuple[str, str],
+    identity: Mapping[str, int | None],
+) -> bool:
+    """Whether this silence is new (then it is recorded as open); False when told already."""
+    subject, topic = subject_topic
+    state = json.dumps(identity, sort_keys=True)
+    found = open_alerts.get((ALL_RULES, subject, topic))
+    if found is not None and found.state == state:
+        return False
+    work.opened.append(OpenAlert(ALL_RULES, subject, topic, state))
+    return True
+
+
+def _close_silences(
+    work: _Pass,
+    open_alerts: Mapping[tuple[str, str, str], OpenAlert],
+    topic: str,
+    still_silent: set[str],
+) -> None:
+    """Silences that ended (data is back) or that no rule watches any more close quietly."""
+    for rule, subject, found in open_alerts:
+        if rule == ALL_RULES and found == topic and subject not in still_silent:
+            work.closed.append((rule, subject, found))
 
 
 def _silenced(target: Target, maintenance: set[str]) -> bool:

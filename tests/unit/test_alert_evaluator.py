@@ -16,6 +16,7 @@ from structlog.testing import capture_logs
 
 from collector.alerts.evaluator import Evaluator, rule_key
 from collector.alerts.outbox import Outbox, decode_event
+from collector.alerts.service import KEEP_FINISHED_S, KEEP_MARKS_S
 from collector.ingest import SampleRow
 from collector.store import Notification, Store
 from config.loader import parse_config
@@ -484,6 +485,38 @@ async def test_no_data_once_when_every_agent_is_silent(
     event = decode_event(no_data.event)
     assert event.last_sample == T0 + 20 and event.agents == ("eu-1", "us-1")  # type: ignore[union-attr]
     assert json.loads(no_data.body)["text"].startswith("NO DATA web — no sample from any agent")
+
+
+async def test_a_long_silence_is_told_once_and_a_new_one_again(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    """Finished notifications are forgotten after 30 days; a silence that lasts longer must not
+    be told again."""
+    rules = "    - {checks: [web], channels: [ops], events: [no_data, agent_silent]}\n"
+    judge = evaluator(store, config_with(rules, tmp_path), clock)
+    decided: list[str] = []
+
+    async def day(offset_s: float) -> None:
+        clock.now += offset_s
+        await judge.evaluate()
+        now_ms = round(clock.now * 1000)
+        for row in await notifications(store, statuses=("held", "pending")):
+            decided.append(row.kind)
+            await store.notification_sent(row.seq, now_ms, attempts=1, status=200)
+        await store.prune_notifications(
+            now_ms - round(KEEP_FINISHED_S * 1000),
+            marks_before_ms=now_ms - round(KEEP_MARKS_S * 1000),
+        )
+
+    await probe(store, clock, T0 + 30, ok=True)
+    for offset in (120, 86_400, 30 * 86_400, 31 * 86_400, 40 * 86_400):
+        await day(offset)
+    assert decided == ["no_data", "agent_silent"]
+    await probe(store, clock, clock.now + 30, ok=True)  # back
+    await day(0)
+    assert {(a.subject, a.topic) for a in await store.open_alerts()} == set()
+    await day(120)  # silent again: a new silence
+    assert decided == ["no_data", "agent_silent"] * 2
 
 
 async def test_a_collector_restart_is_not_silence(
