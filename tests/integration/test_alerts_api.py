@@ -207,6 +207,8 @@ def test_the_alert_routes_conform_to_the_document(
     @given(case=found[operation].as_strategy(generation_mode=mode))
     @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
     def conforms(case: schemathesis.Case) -> None:
+        if case.headers:  # HTTP's own: aiohttp answers 417 to any expectation but 100-continue
+            case.headers = {k: v for k, v in case.headers.items() if k.lower() != "expect"}
         case.call_and_validate(headers=admin())
 
     conforms()
