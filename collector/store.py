@@ -1196,9 +1196,12 @@ class Store:
         )
 
     async def next_notification(self, channel: str) -> Notification | None:
-        """The channel's oldest notification waiting for delivery: the head of its queue."""
+        """The head of the channel's queue: its oldest notification not delivered yet, by when
+        it was decided (a storm's message keeps its first change's place). It may be held: then
+        nothing of the channel may leave before it is released."""
         found = await self._notifications_where(
-            "channel = ? AND status = 'pending' ORDER BY seq LIMIT 1", (channel,)
+            "channel = ? AND status IN ('held', 'pending') ORDER BY created_ms, seq LIMIT 1",
+            (channel,),
         )
         return found[0] if found else None
 

@@ -7,13 +7,17 @@ How a notification travels:
    (stable: the same (channel, target, event, run) always gets the same id, so deciding it twice
    stores it once) and renders it once into the channel's native body.
 2. `Outbox.commit` stores it with the evaluator's state in one transaction. A state change
-   (down, resolved, no_data…) is *held* for the channel's group window first (`storms`); other
-   kinds (burn rate, breaches, digests) are queued at once. A `resolved` supersedes the `down`
-   and reminders of its run still waiting: they are merged into it, and the resolved message
-   tells the whole story ("was down 03:12–03:19").
+   (down, resolved, no_data…) for a chat channel is *held*, then released at once when the
+   channel's group window is not open, or when it closes (`storms`); other kinds (burn rate,
+   breaches, digests) and everything for a `webhook` channel are queued at once. A `resolved`
+   supersedes the `down` and reminders of its run still waiting: they are merged into it, and
+   the resolved message tells the whole story ("was down 03:12–03:19").
 3. The dispatcher runs one loop per channel: it releases what is held when the window closes
-   (one grouped message for a storm, within the rate limit), then sends the oldest queued
-   notification, the same stored bytes at each attempt. 2xx: sent. Otherwise the next attempt
+   (one grouped message for a storm, within the rate limit), then sends the channel's oldest
+   notification (by when it was decided; a storm's message takes the place of its first
+   change), the same stored bytes at each attempt. While that oldest one is held, nothing of
+   the channel leaves: a burn-rate message never overtakes the changes held before it.
+   2xx: sent. Otherwise the next attempt
    waits `delivery.retry_delay` (the service's Retry-After, or backoff), and the channel waits
    with it, so messages never overtake each other. A backoff that would reach past
    `alerts.max_age` after the notification was decided is cut short: the last attempt is made
@@ -57,7 +61,7 @@ log = structlog.get_logger()
 MAX_IDLE_S = 30.0
 """A channel loop looks again at least this often, even when nothing wakes it."""
 STATE_CHANGES = tuple(typing.get_args(StateChange))
-"""The event types a storm groups (held for the group window first)."""
+"""The event types a storm groups (held while the channel's group window is open)."""
 
 
 def ms(seconds: float) -> int:
@@ -188,6 +192,7 @@ class Outbox:
         """channel → seq of the notification being sent right now."""
         self._wake: dict[str, asyncio.Event] = {}
         self._channel_locks: dict[str, asyncio.Lock] = {}
+        self._release_locks: dict[str, asyncio.Lock] = {}
 
     def notifications(self, decision: Decision, now_ms: int) -> list[NewNotification]:
         """The decision rendered for each of its channels, with its id there."""
@@ -226,7 +231,7 @@ class Outbox:
         supersedes: tuple[str, ...] = (),
     ) -> NewNotification:
         message = channels.render(event, channel)
-        grouped = isinstance(event, STATE_CHANGES)
+        grouped = isinstance(event, STATE_CHANGES) and groups(channel)
         return NewNotification(
             id=event.id,
             channel=channel.id,
@@ -235,7 +240,7 @@ class Outbox:
             body=message.body,
             headers=json.dumps(dict(message.headers)),
             created_ms=now_ms,
-            due_ms=now_ms + (ms(self.alerts.group_window) if grouped else 0),
+            due_ms=now_ms,
             grouped=grouped,
             subject=subject,
             run_ms=run_ms,
@@ -243,11 +248,13 @@ class Outbox:
         )
 
     async def commit(self, changes: AlertChanges) -> list[str]:
-        """Store `changes` in one transaction; wake the channels that got something new."""
+        """Store `changes` in one transaction, release the state changes that need not wait
+        (`storms`), and wake the channels that got something new."""
         if not changes:
             return []
         inserted = await self.store.commit_alerts(changes, busy=self.busy.values())
         fresh = set(inserted)
+        woken: dict[str, bool] = {}
         for notification in changes.notifications:
             if notification.id in fresh:
                 log.info(
@@ -257,14 +264,25 @@ class Outbox:
                     kind=notification.kind,
                     subject=notification.subject,
                 )
-                self.wake(notification.channel)
+                woken[notification.channel] = (
+                    woken.get(notification.channel, False) or notification.grouped
+                )
+        for channel_id, held in woken.items():
+            if held:
+                await self.release(channel_id, ms(self.clock()))
+            self.wake(channel_id)
         return inserted
 
     # ------------------------------------------------------------------------------ storms
 
     async def release(self, channel_id: str, now_ms: int) -> int | None:
-        """Let what is held for the channel leave if its window has closed (`storms`); returns
-        when to look again, None if nothing is held any more."""
+        """Let what is held for the channel leave if its window is not open (`storms`); returns
+        when to look again, None if nothing is held any more. One release at a time per
+        channel: two would list the same changes in two messages."""
+        async with self._release_locks.setdefault(channel_id, asyncio.Lock()):
+            return await self._release(channel_id, now_ms)
+
+    async def _release(self, channel_id: str, now_ms: int) -> int | None:
         rows = await self.store.held_notifications(channel_id)
         if not rows:
             return None
@@ -282,24 +300,21 @@ class Outbox:
         for row in broken:
             await self._give_up(row, now_ms, "its stored event cannot be read")
         limit = self.alerts.rate_limit
-        released = (
-            await self.store.released_since(channel_id, now_ms - ms(limit.per)) if limit else []
-        )
+        window_ms = ms(self.alerts.group_window)
+        since_ms = now_ms - max(window_ms, ms(limit.per) if limit else 0)
+        released = await self.store.released_since(channel_id, since_ms)
         plan = plan_release(
-            held,
-            now_ms,
-            window_ms=ms(self.alerts.group_window),
-            rate_limit=limit,
-            released_ms=released,
+            held, now_ms, window_ms=window_ms, rate_limit=limit, released_ms=released
         )
         for group in plan.groups:
             await self._release_group(channel_id, group, now_ms)
         return plan.look_again_ms
 
     async def _release_group(self, channel_id: str, group: tuple[Held, ...], now_ms: int) -> None:
+        """One message for the group; each on its own for a channel that does not group."""
         seqs = [h.seq for h in group]
         channel = self.alerts.channel(channel_id)
-        if len(group) == 1 or channel is None:
+        if len(group) == 1 or channel is None or not groups(channel):
             await self.store.release_notifications(channel_id, seqs, now_ms, None)
             return
         members = tuple(h.event for h in group)
@@ -309,7 +324,11 @@ class Outbox:
             events=members,
             link=next((e.link for e in members if e.link), None),
         )
-        notification = dataclasses.replace(self.render(grouped, channel, now_ms), grouped=True)
+        notification = dataclasses.replace(
+            self.render(grouped, channel, now_ms),
+            grouped=True,
+            created_ms=min(h.created_ms for h in group),  # its place in the channel's queue
+        )
         await self.store.release_notifications(channel_id, seqs, now_ms, notification)
         log.info("alert_storm_grouped", channel=channel_id, changes=len(group))
 
@@ -325,7 +344,7 @@ class Outbox:
             now_ms = ms(self.clock())
             look_again = await self.release(channel_id, now_ms)
             row = await self.store.next_notification(channel_id)
-            if row is None:
+            if row is None or row.status == "held":  # nothing overtakes what is held
                 return look_again
             if row.due_ms > now_ms:
                 return row.due_ms if look_again is None else min(row.due_ms, look_again)
@@ -484,6 +503,12 @@ class Dispatcher:
                 continue
             idle = MAX_IDLE_S if wait is None else min(wait, MAX_IDLE_S)
             await self.outbox.sleep(channel_id, idle)
+
+
+def groups(channel: Channel) -> bool:
+    """Whether the channel's state changes may be held and grouped: chat channels, read by
+    people. A `webhook` gets every event on its own, in CONTRACT §3.2's body."""
+    return channel.type != "webhook"
 
 
 def _headers(text: str) -> Mapping[str, str]:

@@ -1,14 +1,19 @@
 """Storms: a channel's state changes that come close together go out as one message. Pure.
 
-A state change (down, resolved, no_data…) is not queued at once: it is *held* in the outbox for
-the channel's group window (`alerts.group_window`, default 30 s, counted from the first change
-held). When the window closes, everything held for the channel leaves together: alone as
-itself, or, two or more, as one `Grouped` message listing them. A network partition that takes
-200 checks down at once is one message, not 200.
+The first state change (down, resolved, no_data…) after a quiet stretch leaves at once: the
+people on call read it on the evaluation that decided it. Its release opens the channel's group
+window (`alerts.group_window`, default 30 s): what follows within the window is *held* in the
+outbox, and leaves when the window closes, together: alone as itself, or, two or more, as one
+`Grouped` message listing them. That release opens the next window, so a storm that goes on is
+one message per window. A network partition that takes 200 checks down at once is one message,
+not 200.
 
 The per-channel rate limit (`alerts.rate_limit`, default 20 per 10 min) sits on top: while the
 channel has had its share of messages within `per`, what is held stays held and keeps growing,
 and it leaves as one group when a slot frees. Nothing is dropped; the excess is grouped.
+
+Grouping is for people reading chat: a `webhook` channel (machines, ticketing) never holds
+anything and gets every event on its own (`collector.alerts.outbox`).
 
 `plan_release` decides; the outbox (`collector.alerts.outbox`) stores the held notifications and
 carries out the plan in one transaction, so a restart loses nothing held.
@@ -52,14 +57,14 @@ def plan_release(
 ) -> Release:
     """What of a channel's `held` changes (oldest first) leaves at `now_ms`.
 
-    `released_ms`: when the channel's earlier grouped messages left, at least those within the
-    rate limit's `per` before now.
+    `released_ms`: when the channel's earlier state-change messages left their hold, at least
+    those within the group window and the rate limit's `per` before now.
     """
     if not held:
         return Release()
-    closes_ms = min(h.created_ms for h in held) + window_ms
-    if now_ms < closes_ms:
-        return Release(look_again_ms=closes_ms)
+    last_ms = max(released_ms, default=None)
+    if last_ms is not None and now_ms < last_ms + window_ms:
+        return Release(look_again_ms=last_ms + window_ms)
     groups = [tuple(held[i : i + max_group]) for i in range(0, len(held), max_group)]
     if rate_limit is None:
         return Release(tuple(groups))

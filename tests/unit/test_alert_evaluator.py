@@ -148,12 +148,12 @@ async def test_resolved_tells_the_whole_outage_and_replaces_a_waiting_down(
     await probe(store, clock, T0 + 30, ok=True)
     await probe(store, clock, T0 + 100, ok=False)
     await judge.evaluate()
-    assert await kinds(store) == [("down", "held")]  # in its group window (outbox tests)
+    assert await kinds(store) == [("down", "pending")]  # queued, not sent yet
     await probe(store, clock, T0 + 130, ok=True)
     await judge.evaluate()
     down, resolved = await notifications(store)
     assert (down.status, down.merged_into) == ("merged", resolved.id)
-    assert resolved.kind == "resolved" and resolved.status == "held"
+    assert resolved.kind == "resolved" and resolved.status == "pending"
     event = decode_event(resolved.event)
     assert event.down_since == T0 + 30 and event.duration_s == 70  # type: ignore[union-attr]
     assert "was down 03:00–03:01 UTC (1m 10s)" in json.loads(resolved.body)["text"]
@@ -171,7 +171,7 @@ async def test_a_down_already_sent_stays_and_resolved_follows(
     await store.notification_sent(down.seq, round(clock.now * 1000), attempts=1, status=200)
     await probe(store, clock, T0 + 90, ok=True)
     await judge.evaluate()
-    assert await kinds(store) == [("down", "sent"), ("resolved", "held")]
+    assert await kinds(store) == [("down", "sent"), ("resolved", "pending")]
 
 
 async def test_reminders_every_repeat_while_down(
@@ -299,8 +299,8 @@ async def test_one_notification_per_channel_target_event_and_run(
     judge = evaluator(store, config_with(rules, tmp_path), clock)
     await probe(store, clock, T0 + 30, ok=False)
     await judge.evaluate()
-    assert await kinds(store, "ops") == [("down", "held")]
-    assert await kinds(store, "tickets") == [("down", "held")]
+    assert await kinds(store, "ops") == [("down", "pending")]
+    assert await kinds(store, "tickets") == [("down", "pending")]
     ops = await notifications(store, channel="ops")
     tickets = await notifications(store, channel="tickets")
     assert ops[0].id != tickets[0].id
@@ -501,7 +501,8 @@ async def test_a_long_silence_is_told_once_and_a_new_one_again(
         await judge.evaluate()
         now_ms = round(clock.now * 1000)
         for row in await notifications(store, statuses=("held", "pending")):
-            decided.append(row.kind)
+            event = decode_event(row.event)
+            decided.extend(e.kind for e in getattr(event, "events", (event,)))  # grouped or not
             await store.notification_sent(row.seq, now_ms, attempts=1, status=200)
         await store.prune_notifications(
             now_ms - round(KEEP_FINISHED_S * 1000),

@@ -303,7 +303,7 @@ async def test_channels_no_longer_configured_give_their_queue_up(
     fewer = Rig(store, AlertsConfig(channels=(services.channel("slack", "ops"),)), clock, session)
     assert await fewer.outbox.give_up_orphans() == 1
     statuses = {row.channel: row.status for row in await fewer.rows()}
-    assert statuses == {"ops": "held", "hook": "given_up"}
+    assert statuses == {"ops": "pending", "hook": "given_up"}
 
 
 # --------------------------------------------------------------------- down + resolved, restart
@@ -332,7 +332,7 @@ async def test_a_down_being_sent_is_not_replaced(rig: Rig, services: ChatService
     rig.outbox.busy["ops"] = row.seq  # the dispatcher is sending it right now
     await rig.decide(resolved())
     rig.outbox.busy.clear()
-    assert [r.status for r in await rig.rows()] == ["held", "held"]
+    assert [r.status for r in await rig.rows()] == ["pending", "pending"]
 
 
 async def test_nothing_is_lost_to_a_restart(
