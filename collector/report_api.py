@@ -6,7 +6,9 @@
 - `POST|GET /api/v1/maintenance`, `DELETE /api/v1/maintenance/{id}`: maintenance declared at
   run time (admin), listed with the config's windows.
 
-A customer asking for an SLA that is not its own gets the 404 of one that does not exist.
+A customer asking for an SLA that is not its own gets the 404 of one that does not exist. A
+signed link from an alert (`collector.links`) reads the HTML report it was made for, without a
+token.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from collector import openapi, sla_metrics
+from collector import links, openapi, sla_metrics
 from collector.api import AUTH, CLOCK, CONFIG, STORE
-from collector.auth import Principal
+from collector.auth import UNAUTHORIZED_HEADERS, Principal
 from collector.errors import ApiError
 from collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
 from collector.periods import Window, format_instant, parse_instant_ms
@@ -41,6 +43,7 @@ from collector.reports import (
 from config.schema import Config, Sla
 
 FORMATS = ("json", "csv", "html")
+REPORT_PARAMETERS = ("period", "from", "to", "format")
 MAX_MAINTENANCE_DAYS = 366
 MAX_REASON_CHARS = 1000
 MAX_BODY_BYTES = 64 * 1024
@@ -55,6 +58,7 @@ LATENCY_CACHE = web.AppKey("latency_cache", LatencyCache)
 
 
 def setup(app: web.Application) -> None:
+    links.setup(app)
     app.router.add_get("/api/v1/slas", list_slas)
     app.router.add_get("/api/v1/slas/{sla}/report", get_report)
     app.router.add_get("/api/v1/incidents", list_incidents)
@@ -81,10 +85,14 @@ async def list_slas(request: web.Request) -> web.Response:
 
 async def get_report(request: web.Request) -> web.Response:
     app = request.app
-    principal = app[AUTH].require(request, "admin", "customer")
-    sla = find_sla(app[CONFIG], principal, request.match_info["sla"])
-    _known_parameters(request, ("period", "from", "to", "format"))
-    output = _format(request, FORMATS)
+    signature = links.signed(request)
+    if signature is None:
+        principal = app[AUTH].require(request, "admin", "customer")
+        sla = find_sla(app[CONFIG], principal, request.match_info["sla"])
+        _known_parameters(request, REPORT_PARAMETERS)
+        output = _format(request, FORMATS)
+    else:
+        sla, output = _signed_report(request, signature), "html"
     now_ms = _now_ms(request)
     window, period = requested_window(request.query, sla, now_ms)
     found = await sla_report(
@@ -95,6 +103,18 @@ async def get_report(request: web.Request) -> web.Response:
     if output == "html":
         return _html(app[CONFIG], found, now_ms)
     return web.json_response(found.to_json())
+
+
+def _signed_report(request: web.Request, valid: bool) -> Sla:
+    """The SLA of a signed link from an alert (`collector.links`): it reads the printable
+    report it was made for, never the JSON or CSV one; a wrong or expired link is a 401."""
+    if not valid or request.query.get("format") != "html":
+        raise ApiError(401, links.REFUSED, headers=UNAUTHORIZED_HEADERS)
+    _known_parameters(request, (*REPORT_PARAMETERS, *links.PARAMETERS))
+    sla = request.app[CONFIG].sla(request.match_info["sla"])
+    if sla is None:  # signed, then removed from the config
+        raise ApiError(404, f"no SLA {request.match_info['sla'][:128]!r}")
+    return sla
 
 
 async def list_incidents(request: web.Request) -> web.Response:

@@ -7,8 +7,10 @@
   at `/status/{id}`; its JSON is at `/api/v1/status/{id}`.)
 
 Who may read: anyone when the customer has `public_status: true`, else the customer's own token
-or the admin token. Another customer's token gets the 404 of a customer that does not exist; an
-agent token, 403; on a public page any other token is simply not needed (the public view).
+or the admin token, or whoever holds a signed link to the page from an alert (`collector.links`;
+they get the public view of that very page). Another customer's token gets the 404 of a customer
+that does not exist; an agent token, 403; on a public page any other token is simply not needed
+(the public view).
 Links to the printable reports appear only for the customer and the admin (a report needs a
 token). On the HTML route a browser (`Accept: text/html`) gets errors as a small page, API
 clients as the usual JSON error.
@@ -43,7 +45,7 @@ from urllib.parse import unquote, urlsplit
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from collector import openapi
+from collector import links, openapi
 from collector.api import AUTH, CLOCK, CONFIG, INGEST_LISTENERS, STORE
 from collector.auth import UNAUTHORIZED_HEADERS
 from collector.errors import ApiError
@@ -207,6 +209,7 @@ class CustomerStatus:
 
 
 def setup(app: web.Application) -> None:
+    links.setup(app)
     app.router.add_get("/status/{customer}", status_page)
     app.router.add_get("/api/v1/status/{customer}", status_json)
     app[STATUS_CACHE] = StatusCache()
@@ -268,7 +271,9 @@ def _access(request: web.Request, name: str) -> tuple[Customer, bool]:
     """The customer whose status is asked and whether the caller may see its reports.
 
     404 for an unknown customer (and for another customer's token: as if it did not exist);
-    for a private page, 401 without a known token and 403 for an agent's."""
+    for a private page, 401 without a known token and 403 for an agent's. A signed link
+    (`collector.links`) reads exactly the page it was made for; a wrong or expired one is a
+    401."""
     customer = _customer(request.app[CONFIG], name)
     if customer is None:
         raise ApiError(404, f"no status page {name[:128]!r}")
@@ -278,6 +283,11 @@ def _access(request: web.Request, name: str) -> tuple[Customer, bool]:
     )
     if privileged or customer.public_status:
         return customer, privileged
+    signature = links.signed(request)
+    if signature is not None:  # a link from an alert: this page, no report links
+        if signature:
+            return customer, False
+        raise ApiError(401, links.REFUSED, headers=UNAUTHORIZED_HEADERS)
     if principal is None:
         raise ApiError(401, "missing or unknown bearer token", headers=UNAUTHORIZED_HEADERS)
     if principal.kind == "customer":

@@ -46,6 +46,7 @@ import functools
 import json
 import math
 import operator
+import secrets
 import sqlite3
 import sys
 from array import array
@@ -236,6 +237,13 @@ MIGRATIONS: tuple[str, ...] = (
         at_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 4: keys the collector generates once and keeps (the signing key of links in alerts)
+    """
+    CREATE TABLE secrets (
+        name TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 """Numbered from 1 by position; a new migration is appended, never edited once released."""
 
@@ -251,6 +259,7 @@ so fewer checkpoints write far less."""
 GROUP_COMMIT_SAMPLES = 20_000
 """A group commit takes waiting batches until it holds at least this many samples."""
 _FOREVER_MS = 2**62
+LINK_KEY_BYTES = 32
 
 
 # ----------------------------------------------------------------------------------- data types
@@ -1188,6 +1197,19 @@ class Store:
             ) as cursor:
                 found.update(row[0] for row in await cursor.fetchall())
         return found
+
+    async def link_key(self) -> bytes:
+        """The key that signs links in alerts (`collector.links`): random, generated on first
+        use and kept, so links stay valid across restarts; the same for every process."""
+        async with self._alert_transaction() as w:
+            await w.execute(
+                "INSERT OR IGNORE INTO secrets (name, value) VALUES ('link_key', ?)",
+                (secrets.token_bytes(LINK_KEY_BYTES),),
+            )
+            async with w.execute("SELECT value FROM secrets WHERE name = 'link_key'") as cursor:
+                row = await cursor.fetchone()
+        assert row is not None
+        return bytes(row[0])
 
     async def held_notifications(self, channel: str) -> list[Notification]:
         """The channel's state changes waiting for their group window, oldest first."""

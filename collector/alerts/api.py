@@ -86,7 +86,7 @@ async def send_test(request: web.Request) -> web.Response:
         id=new_notification_id(),
         at=app[CLOCK](),
         channel=channel.id,
-        link=service.evaluator.links.base or None,
+        link=service.evaluator.links.health(),
     )
     message = channels.render(event, channel)
     if service.dispatcher is None:

@@ -47,8 +47,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from ipaddress import ip_address
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import structlog
 
@@ -66,6 +67,7 @@ from collector.alerts.events import (
     Subject,
 )
 from collector.alerts.outbox import Decision, Outbox, ms
+from collector.links import LinkSigner
 from collector.maintenance import Interval, maintenance_intervals
 from collector.periods import current_window, period_label
 from collector.reports import summaries
@@ -73,7 +75,7 @@ from collector.sla import Report, service_timeline
 from collector.states import State
 from collector.store import AlertChanges, OpenAlert, Store
 from collector.timeline import Run
-from config.schema import AlertRule, Config, Sla
+from config.schema import AlertRule, Config, HostPort, Sla
 
 log = structlog.get_logger()
 
@@ -108,7 +110,8 @@ class Target:
     quorum."""
     covering: tuple[str, ...]
     """The SLAs whose maintenance, all together, silences it."""
-    link: str
+    page: Page | None
+    """What its messages link to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,39 +182,75 @@ def rule_key(rule: AlertRule) -> str:
     return "sha256:" + hashlib.sha256(repr(rule).encode()).hexdigest()[:16]
 
 
-class Links:
-    """Where messages point: the status page of the customer, or the SLA's report."""
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page of the collector a message links to."""
 
-    def __init__(self, config: Config) -> None:
+    path: str
+    query: tuple[tuple[str, str], ...] = ()
+    public: bool = False
+    """Readable without a token (a public status page): linked without a signature."""
+
+
+class Links:
+    """Where messages point, as links that open with a click (`collector.links`): the status
+    page of the target's customer, else the SLA's HTML report; signed for `links.VALID_S`
+    unless the page is public. Never an admin-only page: a check no customer's SLA uses links
+    to its SLA's report, and a check in no SLA (or an agent) to nothing.
+
+    Without `collector.public_url`, links use `collector.listen`, with 127.0.0.1 (or [::1])
+    for a wildcard address (`guessed`: the service warns at start)."""
+
+    def __init__(self, config: Config, signer: LinkSigner | None = None) -> None:
+        self.signer = signer if signer is not None else LinkSigner()
         collector = config.collector
-        if collector is not None and collector.public_url:
+        self.guessed = False
+        if collector is None:
+            self.base = ""
+        elif collector.public_url:
             self.base = collector.public_url.rstrip("/")
         else:
-            self.base = f"http://{collector.listen}" if collector else ""
+            host = collector.listen.host
+            if _unspecified(host):
+                self.guessed = True
+                host = "::1" if ":" in host else "127.0.0.1"
+            self.base = f"http://{HostPort(host, collector.listen.port)}"
+        customers = collector.customers if collector else ()
+        self._public = {c.id for c in customers if c.public_status}
         self._slas_of: dict[str, list[Sla]] = defaultdict(list)
         for sla in config.slas:
             for check in sla.checks:
                 self._slas_of[check].append(sla)
 
-    def sla(self, sla: Sla) -> str:
+    def url(self, page: Page, now_ms: int) -> str:
+        if page.public:
+            query = f"?{urlencode(page.query)}" if page.query else ""
+            return f"{self.base}{page.path}{query}"
+        return self.base + self.signer.sign(page.path, page.query, now=now_ms / 1000)
+
+    def link(self, page: Page | None, now_ms: int) -> str | None:
+        return None if page is None else self.url(page, now_ms)
+
+    def sla(self, sla: Sla) -> Page:
         return self.status(sla.customer) if sla.customer else self.report(sla.id)
 
-    def check(self, check_id: str) -> str:
+    def check(self, check_id: str) -> Page | None:
         slas = self._slas_of.get(check_id, [])
         customer = next((s.customer for s in slas if s.customer), None)
         if customer:
             return self.status(customer)
-        return self.report(slas[0].id) if slas else self.checks()
+        return self.report(slas[0].id) if slas else None
 
-    def status(self, customer: str) -> str:
-        return f"{self.base}/status/{quote(customer)}"
+    def status(self, customer: str) -> Page:
+        return Page(f"/status/{quote(customer)}", public=customer in self._public)
 
-    def report(self, sla_id: str, period: str | None = None) -> str:
-        link = f"{self.base}/api/v1/slas/{quote(sla_id)}/report?format=html"
-        return f"{link}&period={quote(period)}" if period else link
+    def report(self, sla_id: str, period: str | None = None) -> Page:
+        query = [("format", "html")] + ([("period", period)] if period else [])
+        return Page(f"/api/v1/slas/{quote(sla_id)}/report", tuple(query))
 
-    def checks(self) -> str:
-        return f"{self.base}/api/v1/checks"
+    def health(self) -> str:
+        """Where a test message points: it proves the links' base reaches this collector."""
+        return f"{self.base}/healthz"
 
 
 # --------------------------------------------------------------------------------- evaluator
@@ -232,6 +271,7 @@ class Evaluator:
         self.clock = clock
         self.started_ms = ms(clock())
         self.links = Links(config)
+        """Its signer's key is loaded from the store on the first evaluation."""
         self.rules = [(rule_key(rule), rule) for rule in config.alerts.rules]
         self._budgets_at_ms: int | None = None
         self._lock = asyncio.Lock()
@@ -255,6 +295,7 @@ class Evaluator:
             return await self._evaluate(budgets)
 
     async def _evaluate(self, budgets: bool | None) -> AlertChanges:
+        await self.links.signer.load(self.store)
         now_ms = ms(self.clock())
         if budgets is None:
             last = self._budgets_at_ms
@@ -525,7 +566,8 @@ class Evaluator:
         """The notification of `kind` about the alert `current` (after this evaluation)."""
         _, rule, target = watch
         run_ms = current.run_ms
-        common = {"id": "", "at": work.at, "subject": target.subject, "link": target.link}
+        link = self.links.link(target.page, work.now_ms)
+        common = {"id": "", "at": work.at, "subject": target.subject, "link": link}
         event: Any
         supersedes: tuple[str, ...] = ()
         key: tuple[object, ...] = (target.key, kind, run_ms)
@@ -616,7 +658,7 @@ class Evaluator:
                 last_sample=None if last_ms is None else last_ms / 1000,
                 agents=tuple(expected),
                 interval_s=interval_s,
-                link=target.link,
+                link=self.links.link(target.page, now_ms),
             )
             run = "never" if last_ms is None else last_ms
             work.decisions.append(
@@ -668,7 +710,6 @@ class Evaluator:
                 agent=agent.id,
                 last_seen=agent.last_push_ms / 1000,
                 checks=tuple(sorted(checks)),
-                link=self.links.checks(),
             )
             key = (subject, "agent_silent", agent.last_push_ms)
             work.decisions.append(Decision(event, key, channels, subject, agent.last_push_ms))
@@ -738,7 +779,7 @@ class Evaluator:
                     down_s=report.down_ms / 1000,
                     budget_s=report.error_budget_s,
                     credit_percent=float(report.credit_percent),
-                    link=self.links.report(sla.id, label),
+                    link=self.links.url(self.links.report(sla.id, label), now_ms),
                 )
                 subject = f"sla:{sla.id}"
                 work.decisions.append(
@@ -779,7 +820,7 @@ class Evaluator:
             period=label,
             budget_s=period.error_budget_s,
             budget_remaining_s=period.error_budget_remaining_s,
-            link=self.links.report(sla.id, label),
+            link=self.links.url(self.links.report(sla.id, label), work.now_ms),
         )
         opened_ms = after.page_ms if severity == "page" else after.ticket_ms
         decision_key = (subject, "burn_rate", severity, opened_ms)
@@ -799,9 +840,8 @@ class Evaluator:
         links = {}
         for sla in self.config.slas:
             period = current_window(sla.period, sla.timezone, work.now_ms)
-            links[sla.id] = self.links.report(
-                sla.id, period_label(sla.period, period.from_ms, sla.timezone)
-            )
+            label = period_label(sla.period, period.from_ms, sla.timezone)
+            links[sla.id] = self.links.url(self.links.report(sla.id, label), work.now_ms)
         event = await digest.build(
             self.store,
             self.config.slas,
@@ -809,7 +849,7 @@ class Evaluator:
             window,
             work.now_ms,
             report_link=links,
-            link=self.links.base or None,
+            link=None,
             timezone=settings.timezone,
         )
         work.marks.append((mark, work.now_ms))
@@ -832,6 +872,14 @@ class Evaluator:
 
 
 # ---------------------------------------------------------------------------------- helpers
+
+
+def _unspecified(host: str) -> bool:
+    """0.0.0.0, ::: every interface, nobody's address to click."""
+    try:
+        return ip_address(host).is_unspecified
+    except ValueError:
+        return False
 
 
 def _opens_silence(

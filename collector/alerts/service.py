@@ -82,6 +82,13 @@ class AlertService:
         if not self.enabled:
             yield
             return
+        if self.evaluator.links.guessed:
+            log.warning(
+                "public_url_missing",
+                links=self.evaluator.links.base,
+                hint="collector.listen is every interface: set collector.public_url to the"
+                " address people open, links in alerts use the loopback meanwhile",
+            )
         async with aiohttp.ClientSession() as session:
             self.dispatcher = Dispatcher(self.outbox, session)
             await self.outbox.give_up_orphans()

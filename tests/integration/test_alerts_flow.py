@@ -184,7 +184,7 @@ async def test_down_and_resolved_reach_every_service_in_its_native_format(
         "2026-11-27T03:00:30Z",
     )
     assert webhook["error"] == "connection refused"
-    assert webhook["link"] == "https://sla.example.com/status/acme"
+    assert webhook["link"].startswith("https://sla.example.com/status/acme?expires=")
     slack = next(r for r in downs if r.service == "slack").json()
     assert slack["text"].startswith("DOWN web — 1/1 agents: connection refused — since 03:00 UTC")
     await rig.probe(20, ok=True)

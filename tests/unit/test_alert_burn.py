@@ -19,7 +19,7 @@ from collector.store import Store
 from collector.timeline import Run
 from config.loader import parse_config
 from config.schema import DEFAULT_BURN_RATE, BurnRateWindow, Config, Sla
-from tests.unit.test_alert_evaluator import T0, Clock, evaluator, notifications
+from tests.unit.test_alert_evaluator import T0, Clock, evaluator, notifications, unsigned
 
 MINUTE = 60.0
 HOUR = 3600.0
@@ -193,7 +193,8 @@ async def test_objective_breached_once_per_period_even_across_restarts(
     event = decode_event(breach.event)
     assert event.period == "2026-11-27"  # type: ignore[union-attr]
     assert event.availability == pytest.approx(100 * 60 / 62)  # type: ignore[union-attr]
-    assert event.link.endswith("/api/v1/slas/shop/report?format=html&period=2026-11-27")  # type: ignore[union-attr]
+    link = await unsigned(store, event.link, event.at)  # type: ignore[union-attr]
+    assert link.endswith("/api/v1/slas/shop/report?format=html&period=2026-11-27")
     clock.now = T0 + 86_400  # the next day is a new period
     await run_for(store, clock, 10 * MINUTE, ok=False)
     await judge.evaluate(budgets=True)

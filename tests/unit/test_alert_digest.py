@@ -17,7 +17,7 @@ from collector.ingest import SampleRow
 from collector.store import Store
 from config.loader import parse_config
 from config.schema import Config, DigestSettings
-from tests.unit.test_alert_evaluator import Clock, evaluator, notifications
+from tests.unit.test_alert_evaluator import Clock, evaluator, notifications, unsigned
 
 PARIS = ZoneInfo("Europe/Paris")
 SETTINGS = DigestSettings(("ops",), "monday", time(9, 0), "Europe/Paris")
@@ -136,7 +136,8 @@ async def test_the_digest_content_on_a_fixed_clock_sent_once_a_week(
     (incident,) = shop.incidents
     assert (incident.start, incident.end, incident.duration_s) == (*outage, 1800.0)
     assert incident.error == "HTTP 502 bad gateway" and incident.checks == ("web",)
-    assert shop.link == "http://127.0.0.1:8480/api/v1/slas/shop/report?format=html&period=2026-11"
+    link = await unsigned(store, shop.link, now)
+    assert link == "http://127.0.0.1:8480/api/v1/slas/shop/report?format=html&period=2026-11"
     assert (api.week_availability, api.incidents, api.met) == (100.0, (), True)
     text = json.loads(row.body)["text"]
     assert text.startswith("SLA weekly review 2026-W48 (")

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
+from yarl import URL
 
 from collector.alerts.evaluator import Evaluator, rule_key
 from collector.alerts.outbox import Outbox, decode_event
 from collector.alerts.service import KEEP_FINISHED_S, KEEP_MARKS_S
 from collector.ingest import SampleRow
+from collector.links import PARAMETERS, VALID_S, LinkSigner
 from collector.store import Notification, Store
 from config.loader import parse_config
 from config.schema import Config
@@ -99,6 +101,17 @@ async def probe(
     clock.now = until
 
 
+async def unsigned(store: Store, link: str | None, now: float) -> str:
+    """The link without its signature, once checked: valid now, for 30 days."""
+    assert link is not None
+    url = URL(link)
+    signer = LinkSigner(await store.link_key())
+    assert signer.verify(url.path, url.query, now=now)
+    assert signer.verify(url.path, url.query, now=now + VALID_S - 1)
+    assert not signer.verify(url.path, url.query, now=now + VALID_S)
+    return str(url.with_query([(k, v) for k, v in url.query.items() if k not in PARAMETERS]))
+
+
 def evaluator(store: Store, config: Config, clock: Clock) -> Evaluator:
     return Evaluator(store, config, Outbox(store, config.alerts, clock=clock), clock=clock)
 
@@ -136,7 +149,8 @@ async def test_down_after_the_delay_from_the_first_failing_sample(
     assert event.since == first_failure  # type: ignore[union-attr]
     assert event.error == "connection refused"  # type: ignore[union-attr]
     assert [(a.agent, a.state) for a in event.agents] == [("eu-1", "down")]  # type: ignore[union-attr]
-    assert event.link == "https://sla.example.com/status/acme"
+    link = await unsigned(store, event.link, clock.now)  # type: ignore[union-attr]
+    assert link == "https://sla.example.com/status/acme"
     assert json.loads(down.body)["text"].startswith("DOWN web — 1/1 agents: connection refused")
 
 
