@@ -28,6 +28,10 @@ SHIP_BATCH_SAMPLES = 1_000
 BODY_READ_LIMIT_BYTES = 1024 * 1024
 """How much of an HTTP response body a probe reads for body_contains/body_regex."""
 
+MAX_LABELS = 64
+MAX_LABEL_LENGTH = 256
+"""An agent's labels (sent with every batch): at most this many, names and values this long."""
+
 PHASES = ("dns", "connect", "tls", "ttfb", "transfer")
 
 QUORUM_WORDS = ("any", "majority", "all")

@@ -40,6 +40,7 @@ from config.schema import (
     Customer,
     DigestSettings,
     FlappingSettings,
+    HostPort,
     HttpExpect,
     HttpTarget,
     LatencyObjective,
@@ -72,14 +73,16 @@ T = TypeVar("T")
 KeyPath = tuple[str | int, ...]
 
 SECTIONS = ("collector", "agent", "checks", "slas", "alerts")
-PROCESS_SECTIONS: Mapping[str, frozenset[str]] = {
-    "agent": frozenset({"agent", "checks"}),
-    "collector": frozenset({"collector", "checks", "slas", "alerts"}),
-    "up": frozenset(SECTIONS),
-    "report": frozenset({"checks", "slas"}),
-    "check": frozenset(SECTIONS),
+EVERY_SECTION: tuple[KeyPath, ...] = tuple((section,) for section in SECTIONS)
+PROCESS_READS: Mapping[str, tuple[KeyPath, ...]] = {
+    "agent": (("agent",), ("checks",)),
+    "collector": (("collector",), ("checks",), ("slas",), ("alerts",)),
+    "up": EVERY_SECTION,
+    "report": (("checks",), ("slas",), ("collector", "database")),
+    "check": EVERY_SECTION,
 }
-"""The sections whose `${VAR}` each process needs resolved."""
+"""What each process reads, as key-path prefixes: an unset `${VAR}` there is a problem; elsewhere
+the value is left unread (an agent host needs none of the collector's secrets)."""
 
 CHANNEL_TYPES = ("slack", "discord", "teams", "googlechat", "telegram", "mattermost", "webhook")
 MAX_PROVIDER_CHARS = 100
@@ -143,10 +146,12 @@ def parse_config(
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        message = f"invalid YAML: {getattr(error, 'problem', None) or error}"
+        problem = str(getattr(error, "problem", None) or "syntax error")
+        # PyYAML quotes the text it stumbled on, which may be a secret (`token: *abc…`).
+        message = "invalid YAML: " + re.sub(r"'[^']*'", "'…'", problem)
         line = mark.line + 1 if mark else None
         raise ConfigError(source, [ConfigProblem("", message, line)]) from None
-    reader = _Reader(Path(source), base_dir, environ or {}, PROCESS_SECTIONS[process])
+    reader = _Reader(Path(source), base_dir, environ or {}, PROCESS_READS[process])
     if node is not None:
         reader.index(node, ())
     config = reader.read(data, process)
@@ -172,12 +177,18 @@ INVALID: Any = _Invalid()
 
 class _Reader:
     def __init__(
-        self, source: Path, base_dir: Path, environ: Mapping[str, str], strict: frozenset[str]
+        self,
+        source: Path,
+        base_dir: Path,
+        environ: Mapping[str, str],
+        reads: tuple[KeyPath, ...],
     ):
         self.source = source
         self.base_dir = base_dir
         self.environ = environ
-        self.strict = strict
+        self.reads = reads
+        self.unresolved: set[KeyPath] = set()
+        """Values holding an unset `${VAR}` outside what the process reads: left unparsed."""
         self.problems: list[ConfigProblem] = []
         self.lines: dict[KeyPath, int] = {}
         self.raw: dict[KeyPath, str] = {}
@@ -229,8 +240,10 @@ class _Reader:
                 return self.environ[name]
             if default is not None:
                 return default
-            if path and path[0] in self.strict:
+            if any(path[: len(prefix)] == prefix for prefix in self.reads):
                 self.fail(path, f"environment variable {name} is not set")
+            else:
+                self.unresolved.add(path)
             return match.group(0)
 
         return _ENV_REFERENCE.sub(replace, text)
@@ -285,6 +298,8 @@ class _Reader:
     ) -> T:
         """Parse `data[key]`; a missing or null key gives `default` (a problem if required)."""
         value = data.get(key)
+        if (*path, key) in self.unresolved:
+            return INVALID
         if value is None:
             if required:
                 self.fail((*path, key), "is required")
@@ -455,8 +470,8 @@ class _Reader:
                 self.fail((*path, f"{key}_sha256"), "must be 64 hexadecimal digits")
                 return None
             return TokenDigest(bytes.fromhex(hashed.strip()))
-        if isinstance(plain, str) and "${" in plain:
-            return None  # unset in a section this process does not read
+        if (*path, key) in self.unresolved:
+            return None  # unset where this process does not read
         if plain == "" and not required:
             return None  # `${VAR:-}`: deliberately no token, so no access of this kind
         if plain is None or plain == "":
@@ -488,7 +503,8 @@ class _Reader:
             ),
         )
         agent_id = self.take(data, "id", path, parse_id, required=True)
-        default_collector = f"http://{collector.listen}" if collector else None
+        listen = collector.listen if collector else None
+        default_collector = f"http://{listen}" if isinstance(listen, HostPort) else None
         collector_url = self.take(data, "collector", path, parse_http_url, default_collector)
         if collector_url is None:
             self.fail((*path, "collector"), "is required: the collector's URL")
@@ -496,9 +512,16 @@ class _Reader:
         if spool is None and agent_id is not INVALID:
             spool = self.base_dir / "data" / f"{agent_id}-spool.db"
         labels = self.string_mapping(data.get("labels"), (*path, "labels"))
+        if len(labels) > contract.MAX_LABELS:
+            self.fail((*path, "labels"), f"at most {contract.MAX_LABELS} labels")
+        for name, label in labels.items():
+            if len(name) > contract.MAX_LABEL_LENGTH or len(label) > contract.MAX_LABEL_LENGTH:
+                self.fail(
+                    (*path, "labels", name), f"at most {contract.MAX_LABEL_LENGTH} characters"
+                )
         return AgentConfig(
             id=agent_id,
-            collector=(collector_url or "").rstrip("/"),
+            collector=collector_url.rstrip("/") if isinstance(collector_url, str) else "",
             token=self.take(data, "token", path, parse_secret),
             spool=spool,
             spool_max_samples=self.take(
@@ -598,6 +621,11 @@ class _Reader:
             ("status", "body_contains", "body_regex", "max_latency", "tls_min_days"),
         )
         headers = self.string_mapping(data.get("headers"), (*path, "headers"))
+        for name, header in headers.items():
+            try:
+                check_header(name, header)
+            except ValueError as error:
+                self.fail((*path, "headers", name), str(error))
         method = self.take(data, "method", path, parse_method, "GET")
         return HttpTarget(
             url=self.take(data, "url", path, parse_http_url, required=True),
@@ -625,12 +653,11 @@ class _Reader:
         url = data.get("url")
         host, port, tls = None, None, None
         if isinstance(url, str):
-            parts = urlsplit(url)
-            host, tls = parts.hostname, parts.scheme == "tls"
             try:
-                port = parts.port
+                parts = urlsplit(url)
+                host, tls, port = parts.hostname, parts.scheme == "tls", parts.port
             except ValueError:
-                port = None
+                host = port = None
             if not host or port is None:
                 self.fail((*path, "url"), "must be tcp://host:port or tls://host:port")
         return TcpTarget(
@@ -944,9 +971,9 @@ class _Reader:
                 ),
                 "customer",
             )
-            self.check_tokens_unique(collector)
+            self.check_tokens_unique(collector, agent)
         for i, check in enumerate(checks):
-            for j, agent_id in enumerate(check.agents or ()):
+            for j, agent_id in enumerate(check.agents if isinstance(check.agents, tuple) else ()):
                 if agent_ids and agent_id not in agent_ids and agent_id is not INVALID:
                     self.fail(("checks", i, "agents", j), f"unknown agent {agent_id!r}")
         for i, sla in enumerate(slas):
@@ -978,8 +1005,9 @@ class _Reader:
         if agent and agent.token and agent_ids and agent.id not in agent_ids:
             self.fail(("agent", "id"), f"{agent.id!r} is not among collector.agents")
 
-    def check_tokens_unique(self, collector: CollectorConfig) -> None:
-        """One token serving two principals is refused: it would blur every scope."""
+    def check_tokens_unique(self, collector: CollectorConfig, agent: AgentConfig | None) -> None:
+        """One token serving two principals is refused: it would blur every scope. The file's own
+        agent (`slawatch up` registers it) is the same principal as its `collector.agents` entry."""
         holders: list[tuple[KeyPath, TokenDigest | None]] = [
             (("collector", "admin_token"), collector.admin_token),
             *(
@@ -991,6 +1019,10 @@ class _Reader:
                 for i, c in enumerate(collector.customers)
             ),
         ]
+        if agent and isinstance(agent.token, Secret):
+            digest = TokenDigest.of(agent.token.value)
+            if (agent.id, digest) not in {(a.id, a.token) for a in collector.agents}:
+                holders.append((("agent", "token"), digest))
         seen: dict[bytes, KeyPath] = {}
         for path, digest in holders:
             if not isinstance(digest, TokenDigest):
@@ -1059,26 +1091,24 @@ def parse_text_or_number(value: Any) -> str:
 def parse_secret(value: Any) -> Secret | None:
     if not isinstance(value, str) or not value:
         raise ValueError("must be a non-empty string")
-    return Secret(value) if "${" not in value else None
+    return Secret(value)
 
 
 def parse_http_url(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("must be an http:// or https:// URL")
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// URL")
     try:
+        parts = urlsplit(value.strip())
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
-        raise ValueError("has an invalid port") from None
+        raise ValueError("must be an http:// or https:// URL with a valid host and port") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL")
     return value.strip()
 
 
 def parse_secret_url(value: Any) -> Secret | None:
     """A chat webhook URL: a secret, so the message never repeats it."""
-    if isinstance(value, str) and "${" in value:
-        return None
     return Secret(parse_http_url(value))
 
 
@@ -1091,7 +1121,20 @@ def parse_host(value: Any) -> str:
 def parse_method(value: Any) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]+", value.strip()):
         raise ValueError("must be an HTTP method like GET or POST")
+    if value.strip().upper() == "CONNECT":
+        raise ValueError("CONNECT opens a tunnel, not a request a probe can judge")
     return value.strip().upper()
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""An RFC 9110 token."""
+
+
+def check_header(name: str, value: str) -> None:
+    if not _HEADER_NAME.fullmatch(name):
+        raise ValueError("is not a valid header name (letters, digits and !#$%&'*+.^_`|~-)")
+    if any(character in value for character in "\r\n\0"):
+        raise ValueError("must not contain line breaks or NUL")
 
 
 def parse_regex(value: Any) -> str:

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+"""Ctrl-C outside a long-running command (which stops cleanly with 0): 128 + SIGINT."""
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -38,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except KeyboardInterrupt:
-        return EXIT_OK
+        return EXIT_INTERRUPTED
 
 
 def build_parser() -> argparse.ArgumentParser:

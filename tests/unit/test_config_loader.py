@@ -498,3 +498,107 @@ def test_provider_must_be_a_short_line_of_text(value: str, expected: str) -> Non
 def test_provider_of_100_characters_is_accepted() -> None:
     config = parse(MINIMAL.replace("collector:\n", f"collector:\n  provider: {'x' * 100}\n"))
     assert config.collector.provider == "x" * 100
+
+
+# ------------------------------------------------------------ review findings: no crash, no leak
+
+SHARED = """
+collector:
+  listen: ${COLLECTOR_LISTEN}
+  database: ${COLLECTOR_DB}
+  max_sample_age: ${MAX_AGE}
+agent:
+  id: eu-1
+  collector: http://127.0.0.1:8480
+  token: ${AGENT_TOKEN}
+checks:
+  - {id: web, url: "http://x.test"}
+slas:
+  - {id: s, checks: [web], objective: "${OBJECTIVE}"}
+"""
+
+
+def test_unset_variables_where_the_process_does_not_read_are_left_unparsed() -> None:
+    config = parse(SHARED, process="agent", environ={"AGENT_TOKEN": "agent-token-0123456789"})
+    assert config.agent.token.value == "agent-token-0123456789"
+    assert problems(SHARED, process="report", environ={"OBJECTIVE": "99"}) == [
+        "collector.database: environment variable COLLECTOR_DB is not set"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("snippet", "expected"),
+    [
+        (
+            "agent: {id: a1, collector: '127.0.0.1:8480', token: tttttttttttttttttttt}",
+            "agent.collector: must be an http:// or https:// URL",
+        ),
+        (
+            "agent: {id: a1, collector: 'http://[::1', token: tttttttttttttttttttt}",
+            "agent.collector: must be an http:// or https:// URL with a valid host and port",
+        ),
+        (
+            "collector: {agents: [{id: eu-1, token: aaaaaaaaaaaaaaaaaaaa}]}\nchecks:\n  - {id: w, url: 'http://x.test', agents: eu-1}",
+            "checks[0].agents: must be a list of ids",
+        ),
+        (
+            "checks:\n  - {id: w, url: 'tcp://[::1'}",
+            "checks[0].url: must be tcp://host:port or tls://host:port",
+        ),
+        (
+            "checks:\n  - {id: w, url: 'http://x.test', method: connect}",
+            "checks[0].method: CONNECT opens a tunnel",
+        ),
+        (
+            "checks:\n  - {id: w, url: 'http://x.test', headers: {'X Bad': v}}",
+            "checks[0].headers.X Bad: is not a valid header name",
+        ),
+        (
+            "checks:\n  - {id: w, url: 'http://x.test', headers: {X-Ok: \"a\\r\\nInjected: 1\"}}",
+            "checks[0].headers.X-Ok: must not contain line breaks or NUL",
+        ),
+        (
+            f"agent: {{id: a1, collector: 'http://c.test', labels: {{note: {'x' * 300}}}}}",
+            "agent.labels.note: at most 256 characters",
+        ),
+        (
+            "agent: {id: a1, collector: 'http://c.test', labels: {"
+            + ", ".join(f"l{i}: v" for i in range(65))
+            + "}}",
+            "agent.labels: at most 64 labels",
+        ),
+    ],
+)
+def test_bad_values_are_problems_not_crashes(snippet: str, expected: str) -> None:
+    found = problems(snippet, process="check")
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_the_files_own_agent_token_must_not_serve_another_principal() -> None:
+    shared = "agent-or-customer-0123456789"
+    text = f"""
+collector:
+  agents: [{{id: eu-1, token: {shared}}}]
+  customers: [{{id: acme, token: other-token-0123456789}}]
+agent: {{id: eu-1, token: {shared}}}
+"""
+    assert parse(text).agent.token.value == shared
+    assert problems(
+        text.replace("other-token-0123456789", shared).replace(
+            "agents: [{id: eu-1, token: " + shared + "}]", "agents: []"
+        )
+    ) == ["agent.token: is the same token as collector.customers[0].token"]
+
+
+def test_yaml_errors_do_not_quote_what_may_be_a_secret() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse("collector:\n  admin_token: *S3cretTokenValue\n")
+    assert "S3cretTokenValue" not in caught.value.render()
+    assert "invalid YAML: found undefined alias" in caught.value.render()
+
+
+def test_a_secret_may_contain_dollar_brace_once_substituted() -> None:
+    config = parse(
+        "collector:\n  admin_token: ${ADMIN}\n", environ={"ADMIN": "looks-like-${X}-0123456789"}
+    )
+    assert config.collector.admin_token == TokenDigest.of("looks-like-${X}-0123456789")
