@@ -60,6 +60,9 @@ log = structlog.get_logger()
 
 MAX_IDLE_S = 30.0
 """A channel loop looks again at least this often, even when nothing wakes it."""
+DEADLINE_GRACE_S = 1.0
+"""The last attempt is due 1 ms before `alerts.max_age` is over; a timer that wakes it a little
+late still makes it. Later than this (the collector was stopped), it is given up untried."""
 STATE_CHANGES = tuple(typing.get_args(StateChange))
 """The event types a storm groups (held while the channel's group window is open)."""
 
@@ -355,7 +358,7 @@ class Outbox:
         self, session: aiohttp.ClientSession, row: Notification, *, timeout: float
     ) -> None:
         deadline_ms = row.created_ms + ms(self.alerts.max_age)
-        if ms(self.clock()) >= deadline_ms:
+        if ms(self.clock()) >= deadline_ms + ms(DEADLINE_GRACE_S):
             await self._give_up(row, ms(self.clock()), row.last_error or "not sent in time")
             return
         self.busy[row.channel] = row.seq  # not merged away until its outcome is stored

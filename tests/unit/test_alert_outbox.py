@@ -285,6 +285,22 @@ async def test_the_last_attempt_is_made_just_before_max_age_not_given_up_early(
     assert (row.status, row.attempts) == ("given_up", 7)
 
 
+async def test_a_last_attempt_woken_a_little_late_is_still_made(
+    store: Store, services: ChatServices, clock: Clock, session: aiohttp.ClientSession
+) -> None:
+    rig = Rig(store, alerts_config(services, max_age=100.0), clock, session)
+    await rig.queue(down())
+    services.answer_next(503, "down for maintenance", times=100)
+    for _ in range(20):
+        (row,) = await rig.rows()
+        if row.status != "pending":
+            break
+        clock.now = max(clock.now, row.due_ms / 1000 + 0.005)  # timers wake a few ms late
+        await rig.dispatcher.run_due()
+    assert len(services.received("slack")) == 7  # the last one 4 ms past the deadline
+    assert (row.status, row.attempts) == ("given_up", 7)
+
+
 async def test_a_notification_older_than_max_age_is_given_up_untried(
     store: Store, services: ChatServices, clock: Clock, session: aiohttp.ClientSession
 ) -> None:
