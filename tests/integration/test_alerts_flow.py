@@ -205,15 +205,16 @@ async def test_retried_across_5xx_and_429_then_counted(make_rig: Callable[..., A
     rig.services.answer_next(500, "oops")
     rig.services.rate_limit_next("7")
     await rig.probe(20, ok=False)
-    await rig.requests(1)
-    await rig.move(2)
-    await rig.requests(2)
 
-    async def retried() -> list[Any]:
+    async def attempted(times: int) -> list[Any]:
+        """Once the collector has recorded the answer (the stand-in records the request
+        before): moving the clock sooner would leave the retry due after the new time."""
         rows = await rig.service.store.notifications()
-        return rows if rows[0].attempts == 2 else []
+        return rows if rows and rows[0].attempts == times else []
 
-    (row,) = await async_wait_until(retried)
+    await async_wait_until(lambda: attempted(1))
+    await rig.move(2)
+    (row,) = await async_wait_until(lambda: attempted(2))
     assert row.last_status == 429
     assert row.due_ms == round(rig.clock.now * 1000) + 7000  # Retry-After: 7 s
     await rig.move(6.999)
