@@ -11,7 +11,7 @@ import base64
 import functools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from urllib.parse import unquote, urljoin, urlsplit
 
 import h11
@@ -28,6 +28,8 @@ from config.schema import Check, HttpExpect, HttpTarget
 USER_AGENT = "slawatch/0.1"
 MAX_REDIRECTS = 10
 READ_SIZE = 65_536
+MIN_STATUS, MAX_STATUS = 100, 599
+"""What a status code may be (RFC 9110 §15); the collector refuses any other."""
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CROSS_ORIGIN_DROPPED = frozenset({"authorization", "cookie", "host"})
 """Request headers not carried to another origin on a redirect, as browsers do."""
@@ -130,33 +132,61 @@ def default_headers(request: Request, url: Url) -> list[tuple[str, str]]:
 async def read_response(
     connection: h11.Connection, reader: asyncio.StreamReader, progress: Progress
 ) -> Response:
-    """Read up to the end of the body or its first BODY_READ_LIMIT_BYTES, lapping `ttfb` at the
-    first byte and `transfer` at the last."""
-    status_code, location, body = 0, None, bytearray()
-    waiting_first_byte = True
+    """Read up to the end of the body, its first BODY_READ_LIMIT_BYTES, or a switch of protocol,
+    lapping `ttfb` at the first byte and `transfer` at the last.
+
+    Every turn waits for bytes once, then takes every event they complete; an end of file that
+    leaves the response unfinished fails it. So no turn can come round without waiting on the
+    peer, and the probe's timeout always gets its chance.
+    """
+    answer = _Answer()
+    data = await reader.read(READ_SIZE)
+    if not data:
+        raise ProbeFailure("connection closed without a response")
+    progress.lap("ttfb")
     while True:
-        event = connection.next_event()
-        if event is h11.NEED_DATA:
-            data = await reader.read(READ_SIZE)
-            if waiting_first_byte:
-                if not data:
-                    raise ProbeFailure("connection closed without a response")
-                progress.lap("ttfb")
-                waiting_first_byte = False
-            connection.receive_data(data)
-        elif isinstance(event, h11.Response):
-            status_code = progress.status_code = event.status_code
-            location = header(event.headers, b"location")
-        elif isinstance(event, h11.Data):
-            body += event.data[: BODY_READ_LIMIT_BYTES - len(body)]
-            if len(body) >= BODY_READ_LIMIT_BYTES:
-                break
-        elif isinstance(event, h11.EndOfMessage):
+        connection.receive_data(data)
+        if _take_events(connection, answer, progress):
             break
+        if not data:
+            raise ProbeFailure("connection closed before the end of the response")
+        data = await reader.read(READ_SIZE)
+    progress.lap("transfer")
+    return Response(answer.status_code, answer.location, bytes(answer.body))
+
+
+@dataclass(slots=True)
+class _Answer:
+    status_code: int = 0
+    location: str | None = None
+    body: bytearray = field(default_factory=bytearray)
+
+
+def _take_events(connection: h11.Connection, answer: _Answer, progress: Progress) -> bool:
+    """Take the events the bytes received so far complete; True once the response is read.
+
+    After a `101 Switching Protocols` (an `InformationalResponse`, not a `Response`) or a 2xx to
+    CONNECT, what follows is not HTTP: h11 says PAUSED, which ends the response here.
+    """
+    while (event := connection.next_event()) is not h11.NEED_DATA:
+        if isinstance(event, h11.InformationalResponse):
+            if event.status_code == 101:
+                answer.status_code = progress.status_code = 101
+                return True
+        elif isinstance(event, h11.Response):
+            if not MIN_STATUS <= event.status_code <= MAX_STATUS:
+                raise ProbeFailure(f"bad response: status {event.status_code}")
+            answer.status_code = progress.status_code = event.status_code
+            answer.location = header(event.headers, b"location")
+        elif isinstance(event, h11.Data):
+            answer.body += event.data[: BODY_READ_LIMIT_BYTES - len(answer.body)]
+            if len(answer.body) >= BODY_READ_LIMIT_BYTES:
+                return True
         elif isinstance(event, h11.ConnectionClosed):
             raise ProbeFailure("connection closed before the end of the response")
-    progress.lap("transfer")
-    return Response(status_code, location, bytes(body))
+        else:  # EndOfMessage, PAUSED
+            return True
+    return False
 
 
 def protocol_error_text(error: h11.ProtocolError) -> str:
@@ -174,7 +204,10 @@ def redirected(request: Request, response: Response) -> Request:
     """The request a browser would send next, per RFC 9110 §15.4."""
     if not response.location:
         raise ProbeFailure(f"status {response.status_code} redirect without a Location")
-    url = urljoin(request.url, response.location)
+    try:
+        url = urljoin(request.url, response.location)
+    except ValueError:  # `http://[::1`: a bracket left open
+        raise ProbeFailure(f"redirect to a bad URL: {response.location[:100]}") from None
     if urlsplit(url).scheme not in ("http", "https"):
         raise ProbeFailure(f"redirect to a non-HTTP URL: {url[:100]}")
     method, body, headers = request.method, request.body, request.headers
@@ -195,7 +228,10 @@ def origin(url: str) -> tuple[bool, str, int]:
 
 @functools.lru_cache(maxsize=4096)
 def parse_url(url: str) -> Url:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise ProbeFailure(f"bad URL: {url[:100]}") from None
     try:
         port = parts.port
     except ValueError:

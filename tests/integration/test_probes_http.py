@@ -3,6 +3,8 @@ phases, failures."""
 
 from __future__ import annotations
 
+import pytest
+
 from agent.probes import run_probe
 from agent.sample import ProbeResult
 from config.contract import BODY_READ_LIMIT_BYTES
@@ -243,6 +245,19 @@ async def test_redirect_without_location_is_down(http_target: HttpTargetServer) 
     assert result.error == "status 302 redirect without a Location"
 
 
+async def test_redirect_to_a_malformed_url_is_down(http_target: HttpTargetServer) -> None:
+    url = http_target.url("/redirect-to?location=http://%5B::1/x")
+    result = await run_probe(http_check(url, follow_redirects=True))
+    assert not result.ok
+    assert result.error == "redirect to a bad URL: http://[::1/x"
+
+
+async def test_a_malformed_url_is_down_not_a_crash() -> None:
+    result = await run_probe(http_check("http://[::1/"))
+    assert not result.ok
+    assert result.error == "bad URL: http://[::1/"
+
+
 # ---------------------------------------------------------------------------------- latency
 
 
@@ -332,3 +347,73 @@ async def test_close_delimited_body() -> None:
         result = await run_probe(check)
     assert result.ok, result.error
     assert_phases_add_up(result)
+
+
+# ------------------------------------------------------------------- protocol switches, odd codes
+
+SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+WEBSOCKET_HEADERS = {
+    "Upgrade": "websocket",
+    "Connection": "Upgrade",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec-WebSocket-Version": "13",
+}
+
+
+@pytest.mark.timeout(15)  # before the fix the loop spun forever: only this timeout could end it
+async def test_a_websocket_upgrade_answered_101_is_the_end_of_the_response() -> None:
+    """After a 101 the connection speaks another protocol: the probe judges the 101 and stops
+    reading (the server keeps the connection open, as a websocket server does)."""
+    async with tcp_server(None, reply=lambda _: SWITCHING + b"\x81\x02hi") as server:
+        check = http_check(
+            f"http://127.0.0.1:{server.port}/socket",
+            timeout=2.0,
+            headers=WEBSOCKET_HEADERS,
+            expect=HttpExpect(status=(StatusRange(101, 101),)),
+        )
+        result = await run_probe(check)
+    assert result.ok, result.error
+    assert result.status_code == 101
+    assert list(result.phases_ms) == ["dns", "connect", "ttfb", "transfer"]
+    assert_phases_add_up(result)
+
+
+@pytest.mark.timeout(15)
+async def test_a_101_the_check_does_not_expect_is_down_with_its_status() -> None:
+    async with tcp_server(None, reply=lambda _: SWITCHING) as server:
+        check = http_check(
+            f"http://127.0.0.1:{server.port}/socket", timeout=2.0, headers=WEBSOCKET_HEADERS
+        )
+        result = await run_probe(check)
+    assert not result.ok
+    assert result.status_code == 101
+    assert result.error == "status 101 not in [200-399]"
+
+
+@pytest.mark.timeout(15)
+async def test_a_connect_answered_200_ends_at_the_headers() -> None:
+    """A 2xx to CONNECT turns the connection into a tunnel that never ends: the probe must
+    still return (the config refuses CONNECT; the probe must not depend on it)."""
+    answer = b"HTTP/1.1 200 Connection established\r\n\r\n"
+    async with tcp_server(None, reply=lambda _: answer) as server:
+        check = http_check(f"http://127.0.0.1:{server.port}/", timeout=2.0, method="CONNECT")
+        result = await run_probe(check)
+    assert result.status_code == 200
+    assert result.latency_ms is not None and result.latency_ms < 2000, "returned before timeout"
+
+
+@pytest.mark.parametrize(
+    ("status_line", "code"), [(b"600 Weird", 600), (b"999 X", 999), (b"099 Low", 99)]
+)
+async def test_a_status_outside_100_to_599_is_a_bad_response(status_line: bytes, code: int) -> None:
+    """The collector refuses such a status_code: the sample says DOWN without one."""
+    answer = b"HTTP/1.1 " + status_line + b"\r\nContent-Length: 2\r\n\r\nok"
+    async with tcp_server(None, reply=lambda _: answer, hang_up=True) as server:
+        result = await run_probe(http_check(f"http://127.0.0.1:{server.port}/"))
+    assert not result.ok
+    assert result.status_code is None
+    if code >= 600:
+        assert result.error == f"bad response: status {code}"
+    else:  # h11 itself refuses a status under 100
+        assert result.error is not None and result.error.startswith("bad response:"), result
+        assert "99" in result.error
