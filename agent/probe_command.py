@@ -100,13 +100,20 @@ def parse_target(text: str, *, insecure: bool) -> tuple[str, Target]:
 def check_url(url: str) -> None:
     if any(c.isspace() for c in url):
         raise BadTarget(f"{url!r}: a URL cannot contain spaces")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:  # a bracket left open, not an IP address in brackets
+        raise BadTarget(f"{url!r}: not a valid URL ({_lower_first(str(error))})") from None
     try:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
         raise BadTarget(f"{url!r}: invalid port") from None
     if not parts.hostname:
         raise BadTarget(f"{url!r}: no host; expected {_TARGET_HELP}")
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
 
 
 def parse_host_port(text: str, shown: str | None = None) -> tuple[str, int]:

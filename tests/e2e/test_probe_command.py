@@ -133,6 +133,7 @@ async def test_bad_target_exits_2_with_a_message_and_no_traceback() -> None:
         ["not a target"],
         ["ftp://example.com/"],
         ["example.com:99999"],
+        ["http://[::1"],
         ["http://h/", "--timeout", "forever"],
         ["http://h/", "--id", "UPPER"],
     ):
