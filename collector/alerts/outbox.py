@@ -16,12 +16,12 @@ How a notification travels:
    (one grouped message for a storm, within the rate limit), then sends the channel's oldest
    notification (by when it was decided; a storm's message takes the place of its first
    change), the same stored bytes at each attempt. While that oldest one is held, nothing of
-   the channel leaves: a burn-rate message never overtakes the changes held before it.
-   2xx: sent. Otherwise the next attempt
-   waits `delivery.retry_delay` (the service's Retry-After, or backoff), and the channel waits
-   with it, so messages never overtake each other. A backoff that would reach past
-   `alerts.max_age` after the notification was decided is cut short: the last attempt is made
-   just before that deadline; if it fails too, the notification is given up, logged and counted.
+   the channel leaves: a burn-rate message never overtakes the changes held before it. 2xx:
+   sent. Otherwise the next attempt waits `delivery.retry_delay` (the service's Retry-After, or
+   backoff), and the channel waits with it, so messages never overtake each other. A backoff
+   that would reach past `alerts.max_age` after the notification was decided is cut short: the
+   last attempt is made just before that deadline; if it fails too, the notification is given
+   up, logged and counted.
 
 A notification is sent again only if the process dies between the channel's 2xx and the commit
 of `sent`; receivers dedupe on its id. Time comes from the injected clock (tests drive it);
@@ -257,22 +257,18 @@ class Outbox:
             return []
         inserted = await self.store.commit_alerts(changes, busy=self.busy.values())
         fresh = set(inserted)
-        woken: dict[str, bool] = {}
-        for notification in changes.notifications:
-            if notification.id in fresh:
-                log.info(
-                    "alert_decided",
-                    channel=notification.channel,
-                    notification=notification.id,
-                    kind=notification.kind,
-                    subject=notification.subject,
-                )
-                woken[notification.channel] = (
-                    woken.get(notification.channel, False) or notification.grouped
-                )
-        for channel_id, held in woken.items():
-            if held:
-                await self.release(channel_id, ms(self.clock()))
+        new = [n for n in changes.notifications if n.id in fresh]
+        for notification in new:
+            log.info(
+                "alert_decided",
+                channel=notification.channel,
+                notification=notification.id,
+                kind=notification.kind,
+                subject=notification.subject,
+            )
+        for channel_id in dict.fromkeys(n.channel for n in new if n.grouped):
+            await self.release(channel_id, ms(self.clock()))
+        for channel_id in dict.fromkeys(n.channel for n in new):
             self.wake(channel_id)
         return inserted
 
