@@ -13,6 +13,17 @@
    fixed state changes with growing samples.
 Goals: month report <= 100 ms warm; 500 summaries <= 1 s; cost following changes, not samples.
 `--quick` uses a 120 s interval and smaller curves (a smoke run, not the figures).
+
+Figures (2026-11-27, 2 cores shared with other work, load average 2.3 to 3.1; the tree before
+the engine's fast paths and after, run one after the other):
+- month report, warm: 44.5 ms before, 19.3 ms after (without the latency cache: 201 -> 99 ms);
+- GET /api/v1/slas, 500 SLAs: 1339 ms before (0.84 to 0.94 s on a quieter machine), 227 ms
+  after; to the 500 reports one by one: 0.52 -> 0.07. In process, without HTTP: 763 -> ~300 ms.
+What made the difference: one check seen by one agent (each summary's shared service timeline)
+is its runs, no sweep (`collector.sla.service_timeline`); the general sweep counts states as
+ints; summaries ask the engine for the open incident only; maintenance and forgiveness leave
+untouched segments as they are; missing checks are found by bisection.
+Both curves stay flat in samples and grow with state changes (noisy on a shared machine).
 """
 
 from __future__ import annotations
