@@ -181,18 +181,26 @@ class Shipper:
         self, batch: Sequence[SpooledSample], response: aiohttp.ClientResponse, payload: bytes
     ) -> _Result:
         status = response.status
+        answer = _json_object(payload)
         if status == 200:
+            if not _acknowledges(answer, len(batch)):
+                return self._retry(
+                    "bad_answer",
+                    f"HTTP 200 without accepted + duplicates = {len(batch)}: "
+                    "is agent.collector a slawatch collector?",
+                )
             await self.spool.remove(sample.id for sample in batch)
             self._attempt = 0
             if self.metrics:
                 self.metrics.samples_pushed.inc(len(batch))
             return _Result(_Outcome.DELIVERED)
-        answer = _json_object(payload)
         error = str(answer.get("error") or f"HTTP {status}")
         if status == 413:
             return await self._too_large(batch)
         if status == 400:
-            return await self._refused(batch, _reasons_by_index(answer.get("details"), batch))
+            return await self._refused(
+                batch, _reasons_by_index(answer.get("details"), batch), f"HTTP 400: {error}"
+            )
         if 400 <= status < 500 and status not in RETRY_STATUSES:
             return await self._refused(batch, {}, f"HTTP {status}: {error}")
         if 300 <= status < 400:
@@ -215,7 +223,7 @@ class Shipper:
         self,
         batch: Sequence[SpooledSample],
         reasons: Mapping[int, str],
-        whole_batch_reason: str = "HTTP 400 naming no sample",
+        whole_batch_reason: str,
     ) -> _Result:
         """Move the named samples to the dead letters, or the whole batch if none is named."""
         if not reasons:
@@ -293,6 +301,15 @@ def _json_object(payload: bytes) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def _acknowledges(answer: Mapping[str, Any], samples: int) -> bool:
+    """True when a 200's body counts every sample sent as accepted or duplicate."""
+    accepted, duplicates = answer.get("accepted"), answer.get("duplicates")
+    counts = (accepted, duplicates)
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in counts):
+        return False
+    return accepted + duplicates == samples
 
 
 def _reasons_by_index(details: object, batch: Sequence[SpooledSample]) -> dict[int, str]:

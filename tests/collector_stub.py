@@ -33,6 +33,7 @@ class Reply:
 
     status: int = 200
     body: dict[str, Any] | None = None
+    """None: for a 200, the collector's acknowledgement of the whole batch."""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
 
@@ -137,6 +138,7 @@ class CollectorStub:
         self.requests.append(Received(reply.status, gzipped, payload))
         if reply.status == 200 and payload is not None:
             self.batches.append(payload)
-            n = len(payload["samples"])
-            reply = Reply(200, {"accepted": n, "duplicates": 0}, reply.headers, reply.delay)
+            if reply.body is None:
+                n = len(payload["samples"])
+                reply = Reply(200, {"accepted": n, "duplicates": 0}, reply.headers, reply.delay)
         return reply

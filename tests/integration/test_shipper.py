@@ -211,8 +211,36 @@ async def test_a_400_naming_no_sample_moves_the_whole_batch_aside(
     await start_shipper()
     await async_wait_until(lambda: spool.dead == 4)
     assert spool.queued == 0 and stub.samples == []
+    reasons = {letter.reason for letter in await spool.dead_letters()}
+    assert reasons == {"HTTP 400: agent field missing"}, "the collector's own words are kept"
     await spool.add(sample(NOW))
     await async_wait_until(lambda: len(stub.samples) == 1)  # the spool is not blocked
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"status": "ok"},
+        {"accepted": 2, "duplicates": 0},
+        {"accepted": "3", "duplicates": 0},
+        {"accepted": True, "duplicates": 2},
+    ],
+    ids=["proxy-page", "short-count", "string-count", "bool-count"],
+)
+async def test_a_200_that_does_not_acknowledge_the_batch_is_retried(
+    spool: Spool, stub: CollectorStub, start_shipper, registry: CollectorRegistry, body: dict
+) -> None:
+    stub.script = [Reply(200, body)]
+    stamps = await fill(spool, 3)
+    with capture_logs() as logs:
+        await start_shipper()
+        await async_wait_until(lambda: spool.queued == 0)
+    assert len(stub.batches) == 2, "sent again after the answer that acknowledged nothing"
+    assert sorted(s["ts"] for s in stub.batches[1]["samples"]) == stamps
+    reason = {"reason": "bad_answer"}
+    assert registry.get_sample_value("slawatch_push_failures_total", reason) == 1
+    failed = [e for e in logs if e["event"] == "push_failed"]
+    assert failed[0]["reason"] == "bad_answer" and "slawatch collector" in failed[0]["error"]
 
 
 async def test_details_with_nonsense_indexes_move_the_whole_batch(
