@@ -15,11 +15,17 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from config.contract import ID_PATTERN, MAX_BATCH_SAMPLES, MAX_FUTURE_S, MAX_INTERVAL_S, PHASES
+from config.contract import (
+    ID_PATTERN,
+    MAX_BATCH_SAMPLES,
+    MAX_FUTURE_S,
+    MAX_INTERVAL_S,
+    MAX_LABEL_LENGTH,
+    MAX_LABELS,
+    PHASES,
+)
 
 MAX_TYPE_LENGTH = 32
-MAX_LABELS = 64
-MAX_LABEL_LENGTH = 256
 
 _NUMBER = (int, float)
 _MAX_FLOAT = sys.float_info.max

@@ -78,11 +78,20 @@ def format_instant(ms: int) -> str:
     return text + "Z"
 
 
+_LOST_PLUS = re.compile(r"(\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d:?\d\d)$")
+
+
+def restore_offset_plus(text: str) -> str:
+    """`text` with its `+hh:mm` offset back where a query string's decoding made it ` hh:mm`
+    (a `+` typed unencoded in a URL); anything else unchanged."""
+    return _LOST_PLUS.sub(r"\1+\2", text)
+
+
 def parse_instant_ms(text: str, name: str) -> int:
     """Unix ms of an RFC 3339 time that carries its offset; `name` says which parameter it was."""
     try:
-        moment = datetime.fromisoformat(text.strip())
-    except (ValueError, AttributeError):
+        moment = datetime.fromisoformat(restore_offset_plus(text.strip()))
+    except (ValueError, AttributeError, TypeError):
         raise ValueError(f"{name}: must be {INSTANT_HINT}") from None
     if moment.tzinfo is None:
         raise ValueError(f"{name}: must be {INSTANT_HINT}")

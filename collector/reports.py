@@ -38,6 +38,7 @@ from collector.periods import (
     local_midnight_ms,
     period_label,
     resolve_window,
+    restore_offset_plus,
     zone_of,
 )
 from collector.sla import (
@@ -182,6 +183,7 @@ def rfc3339(text: str, name: str) -> str:
     """`text` if it is an RFC 3339 date-time with an offset (`T` and `Z` in either case),
     upper-cased for the parser; else ValueError naming `name`. Stricter than ISO 8601 on
     purpose: `20261101T000000Z` or a missing offset are refused, not guessed."""
+    text = restore_offset_plus(text)
     if not RFC3339.fullmatch(text):
         raise ValueError(f"{name}: must be {INSTANT_HINT}")
     return text.upper()

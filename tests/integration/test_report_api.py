@@ -270,6 +270,13 @@ async def test_explicit_from_to_with_offsets_gives_the_same_window(client: TestC
         client, **{"from": "2026-11-03t01:00:00+01:00", "to": "2026-11-03T19:00:00.000-05:00"}
     )
     assert without_latency(answer) == {**EXPECTED_DAY, "period": None}
+    # Typed by hand in a URL, '+01:00' reaches the server as ' 01:00': the same instant.
+    path = (
+        "/api/v1/slas/acme-web/report?from=2026-11-03T01:00:00+01:00&to=2026-11-04T01:00:00+01:00"
+    )
+    response = await client.get(path, headers=auth(ADMIN))
+    assert response.status == 200, await response.text()
+    assert without_latency(await response.json()) == {**EXPECTED_DAY, "period": None}
 
 
 async def test_late_samples_change_a_computed_report_exactly(client: TestClient) -> None:

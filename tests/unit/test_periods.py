@@ -167,6 +167,9 @@ def test_from_and_to_need_an_offset() -> None:
         ms("2026-11-01T00:00:00Z"), ms("2026-11-01T01:00:00Z")
     )
     assert parse_instant_ms("2026-11-01T00:00:00.250Z", "from") == ms("2026-11-01T00:00:00Z") + 250
+    unencoded_plus = "2026-11-01T01:00:00.5 01:00"  # '+01:00' after a query string's decoding
+    assert parse_instant_ms(unencoded_plus, "from") == ms("2026-11-01T00:00:00Z") + 500
+    assert parse_instant_ms("2026-11-01 01:00:00 0100", "from") == ms("2026-11-01T00:00:00Z")
     with pytest.raises(ValueError, match=r"^from: must be an RFC 3339 time with an offset"):
         window_between("2026-11-01T00:00:00", "2026-11-02T00:00:00Z")
     with pytest.raises(ValueError, match=r"^to: must be an RFC 3339 time with an offset"):
