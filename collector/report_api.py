@@ -148,7 +148,7 @@ async def list_incidents(request: web.Request) -> web.Response:
             "period": r.period,
             "from": format_instant(r.report.window.from_ms),
             "to": format_instant(r.report.window.to_ms),
-            "as_of": format_instant(r.report.as_of_ms),
+            "as_of": format_instant(r.report.stated_as_of_ms),
         }
         for r in found
     ]

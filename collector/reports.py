@@ -158,7 +158,7 @@ class SlaSummary:
             "period": self.period,
             "from": format_instant(report.window.from_ms),
             "to": format_instant(report.window.to_ms),
-            "as_of": format_instant(report.as_of_ms),
+            "as_of": format_instant(report.stated_as_of_ms),
             "up_s": report.up_ms / 1000,
             "down_s": report.down_ms / 1000,
             "unknown_s": report.unknown_ms / 1000,

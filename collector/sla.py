@@ -202,6 +202,12 @@ class Report:
     """Set when `history` was too short for an incident's run_start/run_end: fetch this range."""
 
     @property
+    def stated_as_of_ms(self) -> int:
+        """`as_of` as §4.6 states it, `min(to, now)`: before `from` for a window yet to come
+        (whose totals, stopped at `as_of_ms`, are all zero)."""
+        return min(self.window.to_ms, self.now_ms)
+
+    @property
     def eligible_ms(self) -> int:
         return self.up_ms + self.down_ms
 
@@ -224,7 +230,7 @@ class Report:
             "name": self.sla.name,
             "from": format_instant(self.window.from_ms),
             "to": format_instant(self.window.to_ms),
-            "as_of": format_instant(self.as_of_ms),
+            "as_of": format_instant(self.stated_as_of_ms),
             "objective": _plain(self.sla.objective),
             "up_s": self.up_ms / 1000,
             "down_s": self.down_ms / 1000,

@@ -13,7 +13,7 @@ from datetime import datetime
 import pytest
 
 from collector.maintenance import Interval
-from collector.periods import Window, window_for_period
+from collector.periods import Window, format_instant, window_for_period
 from collector.sla import (
     LatencySource,
     bucket_value,
@@ -494,6 +494,7 @@ def test_a_future_window_is_empty_but_has_its_budget() -> None:
     result = report(sla(objective=99.0), one("u" * 10), now_s=0, window=window)
     assert (result.as_of_ms, result.up_ms, result.unknown_ms) == (window.from_ms, 0, 0)
     assert result.error_budget_s == 36.0
+    assert result.to_json()["as_of"] == format_instant(T0), "as §4.6 states it: min(to, now)"
 
 
 # -------------------------------------------------------------------------------- latency
