@@ -42,16 +42,18 @@ from collector.periods import (
     zone_of,
 )
 from collector.sla import (
+    HOUR_MS,
     LatencySource,
     Report,
     Runs,
+    bucket_at_percentile,
     compute_report,
     history_range,
     latency_plan,
     service_timeline,
 )
 from collector.states import State
-from collector.store import DeclaredMaintenance, Store, bucket_value
+from collector.store import DeclaredMaintenance, Store, bucket_value, latency_bucket
 from collector.timeline import Run
 from config.schema import Quorum, Sla
 
@@ -288,19 +290,53 @@ async def latency_source(
     *,
     cache: LatencyCache | None = None,
 ) -> LatencySource:
-    """The latencies `latency_plan` asks for: raw values, and histograms of whole hours."""
+    """The latencies `latency_plan` asks for: raw values, and histograms of whole hours.
+
+    Where raw samples are pruned, a partial hour takes its whole hour's histogram (a rollup's
+    approximation, §4.6). The bucket that holds both the objective's percentile and the objective
+    itself is replaced by its raw values, so that `met` is exact (while they are kept)."""
     plan = latency_plan(sla, window, now_ms, declared)
     values: list[float] = []
+    pruned_hours: set[int] = set()
     for part in plan.raw:
-        values.extend(await store.latency_values(sla.checks, part.start_ms, part.end_ms))
+        if part.start_ms < store.raw_horizon_ms:
+            first_hour = part.start_ms // HOUR_MS * HOUR_MS
+            pruned_hours.update(range(first_hour, part.end_ms, HOUR_MS))
+        else:
+            values.extend(await store.latency_values(sla.checks, part.start_ms, part.end_ms))
     buckets: dict[int, int] = {}
+    for hour in sorted(pruned_hours):
+        _add_counts(buckets, await store.latency_histograms(sla.checks, hour, hour + HOUR_MS))
     for part in plan.hourly:
         if cache is None:
             found = await store.latency_histograms(sla.checks, part.start_ms, part.end_ms)
         else:
             found = await cache.histograms(store, sla.checks, part.start_ms, part.end_ms)
         _add_counts(buckets, found)
-    return LatencySource(values, buckets, bucket_value)
+    source = LatencySource(values, buckets, bucket_value)
+    if sla.latency is None or pruned_hours:
+        return source
+    return await _exact_at_objective(store, sla, plan.hourly, source)
+
+
+async def _exact_at_objective(
+    store: Store, sla: Sla, hours: Sequence[Interval], source: LatencySource
+) -> LatencySource:
+    """`source` with the raw values of the bucket the objective's percentile falls in, when that
+    bucket also holds the objective (its representative value could land on the wrong side)."""
+    assert sla.latency is not None
+    bucket = bucket_at_percentile(source, sla.latency.percentile)
+    if bucket is None or bucket != latency_bucket(sla.latency.objective * 1000):
+        return source
+    if hours and hours[0].start_ms < store.raw_horizon_ms:
+        return source
+    exact: list[float] = []
+    for part in hours:
+        exact.extend(await store.bucket_latencies(sla.checks, part.start_ms, part.end_ms, bucket))
+    if len(exact) != source.buckets[bucket]:  # samples pruned meanwhile: keep the approximation
+        return source
+    buckets = {index: n for index, n in source.buckets.items() if index != bucket}
+    return LatencySource([*source.values, *exact], buckets, source.bucket_value)
 
 
 class LatencyCache:

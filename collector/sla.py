@@ -794,8 +794,7 @@ def summarize_latency(sla: Sla, latency: LatencySource | None) -> LatencySummary
     def at(percentile: float) -> float | None:
         if count == 0:
             return None
-        rank = max(1, math.ceil(Fraction(Decimal(repr(percentile))) * count / 100))
-        return _nth(values, buckets, rank)
+        return _nth(values, buckets, nearest_rank(percentile, count))
 
     objective = sla.latency
     value = at(objective.percentile) if objective else None
@@ -810,6 +809,34 @@ def summarize_latency(sla: Sla, latency: LatencySource | None) -> LatencySummary
         value_ms=value,
         met=None if value is None or objective_ms is None else value <= objective_ms,
     )
+
+
+def nearest_rank(percentile: float, count: int) -> int:
+    """The 1-based rank of the `percentile`-th of `count` values: ceil(p/100 · count), ≥ 1."""
+    return max(1, math.ceil(Fraction(Decimal(repr(percentile))) * count / 100))
+
+
+def bucket_at_percentile(latency: LatencySource, percentile: float) -> int | None:
+    """The histogram bucket that the `percentile`-th latency comes from; None when it is a raw
+    value (or there are none). Its raw samples make that percentile exact (`reports`)."""
+    values = sorted(latency.values)
+    buckets = sorted(
+        (latency.bucket_value(index), count, index)
+        for index, count in latency.buckets.items()
+        if count > 0
+    )
+    count = len(values) + sum(c for _, c, _ in buckets)
+    if not buckets or count == 0:
+        return None
+    rank = nearest_rank(percentile, count)
+    before = 0
+    for value, bucket_count, index in buckets:
+        if bisect_left(values, value) + before >= rank:
+            return None
+        if bisect_right(values, value) + before + bucket_count >= rank:
+            return index
+        before += bucket_count
+    return None
 
 
 def _nth(values: Sequence[float], buckets: Sequence[tuple[float, int]], rank: int) -> float:

@@ -15,8 +15,9 @@ Tables (see `MIGRATIONS`):
 - `checks`, `agents`: every check seen (type, last interval, first/last seen) and the latest
   labels of every agent.
 
-Raw retention (35 d) is shorter than `max_sample_age` (45 d), so a late sample may land where the
-raw samples are already pruned. `meta.raw_horizon_ms` records the prune cutoff; a run that
+Raw retention is at least `max_sample_age` (the config refuses less), but a database pruned under
+an older, shorter retention may still get a late sample where its raw samples are gone.
+`meta.raw_horizon_ms` records the prune cutoff; a run that
 starts before it may have lost samples and is *frozen*: a rebuild keeps it whole, as one unit
 that can still be extended, truncated or merged with its neighbours by the rules of §4.1. A late
 sample that falls inside a frozen run's span is stored (raw and rollup) and counted in the run if
@@ -410,6 +411,11 @@ class Store:
         except BaseException:
             await self.close()
             raise
+
+    @property
+    def raw_horizon_ms(self) -> int:
+        """Raw samples before this time may have been pruned (retention); rollups remain."""
+        return self._raw_horizon_ms
 
     @property
     def _writer(self) -> aiosqlite.Connection:
@@ -817,6 +823,24 @@ class Store:
             (*checks, start_ms, end_ms),
         ) as cursor:
             return [row[0] for row in await cursor.fetchall()]
+
+    async def bucket_latencies(
+        self, checks: Sequence[str], start_ms: int, end_ms: int, bucket: int
+    ) -> list[float]:
+        """The raw latencies that histogram `bucket` counts for `checks` in [start_ms, end_ms):
+        the exact values behind one bucket of `latency_histograms` (while raw samples last)."""
+        if not checks or bucket == ZERO_BUCKET:
+            return []
+        marks = ",".join("?" * len(checks))
+        low, high = LATENCY_GAMMA ** (bucket - 1.01), LATENCY_GAMMA ** (bucket + 0.01)
+        async with self._reader.execute(
+            "SELECT latency_ms FROM samples WHERE series IN"
+            f" (SELECT id FROM series WHERE check_id IN ({marks}))"
+            " AND ts_ms >= ? AND ts_ms < ? AND ok = 1 AND latency_ms > ? AND latency_ms <= ?",
+            (*checks, start_ms, end_ms, low, high),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [row[0] for row in rows if latency_bucket(row[0]) == bucket]
 
     async def latency_histograms(
         self, checks: Sequence[str], hour_start_ms: int, hour_end_ms: int

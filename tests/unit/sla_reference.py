@@ -244,7 +244,7 @@ def reference_report(
         "name": sla.name,
         "from": instant(from_ms),
         "to": instant(to_ms),
-        "as_of": instant(as_of),
+        "as_of": instant(min(to_ms, now_ms)),  # §4.6 literally; totals stop at from at the latest
         "objective": sla.objective,
         "up_s": up / 1000,
         "down_s": down / 1000,

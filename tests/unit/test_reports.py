@@ -31,7 +31,7 @@ from collector.reports import _has_run_within as has_run_within
 from collector.sla import history_range
 from collector.store import DeclaredMaintenance, Store
 from collector.timeline import Run
-from config.schema import OneOffMaintenance, RecurringMaintenance, Sla
+from config.schema import LatencyObjective, OneOffMaintenance, RecurringMaintenance, Sla
 
 S = 1000
 MIN = 60 * S
@@ -220,6 +220,45 @@ async def test_latency_mixes_raw_partial_hours_and_hourly_histograms(store: Stor
     assert latency.p50_ms == pytest.approx(83, rel=0.01)
     assert latency.p95_ms == 157.0
     assert latency.p99_ms == 164.0
+
+
+@pytest.mark.parametrize(("p95", "met"), [(801.0, False), (799.5, True), (790.0, True)])
+async def test_latency_met_is_exact_when_the_percentiles_bucket_holds_the_objective(
+    store: Store, p95: float, met: bool
+) -> None:
+    # Two whole hours (histograms only), 120 samples: the p95 is the 114th. 801 and 799.5 share
+    # the bucket (791.1, 807.0] of 800 ms, which stands for 799.0: read from the histogram, 801
+    # would pass. That bucket's raw values decide; 790 lies in the bucket below (no refinement).
+    base = ms("2026-11-01T11:00:00Z")
+    latencies = [100.0] * 113 + [p95] + [900.0] * 6
+    await store.ingest("eu-1", [row(base + i * MIN, True, "a", v) for i, v in enumerate(latencies)],
+                       labels=None, now_ms=NOW)  # fmt: skip
+    sla = Sla(id="x", name="x", checks=("a",), objective=99.0,
+              latency=LatencyObjective(0.8, 95.0))  # fmt: skip
+    latency = (await sla_report(store, sla, Window(base, base + 2 * HOUR), NOW)).report.latency
+    assert (latency.count, latency.met) == (120, met)
+    assert latency.value_ms == (p95 if p95 != 790.0 else pytest.approx(790.0, rel=0.01))
+    assert latency.p50_ms == pytest.approx(100.0, rel=0.01)
+
+
+async def test_a_partial_hour_whose_raw_samples_are_pruned_reads_its_hours_histogram(
+    store: Store,
+) -> None:
+    # One sample a minute 10:00–11:00; the window starts at 10:30, so 10:30–11:00 is read raw.
+    # Once raw samples before 12:00 are pruned, the whole hour's histogram stands in for it.
+    hour = ms("2026-11-01T10:00:00Z")
+    await store.ingest("eu-1", [row(hour + i * MIN, True, "a", 10.0 + i) for i in range(60)],
+                       labels=None, now_ms=NOW)  # fmt: skip
+    sla = Sla(id="x", name="x", checks=("a",), objective=99.0)
+    window = Window(hour + 30 * MIN, hour + HOUR)
+    before = (await sla_report(store, sla, window, NOW)).report.latency
+    assert (before.count, before.p50_ms) == (30, 54.0)
+    cutoff = ms("2026-11-01T12:00:00Z")
+    await store.prune(NOW, raw_retention_ms=NOW - cutoff, rollup_retention_ms=400 * 24 * HOUR)
+    assert await store.latency_values(["a"], hour, hour + HOUR) == []
+    after = (await sla_report(store, sla, window, NOW)).report.latency
+    assert after.count == 60, "the whole hour, not nothing"
+    assert after.p50_ms == pytest.approx(39.0, rel=0.01)
 
 
 async def test_the_latency_cache_answers_as_the_store_and_sees_late_samples(store: Store) -> None:
