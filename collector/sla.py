@@ -740,18 +740,22 @@ def _first_error(
     checks: Sequence[str],
     piece: Segment,
 ) -> str | None:
-    """The error of the earliest failing sample: of the DOWN run, among the agents' runs of the
-    incident's checks overlapping it, that started first (ties: check, then agent, by id)."""
-    first: tuple[int, str, str, str | None] | None = None
+    """The error of the incident's earliest failing sample: the first sample of the agents' DOWN
+    run (of the incident's checks) that starts first inside it; when none starts inside it, of
+    the one that started first among those overlapping it (ties: check, then agent, by id).
+    An agent failing alone since before the incident did not start it."""
+    first: tuple[bool, int, str, str, str | None] | None = None
     for check in checks:
         for agent, agent_down in down_runs.get(check, []):
             run = agent_down.first_overlapping(piece.start_ms, piece.end_ms)
             if run is None:
                 continue
-            candidate = (run.start_ms, check, agent, run.error)
-            if first is None or candidate[:3] < first[:3]:
+            if run.start_ms < piece.start_ms:  # the agent's next DOWN run, if inside
+                run = agent_down.first_overlapping(run.end_ms, piece.end_ms) or run
+            candidate = (run.start_ms < piece.start_ms, run.start_ms, check, agent, run.error)
+            if first is None or candidate[:4] < first[:4]:
                 first = candidate
-    return None if first is None else first[3]
+    return None if first is None else first[4]
 
 
 def _wider_history(

@@ -318,27 +318,34 @@ def reference_incidents(
 def first_error(
     series: Mapping[tuple[str, str], list[RefSample]], checks: list[str], start: int, end: int
 ) -> str | None:
-    """The first sample of the earliest failing stretch of any agent of these checks that
-    covers some instant of [start, end)."""
-    best: tuple[int, str, str, str | None] | None = None
+    """The first sample of the earliest failing stretch (of any agent of these checks) that
+    starts inside [start, end); if none does, of the earliest one that covers some of it."""
+    inside: list[tuple[int, str, str, str | None]] = []
+    covering: list[tuple[int, str, str, str | None]] = []
     for (check, agent), value in series.items():
         if check not in checks:
             continue
         for n, s in enumerate(value):
+            if s.ok:
+                continue
+            stretch_start = n
+            while (
+                stretch_start > 0
+                and not value[stretch_start - 1].ok
+                and (
+                    value[stretch_start - 1].ts_ms + 2 * value[stretch_start - 1].interval_ms
+                    >= value[stretch_start].ts_ms
+                )
+            ):
+                stretch_start -= 1
+            first = value[stretch_start]
+            candidate = (first.ts_ms, check, agent, first.error)
+            if stretch_start == n and start <= s.ts_ms < end:
+                inside.append(candidate)
             cover_end = s.ts_ms + 2 * s.interval_ms
             if n + 1 < len(value):
                 cover_end = min(cover_end, value[n + 1].ts_ms)
-            if s.ok or not (s.ts_ms < end and cover_end > start and s.ts_ms < cover_end):
-                continue
-            m = n
-            while (
-                m > 0
-                and not value[m - 1].ok
-                and value[m - 1].ts_ms + 2 * value[m - 1].interval_ms >= value[m].ts_ms
-            ):
-                m -= 1
-            candidate = (value[m].ts_ms, check, agent, value[m].error)
-            if best is None or candidate[:3] < best[:3]:
-                best = candidate
-            break
-    return None if best is None else best[3]
+            if s.ts_ms < end and cover_end > start and s.ts_ms < cover_end:
+                covering.append(candidate)
+    found = inside or covering
+    return min(found, key=lambda c: c[:3])[3] if found else None

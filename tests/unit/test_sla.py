@@ -283,18 +283,34 @@ def test_an_incident_names_the_checks_down_and_the_first_error() -> None:
     }
 
 
-def test_the_first_error_is_of_the_earliest_failing_run_even_before_the_quorum() -> None:
-    # Quorum all: eu fails from 0 s ("eu saw it"), us from 120 s; the check is DOWN from 120 s,
-    # and the earliest failing sample of the incident's runs is eu's at 0 s.
+def test_the_first_error_is_of_the_run_that_started_the_incident() -> None:
+    # Quorum all: eu fails alone from 30 s ("eu is cut off"), us from 120 s ("503"): the check is
+    # DOWN from 120 s, and the incident's earliest failing sample is us's at 120 s (eu's next one
+    # is at 150 s). eu's stale error, from before the incident, does not name it.
     runs = {
         "web": {
-            "eu": trace(0, "dddddu", error="eu saw it"),
-            "us": trace(0, "uudddu", error="us saw it"),
+            "eu": trace(30, "ddddd", error="eu is cut off"),
+            "us": trace(0, "uuddd", error="503"),
         }
     }
-    result = report(sla(quorum="all"), runs, now_s=360)
+    result = report(sla(quorum="all"), runs, now_s=300)
     (incident,) = result.incidents
-    assert (incident.start_ms, incident.error) == (T0 + 120 * S, "eu saw it")
+    assert (incident.start_ms, incident.error) == (T0 + 120 * S, "503")
+
+
+def test_without_a_run_starting_inside_the_error_is_of_the_earliest_overlapping_one() -> None:
+    # Quorum majority of the agents that know: eu fails from 0 s; us is UP until its coverage
+    # ends at 240 s (last sample at 120 s), then eu alone knows: DOWN from 240 s, no run starts
+    # inside, and eu's failing run gives the error.
+    runs = {
+        "web": {
+            "eu": trace(0, "ddddddd", error="eu saw it"),
+            "us": trace(0, "uuu", error="unused"),
+        }
+    }
+    result = report(sla(), runs, now_s=400)
+    (incident,) = result.incidents
+    assert (incident.start_ms, incident.error) == (T0 + 240 * S, "eu saw it")
 
 
 def test_a_check_down_below_its_quorum_is_not_named() -> None:
