@@ -306,8 +306,7 @@ def _json_object(payload: bytes) -> dict[str, Any]:
 def _acknowledges(answer: Mapping[str, Any], samples: int) -> bool:
     """True when a 200's body counts every sample sent as accepted or duplicate."""
     accepted, duplicates = answer.get("accepted"), answer.get("duplicates")
-    counts = (accepted, duplicates)
-    if not all(isinstance(n, int) and not isinstance(n, bool) for n in counts):
+    if type(accepted) is not int or type(duplicates) is not int:  # not bool either
         return False
     return accepted + duplicates == samples
 

@@ -787,24 +787,17 @@ def _wider_history(
 
 def summarize_latency(sla: Sla, latency: LatencySource | None) -> LatencySummary:
     """Percentiles by nearest rank over raw values and histogram buckets (§4.6)."""
-    values = sorted(latency.values) if latency else []
-    buckets = sorted(
-        (latency.bucket_value(index), count)
-        for index, count in (latency.buckets.items() if latency else ())
-        if count > 0
-    )
-    count = len(values) + sum(c for _, c in buckets)
+    ranked = _Ranked.of(latency)
 
     def at(percentile: float) -> float | None:
-        if count == 0:
-            return None
-        return _nth(values, buckets, nearest_rank(percentile, count))
+        found = ranked.at(percentile)
+        return None if found is None else found[0]
 
     objective = sla.latency
     value = at(objective.percentile) if objective else None
     objective_ms = round(objective.objective * 1000, 6) if objective else None
     return LatencySummary(
-        count=count,
+        count=ranked.count,
         p50_ms=at(REPORTED_PERCENTILES[0]),
         p95_ms=at(REPORTED_PERCENTILES[1]),
         p99_ms=at(REPORTED_PERCENTILES[2]),
@@ -815,41 +808,43 @@ def summarize_latency(sla: Sla, latency: LatencySource | None) -> LatencySummary
     )
 
 
-def nearest_rank(percentile: float, count: int) -> int:
-    """The 1-based rank of the `percentile`-th of `count` values: ceil(p/100 · count), ≥ 1."""
-    return max(1, math.ceil(Fraction(Decimal(repr(percentile))) * count / 100))
-
-
 def bucket_at_percentile(latency: LatencySource, percentile: float) -> int | None:
     """The histogram bucket that the `percentile`-th latency comes from; None when it is a raw
     value (or there are none). Its raw samples make that percentile exact (`reports`)."""
-    values = sorted(latency.values)
-    buckets = sorted(
-        (latency.bucket_value(index), count, index)
-        for index, count in latency.buckets.items()
-        if count > 0
-    )
-    count = len(values) + sum(c for _, c, _ in buckets)
-    if not buckets or count == 0:
-        return None
-    rank = nearest_rank(percentile, count)
-    before = 0
-    for value, bucket_count, index in buckets:
-        if bisect_left(values, value) + before >= rank:
+    found = _Ranked.of(latency).at(percentile)
+    return None if found is None else found[1]
+
+
+@dataclass(frozen=True, slots=True)
+class _Ranked:
+    """Raw latencies and histogram buckets in one order, for ranks by nearest rank."""
+
+    values: list[float]
+    """Sorted."""
+    buckets: list[tuple[float, int, int]]
+    """(the latency a bucket stands for, its count, its index), sorted."""
+    count: int
+
+    @classmethod
+    def of(cls, latency: LatencySource | None) -> _Ranked:
+        values = sorted(latency.values) if latency else []
+        buckets = sorted(
+            (latency.bucket_value(index), count, index)
+            for index, count in (latency.buckets.items() if latency else ())
+            if count > 0
+        )
+        return cls(values, buckets, len(values) + sum(c for _, c, _ in buckets))
+
+    def at(self, percentile: float) -> tuple[float, int | None] | None:
+        """The `percentile`-th latency and the bucket it comes from (None for a raw value)."""
+        if self.count == 0:
             return None
-        if bisect_right(values, value) + before + bucket_count >= rank:
-            return index
-        before += bucket_count
-    return None
-
-
-def _nth(values: Sequence[float], buckets: Sequence[tuple[float, int]], rank: int) -> float:
-    """The `rank`-th smallest (1-based) of the sorted `values` and weighted `buckets` together."""
-    before = 0
-    for value, count in buckets:
-        if bisect_left(values, value) + before >= rank:
-            return values[rank - before - 1]
-        if bisect_right(values, value) + before + count >= rank:
-            return value
-        before += count
-    return values[rank - before - 1]
+        rank = max(1, math.ceil(Fraction(Decimal(repr(percentile))) * self.count / 100))
+        values, before = self.values, 0
+        for value, count, index in self.buckets:
+            if bisect_left(values, value) + before >= rank:
+                return values[rank - before - 1], None
+            if bisect_right(values, value) + before + count >= rank:
+                return value, index
+            before += count
+        return values[rank - before - 1], None

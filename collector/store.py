@@ -17,13 +17,13 @@ Tables (see `MIGRATIONS`):
 
 Raw retention is at least `max_sample_age` (the config refuses less), but a database pruned under
 an older, shorter retention may still get a late sample where its raw samples are gone.
-`meta.raw_horizon_ms` records the prune cutoff; a run that
-starts before it may have lost samples and is *frozen*: a rebuild keeps it whole, as one unit
-that can still be extended, truncated or merged with its neighbours by the rules of §4.1. A late
-sample that falls inside a frozen run's span is stored (raw and rollup) and counted in the run if
-it has the run's state; one of the other state leaves the run as it is (and is logged): the run
-was decided from samples that can no longer be re-read, and keeping its boundaries is better
-than guessing new ones. Everywhere else the runs are exactly those of all the samples.
+`meta.raw_horizon_ms` records the prune cutoff; a run that starts before it may have lost samples
+and is *frozen*: a rebuild keeps it whole, as one unit that can still be extended, truncated or
+merged with its neighbours by the rules of §4.1. A late sample that falls inside a frozen run's
+span is stored (raw and rollup) and counted in the run if it has the run's state; one of the other
+state leaves the run as it is (and is logged): the run was decided from samples that can no longer
+be re-read, and keeping its boundaries is better than guessing new ones. Everywhere else the runs
+are exactly those of all the samples.
 
 Durability: WAL with `synchronous=FULL`, so a 200 means the batch is in the fsynced WAL and
 survives a power cut too, not only a crash of the process (NORMAL would only promise the latter;
