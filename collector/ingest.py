@@ -7,6 +7,7 @@ name are ignored. The loop is written for speed: it runs for every sample the co
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from collections.abc import Mapping
@@ -93,7 +94,47 @@ def parse_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        raise BatchError(f"body is not valid JSON: {error}", []) from None
+        raise BatchError(f"body is not valid JSON: {error}", _constants_in(body)) from None
+
+
+NOT_JSON_NUMBER = "NaN and Infinity are not JSON numbers"
+
+
+class _Constant(str):
+    """`NaN`, `Infinity` or `-Infinity` where a JSON number should be."""
+
+
+def _constants_in(body: bytes) -> list[Problem]:
+    """Where a body that is JSON but for NaN/Infinity literals has them, so that the answer names
+    each sample and field (a client's float formatting is the usual culprit); else nothing."""
+    if b"NaN" not in body and b"Infinity" not in body:
+        return []
+    try:
+        document = json.loads(body, parse_constant=_Constant)
+        if not isinstance(document, dict):
+            return []
+        samples = document.get("samples")
+        named = [
+            (index, field)
+            for index, sample in enumerate(samples if isinstance(samples, list) else [])
+            for field in _constant_fields(sample)
+        ]
+        rest = {name: value for name, value in document.items() if name != "samples"}
+        named += [(None, field) for field in _constant_fields(rest)]
+    except (ValueError, RecursionError):
+        return []
+    return [Problem(index, field, NOT_JSON_NUMBER) for index, field in named]
+
+
+def _constant_fields(value: Any, path: str = "") -> list[str]:
+    if isinstance(value, _Constant):
+        return [path]
+    if isinstance(value, dict):
+        inner = (_constant_fields(v, f"{path}.{k}" if path else str(k)) for k, v in value.items())
+        return [field for fields in inner for field in fields]
+    if isinstance(value, list):
+        return [f for i, v in enumerate(value) for f in _constant_fields(v, f"{path}[{i}]")]
+    return []
 
 
 def parse_batch(body: bytes, *, now: float, max_sample_age: float) -> Batch:

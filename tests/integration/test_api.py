@@ -187,6 +187,20 @@ async def test_malformed_json_is_a_400_never_a_500(
     assert await stored(collector) == 0
 
 
+async def test_a_nan_is_named_by_sample_and_field_and_nothing_is_stored(
+    client: TestClient, collector: Collector, clock: Clock
+) -> None:
+    # Python's json.dumps writes NaN for float("nan"): what a hand-written client may send.
+    body = batch(sample(clock.now - 20), sample(clock.now - 10, latency_ms=float("nan")))
+    status, answer = await push(client, json.dumps(body).encode())
+    assert status == 400
+    assert answer["error"].startswith("body is not valid JSON")
+    assert answer["details"] == [
+        {"index": 1, "field": "latency_ms", "error": "NaN and Infinity are not JSON numbers"}
+    ]
+    assert await stored(collector) == 0
+
+
 async def test_more_samples_than_the_limit_is_a_400(
     client: TestClient, collector: Collector, clock: Clock
 ) -> None:

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector.ingest import (
+    NOT_JSON_NUMBER,
     BatchError,
     Problem,
     SampleRow,
@@ -200,6 +201,32 @@ def test_malformed_json_is_a_batch_error_never_a_crash(body: bytes) -> None:
     with pytest.raises(BatchError) as caught:
         parse_json(body)
     assert caught.value.message
+
+
+def test_nan_and_infinity_are_refused_and_named_by_sample_and_field() -> None:
+    body = (
+        b'{"agent": "eu-1", "labels": {"region": NaN}, "samples": ['
+        b'{"check": "a", "ts": 1, "ok": true},'
+        b'{"check": "a", "ts": NaN, "phases_ms": {"dns": -Infinity}, "extra": [1, Infinity]}]}'
+    )
+    with pytest.raises(BatchError) as caught:
+        parse_json(body)
+    assert caught.value.message.startswith("body is not valid JSON: ")
+    assert [(p.index, p.field, p.error) for p in caught.value.problems] == [
+        (1, "ts", NOT_JSON_NUMBER),
+        (1, "phases_ms.dns", NOT_JSON_NUMBER),
+        (1, "extra[1]", NOT_JSON_NUMBER),
+        (None, "labels.region", NOT_JSON_NUMBER),
+    ]
+
+
+@pytest.mark.parametrize(
+    "body", [b"[NaN]", b'{"samples": NaN', b"[" * 5000 + b"NaN" + b"]" * 5000, b'{"s": "NaN"} x']
+)
+def test_a_body_broken_otherwise_names_nothing(body: bytes) -> None:
+    with pytest.raises(BatchError) as caught:
+        parse_json(body)
+    assert caught.value.problems == []
 
 
 def test_parse_batch_reads_bytes() -> None:
