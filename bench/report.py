@@ -50,6 +50,7 @@ from collector.reports import LatencyCache, compute_from_store, sla_report
 from collector.store import Store
 from config.loader import parse_config
 from config.schema import Sla
+from slawatch.logs import configure_logging
 
 MONTH = "2026-11"
 START_MS = round(datetime.fromisoformat("2026-11-01T00:00:00Z").timestamp() * 1000)
@@ -304,4 +305,5 @@ async def main(quick: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run on smaller data")
+    configure_logging("warning")
     asyncio.run(main(parser.parse_args().quick))

@@ -39,6 +39,7 @@ from collector.status import STATUS_CACHE
 from collector.store import Store
 from config.loader import parse_config
 from config.schema import Config
+from slawatch.logs import configure_logging
 
 START_MS = round(datetime.fromisoformat("2026-11-01T00:00:00Z").timestamp() * 1000)
 END_MS = round(datetime.fromisoformat("2026-12-01T00:00:00Z").timestamp() * 1000)
@@ -221,4 +222,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    configure_logging("warning")
     asyncio.run(main())
