@@ -135,7 +135,8 @@ checks:
         )
         wait_until(lambda: check_state(url, "port") == ("up", {"eu-1": "up"}))
         ingested = metric_line(url, 'slawatch_samples_ingested_total{agent="eu-1"}')
-        assert ingested is not None and float(ingested.split()[-1]) >= 4
+        # What was seen needs at least web up, web down and port up (more on a slow machine).
+        assert ingested is not None and float(ingested.split()[-1]) >= 3
         agent_code, agent_out, agent_err = stop_process(agent)
         assert agent_code == 0, agent_err
     finally:
