@@ -6,6 +6,11 @@ in the same millisecond, and a restart keeps each check's phase. The slots are p
 loop's monotonic clock (a wall clock step does not bunch or stall runs); the wall clock only
 stamps `ts`.
 
+A check whose interval is longer than `STARTUP_SPREAD_S` first runs once soon after the start,
+at a stable moment within that spread (an hourly check is not UNKNOWN for up to an hour after a
+restart), then joins its grid at the first slot at least half an interval later. Shorter
+intervals start on their grid, which is soon enough.
+
 A check never overlaps itself. When a probe ends after the next slot, that run starts at once if
 its slot passed less than `late_start_grace` ago (a probe whose timeout equals its interval ends
 a few ms past the next slot; skipping it would halve its sampling and leave gaps past `2·i`, the
@@ -33,6 +38,8 @@ log = structlog.get_logger()
 ProbeFunction = Callable[[Check], Awaitable[ProbeResult]]
 SampleSink = Callable[[Sample], Awaitable[None]]
 
+STARTUP_SPREAD_S = 10.0
+"""Checks with a longer interval run once within this long after the start, spread by id."""
 MAX_LATE_START_S = 0.5
 """A run may start at most this late (or a quarter of its interval, if less); later, it skips."""
 
@@ -51,6 +58,19 @@ def first_slot(check: Check, wall_now: float) -> float:
     """The wall-clock time of the check's first slot at or after `wall_now`."""
     offset = stable_offset(check.id, check.interval)
     return math.ceil((wall_now - offset) / check.interval) * check.interval + offset
+
+
+def first_runs(check: Check, wall_now: float) -> tuple[float, float]:
+    """The wall-clock times of the check's first run and of the grid slot its second run follows
+    (the second run is at the slot after it, or later if the first runs long)."""
+    grid = first_slot(check, wall_now)
+    if check.interval <= STARTUP_SPREAD_S:
+        return grid, grid
+    start = wall_now + stable_offset(check.id, STARTUP_SPREAD_S)
+    if grid <= start:
+        return grid, grid
+    joins = grid if grid - start >= check.interval / 2 else grid + check.interval
+    return start, joins - check.interval
 
 
 def _default_probe() -> ProbeFunction:
@@ -84,8 +104,10 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         wall_now, mono_now = self.wall_clock(), loop.time()
         for check in self.checks:
-            planned = mono_now + (first_slot(check, wall_now) - wall_now)
-            task = asyncio.create_task(self._run_check(check, planned), name=f"check:{check.id}")
+            first, slot = (mono_now + (t - wall_now) for t in first_runs(check, wall_now))
+            task = asyncio.create_task(
+                self._run_check(check, first, slot), name=f"check:{check.id}"
+            )
             self._tasks.append(task)
 
     async def stop(self) -> None:
@@ -95,17 +117,19 @@ class Scheduler:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
-    async def _run_check(self, check: Check, planned: float) -> None:
+    async def _run_check(self, check: Check, first: float, slot: float) -> None:
+        """Run at `first`, then at each grid slot after `slot` that may still start."""
         loop = asyncio.get_running_loop()
         grace = late_start_grace(check.interval)
+        planned = first
         while True:
             await _sleep_until(planned)
             await self._run_once(check, planned)
-            planned = self._next_slot(check, planned, loop.time(), grace)
+            slot = planned = self._next_slot(check, slot, loop.time(), grace)
 
-    def _next_slot(self, check: Check, planned: float, now: float, grace: float) -> float:
-        """The slot after `planned` that may still start at `now`; count the ones skipped."""
-        following = planned + check.interval
+    def _next_slot(self, check: Check, slot: float, now: float, grace: float) -> float:
+        """The slot after `slot` that may still start at `now`; count the ones skipped."""
+        following = slot + check.interval
         if now <= following + grace:
             return following
         skipped = math.floor((now - following - grace) / check.interval) + 1

@@ -22,7 +22,13 @@ from structlog.testing import capture_logs
 
 from agent.metrics import AgentMetrics
 from agent.sample import ProbeResult, Sample
-from agent.scheduler import Scheduler, first_slot, late_start_grace, stable_offset
+from agent.scheduler import (
+    STARTUP_SPREAD_S,
+    Scheduler,
+    first_slot,
+    late_start_grace,
+    stable_offset,
+)
 from config.schema import Check, HttpTarget
 
 T = TypeVar("T")
@@ -231,6 +237,56 @@ def test_concurrency_is_bounded_and_checks_still_never_overlap(
         assert slots == sorted(slots)
     finished = sorted((r.check, r.start + WALL_EPOCH) for r in probe.runs if r.end is not None)
     assert sorted((s.check, s.ts) for s in samples) == finished, "ts is the wall clock at start"
+
+
+def test_a_long_interval_runs_soon_after_the_start_then_joins_its_grid() -> None:
+    # An hourly check whose grid slot is far away: one run within STARTUP_SPREAD_S of the start,
+    # then its stable grid (at least half an interval after that first run).
+    hourly = next(c for i in range(100) if (c := check(f"hourly-{i}", 3600.0))
+                  and first_slot(c, WALL_EPOCH) - WALL_EPOCH > 1800)  # fmt: skip
+    probe_durations = {hourly.id: [0.5]}
+
+    async def scenario(loop: VirtualClockLoop) -> FakeProbe:
+        probe = FakeProbe(loop, probe_durations)
+        await run_schedule(loop, [hourly], probe, seconds=3 * 3600.0)
+        return probe
+
+    runs = run_virtual(scenario).runs
+    first = stable_offset(hourly.id, STARTUP_SPREAD_S)
+    grid = first_slot(hourly, WALL_EPOCH) - WALL_EPOCH
+    assert abs(runs[0].start - first) < EPS and runs[0].start <= STARTUP_SPREAD_S
+    assert [round(r.start - grid, 6) for r in runs[1:]] == [0.0, 3600.0, 7200.0][: len(runs) - 1]
+    assert len(runs) >= 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.sampled_from([11.0, 20.0, 60.0, 3600.0]), min_size=1, max_size=4),
+    st.lists(st.floats(0.0, 3.0), min_size=1, max_size=6),
+    st.floats(0.0, 7200.0),
+)
+def test_long_intervals_start_within_the_spread_then_keep_grid_and_spacing(
+    intervals: list[float], factors: list[float], started: float
+) -> None:
+    checks = [check(f"long-{i}", interval) for i, interval in enumerate(intervals)]
+    durations = {c.id: [f * c.interval for f in factors] for c in checks}
+
+    async def scenario(loop: VirtualClockLoop) -> FakeProbe:
+        loop.now = started  # a start anywhere in the checks' phase
+        probe = FakeProbe(loop, durations)
+        await run_schedule(loop, checks, probe, seconds=4 * max(intervals))
+        return probe
+
+    probe = run_virtual(scenario)
+    for target in checks:
+        runs = [r for r in probe.runs if r.check == target.id]
+        grace = late_start_grace(target.interval)
+        assert started <= runs[0].start <= started + 10.0 + EPS, "the first run within 10 s"
+        for before, after in itertools.pairwise(runs):
+            assert before.end is not None and after.start >= before.end - EPS, "no overlap"
+            assert after.start - before.start >= target.interval / 2 - EPS
+            on_grid = grid_slot_at_or_before(target, after.start + WALL_EPOCH) - WALL_EPOCH
+            assert on_grid - EPS <= after.start <= on_grid + grace + EPS, "on its grid"
 
 
 def test_offsets_are_stable_in_range_and_spread() -> None:
