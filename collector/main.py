@@ -89,6 +89,15 @@ class Collector:
             raise
         self._runner = runner
         log.info("collector_started", url=self.url, database=str(self.settings.database))
+        if self.settings.retention.raw < self.settings.max_sample_age:
+            log.warning(
+                "raw_retention_short",
+                raw_retention_s=self.settings.retention.raw,
+                max_sample_age_s=self.settings.max_sample_age,
+                hint="a sample older than retention.raw (accepted up to max_sample_age) lands "
+                "where its neighbours are pruned: its run is kept whole rather than re-decided; "
+                "keep retention.raw >= max_sample_age for exact late samples",
+            )
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (and commit), close the store."""

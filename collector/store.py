@@ -15,8 +15,8 @@ Tables (see `MIGRATIONS`):
 - `checks`, `agents`: every check seen (type, last interval, first/last seen) and the latest
   labels of every agent.
 
-Raw retention is at least `max_sample_age` (the config refuses less), but a database pruned under
-an older, shorter retention may still get a late sample where its raw samples are gone.
+Raw retention defaults to more than `max_sample_age`, but with a shorter one (allowed, with a
+warning) a late sample may land where its neighbours' raw samples are already pruned.
 `meta.raw_horizon_ms` records the prune cutoff; a run that starts before it may have lost samples
 and is *frozen*: a rebuild keeps it whole, as one unit that can still be extended, truncated or
 merged with its neighbours by the rules of §4.1. A late sample that falls inside a frozen run's

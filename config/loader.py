@@ -422,19 +422,14 @@ class _Reader:
         )
 
     def read_retention(self, value: Any, path: KeyPath, max_sample_age: float) -> Retention:
-        """Raw samples are kept at least as long as a late sample may arrive: a late sample is
-        placed among its neighbours' raw samples, so pruning them first would make it inexact."""
+        """Raw samples are kept by default as long as a late sample may arrive (a late sample
+        is placed among its neighbours' raw samples); a shorter `raw` is the user's choice, and
+        the collector warns at start."""
         data = self.mapping(value, path, ("raw", "rollups"))
         floor = max_sample_age if max_sample_age is not INVALID else 0.0
         raw = self.take(
             data, "raw", path, positive(parse_duration), floor + contract.RAW_RETENTION_MARGIN_S
         )
-        if raw is not INVALID and raw < floor:
-            self.fail(
-                (*path, "raw"),
-                f"must be at least collector.max_sample_age ({format_duration(floor)}): "
-                "late samples are placed among the raw samples around them",
-            )
         rollups = self.take(
             data, "rollups", path, positive(parse_duration), contract.DEFAULT_ROLLUP_RETENTION_S
         )

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from structlog.testing import capture_logs
 
 from collector.main import Collector
 from config.contract import MAX_BATCH_SAMPLES, MAX_BODY_BYTES
@@ -387,3 +388,23 @@ async def test_refused_pushes_are_counted_by_reason(client: TestClient, clock: C
         'slawatch_ingest_batches_total{result="refused"}': 4.0,
         'slawatch_ingest_batches_total{result="stored"}': 1.0,
     }
+
+
+@pytest.mark.parametrize(("retention", "warned"), [("  retention: {raw: 7d}\n", True), ("", False)])
+async def test_a_raw_retention_shorter_than_max_sample_age_is_allowed_with_a_warning(
+    tmp_path: Path, retention: str, warned: bool
+) -> None:
+    text = CONFIG.replace("  agents:\n", retention + "  agents:\n")
+    collector = Collector(parse_config(text, base_dir=tmp_path, process="collector"))
+    with capture_logs() as logs:
+        await collector.start()
+    try:
+        warnings = [e for e in logs if e["event"] == "raw_retention_short"]
+        assert len(warnings) == warned
+        if warned:
+            assert (warnings[0]["raw_retention_s"], warnings[0]["max_sample_age_s"]) == (
+                7 * 86400,
+                45 * 86400,
+            )
+    finally:
+        await collector.stop()
