@@ -242,8 +242,7 @@ class _Reader:
                 return default
             if any(path[: len(prefix)] == prefix for prefix in self.reads):
                 self.fail(path, f"environment variable {name} is not set")
-            else:
-                self.unresolved.add(path)
+            self.unresolved.add(path)  # not parsed: said once, or not this process's to read
             return match.group(0)
 
         return _ENV_REFERENCE.sub(replace, text)

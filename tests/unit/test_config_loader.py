@@ -160,6 +160,21 @@ checks:
     ]
 
 
+def test_an_unset_variable_is_said_once_not_judged_as_its_own_text() -> None:
+    text = """
+agent:
+  id: eu-1
+  collector: ${HUB}
+  token: ${TOK}
+checks:
+  - {id: web, url: "http://x.test"}
+"""
+    assert problems(text, process="agent") == [
+        "agent.collector: environment variable HUB is not set",
+        "agent.token: environment variable TOK is not set",
+    ]  # not also "must be an http:// URL" nor "too short" for '${HUB}' and '${TOK}'
+
+
 def test_dollar_dollar_escapes_a_literal_dollar() -> None:
     config = parse(MINIMAL.replace("/health", "/$${not_a_var}"))
     assert config.checks[0].target.url == "https://example.test/${not_a_var}"
