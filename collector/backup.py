@@ -25,10 +25,13 @@ def run(config: Config, out: Path) -> int:
     if out.resolve() == source.resolve():
         print("OUT must not be the database itself", file=sys.stderr)
         return 2
+    if not out.parent.is_dir():
+        print(f"cannot back up to {out}: the folder {out.parent} does not exist", file=sys.stderr)
+        return 2
     try:
         backup_database(source, out)
     except (sqlite3.Error, OSError) as error:
-        print(f"backup failed: {error}", file=sys.stderr)
+        print(f"backup of {source} to {out} failed: {error}", file=sys.stderr)
         return 1
     print(f"backed up {source} to {out} ({out.stat().st_size} bytes)")
     return 0

@@ -1472,7 +1472,7 @@ def backup_database(source: Path, out: Path) -> None:
     """
     partial = out.with_name(out.name + ".partial")
     partial.unlink(missing_ok=True)
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    src = sqlite3.connect(source.resolve().as_uri() + "?mode=ro", uri=True)
     try:
         dst = sqlite3.connect(partial)
         try:
@@ -1483,9 +1483,12 @@ def backup_database(source: Path, out: Path) -> None:
                 raise sqlite3.DatabaseError(f"the copy failed its check: {result}")
         finally:
             dst.close()
+        partial.replace(out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     finally:
         src.close()
-    partial.replace(out)
 
 
 # ------------------------------------------------------------------------------------ helpers

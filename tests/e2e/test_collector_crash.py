@@ -197,6 +197,24 @@ def test_backup_without_a_database_fails_clearly(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_backup_to_a_missing_folder_or_of_a_broken_database_says_which_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path, free_port())
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "collector.db").write_bytes(b"not sqlite at all" * 100)
+    missing = tmp_path / "no" / "such" / "out.db"
+    result = run_slawatch(["backup", "--config", str(config), str(missing)])
+    assert result.returncode == 2, result.stderr
+    assert f"the folder {missing.parent} does not exist" in result.stderr
+    out = tmp_path / "out.db"
+    result = run_slawatch(["backup", "--config", str(config), str(out)])
+    assert result.returncode == 1
+    assert f"collector.db to {out} failed: file is not a database" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["collector.yaml", "data"]
+
+
 @pytest.mark.parametrize("problem", ["database under a file", "not a database", "port taken"])
 def test_a_collector_that_cannot_start_says_why_and_exits_1(tmp_path: Path, problem: str) -> None:
     (tmp_path / "afile").write_text("x")
