@@ -97,7 +97,7 @@ def parse_json(body: bytes) -> Any:
         raise BatchError(f"body is not valid JSON: {error}", _constants_in(body)) from None
 
 
-NOT_JSON_NUMBER = "NaN and Infinity are not JSON numbers"
+NOT_JSON_NUMBER = "NaN and infinite numbers are not JSON numbers"
 
 
 class _Constant(str):
@@ -105,10 +105,9 @@ class _Constant(str):
 
 
 def _constants_in(body: bytes) -> list[Problem]:
-    """Where a body that is JSON but for NaN/Infinity literals has them, so that the answer names
-    each sample and field (a client's float formatting is the usual culprit); else nothing."""
-    if b"NaN" not in body and b"Infinity" not in body:
-        return []
+    """Where a body that is JSON but for NaN/Infinity literals or numbers too large for a double
+    has them, so that the answer names each sample and field (a client's float formatting is
+    the usual culprit); else nothing."""
     try:
         document = json.loads(body, parse_constant=_Constant)
         if not isinstance(document, dict):
@@ -127,7 +126,7 @@ def _constants_in(body: bytes) -> list[Problem]:
 
 
 def _constant_fields(value: Any, path: str = "") -> list[str]:
-    if isinstance(value, _Constant):
+    if isinstance(value, _Constant) or (isinstance(value, float) and not math.isfinite(value)):
         return [path]
     if isinstance(value, dict):
         inner = (_constant_fields(v, f"{path}.{k}" if path else str(k)) for k, v in value.items())

@@ -197,7 +197,11 @@ async def test_a_nan_is_named_by_sample_and_field_and_nothing_is_stored(
     assert status == 400
     assert answer["error"].startswith("body is not valid JSON")
     assert answer["details"] == [
-        {"index": 1, "field": "latency_ms", "error": "NaN and Infinity are not JSON numbers"}
+        {
+            "index": 1,
+            "field": "latency_ms",
+            "error": "NaN and infinite numbers are not JSON numbers",
+        }
     ]
     assert await stored(collector) == 0
 

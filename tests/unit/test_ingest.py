@@ -207,7 +207,8 @@ def test_nan_and_infinity_are_refused_and_named_by_sample_and_field() -> None:
     body = (
         b'{"agent": "eu-1", "labels": {"region": NaN}, "samples": ['
         b'{"check": "a", "ts": 1, "ok": true},'
-        b'{"check": "a", "ts": NaN, "phases_ms": {"dns": -Infinity}, "extra": [1, Infinity]}]}'
+        b'{"check": "a", "ts": NaN, "phases_ms": {"dns": -Infinity}, "extra": [1, Infinity]},'
+        b'{"check": "a", "ts": 1, "latency_ms": 1e999}]}'
     )
     with pytest.raises(BatchError) as caught:
         parse_json(body)
@@ -216,6 +217,7 @@ def test_nan_and_infinity_are_refused_and_named_by_sample_and_field() -> None:
         (1, "ts", NOT_JSON_NUMBER),
         (1, "phases_ms.dns", NOT_JSON_NUMBER),
         (1, "extra[1]", NOT_JSON_NUMBER),
+        (2, "latency_ms", NOT_JSON_NUMBER),
         (None, "labels.region", NOT_JSON_NUMBER),
     ]
 
