@@ -3,7 +3,8 @@
     .venv/bin/python bench/agent_probes.py [--checks 1000] [--interval 5] [--seconds 60]
 
 1. A target process (aiohttp on 127.0.0.1, its own process so its CPU is not counted) serves
-   `GET /ok` to probe and `POST /api/v1/samples` (answers 200) to stand in for the collector.
+   `GET /ok` to probe and `POST /api/v1/samples` (acknowledging every sample) to stand in for
+   the collector.
 2. The whole agent runs in this process (scheduler, real HTTP probes, spool on disk, shipper):
    `--checks` HTTP checks every `--interval` for `--seconds`. Measured after one interval of
    warm-up: probes/s, schedule lag (p50/p99/max), CPU-µs per probe (this process, /proc), RSS.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import os
 import resource
@@ -53,8 +55,9 @@ async def serve_target(port: int) -> None:
         return web.Response(text="ok")
 
     async def samples(request: web.Request) -> web.Response:
-        await request.read()
-        return web.json_response({"accepted": 0, "duplicates": 0})
+        """Acknowledges every sample, as the collector does (the agent checks the count)."""
+        body = await request.read()  # aiohttp has gunzipped it
+        return web.json_response({"accepted": len(json.loads(body)["samples"]), "duplicates": 0})
 
     app = web.Application()
     app.router.add_get("/ok", ok)
