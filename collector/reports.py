@@ -156,25 +156,11 @@ class SlaSummary:
             "id": sla.id,
             "name": sla.name,
             "customer": sla.customer,
-            "objective": _plain(sla.objective),
             "period": self.period,
-            "from": format_instant(report.window.from_ms),
-            "to": format_instant(report.window.to_ms),
-            "as_of": format_instant(report.stated_as_of_ms),
-            "up_s": report.up_ms / 1000,
-            "down_s": report.down_ms / 1000,
-            "unknown_s": report.unknown_ms / 1000,
-            "maintenance_s": report.maintenance_ms / 1000,
-            "eligible_s": report.eligible_ms / 1000,
-            "availability": report.availability,
-            "met": report.met,
-            "error_budget_s": report.error_budget_s,
-            "error_budget_remaining_s": report.error_budget_remaining_s,
+            **report.figures_json(),
             "error_budget_remaining_ratio": report.error_budget_remaining_ratio,
-            "credit_percent": _plain(report.credit_percent),
             "state": report.state.value,
             "open_incident": None if incident is None else incident.to_json(),
-            "missing_checks": list(report.missing_checks),
         }
 
 
@@ -523,11 +509,6 @@ def _has_run_within(runs: Sequence[Run], start_ms: int, end_ms: int) -> bool:
 
 def _end_ms(run: Run) -> int:
     return run.end_ms
-
-
-def _plain(number: float) -> float | int:
-    """Whole numbers as ints in JSON, as `Report.to_json` writes them."""
-    return int(number) if float(number).is_integer() else number
 
 
 # -------------------------------------------------------------------------------- maintenance

@@ -228,6 +228,14 @@ class Report:
             "sla": self.sla.id,
             "customer": self.sla.customer,
             "name": self.sla.name,
+            **self.figures_json(),
+            "latency": self.latency.to_json(),
+            "incidents": [incident.to_json() for incident in self.incidents],
+        }
+
+    def figures_json(self) -> dict[str, Any]:
+        """The window and its figures (§4.6): what a report and an SLA's summary share."""
+        return {
             "from": format_instant(self.window.from_ms),
             "to": format_instant(self.window.to_ms),
             "as_of": format_instant(self.stated_as_of_ms),
@@ -242,8 +250,6 @@ class Report:
             "error_budget_s": self.error_budget_s,
             "error_budget_remaining_s": self.error_budget_remaining_s,
             "credit_percent": _plain(self.credit_percent),
-            "latency": self.latency.to_json(),
-            "incidents": [incident.to_json() for incident in self.incidents],
             "missing_checks": list(self.missing_checks),
         }
 
