@@ -381,12 +381,7 @@ async def summaries(store: Store, slas: Sequence[Sla], now_ms: int) -> list[SlaS
         return []
     windows = {sla.id: current_window(sla.period, sla.timezone, now_ms) for sla in slas}
     histories = {sla.id: history_range(sla, windows[sla.id], now_ms) for sla in slas}
-    span = Interval(
-        min(h.start_ms for h in histories.values()), max(h.end_ms for h in histories.values())
-    )
-    checks = sorted({check for sla in slas for check in sla.checks})
-    runs = await store.runs(checks, span.start_ms, span.end_ms)
-    declared = _by_sla(await store.declared_maintenance([sla.id for sla in slas]))
+    span, runs, declared = await _read_for(store, slas, histories)
     timelines = SharedTimelines(runs, span.start_ms, min(span.end_ms, now_ms))
     found = []
     for index, sla in enumerate(slas):
@@ -418,6 +413,26 @@ def shared_report(
     """The report of `sla` from the shared service timeline: every figure exact; its incidents'
     `checks` and `error` are not (the caller recomputes the incidents it shows). `incidents`:
     as `compute_report` takes it."""
+    report = _service_report(
+        sla, timelines, window, now_ms, history=history, declared=declared, incidents=incidents
+    )
+    end_ms = min(report.as_of_ms, now_ms)
+    missing = _missing_checks(sla, timelines.runs, window.from_ms, end_ms)
+    return replace(report, missing_checks=missing)
+
+
+def _service_report(
+    sla: Sla,
+    timelines: SharedTimelines,
+    window: Window,
+    now_ms: int,
+    *,
+    history: Interval,
+    declared: Sequence[Interval],
+    incidents: Literal["all", "open"],
+) -> Report:
+    """`compute_report` of the SLA's shared service timeline, as one pseudo-agent's runs of
+    one pseudo-check, with the SLA put back in the report."""
     service = timelines.service(sla.checks, sla.quorum, sla.require, history)
     report = compute_report(
         replace(sla, checks=(_SERVICE,), quorum="any", require="all"),
@@ -428,9 +443,7 @@ def shared_report(
         history=history,
         incidents=incidents,
     )
-    end_ms = min(report.as_of_ms, now_ms)
-    missing = _missing_checks(sla, timelines.runs, window.from_ms, end_ms)
-    return replace(report, sla=sla, missing_checks=missing)
+    return replace(report, sla=sla)
 
 
 class SharedTimelines:
@@ -572,6 +585,20 @@ def _intervals(declared: Iterable[DeclaredMaintenance]) -> list[Interval]:
     return merge(Interval(d.start_ms, d.end_ms) for d in declared)
 
 
+async def _read_for(
+    store: Store, slas: Sequence[Sla], histories: Mapping[str, Interval]
+) -> tuple[Interval, Runs, dict[str, list[DeclaredMaintenance]]]:
+    """One read for many SLAs: the span of their `histories`, the runs of all their checks over
+    it, and each SLA's declared maintenance."""
+    span = Interval(
+        min(h.start_ms for h in histories.values()), max(h.end_ms for h in histories.values())
+    )
+    checks = sorted({check for sla in slas for check in sla.checks})
+    runs = await store.runs(checks, span.start_ms, span.end_ms)
+    declared = _by_sla(await store.declared_maintenance([sla.id for sla in slas]))
+    return span, runs, declared
+
+
 def _by_sla(declared: Iterable[DeclaredMaintenance]) -> dict[str, list[DeclaredMaintenance]]:
     found: dict[str, list[DeclaredMaintenance]] = defaultdict(list)
     for window in declared:
@@ -614,12 +641,7 @@ async def daily_reports(
         )
         for sla in slas
     }
-    span = Interval(
-        min(h.start_ms for h in histories.values()), max(h.end_ms for h in histories.values())
-    )
-    checks = sorted({check for sla in slas for check in sla.checks})
-    runs = await store.runs(checks, span.start_ms, span.end_ms)
-    declared = _by_sla(await store.declared_maintenance([sla.id for sla in slas]))
+    span, runs, declared = await _read_for(store, slas, histories)
     timelines = SharedTimelines(runs, span.start_ms, min(span.end_ms, now_ms))
     found: dict[str, list[Report]] = {}
     for sla in slas:
@@ -643,16 +665,10 @@ def _day_report(
     declared: Sequence[Interval],
 ) -> Report:
     """`shared_report` without its incidents and missing checks (a status bar needs neither)."""
-    service = timelines.service(sla.checks, sla.quorum, sla.require, history)
-    report = compute_report(
-        replace(sla, checks=(_SERVICE,), quorum="any", require="all"),
-        {_SERVICE: {_ONE_AGENT: service}},
-        window,
-        now_ms,
-        declared_maintenance=declared,
-        history=history,
+    report = _service_report(
+        sla, timelines, window, now_ms, history=history, declared=declared, incidents="open"
     )
-    return replace(report, sla=sla, incidents=(), missing_checks=(), wider_history=None)
+    return replace(report, incidents=(), missing_checks=(), wider_history=None)
 
 
 async def window_reports(
@@ -664,12 +680,7 @@ async def window_reports(
     if not slas:
         return {}
     histories = {sla.id: history_range(sla, window, now_ms) for sla in slas}
-    span = Interval(
-        min(h.start_ms for h in histories.values()), max(h.end_ms for h in histories.values())
-    )
-    checks = sorted({check for sla in slas for check in sla.checks})
-    runs = await store.runs(checks, span.start_ms, span.end_ms)
-    declared = _by_sla(await store.declared_maintenance([sla.id for sla in slas]))
+    _, runs, declared = await _read_for(store, slas, histories)
     found: dict[str, Report] = {}
     for sla in slas:
         await asyncio.sleep(0)
