@@ -43,13 +43,14 @@ INCIDENT_COLUMNS = (
 TEXT_COLUMNS = frozenset({"sla", "customer", "name", "checks", "error", "missing_checks"})
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
-_templates = Environment(
+TEMPLATES = Environment(
     loader=PackageLoader("collector", "templates"),
     autoescape=True,
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
 )
+"""The HTML pages' templates (`collector/templates/`): this report and the status page."""
 
 
 # ---------------------------------------------------------------------------------------- CSV
@@ -151,7 +152,7 @@ def report_html(
     generated_ms: int,
 ) -> str:
     """The printable report a provider sends a customer."""
-    return _templates.get_template("report.html").render(
+    return TEMPLATES.get_template("report.html").render(
         view=_view(found, customer_name, provider, generated_ms)
     )
 

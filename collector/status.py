@@ -43,7 +43,6 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from aiohttp import web
-from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from collector import links, openapi
 from collector.api import AUTH, CLOCK, CONFIG, INGEST_LISTENERS, STORE
@@ -54,7 +53,7 @@ from collector.maintenance import Interval, occurrences, seconds_to_ms
 from collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
 from collector.periods import Window, format_instant, from_ms, zone_of
 from collector.report_api import HTML_HEADERS
-from collector.report_formats import percent, period_title
+from collector.report_formats import TEMPLATES, percent, period_title
 from collector.reports import (
     LATEST_MS,
     SlaSummary,
@@ -127,15 +126,6 @@ LEVEL_TEXT = {
     "maintenance": "Maintenance only",
     "no_data": "No data",
 }
-
-_templates = Environment(
-    loader=PackageLoader("collector", "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
 
 # ---------------------------------------------------------------------------------- the model
 
@@ -321,7 +311,7 @@ def _wants_html(request: web.Request) -> bool:
 def _html_error(error: ApiError) -> web.Response:
     titles = {401: "Sign-in needed", 403: "Not allowed", 404: "Page not found"}
     title = titles.get(error.status, "Error")
-    text = _templates.get_template("status.html").render(
+    text = TEMPLATES.get_template("status.html").render(
         view=None, error={"status": error.status, "title": title, "message": error.message}
     )
     return web.Response(
@@ -649,7 +639,7 @@ def report_path(status: SlaStatus) -> str:
 
 
 def render_page(status: CustomerStatus, *, report_links: bool, redactor: Redactor) -> str:
-    return _templates.get_template("status.html").render(
+    return TEMPLATES.get_template("status.html").render(
         view=_view(status, report_links, redactor), error=None
     )
 
