@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import structlog
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -176,6 +177,22 @@ async def _read_batch(request: web.Request, principal: Principal) -> tuple[Batch
         return validate_batch(document, now=now, max_sample_age=_collector(app).max_sample_age), now
     except BatchError as error:
         raise ApiError(400, error.message, [p.to_json() for p in error.problems]) from None
+
+
+SMALL_BODY_BYTES = 64 * 1024
+"""The body of an admin request (a maintenance window, a test message)."""
+
+
+async def read_small_json(request: web.Request) -> Any:
+    """The JSON document of a small request body: 413 past `SMALL_BODY_BYTES`, 400 if it is
+    not JSON."""
+    body = await request.content.read(SMALL_BODY_BYTES + 1)
+    if len(body) > SMALL_BODY_BYTES:
+        raise ApiError(413, f"body over {SMALL_BODY_BYTES} bytes")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise ApiError(400, f"body is not valid JSON: {error}") from None
 
 
 async def read_body(request: web.Request) -> bytes:

@@ -18,11 +18,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from collector import links, openapi, sla_metrics
-from collector.api import AUTH, CLOCK, CONFIG, STORE
+from collector.api import AUTH, CLOCK, CONFIG, STORE, read_small_json
 from collector.auth import UNAUTHORIZED_HEADERS, Principal
 from collector.errors import ApiError
 from collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
@@ -46,7 +45,6 @@ FORMATS = ("json", "csv", "html")
 REPORT_PARAMETERS = ("period", "from", "to", "format")
 MAX_MAINTENANCE_DAYS = 366
 MAX_REASON_CHARS = 1000
-MAX_BODY_BYTES = 64 * 1024
 HTML_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
@@ -169,14 +167,7 @@ class Declaration:
 async def declare_maintenance(request: web.Request) -> web.Response:
     app = request.app
     app[AUTH].require(request, "admin")
-    body = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, f"body over {MAX_BODY_BYTES} bytes")
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise ApiError(400, f"body is not valid JSON: {error}") from None
-    declaration = parse_declaration(document, app[CONFIG])
+    declaration = parse_declaration(await read_small_json(request), app[CONFIG])
     stored = await app[STORE].add_maintenance(
         declaration.slas,
         declaration.start_ms,

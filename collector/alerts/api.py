@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -20,7 +19,7 @@ from collector.alerts.events import Test, new_notification_id
 from collector.alerts.outbox import decode_event
 from collector.alerts.service import SERVICE
 from collector.alerts.text import summary
-from collector.api import AUTH, CLOCK, CONFIG, STORE
+from collector.api import AUTH, CLOCK, CONFIG, STORE, read_small_json
 from collector.errors import ApiError
 from collector.periods import format_instant
 from collector.store import Notification
@@ -28,7 +27,6 @@ from collector.store import Notification
 STATUSES = ("held", "pending", "sent", "given_up", "merged")
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-MAX_TEST_BODY_BYTES = 64 * 1024
 MAX_BEFORE = 2**62
 QUERY = frozenset({"status", "channel", "before", "limit"})
 
@@ -68,13 +66,7 @@ async def list_notifications(request: web.Request) -> web.Response:
 async def send_test(request: web.Request) -> web.Response:
     app = request.app
     app[AUTH].require(request, "admin")
-    body = await request.content.read(MAX_TEST_BODY_BYTES + 1)
-    if len(body) > MAX_TEST_BODY_BYTES:
-        raise ApiError(413, f"body over {MAX_TEST_BODY_BYTES} bytes")
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, 'body must be JSON: {"channel": "ID"}') from None
+    document = await read_small_json(request)
     channel_id = document.get("channel") if isinstance(document, dict) else None
     if not isinstance(channel_id, str):
         raise ApiError(400, 'body must be {"channel": "ID"}', [{"field": "channel"}])
