@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
+
+from collector.store import Store
 
 
 @pytest.fixture
@@ -15,3 +19,18 @@ def write_config(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A collector store, opened on a fresh file in tmp_path."""
+    store = Store(tmp_path / "collector.db")
+    await store.open()
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client

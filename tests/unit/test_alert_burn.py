@@ -4,7 +4,6 @@ on crafted budget burns stored in a real SQLite file; the rates come from the SL
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -38,14 +37,6 @@ alerts:
 def config(rules: str, tmp_path: Path, objective: float = 99.9) -> Config:
     text = CONFIG.replace("objective: 99.9", f"objective: {objective}") + rules
     return parse_config(text, base_dir=tmp_path, process="collector")
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = Store(tmp_path / "collector.db")
-    await store.open()
-    yield store
-    await store.close()
 
 
 async def run_for(store: Store, clock: Clock, seconds: float, ok: bool) -> None:

@@ -4,7 +4,6 @@ fixed clock from a real store, and once per week even across restarts."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -81,14 +80,6 @@ alerts:
   digest: {channels: [ops], weekday: monday, at: "09:00", timezone: Europe/Paris}
 """
 STEP = 600.0
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = Store(tmp_path / "collector.db")
-    await store.open()
-    yield store
-    await store.close()
 
 
 def config(tmp_path: Path) -> Config:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -57,14 +57,6 @@ class Clock:
 def config_with(rules: str, tmp_path: Path, extra: str = "") -> Config:
     text = CONFIG + rules + extra
     return parse_config(text, base_dir=tmp_path, process="collector")
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = Store(tmp_path / "collector.db")
-    await store.open()
-    yield store
-    await store.close()
 
 
 @pytest.fixture

@@ -3,10 +3,7 @@ after the quiet time; and the evaluator turning rapid cycles into one message un
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from collector.alerts import flapping
 from collector.alerts.outbox import decode_event
@@ -54,14 +51,6 @@ def test_settled_after_the_quiet_time() -> None:
     assert not flapping.settled(changes, 699_999, SETTINGS)
     assert flapping.settled(changes, 700_000, SETTINGS)
     assert flapping.settled([], 0, SETTINGS)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = Store(tmp_path / "collector.db")
-    await store.open()
-    yield store
-    await store.close()
 
 
 async def test_rapid_cycles_make_one_flapping_message_until_settled(

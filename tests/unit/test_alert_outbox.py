@@ -60,20 +60,6 @@ def clock(services: ChatServices) -> Clock:
     return clock
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = Store(tmp_path / "collector.db")
-    await store.open()
-    yield store
-    await store.close()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
 def alerts_config(services: ChatServices, **settings: object) -> AlertsConfig:
     channels = (services.channel("slack", "ops"), services.channel("webhook", "hook"))
     defaults: dict[str, object] = {"channels": channels, "group_window": 0.0, "rate_limit": None}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -83,20 +82,6 @@ def test_the_rate_limit_holds_the_excess_until_a_slot_frees() -> None:
 async def services() -> AsyncIterator[ChatServices]:
     async with running_chat_services() as running:
         yield running
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = Store(tmp_path / "collector.db")
-    await store.open()
-    yield store
-    await store.close()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 def rig_for(

@@ -105,14 +105,6 @@ def slas() -> list[Sla]:
     ]
 
 
-@pytest.fixture
-async def store(tmp_path: Path):
-    opened = Store(tmp_path / "collector.db")
-    await opened.open()
-    yield opened
-    await opened.close()
-
-
 async def fill(store: Store, seed: int) -> None:
     for agent, rows in random_trace(seed).items():
         for start in range(0, len(rows), 5000):
