@@ -7,6 +7,7 @@ import aiohttp
 import pytest
 
 from collector.store import Store
+from tests.chat_services import ChatServices, running_chat_services
 
 
 @pytest.fixture
@@ -34,3 +35,10 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as client:
         yield client
+
+
+@pytest.fixture
+async def services() -> AsyncIterator[ChatServices]:
+    """Local stand-ins for every chat service, recording what they receive."""
+    async with running_chat_services() as running:
+        yield running

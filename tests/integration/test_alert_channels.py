@@ -5,7 +5,6 @@ judged right, and no secret in results, logs or reprs."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -22,7 +21,6 @@ from tests.chat_services import (
     SERVICES,
     ChatServices,
     big_digest,
-    running_chat_services,
     sample_events,
     storm,
     telegram_html_text,
@@ -39,18 +37,6 @@ NATIVE_SUCCESS = {
     "webhook": 200,
 }
 NOW = datetime(2026, 11, 27, 3, 20, tzinfo=UTC).timestamp()
-
-
-@pytest.fixture
-async def services() -> AsyncIterator[ChatServices]:
-    async with running_chat_services() as running:
-        yield running
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 async def deliver(

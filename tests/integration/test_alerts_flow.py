@@ -6,7 +6,7 @@ background loops do the work (the tests only move the clock and wake them)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 from collector.alerts.service import SERVICE, AlertService
 from collector.main import Collector
 from config.loader import parse_config
-from tests.chat_services import SERVICES, ChatServices, running_chat_services
+from tests.chat_services import SERVICES, ChatServices
 from tests.support import async_wait_until
 
 ADMIN = "admin-token-0123456789"
@@ -138,12 +138,6 @@ def sample(ts: float, ok: bool, check: str = "web") -> dict[str, Any]:
     return {"check": check, "ts": ts, "ok": ok, "latency_ms": 12.0 if ok else 3.0,
             "interval_s": 10, "type": "http", "status_code": 200 if ok else None,
             "error": None if ok else "connection refused"}  # fmt: skip
-
-
-@pytest.fixture
-async def services() -> AsyncIterator[ChatServices]:
-    async with running_chat_services() as running:
-        yield running
 
 
 @pytest.fixture

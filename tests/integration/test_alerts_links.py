@@ -6,7 +6,7 @@ app, real SQLite file, the webhook stand-in receiving the messages."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from collector.alerts.service import SERVICE, AlertService
 from collector.links import VALID_S
 from collector.main import Collector
 from config.loader import parse_config
-from tests.chat_services import ChatServices, running_chat_services
+from tests.chat_services import ChatServices
 from tests.integration.test_alerts_flow import ADMIN, EU1, T0, Clock, channel_yaml, sample
 from tests.support import async_wait_until
 
@@ -91,12 +91,6 @@ class Rig:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         response = await self.client.get(url.raw_path_qs, headers=headers)
         return response.status, await response.text()
-
-
-@pytest.fixture
-async def services() -> AsyncIterator[ChatServices]:
-    async with running_chat_services() as running:
-        yield running
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ restart."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,7 +31,6 @@ from tests.chat_services import (
     AT,
     SINCE,
     ChatServices,
-    running_chat_services,
     sample_events,
 )
 
@@ -45,12 +43,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def services() -> AsyncIterator[ChatServices]:
-    async with running_chat_services() as running:
-        yield running
 
 
 @pytest.fixture

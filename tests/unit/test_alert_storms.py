@@ -5,10 +5,8 @@ rate limit on top makes the excess wait and leave grouped, never dropped."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import aiohttp
-import pytest
 
 from collector.alerts.events import Down, Subject
 from collector.alerts.outbox import Decision
@@ -19,7 +17,6 @@ from tests.chat_services import (
     AT,
     SINCE,
     ChatServices,
-    running_chat_services,
     sample_events,
     slack_block_problems,
 )
@@ -76,12 +73,6 @@ def test_the_rate_limit_holds_the_excess_until_a_slot_frees() -> None:
 
 
 # ------------------------------------------------------------------------ through the outbox
-
-
-@pytest.fixture
-async def services() -> AsyncIterator[ChatServices]:
-    async with running_chat_services() as running:
-        yield running
 
 
 def rig_for(
