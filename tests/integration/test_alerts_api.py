@@ -5,23 +5,21 @@ by schemathesis on a collector process."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
+from tests import openapi_rig
 from tests.chat_services import ChatServices
-from tests.integration.test_alerts_flow import ADMIN, EU1, Rig, make_rig, services
+from tests.integration.test_alerts_flow import ADMIN, EU1, Rig, make_rig
 from tests.support import (
     async_wait_until,
-    free_port,
-    running_collector,
 )
 
-__all__ = ["make_rig", "services"]  # fixtures
+__all__ = ["make_rig"]  # a fixture
 
 RULE = "    - {checks: [web], channels: [slack, webhook], events: [down, resolved]}\n"
 
@@ -169,46 +167,19 @@ async def test_bad_test_requests(make_rig: Callable[..., Any], body: bytes, stat
 # ------------------------------------------------------------------------------- OpenAPI
 
 
-@pytest.fixture(scope="module")
-def collector_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder: Path = tmp_path_factory.mktemp("alerts-openapi")
-    port = free_port()
-    refused = free_port()  # nothing listens: test messages fail fast
-    (folder / "collector.yaml").write_text(
-        f"""
-collector:
-  listen: 127.0.0.1:{port}
-  database: data/collector.db
-  admin_token: {ADMIN}
-alerts:
-  channels:
-    - {{id: ops, type: slack, url: "http://127.0.0.1:{refused}/hook"}}
-  rules:
-    - {{checks: ["*"], channels: [ops]}}
-""",
-        encoding="utf-8",
-    )
-    url = f"http://127.0.0.1:{port}"
-    with running_collector(folder / "collector.yaml", url):
-        yield url
-
-
 POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE
 
 
 @pytest.mark.parametrize("operation", ["GET /api/v1/notifications", "POST /api/v1/alerts/test"])
 @pytest.mark.parametrize("mode", [POSITIVE, NEGATIVE], ids=str)
 def test_the_alert_routes_conform_to_the_document(
-    collector_url: str, operation: str, mode: schemathesis.GenerationMode
+    api_schema: schemathesis.schemas.BaseSchema, operation: str, mode: schemathesis.GenerationMode
 ) -> None:
-    schema = schemathesis.openapi.from_url(f"{collector_url}/api/v1/openapi.json")
-    found = {result.ok().label: result.ok() for result in schema.get_all_operations()}
-
-    @given(case=found[operation].as_strategy(generation_mode=mode))
+    @given(case=openapi_rig.operations(api_schema)[operation].as_strategy(generation_mode=mode))
     @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
     def conforms(case: schemathesis.Case) -> None:
         if case.headers:  # HTTP's own: aiohttp answers 417 to any expectation but 100-continue
             case.headers = {k: v for k, v in case.headers.items() if k.lower() != "expect"}
-        case.call_and_validate(headers=admin())
+        case.call_and_validate(headers={"Authorization": f"Bearer {openapi_rig.ADMIN}"})
 
     conforms()

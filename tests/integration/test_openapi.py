@@ -7,7 +7,6 @@ answer must conform to the document (status codes, content types, bodies).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,36 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from collector.main import Collector
 from collector.openapi import OPENAPI
 from config.loader import parse_config
-from tests.support import free_port, running_collector
-
-ADMIN = "admin-token-0123456789"
-
-
-@pytest.fixture(scope="module")
-def collector_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder: Path = tmp_path_factory.mktemp("openapi")
-    port = free_port()
-    config = folder / "collector.yaml"
-    config.write_text(
-        f"""
-collector:
-  listen: 127.0.0.1:{port}
-  database: data/collector.db
-  admin_token: {ADMIN}
-  agents:
-    - {{id: eu-1, token: eu1-token-0123456789ab}}
-""",
-        encoding="utf-8",
-    )
-    url = f"http://127.0.0.1:{port}"
-    with running_collector(config, url):
-        yield url
-
-
-@pytest.fixture(scope="module")
-def api_schema(collector_url: str) -> schemathesis.schemas.BaseSchema:
-    return schemathesis.openapi.from_url(f"{collector_url}/api/v1/openapi.json")
-
+from tests.openapi_rig import ADMIN, operations
 
 OWN_OPERATIONS = {
     "GET /healthz": False,
@@ -81,7 +51,7 @@ def documented_operations() -> set[str]:
 def test_the_served_document_is_the_one_built_in_process(
     api_schema: schemathesis.schemas.BaseSchema,
 ) -> None:
-    served = {result.ok().label for result in api_schema.get_all_operations()}
+    served = set(operations(api_schema))
     assert served == documented_operations()
     assert set(OWN_OPERATIONS) <= served
 
@@ -91,10 +61,7 @@ def test_every_operation_conforms_to_the_document(
     api_schema: schemathesis.schemas.BaseSchema, label: str, mode: schemathesis.GenerationMode
 ) -> None:
     """Positive cases must be accepted; negative ones refused with a documented 4xx."""
-    found = {}
-    for result in api_schema.get_all_operations():
-        operation = result.ok()
-        found[operation.label] = operation
+    found = operations(api_schema)
 
     @given(case=found[label].as_strategy(generation_mode=mode))
     @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))

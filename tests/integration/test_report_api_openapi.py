@@ -1,5 +1,5 @@
 """The report and maintenance routes conform to their OpenAPI document: schemathesis against a
-collector process with SLAs, customers and data.
+collector process with SLAs, customers and data (`tests.openapi_rig`).
 
 Positive cases must be accepted (2xx, or 404 for an SLA or window id that does not exist);
 rules the document states only in words (from and to go together, end after start, SLA ids that
@@ -9,25 +9,13 @@ Negative cases must be refused with a documented 4xx. No answer may be a 5xx.
 
 from __future__ import annotations
 
-import json
-import time
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.support import (
-    free_port,
-    running_collector,
-)
-
-ADMIN = "admin-token-0123456789"
-AGENT = "eu1-token-0123456789ab"
-SLAS = ("acme-web", "acme-db")
+from tests.openapi_rig import ADMIN, SLAS, operations
 
 OPERATIONS = [
     "GET /api/v1/slas",
@@ -42,64 +30,11 @@ POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.Generati
 CASES = [(label, POSITIVE) for label in OPERATIONS] + [(label, NEGATIVE) for label in WITH_INPUT]
 
 
-@pytest.fixture(scope="module")
-def collector_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder: Path = tmp_path_factory.mktemp("report-openapi")
-    port = free_port()
-    config = folder / "collector.yaml"
-    config.write_text(
-        f"""
-collector:
-  listen: 127.0.0.1:{port}
-  database: data/collector.db
-  admin_token: {ADMIN}
-  agents:
-    - {{id: eu-1, token: {AGENT}}}
-  customers:
-    - {{id: acme, name: ACME}}
-slas:
-  - {{id: acme-web, customer: acme, checks: [web], objective: 99.9,
-      latency: {{objective: 300ms}}, maintenance: [{{every: day, at: "03:00", duration: 10m}}]}}
-  - {{id: acme-db, customer: acme, checks: [web, db], objective: 99.5, min_downtime: 2m}}
-""",
-        encoding="utf-8",
-    )
-    url = f"http://127.0.0.1:{port}"
-    with running_collector(config, url):
-        _push_an_hour(url)
-        yield url
-
-
-def _push_an_hour(url: str) -> None:
-    start = time.time() - 3600
-    samples = [
-        {"check": check, "ts": start + 60 * i, "ok": i % 17 != 0, "latency_ms": 100.0 + i,
-         "interval_s": 60, "error": None if i % 17 else "HTTP 500"}
-        for i in range(60)
-        for check in ("web", "db")
-    ]  # fmt: skip
-    request = urllib.request.Request(
-        f"{url}/api/v1/samples",
-        data=json.dumps({"agent": "eu-1", "samples": samples}).encode(),
-        headers={"Authorization": f"Bearer {AGENT}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200
-
-
-@pytest.fixture(scope="module")
-def api_schema(collector_url: str) -> schemathesis.schemas.BaseSchema:
-    return schemathesis.openapi.from_url(f"{collector_url}/api/v1/openapi.json")
-
-
 @pytest.mark.parametrize(("label", "mode"), CASES, ids=str)
 def test_every_report_operation_conforms_to_the_document(
     api_schema: schemathesis.schemas.BaseSchema, label: str, mode: schemathesis.GenerationMode
 ) -> None:
-    found = {}
-    for result in api_schema.get_all_operations():
-        operation = result.ok()
-        found[operation.label] = operation
+    found = operations(api_schema)
     assert set(OPERATIONS) <= set(found)
 
     @given(case=found[label].as_strategy(generation_mode=mode))
