@@ -12,7 +12,8 @@ Through a real collector HTTP server:
   which the page shows too).
 In-process: `reports.daily_reports` (the 540 day figures from one read and shared timelines)
 against the straightforward way, 540 reports one by one through `compute_from_store`.
-Goal: the page uncached well under a second. `--quick` uses a 120 s interval (a smoke run).
+The data is bench/report.py's (its `build`). Goal: the page uncached well under a second.
+`--quick` uses a 120 s interval (a smoke run).
 """
 
 from __future__ import annotations
@@ -20,19 +21,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
-import statistics
 import tempfile
 import time
-from bisect import bisect_right
-from collections.abc import Awaitable, Callable, Iterator
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import aiohttp
+from report import NOW_MS, build, timed  # bench/report.py: the same month of data and timer
 
-from collector.ingest import SampleRow
 from collector.main import Collector
 from collector.reports import compute_from_store, daily_reports, last_days
 from collector.status import STATUS_CACHE
@@ -41,12 +36,6 @@ from config.loader import parse_config
 from config.schema import Config
 from slawatch.logs import configure_logging
 
-START_MS = round(datetime.fromisoformat("2026-11-01T00:00:00Z").timestamp() * 1000)
-END_MS = round(datetime.fromisoformat("2026-12-01T00:00:00Z").timestamp() * 1000)
-NOW_MS = END_MS - 60_000
-CHECKS = ("web", "api", "db")
-AGENTS = ("eu-1", "us-1", "ap-1")
-BATCH = 10_000
 ADMIN = "bench-admin-token-0123456789"
 SLAS = [
     {"id": "shop", "checks": ["web", "api", "db"], "objective": 99.9, "min_downtime": "1m",
@@ -64,56 +53,6 @@ SLAS = [
 ]  # fmt: skip
 
 
-# ------------------------------------------------------------------------------------ the data
-
-
-def outages(count: int, seed: int) -> dict[str, list[tuple[int, int]]]:
-    """`count` outages of 1 to 30 minutes, each on one check, spread over the month."""
-    rng = random.Random(seed)
-    found: dict[str, list[tuple[int, int]]] = {check: [] for check in CHECKS}
-    for _ in range(count):
-        start = rng.randrange(START_MS, END_MS - 3_600_000)
-        found[rng.choice(CHECKS)].append((start, start + rng.randrange(60_000, 1_800_000)))
-    return {check: sorted(spans) for check, spans in found.items()}
-
-
-def agent_batches(
-    agent: int, interval_s: int, down: dict[str, list[tuple[int, int]]]
-) -> Iterator[list[SampleRow]]:
-    """One agent's samples of the month in time order, batch by batch, as it pushes them."""
-    interval_ms = interval_s * 1000
-    starts = {check: [start for start, _ in spans] for check, spans in down.items()}
-    batch: list[SampleRow] = []
-    for step in range((END_MS - START_MS) // interval_ms):
-        for offset, check in enumerate(CHECKS):
-            ts = START_MS + step * interval_ms + offset * 997 + agent * 101
-            before = bisect_right(starts[check], ts)
-            ok = not any(ts < end for _, end in down[check][max(0, before - 3) : before])
-            batch.append(SampleRow(ts, ok, 80.0 if ok else None, interval_ms,
-                                   200 if ok else 503, None if ok else "HTTP 503",
-                                   None, None, None, None, None, None, check, "http"))  # fmt: skip
-            if len(batch) == BATCH:
-                yield batch
-                batch = []
-    if batch:
-        yield batch
-
-
-async def build(path: Path, *, interval_s: int, outage_count: int) -> int:
-    """A database of the month; returns the samples stored."""
-    store = Store(path)
-    await store.open()
-    down = outages(outage_count, seed=1)
-    total = 0
-    try:
-        for index, name in enumerate(AGENTS):
-            for rows in agent_batches(index, interval_s, down):
-                total += (await store.ingest(name, rows, labels=None, now_ms=NOW_MS)).accepted
-    finally:
-        await store.close()
-    return total
-
-
 def config_text(database: Path) -> str:
     return json.dumps(
         {
@@ -129,17 +68,6 @@ def config_text(database: Path) -> str:
 
 
 # --------------------------------------------------------------------------------- measuring
-
-
-async def timed(run: Callable[[], Awaitable[Any]], repeat: int) -> float:
-    """Median seconds of `repeat` runs after one warm-up run."""
-    await run()
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        await run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 async def over_http(config: Config, repeat: int) -> dict[str, float]:
