@@ -120,11 +120,7 @@ async def list_incidents(request: web.Request) -> web.Response:
     principal = app[AUTH].require(request, "admin", "customer")
     _known_parameters(request, ("sla", "period", "from", "to", "format"))
     output = _format(request, ("json", "csv"))
-    sla_id = request.query.get("sla")
-    if sla_id is None:
-        slas = visible_slas(app[CONFIG], principal)
-    else:
-        slas = [find_sla(app[CONFIG], principal, sla_id)]
+    slas = _asked_slas(request, principal)
     now_ms = _now_ms(request)
     found: list[SlaReport] = []
     for sla in slas:
@@ -257,15 +253,20 @@ def _problem(field: str, error: str) -> dict[str, str]:
     return {"field": field, "error": error}
 
 
+def _asked_slas(request: web.Request, principal: Principal) -> list[Sla]:
+    """The SLA of `?sla=` (404 when the caller may not see it), or every SLA it may see."""
+    config = request.app[CONFIG]
+    sla_id = request.query.get("sla")
+    return (
+        visible_slas(config, principal) if sla_id is None else [find_sla(config, principal, sla_id)]
+    )
+
+
 async def list_maintenance(request: web.Request) -> web.Response:
     app = request.app
     principal = app[AUTH].require(request, "admin", "customer")
     _known_parameters(request, ("sla", "period", "from", "to"))
-    sla_id = request.query.get("sla")
-    if sla_id is None:
-        slas = visible_slas(app[CONFIG], principal)
-    else:
-        slas = [find_sla(app[CONFIG], principal, sla_id)]
+    slas = _asked_slas(request, principal)
     now_ms = _now_ms(request)
     asked = "from" in request.query or "to" in request.query or "period" in request.query
     windows = {sla.id: requested_window(request.query, sla, now_ms)[0] for sla in slas}
