@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -18,6 +19,16 @@ T = TypeVar("T")
 
 SLAWATCH = [sys.executable, "-m", "slawatch.cli"]
 """The command line as a subprocess, with the test interpreter."""
+
+
+def ms(text: str) -> int:
+    """Unix ms of an ISO 8601 time with its offset ("2026-11-03T00:00:00Z")."""
+    return round(datetime.fromisoformat(text).timestamp() * 1000)
+
+
+def auth(token: str) -> dict[str, str]:
+    """The header that presents `token`."""
+    return {"Authorization": f"Bearer {token}"}
 
 
 def free_port() -> int:

@@ -19,6 +19,7 @@ from structlog.testing import capture_logs
 from collector.main import Collector
 from config.contract import MAX_BATCH_SAMPLES, MAX_BODY_BYTES
 from config.loader import parse_config
+from tests.support import auth
 
 ADMIN = "admin-token-0123456789"
 EU1 = "eu1-token-0123456789ab"
@@ -62,10 +63,6 @@ def collector(tmp_path: Path, clock: Clock) -> Collector:
 @pytest.fixture
 async def client(aiohttp_client: Callable[..., Any], collector: Collector) -> TestClient:
     return await aiohttp_client(collector.app)
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def sample(ts: float, ok: bool = True, check: str = "web", **extra: Any) -> dict[str, Any]:

@@ -20,7 +20,6 @@ import csv
 import io
 import random
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from aiohttp.test_utils import TestClient
 
 from collector.main import Collector
 from config.loader import parse_config
+from tests.support import auth, ms
 
 ADMIN = "admin-token-0123456789"
 AGENT_TOKENS = {
@@ -77,10 +77,6 @@ slas:
 S = 1000
 MIN = 60 * S
 HOUR = 3600 * S
-
-
-def ms(text: str) -> int:
-    return round(datetime.fromisoformat(text).timestamp() * 1000)
 
 
 DAY = ms("2026-11-03T00:00:00Z")
@@ -177,10 +173,6 @@ def collector(tmp_path: Path, clock: Clock) -> Collector:
 @pytest.fixture
 async def client(aiohttp_client: Callable[..., Any], collector: Collector) -> TestClient:
     return await aiohttp_client(collector.app)
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def push(client: TestClient, agent: str, samples: list[dict[str, Any]]) -> dict[str, Any]:

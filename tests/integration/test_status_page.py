@@ -30,6 +30,7 @@ from collector.periods import Window
 from collector.reports import report_window, sla_report
 from collector.status import FRESH_S, Redactor, plain_error
 from config.loader import parse_config
+from tests.support import auth, ms
 
 ADMIN = "admin-token-0123456789"
 AGENT_TOKENS = {
@@ -94,10 +95,6 @@ DAY = 24 * HOUR
 STEP = 5 * MIN
 
 
-def ms(text: str) -> int:
-    return round(datetime.fromisoformat(text).timestamp() * 1000)
-
-
 NOW = ms("2026-11-10T12:00:00Z")
 START = NOW - 20 * DAY
 OUTAGE = (ms("2026-11-03T10:00:00Z"), ms("2026-11-03T10:30:00Z"))
@@ -157,10 +154,6 @@ def collector(tmp_path: Path, clock: Clock) -> Collector:
 @pytest.fixture
 async def client(aiohttp_client: Callable[..., Any], collector: Collector) -> TestClient:
     return await aiohttp_client(collector.app)
-
-
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}

@@ -20,13 +20,10 @@ from collector.maintenance import (
     subtract,
 )
 from config.schema import OneOffMaintenance, RecurringMaintenance, Sla
+from tests.support import ms
 from tests.unit.sla_reference import maintenance_windows
 
 HOUR = 3_600_000
-
-
-def ms(text: str) -> int:
-    return round(datetime.fromisoformat(text).timestamp() * 1000)
 
 
 def span(start: str, end: str) -> Interval:

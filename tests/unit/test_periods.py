@@ -19,12 +19,9 @@ from collector.periods import (
     window_between,
     window_for_period,
 )
+from tests.support import ms
 
 HOUR = 3_600_000
-
-
-def ms(text: str) -> int:
-    return round(datetime.fromisoformat(text).timestamp() * 1000)
 
 
 def window(start: str, end: str) -> Window:

@@ -7,7 +7,6 @@ import csv
 import io
 import re
 from dataclasses import replace
-from datetime import datetime
 
 import pytest
 
@@ -25,12 +24,9 @@ from collector.reports import MaintenanceItem, SlaReport
 from collector.sla import LatencySource, compute_report
 from collector.timeline import Run
 from config.schema import CreditTier, LatencyObjective, OneOffMaintenance, Sla
+from tests.support import ms
 
 S = 1000
-
-
-def ms(text: str) -> int:
-    return round(datetime.fromisoformat(text).timestamp() * 1000)
 
 
 def example(name: str = "ACME website", error: str = "HTTP 503") -> SlaReport:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 import sqlite3
 from dataclasses import replace
-from datetime import datetime, time
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -32,14 +32,11 @@ from collector.sla import history_range
 from collector.store import DeclaredMaintenance, Store
 from collector.timeline import Run
 from config.schema import LatencyObjective, OneOffMaintenance, RecurringMaintenance, Sla
+from tests.support import ms
 
 S = 1000
 MIN = 60 * S
 HOUR = 3600 * S
-
-
-def ms(text: str) -> int:
-    return round(datetime.fromisoformat(text).timestamp() * 1000)
 
 
 NOW = ms("2026-11-02T05:30:00Z")

@@ -25,6 +25,7 @@ from collector.sla import (
 from collector.states import State
 from collector.timeline import Run, SampleState, build_runs
 from config.schema import CreditTier, LatencyObjective, OneOffMaintenance, Sla
+from tests.support import ms
 
 S = 1000
 MIN = 60 * S
@@ -32,10 +33,6 @@ T0 = round(datetime.fromisoformat("2026-11-01T00:00:00Z").timestamp() * 1000)
 """The start of every window below, unless said otherwise."""
 HOUR_MS = 3600 * S
 HOUR_WINDOW = Window(T0, T0 + HOUR_MS)
-
-
-def ms(text: str) -> int:
-    return round(datetime.fromisoformat(text).timestamp() * 1000)
 
 
 def trace(start_s: int, pattern: str, error: str = "timeout", interval_s: int = 60) -> list[Run]:
