@@ -7,24 +7,16 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
-from tests.chat_services import ChatServices, running_chat_services
+from tests.chat_services import ChatServices
 from tests.support import async_wait_until, free_port, start_slawatch, stop_process
 
 ADMIN = "admin-token-0123456789-secret"
 AGENT = "agent-token-0123456789-secret"
-
-
-@pytest.fixture
-async def services() -> AsyncIterator[ChatServices]:
-    async with running_chat_services() as running:
-        yield running
 
 
 def write_config(folder: Path, port: int, services: ChatServices) -> Path:
