@@ -11,16 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 from structlog.testing import capture_logs
 from yarl import URL
 
-from collector.alerts.service import SERVICE, AlertService
 from collector.links import VALID_S
 from collector.main import Collector
 from config.loader import parse_config
 from tests.chat_services import ChatServices
 from tests.integration.test_alerts_flow import ADMIN, EU1, T0, Clock, channel_yaml, sample
+from tests.integration.test_alerts_flow import Rig as FlowRig
 from tests.support import async_wait_until
 
 ACME_TOKEN = "acme-token-0123456789ab"
@@ -56,25 +55,10 @@ alerts:
 """
 
 
-class Rig:
-    def __init__(self, client: TestClient, services: ChatServices, clock: Clock) -> None:
-        self.client = client
-        self.services = services
-        self.clock = clock
-
-    @property
-    def service(self) -> AlertService:
-        return self.client.app[SERVICE]
-
+class Rig(FlowRig):
     async def down(self, *checks: str) -> dict[str, str | None]:
         """The checks fail; returns the link of each one's delivered `down`."""
-        samples = [sample(self.clock.now, False, check) for check in checks]
-        response = await self.client.post(
-            "/api/v1/samples",
-            json={"agent": "eu-1", "samples": samples},
-            headers={"Authorization": f"Bearer {EU1}"},
-        )
-        assert response.status == 200, await response.text()
+        await self.push("eu-1", EU1, [sample(self.clock.now, False, check) for check in checks])
         self.clock.now += 10
         await self.service.evaluate_now()
 
