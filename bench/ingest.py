@@ -9,7 +9,7 @@
    table of the same schema and PRAGMAs, one commit per batch: the ceiling of the disk and SQLite.
 3. Starts `slawatch collector` as a separate process and pushes every body over HTTP, one
    connection per agent, all agents at once; reports samples/s, the ratio to the ceiling, and
-   the collector's RSS at the end.
+   the RSS at the end of the collector and of the worker processes it judges big batches in.
 """
 
 from __future__ import annotations
@@ -164,6 +164,19 @@ def cpu_seconds(pid: int) -> dict[str, float]:
     return result
 
 
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (the collector's workers that judge big batches)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
     status = Path(f"/proc/{pid}/status").read_text()
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
@@ -202,7 +215,10 @@ def main() -> None:
             client = time.process_time() - client_before
             cpu_after = cpu_seconds(process.pid)
             threads = {t: cpu_after[t] - cpu_before.get(t, 0.0) for t in cpu_after}
+            workers = children(process.pid)
+            workers_cpu = sum(sum(cpu_seconds(worker).values()) for worker in workers)
             rss, peak = rss_mb(process.pid)
+            workers_rss = sum(rss_mb(worker)[0] for worker in workers)
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -213,9 +229,12 @@ def main() -> None:
     busiest = sorted(threads.values(), reverse=True)[:3]
     print(f"collector CPU: {sum(threads.values()):.1f} s in {elapsed:.1f} s; busiest threads: "
           + ", ".join(f"{seconds / elapsed:.0%}" for seconds in busiest)
+          + f"; its {len(workers)} child processes (batch workers, their resource tracker): "
+          + f"{workers_cpu:.1f} s"
           + f"; the pushing client: {client / elapsed:.0%}")  # fmt: skip
     print(f"ratio to the raw ceiling: {rate / ceiling:.2f}  (goal >= 0.25, stretch 0.5)")
-    print(f"collector RSS after {total} samples: {rss:.0f} MB (peak {peak:.0f} MB; goal < 200)")
+    print(f"collector RSS after {total} samples: {rss + workers_rss:.0f} MB with its workers "
+          f"({rss:.0f} MB, peak {peak:.0f} MB, + {workers_rss:.0f} MB); goal < 200")  # fmt: skip
 
 
 if __name__ == "__main__":

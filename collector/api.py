@@ -25,7 +25,8 @@ from collector import openapi
 from collector.auth import Authenticator, Principal
 from collector.current import check_states
 from collector.errors import ApiError, error_response
-from collector.ingest import Batch, BatchError, parse_json, validate_batch
+from collector.ingest import Batch, BatchError
+from collector.ingest_workers import BatchJudge
 from collector.metrics import CollectorMetrics
 from collector.states import State
 from collector.store import IngestResult, Store
@@ -43,6 +44,9 @@ AUTH = web.AppKey("auth", Authenticator)
 METRICS = web.AppKey("metrics", CollectorMetrics)
 CLOCK = web.AppKey("clock", Callable[[], float])
 """Unix seconds now; tests replace it to put the collector at a chosen instant."""
+BATCH_JUDGE = web.AppKey("batch_judge", BatchJudge)
+"""Parses and validates pushed batches, big ones in worker processes; tests may replace it
+before the app starts."""
 INGEST_LISTENERS = web.AppKey("ingest_listeners", list[IngestListener])
 """Called after each stored batch (alerts evaluate states on ingest); errors are logged."""
 METRICS_REFRESHERS = web.AppKey("metrics_refreshers", list[MetricsRefresher])
@@ -70,10 +74,16 @@ def create_app(
     app[AUTH] = auth
     app[METRICS] = metrics
     app[CLOCK] = clock
+    app[BATCH_JUDGE] = BatchJudge()
     app[INGEST_LISTENERS] = []
     app[METRICS_REFRESHERS] = []
     openapi.setup(app)
+    app.on_cleanup.append(_close_batch_judge)
     return app
+
+
+async def _close_batch_judge(app: web.Application) -> None:
+    await app[BATCH_JUDGE].close()
 
 
 def setup(app: web.Application) -> None:
@@ -168,15 +178,18 @@ async def push_samples(request: web.Request) -> web.Response:
 async def _read_batch(request: web.Request, principal: Principal) -> tuple[Batch, float]:
     """The validated batch of the request and the instant it was judged at, or ApiError."""
     app = request.app
+    body = await read_body(request)
+    now = app[CLOCK]()
     try:
-        document = parse_json(await read_body(request))
-        claimed = document.get("agent") if isinstance(document, dict) else None
-        if principal.kind == "agent" and isinstance(claimed, str) and claimed != principal.id:
-            raise ApiError(403, f"this token pushes as agent {principal.id!r} only")
-        now = app[CLOCK]()
-        return validate_batch(document, now=now, max_sample_age=_collector(app).max_sample_age), now
+        batch = await app[BATCH_JUDGE].judge(
+            body,
+            now=now,
+            max_sample_age=_collector(app).max_sample_age,
+            pushing_as=principal.id if principal.kind == "agent" else None,
+        )
     except BatchError as error:
-        raise ApiError(400, error.message, [p.to_json() for p in error.problems]) from None
+        raise ApiError(error.status, error.message, [p.to_json() for p in error.problems]) from None
+    return batch, now
 
 
 SMALL_BODY_BYTES = 64 * 1024

@@ -79,10 +79,17 @@ class Problem:
 
 
 class BatchError(Exception):
-    def __init__(self, message: str, problems: list[Problem]) -> None:
+    """A refused batch: 400 with every problem named, or 403 for a token pushing as another
+    agent. Picklable, so that a worker process can raise it (`collector.ingest_workers`)."""
+
+    def __init__(self, message: str, problems: list[Problem], status: int = 400) -> None:
         super().__init__(message)
         self.message = message
         self.problems = problems
+        self.status = status
+
+    def __reduce__(self) -> tuple[type[BatchError], tuple[str, list[Problem], int]]:
+        return BatchError, (self.message, self.problems, self.status)
 
 
 def parse_json(body: bytes) -> Any:
@@ -136,8 +143,16 @@ def _constant_fields(value: Any, path: str = "") -> list[str]:
     return []
 
 
-def parse_batch(body: bytes, *, now: float, max_sample_age: float) -> Batch:
-    return validate_batch(parse_json(body), now=now, max_sample_age=max_sample_age)
+def parse_batch(
+    body: bytes, *, now: float, max_sample_age: float, pushing_as: str | None = None
+) -> Batch:
+    """The `Batch` of a request body, judged at `now`; `pushing_as` is the one agent the token
+    may push as (None for an admin token): a batch of another agent is refused with 403."""
+    document = parse_json(body)
+    claimed = document.get("agent") if isinstance(document, dict) else None
+    if pushing_as is not None and isinstance(claimed, str) and claimed != pushing_as:
+        raise BatchError(f"this token pushes as agent {pushing_as!r} only", [], status=403)
+    return validate_batch(document, now=now, max_sample_age=max_sample_age)
 
 
 def validate_batch(document: Any, *, now: float, max_sample_age: float) -> Batch:

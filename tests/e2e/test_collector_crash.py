@@ -52,13 +52,13 @@ def start(config: Path, url: str) -> subprocess.Popen[str]:
     return start_collector(config, url)
 
 
-def push(url: str, batch_number: int, token: str = AGENT) -> int:
-    """Push batch `batch_number`: its samples carry latencies n*BATCH .. n*BATCH+BATCH-1."""
-    base = time.time() - 3600 + batch_number
+def push(url: str, batch_number: int, token: str = AGENT, size: int = BATCH) -> int:
+    """Push batch `batch_number`: its samples carry latencies n*size .. n*size+size-1."""
+    base = time.time() - 3600 + batch_number * size / 1000  # one sample a ms: none shared
     samples = [
         {"check": f"c{i % 10}", "ts": base + i * 0.001, "ok": True,
-         "latency_ms": batch_number * BATCH + i, "interval_s": 60}
-        for i in range(BATCH)
+         "latency_ms": batch_number * size + i, "interval_s": 60}
+        for i in range(size)
     ]  # fmt: skip
     request = urllib.request.Request(
         f"{url}/api/v1/samples",
@@ -85,7 +85,30 @@ def stored_latencies(database: Path) -> set[float]:
     return asyncio.run(read())
 
 
-def test_every_acknowledged_sample_survives_a_kill_9_mid_ingest(tmp_path: Path) -> None:
+def children(pid: int) -> set[int]:
+    """The processes `pid` started that still run (zombies, already ended, excluded)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize(
+    "size", [BATCH, 2000], ids=["judged-in-place", "judged-in-worker-processes"]
+)
+def test_every_acknowledged_sample_survives_a_kill_9_mid_ingest(tmp_path: Path, size: int) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     config = write_config(tmp_path, port)
@@ -99,7 +122,7 @@ def test_every_acknowledged_sample_survives_a_kill_9_mid_ingest(tmp_path: Path) 
         while not stop.is_set() and number < 5000:
             attempted.append(number)
             try:
-                if push(url, number) == 200:
+                if push(url, number, size=size) == 200:
                     acknowledged.append(number)
             except OSError:
                 return  # the collector is gone
@@ -109,8 +132,12 @@ def test_every_acknowledged_sample_survives_a_kill_9_mid_ingest(tmp_path: Path) 
     thread.start()
     try:
         wait_until(lambda: len(acknowledged) >= 30, timeout=60)
+        workers = children(process.pid)
         process.kill()  # SIGKILL: no chance to flush anything more
         process.wait(timeout=10)
+        # Big batches had worker processes, which leave once their collector is gone.
+        assert bool(workers) == (size > BATCH)
+        wait_until(lambda: not any(running(pid) for pid in workers), timeout=10)
     finally:
         stop.set()
         thread.join(timeout=30)
@@ -121,11 +148,11 @@ def test_every_acknowledged_sample_survives_a_kill_9_mid_ingest(tmp_path: Path) 
     restarted = start(config, url)
     try:
         latencies = stored_latencies(tmp_path / "data" / "collector.db")
-        expected = {float(n * BATCH + i) for n in acknowledged for i in range(BATCH)}
+        expected = {float(n * size + i) for n in acknowledged for i in range(size)}
         assert expected <= latencies
         # An unacknowledged batch is simply sent again: all or nothing, and idempotent.
-        assert push(url, attempted[-1]) == 200
-        assert push(url, attempted[-1]) == 200
+        assert push(url, attempted[-1], size=size) == 200
+        assert push(url, attempted[-1], size=size) == 200
     finally:
         code, _, err = stop_process(restarted)
     assert code == 0, err
@@ -240,8 +267,11 @@ def test_a_collector_that_cannot_start_says_why_and_exits_1(tmp_path: Path, prob
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "size", [BATCH, 2000], ids=["judged-in-place", "judged-in-worker-processes"]
+)
 def test_sigterm_under_load_answers_or_refuses_each_push_and_keeps_every_acknowledged_one(
-    tmp_path: Path,
+    tmp_path: Path, size: int
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -253,7 +283,7 @@ def test_sigterm_under_load_answers_or_refuses_each_push_and_keeps_every_acknowl
         number = offset
         while not stop.is_set():
             try:
-                if push(url, number) == 200:
+                if push(url, number, size=size) == 200:
                     acknowledged.append(number)
             except OSError:
                 return
@@ -273,5 +303,5 @@ def test_sigterm_under_load_answers_or_refuses_each_push_and_keeps_every_acknowl
         _, _, err = stop_process(process)
     assert code == 0, err
     latencies = stored_latencies(tmp_path / "data" / "collector.db")
-    assert {float(n * BATCH + i) for n in acknowledged for i in range(BATCH)} <= latencies
-    assert len(latencies) % BATCH == 0  # whole batches: nothing half-written
+    assert {float(n * size + i) for n in acknowledged for i in range(size)} <= latencies
+    assert len(latencies) % size == 0  # whole batches: nothing half-written

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from typing import Any
 
 import pytest
@@ -234,6 +235,26 @@ def test_a_body_broken_otherwise_names_nothing(body: bytes) -> None:
 def test_parse_batch_reads_bytes() -> None:
     body = json.dumps(batch(sample())).encode()
     assert len(parse_batch(body, now=NOW, max_sample_age=MAX_AGE).samples) == 1
+
+
+def test_an_agent_token_pushes_as_its_own_agent_only() -> None:
+    body = json.dumps(batch(sample(ts="late"))).encode()  # invalid, and for eu-1
+    with pytest.raises(BatchError) as caught:
+        parse_batch(body, now=NOW, max_sample_age=MAX_AGE, pushing_as="us-1")
+    assert (caught.value.status, caught.value.problems) == (403, [])
+    assert "'us-1'" in caught.value.message
+    with pytest.raises(BatchError) as caught:
+        parse_batch(body, now=NOW, max_sample_age=MAX_AGE, pushing_as="eu-1")
+    assert (caught.value.status, [(p.index, p.field) for p in caught.value.problems]) == (
+        400,
+        [(0, "ts")],
+    )
+
+
+def test_a_refusal_crosses_process_boundaries_whole() -> None:
+    error = BatchError("invalid batch", [Problem(2, "ts", "must be Unix time")], status=400)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.message, copy.problems, copy.status) == (error.message, error.problems, 400)
 
 
 values = st.one_of(

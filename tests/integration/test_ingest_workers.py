@@ -1,0 +1,200 @@
+"""Big batches are judged in worker processes (real processes, real HTTP, real SQLite files):
+stored exactly as when judged in the collector's process, refused with the same answers, and a
+worker that dies costs no push."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from structlog.testing import capture_logs
+
+from collector.api import BATCH_JUDGE
+from collector.ingest_workers import WORKER_MIN_BODY_BYTES, BatchJudge
+from collector.main import Collector
+from config.loader import parse_config
+from tests.support import async_wait_until, auth
+
+ADMIN = "admin-token-0123456789"
+EU1 = "eu1-token-0123456789ab"
+NOW = time.time()
+
+CONFIG = f"""
+collector:
+  listen: 127.0.0.1:0
+  database: data/collector.db
+  admin_token: {ADMIN}
+  agents:
+    - {{id: eu-1, token: {EU1}}}
+"""
+
+
+def big_batch(count: int = 1000, agent: str = "eu-1", **changes: Any) -> dict[str, Any]:
+    """`count` samples of 20 checks over the last hours: failures, phases, TLS, odd latencies."""
+    samples = []
+    for k in range(count):
+        ok = k % 13 != 0
+        samples.append(
+            {"check": f"web-{k % 20}", "ts": NOW - 7200 + (k // 20) * 10 + (k % 20) * 0.01,
+             "ok": ok, "latency_ms": 10 + (k * 37) % 900 / 7 if ok else None, "interval_s": 10,
+             "type": "http", "status_code": 200 if ok else 503, "error": None if ok else "503",
+             "phases_ms": {"dns": 0.5, "connect": 1.25, "tls": 3.0, "ttfb": k % 50},
+             "tls_expires": NOW + 86400 * 30}
+        )  # fmt: skip
+    document = {"agent": agent, "labels": {"region": "eu"}, "samples": samples}
+    return document | changes
+
+
+def encoded(document: dict[str, Any]) -> bytes:
+    body = json.dumps(document).encode()
+    assert len(body) >= WORKER_MIN_BODY_BYTES
+    return body
+
+
+async def started(tmp_path: Path, name: str, judge: BatchJudge) -> tuple[Collector, TestClient]:
+    config = parse_config(CONFIG, base_dir=tmp_path / name, process="collector")
+    collector = Collector(config, clock=lambda: NOW)
+    collector.app[BATCH_JUDGE] = judge
+    client = TestClient(TestServer(collector.app))
+    await client.start_server()
+    return collector, client
+
+
+@pytest.fixture
+async def pair(tmp_path: Path):
+    """A collector judging big batches in a worker, and one judging everything in place."""
+    clients = []
+    try:
+        in_worker = await started(tmp_path, "worker", BatchJudge(processes=1))
+        clients.append(in_worker[1])
+        in_place = await started(tmp_path, "place", BatchJudge(processes=0))
+        clients.append(in_place[1])
+        yield in_worker, in_place
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def push(client: TestClient, body: bytes, token: str = EU1) -> tuple[int, Any]:
+    response = await client.post("/api/v1/samples", data=body, headers=auth(token))
+    return response.status, await response.json()
+
+
+def judge_of(collector: Collector) -> BatchJudge:
+    return collector.app[BATCH_JUDGE]
+
+
+def tables(database: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row the ingest writes, table by table."""
+    with sqlite3.connect(database) as db:
+        return {
+            table: db.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+            for table in ("series", "samples", "runs", "rollups", "checks")
+        }
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_a_big_batch_is_stored_exactly_as_when_judged_in_place(pair) -> None:
+    (worker, worker_client), (place, place_client) = pair
+    first, resent = big_batch(), big_batch(800)
+    for client in (worker_client, place_client):
+        assert await push(client, encoded(first)) == (200, {"accepted": 1000, "duplicates": 0})
+        assert await push(client, encoded(resent)) == (200, {"accepted": 0, "duplicates": 800})
+    assert len(judge_of(worker).worker_pids()) == 1
+    assert judge_of(place).worker_pids() == []
+    stored = tables(worker.settings.database)
+    assert len(stored["samples"]) == 1000
+    assert stored == tables(place.settings.database)
+
+
+async def test_a_big_bad_batch_gets_the_same_refusal_from_a_worker(pair) -> None:
+    (worker, worker_client), (_, place_client) = pair
+    bad = big_batch()
+    bad["samples"][3]["ts"] = NOW + 3600
+    bad["samples"][700] |= {"status_code": 42, "latency_ms": -1}
+    del bad["samples"][999]["interval_s"]
+    with_nan = encoded(big_batch()).replace(b'"latency_ms": 10.0,', b'"latency_ms": NaN,', 1)
+    cases = [
+        (encoded(bad), EU1),
+        (with_nan, EU1),
+        (encoded(big_batch(agent="us-1")), EU1),
+        (encoded(big_batch(samples=big_batch()["samples"] * 11)), ADMIN),
+    ]
+    answers = []
+    for body, token in cases:
+        answer = await push(worker_client, body, token)
+        assert answer == await push(place_client, body, token)
+        answers.append(answer)
+    assert [status for status, _ in answers] == [400, 400, 403, 400]
+    assert [(d["index"], d["field"]) for d in answers[0][1]["details"]] == [
+        (3, "ts"), (700, "latency_ms"), (700, "status_code"), (999, "interval_s"),
+    ]  # fmt: skip
+    assert answers[1][1]["details"] == [
+        {
+            "index": 900,
+            "field": "latency_ms",
+            "error": "NaN and infinite numbers are not JSON numbers",
+        }
+    ]
+    assert "eu-1" in answers[2][1]["error"]
+    assert len(judge_of(worker).worker_pids()) == 1
+    assert await worker.store.sample_count() == 0
+
+
+async def test_small_batches_never_start_a_worker(pair) -> None:
+    (worker, client), _ = pair
+    small = json.dumps(big_batch(20)).encode()
+    assert len(small) < WORKER_MIN_BODY_BYTES
+    assert await push(client, small) == (200, {"accepted": 20, "duplicates": 0})
+    assert judge_of(worker).worker_pids() == []
+
+
+async def test_a_worker_killed_costs_no_push_and_is_replaced(pair) -> None:
+    (worker, client), _ = pair
+    judge = judge_of(worker)
+    assert (await push(client, encoded(big_batch(500))))[0] == 200
+    (first,) = judge.worker_pids()
+    os.kill(first, signal.SIGINT)  # Ctrl-C reaches workers too: they leave it to the collector
+    assert (await push(client, encoded(big_batch(600))))[0] == 200
+    assert judge.worker_pids() == [first]
+
+    os.kill(first, signal.SIGKILL)
+    with capture_logs() as logs:
+        assert await push(client, encoded(big_batch(700))) == (
+            200,
+            {"accepted": 100, "duplicates": 600},
+        )
+    assert [entry["event"] for entry in logs] == ["ingest_worker_lost"]
+    assert await push(client, encoded(big_batch(800))) == (
+        200,
+        {"accepted": 100, "duplicates": 700},
+    )
+    (second,) = judge.worker_pids()
+    assert second != first
+    assert await worker.store.sample_count() == 800
+
+
+async def test_workers_end_with_the_collector(tmp_path: Path) -> None:
+    collector, client = await started(tmp_path, "alone", BatchJudge(processes=1))
+    try:
+        assert (await push(client, encoded(big_batch())))[0] == 200
+        (pid,) = judge_of(collector).worker_pids()
+    finally:
+        await client.close()
+    await async_wait_until(lambda: not alive(pid), timeout=10)
+    # A batch arriving after the close (the server is stopped first) would be judged in place.
+    assert judge_of(collector).worker_pids() == []
