@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import zlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +24,7 @@ from collector import openapi
 from collector.auth import Authenticator, Principal
 from collector.current import check_states
 from collector.errors import ApiError, error_response
-from collector.ingest import Batch, BatchError
+from collector.ingest import COMPRESSED_ENCODINGS, Batch, BatchError
 from collector.ingest_workers import BatchJudge
 from collector.metrics import CollectorMetrics
 from collector.states import State
@@ -52,7 +51,7 @@ INGEST_LISTENERS = web.AppKey("ingest_listeners", list[IngestListener])
 METRICS_REFRESHERS = web.AppKey("metrics_refreshers", list[MetricsRefresher])
 """Called before each scrape of /metrics, to set gauges of state (SLA availability...)."""
 
-ACCEPTED_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
+ACCEPTED_ENCODINGS = frozenset({"", "identity", *COMPRESSED_ENCODINGS})
 READ_CHUNK_BYTES = 256 * 1024
 REFUSAL_REASONS = {400: "invalid", 403: "wrong_agent", 413: "too_large", 415: "encoding"}
 """`slawatch_ingest_errors_total{reason}` of a refused push, by its status."""
@@ -178,11 +177,12 @@ async def push_samples(request: web.Request) -> web.Response:
 async def _read_batch(request: web.Request, principal: Principal) -> tuple[Batch, float]:
     """The validated batch of the request and the instant it was judged at, or ApiError."""
     app = request.app
-    body = await read_body(request)
+    body, encoding = await read_body(request)
     now = app[CLOCK]()
     try:
         batch = await app[BATCH_JUDGE].judge(
             body,
+            encoding=encoding,
             now=now,
             max_sample_age=_collector(app).max_sample_age,
             pushing_as=principal.id if principal.kind == "agent" else None,
@@ -208,61 +208,24 @@ async def read_small_json(request: web.Request) -> Any:
         raise ApiError(400, f"body is not valid JSON: {error}") from None
 
 
-async def read_body(request: web.Request) -> bytes:
-    """The request body, decompressed here, refused with 413 past `MAX_BODY_BYTES` before or
-    after decompression.
-
-    Inflated chunk by chunk with a cap on the output, so a gzip bomb stops at the cap instead
-    of filling memory. (The app turns aiohttp's own decompression off: it would answer an
-    encoding it cannot decode with a plain-text error, before any handler runs.)
-    """
+async def read_body(request: web.Request) -> tuple[bytes, str]:
+    """The request body as sent and its Content-Encoding; 413 past `MAX_BODY_BYTES`, 415 for an
+    encoding other than gzip, deflate or none. (The app turns aiohttp's own decompression off:
+    it would answer an encoding it cannot decode with a plain-text error, before any handler
+    runs, and inflate a gzip bomb whole; `ingest.inflate` stops at the limit.)"""
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding not in ACCEPTED_ENCODINGS:
         raise ApiError(415, "Content-Encoding must be gzip, deflate or none")
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise ApiError(413, f"body over {MAX_BODY_BYTES} bytes")
-    inflate = _Inflater(encoding) if encoding not in ("", "identity") else None
     chunks: list[bytes] = []
-    received = size = 0
+    received = 0
     async for chunk in request.content.iter_chunked(READ_CHUNK_BYTES):
         received += len(chunk)
         if received > MAX_BODY_BYTES:
             raise ApiError(413, f"body over {MAX_BODY_BYTES} bytes")
-        data = inflate.feed(chunk, MAX_BODY_BYTES - size) if inflate else chunk
-        size += len(data)
-        chunks.append(data)
-    if inflate:
-        inflate.finish()
-    return b"".join(chunks)
-
-
-class _Inflater:
-    """Streaming gzip/deflate decoding that never yields more than it is allowed to."""
-
-    def __init__(self, encoding: str) -> None:
-        self._wbits = 16 + zlib.MAX_WBITS if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
-        self._decoder = zlib.decompressobj(self._wbits)
-
-    def feed(self, chunk: bytes, allowed: int) -> bytes:
-        """Decoded bytes of `chunk`; 413 past `allowed` bytes, 400 on a corrupt stream."""
-        out = b""
-        try:
-            while chunk:
-                data = self._decoder.decompress(chunk, allowed - len(out) + 1)
-                out += data
-                if len(out) > allowed:
-                    raise ApiError(413, f"body over {MAX_BODY_BYTES} bytes after decompression")
-                chunk = self._decoder.unconsumed_tail
-                if self._decoder.eof and self._decoder.unused_data:  # another gzip member
-                    chunk = self._decoder.unused_data
-                    self._decoder = zlib.decompressobj(self._wbits)
-        except zlib.error as error:
-            raise ApiError(400, f"body cannot be decompressed: {error}") from None
-        return out
-
-    def finish(self) -> None:
-        if not self._decoder.eof:
-            raise ApiError(400, "body cannot be decompressed: the stream is cut short")
+        chunks.append(chunk)
+    return b"".join(chunks), encoding
 
 
 async def list_checks(request: web.Request) -> web.Response:

@@ -1,4 +1,5 @@
-"""Validation of pushed batches (CONTRACT §3.1): bytes in, a `Batch` of store rows out. Pure.
+"""Validation of pushed batches (CONTRACT §3.1): bytes in (compressed or not), a `Batch` of
+store rows out. Pure.
 
 Every rule is checked for every sample so that one answer names every bad field; one bad field
 refuses the whole batch (`BatchError`), and nothing of it is stored. Fields the contract does not
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -19,6 +21,7 @@ import orjson
 from config.contract import (
     ID_PATTERN,
     MAX_BATCH_SAMPLES,
+    MAX_BODY_BYTES,
     MAX_FUTURE_S,
     MAX_INTERVAL_S,
     MAX_LABEL_LENGTH,
@@ -92,6 +95,44 @@ class BatchError(Exception):
         return BatchError, (self.message, self.problems, self.status)
 
 
+COMPRESSED_ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS,
+                        "deflate": zlib.MAX_WBITS}  # fmt: skip
+"""The Content-Encodings of a pushed body besides none (identity), with their zlib `wbits`."""
+
+
+def inflate(body: bytes, encoding: str) -> bytes:
+    """`body` decoded from its Content-Encoding (one of `COMPRESSED_ENCODINGS` or none).
+
+    Never yields more than `MAX_BODY_BYTES` (413 past it, having decoded no more than that: a
+    gzip bomb stops at the cap); 400 for a corrupt or cut stream. Gzip members may follow each
+    other.
+    """
+    wbits = COMPRESSED_ENCODINGS.get(encoding)
+    if wbits is None:
+        return body
+    decoder = zlib.decompressobj(wbits)
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while body:
+            part = decoder.decompress(body, MAX_BODY_BYTES - size + 1)
+            size += len(part)
+            if size > MAX_BODY_BYTES:
+                raise BatchError(
+                    f"body over {MAX_BODY_BYTES} bytes after decompression", [], status=413
+                )
+            parts.append(part)
+            body = decoder.unconsumed_tail
+            if decoder.eof and decoder.unused_data:  # another gzip member
+                body = decoder.unused_data
+                decoder = zlib.decompressobj(wbits)
+    except zlib.error as error:
+        raise BatchError(f"body cannot be decompressed: {error}", []) from None
+    if not decoder.eof:
+        raise BatchError("body cannot be decompressed: the stream is cut short", [])
+    return b"".join(parts)
+
+
 def parse_json(body: bytes) -> Any:
     """The JSON document of `body`, strictly RFC 8259.
 
@@ -144,11 +185,17 @@ def _constant_fields(value: Any, path: str = "") -> list[str]:
 
 
 def parse_batch(
-    body: bytes, *, now: float, max_sample_age: float, pushing_as: str | None = None
+    body: bytes,
+    *,
+    now: float,
+    max_sample_age: float,
+    pushing_as: str | None = None,
+    encoding: str = "",
 ) -> Batch:
-    """The `Batch` of a request body, judged at `now`; `pushing_as` is the one agent the token
-    may push as (None for an admin token): a batch of another agent is refused with 403."""
-    document = parse_json(body)
+    """The `Batch` of a request body sent with Content-`encoding`, judged at `now`;
+    `pushing_as` is the one agent the token may push as (None for an admin token): a batch of
+    another agent is refused with 403."""
+    document = parse_json(inflate(body, encoding))
     claimed = document.get("agent") if isinstance(document, dict) else None
     if pushing_as is not None and isinstance(claimed, str) and claimed != pushing_as:
         raise BatchError(f"this token pushes as agent {pushing_as!r} only", [], status=403)

@@ -1,12 +1,13 @@
 """Big batches judged in worker processes, so that the collector's own GIL stays with the event
 loop and the store's ingest thread.
 
-Parsing and validating a batch (`collector.ingest`) costs about 7 µs a sample of pure Python.
-In the collector's process, that is time taken from the store's ingest thread, which needs the
-same GIL and is what limits ingest speed. A batch of at least `WORKER_MIN_BODY_BYTES` (after
-decompression) is judged in a pool of processes instead; its rows come back as plain tuples,
-about 0.8 µs a sample to unpickle and make `SampleRow`s again. Smaller batches, for which the
-round trip would cost more than it saves, are judged in place, as are all batches on one core.
+Inflating, parsing and validating a batch (`collector.ingest`) costs about 7 µs a sample, pure
+Python for the most part. In the collector's process, that is time taken from the store's ingest
+thread, which needs the same GIL and is what limits ingest speed. A batch of at least
+`WORKER_MIN_BODY_BYTES` (counted as `COMPRESSION_RATIO` says) is judged in a pool of processes
+instead, sent as it came; its rows come back as plain tuples, about 0.8 µs a sample to unpickle
+and make `SampleRow`s again. Smaller batches, for which the round trip would cost more than it
+saves, are judged in place, as are all batches on one core.
 
 The pool starts at the first big batch (a collector that only gets small ones never starts it).
 A worker that dies breaks the pool: it is replaced, and the batch is judged in place, so that a
@@ -29,12 +30,15 @@ from typing import Any
 
 import structlog
 
-from collector.ingest import Batch, SampleRow, parse_batch
+from collector.ingest import COMPRESSED_ENCODINGS, Batch, SampleRow, parse_batch
 
 log = structlog.get_logger()
 
 WORKER_MIN_BODY_BYTES = 64 * 1024
-"""About 250 samples: a smaller batch is judged in the collector's process."""
+"""About 250 samples of JSON: a smaller batch is judged in the collector's process."""
+COMPRESSION_RATIO = 8
+"""What gzip or deflate shrinks samples' JSON by, at least: a compressed body counts for this
+many times its size. A compressed batch is sent to a worker as it came, and inflated there."""
 MAX_PROCESSES = 4
 PARENT_CHECK_S = 0.5
 """How often a worker looks whether the collector is still its parent."""
@@ -61,12 +65,20 @@ class BatchJudge:
         self._closed = False
 
     async def judge(
-        self, body: bytes, *, now: float, max_sample_age: float, pushing_as: str | None
+        self,
+        body: bytes,
+        *,
+        encoding: str,
+        now: float,
+        max_sample_age: float,
+        pushing_as: str | None,
     ) -> Batch:
-        """The batch of a (decompressed) request body, judged at `now`; `pushing_as` as in
-        `parse_batch`."""
-        arguments = (body, now, max_sample_age, pushing_as)
-        if self.processes < 1 or self._closed or len(body) < self.min_body_bytes:
+        """The batch of a request body as sent (decompressed where it is judged), judged at
+        `now`; `pushing_as` as in `parse_batch`."""
+        arguments = (body, encoding, now, max_sample_age, pushing_as)
+        compressed = encoding in COMPRESSED_ENCODINGS
+        big = len(body) * (COMPRESSION_RATIO if compressed else 1) >= self.min_body_bytes
+        if self.processes < 1 or self._closed or not big:
             return _judge(*arguments)
         pool = self._pool or self._start_pool()
         try:
@@ -103,16 +115,20 @@ class BatchJudge:
         return self._pool
 
 
-def _judge(body: bytes, now: float, max_sample_age: float, pushing_as: str | None) -> Batch:
-    return parse_batch(body, now=now, max_sample_age=max_sample_age, pushing_as=pushing_as)
+def _judge(
+    body: bytes, encoding: str, now: float, max_sample_age: float, pushing_as: str | None
+) -> Batch:
+    return parse_batch(
+        body, encoding=encoding, now=now, max_sample_age=max_sample_age, pushing_as=pushing_as
+    )
 
 
 def _judge_plain(
-    body: bytes, now: float, max_sample_age: float, pushing_as: str | None
+    body: bytes, encoding: str, now: float, max_sample_age: float, pushing_as: str | None
 ) -> _PlainBatch:
     """`_judge` in a worker: rows as plain tuples, three times cheaper to unpickle than
     `SampleRow`s (whose `__new__` is Python)."""
-    batch = _judge(body, now, max_sample_age, pushing_as)
+    batch = _judge(body, encoding, now, max_sample_age, pushing_as)
     return batch.agent, batch.labels, list(map(tuple, batch.samples))
 
 

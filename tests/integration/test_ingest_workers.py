@@ -4,6 +4,7 @@ worker that dies costs no push."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -82,8 +83,11 @@ async def pair(tmp_path: Path):
             await client.close()
 
 
-async def push(client: TestClient, body: bytes, token: str = EU1) -> tuple[int, Any]:
-    response = await client.post("/api/v1/samples", data=body, headers=auth(token))
+async def push(
+    client: TestClient, body: bytes, token: str = EU1, encoding: str | None = None
+) -> tuple[int, Any]:
+    headers = auth(token) | ({"Content-Encoding": encoding} if encoding else {})
+    response = await client.post("/api/v1/samples", data=body, headers=headers)
     return response.status, await response.json()
 
 
@@ -110,14 +114,17 @@ def alive(pid: int) -> bool:
 
 async def test_a_big_batch_is_stored_exactly_as_when_judged_in_place(pair) -> None:
     (worker, worker_client), (place, place_client) = pair
-    first, resent = big_batch(), big_batch(800)
+    first, resent = big_batch(), gzip.compress(encoded(big_batch(1500)))
     for client in (worker_client, place_client):
         assert await push(client, encoded(first)) == (200, {"accepted": 1000, "duplicates": 0})
-        assert await push(client, encoded(resent)) == (200, {"accepted": 0, "duplicates": 800})
+        assert await push(client, resent, encoding="gzip") == (
+            200,
+            {"accepted": 500, "duplicates": 1000},
+        )
     assert len(judge_of(worker).worker_pids()) == 1
     assert judge_of(place).worker_pids() == []
     stored = tables(worker.settings.database)
-    assert len(stored["samples"]) == 1000
+    assert len(stored["samples"]) == 1500
     assert stored == tables(place.settings.database)
 
 
@@ -128,18 +135,23 @@ async def test_a_big_bad_batch_gets_the_same_refusal_from_a_worker(pair) -> None
     bad["samples"][700] |= {"status_code": 42, "latency_ms": -1}
     del bad["samples"][999]["interval_s"]
     with_nan = encoded(big_batch()).replace(b'"latency_ms": 10.0,', b'"latency_ms": NaN,', 1)
+    bomb = gzip.compress(bytes(20 * 1024 * 1024))
+    cut = gzip.compress(encoded(big_batch()))[:-100]
     cases = [
-        (encoded(bad), EU1),
-        (with_nan, EU1),
-        (encoded(big_batch(agent="us-1")), EU1),
-        (encoded(big_batch(samples=big_batch()["samples"] * 11)), ADMIN),
+        (encoded(bad), EU1, None),
+        (with_nan, EU1, None),
+        (encoded(big_batch(agent="us-1")), EU1, None),
+        (encoded(big_batch(samples=big_batch()["samples"] * 11)), ADMIN, None),
+        (bomb, EU1, "gzip"),
+        (cut, EU1, "gzip"),
     ]
+    assert all(len(body) > 8 * 1024 for body, _, _ in cases)  # compressed, still sent to a worker
     answers = []
-    for body, token in cases:
-        answer = await push(worker_client, body, token)
-        assert answer == await push(place_client, body, token)
+    for body, token, encoding in cases:
+        answer = await push(worker_client, body, token, encoding)
+        assert answer == await push(place_client, body, token, encoding)
         answers.append(answer)
-    assert [status for status, _ in answers] == [400, 400, 403, 400]
+    assert [status for status, _ in answers] == [400, 400, 403, 400, 413, 400]
     assert [(d["index"], d["field"]) for d in answers[0][1]["details"]] == [
         (3, "ts"), (700, "latency_ms"), (700, "status_code"), (999, "interval_s"),
     ]  # fmt: skip
@@ -155,12 +167,25 @@ async def test_a_big_bad_batch_gets_the_same_refusal_from_a_worker(pair) -> None
     assert await worker.store.sample_count() == 0
 
 
-async def test_small_batches_never_start_a_worker(pair) -> None:
+async def test_small_batches_never_start_a_worker_and_compressed_ones_count_inflated(
+    pair,
+) -> None:
     (worker, client), _ = pair
     small = json.dumps(big_batch(20)).encode()
     assert len(small) < WORKER_MIN_BODY_BYTES
     assert await push(client, small) == (200, {"accepted": 20, "duplicates": 0})
+    assert await push(client, gzip.compress(small), encoding="gzip") == (
+        200,
+        {"accepted": 0, "duplicates": 20},
+    )
     assert judge_of(worker).worker_pids() == []
+    compressed = gzip.compress(encoded(big_batch()))
+    assert len(compressed) < WORKER_MIN_BODY_BYTES
+    assert await push(client, compressed, encoding="gzip") == (
+        200,
+        {"accepted": 980, "duplicates": 20},
+    )
+    assert len(judge_of(worker).worker_pids()) == 1
 
 
 async def test_a_worker_killed_costs_no_push_and_is_replaced(pair) -> None:
