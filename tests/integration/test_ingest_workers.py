@@ -221,5 +221,9 @@ async def test_workers_end_with_the_collector(tmp_path: Path) -> None:
     finally:
         await client.close()
     await async_wait_until(lambda: not alive(pid), timeout=10)
-    # A batch arriving after the close (the server is stopped first) would be judged in place.
-    assert judge_of(collector).worker_pids() == []
+    judge = judge_of(collector)
+    late = await judge.judge(
+        encoded(big_batch()), encoding="", now=NOW, max_sample_age=86400, pushing_as=None
+    )
+    assert len(late.samples) == 1000
+    assert judge.worker_pids() == []  # judged in place: a closed judge starts no process
