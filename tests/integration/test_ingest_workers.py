@@ -4,6 +4,7 @@ worker that dies costs no push."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -97,7 +98,7 @@ def judge_of(collector: Collector) -> BatchJudge:
 
 def tables(database: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every row the ingest writes, table by table."""
-    with sqlite3.connect(database) as db:
+    with contextlib.closing(sqlite3.connect(database)) as db:
         return {
             table: db.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
             for table in ("series", "samples", "runs", "rollups", "checks")
