@@ -11,7 +11,8 @@ saves, are judged in place, as are all batches on one core.
 
 The pool starts at the first big batch (a collector that only gets small ones never starts it).
 A worker that dies breaks the pool: it is replaced, and the batch is judged in place, so that a
-push never fails for it.
+push never fails for it. Where processes cannot be started at all (no /dev/shm, process limits),
+every batch is judged in place, with a warning.
 """
 
 from __future__ import annotations
@@ -80,16 +81,21 @@ class BatchJudge:
         big = len(body) * (COMPRESSION_RATIO if compressed else 1) >= self.min_body_bytes
         if self.processes < 1 or self._closed or not big:
             return _judge(*arguments)
-        pool = self._pool or self._start_pool()
+        pool = self._pool
         try:
+            if pool is None:
+                pool = self._start_pool()
             agent, labels, rows = await asyncio.get_running_loop().run_in_executor(
                 pool, _judge_plain, *arguments
             )
-        except BrokenProcessPool:
+        except BrokenProcessPool:  # a worker died, maybe before this batch was submitted
             log.warning("ingest_worker_lost", processes=self.processes, action="pool restarted")
-            if self._pool is pool:
-                self._pool = None
-                pool.shutdown(wait=False)
+            self._drop(pool)
+            return _judge(*arguments)
+        except OSError as error:  # no process or semaphore to be had (/dev/shm, limits)
+            log.warning("ingest_workers_unavailable", error=str(error), action="judged in place")
+            self.processes = 0
+            self._drop(pool)
             return _judge(*arguments)
         return Batch(agent, list(map(_sample_row, rows)), labels)
 
@@ -104,6 +110,12 @@ class BatchJudge:
         pool, self._pool = self._pool, None
         if pool is not None:
             await asyncio.to_thread(pool.shutdown)
+
+    def _drop(self, pool: ProcessPoolExecutor | None) -> None:
+        """Forget a pool that failed (unless a new one already replaced it)."""
+        if pool is not None and pool is self._pool:
+            self._pool = None
+            pool.shutdown(wait=False)
 
     def _start_pool(self) -> ProcessPoolExecutor:
         self._pool = ProcessPoolExecutor(

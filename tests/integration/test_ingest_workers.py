@@ -18,6 +18,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from structlog.testing import capture_logs
 
+from collector import ingest_workers
 from collector.api import BATCH_JUDGE
 from collector.ingest_workers import WORKER_MIN_BODY_BYTES, BatchJudge
 from collector.main import Collector
@@ -228,3 +229,27 @@ async def test_workers_end_with_the_collector(tmp_path: Path) -> None:
     )
     assert len(late.samples) == 1000
     assert judge.worker_pids() == []  # judged in place: a closed judge starts no process
+
+
+async def test_where_no_process_can_be_started_every_batch_is_judged_in_place(
+    pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The OS refusing processes or semaphores (a container without /dev/shm) is simulated:
+    the pool's constructor fails as it then does, with an OSError."""
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise OSError(38, "Function not implemented: no semaphores here")
+
+    monkeypatch.setattr(ingest_workers, "ProcessPoolExecutor", refused)
+    (worker, client), _ = pair
+    with capture_logs() as logs:
+        assert await push(client, encoded(big_batch())) == (
+            200,
+            {"accepted": 1000, "duplicates": 0},
+        )
+        assert await push(client, encoded(big_batch(1200))) == (
+            200,
+            {"accepted": 200, "duplicates": 1000},
+        )
+    assert [entry["event"] for entry in logs] == ["ingest_workers_unavailable"]
+    assert judge_of(worker).worker_pids() == []
