@@ -30,6 +30,8 @@ from tests.support import (
 ADMIN = "admin-token-0123456789-secret"
 AGENT = "agent-token-0123456789-secret"
 BATCH = 200
+START = time.time() - 3600
+"""Batch n's samples are START + n·size ms onwards, whichever thread pushes it when."""
 
 
 def write_config(folder: Path, port: int) -> Path:
@@ -54,7 +56,7 @@ def start(config: Path, url: str) -> subprocess.Popen[str]:
 
 def push(url: str, batch_number: int, token: str = AGENT, size: int = BATCH) -> int:
     """Push batch `batch_number`: its samples carry latencies n*size .. n*size+size-1."""
-    base = time.time() - 3600 + batch_number * size / 1000  # one sample a ms: none shared
+    base = START + batch_number * size / 1000  # a ms each: no two batches share a timestamp
     samples = [
         {"check": f"c{i % 10}", "ts": base + i * 0.001, "ok": True,
          "latency_ms": batch_number * size + i, "interval_s": 60}
