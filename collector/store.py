@@ -34,7 +34,7 @@ the writer.
 
 Ingest writes through a connection of its own, in a thread of its own: a group's whole
 transaction (samples, runs, rollups, checks) is one call into that thread instead of a thread
-hop per statement, so the event loop parses and validates the next batches meanwhile; rows go in
+hop per statement, so the event loop serves the next requests meanwhile; rows go in
 statements of many rows (see `_insert_rows`). Other writes (maintenance, alerts, retention) use
 the aiosqlite writer connection, under the same lock.
 """
@@ -260,6 +260,13 @@ so fewer checkpoints write far less."""
 GROUP_COMMIT_SAMPLES = 20_000
 """A group commit takes waiting batches until it holds at least this many samples."""
 _FOREVER_MS = 2**62
+_WRITER_PRAGMAS = (
+    "PRAGMA synchronous=FULL",
+    "PRAGMA busy_timeout=10000",
+    f"PRAGMA cache_size=-{CACHE_KIB}",
+    f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}",
+)
+"""Both writing connections' settings (the aiosqlite writer and the ingest thread's)."""
 LINK_KEY_BYTES = 32
 
 
@@ -392,10 +399,8 @@ class Store:
         writer = await aiosqlite.connect(self.path, isolation_level=None)
         try:
             await writer.execute("PRAGMA journal_mode=WAL")
-            await writer.execute("PRAGMA synchronous=FULL")
-            await writer.execute("PRAGMA busy_timeout=10000")
-            await writer.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-            await writer.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+            for pragma in _WRITER_PRAGMAS:
+                await writer.execute(pragma)
             await _migrate(writer)
             reader = await aiosqlite.connect(self.path, isolation_level=None)
             await reader.execute("PRAGMA busy_timeout=10000")
@@ -1526,7 +1531,7 @@ def _insert_rows(db: sqlite3.Connection, statement: str, rows: Sequence[Sequence
     many rows each.
 
     `executemany` runs one SQLite step per row, and the sqlite3 module lets go of the GIL around
-    each step: while the event loop validates the next batch, taking it back costs up to the
+    each step: while the event loop runs meanwhile, taking it back costs up to the
     interpreter's switch interval, every row. A step of hundreds of rows pays that once.
     Statements hold a power of two of rows, so few distinct ones are prepared (and cached).
     """
@@ -1553,10 +1558,8 @@ def _ingest_connection(path: Path) -> sqlite3.Connection:
     """The ingest thread's connection (opened in that thread, used only there)."""
     db = sqlite3.connect(path, isolation_level=None)
     try:
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA busy_timeout=10000")
-        db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-        db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+        for pragma in _WRITER_PRAGMAS:
+            db.execute(pragma)
     except BaseException:
         db.close()
         raise
@@ -1585,35 +1588,39 @@ def _settle(job: _Job, outcome: IngestResult | BaseException) -> None:
 
 
 def _stored_keys(db: sqlite3.Connection, keys: list[tuple[int, int]]) -> set[tuple[int, int]]:
-    found: set[tuple[int, int]] = set()
-    for start in range(0, len(keys), 400):
-        chunk = keys[start : start + 400]
-        values = ",".join(["(?, ?)"] * len(chunk))
-        rows = db.execute(
-            f"SELECT s.series, s.ts_ms FROM (VALUES {values}) AS k"
-            " JOIN samples s ON s.series = k.column1 AND s.ts_ms = k.column2",
-            list(chain.from_iterable(chunk)),
-        ).fetchall()
-        found.update((row[0], row[1]) for row in rows)
-    return found
+    """The (series, ts_ms) of these that are stored samples."""
+    rows = _rows_at(db, "samples", "ts_ms", ("series", "ts_ms"), keys)
+    return {(row[0], row[1]) for row in rows}
 
 
 def _stored_rollups(
     db: sqlite3.Connection, keys: list[tuple[int, int]]
 ) -> dict[tuple[int, int], _Rollup]:
     """The stored rollups of these (series, hour) keys (those that exist)."""
-    found: dict[tuple[int, int], _Rollup] = {}
+    columns = ("series", "hour_ms", "samples", "ok_samples", "latency_sum_ms", "histogram")
+    rows = _rows_at(db, "rollups", "hour_ms", columns, keys)
+    return {(row[0], row[1]): _rollup(row[1:]) for row in rows}
+
+
+def _rows_at(
+    db: sqlite3.Connection,
+    table: str,
+    second_key: str,
+    columns: Sequence[str],
+    keys: list[tuple[int, int]],
+) -> list[Any]:
+    """The `columns` of `table` (keyed by series and `second_key`) at `keys`, 400 keys a
+    statement, each looked up by its primary key (a join; `IN (VALUES …)` would scan)."""
+    selected = ", ".join(f"t.{column}" for column in columns)
+    found = []
     for start in range(0, len(keys), 400):
         chunk = keys[start : start + 400]
         values = ",".join(["(?, ?)"] * len(chunk))
-        rows = db.execute(
-            "SELECT r.series, r.hour_ms, r.samples, r.ok_samples, r.latency_sum_ms,"
-            f" r.histogram FROM (VALUES {values}) AS k"
-            " JOIN rollups r ON r.series = k.column1 AND r.hour_ms = k.column2",
+        found += db.execute(
+            f"SELECT {selected} FROM (VALUES {values}) AS k"
+            f" JOIN {table} t ON t.series = k.column1 AND t.{second_key} = k.column2",
             list(chain.from_iterable(chunk)),
         ).fetchall()
-        for row in rows:
-            found[(row[0], row[1])] = _rollup(row[1:])
     return found
 
 
