@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from config import contract
+
 Quorum = Literal["any", "majority", "all"] | int
 """How the states of several agents make one state (CONTRACT §4.2); an int is N."""
 
@@ -171,8 +173,8 @@ class Customer:
 
 @dataclass(frozen=True, slots=True)
 class Retention:
-    raw: float = 46 * 86_400.0
-    rollups: float = 400 * 86_400.0
+    raw: float = contract.DEFAULT_MAX_SAMPLE_AGE_S + contract.RAW_RETENTION_MARGIN_S
+    rollups: float = contract.DEFAULT_ROLLUP_RETENTION_S
 
 
 @dataclass(frozen=True, slots=True)

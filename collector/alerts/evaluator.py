@@ -248,6 +248,10 @@ class Links:
         query = [("format", "html")] + ([("period", period)] if period else [])
         return Page(f"/api/v1/slas/{quote(sla_id)}/report", tuple(query))
 
+    def report_url(self, sla_id: str, period: str, now_ms: int) -> str:
+        """The link to the SLA's printable report of `period`."""
+        return self.url(self.report(sla_id, period), now_ms)
+
     def health(self) -> str:
         """Where a test message points: it proves the links' base reaches this collector."""
         return f"{self.base}/healthz"
@@ -779,7 +783,7 @@ class Evaluator:
                     down_s=report.down_ms / 1000,
                     budget_s=report.error_budget_s,
                     credit_percent=float(report.credit_percent),
-                    link=self.links.url(self.links.report(sla.id, label), now_ms),
+                    link=self.links.report_url(sla.id, label, now_ms),
                 )
                 subject = f"sla:{sla.id}"
                 work.decisions.append(
@@ -820,7 +824,7 @@ class Evaluator:
             period=label,
             budget_s=period.error_budget_s,
             budget_remaining_s=period.error_budget_remaining_s,
-            link=self.links.url(self.links.report(sla.id, label), work.now_ms),
+            link=self.links.report_url(sla.id, label, work.now_ms),
         )
         opened_ms = after.page_ms if severity == "page" else after.ticket_ms
         decision_key = (subject, "burn_rate", severity, opened_ms)
@@ -841,7 +845,7 @@ class Evaluator:
         for sla in self.config.slas:
             period = current_window(sla.period, sla.timezone, work.now_ms)
             label = period_label(sla.period, period.from_ms, sla.timezone)
-            links[sla.id] = self.links.url(self.links.report(sla.id, label), work.now_ms)
+            links[sla.id] = self.links.report_url(sla.id, label, work.now_ms)
         event = await digest.build(
             self.store,
             self.config.slas,
