@@ -241,21 +241,31 @@ async def test_given_up_after_max_age_logged_and_counted_then_the_channel_moves_
     assert (await rig.rows())[-1].status == "sent"
 
 
-async def test_the_last_attempt_is_made_just_before_max_age_not_given_up_early(
-    store: Store, services: ChatServices, clock: Clock, session: aiohttp.ClientSession
-) -> None:
-    rig = Rig(store, alerts_config(services, max_age=100.0), clock, session)
-    await rig.queue(down())
-    created = clock.now
-    services.answer_next(503, "down for maintenance", times=100)
+async def attempts_until_done(
+    rig: Rig, clock: Clock, late_s: float = 0.0
+) -> tuple[Notification, list[float]]:
+    """Run each attempt of the one notification when it is due (`late_s` after, as a timer
+    that wakes late) until it is no longer pending: its row, and when each attempt was made
+    (seconds after the first)."""
+    first = clock.now
     attempted = []
     for _ in range(20):
         (row,) = await rig.rows()
         if row.status != "pending":
             break
-        clock.now = max(clock.now, row.due_ms / 1000)
-        attempted.append(round(clock.now - created, 3))
+        clock.now = max(clock.now, row.due_ms / 1000 + late_s)
+        attempted.append(round(clock.now - first, 3))
         await rig.dispatcher.run_due()
+    return row, attempted
+
+
+async def test_the_last_attempt_is_made_just_before_max_age_not_given_up_early(
+    store: Store, services: ChatServices, clock: Clock, session: aiohttp.ClientSession
+) -> None:
+    rig = Rig(store, alerts_config(services, max_age=100.0), clock, session)
+    await rig.queue(down())
+    services.answer_next(503, "down for maintenance", times=100)
+    row, attempted = await attempts_until_done(rig, clock)
     # backoff 2, 4, 8, 16, 32 s (jitter pinned); the next, 64 s, would pass the deadline: the
     # last attempt goes 1 ms before it, then the notification is given up
     assert attempted == [0, 2, 6, 14, 30, 62, 99.999]
@@ -269,12 +279,7 @@ async def test_a_last_attempt_woken_a_little_late_is_still_made(
     rig = Rig(store, alerts_config(services, max_age=100.0), clock, session)
     await rig.queue(down())
     services.answer_next(503, "down for maintenance", times=100)
-    for _ in range(20):
-        (row,) = await rig.rows()
-        if row.status != "pending":
-            break
-        clock.now = max(clock.now, row.due_ms / 1000 + 0.005)  # timers wake a few ms late
-        await rig.dispatcher.run_due()
+    row, _ = await attempts_until_done(rig, clock, late_s=0.005)  # timers wake a few ms late
     assert len(services.received("slack")) == 7  # the last one 4 ms past the deadline
     assert (row.status, row.attempts) == ("given_up", 7)
 
