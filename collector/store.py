@@ -270,6 +270,28 @@ _WRITER_PRAGMAS = (
 LINK_KEY_BYTES = 32
 
 
+def _null(_: None) -> None:
+    return None
+
+
+def _bind_none_and_bool_directly() -> None:
+    """Let the sqlite3 module bind None and bools at once, as it binds ints, floats and strings.
+
+    CPython's sqlite3 sends every value of another type, None and bool included, through its
+    adaptation protocol (a failed adapter lookup, then failed `__adapt__` and `__conform__`
+    lookups) before binding it as it would anyway: about 0.5 µs a value, while the whole sample
+    costs ~1 µs to bind without them. A sample has several (`ok`, and mostly some of `error`,
+    `tls_ms`, `tls_expires`, …), bound with the GIL held, on the path that limits ingest speed.
+    An adapter registered for the exact type is found at once; these two give what would be
+    bound anyway (NULL; 0 or 1), so registering them process-wide changes no stored value.
+    """
+    sqlite3.register_adapter(type(None), _null)
+    sqlite3.register_adapter(bool, int)
+
+
+_bind_none_and_bool_directly()
+
+
 # ----------------------------------------------------------------------------------- data types
 
 

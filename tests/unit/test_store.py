@@ -544,3 +544,21 @@ async def test_batches_of_any_size_are_stored_whole(store: Store, count: int) ->
     counts = await store.hourly_counts([f"c{i}" for i in range(7)], 0, 2**62)
     assert sum(total for hours in counts.values() for total, _ in hours.values()) == count
     assert {c.id for c in await store.seen_checks()} == {f"c{i}" for i in range(min(count, 7))}
+
+
+async def test_none_and_bools_are_stored_as_null_and_integers(store: Store) -> None:
+    """The store registers adapters for None and bool (to bind them faster): what lands in the
+    file is still what sqlite3 binds by default, NULL and 0 or 1."""
+    failed = row(T0, ok=False, latency=None, error=None)
+    await ingest(store, [row(T0 - MINUTE), failed])
+    with sqlite3.connect(store.path) as db:
+        stored = db.execute(
+            "SELECT typeof(ok), ok, typeof(latency_ms), typeof(error), typeof(tls_ms)"
+            " FROM samples ORDER BY ts_ms"
+        ).fetchall()
+        runs = db.execute("SELECT typeof(ok), ok, typeof(error) FROM runs ORDER BY start_ms")
+        assert runs.fetchall() == [("integer", 1, "null"), ("integer", 0, "null")]
+    assert stored == [
+        ("integer", 1, "real", "null", "null"),
+        ("integer", 0, "null", "null", "null"),
+    ]
