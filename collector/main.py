@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import sqlite3
 import time
@@ -30,6 +31,9 @@ log = structlog.get_logger()
 PRUNE_EVERY_S = 3600.0
 SHUTDOWN_TIMEOUT_S = 10.0
 """How long in-flight requests get to finish on SIGTERM before the store is closed."""
+GC_YOUNG_THRESHOLD = 50_000
+"""Allocations (net of frees) between two collections of the garbage collector's youngest
+generation; Python's default is 700. See `tune_garbage_collector`."""
 
 RouteSetup = Callable[[web.Application], None]
 ROUTES: tuple[RouteSetup, ...] = (
@@ -132,6 +136,23 @@ class Collector:
             await asyncio.sleep(PRUNE_EVERY_S)
 
 
+def tune_garbage_collector() -> None:
+    """Set the garbage collector for a collector that has started (in-process with an agent
+    or not): what start-up made is frozen out of its passes, and its youngest generation waits
+    for `GC_YOUNG_THRESHOLD` allocations.
+
+    Ingest allocates ~1,000 rows a batch, alive until the batch is committed. With the default
+    threshold the collector ran about twice a batch and promoted each waiting batch's rows to
+    the older generations, whose passes walked them again: measured, about 0.9 s of every 10 s
+    of full-speed ingest, all of it holding the GIL the store's ingest thread needs. With 50,000,
+    the rows of dozens of batches in flight die young, untouched; the only cost is that reference
+    cycles (rare: a caught exception's traceback) wait longer to be freed.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def run(config: Config) -> int:
     """Run until SIGTERM or SIGINT; exit 0 after a clean stop, 1 if it cannot start."""
     return asyncio.run(_serve(config))
@@ -150,6 +171,7 @@ async def _serve(config: Config) -> int:
             listen=str(settings.listen),
         )
         return 1
+    tune_garbage_collector()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

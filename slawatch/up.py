@@ -15,9 +15,9 @@ import sqlite3
 import structlog
 from prometheus_client import CollectorRegistry
 
-from agent.main import Agent, freeze_long_lived_objects
+from agent.main import Agent
 from agent.spool import SpoolError
-from collector.main import Collector
+from collector.main import Collector, tune_garbage_collector
 from config.schema import AgentConfig, AgentCredential, Config, TokenDigest
 
 log = structlog.get_logger()
@@ -70,7 +70,7 @@ async def _serve(config: Config) -> int:
         log.error("agent_cannot_start", error=str(error))
         await collector.stop()
         return 1
-    freeze_long_lived_objects()
+    tune_garbage_collector()
     log.info("up", url=collector.url, agent=agent_config.id, checks=len(agent.checks))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
