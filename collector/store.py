@@ -52,7 +52,7 @@ import sqlite3
 import sys
 from array import array
 from bisect import bisect_left
-from collections import Counter, defaultdict, deque
+from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -80,6 +80,8 @@ ZERO_BUCKET = -(2**15)
 MIN_LATENCY_MS = 1e-3
 MAX_BUCKET = 2**15 - 1
 """Latencies beyond γ^MAX_BUCKET ms (10^281 ms: nonsense, but finite) share the last bucket."""
+_BELOW_MAX_BUCKET = LATENCY_GAMMA ** (MAX_BUCKET - 1)
+"""Latencies below this one fall in buckets below `MAX_BUCKET`: no need to cap them."""
 _LOG_GAMMA = math.log(LATENCY_GAMMA)
 _BIG_ENDIAN = sys.byteorder == "big"
 assert array("h").itemsize == 2 and array("I").itemsize == 4
@@ -100,8 +102,8 @@ def bucket_value(bucket: int) -> float:
 
 def encode_histogram(counts: Mapping[int, int]) -> bytes:
     """The buckets (int16 each), then their counts (uint32 each), little-endian."""
-    buckets = array("h", sorted(counts))
-    tallies = array("I", [counts[bucket] for bucket in buckets])
+    ordered = sorted(counts)
+    buckets, tallies = array("h", ordered), array("I", map(counts.__getitem__, ordered))
     if _BIG_ENDIAN:
         buckets.byteswap()
         tallies.byteswap()
@@ -352,9 +354,9 @@ class _Rollup:
     def add(self, rows: Sequence[SampleRow]) -> None:
         """Count `rows` in; each ok sample's latency goes to its `latency_bucket`.
 
-        Written for the ingest path: one Python loop picks the latencies, and the buckets are
-        computed and counted by C loops (`map`, `Counter`), with the very operations of
-        `latency_bucket`, so every bucket is the one it gives.
+        Written for the ingest path, which adds a few samples of each series at a time: the
+        buckets are computed by C loops (`map`) with the very operations of `latency_bucket`, so
+        every bucket is the one it gives, then counted straight into the histogram.
         """
         ok = [row.latency_ms for row in rows if row.ok]
         self.samples += len(rows)
@@ -363,15 +365,14 @@ class _Rollup:
         if not latencies:
             return
         self.latency_sum_ms = functools.reduce(operator.add, latencies, self.latency_sum_ms)
-        if min(latencies) >= MIN_LATENCY_MS:
+        if min(latencies) >= MIN_LATENCY_MS and max(latencies) < _BELOW_MAX_BUCKET:
             exponents = map(_LOG_GAMMA.__rtruediv__, map(math.log, latencies))
             buckets: Iterable[int] = map(math.ceil, map((1e-9).__rsub__, exponents))
         else:
             buckets = map(latency_bucket, latencies)
         histogram = self.histogram
-        for bucket, count in Counter(buckets).items():
-            capped = min(bucket, MAX_BUCKET)
-            histogram[capped] = histogram.get(capped, 0) + count
+        for bucket in buckets:
+            histogram[bucket] = histogram.get(bucket, 0) + 1
 
 
 @dataclass(slots=True)
