@@ -6,7 +6,9 @@
 1. Pre-encodes gzip bodies of `--batch` samples for each of `--agents` agents (100 checks each,
    samples in time order as agents send them).
 2. Baseline, in this process: sqlite3 `executemany` of the very rows the collector stores, in a
-   table of the same schema and PRAGMAs, one commit per batch: the ceiling of the disk and SQLite.
+   table of the same schema and PRAGMAs, one commit per batch: the ceiling of the disk and SQLite
+   (binding None and bools as fast as the store does: importing `collector.store` registers its
+   adapters for them in this process too).
 3. Starts `slawatch collector` as a separate process and pushes every body over HTTP, one
    connection per agent, all agents at once; reports samples/s, the ratio to the ceiling, and
    the RSS at the end of the collector and of the worker processes it judges big batches in.
