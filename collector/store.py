@@ -408,6 +408,7 @@ class Store:
         self._ingest_thread: ThreadPoolExecutor | None = None
         self._write_lock = asyncio.Lock()
         self._queue: deque[_Job] = deque()
+        self._committer: asyncio.Task[None] | None = None
         self._series_ids: dict[tuple[str, str], int] = {}
         self._series_keys: dict[int, tuple[str, str]] = {}
         self._last_runs: dict[int, Run] = {}
@@ -516,18 +517,36 @@ class Store:
         stored copy wins. Batches that arrive while a commit is in progress are committed
         together in the next transaction (group commit: one WAL sync for all of them); each
         caller still returns only once its own batch is committed. A caller cancelled meanwhile
-        may find its batch stored all the same (whole, never in part): a push is idempotent.
+        still waits for its batch's transaction, and may find it stored all the same (whole,
+        never in part): a push is idempotent.
         """
         job = _Job(agent, samples, labels, now_ms, asyncio.get_running_loop().create_future())
         self._queue.append(job)
-        async with self._write_lock:
-            if not job.done.done():
-                group, taken = [], 0
-                while self._queue and (not group or taken < GROUP_COMMIT_SAMPLES):
-                    group.append(self._queue.popleft())
-                    taken += len(group[-1].samples)
-                await self._commit_group(group)
-        return await job.done
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_queued())
+        if await _wait_through_cancellation(job.done):
+            raise asyncio.CancelledError
+        return job.done.result()
+
+    async def _commit_queued(self) -> None:
+        """Commit the queued batches, in groups, until none is left: the one task that feeds the
+        ingest thread, so that the next group goes to it as soon as one is committed, without
+        waiting for the callers it answered to run (measured: half the time the ingest thread
+        waited between groups for work that was already queued). Other writers take the write
+        lock between two groups, in turn."""
+        try:
+            while self._queue:
+                async with self._write_lock:
+                    group, taken = [], 0
+                    while self._queue and (not group or taken < GROUP_COMMIT_SAMPLES):
+                        group.append(self._queue.popleft())
+                        taken += len(group[-1].samples)
+                    if group:
+                        await self._commit_group(group)
+        except BaseException as error:  # cancelled with the loop: no caller waits for ever
+            while self._queue:
+                _settle(self._queue.popleft(), error)
+            raise
 
     async def _commit_group(self, group: list[_Job]) -> None:
         """One transaction for `group`, run whole in the ingest thread; if it fails, each job is
@@ -1601,10 +1620,12 @@ async def _wait_through_cancellation(work: asyncio.Future[Any]) -> bool:
 
 
 def _settle(job: _Job, outcome: IngestResult | BaseException) -> None:
-    """Give a job its outcome, unless its caller is gone (cancelled)."""
+    """Give a job its outcome (once)."""
     if job.done.done():
         return
-    if isinstance(outcome, BaseException):
+    if isinstance(outcome, asyncio.CancelledError):
+        job.done.cancel()
+    elif isinstance(outcome, BaseException):
         job.done.set_exception(outcome)
     else:
         job.done.set_result(outcome)

@@ -533,6 +533,25 @@ async def test_a_cancelled_push_is_committed_whole_and_the_next_one_follows_it(
     ]
 
 
+async def test_batches_queued_behind_a_commit_are_answered_if_the_committing_task_stops(
+    store: Store,
+) -> None:
+    """One task feeds the ingest thread group after group; cancelled (the event loop stopping),
+    it ends the transaction under way, and every batch still queued gets CancelledError: no
+    caller waits for ever, and the next push starts a new task."""
+    first = asyncio.create_task(ingest(store, [row(T0 + i * MINUTE) for i in range(3000)]))
+    await asyncio.sleep(0)  # the first batch is in the ingest thread
+    second = asyncio.create_task(ingest(store, [row(T0 + 3000 * MINUTE)]))
+    await asyncio.sleep(0)  # the second one waits in the queue
+    assert store._committer is not None
+    store._committer.cancel()
+    assert await first == (3000, 0)
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    assert await store.sample_count() == 3000
+    assert await ingest(store, [row(T0 + 3000 * MINUTE)]) == (1, 0)
+
+
 @pytest.mark.parametrize("count", [1, 2, 511, 512, 513, 1000, 1023, 1537])
 async def test_batches_of_any_size_are_stored_whole(store: Store, count: int) -> None:
     """Rows go to SQLite in statements of 512, 256, … rows: every count is made of them."""
