@@ -130,6 +130,17 @@ async def test_a_big_batch_is_stored_exactly_as_when_judged_in_place(pair) -> No
     assert stored == tables(place.settings.database)
 
 
+async def test_workers_yield_the_cpu_to_the_collector(pair) -> None:
+    """The store's ingest thread limits ingest speed; a worker, with time to spare, runs at a
+    lower priority, so that the scheduler never makes the thread wait for it."""
+    (worker, worker_client), _ = pair
+    assert (await push(worker_client, encoded(big_batch())))[0] == 200
+    (pid,) = judge_of(worker).worker_pids()
+    collector_niceness = os.getpriority(os.PRIO_PROCESS, 0)
+    worker_niceness = os.getpriority(os.PRIO_PROCESS, pid)
+    assert worker_niceness == min(19, collector_niceness + ingest_workers.WORKER_NICENESS)
+
+
 async def test_a_big_bad_batch_gets_the_same_refusal_from_a_worker(pair) -> None:
     (worker, worker_client), (_, place_client) = pair
     bad = big_batch()
