@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import math
+import os
 import sqlite3
 import tempfile
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from collector import store as store_module
 from collector.ingest import SampleRow
 from collector.store import (
     HOUR_MS,
@@ -28,6 +32,7 @@ from collector.store import (
     latency_bucket,
 )
 from collector.timeline import Run, SampleState, build_runs
+from tests.support import async_wait_until
 
 T0 = 1_790_000_000_000 - 1_790_000_000_000 % HOUR_MS
 MINUTE = 60_000
@@ -550,6 +555,59 @@ async def test_batches_queued_behind_a_commit_are_answered_if_the_committing_tas
         await second
     assert await store.sample_count() == 3000
     assert await ingest(store, [row(T0 + 3000 * MINUTE)]) == (1, 0)
+
+
+class HeldSync:
+    """Stands for the WAL's sync (`collector.store._sync_data`): records the file of each call
+    and holds it until released, as a slow disk would."""
+
+    def __init__(self) -> None:
+        self.files: list[int] = []
+        self.released = threading.Event()
+
+    def __call__(self, descriptor: int) -> None:
+        self.files.append(os.fstat(descriptor).st_ino)
+        if not self.released.wait(timeout=30):
+            raise AssertionError("the sync was never released")
+
+
+async def test_a_push_is_answered_once_the_wal_is_synced_and_the_next_one_is_written_meanwhile(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ingest commits leave the sync to a thread of its own: a caller gets its answer only
+    once the WAL holding its batch is on disk, and the next batch is committed meanwhile."""
+    sync = HeldSync()
+    monkeypatch.setattr(store_module, "_sync_data", sync)
+    first = asyncio.create_task(ingest(store, [row(T0)]))
+    await async_wait_until(lambda: sync.files)
+    second = asyncio.create_task(ingest(store, [row(T0 + MINUTE), row(T0, check="db")]))
+
+    async def both_committed() -> bool:
+        return await store.sample_count() == 3
+
+    await async_wait_until(both_committed)
+    assert not first.done() and not second.done()
+    sync.released.set()
+    assert await first == (1, 0)
+    assert await second == (2, 0)
+    assert set(sync.files) == {os.stat(f"{store.path}-wal").st_ino}
+    assert len(sync.files) == 2
+
+
+async def test_a_failed_sync_fails_the_push_and_the_next_one_goes_on(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that cannot sync: the push is answered with the error (its batch committed, it
+    may be found stored: a retried push is idempotent), never with a success."""
+
+    def failing_sync(_: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(store_module, "_sync_data", failing_sync)
+    with pytest.raises(OSError, match="Input/output error"):
+        await ingest(store, [row(T0)])
+    monkeypatch.undo()
+    assert await ingest(store, [row(T0), row(T0 + MINUTE)]) == (1, 1)
 
 
 @pytest.mark.parametrize("count", [1, 2, 511, 512, 513, 1000, 1023, 1537])
