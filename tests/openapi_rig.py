@@ -78,3 +78,11 @@ def push_an_hour(url: str) -> None:
 def operations(schema: schemathesis.schemas.BaseSchema) -> dict[str, schemathesis.APIOperation]:
     """The document's operations by label ("GET /api/v1/slas")."""
     return {op.label: op for op in (result.ok() for result in schema.get_all_operations())}
+
+
+def sends_what_it_says(case: schemathesis.Case) -> bool:
+    """False for a case with a query parameter of no values: the HTTP client sends no such
+    parameter at all, so a negative case whose only fault it was (an unknown parameter) reaches
+    the collector valid, and its 200 was reported as a schema-violating request accepted (found
+    seldom, by hypothesis). Such cases are skipped (`assume`)."""
+    return not any(value == [] for value in (case.query or {}).values())

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 
 from tests import openapi_rig
 from tests.chat_services import ChatServices
@@ -178,6 +178,7 @@ def test_the_alert_routes_conform_to_the_document(
     @given(case=openapi_rig.operations(api_schema)[operation].as_strategy(generation_mode=mode))
     @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
     def conforms(case: schemathesis.Case) -> None:
+        assume(openapi_rig.sends_what_it_says(case))
         if case.headers:  # HTTP's own: aiohttp answers 417 to any expectation but 100-continue
             case.headers = {k: v for k, v in case.headers.items() if k.lower() != "expect"}
         case.call_and_validate(headers={"Authorization": f"Bearer {openapi_rig.ADMIN}"})

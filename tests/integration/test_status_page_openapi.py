@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 
-from tests.openapi_rig import ADMIN, CUSTOMERS, operations
+from tests.openapi_rig import ADMIN, CUSTOMERS, operations, sends_what_it_says
 
 OPERATIONS = [
     "GET /status/{customer}",
@@ -41,6 +41,7 @@ def test_every_status_operation_conforms_to_the_document(
     @given(case=found[label].as_strategy(generation_mode=mode))
     @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
     def conforms(case: schemathesis.Case) -> None:
+        assume(sends_what_it_says(case))
         path = case.path_parameters
         if mode is POSITIVE and isinstance(path, dict) and len(path.get("customer", "")) % 2:
             path["customer"] = CUSTOMERS[len(path["customer"]) % 4 // 2]
