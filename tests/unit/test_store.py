@@ -9,6 +9,7 @@ import os
 import sqlite3
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from collector.store import (
     MIGRATIONS,
     ZERO_BUCKET,
     Store,
+    _Rollup,
     backup_database,
     bucket_value,
     decode_histogram,
@@ -516,6 +518,30 @@ def test_histograms_encode_and_decode_exactly() -> None:
     counts = {ZERO_BUCKET: 3, -50: 1, 0: 7, 233: 2**32 - 1, MAX_BUCKET: 1}
     assert decode_histogram(encode_histogram(counts)) == counts
     assert decode_histogram(encode_histogram({})) == {}
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    batches=st.lists(
+        st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), max_size=30),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_an_hours_histogram_encodes_the_same_however_its_buckets_came_in(
+    batches: list[list[float]],
+) -> None:
+    """The ingest path encodes a rollup's histogram keeping it in bucket order (new buckets
+    put back in order): the bytes are those of `encode_histogram`, batch after batch."""
+    rollup = _Rollup(T0, 0, 0, 0.0, {})
+    seen: list[float] = []
+    for latencies in batches:
+        rollup.add([row(T0, latency=latency) for latency in latencies])
+        seen += latencies
+        expected = Counter(map(latency_bucket, seen))
+        assert rollup.encoded_histogram() == encode_histogram(expected)
+        assert list(rollup.histogram) == sorted(expected)
+        assert decode_histogram(rollup.encoded_histogram()) == expected
 
 
 async def test_a_cancelled_push_is_committed_whole_and_the_next_one_follows_it(
