@@ -444,7 +444,13 @@ class Store:
         await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
         writer = await aiosqlite.connect(self.path, isolation_level=None)
         try:
-            await writer.execute("PRAGMA journal_mode=WAL")
+            async with writer.execute("PRAGMA journal_mode=WAL") as cursor:
+                (mode,) = await cursor.fetchone() or ("none",)
+            if mode != "wal":  # durability rests on the WAL (see `_sync_wal`)
+                raise sqlite3.OperationalError(
+                    f"{self.path}: SQLite cannot keep this database in WAL mode"
+                    f" (journal mode {mode!r}): the collector needs a local file system"
+                )
             for pragma in ("PRAGMA synchronous=FULL", *_WRITER_PRAGMAS):
                 await writer.execute(pragma)
             await _migrate(writer)

@@ -583,6 +583,14 @@ async def test_batches_queued_behind_a_commit_are_answered_if_the_committing_tas
     assert await ingest(store, [row(T0 + 3000 * MINUTE)]) == (1, 0)
 
 
+async def test_a_database_sqlite_cannot_keep_in_wal_mode_is_refused_at_open() -> None:
+    """A 200 rests on the WAL being synced: where SQLite answers another journal mode (here an
+    in-memory database, as on a file system without WAL support), the store does not open."""
+    store = Store(Path(":memory:"))
+    with pytest.raises(sqlite3.OperationalError, match="cannot keep this database in WAL mode"):
+        await store.open()
+
+
 class HeldSync:
     """Stands for the WAL's sync (`collector.store._sync_data`): records the file of each call
     and holds it until released, as a slow disk would."""
