@@ -106,9 +106,14 @@ def bucket_value(bucket: int) -> float:
 
 
 def encode_histogram(counts: Mapping[int, int]) -> bytes:
-    """The buckets (int16 each, ascending), then their counts (uint32 each), little-endian."""
-    buckets = sorted(counts)
-    return _histogram_layout(len(buckets)).pack(*buckets, *map(counts.__getitem__, buckets))
+    """The buckets (int16 each, ascending), then their counts (uint32 each), little-endian.
+
+    Counts already in bucket order (see `_Rollup.encoded_histogram`) go out as they are: for
+    100 buckets, 9 µs instead of 14-19 to sort and look them up (measured)."""
+    buckets = list(counts)
+    ordered = sorted(buckets)
+    tallies = counts.values() if buckets == ordered else map(counts.__getitem__, ordered)
+    return _histogram_layout(len(ordered)).pack(*ordered, *tallies)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -362,7 +367,10 @@ class _Rollup:
 
         Written for the ingest path, which adds a few samples of each series at a time: the
         buckets are computed by C loops (`map`) with the very operations of `latency_bucket`, so
-        every bucket is the one it gives, then counted straight into the histogram.
+        every bucket is the one it gives, then counted straight into the histogram. The histogram
+        stays in bucket order (put back in order when a new bucket came in, rare once an hour has
+        had a few batches): the ingest path encodes each hour it touches again for every batch,
+        and `encode_histogram` encodes an ordered one as it is.
         """
         ok = [row.latency_ms for row in rows if row.ok]
         self.samples += len(rows)
@@ -377,21 +385,11 @@ class _Rollup:
         else:
             buckets = map(latency_bucket, latencies)
         histogram = self.histogram
+        known = len(histogram)
         for bucket in buckets:
             histogram[bucket] = histogram.get(bucket, 0) + 1
-
-    def encoded_histogram(self) -> bytes:
-        """`encode_histogram(self.histogram)`, for the ingest path, which encodes each hour it
-        touches again for every batch: the histogram is kept in bucket order (put back in order
-        when a new bucket came in, which gets rare once an hour has had a few batches), so that
-        its keys and counts go out as they are, unsorted and unlooked-up (9 µs instead of 14-19
-        for 100 buckets, measured)."""
-        histogram = self.histogram
-        buckets = list(histogram)
-        ordered = sorted(buckets)
-        if buckets != ordered:
-            histogram = self.histogram = {bucket: histogram[bucket] for bucket in ordered}
-        return _histogram_layout(len(ordered)).pack(*ordered, *histogram.values())
+        if len(histogram) > known:  # new buckets went to the end: back in order, see above
+            self.histogram = dict(sorted(histogram.items()))
 
 
 @dataclass(slots=True)
@@ -575,8 +573,7 @@ class Store:
                     while self._queue and (not group or taken < GROUP_COMMIT_SAMPLES):
                         group.append(self._queue.popleft())
                         taken += len(group[-1].samples)
-                    if group:
-                        await self._commit_group(group)
+                    await self._commit_group(group)
         except BaseException as error:  # cancelled with the loop: no caller waits for ever
             while self._queue:
                 _settle(self._queue.popleft(), error)
@@ -873,7 +870,7 @@ class Store:
                     r.samples,
                     r.ok_samples,
                     r.latency_sum_ms,
-                    r.encoded_histogram(),
+                    encode_histogram(r.histogram),
                 )
                 for (sid, hour), r in touched.items()
             ],

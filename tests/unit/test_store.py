@@ -531,17 +531,17 @@ def test_histograms_encode_and_decode_exactly() -> None:
 def test_an_hours_histogram_encodes_the_same_however_its_buckets_came_in(
     batches: list[list[float]],
 ) -> None:
-    """The ingest path encodes a rollup's histogram keeping it in bucket order (new buckets
-    put back in order): the bytes are those of `encode_histogram`, batch after batch."""
+    """A rollup keeps its histogram in bucket order (new buckets put back in order), which
+    `encode_histogram` encodes as it is: the bytes are those of the counts, batch after batch."""
     rollup = _Rollup(T0, 0, 0, 0.0, {})
     seen: list[float] = []
     for latencies in batches:
         rollup.add([row(T0, latency=latency) for latency in latencies])
         seen += latencies
         expected = Counter(map(latency_bucket, seen))
-        assert rollup.encoded_histogram() == encode_histogram(expected)
+        assert encode_histogram(rollup.histogram) == encode_histogram(expected)
         assert list(rollup.histogram) == sorted(expected)
-        assert decode_histogram(rollup.encoded_histogram()) == expected
+        assert decode_histogram(encode_histogram(rollup.histogram)) == expected
 
 
 async def test_a_cancelled_push_is_committed_whole_and_the_next_one_follows_it(
