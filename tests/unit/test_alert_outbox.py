@@ -242,11 +242,18 @@ async def test_given_up_after_max_age_logged_and_counted_then_the_channel_moves_
 
 
 async def attempts_until_done(
-    rig: Rig, clock: Clock, late_s: float = 0.0
+    store: Store,
+    services: ChatServices,
+    clock: Clock,
+    session: aiohttp.ClientSession,
+    late_s: float = 0.0,
 ) -> tuple[Notification, list[float]]:
-    """Run each attempt of the one notification when it is due (`late_s` after, as a timer
-    that wakes late) until it is no longer pending: its row, and when each attempt was made
-    (seconds after the first)."""
+    """Queue one notification for a channel that always answers 503 (max_age 100 s) and run
+    each attempt when it is due (`late_s` after, as a timer that wakes late) until it is no
+    longer pending: its row, and when each attempt was made (seconds after the first)."""
+    rig = Rig(store, alerts_config(services, max_age=100.0), clock, session)
+    await rig.queue(down())
+    services.answer_next(503, "down for maintenance", times=100)
     first = clock.now
     attempted = []
     for _ in range(20):
@@ -262,10 +269,7 @@ async def attempts_until_done(
 async def test_the_last_attempt_is_made_just_before_max_age_not_given_up_early(
     store: Store, services: ChatServices, clock: Clock, session: aiohttp.ClientSession
 ) -> None:
-    rig = Rig(store, alerts_config(services, max_age=100.0), clock, session)
-    await rig.queue(down())
-    services.answer_next(503, "down for maintenance", times=100)
-    row, attempted = await attempts_until_done(rig, clock)
+    row, attempted = await attempts_until_done(store, services, clock, session)
     # backoff 2, 4, 8, 16, 32 s (jitter pinned); the next, 64 s, would pass the deadline: the
     # last attempt goes 1 ms before it, then the notification is given up
     assert attempted == [0, 2, 6, 14, 30, 62, 99.999]
@@ -276,10 +280,8 @@ async def test_the_last_attempt_is_made_just_before_max_age_not_given_up_early(
 async def test_a_last_attempt_woken_a_little_late_is_still_made(
     store: Store, services: ChatServices, clock: Clock, session: aiohttp.ClientSession
 ) -> None:
-    rig = Rig(store, alerts_config(services, max_age=100.0), clock, session)
-    await rig.queue(down())
-    services.answer_next(503, "down for maintenance", times=100)
-    row, _ = await attempts_until_done(rig, clock, late_s=0.005)  # timers wake a few ms late
+    # timers wake a few ms late
+    row, _ = await attempts_until_done(store, services, clock, session, late_s=0.005)
     assert len(services.received("slack")) == 7  # the last one 4 ms past the deadline
     assert (row.status, row.attempts) == ("given_up", 7)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import math
 import os
@@ -662,7 +663,7 @@ async def test_none_and_bools_are_stored_as_null_and_integers(store: Store) -> N
     file is still what sqlite3 binds by default, NULL and 0 or 1."""
     failed = row(T0, ok=False, latency=None, error=None)
     await ingest(store, [row(T0 - MINUTE), failed])
-    with sqlite3.connect(store.path) as db:
+    with contextlib.closing(sqlite3.connect(store.path)) as db:
         stored = db.execute(
             "SELECT typeof(ok), ok, typeof(latency_ms), typeof(error), typeof(tls_ms)"
             " FROM samples ORDER BY ts_ms"
