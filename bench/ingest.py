@@ -31,6 +31,7 @@ from pathlib import Path
 
 import aiohttp
 
+from collector.ingest import phase_microseconds
 from collector.store import MIGRATIONS
 from config.contract import PHASES
 
@@ -86,7 +87,7 @@ def raw_ceiling(batches: list[list[dict]], folder: Path) -> float:
                     s["interval_s"] * 1000,
                     s["status_code"],
                     s["error"],
-                    *(s["phases_ms"].get(p) for p in PHASES),
+                    *(phase_microseconds(s["phases_ms"].get(p)) for p in PHASES),
                     None,
                 )
                 for s in batch

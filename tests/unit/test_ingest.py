@@ -72,11 +72,11 @@ def test_a_valid_sample_becomes_a_store_row_in_milliseconds() -> None:
             type="http",
             status_code=200,
             error=None,
-            dns_ms=1.2,
-            connect_ms=3.4,
-            tls_ms=21.0,
-            ttfb_ms=58.1,
-            transfer_ms=0.4,
+            dns_us=1200,
+            connect_us=3400,
+            tls_us=21000,
+            ttfb_us=58100,
+            transfer_us=400,
             tls_expires=1_800_000_000.0,
         )
     ]
@@ -85,9 +85,23 @@ def test_a_valid_sample_becomes_a_store_row_in_milliseconds() -> None:
 def test_only_the_required_fields_are_required_and_unknown_ones_are_ignored() -> None:
     minimal = {"check": "db", "ts": NOW, "ok": False, "interval_s": 0.5, "whatever": [1, 2]}
     (row,) = validate_batch(batch(minimal), now=NOW, max_sample_age=MAX_AGE).samples
-    assert (row.ok, row.latency_ms, row.interval_ms, row.type, row.dns_ms) == (
+    assert (row.ok, row.latency_ms, row.interval_ms, row.type, row.dns_us) == (
         False, None, 500, None, None,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("ms", "us"),
+    [(0, 0), (0.0004, 0), (0.0006, 1), (58.1234567, 58_123), (86_400_000.25, 86_400_000_250),
+     (1e300, 1e300 * 1000)],
+)  # fmt: skip
+def test_phases_are_kept_in_whole_microseconds(ms: float, us: float) -> None:
+    """Phases are diagnostics: the store keeps them to the microsecond, in a few bytes each."""
+    (row,) = validate_batch(
+        batch(sample(phases_ms={"ttfb": ms})), now=NOW, max_sample_age=MAX_AGE
+    ).samples
+    assert (row.dns_us, row.ttfb_us, row.latency_ms) == (None, us, 84.1)
+    assert float(row.ttfb_us).is_integer()
 
 
 def test_timestamps_are_identified_to_the_nearest_millisecond() -> None:

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector import store as store_module
-from collector.ingest import SampleRow
+from collector.ingest import SampleRow, phase_microseconds
 from collector.store import (
     HOUR_MS,
     LATENCY_GAMMA,
@@ -440,6 +440,47 @@ async def test_migrations_are_numbered_applied_once_and_a_newer_schema_is_refuse
         await Store(path).open()
 
 
+async def test_migration_5_keeps_the_stored_phases_in_whole_microseconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "m.db"
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:4])
+    store = Store(path)
+    await store.open()
+    timed = row(T0)._replace(dns_us=1.2, connect_us=3.4, ttfb_us=58.1234567, transfer_us=0.4)
+    await ingest(store, [timed, row(T0 + MINUTE)])  # in milliseconds, as version 4 kept them
+    await store.close()
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS)
+    store = Store(path)
+    await store.open()
+    await store.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        stored = db.execute(
+            "SELECT dns_us, connect_us, tls_us, ttfb_us, transfer_us, latency_ms FROM samples"
+            " ORDER BY ts_ms"
+        ).fetchall()
+    assert stored == [(1200, 3400, None, 58123, 400, 50.0), (None, None, None, None, None, 50.0)]
+
+
+async def test_a_samples_phases_take_a_few_bytes_each_in_the_file(store: Store) -> None:
+    """Whole microseconds are stored as integers of 2-4 bytes; a float would take 8."""
+    us = phase_microseconds
+    timed = row(T0 + MINUTE)._replace(
+        dns_us=us(1.2), connect_us=us(3.4), tls_us=us(21.0), ttfb_us=us(58.1234567),
+        transfer_us=us(0.4),
+    )  # fmt: skip
+    await ingest(store, [row(T0)])
+    bare = samples_payload_bytes(store)
+    await ingest(store, [timed])
+    assert samples_payload_bytes(store) - bare <= bare + 5 * 3
+
+
+def samples_payload_bytes(store: Store) -> int:
+    with contextlib.closing(sqlite3.connect(store.path)) as db:
+        (payload,) = db.execute("SELECT SUM(payload) FROM dbstat WHERE name = 'samples'").fetchone()
+    return payload
+
+
 async def test_readers_are_not_blocked_by_an_open_write_transaction(store: Store) -> None:
     await ingest(store, [row(T0)])
     other = sqlite3.connect(store.path, isolation_level=None)
@@ -665,7 +706,7 @@ async def test_none_and_bools_are_stored_as_null_and_integers(store: Store) -> N
     await ingest(store, [row(T0 - MINUTE), failed])
     with contextlib.closing(sqlite3.connect(store.path)) as db:
         stored = db.execute(
-            "SELECT typeof(ok), ok, typeof(latency_ms), typeof(error), typeof(tls_ms)"
+            "SELECT typeof(ok), ok, typeof(latency_ms), typeof(error), typeof(tls_us)"
             " FROM samples ORDER BY ts_ms"
         ).fetchall()
         runs = db.execute("SELECT typeof(ok), ok, typeof(error) FROM runs ORDER BY start_ms")
