@@ -39,6 +39,11 @@ together (group commit), and each caller gets its answer only once the transacti
 batch is committed and synced. Reads use a separate connection, which WAL never blocks behind the
 writer.
 
+The WAL is copied into the database (checkpointed) every `CHECKPOINT_INTERVAL_S` while ingest
+commits, in a thread and on a connection of their own: a checkpoint waits for two syncs of the
+disk, which SQLite would otherwise have made the ingest thread wait for at the commit that found
+the WAL full.
+
 Ingest writes through a connection of its own, in a thread of its own: a group's whole
 transaction (samples, runs, rollups, checks) is one call into that thread instead of a thread
 hop per statement, so the event loop serves the next requests meanwhile; rows go in
@@ -285,10 +290,14 @@ DAY_MS = 86_400_000
 PRUNE_CHUNK_ROWS = 5_000
 CACHE_KIB = 32 * 1024
 """The writer's page cache: every series' last leaf pages stay in it."""
-WAL_CHECKPOINT_PAGES = 10_000
-"""Checkpoint the WAL every ~40 MB rather than SQLite's 4 MB: pages rewritten by every batch
-(each series' newest samples, runs and rollups) are copied to the database once per checkpoint,
-so fewer checkpoints write far less."""
+CHECKPOINT_INTERVAL_S = 0.5
+"""How often, while ingest commits, the WAL is copied into the database (a checkpoint) by a
+thread of its own (`_checkpoint_while_committing`)."""
+WAL_CHECKPOINT_PAGES = 40_000
+"""A connection that commits when the WAL holds this many pages checkpoints it itself (SQLite's
+autocheckpoint): the WAL then starts again from its beginning. The background checkpoints leave
+little to copy; this bounds the WAL (~160 MB) under sustained full speed, when it cannot start
+again otherwise (SQLite does so only once every page of it is copied, between two commits)."""
 GROUP_COMMIT_SAMPLES = 20_000
 """A group commit takes waiting batches until it holds at least this many samples."""
 _FOREVER_MS = 2**62
@@ -443,6 +452,11 @@ class Store:
         """The connection ingest writes with, used only in `_ingest_thread` (see `ingest`)."""
         self._ingest_thread: ThreadPoolExecutor | None = None
         self._sync_thread: ThreadPoolExecutor | None = None
+        self._checkpoint_thread: ThreadPoolExecutor | None = None
+        self._checkpoint_connection: sqlite3.Connection | None = None
+        """The connection checkpoints run on, used only in `_checkpoint_thread`."""
+        self._checkpointer: asyncio.Task[None] | None = None
+        self._committed_since_checkpoint = False
         self._last_sync: asyncio.Future[None] | None = None
         """The latest sync of the WAL (`_answer_once_synced`); syncs run one after the other."""
         self._write_lock = asyncio.Lock()
@@ -480,8 +494,12 @@ class Store:
         self._writer_connection, self._reader_connection = writer, reader
         self._ingest_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
         self._sync_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-sync")
+        self._checkpoint_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
         try:
             self._ingest_connection = await self._in_ingest_thread(_ingest_connection, self.path)
+            self._checkpoint_connection = await asyncio.get_running_loop().run_in_executor(
+                self._checkpoint_thread, _checkpoint_connection, self.path
+            )
             await self._load_caches()
         except BaseException:
             await self.close()
@@ -506,6 +524,18 @@ class Store:
 
     async def close(self) -> None:
         async with self._write_lock:
+            if self._checkpointer is not None:
+                self._checkpointer.cancel()
+                await asyncio.wait([self._checkpointer])  # its checkpoint, if one runs, ends
+                self._checkpointer = None
+            if self._checkpoint_thread is not None:
+                if self._checkpoint_connection is not None:
+                    await asyncio.get_running_loop().run_in_executor(
+                        self._checkpoint_thread, self._checkpoint_connection.close
+                    )
+                    self._checkpoint_connection = None
+                self._checkpoint_thread.shutdown()
+                self._checkpoint_thread = None
             if self._last_sync is not None:
                 await asyncio.wait([self._last_sync])
             if self._sync_thread is not None:
@@ -614,6 +644,9 @@ class Store:
         if error is None:
             self._apply(pending)
             self._answer_once_synced(group, work.result())
+            self._committed_since_checkpoint = True
+            if self._checkpointer is None or self._checkpointer.done():
+                self._checkpointer = asyncio.create_task(self._checkpoint_while_committing())
         elif len(group) > 1 and isinstance(error, Exception):
             for job in group:
                 await self._commit_group([job])
@@ -640,6 +673,30 @@ class Store:
 
         synced.add_done_callback(answer)
         self._last_sync = synced
+
+    async def _checkpoint_while_committing(self) -> None:
+        """Copy the WAL into the database every `CHECKPOINT_INTERVAL_S` while groups are
+        committed, in a thread of its own; stop after an interval without any.
+
+        SQLite would checkpoint in the committing connection, at the commit that finds the WAL
+        full: the ingest thread waited for it, mostly for its two syncs (a checkpoint of 13,000
+        pages: 72-96 ms, 8-12 ms of it copying). Measured in process, 2 million samples in 500
+        groups: the ingest thread's time in COMMIT fell from 7.6-8.2 s to 6.1-6.3 s of ~34 s,
+        its commits over 30 ms from 70-73 (2.9-3.4 s) to 19-21 (0.9 s). A checkpoint that fails
+        is logged and tried again at the next interval; the WAL keeps every page meanwhile
+        (`WAL_CHECKPOINT_PAGES` bounds it).
+        """
+        loop = asyncio.get_running_loop()
+        while self._committed_since_checkpoint:
+            await asyncio.sleep(CHECKPOINT_INTERVAL_S)
+            self._committed_since_checkpoint = False
+            try:
+                await loop.run_in_executor(
+                    self._checkpoint_thread, _checkpoint_wal, self._checkpoint_connection
+                )
+            except sqlite3.Error as error:
+                log.warning("wal_checkpoint_failed", database=str(self.path), error=str(error))
+                self._committed_since_checkpoint = True
 
     async def _in_ingest_thread(self, function: Callable[..., _T], *args: Any) -> _T:
         if self._ingest_thread is None:
@@ -1674,6 +1731,22 @@ def _ingest_connection(path: Path) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def _checkpoint_connection(path: Path) -> sqlite3.Connection:
+    """The connection checkpoints run on (opened in their thread, used only there). With
+    `synchronous=NORMAL`, a checkpoint syncs the WAL before it copies and the database after."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
+
+
+def _checkpoint_wal(db: sqlite3.Connection | None) -> None:
+    """Copy into the database what the WAL holds, without waiting for (or holding up) readers or
+    the writers; the next write transaction starts the WAL again if all of it was copied."""
+    if db is None:
+        raise RuntimeError("the store is not open")
+    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _sync_wal(database: Path) -> None:

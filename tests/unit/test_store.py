@@ -7,6 +7,7 @@ import contextlib
 import errno
 import math
 import os
+import shutil
 import sqlite3
 import tempfile
 import threading
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from collector import store as store_module
 from collector.ingest import SampleRow, phase_microseconds
@@ -684,6 +686,73 @@ async def test_a_failed_sync_fails_the_push_and_the_next_one_goes_on(
         await ingest(store, [row(T0)])
     monkeypatch.undo()
     assert await ingest(store, [row(T0), row(T0 + MINUTE)]) == (1, 1)
+
+
+def samples_in_the_database_file(path: Path, copy: Path) -> int | None:
+    """The samples the database file itself holds, its WAL left aside; None while it has no
+    samples table yet (or a copy taken while a checkpoint writes it is torn)."""
+    shutil.copyfile(path, copy)
+    try:
+        with contextlib.closing(sqlite3.connect(copy)) as db:
+            (count,) = db.execute("SELECT COUNT(*) FROM samples").fetchone()
+    except sqlite3.DatabaseError:
+        return None
+    return int(count)
+
+
+async def test_committed_batches_reach_the_database_file_in_the_background(
+    store: Store, tmp_path: Path
+) -> None:
+    """Checkpoints run in a thread of their own while ingest commits: the WAL is far from the
+    size at which SQLite would checkpoint in the ingest thread, yet the database file gets the
+    batches."""
+    await ingest(store, [row(T0), row(T0 + MINUTE)])
+    copy = tmp_path / "copy.db"
+    await async_wait_until(lambda: samples_in_the_database_file(store.path, copy) == 2)
+
+
+async def test_a_failed_checkpoint_is_logged_and_tried_again(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_checkpoint, calls = store_module._checkpoint_wal, []
+
+    def failing_once(db: sqlite3.Connection | None) -> None:
+        calls.append(db)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("disk I/O error")
+        real_checkpoint(db)
+
+    monkeypatch.setattr(store_module, "_checkpoint_wal", failing_once)
+    copy = tmp_path / "copy.db"
+    with capture_logs() as logs:
+        await ingest(store, [row(T0)])
+        await async_wait_until(lambda: samples_in_the_database_file(store.path, copy) == 1)
+    failures = [entry["error"] for entry in logs if entry["event"] == "wal_checkpoint_failed"]
+    assert failures == ["disk I/O error"]
+    assert len(calls) >= 2
+
+
+async def test_the_store_closes_once_a_running_checkpoint_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_checkpoint, started, released = store_module._checkpoint_wal, [], threading.Event()
+
+    def held_checkpoint(db: sqlite3.Connection | None) -> None:
+        started.append(db)
+        if not released.wait(timeout=30):
+            raise AssertionError("the checkpoint was never released")
+        real_checkpoint(db)
+
+    monkeypatch.setattr(store_module, "_checkpoint_wal", held_checkpoint)
+    store = Store(tmp_path / "c.db")
+    await store.open()
+    await ingest(store, [row(T0)])
+    await async_wait_until(lambda: started)
+    closing = asyncio.create_task(store.close())
+    released.set()
+    await closing
+    assert not await asyncio.to_thread(os.path.exists, f"{store.path}-wal")
+    assert samples_in_the_database_file(store.path, tmp_path / "copy.db") == 1
 
 
 @pytest.mark.parametrize("count", [1, 2, 511, 512, 513, 1000, 1023, 1537])
