@@ -465,7 +465,7 @@ async def test_migration_5_keeps_the_stored_phases_in_whole_microseconds(
 
 
 async def test_a_samples_phases_take_a_few_bytes_each_in_the_file(store: Store) -> None:
-    """Whole microseconds are stored as integers of 2-4 bytes; a float would take 8."""
+    """Whole microseconds are stored as integers of a few bytes; a float would take 8."""
     us = phase_microseconds
     timed = row(T0 + MINUTE)._replace(
         dns_us=us(1.2), connect_us=us(3.4), tls_us=us(21.0), ttfb_us=us(58.1234567),
@@ -749,6 +749,8 @@ async def test_the_store_closes_once_a_running_checkpoint_ends(
     await ingest(store, [row(T0)])
     await async_wait_until(lambda: started)
     closing = asyncio.create_task(store.close())
+    await async_wait_until(lambda: store._checkpointer is None)  # close went past cancelling it
+    assert not closing.done()  # it waits for the running checkpoint
     released.set()
     await closing
     assert not await asyncio.to_thread(os.path.exists, f"{store.path}-wal")
