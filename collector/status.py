@@ -405,8 +405,8 @@ STATUS_CACHE = web.AppKey("status_cache", StatusCache)
 
 
 async def _on_ingest(app: web.Application, batch: Batch, result: IngestResult) -> None:
-    if result.accepted:
-        app[STATUS_CACHE].samples_stored({sample.check for sample in batch.samples})
+    if result.checks:
+        app[STATUS_CACHE].samples_stored(result.checks)
 
 
 # ---------------------------------------------------------------------------------- computing

@@ -515,6 +515,20 @@ async def test_new_samples_of_its_checks_show_once_a_status_is_two_seconds_old(
     assert (await twin(client, "acme"))["updated"] == "2026-11-10T12:00:05Z"
 
 
+async def test_samples_stored_already_leave_the_status_as_computed(
+    client: TestClient, clock: Clock
+) -> None:
+    await push_scene(client)
+    await push(client, "eu-1", [sample(NOW + 1000, True, "web")])
+    computed = (await twin(client, "acme"))["updated"]
+    clock.now += FRESH_S + 1
+    resent = [sample(NOW + 1000, True, "web"), sample(NOW + 1000, True, "api")]  # api: Globex's
+    await push(client, "eu-1", resent)  # the web sample is a duplicate: nothing new for ACME
+    assert (await twin(client, "acme"))["updated"] == computed
+    await push(client, "eu-1", [sample(NOW + 2000, True, "web")])
+    assert (await twin(client, "acme"))["updated"] == "2026-11-10T12:00:03Z"
+
+
 async def test_no_data_yet(client: TestClient) -> None:
     html = await page(client, "acme")
     assert banner(html) == "no_data" and "No data yet" in html
