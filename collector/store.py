@@ -311,8 +311,9 @@ also syncs at each commit (synchronous=FULL), the second syncs the WAL itself (N
 LINK_KEY_BYTES = 32
 
 
-def _null(_: None) -> None:
-    return None
+_NONE_FOR_NONE: Callable[[None], None] = dict[None, None]().get
+"""None for None, as a C function: cheaper to call than a Python one (binding a bench sample's
+three Nones, measured: 1.1-1.3 µs a row with a Python function, 0.85-0.9 with this)."""
 
 
 def _bind_none_and_bool_directly() -> None:
@@ -326,7 +327,7 @@ def _bind_none_and_bool_directly() -> None:
     An adapter registered for the exact type is found at once; these two give what would be
     bound anyway (NULL; 0 or 1), so registering them process-wide changes no stored value.
     """
-    sqlite3.register_adapter(type(None), _null)
+    sqlite3.register_adapter(type(None), _NONE_FOR_NONE)
     sqlite3.register_adapter(bool, int)
 
 
