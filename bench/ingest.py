@@ -1,7 +1,7 @@
 """Ingest speed of `slawatch collector`, against the raw ceiling of SQLite on the same rows.
 
     .venv/bin/python bench/ingest.py [--samples 2000000] [--agents 4] [--batch 1000]
-                                     [--newest-first]
+                                     [--newest-first] [--runs 1] [--against DIR]
 
 1. Pre-encodes gzip bodies of `--batch` samples for each of `--agents` agents (100 checks each,
    samples in time order as agents send them).
@@ -12,6 +12,10 @@
 3. Starts `slawatch collector` as a separate process and pushes every body over HTTP, one
    connection per agent, all agents at once; reports samples/s, the ratio to the ceiling, and
    the RSS at the end of the collector and of the worker processes it judges big batches in.
+4. `--runs N` repeats 2 and 3 (a new database each time) and gives the medians: the machine's
+   speed drifts by ±15 % within minutes, so a single run says little. `--against DIR` runs the
+   collector of another source tree (a `git worktree` of another commit, say) in turn with this
+   one's, run for run, and gives the ratio of the medians: only runs alternated so compare.
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ import gzip
 import json
 import os
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -111,7 +117,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_collector(folder: Path, agents: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_collector(
+    folder: Path, agents: int, source: Path | None
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     tokens = "\n".join(
         f"    - {{id: agent-{a}, token: {TOKEN_PREFIX}{a:04d}}}" for a in range(agents)
@@ -126,6 +134,8 @@ def start_collector(folder: Path, agents: int) -> tuple[subprocess.Popen[bytes],
         [sys.executable, "-m", "slawatch.cli", "--log-level", "warning", "collector",
          "--config", str(config)],
         stdout=subprocess.DEVNULL,
+        cwd=source,  # `-m` puts the working folder first on the path
+        env={**os.environ, "PYTHONPATH": str(source)} if source else None,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -186,31 +196,28 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=2_000_000)
-    parser.add_argument("--agents", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=1000)
-    parser.add_argument(
-        "--newest-first",
-        action="store_true",
-        help="push each agent's batches newest first, as a shipper back-filling an outage",
-    )
-    args = parser.parse_args()
-    per_agent = args.samples // args.agents
-    start = time.time() - (per_agent // CHECKS_PER_AGENT + 10) * INTERVAL_S
-    print(f"encoding {args.samples} samples: {args.agents} agents, batches of {args.batch}")
-    batches = {a: make_batches(a, per_agent, args.batch, start) for a in range(args.agents)}
-    bodies = {a: [encode(a, b) for b in batches[a]] for a in batches}
-    if args.newest_first:
-        bodies = {a: list(reversed(agent_bodies)) for a, agent_bodies in bodies.items()}
-    total = sum(len(b) for agent in batches.values() for b in agent)
+@dataclass(frozen=True)
+class Measured:
+    ceiling: float
+    rate: float
+    elapsed: float
+    threads: dict[str, float]
+    workers: int
+    workers_cpu: float
+    client_cpu: float
+    rss: float
+    peak: float
+    workers_rss: float
+
+
+def measure(
+    batches: list[list[dict]], bodies: dict[int, list[bytes]], source: Path | None
+) -> Measured:
+    """The raw ceiling, then the collector of `source` (None: this tree), each on a new database."""
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as name:
-        folder = Path(name)
-        ceiling = raw_ceiling([b for agent in batches.values() for b in agent], folder)
-        del batches
-        print(f"raw ceiling (sqlite3 executemany, commit per batch): {ceiling:,.0f} samples/s")
-        process, url = start_collector(folder, args.agents)
+        folder = Path(name).resolve()
+        ceiling = raw_ceiling(batches, folder)
+        process, url = start_collector(folder, len(bodies), source)
         try:
             cpu_before = cpu_seconds(process.pid)
             client_before = time.process_time()
@@ -225,19 +232,80 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(timeout=30)
-    rate = total / elapsed
+    total = sum(len(b) for b in batches)
+    return Measured(ceiling, total / elapsed, elapsed, threads, len(workers), workers_cpu, client,
+                    rss, peak, workers_rss)  # fmt: skip
+
+
+def report(measured: Measured, total: int, agents: int, order: str) -> None:
+    m = measured
+    print(f"raw ceiling (sqlite3 executemany, commit per batch): {m.ceiling:,.0f} samples/s")
+    print(f"through HTTP ({agents} agents at once, gzip, {order}): {m.rate:,.0f} samples/s "
+          f"({total} samples in {m.elapsed:.1f} s)")  # fmt: skip
+    busiest = sorted(m.threads.values(), reverse=True)[:3]
+    print(f"collector CPU: {sum(m.threads.values()):.1f} s in {m.elapsed:.1f} s; busiest threads: "
+          + ", ".join(f"{seconds / m.elapsed:.0%}" for seconds in busiest)
+          + f"; its {m.workers} child processes (batch workers, their resource tracker): "
+          + f"{m.workers_cpu:.1f} s"
+          + f"; the pushing client: {m.client_cpu / m.elapsed:.0%}")  # fmt: skip
+    print(f"ratio to the raw ceiling: {m.rate / m.ceiling:.2f}  (goal >= 0.25, stretch 0.5)")
+    print(f"collector RSS after {total} samples: {m.rss + m.workers_rss:.0f} MB with its "
+          f"workers ({m.rss:.0f} MB, peak {m.peak:.0f} MB, + {m.workers_rss:.0f} MB); "
+          "goal < 200")  # fmt: skip
+
+
+def medians(runs: list[Measured]) -> tuple[float, float]:
+    """The median rate and the median ratio to the ceiling of `runs`."""
+    return (statistics.median(m.rate for m in runs),
+            statistics.median(m.rate / m.ceiling for m in runs))  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=2_000_000)
+    parser.add_argument("--agents", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument(
+        "--newest-first",
+        action="store_true",
+        help="push each agent's batches newest first, as a shipper back-filling an outage",
+    )
+    parser.add_argument("--runs", type=int, default=1, help="runs of each collector (medians)")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="another source tree, whose collector runs in turn with this one's",
+    )
+    args = parser.parse_args()
+    if args.against and not (args.against / "collector" / "store.py").is_file():
+        raise SystemExit(f"--against {args.against}: not a slawatch source tree")
+    per_agent = args.samples // args.agents
+    start = time.time() - (per_agent // CHECKS_PER_AGENT + 10) * INTERVAL_S
+    print(f"encoding {args.samples} samples: {args.agents} agents, batches of {args.batch}")
+    batches = {a: make_batches(a, per_agent, args.batch, start) for a in range(args.agents)}
+    bodies = {a: [encode(a, b) for b in batches[a]] for a in batches}
+    if args.newest_first:
+        bodies = {a: list(reversed(agent_bodies)) for a, agent_bodies in bodies.items()}
+    flat = [b for agent in batches.values() for b in agent]
+    total = sum(len(b) for b in flat)
     order = "newest first" if args.newest_first else "in time order"
-    print(f"through HTTP ({args.agents} agents at once, gzip, {order}): {rate:,.0f} samples/s "
-          f"({total} samples in {elapsed:.1f} s)")  # fmt: skip
-    busiest = sorted(threads.values(), reverse=True)[:3]
-    print(f"collector CPU: {sum(threads.values()):.1f} s in {elapsed:.1f} s; busiest threads: "
-          + ", ".join(f"{seconds / elapsed:.0%}" for seconds in busiest)
-          + f"; its {len(workers)} child processes (batch workers, their resource tracker): "
-          + f"{workers_cpu:.1f} s"
-          + f"; the pushing client: {client / elapsed:.0%}")  # fmt: skip
-    print(f"ratio to the raw ceiling: {rate / ceiling:.2f}  (goal >= 0.25, stretch 0.5)")
-    print(f"collector RSS after {total} samples: {rss + workers_rss:.0f} MB with its workers "
-          f"({rss:.0f} MB, peak {peak:.0f} MB, + {workers_rss:.0f} MB); goal < 200")  # fmt: skip
+    sources: dict[str, Path | None] = {"this tree": None}
+    if args.against:
+        sources[str(args.against)] = args.against.resolve()
+    runs: dict[str, list[Measured]] = {label: [] for label in sources}
+    for number in range(1, args.runs + 1):
+        for label, source in sources.items():
+            if len(sources) > 1 or args.runs > 1:
+                print(f"-- run {number} of {args.runs}: {label}")
+            runs[label].append(measure(flat, bodies, source))
+            report(runs[label][-1], total, args.agents, order)
+    if len(sources) > 1 or args.runs > 1:
+        for label, measured in runs.items():
+            rate, ratio = medians(measured)
+            print(f"median of {len(measured)} ({label}): {rate:,.0f} samples/s, ratio {ratio:.2f}")
+    if args.against:
+        this, other = (medians(runs[label])[0] for label in sources)
+        print(f"this tree / {args.against}: {this / other:.3f} (medians of runs alternated)")
 
 
 if __name__ == "__main__":
