@@ -277,6 +277,8 @@ def main() -> None:
         help="another source tree, whose collector runs in turn with this one's",
     )
     args = parser.parse_args()
+    if args.runs < 1:
+        raise SystemExit(f"--runs {args.runs}: at least 1")
     if args.against and not (args.against / "collector" / "store.py").is_file():
         raise SystemExit(f"--against {args.against}: not a slawatch source tree")
     per_agent = args.samples // args.agents
