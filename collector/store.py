@@ -497,10 +497,13 @@ class Store:
         self._sync_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-sync")
         self._checkpoint_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
         try:
-            self._ingest_connection = await self._in_ingest_thread(
-                _connect, self.path, ("PRAGMA synchronous=NORMAL", *_WRITER_PRAGMAS)
+            self._ingest_connection = await _in_thread(
+                self._ingest_thread,
+                _connect,
+                self.path,
+                ("PRAGMA synchronous=NORMAL", *_WRITER_PRAGMAS),
             )
-            self._checkpoint_connection = await asyncio.get_running_loop().run_in_executor(
+            self._checkpoint_connection = await _in_thread(
                 self._checkpoint_thread, _connect, self.path, ("PRAGMA synchronous=NORMAL",)
             )
             await self._load_caches()
@@ -529,8 +532,9 @@ class Store:
         async with self._write_lock:
             if self._checkpointer is not None:
                 self._checkpointer.cancel()
-                await asyncio.wait([self._checkpointer])  # its checkpoint, if one runs, ends
+                await asyncio.wait([self._checkpointer])
                 self._checkpointer = None
+            # a checkpoint the task started may still run: its connection is closed after it
             await _close_in_its_thread(self._checkpoint_connection, self._checkpoint_thread)
             self._checkpoint_connection = self._checkpoint_thread = None
             if self._last_sync is not None:
@@ -679,23 +683,16 @@ class Store:
         is logged and tried again at the next interval; the WAL keeps every page meanwhile
         (`WAL_CHECKPOINT_PAGES` bounds it).
         """
-        loop = asyncio.get_running_loop()
         while self._committed_since_checkpoint:
             await asyncio.sleep(CHECKPOINT_INTERVAL_S)
             self._committed_since_checkpoint = False
             try:
-                await loop.run_in_executor(
+                await _in_thread(
                     self._checkpoint_thread, _checkpoint_wal, self._checkpoint_connection
                 )
             except sqlite3.Error as error:
                 log.warning("wal_checkpoint_failed", database=str(self.path), error=str(error))
                 self._committed_since_checkpoint = True
-
-    async def _in_ingest_thread(self, function: Callable[..., _T], *args: Any) -> _T:
-        if self._ingest_thread is None:
-            raise RuntimeError("the store is not open")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._ingest_thread, function, *args)
 
     def _last_run(self, sid: int, pending: _Pending) -> Run | None:
         run = pending.last_runs.get(sid)
@@ -1727,6 +1724,15 @@ def _connect(path: Path, pragmas: Iterable[str]) -> sqlite3.Connection:
     return db
 
 
+async def _in_thread(
+    thread: ThreadPoolExecutor | None, function: Callable[..., _T], *args: Any
+) -> _T:
+    """`function(*args)` in `thread`, one of the store's own (never the loop's default one)."""
+    if thread is None:
+        raise RuntimeError("the store is not open")
+    return await asyncio.get_running_loop().run_in_executor(thread, function, *args)
+
+
 async def _close_in_its_thread(
     connection: sqlite3.Connection | None, thread: ThreadPoolExecutor | None
 ) -> None:
@@ -1735,7 +1741,7 @@ async def _close_in_its_thread(
     if thread is None:
         return
     if connection is not None:
-        await asyncio.get_running_loop().run_in_executor(thread, connection.close)
+        await _in_thread(thread, connection.close)
     thread.shutdown()
 
 
