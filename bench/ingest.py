@@ -199,7 +199,7 @@ def rss_mb(pid: int) -> tuple[float, float]:
 @dataclass(frozen=True)
 class Measured:
     ceiling: float
-    rate: float
+    samples: int
     elapsed: float
     threads: dict[str, float]
     workers: int
@@ -208,6 +208,10 @@ class Measured:
     rss: float
     peak: float
     workers_rss: float
+
+    @property
+    def rate(self) -> float:
+        return self.samples / self.elapsed
 
 
 def measure(
@@ -233,15 +237,14 @@ def measure(
             process.terminate()
             process.wait(timeout=30)
     total = sum(len(b) for b in batches)
-    return Measured(ceiling, total / elapsed, elapsed, threads, len(workers), workers_cpu, client,
+    return Measured(ceiling, total, elapsed, threads, len(workers), workers_cpu, client,
                     rss, peak, workers_rss)  # fmt: skip
 
 
-def report(measured: Measured, total: int, agents: int, order: str) -> None:
-    m = measured
+def report(m: Measured, agents: int, order: str) -> None:
     print(f"raw ceiling (sqlite3 executemany, commit per batch): {m.ceiling:,.0f} samples/s")
     print(f"through HTTP ({agents} agents at once, gzip, {order}): {m.rate:,.0f} samples/s "
-          f"({total} samples in {m.elapsed:.1f} s)")  # fmt: skip
+          f"({m.samples} samples in {m.elapsed:.1f} s)")  # fmt: skip
     busiest = sorted(m.threads.values(), reverse=True)[:3]
     print(f"collector CPU: {sum(m.threads.values()):.1f} s in {m.elapsed:.1f} s; busiest threads: "
           + ", ".join(f"{seconds / m.elapsed:.0%}" for seconds in busiest)
@@ -249,7 +252,7 @@ def report(measured: Measured, total: int, agents: int, order: str) -> None:
           + f"{m.workers_cpu:.1f} s"
           + f"; the pushing client: {m.client_cpu / m.elapsed:.0%}")  # fmt: skip
     print(f"ratio to the raw ceiling: {m.rate / m.ceiling:.2f}  (goal >= 0.25, stretch 0.5)")
-    print(f"collector RSS after {total} samples: {m.rss + m.workers_rss:.0f} MB with its "
+    print(f"collector RSS after {m.samples} samples: {m.rss + m.workers_rss:.0f} MB with its "
           f"workers ({m.rss:.0f} MB, peak {m.peak:.0f} MB, + {m.workers_rss:.0f} MB); "
           "goal < 200")  # fmt: skip
 
@@ -289,7 +292,6 @@ def main() -> None:
     if args.newest_first:
         bodies = {a: list(reversed(agent_bodies)) for a, agent_bodies in bodies.items()}
     flat = [b for agent in batches.values() for b in agent]
-    total = sum(len(b) for b in flat)
     order = "newest first" if args.newest_first else "in time order"
     sources: dict[str, Path | None] = {"this tree": None}
     if args.against:
@@ -300,7 +302,7 @@ def main() -> None:
             if len(sources) > 1 or args.runs > 1:
                 print(f"-- run {number} of {args.runs}: {label}")
             runs[label].append(measure(flat, bodies, source))
-            report(runs[label][-1], total, args.agents, order)
+            report(runs[label][-1], args.agents, order)
     if len(sources) > 1 or args.runs > 1:
         for label, measured in runs.items():
             rate, ratio = medians(measured)
