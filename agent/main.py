@@ -15,11 +15,11 @@ import prometheus_client
 import structlog
 from aiohttp import web
 
-from agent.metrics import AgentMetrics, start_metrics_server
-from agent.scheduler import ProbeFunction, Scheduler
-from agent.shipper import Shipper
-from agent.spool import Spool, SpoolError
-from config.schema import AgentConfig, Check, Config
+from slawatch.agent.metrics import AgentMetrics, start_metrics_server
+from slawatch.agent.scheduler import ProbeFunction, Scheduler
+from slawatch.agent.shipper import Shipper
+from slawatch.agent.spool import Spool, SpoolError
+from slawatch.config.schema import AgentConfig, Check, Config
 
 log = structlog.get_logger()
 

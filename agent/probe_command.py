@@ -16,11 +16,11 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from agent.probes import run_probe
-from agent.sample import Sample
-from config.contract import DEFAULT_INTERVAL_S, ID_PATTERN, MAX_INTERVAL_S, PHASES
-from config.schema import Check, HttpTarget, Target, TcpTarget
-from config.values import parse_duration
+from slawatch.agent.probes import run_probe
+from slawatch.agent.sample import Sample
+from slawatch.config.contract import DEFAULT_INTERVAL_S, ID_PATTERN, MAX_INTERVAL_S, PHASES
+from slawatch.config.schema import Check, HttpTarget, Target, TcpTarget
+from slawatch.config.values import parse_duration
 
 EXIT_UP = 0
 EXIT_DOWN = 1

@@ -29,9 +29,9 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
-from agent.metrics import AgentMetrics
-from agent.sample import ProbeResult, Sample
-from config.schema import Check
+from slawatch.agent.metrics import AgentMetrics
+from slawatch.agent.sample import ProbeResult, Sample
+from slawatch.config.schema import Check
 
 log = structlog.get_logger()
 
@@ -74,7 +74,7 @@ def first_runs(check: Check, wall_now: float) -> tuple[float, float]:
 
 
 def _default_probe() -> ProbeFunction:
-    from agent.probes import run_probe
+    from slawatch.agent.probes import run_probe
 
     return run_probe
 

@@ -24,9 +24,9 @@ from typing import Any
 import aiohttp
 import structlog
 
-from agent.metrics import AgentMetrics
-from agent.spool import Spool, SpooledSample
-from config import contract
+from slawatch.agent.metrics import AgentMetrics
+from slawatch.agent.spool import Spool, SpooledSample
+from slawatch.config import contract
 
 log = structlog.get_logger()
 

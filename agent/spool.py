@@ -32,9 +32,9 @@ from typing import TypeVar
 import aiosqlite
 import structlog
 
-from agent.metrics import AgentMetrics
-from agent.sample import Sample
-from config import contract
+from slawatch.agent.metrics import AgentMetrics
+from slawatch.agent.sample import Sample
+from slawatch.config import contract
 
 log = structlog.get_logger()
 R = TypeVar("R")

@@ -38,8 +38,8 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from agent.main import Agent, freeze_long_lived_objects
-from config.schema import AgentConfig, Check, HttpTarget, Secret
+from slawatch.agent.main import Agent, freeze_long_lived_objects
+from slawatch.config.schema import AgentConfig, Check, HttpTarget, Secret
 from slawatch.logs import configure_logging
 
 BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"

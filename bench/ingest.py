@@ -7,8 +7,8 @@
    samples in time order as agents send them).
 2. Baseline, in this process: sqlite3 `executemany` of the very rows the collector stores, in a
    table of the same schema and PRAGMAs, one commit per batch: the ceiling of the disk and SQLite
-   (binding None and bools as fast as the store does: importing `collector.store` registers its
-   adapters for them in this process too).
+   (binding None and bools as fast as the store does: importing `slawatch.collector.store`
+   registers its adapters for them in this process too).
 3. Starts `slawatch collector` as a separate process and pushes every body over HTTP, one
    connection per agent, all agents at once; reports samples/s, the ratio to the ceiling, and
    the RSS at the end of the collector and of the worker processes it judges big batches in.
@@ -37,9 +37,9 @@ from pathlib import Path
 
 import aiohttp
 
-from collector.ingest import phase_microseconds
-from collector.store import MIGRATIONS
-from config.contract import PHASES
+from slawatch.collector.ingest.batch import phase_microseconds
+from slawatch.collector.store import MIGRATIONS
+from slawatch.config.contract import PHASES
 
 TOKEN_PREFIX = "bench-agent-token-"
 CHECKS_PER_AGENT = 100

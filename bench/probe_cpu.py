@@ -4,7 +4,7 @@
 
 A local aiohttp target runs in another process (its CPU is not counted). Measured, each after
 a warm-up, on the same target:
-- ours: `agent.probes.run_probe` on an http check (fresh connection per probe), CPU of this
+- ours: `slawatch.agent.probes.run_probe` on an http check (fresh connection per probe), CPU of this
   process (`time.process_time`) / probes;
 - aiohttp: a ClientSession with a fresh connector per request, the same way;
 - blackbox_exporter (when /usr/bin/prometheus-blackbox-exporter exists): `/probe` requests with
@@ -32,9 +32,9 @@ from pathlib import Path
 import aiohttp
 import trustme
 
-from agent.probes import run_probe
-from agent.sample import ProbeResult
-from config.schema import Check, HttpTarget
+from slawatch.agent.probes import run_probe
+from slawatch.agent.sample import ProbeResult
+from slawatch.config.schema import Check, HttpTarget
 
 BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
 TARGET_SERVER = """

@@ -4,7 +4,8 @@
 
 1. A month (November 2026) of one SLA of 3 checks x 3 agents probed every 30 s (~780,000
    samples) with 200 outages, ingested through the store as agents push it. The monthly report
-   through `collector.reports` (store reads included), warm; baseline in the same process:
+   through `slawatch.collector.reports.build` (store reads included), warm; baseline in the same
+   process:
    reading the month's raw samples of those checks, the least a report that walks samples does.
 2. `GET /api/v1/slas` with 500 SLAs (varied checks, quorum, require, min_downtime, unknown,
    period, timezone, maintenance) over that data, through a real collector HTTP server;
@@ -20,7 +21,8 @@ the engine's fast paths and after, run one after the other):
 - GET /api/v1/slas, 500 SLAs: 1339 ms before (0.84 to 0.94 s on a quieter machine), 227 ms
   after; to the 500 reports one by one: 0.52 -> 0.07. In process, without HTTP: 763 -> ~300 ms.
 What made the difference: one check seen by one agent (each summary's shared service timeline)
-is its runs, no sweep (`collector.sla.service_timeline`); the general sweep counts states as
+is its runs, no sweep (`slawatch.collector.engine.sla.service_timeline`); the general sweep counts
+states as
 ints; summaries ask the engine for the open incident only; maintenance and forgiveness leave
 untouched segments as they are; missing checks are found by bisection.
 Both curves stay flat in samples and grow with state changes (noisy on a shared machine).
@@ -43,13 +45,13 @@ from typing import Any
 
 import aiohttp
 
-from collector.ingest import SampleRow
-from collector.main import Collector
-from collector.periods import current_window, window_for_period
-from collector.reports import LatencyCache, compute_from_store, sla_report
-from collector.store import Store
-from config.loader import parse_config
-from config.schema import Sla
+from slawatch.collector.engine.periods import current_window, window_for_period
+from slawatch.collector.ingest.batch import SampleRow
+from slawatch.collector.main import Collector
+from slawatch.collector.reports.build import LatencyCache, compute_from_store, sla_report
+from slawatch.collector.store import Store
+from slawatch.config.loader import parse_config
+from slawatch.config.schema import Sla
 from slawatch.logs import configure_logging
 
 MONTH = "2026-11"

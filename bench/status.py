@@ -28,12 +28,12 @@ from pathlib import Path
 import aiohttp
 from report import NOW_MS, build, timed  # bench/report.py: the same month of data and timer
 
-from collector.main import Collector
-from collector.reports import compute_from_store, daily_reports, last_days
-from collector.status import STATUS_CACHE
-from collector.store import Store
-from config.loader import parse_config
-from config.schema import Config
+from slawatch.collector.main import Collector
+from slawatch.collector.reports.build import compute_from_store, daily_reports, last_days
+from slawatch.collector.status.routes import STATUS_CACHE
+from slawatch.collector.store import Store
+from slawatch.config.loader import parse_config
+from slawatch.config.schema import Config
 from slawatch.logs import configure_logging
 
 ADMIN = "bench-admin-token-0123456789"

@@ -14,8 +14,8 @@ from typing import Literal
 
 from aiohttp import web
 
-from collector.errors import ApiError
-from config.schema import AgentCredential, CollectorConfig, TokenDigest
+from slawatch.collector.errors import ApiError
+from slawatch.config.schema import AgentCredential, CollectorConfig, TokenDigest
 
 Kind = Literal["admin", "agent", "customer"]
 

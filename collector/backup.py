@@ -10,8 +10,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from collector.store import backup_database
-from config.schema import Config
+from slawatch.collector.store import backup_database
+from slawatch.config.schema import Config
 
 
 def run(config: Config, out: Path) -> int:

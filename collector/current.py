@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from collector.states import State, quorum_state
-from collector.store import Store
-from collector.timeline import Run
-from config.schema import Config, Quorum
+from slawatch.collector.engine.states import State, quorum_state
+from slawatch.collector.engine.timeline import Run
+from slawatch.collector.store import Store
+from slawatch.config.schema import Config, Quorum
 
 DEFAULT_QUORUM: Quorum = "majority"
 

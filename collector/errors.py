@@ -1,7 +1,7 @@
 """The one shape of every error the collector's HTTP API returns (CONTRACT §3).
 
 `{"error": "what went wrong", "details": [...]}`: handlers raise `ApiError`, and the error
-middleware of `collector.api` turns it (and every other exception) into this JSON.
+middleware of `slawatch.collector.app` turns it (and every other exception) into this JSON.
 """
 
 from __future__ import annotations

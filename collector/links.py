@@ -30,8 +30,8 @@ from urllib.parse import quote, unquote, urlencode
 from aiohttp import web
 from multidict import MultiMapping
 
-from collector.api import CLOCK, STORE
-from collector.store import Store
+from slawatch.collector.app import CLOCK, STORE
+from slawatch.collector.store import Store
 
 EXPIRES = "expires"
 SIGNATURE = "signature"

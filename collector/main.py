@@ -18,13 +18,15 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from collector import api, report_api, status
-from collector.alerts import api as alerts_api
-from collector.alerts import service as alerts_service
-from collector.auth import Authenticator
-from collector.metrics import CollectorMetrics
-from collector.store import Store
-from config.schema import AgentCredential, CollectorConfig, Config
+from slawatch.collector import app as api
+from slawatch.collector.alerts import api as alerts_api
+from slawatch.collector.alerts import service as alerts_service
+from slawatch.collector.auth import Authenticator
+from slawatch.collector.metrics import CollectorMetrics
+from slawatch.collector.reports import routes as report_api
+from slawatch.collector.status import routes as status
+from slawatch.collector.store import Store
+from slawatch.config.schema import AgentCredential, CollectorConfig, Config
 
 log = structlog.get_logger()
 

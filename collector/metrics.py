@@ -10,10 +10,10 @@ import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from collector.current import check_states
-from collector.states import State
-from collector.store import Store
-from config.schema import Config
+from slawatch.collector.current import check_states
+from slawatch.collector.engine.states import State
+from slawatch.collector.store import Store
+from slawatch.config.schema import Config
 
 
 class CollectorMetrics:

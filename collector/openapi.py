@@ -12,9 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
-from collector.ingest import MAX_LABEL_LENGTH, MAX_LABELS, MAX_TYPE_LENGTH
-from config.contract import MAX_BATCH_SAMPLES, MAX_INTERVAL_S, PHASES
 from slawatch import __version__
+from slawatch.collector.ingest.batch import MAX_LABEL_LENGTH, MAX_LABELS, MAX_TYPE_LENGTH
+from slawatch.config.contract import MAX_BATCH_SAMPLES, MAX_INTERVAL_S, PHASES
 
 ID_REGEX = "^[a-z0-9][a-z0-9._-]{0,127}$"
 
@@ -22,7 +22,7 @@ JSON = "application/json"
 
 
 def error_response(description: str) -> dict[str, Any]:
-    """A response of the collector's one error shape (`collector.errors`)."""
+    """A response of the collector's one error shape (`slawatch.collector.errors`)."""
     return {"description": description, "content": {JSON: {"schema": _ref("Error")}}}
 
 

@@ -1,4 +1,5 @@
-"""Reads a config file (CONTRACT §2) into `config.schema.Config`, or reports every problem at once.
+"""Reads a config file (CONTRACT §2) into `slawatch.config.schema.Config`, or reports every problem
+at once.
 
 Each problem names its key path (`checks[3].interval`) and, where YAML gives one, its line. No
 message quotes the value of a secret. `${NAME}` and `${NAME:-default}` are replaced inside string
@@ -19,8 +20,8 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from config import contract
-from config.schema import (
+from slawatch.config import contract
+from slawatch.config.schema import (
     ALERT_EVENTS,
     DEFAULT_BURN_RATE,
     DEFAULT_DIGEST_AT,
@@ -56,7 +57,7 @@ from config.schema import (
     TcpTarget,
     TokenDigest,
 )
-from config.values import (
+from slawatch.config.values import (
     format_duration,
     parse_bool,
     parse_duration,

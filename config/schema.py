@@ -1,7 +1,8 @@
 """The config file of CONTRACT §2 as frozen dataclasses.
 
 Every duration is a float of seconds, every instant a float of Unix seconds, every path absolute.
-The loader (`config.loader`) builds these from YAML and is the only place that validates them.
+The loader (`slawatch.config.loader`) builds these from YAML and is the only place that validates
+them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from config import contract
+from slawatch.config import contract
 
 Quorum = Literal["any", "majority", "all"] | int
 """How the states of several agents make one state (CONTRACT §4.2); an int is N."""

@@ -18,7 +18,7 @@ from slawatch import __version__
 from slawatch.logs import configure_logging
 
 if TYPE_CHECKING:
-    from config.schema import Config
+    from slawatch.config.schema import Config
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load(path: Path, process: str) -> Config:
     """Load a config for `process`, or print every problem and exit 2."""
-    from config.loader import ConfigError, load_config
+    from slawatch.config.loader import ConfigError, load_config
 
     try:
         return load_config(path, process=process)
@@ -119,13 +119,13 @@ def load(path: Path, process: str) -> Config:
 
 
 def run_agent(args: argparse.Namespace) -> int:
-    from agent.main import run
+    from slawatch.agent.main import run
 
     return run(load(args.config, "agent"), replay_dead=args.replay_dead)
 
 
 def run_collector(args: argparse.Namespace) -> int:
-    from collector.main import run
+    from slawatch.collector.main import run
 
     return run(load(args.config, "collector"))
 
@@ -137,7 +137,7 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 def run_check_config(args: argparse.Namespace) -> int:
-    from config.loader import ConfigError, load_config
+    from slawatch.config.loader import ConfigError, load_config
 
     try:
         config = load_config(args.file, process=args.process)
@@ -152,7 +152,7 @@ def run_check_config(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from collector.report_command import run
+    from slawatch.collector.reports.command import run
 
     return run(
         load(args.config, "report"),
@@ -165,7 +165,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_probe(args: argparse.Namespace) -> int:
-    from agent.probe_command import run
+    from slawatch.agent.probe_command import run
 
     return run(
         args.target,
@@ -177,7 +177,7 @@ def run_probe(args: argparse.Namespace) -> int:
 
 
 def run_backup(args: argparse.Namespace) -> int:
-    from collector.backup import run
+    from slawatch.collector.backup import run
 
     return run(load(args.config, "report"), args.out)
 

@@ -15,10 +15,10 @@ import sqlite3
 import structlog
 from prometheus_client import CollectorRegistry
 
-from agent.main import Agent
-from agent.spool import SpoolError
-from collector.main import Collector, tune_garbage_collector
-from config.schema import AgentConfig, AgentCredential, Config, TokenDigest
+from slawatch.agent.main import Agent
+from slawatch.agent.spool import SpoolError
+from slawatch.collector.main import Collector, tune_garbage_collector
+from slawatch.config.schema import AgentConfig, AgentCredential, Config, TokenDigest
 
 log = structlog.get_logger()
 

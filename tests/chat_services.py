@@ -32,7 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
-from collector.alerts.events import (
+from slawatch.collector.alerts.events import (
     AgentSilent,
     AgentView,
     BurnRate,
@@ -51,8 +51,8 @@ from collector.alerts.events import (
     Subject,
     Test,
 )
-from collector.alerts.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
-from config.schema import Channel, Secret
+from slawatch.collector.alerts.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from slawatch.config.schema import Channel, Secret
 
 SERVICES = ("slack", "discord", "teams", "googlechat", "telegram", "mattermost", "webhook")
 

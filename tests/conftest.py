@@ -6,7 +6,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from collector.store import Store
+from slawatch.collector.store import Store
 from tests.chat_services import ChatServices, running_chat_services
 
 

@@ -47,7 +47,7 @@ import pytest
 import trustme
 from aiohttp import web
 
-from config.schema import Check, HttpExpect, HttpTarget, TcpExpect, TcpTarget
+from slawatch.config.schema import Check, HttpExpect, HttpTarget, TcpExpect, TcpTarget
 from tests.support import async_wait_until
 
 HOST = "127.0.0.1"

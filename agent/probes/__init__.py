@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from agent.probes import http, tcp
-from agent.sample import ProbeResult
-from config.schema import Check
+from slawatch.agent.probes import http, tcp
+from slawatch.agent.sample import ProbeResult
+from slawatch.config.schema import Check
 
 ProbeFunction = Callable[[Check], Awaitable[ProbeResult]]
 

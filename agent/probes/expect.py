@@ -6,8 +6,8 @@ import functools
 import re
 import time
 
-from agent.probes.tls import expiry_problem
-from config.values import format_duration
+from slawatch.agent.probes.tls import expiry_problem
+from slawatch.config.values import format_duration
 
 
 def certificate_expiring(tls_min_days: float | None, tls_expires: float | None) -> str | None:

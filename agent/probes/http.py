@@ -16,14 +16,14 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import h11
 
-from agent.probes.errors import ProbeFailure
-from agent.probes.expect import certificate_expiring, shorten, slower_than, text_lacks
-from agent.probes.net import open_stream
-from agent.probes.progress import Progress, timed
-from agent.probes.tls import TlsSettings
-from agent.sample import ProbeResult
-from config.contract import BODY_READ_LIMIT_BYTES
-from config.schema import Check, HttpExpect, HttpTarget
+from slawatch.agent.probes.errors import ProbeFailure
+from slawatch.agent.probes.expect import certificate_expiring, shorten, slower_than, text_lacks
+from slawatch.agent.probes.net import open_stream
+from slawatch.agent.probes.progress import Progress, timed
+from slawatch.agent.probes.tls import TlsSettings
+from slawatch.agent.sample import ProbeResult
+from slawatch.config.contract import BODY_READ_LIMIT_BYTES
+from slawatch.config.schema import Check, HttpExpect, HttpTarget
 
 USER_AGENT = "slawatch/0.1"
 MAX_REDIRECTS = 10

@@ -12,9 +12,9 @@ import functools
 import ipaddress
 import socket
 
-from agent.probes.errors import ProbeFailure, describe
-from agent.probes.progress import Progress
-from agent.probes.tls import TlsSettings, client_context, peer_certificate_expiry
+from slawatch.agent.probes.errors import ProbeFailure, describe
+from slawatch.agent.probes.progress import Progress
+from slawatch.agent.probes.tls import TlsSettings, client_context, peer_certificate_expiry
 
 Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 

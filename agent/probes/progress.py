@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from agent.probes.errors import ProbeFailure, describe
-from agent.sample import ProbeResult
-from config.schema import Check
-from config.values import format_duration
+from slawatch.agent.probes.errors import ProbeFailure, describe
+from slawatch.agent.sample import ProbeResult
+from slawatch.config.schema import Check
+from slawatch.config.values import format_duration
 
 Measure = Callable[[Check, "Progress"], Awaitable[ProbeResult]]
 

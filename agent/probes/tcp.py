@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 
-from agent.probes.errors import ProbeFailure
-from agent.probes.expect import certificate_expiring, slower_than, text_lacks
-from agent.probes.net import open_stream
-from agent.probes.progress import Progress, timed
-from agent.probes.tls import TlsSettings
-from agent.sample import ProbeResult
-from config.contract import BODY_READ_LIMIT_BYTES
-from config.schema import Check, TcpExpect, TcpTarget
+from slawatch.agent.probes.errors import ProbeFailure
+from slawatch.agent.probes.expect import certificate_expiring, slower_than, text_lacks
+from slawatch.agent.probes.net import open_stream
+from slawatch.agent.probes.progress import Progress, timed
+from slawatch.agent.probes.tls import TlsSettings
+from slawatch.agent.sample import ProbeResult
+from slawatch.config.contract import BODY_READ_LIMIT_BYTES
+from slawatch.config.schema import Check, TcpExpect, TcpTarget
 
 READ_SIZE = 65_536
 

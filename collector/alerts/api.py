@@ -13,16 +13,16 @@ from typing import Any
 
 from aiohttp import web
 
-from collector import openapi
-from collector.alerts import channels
-from collector.alerts.events import Test, new_notification_id
-from collector.alerts.outbox import decode_event
-from collector.alerts.service import SERVICE
-from collector.alerts.text import summary
-from collector.api import AUTH, CLOCK, CONFIG, STORE, read_small_json
-from collector.errors import ApiError
-from collector.periods import format_instant
-from collector.store import Notification
+from slawatch.collector import openapi
+from slawatch.collector.alerts import channels
+from slawatch.collector.alerts.events import Test, new_notification_id
+from slawatch.collector.alerts.outbox import decode_event
+from slawatch.collector.alerts.service import SERVICE
+from slawatch.collector.alerts.text import summary
+from slawatch.collector.app import AUTH, CLOCK, CONFIG, STORE, read_small_json
+from slawatch.collector.engine.periods import format_instant
+from slawatch.collector.errors import ApiError
+from slawatch.collector.store import Notification
 
 STATUSES = ("held", "pending", "sent", "given_up", "merged")
 DEFAULT_LIMIT = 100

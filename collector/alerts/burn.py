@@ -6,7 +6,8 @@ long window makes an alert significant, the short one makes it stop soon after t
 The burn rate over a window ending now is (down time / eligible time in the window) /
 (1 − objective/100), both times exactly as the SLA's report counts them (quorum, `require`,
 `min_downtime`, maintenance, `unknown`): the numbers come from the SLA engine through
-`collector.reports`, never from a second implementation of the arithmetic. A window without
+`slawatch.collector.reports.build`, never from a second implementation of the arithmetic. A window
+without
 eligible time has no rate and fires nothing; an objective of 100 % has no budget to burn (the
 "objective breached" alert covers it).
 
@@ -30,13 +31,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from collector.alerts.events import BurnWindow
-from collector.maintenance import Interval
-from collector.periods import Window
-from collector.reports import compute_from_store
-from collector.sla import Report
-from collector.store import Store
-from config.schema import BurnRateWindow, Sla
+from slawatch.collector.alerts.events import BurnWindow
+from slawatch.collector.engine.maintenance import Interval
+from slawatch.collector.engine.periods import Window
+from slawatch.collector.engine.sla import Report
+from slawatch.collector.reports.build import compute_from_store
+from slawatch.collector.store import Store
+from slawatch.config.schema import BurnRateWindow, Sla
 
 Severity = Literal["page", "ticket"]
 MIN_ELIGIBLE_SHARE = 0.5

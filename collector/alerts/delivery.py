@@ -38,9 +38,9 @@ from urllib.parse import urlsplit
 import aiohttp
 import structlog
 
-from collector.alerts.signing import signature_headers
-from collector.alerts.text import clip, one_line
-from config.schema import Channel, Secret
+from slawatch.collector.alerts.signing import signature_headers
+from slawatch.collector.alerts.text import clip, one_line
+from slawatch.config.schema import Channel, Secret
 
 log = structlog.get_logger()
 

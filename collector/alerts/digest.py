@@ -4,7 +4,7 @@ It is due at `weekday` `at` local time in `timezone` (default Monday 09:00 UTC) 
 last whole ISO week (Monday 00:00 to Monday 00:00 in that timezone) that ended by then: on a
 Monday morning, the week just over. Each SLA shows the week's availability and incidents, and
 its own period to date (availability against the objective, error budget left, the credit it
-would owe now). The numbers are the SLA reports' (`collector.reports`).
+would owe now). The numbers are the SLA reports' (`slawatch.collector.reports.build`).
 
 The evaluator marks a week as sent in the same transaction that queues its messages, so it goes
 out once even across restarts; a review more than `GRACE_S` late (the collector was down on the
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from collector.alerts.events import Digest, DigestIncident, DigestSla
-from collector.periods import (
+from slawatch.collector.alerts.events import Digest, DigestIncident, DigestSla
+from slawatch.collector.engine.periods import (
     Window,
     current_window,
     from_ms,
@@ -25,11 +25,11 @@ from collector.periods import (
     to_ms,
     zone_of,
 )
-from collector.reports import sla_report
-from collector.sla import Incident
-from collector.store import Store
-from config.contract import WEEKDAYS
-from config.schema import DigestSettings, Sla
+from slawatch.collector.engine.sla import Incident
+from slawatch.collector.reports.build import sla_report
+from slawatch.collector.store import Store
+from slawatch.config.contract import WEEKDAYS
+from slawatch.config.schema import DigestSettings, Sla
 
 GRACE_S = 86_400.0
 """How late a review may still go out."""

@@ -3,7 +3,8 @@ judged against the rules, decided into notifications for the outbox.
 
 Targets. A check is judged by its quorum state under its own `quorum` (§4.2); an SLA by its
 service state (§4.3) under its settings. Both come from the stored runs through the SLA engine's
-own sweep (`collector.sla.service_timeline`), so a state here is the state a report shows.
+own sweep (`slawatch.collector.engine.sla.service_timeline`), so a state here is the state a report
+shows.
 Everything is evaluated *at now* (the injected clock), on ingest and on a timer: an outage that
 had already ended when its late samples arrived is never DOWN at now, so it sends nothing.
 
@@ -53,8 +54,8 @@ from urllib.parse import quote, urlencode
 
 import structlog
 
-from collector.alerts import burn, digest, flapping
-from collector.alerts.events import (
+from slawatch.collector.alerts import burn, digest, flapping
+from slawatch.collector.alerts.events import (
     AgentSilent,
     AgentView,
     BurnRate,
@@ -66,16 +67,16 @@ from collector.alerts.events import (
     Resolved,
     Subject,
 )
-from collector.alerts.outbox import Decision, Outbox, ms
-from collector.links import LinkSigner
-from collector.maintenance import Interval, maintenance_intervals
-from collector.periods import current_window, period_label
-from collector.reports import summaries
-from collector.sla import Report, service_timeline
-from collector.states import State
-from collector.store import AlertChanges, OpenAlert, Store
-from collector.timeline import Run
-from config.schema import AlertRule, Config, HostPort, Sla
+from slawatch.collector.alerts.outbox import Decision, Outbox, ms
+from slawatch.collector.engine.maintenance import Interval, maintenance_intervals
+from slawatch.collector.engine.periods import current_window, period_label
+from slawatch.collector.engine.sla import Report, service_timeline
+from slawatch.collector.engine.states import State
+from slawatch.collector.engine.timeline import Run
+from slawatch.collector.links import LinkSigner
+from slawatch.collector.reports.build import summaries
+from slawatch.collector.store import AlertChanges, OpenAlert, Store
+from slawatch.config.schema import AlertRule, Config, HostPort, Sla
 
 log = structlog.get_logger()
 
@@ -193,8 +194,8 @@ class Page:
 
 
 class Links:
-    """Where messages point, as links that open with a click (`collector.links`): the status
-    page of the target's customer, else the SLA's HTML report; signed for `links.VALID_S`
+    """Where messages point, as links that open with a click (`slawatch.collector.links`): the
+    status page of the target's customer, else the SLA's HTML report; signed for `links.VALID_S`
     unless the page is public. Never an admin-only page: a check no customer's SLA uses links
     to its SLA's report, and a check in no SLA (or an agent) to nothing.
 

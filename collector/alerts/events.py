@@ -1,7 +1,8 @@
 """What an alert says, as data: one frozen dataclass per kind of notification (CONTRACT §3.2).
 
 An event is what the rule evaluator decides; each channel module renders it in its service's
-native format (`collector.alerts.channels`). Every event carries the notification's `id` (unique
+native format (`slawatch.collector.alerts.channels`). Every event carries the notification's `id`
+(unique
 per notification, the receivers' deduplication key, kept across retries) and `at`, the instant
 the collector decided it. Instants are Unix seconds (UTC), durations seconds.
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from collector.sla import Segment
-from collector.states import State
-from config.schema import FlappingSettings
+from slawatch.collector.engine.sla import Segment
+from slawatch.collector.engine.states import State
+from slawatch.config.schema import FlappingSettings
 
 
 @dataclass(frozen=True, slots=True)

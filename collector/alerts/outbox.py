@@ -44,17 +44,17 @@ import aiohttp
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from collector.alerts import channels, events
-from collector.alerts.delivery import (
+from slawatch.collector.alerts import channels, events
+from slawatch.collector.alerts.delivery import (
     DEFAULT_TIMEOUT_S,
     DeliveryResult,
     RenderedMessage,
     retry_delay,
 )
-from collector.alerts.events import Event, Grouped, StateChange, stable_notification_id
-from collector.alerts.storms import Held, plan_release
-from collector.store import AlertChanges, NewNotification, Notification, Store
-from config.schema import AlertsConfig, Channel
+from slawatch.collector.alerts.events import Event, Grouped, StateChange, stable_notification_id
+from slawatch.collector.alerts.storms import Held, plan_release
+from slawatch.collector.store import AlertChanges, NewNotification, Notification, Store
+from slawatch.config.schema import AlertsConfig, Channel
 
 log = structlog.get_logger()
 

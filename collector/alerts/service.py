@@ -18,12 +18,19 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from collector.alerts.evaluator import Evaluator
-from collector.alerts.outbox import AlertMetrics, Dispatcher, Outbox, ms
-from collector.api import CLOCK, CONFIG, INGEST_LISTENERS, METRICS, METRICS_REFRESHERS, STORE
-from collector.ingest import Batch
-from collector.store import AlertChanges, IngestResult, Store
-from config.schema import Config
+from slawatch.collector.alerts.evaluator import Evaluator
+from slawatch.collector.alerts.outbox import AlertMetrics, Dispatcher, Outbox, ms
+from slawatch.collector.app import (
+    CLOCK,
+    CONFIG,
+    INGEST_LISTENERS,
+    METRICS,
+    METRICS_REFRESHERS,
+    STORE,
+)
+from slawatch.collector.ingest.batch import Batch
+from slawatch.collector.store import AlertChanges, IngestResult, Store
+from slawatch.config.schema import Config
 
 log = structlog.get_logger()
 

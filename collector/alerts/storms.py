@@ -13,10 +13,10 @@ channel has had its share of messages within `per`, what is held stays held and 
 and it leaves as one group when a slot frees. Nothing is dropped; the excess is grouped.
 
 Grouping is for people reading chat: a `webhook` channel (machines, ticketing) never holds
-anything and gets every event on its own (`collector.alerts.outbox`).
+anything and gets every event on its own (`slawatch.collector.alerts.outbox`).
 
-`plan_release` decides; the outbox (`collector.alerts.outbox`) stores the held notifications and
-carries out the plan in one transaction, so a restart loses nothing held.
+`plan_release` decides; the outbox (`slawatch.collector.alerts.outbox`) stores the held
+notifications and carries out the plan in one transaction, so a restart loses nothing held.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from collector.alerts.events import StateChange
-from config.schema import RateLimit
+from slawatch.collector.alerts.events import StateChange
+from slawatch.config.schema import RateLimit
 
 MAX_GROUP = 500
 """Changes listed in one grouped message at most; a bigger storm is several messages."""

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from collector.alerts.events import (
+from slawatch.collector.alerts.events import (
     AgentSilent,
     AgentView,
     BurnRate,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.sample import ProbeResult, Sample
-from agent.spool import Spool
+from slawatch.agent.sample import ProbeResult, Sample
+from slawatch.agent.spool import Spool
 from tests.collector_stub import CollectorStub
 from tests.support import async_wait_until, free_port, start_slawatch, stop_process
 from tests.targets import HttpTargetServer, http_target

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from collector.store import Store
+from slawatch.collector.store import Store
 from tests.support import (
     free_port,
     start_collector,

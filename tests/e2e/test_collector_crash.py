@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.store import Store
+from slawatch.collector.store import Store
 from tests.support import (
     free_port,
     run_slawatch,

@@ -20,8 +20,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from collector.main import Collector
-from config.loader import parse_config
+from slawatch.collector.main import Collector
+from slawatch.config.loader import parse_config
 from tests.browser import BROWSER_MARKS, chromium, token_proxy
 from tests.integration.test_report_api import (
     ACME,

@@ -12,10 +12,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent.main import Agent
-from agent.sample import ProbeResult, Sample
-from agent.spool import Spool
-from config.schema import AgentConfig, Check, HostPort, Secret
+from slawatch.agent.main import Agent
+from slawatch.agent.sample import ProbeResult, Sample
+from slawatch.agent.spool import Spool
+from slawatch.config.schema import AgentConfig, Check, HostPort, Secret
 from tests.collector_stub import CollectorStub
 from tests.support import async_wait_until, free_port
 from tests.targets import closed_port, http_check, http_target, tcp_check

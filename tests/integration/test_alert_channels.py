@@ -12,11 +12,11 @@ import aiohttp
 import pytest
 import structlog
 
-from collector.alerts import channels
-from collector.alerts.delivery import RenderedMessage
-from collector.alerts.events import Event
-from collector.alerts.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
-from config.schema import Channel, Secret
+from slawatch.collector.alerts import channels
+from slawatch.collector.alerts.delivery import RenderedMessage
+from slawatch.collector.alerts.events import Event
+from slawatch.collector.alerts.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from slawatch.config.schema import Channel, Secret
 from tests.chat_services import (
     SERVICES,
     ChatServices,

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from collector.alerts.service import SERVICE, AlertService
-from collector.main import Collector
-from config.loader import parse_config
+from slawatch.collector.alerts.service import SERVICE, AlertService
+from slawatch.collector.main import Collector
+from slawatch.config.loader import parse_config
 from tests.chat_services import SERVICES, ChatServices
 from tests.support import async_wait_until
 

@@ -1,5 +1,5 @@
 """Links in alerts open with a click: a delivered message's link to a private status page or to an
-SLA's HTML report opens without a token, because it is signed (`collector.links`); a tampered,
+SLA's HTML report opens without a token, because it is signed (`slawatch.collector.links`); a tampered,
 expired or re-aimed link is refused; the signature grants nothing but its page. Real collector
 app, real SQLite file, the webhook stand-in receiving the messages."""
 
@@ -14,9 +14,9 @@ import pytest
 from structlog.testing import capture_logs
 from yarl import URL
 
-from collector.links import VALID_S
-from collector.main import Collector
-from config.loader import parse_config
+from slawatch.collector.links import VALID_S
+from slawatch.collector.main import Collector
+from slawatch.config.loader import parse_config
 from tests.chat_services import ChatServices
 from tests.integration.test_alerts_flow import ADMIN, EU1, T0, Clock, channel_yaml, sample
 from tests.integration.test_alerts_flow import Rig as FlowRig

@@ -16,9 +16,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from structlog.testing import capture_logs
 
-from collector.main import Collector
-from config.contract import MAX_BATCH_SAMPLES, MAX_BODY_BYTES
-from config.loader import parse_config
+from slawatch.collector.main import Collector
+from slawatch.config.contract import MAX_BATCH_SAMPLES, MAX_BODY_BYTES
+from slawatch.config.loader import parse_config
 from tests.support import auth
 
 ADMIN = "admin-token-0123456789"
@@ -355,7 +355,8 @@ async def test_an_unexpected_error_is_a_json_500_without_traceback(
 async def test_routes_added_by_another_module_get_the_same_store_and_errors(
     aiohttp_client: Callable[..., Any], collector: Collector, clock: Clock
 ) -> None:
-    from collector import api, openapi
+    from slawatch.collector import app as api
+    from slawatch.collector import openapi
 
     async def count(request: web.Request) -> web.Response:
         request.app[api.AUTH].require(request, "admin", "customer")

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from collector.auth import Authenticator
-from collector.main import Collector
-from config.loader import parse_config
-from config.schema import AgentCredential, TokenDigest
+from slawatch.collector.auth import Authenticator
+from slawatch.collector.main import Collector
+from slawatch.config.loader import parse_config
+from slawatch.config.schema import AgentCredential, TokenDigest
 
 ADMIN = "admin-token-0123456789"
 EU1 = "eu1-token-0123456789ab"

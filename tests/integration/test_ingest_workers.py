@@ -18,11 +18,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from structlog.testing import capture_logs
 
-from collector import ingest_workers
-from collector.api import BATCH_JUDGE
-from collector.ingest_workers import WORKER_MIN_BODY_BYTES, BatchJudge
-from collector.main import Collector
-from config.loader import parse_config
+from slawatch.collector.app import BATCH_JUDGE
+from slawatch.collector.ingest import workers as ingest_workers
+from slawatch.collector.ingest.workers import WORKER_MIN_BODY_BYTES, BatchJudge
+from slawatch.collector.main import Collector
+from slawatch.config.loader import parse_config
 from tests.support import async_wait_until, auth
 
 ADMIN = "admin-token-0123456789"

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from collector.main import Collector
-from config.loader import parse_config
+from slawatch.collector.main import Collector
+from slawatch.config.loader import parse_config
 from tests.integration.test_report_api import (
     ACME,
     ADMIN,

@@ -13,9 +13,9 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, assume, given, settings
 
-from collector.main import Collector
-from collector.openapi import OPENAPI
-from config.loader import parse_config
+from slawatch.collector.main import Collector
+from slawatch.collector.openapi import OPENAPI
+from slawatch.config.loader import parse_config
 from tests.openapi_rig import ADMIN, operations, sends_what_it_says
 
 OWN_OPERATIONS = {
@@ -24,7 +24,7 @@ OWN_OPERATIONS = {
     "POST /api/v1/samples": True,
     "GET /api/v1/checks": False,
 }
-"""The routes of `collector.api`, and whether they take input. Other modules' routes are in the
+"""The routes of `slawatch.collector.app`, and whether they take input. Other modules' routes are in the
 same document (`documented_operations`) and are theirs to test the same way."""
 POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE
 CASES = [(label, POSITIVE) for label in OWN_OPERATIONS] + [

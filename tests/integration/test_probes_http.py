@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from agent.probes import run_probe
-from agent.sample import ProbeResult
-from config.contract import BODY_READ_LIMIT_BYTES
-from config.schema import HttpExpect, StatusRange
+from slawatch.agent.probes import run_probe
+from slawatch.agent.sample import ProbeResult
+from slawatch.config.contract import BODY_READ_LIMIT_BYTES
+from slawatch.config.schema import HttpExpect, StatusRange
 from tests.targets import (
     HttpTargetServer,
     closed_port,

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent import probes
-from agent.probes import run_probe
-from agent.sample import ProbeResult
-from config.schema import Check, TcpExpect
+from slawatch.agent import probes
+from slawatch.agent.probes import run_probe
+from slawatch.agent.sample import ProbeResult
+from slawatch.config.schema import Check, TcpExpect
 from tests.support import async_wait_until
 from tests.targets import (
     HOST,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from agent.probes import run_probe
-from agent.sample import ProbeResult
-from config.schema import TcpExpect
+from slawatch.agent.probes import run_probe
+from slawatch.agent.sample import ProbeResult
+from slawatch.config.schema import TcpExpect
 from tests.support import async_wait_until
 from tests.targets import closed_port, http_target, silent_listener, tcp_check, tcp_server
 

@@ -6,8 +6,8 @@ import datetime
 
 from cryptography import x509
 
-from agent.probes import run_probe
-from config.schema import HttpExpect, TcpExpect
+from slawatch.agent.probes import run_probe
+from slawatch.config.schema import HttpExpect, TcpExpect
 from tests.targets import (
     HOST,
     HttpTargetServer,

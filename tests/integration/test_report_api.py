@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from collector.main import Collector
-from config.loader import parse_config
+from slawatch.collector.main import Collector
+from slawatch.config.loader import parse_config
 from tests.support import auth, ms
 
 ADMIN = "admin-token-0123456789"

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collector.ingest import SampleRow
-from collector.reports import sla_report
-from collector.store import Store
+from slawatch.collector.ingest.batch import SampleRow
+from slawatch.collector.reports.build import sla_report
+from slawatch.collector.store import Store
 from tests.unit.test_sla_properties import Scenario, expected, scenarios
 
 STORE_PROPERTY = settings(

@@ -12,10 +12,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from agent.metrics import AgentMetrics
-from agent.sample import ProbeResult, Sample
-from agent.shipper import Backoff, Shipper, _retry_after
-from agent.spool import Spool
+from slawatch.agent.metrics import AgentMetrics
+from slawatch.agent.sample import ProbeResult, Sample
+from slawatch.agent.shipper import Backoff, Shipper, _retry_after
+from slawatch.agent.spool import Spool
 from tests.collector_stub import CollectorStub, Reply
 from tests.support import async_wait_until
 

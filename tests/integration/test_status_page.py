@@ -1,6 +1,6 @@
 """Customer status pages through the real collector app (CONTRACT §3 `/status/{customer}`):
 samples pushed through the ingest API into a real SQLite file, pages and their JSON twin read
-back over HTTP, every figure checked against `collector.reports`.
+back over HTTP, every figure checked against `slawatch.collector.reports.build`.
 
 The scene, collector clock at 2026-11-10 12:00 UTC, probes every 5 minutes since 20 days:
 - ACME (public page, name with markup): SLA `acme-web` (check `web`, eu-1, us-1 and ap-1, quorum
@@ -25,11 +25,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from collector.main import Collector
-from collector.periods import Window
-from collector.reports import report_window, sla_report
-from collector.status import FRESH_S, Redactor, plain_error
-from config.loader import parse_config
+from slawatch.collector.engine.periods import Window
+from slawatch.collector.main import Collector
+from slawatch.collector.reports.build import report_window, sla_report
+from slawatch.collector.status.routes import FRESH_S, Redactor, plain_error
+from slawatch.config.loader import parse_config
 from tests.support import auth, ms
 
 ADMIN = "admin-token-0123456789"

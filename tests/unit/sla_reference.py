@@ -1,4 +1,4 @@
-"""A deliberately naive implementation of CONTRACT §4, to check `collector.sla` against.
+"""A deliberately naive implementation of CONTRACT §4, to check `slawatch.collector.engine.sla` against.
 
 It shares nothing with the engine but the config dataclasses: it starts from raw samples, not
 runs, cuts time at every instant where anything could change (sample times, coverage ends,
@@ -18,7 +18,7 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from config.schema import OneOffMaintenance, Sla
+from slawatch.config.schema import OneOffMaintenance, Sla
 
 DAY = 86_400_000
 WEEKDAY_NAMES = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from collector.alerts import burn
-from collector.alerts.events import BurnWindow
-from collector.alerts.outbox import decode_event
-from collector.ingest import SampleRow
-from collector.periods import Window
-from collector.sla import compute_report
-from collector.store import Store
-from collector.timeline import Run
-from config.loader import parse_config
-from config.schema import DEFAULT_BURN_RATE, BurnRateWindow, Config, Sla
+from slawatch.collector.alerts import burn
+from slawatch.collector.alerts.events import BurnWindow
+from slawatch.collector.alerts.outbox import decode_event
+from slawatch.collector.engine.periods import Window
+from slawatch.collector.engine.sla import compute_report
+from slawatch.collector.engine.timeline import Run
+from slawatch.collector.ingest.batch import SampleRow
+from slawatch.collector.store import Store
+from slawatch.config.loader import parse_config
+from slawatch.config.schema import DEFAULT_BURN_RATE, BurnRateWindow, Config, Sla
 from tests.unit.test_alert_evaluator import T0, Clock, evaluator, notifications, unsigned
 
 MINUTE = 60.0

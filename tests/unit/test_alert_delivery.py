@@ -10,7 +10,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from collector.alerts.delivery import (
+from slawatch.collector.alerts.delivery import (
     MAX_RETRY_AFTER_S,
     DeliveryResult,
     judge,

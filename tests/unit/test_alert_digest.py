@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from collector.alerts import digest
-from collector.alerts.outbox import decode_event
-from collector.ingest import SampleRow
-from collector.store import Store
-from config.loader import parse_config
-from config.schema import Config, DigestSettings
+from slawatch.collector.alerts import digest
+from slawatch.collector.alerts.outbox import decode_event
+from slawatch.collector.ingest.batch import SampleRow
+from slawatch.collector.store import Store
+from slawatch.config.loader import parse_config
+from slawatch.config.schema import Config, DigestSettings
 from tests.unit.test_alert_evaluator import Clock, evaluator, notifications, unsigned
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -15,14 +15,14 @@ import pytest
 from structlog.testing import capture_logs
 from yarl import URL
 
-from collector.alerts.evaluator import Evaluator, rule_key
-from collector.alerts.outbox import Outbox, decode_event
-from collector.alerts.service import KEEP_FINISHED_S, KEEP_MARKS_S
-from collector.ingest import SampleRow
-from collector.links import PARAMETERS, VALID_S, LinkSigner
-from collector.store import Notification, Store
-from config.loader import parse_config
-from config.schema import Config
+from slawatch.collector.alerts.evaluator import Evaluator, rule_key
+from slawatch.collector.alerts.outbox import Outbox, decode_event
+from slawatch.collector.alerts.service import KEEP_FINISHED_S, KEEP_MARKS_S
+from slawatch.collector.ingest.batch import SampleRow
+from slawatch.collector.links import PARAMETERS, VALID_S, LinkSigner
+from slawatch.collector.store import Notification, Store
+from slawatch.config.loader import parse_config
+from slawatch.config.schema import Config
 
 T0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC).timestamp()
 INTERVAL = 10.0

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from collector.alerts import flapping
-from collector.alerts.outbox import decode_event
-from collector.sla import Segment
-from collector.states import State
-from collector.store import Store
-from config.loader import parse_config
-from config.schema import FlappingSettings
+from slawatch.collector.alerts import flapping
+from slawatch.collector.alerts.outbox import decode_event
+from slawatch.collector.engine.sla import Segment
+from slawatch.collector.engine.states import State
+from slawatch.collector.store import Store
+from slawatch.config.loader import parse_config
+from slawatch.config.schema import FlappingSettings
 from tests.unit.test_alert_evaluator import (
     CONFIG,
     T0,

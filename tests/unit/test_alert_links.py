@@ -1,4 +1,4 @@
-"""Signed links (`collector.links`): what a signature covers, when it stops working, the key
+"""Signed links (`slawatch.collector.links`): what a signature covers, when it stops working, the key
 kept in the store; and where alerts point (`Links`): signed private pages, public ones as they
 are, no admin-only page, the loopback for a wildcard listen address."""
 
@@ -10,10 +10,10 @@ import pytest
 from multidict import MultiDict
 from yarl import URL
 
-from collector.alerts.evaluator import Links
-from collector.links import VALID_S, LinkSigner
-from collector.store import Store
-from config.loader import parse_config
+from slawatch.collector.alerts.evaluator import Links
+from slawatch.collector.links import VALID_S, LinkSigner
+from slawatch.collector.store import Store
+from slawatch.config.loader import parse_config
 
 KEY = bytes(range(32))
 NOW = 1_795_000_000.0

@@ -15,8 +15,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from collector.alerts.events import Down, Resolved, Subject
-from collector.alerts.outbox import (
+from slawatch.collector.alerts.events import Down, Resolved, Subject
+from slawatch.collector.alerts.outbox import (
     AlertMetrics,
     Decision,
     Dispatcher,
@@ -24,9 +24,9 @@ from collector.alerts.outbox import (
     decode_event,
     encode_event,
 )
-from collector.alerts.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
-from collector.store import AlertChanges, Notification, Store
-from config.schema import AlertsConfig
+from slawatch.collector.alerts.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from slawatch.collector.store import AlertChanges, Notification, Store
+from slawatch.config.schema import AlertsConfig
 from tests.chat_services import (
     AT,
     SINCE,

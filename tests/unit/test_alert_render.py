@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from collector.alerts import channels
-from collector.alerts.channels import telegram
-from collector.alerts.delivery import JSON_CONTENT_TYPE, ChannelError, RenderedMessage
-from collector.alerts.events import Down, Event
-from collector.alerts.text import TONE_COLORS, compose
-from config.schema import Channel, Secret
+from slawatch.collector.alerts import channels
+from slawatch.collector.alerts.channels import telegram
+from slawatch.collector.alerts.delivery import JSON_CONTENT_TYPE, ChannelError, RenderedMessage
+from slawatch.collector.alerts.events import Down, Event
+from slawatch.collector.alerts.text import TONE_COLORS, compose
+from slawatch.config.schema import Channel, Secret
 from tests.chat_services import (
     ACME_WEB,
     AT,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector.alerts.signing import (
+from slawatch.collector.alerts.signing import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     sign,

@@ -8,11 +8,11 @@ import json
 
 import aiohttp
 
-from collector.alerts.events import Down, Subject
-from collector.alerts.outbox import Decision
-from collector.alerts.storms import Held, Release, plan_release
-from collector.store import Store
-from config.schema import AlertsConfig, RateLimit
+from slawatch.collector.alerts.events import Down, Subject
+from slawatch.collector.alerts.outbox import Decision
+from slawatch.collector.alerts.storms import Held, Release, plan_release
+from slawatch.collector.store import Store
+from slawatch.config.schema import AlertsConfig, RateLimit
 from tests.chat_services import (
     AT,
     SINCE,

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from collector.alerts.events import (
+from slawatch.collector.alerts.events import (
     AgentView,
     Digest,
     DigestIncident,
@@ -22,8 +22,8 @@ from collector.alerts.events import (
     new_notification_id,
     stable_notification_id,
 )
-from collector.alerts.outbox import decode_event
-from collector.alerts.text import (
+from slawatch.collector.alerts.outbox import decode_event
+from slawatch.collector.alerts.text import (
     clip,
     compose,
     fit_lines,
@@ -36,7 +36,7 @@ from collector.alerts.text import (
     summary,
     utf16_len,
 )
-from collector.store import Store
+from slawatch.collector.store import Store
 from tests.chat_services import ACME_SLA, ACME_WEB, AT, SINCE, sample_events, storm
 from tests.unit.test_alert_digest import config as digest_config
 from tests.unit.test_alert_digest import history as digest_history

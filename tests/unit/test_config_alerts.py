@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from config.loader import ConfigError, parse_config
-from config.schema import (
+from slawatch.config.loader import ConfigError, parse_config
+from slawatch.config.schema import (
     ALERT_EVENTS,
     DEFAULT_BURN_RATE,
     AlertsConfig,

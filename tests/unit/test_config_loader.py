@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from config.loader import ConfigError, load_config, parse_config
-from config.schema import (
+from slawatch.config.loader import ConfigError, load_config, parse_config
+from slawatch.config.schema import (
     HttpTarget,
     OneOffMaintenance,
     RecurringMaintenance,
@@ -18,7 +18,7 @@ from config.schema import (
     TcpTarget,
     TokenDigest,
 )
-from config.values import format_duration, parse_duration
+from slawatch.config.values import format_duration, parse_duration
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "config"
 TOKENS = {

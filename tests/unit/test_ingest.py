@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.ingest import (
+from slawatch.collector.ingest.batch import (
     NOT_JSON_NUMBER,
     BatchError,
     Problem,
@@ -21,7 +21,7 @@ from collector.ingest import (
     parse_json,
     validate_batch,
 )
-from config.contract import MAX_BATCH_SAMPLES
+from slawatch.config.contract import MAX_BATCH_SAMPLES
 
 NOW = 1_790_000_000.0
 MAX_AGE = 45 * 86_400.0

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.maintenance import (
+from slawatch.collector.engine.maintenance import (
     Interval,
     MaintenanceWindow,
     maintenance_intervals,
@@ -19,7 +19,7 @@ from collector.maintenance import (
     overlap_ms,
     subtract,
 )
-from config.schema import OneOffMaintenance, RecurringMaintenance, Sla
+from slawatch.config.schema import OneOffMaintenance, RecurringMaintenance, Sla
 from tests.support import ms
 from tests.unit.sla_reference import maintenance_windows
 

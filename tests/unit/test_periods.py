@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.periods import (
+from slawatch.collector.engine.periods import (
     Window,
     current_window,
     format_instant,

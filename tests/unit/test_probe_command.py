@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from agent.probe_command import BadTarget, build_check, id_from_host, render
-from agent.sample import ProbeResult, Sample
-from config.contract import ID_PATTERN
-from config.schema import Check, HttpExpect, HttpTarget, TcpExpect, TcpTarget
+from slawatch.agent.probe_command import BadTarget, build_check, id_from_host, render
+from slawatch.agent.sample import ProbeResult, Sample
+from slawatch.config.contract import ID_PATTERN
+from slawatch.config.schema import Check, HttpExpect, HttpTarget, TcpExpect, TcpTarget
 
 
 def build(target: str, **options: Any) -> Check:

@@ -7,8 +7,8 @@ import time
 import h11
 import pytest
 
-from agent.probes.errors import ProbeFailure
-from agent.probes.http import (
+from slawatch.agent.probes.errors import ProbeFailure
+from slawatch.agent.probes.http import (
     Request,
     Response,
     default_headers,
@@ -17,8 +17,8 @@ from agent.probes.http import (
     problem,
     redirected,
 )
-from agent.probes.progress import Progress
-from config.schema import HttpExpect, StatusRange
+from slawatch.agent.probes.progress import Progress
+from slawatch.config.schema import HttpExpect, StatusRange
 
 
 def test_parse_url() -> None:

@@ -10,10 +10,10 @@ from collections.abc import Callable
 
 import pytest
 
-from agent.probes.errors import ProbeFailure, describe
-from agent.probes.progress import Progress, timed
-from agent.sample import ProbeResult
-from config.schema import Check, TcpTarget
+from slawatch.agent.probes.errors import ProbeFailure, describe
+from slawatch.agent.probes.progress import Progress, timed
+from slawatch.agent.sample import ProbeResult
+from slawatch.config.schema import Check, TcpTarget
 
 
 def check(timeout: float = 1.0) -> Check:

@@ -11,8 +11,8 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from agent.probes import tls
-from agent.probes.tls import (
+from slawatch.agent.probes import tls
+from slawatch.agent.probes.tls import (
     TlsSettings,
     certificate_not_after,
     client_context,

@@ -1,4 +1,4 @@
-"""CSV and HTML renderings of a report (`collector.report_formats`), from the engine's report of
+"""CSV and HTML renderings of a report (`slawatch.collector.reports.formats`), from the engine's report of
 the contract's example (CONTRACT §4.6)."""
 
 from __future__ import annotations
@@ -10,8 +10,11 @@ from dataclasses import replace
 
 import pytest
 
-from collector.periods import window_for_period
-from collector.report_formats import (
+from slawatch.collector.engine.periods import window_for_period
+from slawatch.collector.engine.sla import LatencySource, compute_report
+from slawatch.collector.engine.timeline import Run
+from slawatch.collector.reports.build import MaintenanceItem, SlaReport
+from slawatch.collector.reports.formats import (
     duration,
     incidents_csv,
     local_time,
@@ -20,10 +23,7 @@ from collector.report_formats import (
     report_csv,
     report_html,
 )
-from collector.reports import MaintenanceItem, SlaReport
-from collector.sla import LatencySource, compute_report
-from collector.timeline import Run
-from config.schema import CreditTier, LatencyObjective, OneOffMaintenance, Sla
+from slawatch.config.schema import CreditTier, LatencyObjective, OneOffMaintenance, Sla
 from tests.support import ms
 
 S = 1000

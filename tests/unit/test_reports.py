@@ -1,4 +1,4 @@
-"""`collector.reports` on a real SQLite store: the shared-timeline summaries equal the reports
+"""`slawatch.collector.reports.build` on a real SQLite store: the shared-timeline summaries equal the reports
 computed SLA by SLA from the agents' runs, the history loop, report windows; and the store's
 declared maintenance and read-only opening that reports rely on."""
 
@@ -14,10 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.ingest import SampleRow
-from collector.maintenance import Interval
-from collector.periods import Window, current_window
-from collector.reports import (
+from slawatch.collector.engine.maintenance import Interval
+from slawatch.collector.engine.periods import Window, current_window
+from slawatch.collector.engine.sla import history_range
+from slawatch.collector.engine.timeline import Run
+from slawatch.collector.ingest.batch import SampleRow
+from slawatch.collector.reports.build import (
     LatencyCache,
     SharedTimelines,
     compute_from_store,
@@ -27,11 +29,9 @@ from collector.reports import (
     sla_report,
     summaries,
 )
-from collector.reports import _has_run_within as has_run_within
-from collector.sla import history_range
-from collector.store import DeclaredMaintenance, Store
-from collector.timeline import Run
-from config.schema import LatencyObjective, OneOffMaintenance, RecurringMaintenance, Sla
+from slawatch.collector.reports.build import _has_run_within as has_run_within
+from slawatch.collector.store import DeclaredMaintenance, Store
+from slawatch.config.schema import LatencyObjective, OneOffMaintenance, RecurringMaintenance, Sla
 from tests.support import ms
 
 S = 1000

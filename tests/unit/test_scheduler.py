@@ -20,16 +20,16 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from agent.metrics import AgentMetrics
-from agent.sample import ProbeResult, Sample
-from agent.scheduler import (
+from slawatch.agent.metrics import AgentMetrics
+from slawatch.agent.sample import ProbeResult, Sample
+from slawatch.agent.scheduler import (
     STARTUP_SPREAD_S,
     Scheduler,
     first_slot,
     late_start_grace,
     stable_offset,
 )
-from config.schema import Check, HttpTarget
+from slawatch.config.schema import Check, HttpTarget
 
 T = TypeVar("T")
 WALL_EPOCH = 1_800_000_000.0

@@ -12,9 +12,9 @@ from datetime import datetime
 
 import pytest
 
-from collector.maintenance import Interval
-from collector.periods import Window, format_instant, window_for_period
-from collector.sla import (
+from slawatch.collector.engine.maintenance import Interval
+from slawatch.collector.engine.periods import Window, format_instant, window_for_period
+from slawatch.collector.engine.sla import (
     LatencySource,
     bucket_value,
     compute_report,
@@ -22,9 +22,9 @@ from collector.sla import (
     latency_plan,
     summarize_latency,
 )
-from collector.states import State
-from collector.timeline import Run, SampleState, build_runs
-from config.schema import CreditTier, LatencyObjective, OneOffMaintenance, Sla
+from slawatch.collector.engine.states import State
+from slawatch.collector.engine.timeline import Run, SampleState, build_runs
+from slawatch.config.schema import CreditTier, LatencyObjective, OneOffMaintenance, Sla
 from tests.support import ms
 
 S = 1000

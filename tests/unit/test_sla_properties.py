@@ -20,10 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collector import store
-from collector.maintenance import Interval
-from collector.periods import Window
-from collector.sla import (
+from slawatch.collector import store
+from slawatch.collector.engine.maintenance import Interval
+from slawatch.collector.engine.periods import Window
+from slawatch.collector.engine.sla import (
     LatencySource,
     bucket_value,
     compute_report,
@@ -32,9 +32,9 @@ from collector.sla import (
     service_timeline,
     swept_timeline,
 )
-from collector.states import State, quorum_state, service_state
-from collector.timeline import Run, SampleState, build_runs
-from config.schema import (
+from slawatch.collector.engine.states import State, quorum_state, service_state
+from slawatch.collector.engine.timeline import Run, SampleState, build_runs
+from slawatch.config.schema import (
     CreditTier,
     LatencyObjective,
     OneOffMaintenance,

@@ -12,9 +12,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from agent.metrics import AgentMetrics
-from agent.sample import ProbeResult, Sample
-from agent.spool import Spool, SpoolError
+from slawatch.agent.metrics import AgentMetrics
+from slawatch.agent.sample import ProbeResult, Sample
+from slawatch.agent.spool import Spool, SpoolError
 
 NOW = 1_800_000_000.0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector.states import State, quorum_state, service_state
+from slawatch.collector.engine.states import State, quorum_state, service_state
 
 U, D, X = State.UP, State.DOWN, State.UNKNOWN
 

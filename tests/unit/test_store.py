@@ -20,9 +20,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from collector import store as store_module
-from collector.ingest import SampleRow, phase_microseconds
-from collector.store import (
+from slawatch.collector import store as store_module
+from slawatch.collector.engine.timeline import Run, SampleState, build_runs
+from slawatch.collector.ingest.batch import SampleRow, phase_microseconds
+from slawatch.collector.store import (
     HOUR_MS,
     LATENCY_GAMMA,
     MAX_BUCKET,
@@ -36,7 +37,6 @@ from collector.store import (
     encode_histogram,
     latency_bucket,
 )
-from collector.timeline import Run, SampleState, build_runs
 from tests.support import async_wait_until
 
 T0 = 1_790_000_000_000 - 1_790_000_000_000 % HOUR_MS
@@ -636,7 +636,7 @@ async def test_a_database_sqlite_cannot_keep_in_wal_mode_is_refused_at_open() ->
 
 
 class HeldSync:
-    """Stands for the WAL's sync (`collector.store._sync_data`): records the file of each call
+    """Stands for the WAL's sync (`slawatch.collector.store._sync_data`): records the file of each call
     and holds it until released, as a slow disk would."""
 
     def __init__(self) -> None:

@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.timeline import Run, SampleState, build_runs
+from slawatch.collector.engine.timeline import Run, SampleState, build_runs
 
 
 def s(ts: int, ok: bool, interval: int = 10, error: str | None = None) -> SampleState:

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import aiohttp
 
-from collector.alerts.channels import (
+from slawatch.collector.alerts.channels import (
     discord,
     googlechat,
     mattermost,
@@ -24,15 +24,15 @@ from collector.alerts.channels import (
     telegram,
     webhook,
 )
-from collector.alerts.delivery import (
+from slawatch.collector.alerts.delivery import (
     DEFAULT_TIMEOUT_S,
     ChannelError,
     DeliveryResult,
     RenderedMessage,
     send,
 )
-from collector.alerts.events import Event
-from config.schema import Channel, Secret
+from slawatch.collector.alerts.events import Event
+from slawatch.config.schema import Channel, Secret
 
 
 class ChannelModule(Protocol):

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from collector.alerts.delivery import RenderedMessage, channel_secret
-from collector.alerts.events import Event
-from collector.alerts.text import (
+from slawatch.collector.alerts.delivery import RenderedMessage, channel_secret
+from slawatch.collector.alerts.events import Event
+from slawatch.collector.alerts.text import (
     TONE_COLORS,
     Fact,
     Message,
@@ -25,7 +25,7 @@ from collector.alerts.text import (
     rfc3339,
     utf16_len,
 )
-from config.schema import Channel, Secret
+from slawatch.config.schema import Channel, Secret
 
 CONTENT_CHARS = 2000
 TITLE_CHARS = 256

@@ -9,10 +9,10 @@ are kept under 4096 characters.
 
 from __future__ import annotations
 
-from collector.alerts.delivery import RenderedMessage, channel_secret
-from collector.alerts.events import Event
-from collector.alerts.text import Message, clip, compose, fit_lines, format_instant
-from config.schema import Channel, Secret
+from slawatch.collector.alerts.delivery import RenderedMessage, channel_secret
+from slawatch.collector.alerts.events import Event
+from slawatch.collector.alerts.text import Message, clip, compose, fit_lines, format_instant
+from slawatch.config.schema import Channel, Secret
 
 TEXT_CHARS = 4096
 LINE_CHARS = 500

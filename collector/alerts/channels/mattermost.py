@@ -12,10 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector.alerts.delivery import RenderedMessage, channel_secret
-from collector.alerts.events import Event
-from collector.alerts.text import TONE_COLORS, Message, clip, compose, fit_lines, format_instant
-from config.schema import Channel, Secret
+from slawatch.collector.alerts.delivery import RenderedMessage, channel_secret
+from slawatch.collector.alerts.events import Event
+from slawatch.collector.alerts.text import (
+    TONE_COLORS,
+    Message,
+    clip,
+    compose,
+    fit_lines,
+    format_instant,
+)
+from slawatch.config.schema import Channel, Secret
 
 TEXT_CHARS = 4000
 VALUE_CHARS = 1000

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector.alerts.delivery import RenderedMessage, channel_secret
-from collector.alerts.events import Event
-from collector.alerts.text import Message, Tone, clip, compose, format_instant
-from config.schema import Channel, Secret
+from slawatch.collector.alerts.delivery import RenderedMessage, channel_secret
+from slawatch.collector.alerts.events import Event
+from slawatch.collector.alerts.text import Message, Tone, clip, compose, format_instant
+from slawatch.config.schema import Channel, Secret
 
 CARD_VERSION = "1.4"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"

@@ -11,10 +11,17 @@ from __future__ import annotations
 
 from html import escape
 
-from collector.alerts.delivery import ChannelError, RenderedMessage, channel_secret
-from collector.alerts.events import Event
-from collector.alerts.text import Message, clip, compose, fit_lines, format_instant, utf16_len
-from config.schema import Channel, Secret
+from slawatch.collector.alerts.delivery import ChannelError, RenderedMessage, channel_secret
+from slawatch.collector.alerts.events import Event
+from slawatch.collector.alerts.text import (
+    Message,
+    clip,
+    compose,
+    fit_lines,
+    format_instant,
+    utf16_len,
+)
+from slawatch.config.schema import Channel, Secret
 
 DEFAULT_API_URL = "https://api.telegram.org"
 TEXT_CHARS = 4096

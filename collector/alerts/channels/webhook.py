@@ -5,15 +5,15 @@ Every body has `version`, `event`, `id` (unique per notification: receivers dedu
 fields of its kind (`agents`, `duration_s`, `windows`…); keys that do not apply are null rather
 than absent, so receivers can read them blindly. The body is rendered once; `delivery.send`
 signs it at each attempt with `X-Slawatch-Timestamp` and `X-Slawatch-Signature` (see
-`collector.alerts.signing`, whose `verify_signature` receivers may use).
+`slawatch.collector.alerts.signing`, whose `verify_signature` receivers may use).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from collector.alerts.delivery import RenderedMessage, channel_secret
-from collector.alerts.events import (
+from slawatch.collector.alerts.delivery import RenderedMessage, channel_secret
+from slawatch.collector.alerts.events import (
     AgentSilent,
     AgentView,
     BurnRate,
@@ -31,8 +31,8 @@ from collector.alerts.events import (
     Subject,
     Test,
 )
-from collector.alerts.text import ERROR_FACT_CHARS, clip, rfc3339, summary
-from config.schema import Channel, Secret
+from slawatch.collector.alerts.text import ERROR_FACT_CHARS, clip, rfc3339, summary
+from slawatch.config.schema import Channel, Secret
 
 VERSION = 1
 

@@ -1,7 +1,8 @@
 """Big batches judged in worker processes, so that the collector's own GIL stays with the event
 loop and the store's ingest thread.
 
-Inflating, parsing and validating a batch (`collector.ingest`) costs about 7 µs a sample, pure
+Inflating, parsing and validating a batch (`slawatch.collector.ingest.batch`) costs about 7 µs a
+sample, pure
 Python for the most part. In the collector's process, that is time taken from the store's ingest
 thread, which needs the same GIL and is what limits ingest speed. A batch of at least
 `WORKER_MIN_BODY_BYTES` (counted as `COMPRESSION_RATIO` says) is judged in a pool of processes
@@ -35,7 +36,7 @@ from typing import Any
 
 import structlog
 
-from collector.ingest import COMPRESSED_ENCODINGS, Batch, SampleRow, parse_batch
+from slawatch.collector.ingest.batch import COMPRESSED_ENCODINGS, Batch, SampleRow, parse_batch
 
 log = structlog.get_logger()
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from collector.periods import from_ms, to_ms, zone_of
-from config.contract import WEEKDAYS
-from config.schema import Maintenance, OneOffMaintenance, RecurringMaintenance
+from slawatch.collector.engine.periods import from_ms, to_ms, zone_of
+from slawatch.config.contract import WEEKDAYS
+from slawatch.config.schema import Maintenance, OneOffMaintenance, RecurringMaintenance
 
 DAY_MS = 86_400_000
 

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from config.contract import (
+from slawatch.config.contract import (
     ID_PATTERN,
     MAX_BATCH_SAMPLES,
     MAX_BODY_BYTES,
@@ -93,7 +93,8 @@ class Problem:
 
 class BatchError(Exception):
     """A refused batch: 400 with every problem named, or 403 for a token pushing as another
-    agent. Picklable, so that a worker process can raise it (`collector.ingest_workers`)."""
+    agent. Picklable, so that a worker process can raise it
+    (`slawatch.collector.ingest.workers`)."""
 
     def __init__(self, message: str, problems: list[Problem], status: int = 400) -> None:
         super().__init__(message)
@@ -327,7 +328,7 @@ def phase_microseconds(ms: float | None) -> float | None:
     Phases are diagnostics, never part of the SLA arithmetic (which uses `latency_ms`, kept as
     sent); rounded to the microsecond, below what a probe can measure, each one is stored by
     SQLite as an integer of a few bytes instead of a float's 8: a stored sample a third
-    smaller, and ingest that much less B-tree work (see `collector.store`)."""
+    smaller, and ingest that much less B-tree work (see `slawatch.collector.store`)."""
     if ms is None:
         return None
     us = ms * 1000

@@ -10,7 +10,8 @@ Tables (see `MIGRATIONS`):
   a float as 8, and every byte of a sample row is B-tree work on the ingest path (a sample of
   the bench: 40 bytes instead of 64, 35 % fewer pages; the store alone, in process, ingests 2
   million samples 10 % faster).
-- `runs`: one agent's view of one check as runs of state (`collector.timeline.Run`), kept
+- `runs`: one agent's view of one check as runs of state
+(`slawatch.collector.engine.timeline.Run`), kept
   correct whatever the arrival order: in-order samples extend the series' last run (kept in
   memory); a late sample rebuilds only the stretch of runs it touches from the raw samples.
 - `rollups`: per (series, hour): sample count, ok count, latency sum and a histogram of the ok
@@ -78,8 +79,8 @@ from typing import Any, TypeVar
 import aiosqlite
 import structlog
 
-from collector.ingest import STORED_FIELDS, SampleRow
-from collector.timeline import Run, SampleState, build_runs
+from slawatch.collector.engine.timeline import Run, SampleState, build_runs
+from slawatch.collector.ingest.batch import STORED_FIELDS, SampleRow
 
 log = structlog.get_logger()
 _T = TypeVar("_T")
@@ -267,7 +268,8 @@ MIGRATIONS: tuple[str, ...] = (
         value BLOB NOT NULL
     ) WITHOUT ROWID;
     """,
-    # 5: a sample's phases in whole microseconds (`collector.ingest.phase_microseconds`)
+    # 5: a sample's phases in whole microseconds
+    # (`slawatch.collector.ingest.batch.phase_microseconds`)
     """
     ALTER TABLE samples RENAME COLUMN dns_ms TO dns_us;
     ALTER TABLE samples RENAME COLUMN connect_ms TO connect_us;
@@ -1384,8 +1386,8 @@ class Store:
         return found
 
     async def link_key(self) -> bytes:
-        """The key that signs links in alerts (`collector.links`): random, generated on first
-        use and kept, so links stay valid across restarts; the same for every process."""
+        """The key that signs links in alerts (`slawatch.collector.links`): random, generated on
+        first use and kept, so links stay valid across restarts; the same for every process."""
         async with self._alert_transaction() as w:
             await w.execute(
                 "INSERT OR IGNORE INTO secrets (name, value) VALUES ('link_key', ?)",
@@ -1543,7 +1545,7 @@ _NOTIFICATION_COLUMNS = (
 
 @dataclass(frozen=True, slots=True)
 class NewNotification:
-    """A rendered notification to store (see `collector.alerts.outbox`)."""
+    """A rendered notification to store (see `slawatch.collector.alerts.outbox`)."""
 
     id: str
     channel: str

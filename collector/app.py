@@ -2,8 +2,9 @@
 
 `create_app` builds the application with what every route needs under typed keys (`CONFIG`,
 `STORE`, `AUTH`, `METRICS`, `CLOCK`) and the middleware that turns every failure into the JSON
-error of `collector.errors`. Each module of routes has a `setup(app)` that adds its routes and
-documents them in the OpenAPI document (`collector.openapi.document(app).add(...)`); this
+error of `slawatch.collector.errors`. Each module of routes has a `setup(app)` that adds its routes
+and
+documents them in the OpenAPI document (`slawatch.collector.openapi.document(app).add(...)`); this
 module's own is `setup` below.
 """
 
@@ -20,17 +21,17 @@ import structlog
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from collector import openapi
-from collector.auth import Authenticator, Principal
-from collector.current import check_states
-from collector.errors import ApiError, error_response
-from collector.ingest import COMPRESSED_ENCODINGS, Batch, BatchError
-from collector.ingest_workers import BatchJudge
-from collector.metrics import CollectorMetrics
-from collector.states import State
-from collector.store import IngestResult, Store
-from config.contract import MAX_BODY_BYTES
-from config.schema import Config
+from slawatch.collector import openapi
+from slawatch.collector.auth import Authenticator, Principal
+from slawatch.collector.current import check_states
+from slawatch.collector.engine.states import State
+from slawatch.collector.errors import ApiError, error_response
+from slawatch.collector.ingest.batch import COMPRESSED_ENCODINGS, Batch, BatchError
+from slawatch.collector.ingest.workers import BatchJudge
+from slawatch.collector.metrics import CollectorMetrics
+from slawatch.collector.store import IngestResult, Store
+from slawatch.config.contract import MAX_BODY_BYTES
+from slawatch.config.schema import Config
 
 log = structlog.get_logger()
 

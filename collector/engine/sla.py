@@ -45,7 +45,7 @@ from fractions import Fraction
 from operator import itemgetter
 from typing import Any, Generic, Literal, TypeVar
 
-from collector.maintenance import (
+from slawatch.collector.engine.maintenance import (
     Interval,
     maintenance_intervals,
     merge,
@@ -53,10 +53,10 @@ from collector.maintenance import (
     seconds_to_ms,
     subtract,
 )
-from collector.periods import Window, format_instant
-from collector.states import State, quorum_of, service_state
-from collector.timeline import Run
-from config.schema import Quorum, Sla
+from slawatch.collector.engine.periods import Window, format_instant
+from slawatch.collector.engine.states import State, quorum_of, service_state
+from slawatch.collector.engine.timeline import Run
+from slawatch.config.schema import Quorum, Sla
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -90,7 +90,8 @@ class LatencySource:
     buckets: Mapping[int, int] = field(default_factory=dict)
     """Bucket index → count, merged over the plan's `hourly` ranges."""
     bucket_value: Callable[[int], float] = bucket_value
-    """The latency a bucket stands for (pass the store's own, `collector.store.bucket_value`)."""
+    """The latency a bucket stands for (pass the store's own,
+    `slawatch.collector.store.bucket_value`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,7 +391,8 @@ _CODES = {state: code for code, state in enumerate(_STATES)}
 class _Sweep:
     """The state of every check and of the service as the sweep moves through time: per check
     the number of known and DOWN agents, per state the number of checks in it. States are
-    codes (`_STATES`); the rules of §4.2 and §4.3 stay those of `collector.states`, tabulated."""
+    codes (`_STATES`); the rules of §4.2 and §4.3 stay those of `slawatch.collector.engine.states`,
+    tabulated."""
 
     def __init__(self, checks: Sequence[str], quorum: Quorum, require: str) -> None:
         self.checks, self.quorum = checks, quorum

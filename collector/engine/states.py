@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import Enum
 
-from config.schema import Quorum
+from slawatch.config.schema import Quorum
 
 
 class State(Enum):

@@ -13,11 +13,11 @@ import sqlite3
 import sys
 import time
 
-from collector.periods import Window
-from collector.report_formats import report_csv, report_page
-from collector.reports import SlaReport, report_window, sla_report
-from collector.store import Store
-from config.schema import Config, Sla
+from slawatch.collector.engine.periods import Window
+from slawatch.collector.reports.build import SlaReport, report_window, sla_report
+from slawatch.collector.reports.formats import report_csv, report_page
+from slawatch.collector.store import Store
+from slawatch.config.schema import Config, Sla
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 

@@ -7,8 +7,8 @@
   run time (admin), listed with the config's windows.
 
 A customer asking for an SLA that is not its own gets the 404 of one that does not exist. A
-signed link from an alert (`collector.links`) reads the HTML report it was made for, without a
-token.
+signed link from an alert (`slawatch.collector.links`) reads the HTML report it was made for,
+without a token.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from typing import Any
 
 from aiohttp import web
 
-from collector import links, openapi, sla_metrics
-from collector.api import AUTH, CLOCK, CONFIG, STORE, read_small_json
-from collector.auth import UNAUTHORIZED_HEADERS, Principal
-from collector.errors import ApiError
-from collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
-from collector.periods import Window, format_instant, parse_instant_ms
-from collector.report_formats import incidents_csv, report_csv, report_page
-from collector.reports import (
+from slawatch.collector import links, openapi
+from slawatch.collector.app import AUTH, CLOCK, CONFIG, STORE, read_small_json
+from slawatch.collector.auth import UNAUTHORIZED_HEADERS, Principal
+from slawatch.collector.engine.periods import Window, format_instant, parse_instant_ms
+from slawatch.collector.errors import ApiError
+from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
+from slawatch.collector.reports import metrics as sla_metrics
+from slawatch.collector.reports.build import (
     EARLIEST_MS,
     LATEST_MS,
     LatencyCache,
@@ -39,7 +39,8 @@ from collector.reports import (
     sla_report,
     summaries,
 )
-from config.schema import Config, Sla
+from slawatch.collector.reports.formats import incidents_csv, report_csv, report_page
+from slawatch.config.schema import Config, Sla
 
 FORMATS = ("json", "csv", "html")
 REPORT_PARAMETERS = ("period", "from", "to", "format")
@@ -104,7 +105,7 @@ async def get_report(request: web.Request) -> web.Response:
 
 
 def _signed_report(request: web.Request, valid: bool) -> Sla:
-    """The SLA of a signed link from an alert (`collector.links`): it reads the printable
+    """The SLA of a signed link from an alert (`slawatch.collector.links`): it reads the printable
     report it was made for, never the JSON or CSV one; a wrong or expired link is a 401."""
     if not valid or request.query.get("format") != "html":
         raise ApiError(401, links.REFUSED, headers=UNAUTHORIZED_HEADERS)

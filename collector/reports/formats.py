@@ -23,10 +23,10 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from collector.periods import from_ms, window_for_period, zone_of
-from collector.reports import MaintenanceItem, SlaReport
-from collector.sla import Incident
-from config.schema import Config, Sla
+from slawatch.collector.engine.periods import from_ms, window_for_period, zone_of
+from slawatch.collector.engine.sla import Incident
+from slawatch.collector.reports.build import MaintenanceItem, SlaReport
+from slawatch.config.schema import Config, Sla
 
 REPORT_COLUMNS = (
     "sla", "customer", "name", "period", "from", "to", "as_of", "objective",
@@ -44,7 +44,7 @@ TEXT_COLUMNS = frozenset({"sla", "customer", "name", "checks", "error", "missing
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 TEMPLATES = Environment(
-    loader=PackageLoader("collector", "templates"),
+    loader=PackageLoader("slawatch.collector", "templates"),
     autoescape=True,
     undefined=StrictUndefined,
     trim_blocks=True,

@@ -7,7 +7,8 @@
   at `/status/{id}`; its JSON is at `/api/v1/status/{id}`.)
 
 Who may read: anyone when the customer has `public_status: true`, else the customer's own token
-or the admin token, or whoever holds a signed link to the page from an alert (`collector.links`;
+or the admin token, or whoever holds a signed link to the page from an alert
+(`slawatch.collector.links`;
 they get the public view of that very page). Another customer's token gets the 404 of a customer
 that does not exist; an agent token, 403; on a public page any other token is simply not needed
 (the public view).
@@ -19,7 +20,8 @@ What a page shows, per SLA of the customer: the state now (operational, outage, 
 data), the current period's availability against the objective (met, at risk, breached) and the
 error budget left, the availability of each of the last 90 days in the SLA's timezone, open
 incidents and those of the last 14 days, and the maintenance going on or coming. Every figure is
-`collector.reports`': the summaries', `daily_reports` (exactly the per-day reports) and the
+`slawatch.collector.reports.build`': the summaries', `daily_reports` (exactly the per-day reports)
+and the
 engine's incidents. Probe errors come from the targets: they are shown as text, in plain words
 first, with URL credentials and the config's header values taken out.
 
@@ -44,28 +46,28 @@ from urllib.parse import unquote, urlsplit
 
 from aiohttp import web
 
-from collector import links, openapi
-from collector.api import AUTH, CLOCK, CONFIG, INGEST_LISTENERS, STORE
-from collector.auth import UNAUTHORIZED_HEADERS
-from collector.errors import ApiError
-from collector.ingest import Batch
-from collector.maintenance import Interval, occurrences, seconds_to_ms
-from collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
-from collector.periods import Window, format_instant, from_ms, zone_of
-from collector.report_api import HTML_HEADERS
-from collector.report_formats import TEMPLATES, percent, period_title
-from collector.reports import (
+from slawatch.collector import links, openapi
+from slawatch.collector.app import AUTH, CLOCK, CONFIG, INGEST_LISTENERS, STORE
+from slawatch.collector.auth import UNAUTHORIZED_HEADERS
+from slawatch.collector.engine.maintenance import Interval, occurrences, seconds_to_ms
+from slawatch.collector.engine.periods import Window, format_instant, from_ms, zone_of
+from slawatch.collector.engine.sla import Incident, Report
+from slawatch.collector.engine.states import State
+from slawatch.collector.errors import ApiError
+from slawatch.collector.ingest.batch import Batch
+from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
+from slawatch.collector.reports.build import (
     LATEST_MS,
     SlaSummary,
     daily_reports,
     summaries,
     window_reports,
 )
-from collector.sla import Incident, Report
-from collector.states import State
-from collector.store import DeclaredMaintenance, IngestResult, Store
-from config.contract import ID_PATTERN
-from config.schema import Config, Customer, HttpTarget, RecurringMaintenance, Sla
+from slawatch.collector.reports.formats import TEMPLATES, percent, period_title
+from slawatch.collector.reports.routes import HTML_HEADERS
+from slawatch.collector.store import DeclaredMaintenance, IngestResult, Store
+from slawatch.config.contract import ID_PATTERN
+from slawatch.config.schema import Config, Customer, HttpTarget, RecurringMaintenance, Sla
 
 BAR_DAYS = 90
 INCIDENT_DAYS = 14
@@ -262,7 +264,7 @@ def _access(request: web.Request, name: str) -> tuple[Customer, bool]:
 
     404 for an unknown customer (and for another customer's token: as if it did not exist);
     for a private page, 401 without a known token and 403 for an agent's. A signed link
-    (`collector.links`) reads exactly the page it was made for; a wrong or expired one is a
+    (`slawatch.collector.links`) reads exactly the page it was made for; a wrong or expired one is a
     401."""
     customer = _customer(request.app[CONFIG], name)
     if customer is None:

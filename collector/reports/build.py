@@ -1,9 +1,10 @@
 """SLA reports from the store: (store, SLA, window, now) → `Report`, and every SLA's summary.
 
-The one place that feeds the pure engine (`collector.sla`) from the database: it runs the
+The one place that feeds the pure engine (`slawatch.collector.engine.sla`) from the database: it
+runs the
 history loop the engine asks for (`Report.wider_history`), reads the declared maintenance, and
 fetches latencies per `latency_plan` (raw samples for partial hours, hourly histograms for whole
-ones). No SQL here: every read is a method of `collector.store.Store`.
+ones). No SQL here: every read is a method of `slawatch.collector.store.Store`.
 
 Summaries (`GET /api/v1/slas`, the SLA metrics) compute the current period of many SLAs at
 once. Their cost grows with the state changes of the checks, not with the number of SLAs times
@@ -27,8 +28,8 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Literal
 
-from collector.maintenance import Interval, merge, occurrences
-from collector.periods import (
+from slawatch.collector.engine.maintenance import Interval, merge, occurrences
+from slawatch.collector.engine.periods import (
     INSTANT_HINT,
     PERIOD_HINT,
     Window,
@@ -41,7 +42,7 @@ from collector.periods import (
     restore_offset_plus,
     zone_of,
 )
-from collector.sla import (
+from slawatch.collector.engine.sla import (
     HOUR_MS,
     LatencySource,
     Report,
@@ -52,10 +53,10 @@ from collector.sla import (
     latency_plan,
     service_timeline,
 )
-from collector.states import State
-from collector.store import DeclaredMaintenance, Store, bucket_value, latency_bucket
-from collector.timeline import Run
-from config.schema import Quorum, Sla
+from slawatch.collector.engine.states import State
+from slawatch.collector.engine.timeline import Run
+from slawatch.collector.store import DeclaredMaintenance, Store, bucket_value, latency_bucket
+from slawatch.config.schema import Quorum, Sla
 
 EARLIEST_MS = 0
 LATEST_MS = 253_370_764_800_000
@@ -67,7 +68,7 @@ RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 PERIOD_FORM = re.compile(r"[0-9]{4}-([0-9]{2}|[Ww][0-9]{2}|[0-9]{2}-[0-9]{2})")
-"""The forms of `period` (their ranges are checked by `collector.periods`)."""
+"""The forms of `period` (their ranges are checked by `slawatch.collector.engine.periods`)."""
 YIELD_EVERY_SLAS = 25
 """Summaries compute ~1 ms per SLA; they hand the event loop back this often."""
 MAX_HISTORY_ROUNDS = 64

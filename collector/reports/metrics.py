@@ -3,7 +3,8 @@
 `slawatch_sla_availability_percent{sla}` (absent while the period has no eligible time) and
 `slawatch_sla_error_budget_remaining_ratio{sla}` (1 untouched, 0 spent, below 0 overspent;
 absent without a budget). They are refreshed before a scrape through `METRICS_REFRESHERS`, from
-the summaries of `collector.reports`, and cached: until new samples are stored, maintenance is
+the summaries of `slawatch.collector.reports.build`, and cached: until new samples are stored,
+maintenance is
 declared or deleted, or `CACHE_S` of the collector's clock pass. A scrape waits at most
 `WAIT_S` for a refresh; past that it gets the previous values and the refresh finishes behind it.
 """
@@ -18,10 +19,17 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 
-from collector.api import CLOCK, CONFIG, INGEST_LISTENERS, METRICS, METRICS_REFRESHERS, STORE
-from collector.ingest import Batch
-from collector.reports import SlaSummary, summaries
-from collector.store import IngestResult
+from slawatch.collector.app import (
+    CLOCK,
+    CONFIG,
+    INGEST_LISTENERS,
+    METRICS,
+    METRICS_REFRESHERS,
+    STORE,
+)
+from slawatch.collector.ingest.batch import Batch
+from slawatch.collector.reports.build import SlaSummary, summaries
+from slawatch.collector.store import IngestResult
 
 log = structlog.get_logger()
 

@@ -1,0 +1,1 @@
+"""Customer status pages and their JSON."""
