@@ -7,8 +7,7 @@
    samples in time order as agents send them).
 2. Baseline, in this process: sqlite3 `executemany` of the very rows the collector stores, in a
    table of the same schema and PRAGMAs, one commit per batch: the ceiling of the disk and SQLite
-   (binding None and bools as fast as the store does: importing `slawatch.collector.store`
-   registers its adapters for them in this process too).
+   (binding None and bools as fast as the store does, with its adapters for them).
 3. Starts `slawatch collector` as a separate process and pushes every body over HTTP, one
    connection per agent, all agents at once; reports samples/s, the ratio to the ceiling, and
    the RSS at the end of the collector and of the worker processes it judges big batches in.
@@ -38,7 +37,8 @@ from pathlib import Path
 import aiohttp
 
 from slawatch.collector.ingest.batch import phase_microseconds
-from slawatch.collector.store import MIGRATIONS
+from slawatch.collector.store.sqlite.connections import bind_none_and_bool_directly
+from slawatch.collector.store.sqlite.migrations import MIGRATIONS
 from slawatch.config.contract import PHASES
 
 TOKEN_PREFIX = "bench-agent-token-"
@@ -74,6 +74,7 @@ def encode(agent: int, batch: list[dict]) -> bytes:
 
 def raw_ceiling(batches: list[list[dict]], folder: Path) -> float:
     """Samples/s of sqlite3 executemany of the stored rows, committed per batch."""
+    bind_none_and_bool_directly()
     db = sqlite3.connect(folder / "ceiling.db", isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")

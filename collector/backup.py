@@ -10,7 +10,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from slawatch.collector.store import backup_database
+from slawatch.collector.store import database_label
+from slawatch.collector.store.sqlite.backup import backup_database
 from slawatch.config.schema import Config
 
 
@@ -19,6 +20,13 @@ def run(config: Config, out: Path) -> int:
         print("the config has no collector section", file=sys.stderr)
         return 2
     source = config.collector.database
+    if not isinstance(source, Path):
+        print(
+            f"slawatch backup copies an SQLite database; {database_label(source)} is not one"
+            " (use that database's own tools)",
+            file=sys.stderr,
+        )
+        return 2
     if not source.is_file():
         print(f"no database at {source}: nothing to back up", file=sys.stderr)
         return 1

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import gc
 import signal
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 
@@ -25,7 +24,7 @@ from slawatch.collector.auth import Authenticator
 from slawatch.collector.metrics import CollectorMetrics
 from slawatch.collector.reports import routes as report_api
 from slawatch.collector.status import routes as status
-from slawatch.collector.store import Store
+from slawatch.collector.store import StoreUnavailableError, create_store, database_label
 from slawatch.config.schema import AgentCredential, CollectorConfig, Config
 
 log = structlog.get_logger()
@@ -63,7 +62,7 @@ class Collector:
         self.settings: CollectorConfig = config.collector
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = CollectorMetrics(self.registry)
-        self.store = Store(self.settings.database)
+        self.store = create_store(self.settings.database)
         self.app = api.create_app(
             config, self.store, Authenticator(self.settings, extra_agents), self.metrics, clock
         )
@@ -94,7 +93,7 @@ class Collector:
             await runner.cleanup()
             raise
         self._runner = runner
-        log.info("collector_started", url=self.url, database=str(self.settings.database))
+        log.info("collector_started", url=self.url, database=database_label(self.settings.database))
         if self.settings.retention.raw < self.settings.max_sample_age:
             log.warning(
                 "raw_retention_short",
@@ -133,7 +132,7 @@ class Collector:
                     raw_retention_ms=round(retention.raw * 1000),
                     rollup_retention_ms=round(retention.rollups * 1000),
                 )
-            except (sqlite3.Error, OSError) as error:
+            except (*self.store.errors, OSError) as error:
                 log.error("prune_failed", error=str(error))
             await asyncio.sleep(PRUNE_EVERY_S)
 
@@ -161,18 +160,14 @@ def run(config: Config) -> int:
 
 
 async def _serve(config: Config) -> int:
-    collector = Collector(config)
+    try:
+        collector = Collector(config)
+    except StoreUnavailableError as error:
+        return _cannot_start(config, error)
     try:
         await collector.start()
-    except (OSError, sqlite3.Error, RuntimeError) as error:
-        settings = collector.settings
-        log.error(
-            "collector_cannot_start",
-            error=str(error),
-            database=str(settings.database),
-            listen=str(settings.listen),
-        )
-        return 1
+    except (OSError, RuntimeError, *collector.store.errors) as error:
+        return _cannot_start(config, error)
     tune_garbage_collector()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -185,3 +180,15 @@ async def _serve(config: Config) -> int:
             loop.remove_signal_handler(signum)
         await collector.stop()
     return 0
+
+
+def _cannot_start(config: Config, error: Exception) -> int:
+    settings = config.collector
+    assert settings is not None
+    log.error(
+        "collector_cannot_start",
+        error=str(error),
+        database=database_label(settings.database),
+        listen=str(settings.listen),
+    )
+    return 1

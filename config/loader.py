@@ -88,6 +88,7 @@ the value is left unread (an agent host needs none of the collector's secrets)."
 CHANNEL_TYPES = ("slack", "discord", "teams", "googlechat", "telegram", "mattermost", "webhook")
 MAX_PROVIDER_CHARS = 100
 """`collector.provider`: a name for a page header, not a paragraph."""
+_DATABASE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _ENV_REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -317,6 +318,13 @@ class _Reader:
         path = Path(value.strip()).expanduser()
         return Path(os.path.normpath(path if path.is_absolute() else self.base_dir / path))
 
+    def resolve_database(self, value: Any) -> Path | str:
+        """A database URL stays as written (the store says which it can open); anything else
+        is an SQLite file path."""
+        if isinstance(value, str) and _DATABASE_URL.match(value.strip()):
+            return value.strip()
+        return self.resolve_path(value)
+
     def unique_ids(self, items: Iterable[tuple[KeyPath, str]], what: str) -> None:
         seen: dict[str, KeyPath] = {}
         for path, item_id in items:
@@ -389,7 +397,7 @@ class _Reader:
         listen = self.take(data, "listen", path, parse_host_port, None)
         if listen is None:
             listen = parse_host_port(contract.DEFAULT_LISTEN)
-        database = self.take(data, "database", path, self.resolve_path, None)
+        database = self.take(data, "database", path, self.resolve_database, None)
         if database is None:
             database = self.base_dir / "data" / "slawatch.db"
         agents = tuple(

@@ -53,7 +53,7 @@ from slawatch.collector.alerts.delivery import (
 )
 from slawatch.collector.alerts.events import Event, Grouped, StateChange, stable_notification_id
 from slawatch.collector.alerts.storms import Held, plan_release
-from slawatch.collector.store import AlertChanges, NewNotification, Notification, Store
+from slawatch.collector.store import AlertChanges, NewNotification, Notification, OutboxStore
 from slawatch.config.schema import AlertsConfig, Channel
 
 log = structlog.get_logger()
@@ -107,7 +107,7 @@ class AlertMetrics:
             for metric in (self.sent, self.failed, self.given_up, self.pending):
                 metric.labels(channel)
 
-    async def refresh(self, store: Store, channel_ids: Iterable[str]) -> None:
+    async def refresh(self, store: OutboxStore, channel_ids: Iterable[str]) -> None:
         counts = await store.notification_counts()
         waiting: dict[str, int] = dict.fromkeys(channel_ids, 0)
         for (channel, status), count in counts.items():
@@ -178,7 +178,7 @@ class Outbox:
 
     def __init__(
         self,
-        store: Store,
+        store: OutboxStore,
         alerts: AlertsConfig,
         *,
         clock: Callable[[], float] = time.time,

@@ -18,8 +18,8 @@ from yarl import URL
 from slawatch.collector.alerts.evaluator import Evaluator, rule_key
 from slawatch.collector.alerts.outbox import Outbox, decode_event
 from slawatch.collector.alerts.service import KEEP_FINISHED_S, KEEP_MARKS_S
-from slawatch.collector.ingest.batch import SampleRow
 from slawatch.collector.links import PARAMETERS, VALID_S, LinkSigner
+from slawatch.collector.samples import SampleRow
 from slawatch.collector.store import Notification, Store
 from slawatch.config.loader import parse_config
 from slawatch.config.schema import Config
