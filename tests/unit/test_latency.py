@@ -72,7 +72,9 @@ def test_counting_in_batches_gives_each_latency_its_bucket_and_keeps_bucket_orde
 
 
 @given(st.lists(st.floats(0, 1e6), min_size=1, max_size=200), st.floats(0.01, 100))
-def test_a_percentile_of_raw_values_is_by_nearest_rank(values: list[float], percentile: float) -> None:
+def test_a_percentile_of_raw_values_is_by_nearest_rank(
+    values: list[float], percentile: float
+) -> None:
     found = RankedLatencies.of(values, {}).at(percentile)
     rank = max(1, math.ceil(Fraction(Decimal(repr(percentile))) * len(values) / 100))
     assert found is not None
