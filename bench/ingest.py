@@ -13,8 +13,11 @@
    the RSS at the end of the collector and of the worker processes it judges big batches in.
 4. `--runs N` repeats 2 and 3 (a new database each time) and gives the medians: the machine's
    speed drifts by ±15 % within minutes, so a single run says little. `--against DIR` runs the
-   collector of another source tree (a `git worktree` of another commit, say) in turn with this
-   one's, run for run, and gives the ratio of the medians: only runs alternated so compare.
+   collector of another source tree (a `git worktree` or `git archive` of another commit, say) in
+   turn with this one's, run for run, and gives the ratio of the medians: only runs alternated so
+   compare. The other tree runs with this venv's interpreter and packages, its own code mapped in
+   by `bench/against/sitecustomize.py` (an editable install would map slawatch's packages to this
+   tree whatever PYTHONPATH says), in the collector and in its worker processes alike.
 """
 
 from __future__ import annotations
@@ -135,8 +138,8 @@ def start_collector(
         [sys.executable, "-m", "slawatch.cli", "--log-level", "warning", "collector",
          "--config", str(config)],
         stdout=subprocess.DEVNULL,
-        cwd=source,  # `-m` puts the working folder first on the path
-        env={**os.environ, "PYTHONPATH": str(source)} if source else None,
+        cwd=source,
+        env=_running_tree(source),
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -148,6 +151,17 @@ def start_collector(
             if time.monotonic() > deadline or process.poll() is not None:
                 raise SystemExit("the collector did not start") from None
             time.sleep(0.05)
+
+
+AGAINST = Path(__file__).resolve().parent / "against"
+"""The folder of the `sitecustomize` that runs another tree's slawatch."""
+
+
+def _running_tree(source: Path | None) -> dict[str, str] | None:
+    """The environment that runs the slawatch of `source` (None: this tree's, as installed)."""
+    if source is None:
+        return None
+    return {**os.environ, "PYTHONPATH": str(AGAINST), "SLAWATCH_SOURCE_TREE": str(source)}
 
 
 async def push_all(url: str, bodies: dict[int, list[bytes]]) -> float:
@@ -283,7 +297,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.runs < 1:
         raise SystemExit(f"--runs {args.runs}: at least 1")
-    if args.against and not (args.against / "collector" / "store.py").is_file():
+    if args.against and not (
+        (args.against / "slawatch" / "cli.py").is_file() and (args.against / "collector").is_dir()
+    ):
         raise SystemExit(f"--against {args.against}: not a slawatch source tree")
     per_agent = args.samples // args.agents
     start = time.time() - (per_agent // CHECKS_PER_AGENT + 10) * INTERVAL_S
