@@ -9,8 +9,8 @@ customer's page, not another period of the report, not the JSON API (the report 
 signature for `format=html` only). A wrong or expired signature is a 401, whatever else it came
 with.
 
-The key is random, generated on first use and kept in the database (`KeyStore.link_key`), so links
-stay valid across restarts and every process of one database signs alike. Signatures are
+The key is random, generated on first use and kept in the database (`KeyStore.link_key`), so
+links stay valid across restarts and every process of one database signs alike. Signatures are
 compared in constant time; links are never logged.
 
 `setup(app)` (idempotent: each module of routes that accepts a signature calls it) puts a

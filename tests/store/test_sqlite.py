@@ -209,8 +209,8 @@ async def test_a_database_sqlite_cannot_keep_in_wal_mode_is_refused_at_open() ->
 
 
 class HeldSync:
-    """Stands for the WAL's sync (`slawatch.collector.store._sync_data`): records the file of each call
-    and holds it until released, as a slow disk would."""
+    """Stands for the WAL's sync (`connections.sync_data`): records the file of each call and
+    holds it until released, as a slow disk would."""
 
     def __init__(self) -> None:
         self.files: list[int] = []

@@ -107,7 +107,8 @@ class SqliteIngest(SqliteConnections):
         try:
             while self._queue:
                 async with self.write_lock:
-                    group, taken = [], 0
+                    group: list[Job] = []
+                    taken = 0
                     while self._queue and (not group or taken < GROUP_COMMIT_SAMPLES):
                         group.append(self._queue.popleft())
                         taken += len(group[-1].samples)

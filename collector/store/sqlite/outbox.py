@@ -166,7 +166,8 @@ class SqliteOutbox(SqliteConnections):
         before_seq: int | None = None,
         limit: int = 100,
     ) -> list[Notification]:
-        conditions, values = ["1"], []
+        conditions: list[str] = ["1"]
+        values: list[Any] = []
         if statuses:
             conditions.append(f"status IN ({','.join('?' * len(statuses))})")
             values.extend(statuses)
