@@ -17,12 +17,14 @@ token). On the HTML route a browser (`Accept: text/html`) gets errors as a small
 clients as the usual JSON error.
 
 What a page shows, per SLA of the customer: the state now (operational, outage, maintenance, no
-data), the current period's availability against the objective (met, at risk, breached) and the
-error budget left, the availability of each of the last 90 days in the SLA's timezone, open
-incidents and those of the last 14 days, and the maintenance going on or coming. Every figure is
-`slawatch.collector.reports.build`': the summaries', `daily_reports` (exactly the per-day reports)
-and the
-engine's incidents. Probe errors come from the targets: they are shown as text, in plain words
+data); the current period's availability, the measured time it stands on and its verdict
+(CONTRACT §4.8: on track, at risk or breached while in progress); the error budget left, and why
+it is smaller than the calendar's when time without data (before monitoring began) is left out;
+the availability of each of the last 90 days in the SLA's timezone; open incidents and those of
+the last 14 days; the maintenance going on or coming. Every figure is
+`slawatch.collector.reports.build`': the summaries', `daily_reports` (exactly the per-day
+reports) and the engine's incidents; the words are `slawatch.collector.reports.words`'. Probe
+errors come from the targets: they are shown as text, in plain words
 first, with URL credentials and the config's header values taken out.
 
 A computed status (and its page and JSON as rendered) is kept per customer for `CACHE_S` of
@@ -53,6 +55,7 @@ from slawatch.collector.engine.maintenance import Interval, occurrences, seconds
 from slawatch.collector.engine.periods import Window, format_instant, from_ms, zone_of
 from slawatch.collector.engine.sla import Incident, Report
 from slawatch.collector.engine.states import State
+from slawatch.collector.engine.verdict import VERDICTS
 from slawatch.collector.errors import ApiError
 from slawatch.collector.ingest.batch import Batch
 from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
@@ -65,6 +68,7 @@ from slawatch.collector.reports.build import (
 )
 from slawatch.collector.reports.formats import TEMPLATES, percent, period_title
 from slawatch.collector.reports.routes import HTML_HEADERS
+from slawatch.collector.reports.words import VERDICT_TEXT, budget_note, measured, span
 from slawatch.collector.store import DeclaredMaintenance, IngestResult, Store
 from slawatch.config.contract import ID_PATTERN
 from slawatch.config.schema import Config, Customer, HttpTarget, RecurringMaintenance, Sla
@@ -85,15 +89,12 @@ CACHE_S = 10.0
 FRESH_S = 2.0
 """New samples show on a page once its cached status is this old (see `StatusCache`)."""
 REFRESH_S = 60
-AT_RISK_RATIO = 0.25
-"""Met, but less than this share of the period's error budget left: at risk."""
 OUTAGE_FACTOR = 10
 """A day whose downtime exceeds the objective's allowance this many times is an outage day."""
 DAY_MS = 86_400_000
 
 Level = Literal["operational", "degraded", "outage", "maintenance", "no_data"]
 SlaState = Literal["operational", "outage", "maintenance", "no_data"]
-Verdict = Literal["met", "at_risk", "breached", "no_data"]
 
 OVERALL_TEXT = {
     "operational": "All systems operational",
@@ -114,12 +115,6 @@ STATE_TEXT = {
     "outage": "Outage",
     "maintenance": "Under maintenance",
     "no_data": "No data",
-}
-VERDICT_TEXT = {
-    "met": "objective met",
-    "at_risk": "at risk",
-    "breached": "objective breached",
-    "no_data": "no data yet",
 }
 LEVEL_TEXT = {
     "operational": "Objective met",
@@ -149,7 +144,6 @@ class DayStatus:
 class SlaStatus:
     summary: SlaSummary
     state: SlaState
-    verdict: Verdict
     days: tuple[DayStatus, ...]
     incidents: tuple[Incident, ...]
     """Of the last `INCIDENT_DAYS`, newest first, at most `MAX_INCIDENTS`."""
@@ -167,8 +161,11 @@ class SlaStatus:
     def uptime(self) -> float | None:
         """Availability over the days of the bar (they partition its range, so it is exact)."""
         up = sum(d.report.up_ms for d in self.days)
-        eligible = sum(d.report.eligible_ms for d in self.days)
-        return 100 * up / eligible if eligible else None
+        return 100 * up / self.uptime_measured_ms if self.uptime_measured_ms else None
+
+    @property
+    def uptime_measured_ms(self) -> int:
+        return sum(d.report.eligible_ms for d in self.days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,7 +439,6 @@ async def customer_status(
             SlaStatus(
                 summary=summary,
                 state=sla_state(summary.report, in_maintenance),
-                verdict=verdict(summary.report),
                 days=tuple(_day_status(sla, report, first_data) for report in days[sla.id]),
                 incidents=incidents[:MAX_INCIDENTS],
                 incident_count=len(incidents),
@@ -521,15 +517,6 @@ def sla_state(report: Report, in_maintenance: bool) -> SlaState:
     return "outage" if report.state is State.DOWN else "no_data"
 
 
-def verdict(report: Report) -> Verdict:
-    if report.met is None:
-        return "no_data"
-    if not report.met:
-        return "breached"
-    ratio = report.error_budget_remaining_ratio
-    return "at_risk" if ratio is not None and ratio < AT_RISK_RATIO else "met"
-
-
 def day_level(report: Report) -> Level:
     """A day's colour: its downtime against what the objective allows."""
     if report.availability is None:
@@ -586,13 +573,24 @@ def _sla_json(status: SlaStatus, report_base: str | None, redactor: Redactor) ->
         "as_of": format_instant(report.as_of_ms),
         "objective": sla.objective,
         "availability": report.availability,
+        "eligible_s": report.eligible_ms / 1000,
+        "unknown_s": report.unknown_ms / 1000,
+        "future_s": report.future_ms / 1000,
+        "complete": report.complete,
+        "projected_availability": report.projected_availability,
         "met": report.met,
-        "verdict": status.verdict,
+        "verdict": report.verdict,
         "error_budget_s": report.error_budget_s,
         "error_budget_remaining_s": report.error_budget_remaining_s,
         "error_budget_remaining_ratio": report.error_budget_remaining_ratio,
+        "budget_note": budget_note(report, lambda ms: _when(ms, sla.timezone)),
+        "credit_percent": report.credit_percent,
         "missing_checks": list(report.missing_checks),
-        "uptime": {"days": len(status.days), "availability": status.uptime},
+        "uptime": {
+            "days": len(status.days),
+            "availability": status.uptime,
+            "eligible_s": status.uptime_measured_ms / 1000,
+        },
         "days": [_day_json(day) for day in status.days],
         "open_incidents": [_incident_json(i, redactor) for i in status.open_incidents],
         "incidents": [_incident_json(i, redactor) for i in status.incidents],
@@ -613,6 +611,7 @@ def _day_json(day: DayStatus) -> dict[str, Any]:
         "down_s": report.down_ms / 1000,
         "unknown_s": report.unknown_ms / 1000,
         "maintenance_s": report.maintenance_ms / 1000,
+        "eligible_s": report.eligible_ms / 1000,
         "partial": day.partial,
     }
 
@@ -692,11 +691,22 @@ def _sla_view(status: SlaStatus, report_links: bool) -> dict[str, Any]:
         "availability": None
         if report.availability is None
         else _figure(percent(report.availability, floor=True, places=3), report.availability),
+        "measured": measured(report),
+        "projected": None
+        if report.complete or report.projected_availability is None or not report.eligible_ms
+        else _figure(
+            percent(report.projected_availability, floor=True, places=3),
+            report.projected_availability,
+        ),
         "objective": _figure(percent(sla.objective), sla.objective),
-        "verdict": status.verdict,
-        "verdict_text": VERDICT_TEXT[status.verdict],
+        "verdict": report.verdict,
+        "verdict_text": VERDICT_TEXT[report.verdict],
         "budget": _budget_text(report),
-        "uptime": None if status.uptime is None else percent(status.uptime, floor=True, places=3),
+        "budget_note": budget_note(report, lambda ms: _when(ms, sla.timezone)),
+        "uptime": None
+        if status.uptime is None
+        else f"{percent(status.uptime, floor=True, places=3)} uptime "
+        f"({span(status.uptime_measured_ms / 1000)} measured)",
         "days": [_day_view(day) for day in status.days],
         "missing": list(report.missing_checks),
         "report": f"..{report_path(status)}" if report_links else None,
@@ -727,8 +737,9 @@ def _day_view(day: DayStatus) -> dict[str, str]:
         text = f"{label}: no data" + (f", {maintenance}" if report.maintenance_ms else "")
     else:
         down = report.down_ms / 1000
-        text = f"{label}: {percent(report.availability, floor=True, places=3)} available, " + (
-            f"{span(down)} down" if down else "no downtime"
+        text = (
+            f"{label}: {percent(report.availability, floor=True, places=3)} available "
+            f"{measured(report)}, " + (f"{span(down)} down" if down else "no downtime")
         )
         if report.maintenance_ms:
             text += f", {maintenance}"
@@ -766,24 +777,6 @@ def _upkeep_view(upkeep: Upkeep, tz: str) -> dict[str, str | None]:
         "slas": ", ".join(sla.name for sla in upkeep.slas),
         "schedule": upkeep.schedule,
     }
-
-
-def span(seconds: float) -> str:
-    """A duration as people say it, its two largest units: "45 s", "12 min", "2 h 05 min",
-    "3 d 04 h"; negative with a minus."""
-    if seconds < 0:
-        return "−" + span(-seconds)
-    total = math.floor(seconds)
-    if total < 60:
-        return f"{total} s" if total or not seconds else "< 1 s"
-    days, rest = divmod(total, 86_400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours:02d} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
-    return f"{minutes} min {secs:02d} s" if secs else f"{minutes} min"
 
 
 def _when(ms: int, tz: str) -> str:
@@ -911,6 +904,7 @@ SCHEMAS: dict[str, Any] = {
             "down_s": {"type": "number"},
             "unknown_s": {"type": "number"},
             "maintenance_s": {"type": "number"},
+            "eligible_s": {"type": "number", "description": "measured time: up_s + down_s"},
             "partial": {"type": "boolean", "description": "today, counted up to now"},
         }
     ),
@@ -938,13 +932,34 @@ SCHEMAS: dict[str, Any] = {
             "as_of": _INSTANT,
             "objective": {"type": "number"},
             "availability": _NUMBER_OR_NULL,
+            "eligible_s": {
+                "type": "number",
+                "description": "the measured time the availability stands on",
+            },
+            "unknown_s": {"type": "number"},
+            "future_s": {"type": "number"},
+            "complete": {"type": "boolean"},
+            "projected_availability": _NUMBER_OR_NULL,
             "met": {"type": ["boolean", "null"]},
-            "verdict": {"enum": list(VERDICT_TEXT)},
+            "verdict": {"enum": list(VERDICTS), "description": "CONTRACT §4.8, as in reports"},
             "error_budget_s": {"type": "number"},
             "error_budget_remaining_s": {"type": "number"},
             "error_budget_remaining_ratio": _NUMBER_OR_NULL,
+            "budget_note": {
+                "type": ["string", "null"],
+                "description": "why the error budget is smaller than the calendar's (time "
+                "without data, such as before monitoring began, is left out); null when it is "
+                "not",
+            },
+            "credit_percent": {"type": "number"},
             "missing_checks": {"type": "array", "items": {"type": "string"}},
-            "uptime": _object({"days": {"type": "integer"}, "availability": _NUMBER_OR_NULL}),
+            "uptime": _object(
+                {
+                    "days": {"type": "integer"},
+                    "availability": _NUMBER_OR_NULL,
+                    "eligible_s": {"type": "number"},
+                }
+            ),
             "days": {
                 "type": "array",
                 "items": {"$ref": _REF + "StatusDay"},
