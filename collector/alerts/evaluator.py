@@ -28,9 +28,10 @@ data returns). Maintenance (the SLA's config windows and those declared at run
 time) silences what it covers: a check is covered when every SLA containing it is in
 maintenance.
 On the slower budget pace (`SLA_EVERY_S`): burn rate (`burn`) and "objective breached" per
-SLA, and the weekly digest (`digest`). Breached means the period can no longer meet its
-objective: its down time exceeds the error budget of the whole period (§4.6
-`error_budget_remaining_s < 0`), whatever the availability so far; once per period.
+SLA, and the weekly digest (`digest`). Breached is the report's verdict (§4.8,
+`slawatch.collector.engine.verdict`): the period can no longer meet its objective, its down time
+exceeding the error budget of the whole period, whatever the availability so far; once per
+period.
 
 Notification ids are stable per (channel, target, event, run[, reminder]) (see
 `Outbox.notifications`), and the outbox stores a notification once per channel and id: one
@@ -768,8 +769,8 @@ class Evaluator:
                 if sla_id not in periods or breach_keys[sla_id] in marked:
                     continue
                 label, report = periods[sla_id]
-                if report.error_budget_remaining_s >= 0 or report.availability is None:
-                    continue  # the period can still meet its objective
+                if report.verdict != "breached":
+                    continue
                 sla = report.sla
                 work.marks.append((breach_keys[sla_id], now_ms))
                 if not rule.sends("objective_breached"):

@@ -518,14 +518,18 @@ def sla_state(report: Report, in_maintenance: bool) -> SlaState:
 
 
 def day_level(report: Report) -> Level:
-    """A day's colour: its downtime against what the objective allows."""
-    if report.availability is None:
+    """A day's colour: its downtime against what the objective allows. Today, still going on,
+    is judged as CONTRACT §4.8 judges a period in progress, by the availability it can still
+    reach: two minutes down in the first five of a day is a day below its objective, not a
+    major outage."""
+    if report.availability is None or report.projected_availability is None:
         maintenance, unknown = report.maintenance_ms, report.unknown_ms
         return "maintenance" if maintenance > 0 and maintenance >= unknown else "no_data"
-    if report.down_ms == 0 or report.availability >= report.sla.objective:
+    judged = report.availability if report.complete else report.projected_availability
+    if report.down_ms == 0 or judged >= report.sla.objective:
         return "operational"
     allowed = max(100 - report.sla.objective, 0.001)
-    return "degraded" if 100 - report.availability <= OUTAGE_FACTOR * allowed else "outage"
+    return "degraded" if 100 - judged <= OUTAGE_FACTOR * allowed else "outage"
 
 
 def overall(statuses: Sequence[SlaStatus]) -> str:
@@ -897,7 +901,8 @@ SCHEMAS: dict[str, Any] = {
                 "description": "the day's colour: operational (objective met), degraded (down "
                 f"up to {OUTAGE_FACTOR} times what the objective allows), outage, maintenance "
                 "(no up or down time, mostly maintenance), no_data (none, or before the first "
-                "sample of the SLA's checks whatever `unknown` makes of that time)",
+                "sample of the SLA's checks whatever `unknown` makes of that time); today, in "
+                "progress, by the availability it can still reach (`projected_availability`)",
             },
             "availability": _NUMBER_OR_NULL,
             "up_s": {"type": "number"},

@@ -23,6 +23,7 @@ from aiohttp.test_utils import TestClient
 
 from slawatch.collector.main import Collector
 from slawatch.config.loader import parse_config
+from tests.integration.test_status_page import cells
 from tests.support import auth, ms
 
 ADMIN = "admin-token-0123456789"
@@ -124,6 +125,15 @@ async def test_the_status_page_says_on_track_over_five_minutes_measured(
     assert "objective breached" not in html and 'data-verdict="breached"' not in html
     assert '<div class="measured">over 5 min measured; <data class="projected"' in html
     assert "42 min 36 s, not the 43 min 12 s of the whole period" in html
+    assert ">60 % uptime (5 min measured)<" in html
+    # Today so far is 60 %, but at best 99.86 %: a day below its objective, not an outage.
+    today = status["days"][-1]
+    assert (today["level"], today["partial"], today["eligible_s"]) == ("degraded", True, 300.0)
+    assert cells(html, "acme-web")[-1] == (
+        "degraded",
+        "Sun 1 Nov 2026: 60 % available over 5 min measured, 2 min down, no data for 10 h "
+        "(today so far)",
+    )
 
 
 async def test_the_html_report_owes_no_credit(client: TestClient) -> None:

@@ -201,4 +201,4 @@ def test_judge_is_exact() -> None:
     judged = judge(sla(objective=99.95), 999, 1, 0, complete=False)
     assert judged.error_budget_remaining_s == Fraction(1, 2000) - Fraction(1, 1000)
     assert judged.verdict == "breached"
-    assert AT_RISK_SHARE == Fraction(1, 4)
+    assert Fraction(1, 4) == AT_RISK_SHARE
