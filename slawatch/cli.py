@@ -64,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     collector = commands.add_parser("collector", help="ingest API, store, SLAs, alerts, pages")
     collector.add_argument("--config", required=True, type=Path, metavar="FILE")
+    collector.add_argument(
+        "--check-db",
+        action="store_true",
+        help="check the database's structure (PRAGMA quick_check) and exit: 0 sound, 1 not",
+    )
     collector.set_defaults(handler=run_collector)
 
     up = commands.add_parser("up", help="a collector and one local agent in one process")
@@ -125,8 +130,12 @@ def run_agent(args: argparse.Namespace) -> int:
 
 
 def run_collector(args: argparse.Namespace) -> int:
-    from slawatch.collector.main import run
+    from slawatch.collector.main import check_database, run
 
+    if args.check_db:
+        config = load(args.config, "report")
+        assert config.collector is not None
+        return check_database(config.collector.database)
     return run(load(args.config, "collector"))
 
 
