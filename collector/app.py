@@ -68,6 +68,9 @@ REFUSAL_REASONS = {
 BODY_TIMEOUT_S = 30.0
 """A request body must arrive whole within this (408 past it): a connection busy with a request
 is never closed to make room (`connections`), so it must not be kept busy at will."""
+SCRAPE_WRITE_TIMEOUT_S = 10.0
+"""A scrape holds one of the few slots (`CollectorMetrics.scrape_slot`) until its answer is
+written: a scraper that does not read it in time is disconnected."""
 STORAGE_RETRY_AFTER_S = 30
 """`Retry-After` of a 507 or 503 for a failure of the storage: agents keep their spool
 meanwhile."""
@@ -198,9 +201,20 @@ async def metrics_page(request: web.Request) -> web.Response:
         for refresher in app[METRICS_REFRESHERS]:
             await refresher(app)
 
-    return web.Response(
-        body=await app[METRICS].page(refresh), headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4}
-    )
+    async with app[METRICS].scrape_slot:
+        response = web.Response(
+            body=await app[METRICS].page(refresh),
+            headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4},
+        )
+        try:
+            async with asyncio.timeout(SCRAPE_WRITE_TIMEOUT_S):
+                await response.prepare(request)
+                await response.write_eof()
+        except TimeoutError:
+            if request.transport is not None:
+                request.transport.close()
+            raise ConnectionResetError("the scraper did not read its answer in time") from None
+    return response
 
 
 async def push_samples(request: web.Request) -> web.Response:
