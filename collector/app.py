@@ -32,7 +32,7 @@ from slawatch.collector.health import StoreHealth
 from slawatch.collector.ingest.batch import COMPRESSED_ENCODINGS, Batch, BatchError
 from slawatch.collector.ingest.workers import BatchJudge
 from slawatch.collector.metrics import CollectorMetrics
-from slawatch.collector.storage_errors import storage_failure
+from slawatch.collector.storage_errors import StorageFailure, storage_failure
 from slawatch.collector.store import IngestResult, Store
 from slawatch.config.contract import MAX_BODY_BYTES
 from slawatch.config.schema import Config
@@ -120,11 +120,13 @@ def setup(app: web.Application) -> None:
 async def request_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """JSON errors for every failure, no traceback to clients; timing and a log line per request.
+    """JSON errors for every failure, no traceback to clients; timing, and a log line per
+    refused request (but for `/healthz`, whose state is logged when it changes).
 
     Nothing of the request's headers is logged: they carry bearer tokens.
     """
     started = time.perf_counter()
+    failure: StorageFailure | None = None
     try:
         response = await handler(request)
     except ApiError as error:
@@ -137,12 +139,25 @@ async def request_middleware(
     except (asyncio.CancelledError, ConnectionResetError):
         raise
     except Exception as error:
-        response = _failure_response(request, error)
+        failure = storage_failure(error, request.app[STORE].path)
+        if failure is None:
+            log.exception("request_failed", method=request.method, path=request.path)
+            response = error_response(500, "internal error: the collector logged it")
+        else:
+            response = _storage_failed(request.app, failure)
     seconds = time.perf_counter() - started
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
     request.app[METRICS].observe_request(request.method, route, response.status, seconds)
-    if response.status >= 400:
+    if failure is not None:
+        log.error(
+            "storage_failed",
+            method=request.method,
+            path=request.path,
+            status=response.status,
+            reason=failure.message,
+        )
+    elif response.status >= 400 and request.path != "/healthz":
         log.info(
             "http_refused",
             method=request.method,
@@ -153,23 +168,11 @@ async def request_middleware(
     return response
 
 
-def _failure_response(request: web.Request, error: Exception) -> web.Response:
-    """A storage failure: 507 or 503 with `Retry-After`, one log line, `/healthz` told; any
-    other failure: a 500, its traceback logged."""
-    app = request.app
-    failure = storage_failure(error, app[STORE].path)
-    if failure is None:
-        log.exception("request_failed", method=request.method, path=request.path)
-        return error_response(500, "internal error: the collector logged it")
+def _storage_failed(app: web.Application, failure: StorageFailure) -> web.Response:
+    """507 to a full disk, 503 to another failure of the storage, with `Retry-After` (agents
+    back off and keep their spool); `/healthz` and the metrics told."""
     app[HEALTH].failed(failure)
     app[METRICS].storage_failures.labels(failure.kind).inc()
-    log.error(
-        "storage_failed",
-        method=request.method,
-        path=request.path,
-        reason=failure.message,
-        error=str(error),
-    )
     return error_response(
         failure.status,
         f"cannot store now: {failure.message}",

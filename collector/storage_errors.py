@@ -109,5 +109,5 @@ def _room_problem(database: Path) -> str | None:
         except OSError:
             continue
         if size + WRITE_MARGIN_BYTES > limit:
-            return f"{path.name} is at the file-size limit of {limit} bytes (ulimit -f)"
+            return f"{path.name} reached the file-size limit, ulimit -f, of {limit} bytes"
     return None

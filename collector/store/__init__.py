@@ -1691,6 +1691,10 @@ def quick_check(database: Path, max_problems: int = 20) -> list[str]:
     db = sqlite3.connect(database.resolve().as_uri() + "?mode=ro", uri=True)
     try:
         rows = db.execute(f"PRAGMA quick_check({int(max_problems)})").fetchall()
+    except sqlite3.DatabaseError as error:
+        if getattr(error, "sqlite_errorcode", None) != sqlite3.SQLITE_CORRUPT:
+            raise
+        return [str(error)]  # so broken that the check itself stops
     finally:
         db.close()
     problems = [str(row[0]) for row in rows]
