@@ -107,7 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     backup = commands.add_parser("backup", help="online, consistent copy of the database")
     backup.add_argument("--config", required=True, type=Path, metavar="FILE")
-    backup.add_argument("out", type=Path, metavar="OUT.db")
+    backup.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    backup.add_argument(
+        "out",
+        metavar="OUT",
+        help="a file, or a folder to write slawatch-YYYYmmdd-HHMMSS.db (UTC) in",
+    )
     backup.set_defaults(handler=run_backup)
     return parser
 
@@ -188,7 +193,7 @@ def run_probe(args: argparse.Namespace) -> int:
 def run_backup(args: argparse.Namespace) -> int:
     from slawatch.collector.backup import run
 
-    return run(load(args.config, "report"), args.out)
+    return run(load(args.config, "report"), args.out, force=args.force)
 
 
 if __name__ == "__main__":
