@@ -339,9 +339,9 @@ class GuardedSite(web.BaseSite):
 
 class AcceptFailureLog:
     """The event loop's exception handler while the collector runs: an accept() that fails for
-    lack of descriptors is counted and logged once a minute, not with a traceback each time
-    (asyncio then pauses accepting for a second by itself); any other report goes on to the
-    handler in place before."""
+    lack of descriptors is counted, and logged at once then once a minute with the count since
+    the last line, not with a traceback each time (asyncio pauses accepting for a second by
+    itself); any other report goes on to the handler in place before."""
 
     def __init__(self, metrics: CollectorMetrics) -> None:
         self._metrics = metrics
@@ -369,7 +369,6 @@ class AcceptFailureLog:
                     error=errno.errorcode.get(error.errno or 0, str(error.errno)),
                     count=count,
                     open_file_limit=resource.getrlimit(resource.RLIMIT_NOFILE)[0],
-                    hint="count is of failed accepts since the last such line (one a minute)",
                 )
             return
         if self._previous is not None:
