@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -84,14 +85,24 @@ class StoreHealth:
         """`PRAGMA quick_check` of the whole database, in a thread; problems are logged and
         mark it corrupt."""
         started = time.perf_counter()
+        checking: list[sqlite3.Connection] = []
         try:
-            problems = await asyncio.to_thread(quick_check, self._store.path)
+            problems = await asyncio.to_thread(
+                quick_check, self._store.path, opened=checking.append
+            )
+        except asyncio.CancelledError:
+            for connection in checking:  # the collector stops: so does the check, at once
+                with contextlib.suppress(sqlite3.ProgrammingError):
+                    connection.interrupt()
+            raise
         except Exception as error:
             failure = storage_failure(error, self._store.path)
             if failure is None:
                 log.exception("database_check_error", database=str(self._store.path))
-                return
-            problems = [str(error)]
+            else:
+                log.error("database_check_failed", database=str(self._store.path), error=str(error))
+                self.failed(failure)
+            return
         seconds = round(time.perf_counter() - started, 3)
         if not problems:
             log.info("database_checked", database=str(self._store.path), seconds=seconds)
