@@ -196,10 +196,9 @@ async def run(checks: int, scrapers: int, seconds: float) -> None:
     for row in (base_push, push, base_health, health):
         print(row.row())
     for name, base, loaded in (("push", base_push, push), ("/healthz", base_health, health)):
-        print(
-            f"{name:<9} with scrapes / baseline:  p50 x{loaded.quantile(0.5) / base.quantile(0.5):.2f}"
-            f"  p99 x{loaded.quantile(0.99) / base.quantile(0.99):.2f}"
-        )
+        p50 = loaded.quantile(0.5) / base.quantile(0.5)
+        p99 = loaded.quantile(0.99) / base.quantile(0.99)
+        print(f"{name:<9} with scrapes / baseline:  p50 x{p50:.2f}  p99 x{p99:.2f}")
     print(f"scrapes answered: {scraped} in {seconds:g} s ({scraped / seconds:.1f}/s)")
     print(
         f"pushes answered: {len(base_push.seconds)} baseline, {len(push.seconds)} with scrapes"

@@ -4,10 +4,9 @@
 `STORE`, `AUTH`, `METRICS`, `CLOCK`, `HEALTH`) and the middleware that turns every failure into
 the JSON error of `slawatch.collector.errors`: a failure of the storage (`storage_errors`) into
 507 (disk full) or 503 with `Retry-After` and one log line, anything else into a 500 with its
-traceback logged. Each module of routes has a `setup(app)` that adds its routes
-and
-documents them in the OpenAPI document (`slawatch.collector.openapi.document(app).add(...)`); this
-module's own is `setup` below.
+traceback logged. Each module of routes has a `setup(app)` that adds its routes and documents
+them in the OpenAPI document (`slawatch.collector.openapi.document(app).add(...)`); this module's
+own is `setup` below.
 """
 
 from __future__ import annotations

@@ -22,13 +22,13 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
-def run(config: Config, out: str, *, force: bool = False, now: datetime | None = None) -> int:
+def run(config: Config, out: str, *, force: bool = False) -> int:
     if config.collector is None:
         return _fail("the config has no collector section", EXIT_USAGE)
     source = config.collector.database
     if not source.is_file():
         return _fail(f"no database at {source}: nothing to back up", EXIT_FAILED)
-    target = backup_path(out, now or datetime.now(UTC))
+    target = backup_path(out, datetime.now(UTC))
     if target is None:
         return _fail(f"cannot back up to {out}: no such folder", EXIT_USAGE)
     if not target.parent.is_dir():
