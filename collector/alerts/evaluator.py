@@ -786,6 +786,8 @@ class Evaluator:
                     budget_s=report.error_budget_s,
                     credit_percent=float(report.credit_percent),
                     link=self.links.report_url(sla.id, label, now_ms),
+                    measured_s=report.eligible_ms / 1000,
+                    projected_availability=report.projected_availability,
                 )
                 subject = f"sla:{sla.id}"
                 work.decisions.append(

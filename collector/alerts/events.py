@@ -230,7 +230,13 @@ class ObjectiveBreached:
     budget_s: float
     """The error budget of the whole period, less than `down_s`."""
     credit_percent: float = 0.0
+    """The credit already certain (of `projected_availability`, CONTRACT §4.8)."""
     link: str | None = None
+    measured_s: float | None = None
+    """Up + down time of the period so far, what `availability` stands on (None in an event
+    stored before it was carried)."""
+    projected_availability: float | None = None
+    """The period's availability if the rest of it is up: the most it can end with."""
 
 
 # --------------------------------------------------------------------------- several in one

@@ -335,18 +335,21 @@ def _objective_breached(event: ObjectiveBreached) -> Message:
         f"BREACHED {name}",
         f"{event.period} can no longer meet its {format_percent(event.objective)} objective",
         f"{format_duration(event.down_s)} down, over the {format_duration(event.budget_s)} budget",
-        f"{format_percent(event.availability)} so far",
+        f"{format_percent(event.availability)}"
+        + (_measured(event.measured_s) if event.measured_s is not None else " so far"),
     ]
     if event.credit_percent:
-        parts.append(f"credit {format_number(event.credit_percent)}%")
+        parts.append(f"credit {format_number(event.credit_percent)}% certain")
     facts = [
         *_subject_facts(event.subject),
-        Fact("Availability", format_percent(event.availability)),
+        Fact("Availability", f"{format_percent(event.availability)}{_measured(event.measured_s)}"),
         Fact("Objective", f"{format_percent(event.objective)} ({event.period})"),
         Fact("Down", format_duration(event.down_s)),
         Fact("Budget", format_duration(event.budget_s)),
         Fact("Credit", f"{format_number(event.credit_percent)}%"),
     ]
+    if event.projected_availability is not None:
+        facts.append(Fact("At most", f"{format_percent(event.projected_availability)} by its end"))
     return Message(
         kind=event.kind,
         title=f"BREACHED {name}",

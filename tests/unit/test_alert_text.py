@@ -128,7 +128,7 @@ def test_every_kind_has_a_useful_single_line() -> None:
         "burn_rate": "BURN RATE SLA acme-website — error budget burning 15.2× over 1h (page) — "
         "38% of the 2026-11 budget left",
         "objective_breached": "BREACHED SLA acme-website — 2026-11 can no longer meet its 99.9%"
-        " objective — 1h 2m down, over the 43m 12s budget — 99.85% so far — credit 10%",
+        " objective — 1h 2m down, over the 43m 12s budget — 99.85% so far — credit 10% certain",
         "grouped": "STORM 2 changes — 1 DOWN, 1 RESOLVED — acme-web",
         "digest": "SLA weekly review 2026-W47 (2026-11-16 – 2026-11-22) — 1 SLA: 1 on track",
         "test": "TEST ops-chat — Test notification",

@@ -141,6 +141,8 @@ def _fields(event: Event) -> dict[str, Any]:
                 "down_s": event.down_s,
                 "budget_s": event.budget_s,
                 "credit_percent": event.credit_percent,
+                "measured_s": event.measured_s,
+                "projected_availability": event.projected_availability,
             }
         case Grouped():
             return {"events": [payload(e) for e in event.events]}
