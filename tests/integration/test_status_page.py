@@ -28,7 +28,8 @@ from aiohttp.test_utils import TestClient
 from slawatch.collector.engine.periods import Window
 from slawatch.collector.main import Collector
 from slawatch.collector.reports.build import report_window, sla_report
-from slawatch.collector.status.routes import FRESH_S, Redactor, plain_error
+from slawatch.collector.status.cache import FRESH_S
+from slawatch.collector.status.view import Redactor, plain_error
 from slawatch.config.loader import parse_config
 from tests.support import auth, ms
 
