@@ -74,7 +74,9 @@ def budget_note(report: Report, when: Callable[[int], str]) -> str | None:
     if report.sla.unknown != "exclude" or unknown == 0 or report.calendar_error_budget_s <= 0:
         return None
     before = report.unmeasured_before_ms
-    if report.measured_from_ms is None:
+    if report.measured_from_ms is None and report.complete:
+        why = f"nothing was measured, and the {span(unknown / 1000)} of it are"
+    elif report.measured_from_ms is None:
         why = f"nothing has been measured yet, and the {span(unknown / 1000)} so far are"
     elif before == unknown:
         why = (
