@@ -24,6 +24,8 @@ class Kind:
     from_source: bool = False
     """Parse the YAML source text of a plain scalar rather than its loaded value: YAML 1.1 reads
     an unquoted 02:00 as the number 120."""
+    example: str | None = None
+    """A value of this kind as one writes it in YAML, for the docs of keys that give none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +43,7 @@ class Key:
     """Never printed (not in problems, not in YAML errors), and given from the environment
     (`${VAR}`) in the example files."""
     example: str | None = None
-    """A value as one writes it in YAML, for the docs."""
+    """A value as one writes it in YAML, for the docs (default: the kind's)."""
     table: Table | None = None
     """The keys of the mapping this key holds, or of each item of its list."""
 

@@ -140,23 +140,16 @@ def _syntax_problem(
     mark = error.problem_mark or error.context_mark
     path = _path_at(text, mark.index) if mark else ()
     problem = str(error.problem or error.context or "syntax error")
+    context, where = error.context or "", error.context_mark
+    if context and error.problem and not context.startswith("while "):
+        problem = f"{context}, {problem}"  # "expected a single document…, but found…"
     if path and is_secret(path):
         problem = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", problem) + " (in a secret, not shown)"
     message = f"invalid YAML: {problem}"
-    context = error.context_mark
-    if (
-        error.context
-        and context
-        and error.problem
-        and (context.line, context.column)
-        != (
-            mark.line,
-            mark.column,
-        )
-    ):
-        what = re.sub(r"^while (?:parsing|scanning) an? ", "", error.context)
-        message += f" (in the {what} that starts at line {context.line + 1}, column "
-        message += f"{context.column + 1})"
+    if context.startswith("while ") and where and mark and where.index != mark.index:
+        what = re.sub(r"^while (?:parsing|scanning) an? ", "", context)
+        message += f" (in the {what} that starts at line {where.line + 1}, column "
+        message += f"{where.column + 1})"
     hint = next((hint for needle, hint in _HINTS if needle in problem), None)
     if hint:
         message += f"; {hint}"
@@ -165,50 +158,99 @@ def _syntax_problem(
 
 
 def _path_at(text: str, index: int) -> KeyPath:
-    """The key path of the last node that starts at or before `index` in `text`, from the
-    parser's events up to the error (a text that does not parse still has a readable start)."""
-    found: KeyPath = ()
-    frames: list[list[Any]] = []
-    """Per open collection: ["map", prefix, key or None] or ["seq", prefix, next index]."""
+    """The key path of the last node that starts at or before `index` in `text`.
 
-    def place() -> KeyPath:
-        if not frames:
-            return ()
-        kind, prefix, slot = frames[-1]
-        if kind == "seq":
-            frames[-1][2] += 1
-            return (*prefix, slot)
-        if slot is None:  # this node is a key
-            return prefix
-        frames[-1][2] = None
-        return (*prefix, slot)
-
+    A text that does not parse still has a readable start: the parser's events up to the error,
+    then the tokens the scanner had read past them (it reads a whole line of a flow mapping
+    ahead, to know whether the mapping is itself a key)."""
+    tracker = _PathTracker(index)
+    loader = yaml.SafeLoader(text)
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if event.start_mark.index > index:
-                break
-            if isinstance(event, yaml.ScalarEvent | yaml.AliasEvent):
-                is_key = bool(frames) and frames[-1][0] == "map" and frames[-1][2] is None
-                path = place()
-                if is_key:
-                    key = getattr(event, "value", "?")
-                    frames[-1][2] = key
-                    path = (*path, key)
-                found = path
-            elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
-                found = place()
-                frames.append(
-                    [
-                        "map" if isinstance(event, yaml.MappingStartEvent) else "seq",
-                        found,
-                        None if isinstance(event, yaml.MappingStartEvent) else 0,
-                    ]
-                )
-            elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
-                frames.pop()
+        while loader.check_event():
+            if not tracker.event(loader.get_event()):
+                return tracker.found
     except yaml.YAMLError:
-        pass
-    return found
+        for token in loader.tokens:
+            if not tracker.token(token):
+                break
+    finally:
+        loader.dispose()
+    return tracker.found
+
+
+class _PathTracker:
+    """Follows YAML events or tokens, keeping the path of the last node started before `index`."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.found: KeyPath = ()
+        self.frames: list[list[Any]] = []
+        """Per open collection: ["map", its path, the key awaiting its value or None] or
+        ["seq", its path, the next index]."""
+
+    def event(self, event: yaml.Event) -> bool:
+        """Take one event; False once past `index`."""
+        if event.start_mark.index > self.index:
+            return False
+        if isinstance(event, yaml.ScalarEvent):
+            self._node(event.value)
+        elif isinstance(event, yaml.AliasEvent):
+            self._node("?")
+        elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            self._open(isinstance(event, yaml.MappingStartEvent))
+        elif isinstance(event, yaml.CollectionEndEvent):
+            self._close()
+        return True
+
+    def token(self, token: yaml.Token) -> bool:
+        if token.start_mark.index > self.index:
+            return False
+        if isinstance(token, yaml.ScalarToken):
+            self._node(token.value)
+        elif isinstance(token, yaml.AliasToken):
+            self._node("?")
+        elif isinstance(token, yaml.FlowMappingStartToken | yaml.BlockMappingStartToken):
+            self._open(True)
+        elif isinstance(token, yaml.FlowSequenceStartToken | yaml.BlockSequenceStartToken):
+            self._open(False)
+        elif isinstance(
+            token, yaml.FlowMappingEndToken | yaml.FlowSequenceEndToken | yaml.BlockEndToken
+        ):
+            self._close()
+        return True
+
+    def _place(self) -> tuple[KeyPath, bool]:
+        """Where the next node goes, and whether it is a key."""
+        if not self.frames:
+            return (), False
+        frame = self.frames[-1]
+        kind, prefix, slot = frame
+        if kind == "seq":
+            frame[2] += 1
+            return (*prefix, slot), False
+        if slot is None:
+            return prefix, True
+        frame[2] = None
+        return (*prefix, slot), False
+
+    def _node(self, value: str) -> None:
+        path, is_key = self._place()
+        if is_key:
+            self.frames[-1][2] = value
+            path = (*path, value)
+        self.found = path
+
+    def _open(self, mapping: bool) -> None:
+        path, is_key = self._place()
+        if is_key:  # a collection as a key: no name to give
+            self.frames[-1][2] = "?"
+            path = (*path, "?")
+        self.found = path
+        self.frames.append(["map", path, None] if mapping else ["seq", path, 0])
+
+    def _close(self) -> None:
+        if self.frames:
+            self.frames.pop()
 
 
 def _bad_scalar(

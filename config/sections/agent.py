@@ -30,6 +30,7 @@ TABLE = Table(
             ID,
             "This agent's id; the collector knows it in `collector.agents`.",
             required=True,
+            example="eu-1",
         ),
         Key(
             "collector",
@@ -51,18 +52,21 @@ TABLE = Table(
             FILE_PATH,
             "SQLite file where samples wait until the collector has committed them.",
             default_doc="data/<id>-spool.db beside the config file",
+            example="/var/lib/slawatch/eu-1-spool.db",
         ),
         Key(
             "spool_max_samples",
             COUNT,
             "Past this many waiting samples the oldest are dropped, counted and logged.",
             default=contract.DEFAULT_SPOOL_MAX_SAMPLES,
+            example="5000000",
         ),
         Key(
             "spool_max_age",
             POSITIVE_DURATION,
             "Waiting samples older than this are dropped, counted and logged.",
             default=format_duration(contract.DEFAULT_SPOOL_MAX_AGE_S),
+            example="7d",
         ),
         Key(
             "metrics_listen",
@@ -81,7 +85,11 @@ TABLE = Table(
             example="{region: eu}",
         ),
         Key(
-            "concurrency", COUNT, "Probes in flight at once, at most.", default=DEFAULT_CONCURRENCY
+            "concurrency",
+            COUNT,
+            "Probes in flight at once, at most.",
+            default=DEFAULT_CONCURRENCY,
+            example="64",
         ),
     )
 )

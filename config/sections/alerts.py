@@ -77,6 +77,7 @@ FLAPPING_TABLE = Table(
             Kind("integer ≥ 2", at_least(2, parse_int)),
             "UP/DOWN changes within `window` that make one `flapping` message.",
             default=FLAPPING.changes,
+            example="4",
         ),
         Key(
             "window",
@@ -89,40 +90,60 @@ FLAPPING_TABLE = Table(
             POSITIVE_DURATION,
             "Quiet after a `flapping` message until the state has held this long.",
             default_doc="window",
+            example="15m",
         ),
     )
 )
 RULE = Table(
     (
-        Key("id", ID, "Keeps the rule's open alerts when its other keys are edited."),
+        Key(
+            "id",
+            ID,
+            "Keeps the rule's open alerts when its other keys are edited.",
+            example="web-down",
+        ),
         Key(
             "checks",
             Kind("list of check ids or globs", parse_glob_list),
             'Checks it watches, by id or glob (`["*"]`, `["acme-*"]`).',
             example='["*"]',
         ),
-        Key("slas", IDS, "SLAs it watches (as services, and their error budgets)."),
+        Key(
+            "slas",
+            IDS,
+            "SLAs it watches (as services, and their error budgets).",
+            example="[acme-website]",
+        ),
         Key("channels", IDS, "Where it sends.", required=True, example="[ops-chat]"),
         Key(
             "after",
             DURATION,
             "`down` only once the target has been DOWN this long (from its first failing sample).",
             default="0s",
+            example="2m",
         ),
         Key(
             "repeat",
             DURATION,
             "A `reminder` every this long while still down; 0: never.",
             default="0s",
+            example="1h",
         ),
-        Key("resolved", BOOLEAN, "Send `resolved` on recovery.", default=True),
+        Key("resolved", BOOLEAN, "Send `resolved` on recovery.", default=True, example="false"),
         Key(
             "resolve_after",
             DURATION,
             "`resolved` only once the target has been UP this long.",
             default="0s",
+            example="1m",
         ),
-        Key("events", EVENTS, "Which kinds of notification it sends.", default_doc="all of them"),
+        Key(
+            "events",
+            EVENTS,
+            "Which kinds of notification it sends.",
+            default_doc="all of them",
+            example="[down, resolved]",
+        ),
         Key(
             "burn_rate",
             Kind("false | list of mappings"),
@@ -143,13 +164,27 @@ RULE = Table(
 )
 RATE_LIMIT = Table(
     (
-        Key("messages", COUNT, "At most this many state-change messages…", required=True),
-        Key("per", POSITIVE_DURATION, "…per channel within this long.", required=True),
+        Key(
+            "messages",
+            COUNT,
+            "At most this many state-change messages…",
+            required=True,
+            example="20",
+        ),
+        Key(
+            "per", POSITIVE_DURATION, "…per channel within this long.", required=True, example="10m"
+        ),
     )
 )
 DIGEST = Table(
     (
-        Key("channels", IDS, "Where the weekly SLA review goes.", required=True),
+        Key(
+            "channels",
+            IDS,
+            "Where the weekly SLA review goes.",
+            required=True,
+            example="[ops-chat]",
+        ),
         Key("weekday", choice(contract.WEEKDAYS), "The day it is sent.", default="monday"),
         Key(
             "at",
@@ -169,12 +204,14 @@ TABLE = Table(
             POSITIVE_DURATION,
             "A notification not delivered within this long is given up, logged and counted.",
             default=format_duration(contract.DEFAULT_ALERT_MAX_AGE_S),
+            example="12h",
         ),
         Key(
             "group_window",
             DURATION,
             "State changes within this window go to a channel as one message; 0 sends at once.",
             default=format_duration(DEFAULT_GROUP_WINDOW_S),
+            example="1m",
         ),
         Key(
             "rate_limit",

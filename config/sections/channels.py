@@ -15,7 +15,13 @@ from slawatch.config.values import ID, one_of, parse_text
 
 COMMON = Table(
     (
-        Key("id", ID, "The channel's id, named by rules and the digest.", required=True),
+        Key(
+            "id",
+            ID,
+            "The channel's id, named by rules and the digest.",
+            required=True,
+            example="ops-chat",
+        ),
         Key(
             "type", Kind("channel type", parse_text), "The chat service (see below).", required=True
         ),

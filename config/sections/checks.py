@@ -29,12 +29,19 @@ from slawatch.config.values import (
 
 COMMON = Table(
     (
-        Key("id", ID, "Unique across the fleet; samples carry it.", required=True),
+        Key(
+            "id",
+            ID,
+            "Unique across the fleet; samples carry it.",
+            required=True,
+            example="acme-web",
+        ),
         Key(
             "type",
             Kind("check type"),
             "Which probe runs it (see the types below).",
             default_doc="from the scheme of `url`, else from the keys given (`host`: tcp)",
+            example="tcp",
         ),
         Key(
             "interval",
@@ -44,6 +51,7 @@ COMMON = Table(
             ),
             "How often each agent probes it.",
             default=format_duration(contract.DEFAULT_INTERVAL_S),
+            example="30s",
         ),
         Key(
             "timeout",
@@ -51,6 +59,7 @@ COMMON = Table(
             "A probe still running after this is DOWN (`timeout after 10s`); more than the "
             "interval is an error.",
             default_doc=f"min({format_duration(contract.MAX_DEFAULT_TIMEOUT_S)}, interval)",
+            example="5s",
         ),
         Key(
             "agents",
@@ -73,6 +82,7 @@ COMMON = Table(
             "A `no_data` alert once every agent of the check has been silent this long; `false` "
             "never.",
             default_doc="2 × interval",
+            example="5m",
         ),
     )
 )
@@ -132,15 +142,16 @@ def _check_type(
     reader: Reader, data: Mapping[str, Any], path: KeyPath, types: Mapping[str, CheckTypeSpec]
 ) -> CheckTypeSpec | None:
     """The declared `type`, else the one its url's scheme or its keys imply; None (said) if
-    none. An unknown `type` is said, and the implied type still judges the other keys."""
-    implied = _implied_type(data, types)
+    none, or if the declared one is unknown: its keys cannot be judged then."""
     declared = data.get("type")
-    if declared is not None and (*path, "type") not in reader.unresolved:
+    if declared is not None:
         if declared in types:
             return types[declared]
-        reader.fail((*path, "type"), f"must be one of {', '.join(types)}")
-        return implied
-    if implied is None and declared is None:
+        if (*path, "type") not in reader.unresolved:
+            reader.fail((*path, "type"), f"must be one of {', '.join(types)}")
+        return None
+    implied = _implied_type(data, types)
+    if implied is None:
         schemes = _or(f"{scheme}://" for t in types.values() for scheme in t.schemes)
         if data.get("url") is not None:
             if (*path, "url") not in reader.unresolved:

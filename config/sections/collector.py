@@ -81,7 +81,13 @@ def token_keys(name: str, doc: str, *, required: bool = False) -> tuple[Key, Key
 
 AGENT = Table(
     (
-        Key("id", ID, "The agent's id, as its own file says in `agent.id`.", required=True),
+        Key(
+            "id",
+            ID,
+            "The agent's id, as its own file says in `agent.id`.",
+            required=True,
+            example="eu-1",
+        ),
         *token_keys(
             "token", "The token the agent pushes with; it may push only as this id.", required=True
         ),
@@ -89,8 +95,20 @@ AGENT = Table(
 )
 CUSTOMER = Table(
     (
-        Key("id", ID, "The customer's id, named by `slas[].customer`.", required=True),
-        Key("name", TEXT, "Shown on the status page and reports.", default_doc="the id"),
+        Key(
+            "id",
+            ID,
+            "The customer's id, named by `slas[].customer`.",
+            required=True,
+            example="acme",
+        ),
+        Key(
+            "name",
+            TEXT,
+            "Shown on the status page and reports.",
+            default_doc="the id",
+            example="ACME Corp",
+        ),
         *token_keys(
             "token", "Reads this customer's SLAs, reports and status page, and nothing else."
         ),
@@ -110,12 +128,14 @@ RETENTION = Table(
             "How long raw samples are kept. Shorter than `max_sample_age` is allowed, with a "
             "warning at start: a sample that late then keeps its run whole.",
             default_doc="max_sample_age + 1d",
+            example="90d",
         ),
         Key(
             "rollups",
             POSITIVE_DURATION,
             "How long state runs and hourly rollups (what reports read) are kept.",
             default=format_duration(contract.DEFAULT_ROLLUP_RETENTION_S),
+            example="800d",
         ),
     )
 )
@@ -138,6 +158,7 @@ TABLE = Table(
             POSITIVE_DURATION,
             "Samples older than this are refused (400).",
             default=format_duration(contract.DEFAULT_MAX_SAMPLE_AGE_S),
+            example="30d",
         ),
         *token_keys(
             "admin_token",

@@ -50,6 +50,7 @@ LATENCY = Table(
             Kind("number 0.001–100", between(0.001, 100, parse_number)),
             "Which percentile of the `latency_ms` of successful samples is judged.",
             default=95,
+            example="99",
         ),
     )
 )
@@ -74,19 +75,36 @@ MAINTENANCE = Table(
         ),
         Key("at", TIME_OF_DAY, "A recurring window: local start time.", example='"03:00"'),
         Key("duration", POSITIVE_DURATION, "A recurring window: its length.", example="30m"),
-        Key("reason", TEXT, "Shown on reports and status pages.", default=""),
+        Key(
+            "reason",
+            TEXT,
+            "Shown on reports and status pages.",
+            default="",
+            example="kernel upgrade",
+        ),
     )
 )
 CREDIT = Table(
     (
         Key("below", PERCENT, "The tier applies when availability is below this.", required=True),
-        Key("percent", PERCENT, "Service credit owed, in percent.", required=True),
+        Key("percent", PERCENT, "Service credit owed, in percent.", required=True, example="25"),
     )
 )
 TABLE = Table(
     (
-        Key("id", ID, "The SLA's id, in report URLs and alerts.", required=True),
-        Key("customer", ID, "The customer (`collector.customers[].id`) it is promised to."),
+        Key(
+            "id",
+            ID,
+            "The SLA's id, in report URLs and alerts.",
+            required=True,
+            example="acme-website",
+        ),
+        Key(
+            "customer",
+            ID,
+            "The customer (`collector.customers[].id`) it is promised to.",
+            example="acme",
+        ),
         Key("name", TEXT, "Shown on reports and status pages.", default_doc="the id"),
         Key("checks", IDS, "The checks that make the service.", required=True),
         Key(
@@ -114,6 +132,7 @@ TABLE = Table(
             DURATION,
             "DOWN runs shorter than this are forgiven.",
             default="0s",
+            example="1m",
         ),
         Key(
             "unknown",

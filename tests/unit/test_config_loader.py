@@ -27,6 +27,7 @@ TOKENS = {
     "ACME_TOKEN": "acme-token-0123456789",
     "SLACK_WEBHOOK_URL": "https://hooks.slack.example/services/T000/B000/secretpart",
     "HOOK_SECRET": "hook-secret-0123456789",
+    "TICKETS_HOOK_URL": "https://tickets.example/hook",
     "US1_TOKEN_SHA256": TokenDigest.of("us1-token-0123456789").sha256.hex(),
 }
 

@@ -94,6 +94,7 @@ CHANNEL = ChannelSpec(
                 HTTP_URL,
                 "The Bot API's base URL (a local Bot API server).",
                 default=DEFAULT_API_URL,
+                example="http://127.0.0.1:8081",
             ),
         )
     ),
