@@ -8,11 +8,12 @@ a new type needs no line here.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from slawatch.config import contract
 from slawatch.config.keys import Key, Kind, Table
-from slawatch.config.reader import INVALID, KeyPath, Reader
+from slawatch.config.reader import INVALID, ConfigError, Document, KeyPath, Reader
 from slawatch.config.registry import CheckTypeSpec, check_types
 from slawatch.config.schema import Check
 from slawatch.config.values import (
@@ -101,6 +102,16 @@ def read(reader: Reader, value: Any) -> tuple[Check, ...]:
     checks = reader.items(value, ("checks",), lambda v, p: read_check(reader, v, p, types))
     reader.unique_ids(((("checks", i, "id"), c.id) for i, c in enumerate(checks)), "check")
     return checks
+
+
+def check_from(data: Mapping[str, Any], source: str) -> Check:
+    """One check from plain data rather than a file (`slawatch probe URL`), judged as the loader
+    judges a file's; ConfigError names each bad key (relative to the check) under `source`."""
+    reader = Reader(Document(dict(data)), Path.cwd(), {}, ((),))
+    check = read_check(reader, dict(data), (), check_types())
+    if reader.problems:
+        raise ConfigError(source, reader.problems)
+    return check
 
 
 def read_check(

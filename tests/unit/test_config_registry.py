@@ -378,3 +378,13 @@ def test_load_config_file_for_the_agent_reads_no_channel_keys(tmp_path: Path) ->
     path = tmp_path / "shared.yaml"
     path.write_text(AGENT_FILE, encoding="utf-8")
     assert load_config(path, process="agent", environ={}).alerts.channels[0].settings == {}
+
+
+def test_slawatch_probe_takes_a_new_types_urls(gopher: CheckTypeSpec) -> None:
+    from slawatch.agent.probe_command import BadTarget, build_check
+
+    check = build_check("gopher://g.example:7071/1/x", check_id=None, timeout="5s", insecure=False)
+    assert (check.id, check.type, check.timeout) == ("g.example", "gopher", 5.0)
+    assert check.target == GopherTarget("g.example", 7071, "/1/x")
+    with pytest.raises(BadTarget, match="'gopher://G!': url: must be gopher://host"):
+        build_check("gopher://G!", check_id=None, timeout="5s", insecure=False)
