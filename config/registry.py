@@ -59,18 +59,28 @@ class CheckTypeSpec:
 @dataclass(frozen=True, slots=True)
 class ChannelSpec:
     """A chat service: its keys beside `id` and `type` (required ones, secrets), how it renders
-    an event, and where a rendered message is sent."""
+    an event, and how a rendered message is sent: an HTTP POST to `endpoint`, or its own `send`.
+    """
 
     name: str
     doc: str
     keys: Table
     render: Callable[..., Any]
-    """`render(event, channel) -> RenderedMessage`: the event in the service's native format."""
-    endpoint: Callable[..., Any]
-    """`endpoint(channel) -> Secret`: the URL to POST to, read from the channel at each attempt."""
+    """`render(event, channel) -> RenderedMessage`: the event in the service's native format,
+    rendered once and stored: it must hold no secret a later attempt should read afresh."""
+    endpoint: Callable[..., Any] | None = None
+    """`endpoint(channel) -> Secret`: the URL to POST the rendered body to, read from the channel
+    at each attempt; every secret of the channel is kept out of the attempt's error."""
     signing_key: str | None = None
-    """The key whose secret signs each attempt (`X-Slawatch-Signature`), if any."""
-    example: str = ""
+    """The key whose secret signs each POST (`X-Slawatch-Signature`), if any."""
+    send: Callable[..., Awaitable[Any]] | None = None
+    """One attempt of a service that is no plain POST (e-mail over SMTP; a token in a header
+    made at each attempt): `send(session, channel, message, *, timeout, clock) ->
+    DeliveryResult`. Used instead of `endpoint` when given."""
+
+    def __post_init__(self) -> None:
+        if self.endpoint is None and self.send is None:
+            raise ValueError(f"channel type {self.name!r} needs an endpoint or a send")
 
 
 def check_types() -> Mapping[str, CheckTypeSpec]:

@@ -117,10 +117,6 @@ class TcpTarget:
     expect: TcpExpect = TcpExpect()
 
 
-Target = HttpTarget | TcpTarget
-"""The targets of the built-in types; a type's own module may declare another."""
-
-
 @dataclass(frozen=True, slots=True)
 class Check:
     id: str

@@ -23,7 +23,7 @@ from slawatch import cli
 from slawatch.agent import probes
 from slawatch.agent.sample import ProbeResult
 from slawatch.collector.alerts import channels
-from slawatch.collector.alerts.delivery import RenderedMessage, channel_secret
+from slawatch.collector.alerts.delivery import DeliveryResult, RenderedMessage, channel_secret
 from slawatch.config.keys import Key, Table
 from slawatch.config.loader import ConfigError, load_config, parse_config
 from slawatch.config.registry import ChannelSpec, CheckTypeSpec, channel_types, check_types
@@ -388,3 +388,34 @@ def test_slawatch_probe_takes_a_new_types_urls(gopher: CheckTypeSpec) -> None:
     assert check.target == GopherTarget("g.example", 7071, "/1/x")
     with pytest.raises(BadTarget, match="'gopher://G!': url: must be gopher://host"):
         build_check("gopher://G!", check_id=None, timeout="5s", insecure=False)
+
+
+async def test_a_channel_that_is_no_plain_post_sends_its_own_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """E-mail over SMTP, or a token in a header made at each attempt: the module's `send`."""
+    attempts: list[tuple[str, str, float]] = []
+
+    async def send(
+        session: aiohttp.ClientSession, channel: Channel, message: RenderedMessage, **options: Any
+    ) -> DeliveryResult:
+        attempts.append((channel.settings["to"], message.event, options["timeout"]))
+        return DeliveryResult("delivered", status=250)
+
+    pigeon = ChannelSpec(
+        name="pigeon",
+        doc="A carrier pigeon.",
+        keys=Table((Key("to", TEXT, "Where it flies.", required=True),)),
+        render=pager_render,
+        send=send,
+    )
+    monkeypatch.setitem(channels.CHANNELS, "pigeon", pigeon)
+    config = load("alerts:\n  channels:\n    - {id: loft, type: pigeon, to: Paris}\n")
+    (channel,) = config.alerts.channels
+    with pytest.raises(ValueError, match="needs an endpoint or a send"):
+        ChannelSpec(name="mute", doc="", keys=Table(()), render=pager_render)
+    message = RenderedMessage(channel.id, "n-1", "down", b"{}")
+    async with aiohttp.ClientSession() as session:
+        result = await channels.deliver(session, channel, message, timeout=3.0)
+    assert result.delivered
+    assert attempts == [("Paris", "down", 3.0)]

@@ -3,9 +3,10 @@
 
 A new service is one module and one line in `CHANNELS`. The module declares itself as
 `CHANNEL = ChannelSpec(...)` (`slawatch.config.registry`): its config keys (which are required,
-which are secrets), and its two functions:
+which are secrets), and its functions:
 - `render(event, channel) -> RenderedMessage`: the event in the service's native format, once;
-- `endpoint(channel) -> Secret`: where to POST it, read from the config at each attempt.
+- `endpoint(channel) -> Secret`: where to POST it, read from the config at each attempt;
+- or, for a service that is no plain POST (e-mail), `send(...)`: one attempt of its own.
 The config loader, `check-config` and the docs read the registry; nothing else lists the types.
 """
 
@@ -62,7 +63,10 @@ def render(event: Event, channel: Channel) -> RenderedMessage:
 
 
 def endpoint(channel: Channel) -> Secret:
-    url: Secret = spec_for(channel).endpoint(channel)
+    spec = spec_for(channel)
+    if spec.endpoint is None:
+        raise ChannelError(f"channel {channel.id!r} ({channel.type}) is not sent to a URL")
+    url: Secret = spec.endpoint(channel)
     return url
 
 
@@ -82,10 +86,16 @@ async def deliver(
     or max_age passes.
     """
     try:
+        spec = spec_for(channel)
+        if spec.send is not None:
+            result: DeliveryResult = await spec.send(
+                session, channel, message, timeout=timeout, clock=clock
+            )
+            return result
         url = endpoint(channel)
     except ChannelError as exc:
         return DeliveryResult("rejected", error=str(exc))
-    signing_key = spec_for(channel).signing_key
+    signing_key = spec.signing_key
     signing_secret = channel.settings.get(signing_key) if signing_key else None
     return await send(
         session,
