@@ -126,7 +126,10 @@ _HINTS = (
     ("'\\t'", "indent with spaces: YAML allows no tabs there"),
     ("undefined alias", "a value starting with * must be quoted"),
     ("that cannot start any token", "quote a value that starts with this character"),
-    ("mapping values are not allowed here", "quote a value that contains ': '"),
+    (
+        "mapping values are not allowed here",
+        "check the indentation of this line, or quote a value that contains ': '",
+    ),
     ("could not determine a constructor", "quote a value that starts with !"),
     ("found unexpected end of stream", "close the quote"),
 )
@@ -144,7 +147,8 @@ def _syntax_problem(
     if context and error.problem and not context.startswith("while "):
         problem = f"{context}, {problem}"  # "expected a single document…, but found…"
     if path and is_secret(path):
-        problem = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", problem) + " (in a secret, not shown)"
+        hidden = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", problem)
+        problem = hidden + " (in a secret, not shown)" if hidden != problem else problem
     message = f"invalid YAML: {problem}"
     if context.startswith("while ") and where and mark and where.index != mark.index:
         what = re.sub(r"^while (?:parsing|scanning) an? ", "", context)

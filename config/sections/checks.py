@@ -206,7 +206,7 @@ def _target(reader: Reader, data: Mapping[str, Any], path: KeyPath, spec: CheckT
         if key.name in from_url:
             given = data.get(key.name)
             if given is not None and reader.take(data, key, path) != from_url[key.name]:
-                reader.fail((*path, key.name), "says otherwise than the url: keep one")
+                reader.fail((*path, key.name), "differs from the url's: give one or the other")
             values[key.name] = from_url[key.name]
         else:
             values[key.name] = reader.take(data, key, path, required=key.required and not url_given)

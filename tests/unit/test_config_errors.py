@@ -46,7 +46,7 @@ def rendered(text: str, process: str = "check", environ: dict[str, str] | None =
         (
             "slas:\n  - id: s\n    name: Web: the shop\n",
             "f.yaml:3:14: slas[0].name: invalid YAML: mapping values are not allowed here; "
-            "quote a value that contains ': '",
+            "check the indentation of this line, or quote a value that contains ': '",
         ),
         (
             "checks:\n  - {id: w, url: 'http://x.test\n",
@@ -64,6 +64,7 @@ def test_syntax_errors_give_line_column_key_and_token(text: str, expected: str) 
     "text",
     [
         "collector:\n  admin_token: *S3cretXYZZY\n",
+        "collector:\n  admin_token: !S3cretXYZZY value\n",
         "collector:\n  agents:\n    - {id: a, token: @S3cretXYZZY}\n",
         "alerts:\n  channels:\n    - {id: c, type: slack, url: @hooks/S3cretXYZZY}\n",
         "alerts:\n  channels:\n    - id: c\n      type: telegram\n      bot_token: 'S3cret\n",
@@ -73,9 +74,11 @@ def test_syntax_errors_give_line_column_key_and_token(text: str, expected: str) 
 def test_a_syntax_error_inside_a_secret_hides_the_token(text: str, process: str) -> None:
     message = rendered(text, process=process)
     assert "S3cret" not in message
-    assert re.match(
-        r"f\.yaml:\d+:\d+: [\w.\[\]]+: invalid YAML: .*\(in a secret, not shown\)", message
-    )
+    assert re.match(r"f\.yaml:\d+:\d+: [\w.\[\]]+: invalid YAML: ", message)
+
+
+def test_outside_a_secret_the_token_is_shown() -> None:
+    assert "found undefined alias 'oops'" in rendered("slas:\n  - {id: s, name: *oops}\n")
 
 
 def test_a_date_that_is_no_date_is_an_error_not_a_crash() -> None:
