@@ -9,6 +9,7 @@ of stopping at the first, so that `check-config` can list them all.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import re
@@ -82,25 +83,38 @@ class Document:
     duplicates: list[tuple[KeyPath, int]] = field(default_factory=list)
 
 
+FAST_LOADER: type[yaml.CSafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+"""libyaml's parser, when PyYAML was built with it: about 8 times faster on a big file."""
+
+
 def read_yaml(text: str, source: str, is_secret: Callable[[KeyPath], bool]) -> Document:
-    """Parse `text` (safe YAML, one document), or raise ConfigError naming where it breaks."""
-    loader = yaml.SafeLoader(text)
+    """Parse `text` (safe YAML, one document), or raise ConfigError naming where it breaks.
+
+    A file libyaml refuses is read again by PyYAML's own parser, which decides: its messages
+    name the offending token, and its events let `_path_at` name the key."""
+    if FAST_LOADER is not None:
+        with contextlib.suppress(yaml.YAMLError, ValueError, OverflowError):
+            return _parse(FAST_LOADER, text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return Document(None)
-        try:
-            data = loader.construct_document(node)
-        except (ValueError, OverflowError) as error:  # `2026-13-01`: a timestamp that is no date
-            raise ConfigError(source, [_bad_scalar(node, error, is_secret)]) from None
+        return _parse(yaml.SafeLoader, text)
     except yaml.MarkedYAMLError as error:
         raise ConfigError(source, [_syntax_problem(error, text, is_secret)]) from None
     except yaml.YAMLError as error:
         raise ConfigError(source, [ConfigProblem("", f"invalid YAML: {error}")]) from None
+    except (ValueError, OverflowError) as error:  # `2026-13-01`: a timestamp that is no date
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        raise ConfigError(source, [_bad_scalar(node, error, is_secret)]) from None
+
+
+def _parse(loader_class: Callable[[str], Any], text: str) -> Document:
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        document = Document(None if node is None else loader.construct_document(node))
     finally:
         loader.dispose()
-    document = Document(data)
-    _index(node, (), document)
+    if node is not None:
+        _index(node, (), document)
     return document
 
 
