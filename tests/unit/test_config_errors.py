@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from slawatch.config import reader
 from slawatch.config.loader import ConfigError, parse_config
 from slawatch.config.registry import channel_types, check_types
 from slawatch.config.sections import is_secret, secret_paths
@@ -162,3 +163,12 @@ def test_example_files_carry_no_usable_secret(example: Path) -> None:
     assert found or example.name == "slawatch.yaml"
     for path, value in found:
         assert isinstance(value, str) and re.fullmatch(r"\$\{[A-Z0-9_]+(:-)?\}", value), path
+
+
+@pytest.mark.skipif(reader.FAST_LOADER is None, reason="PyYAML without libyaml")
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_libyaml_reads_a_file_as_pyyaml_does(example: Path) -> None:
+    """Files are parsed by libyaml for speed; PyYAML's parser explains errors: the same reading."""
+    text = example.read_text(encoding="utf-8") + "times: {at: 02:30, on: 2026-11-08}\n"
+    fast, slow = (reader._parse(loader, text) for loader in (reader.FAST_LOADER, yaml.SafeLoader))
+    assert (fast.data, fast.lines, fast.raw) == (slow.data, slow.lines, slow.raw)
