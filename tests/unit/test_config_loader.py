@@ -623,3 +623,16 @@ def test_a_secret_may_contain_dollar_brace_once_substituted() -> None:
         "collector:\n  admin_token: ${ADMIN}\n", environ={"ADMIN": "looks-like-${X}-0123456789"}
     )
     assert config.collector.admin_token == TokenDigest.of("looks-like-${X}-0123456789")
+
+
+def test_a_time_of_day_may_come_from_the_environment() -> None:
+    """It used to be read from the YAML source text, `${AT}` itself, and refused."""
+    text = "alerts:\n  channels: []\n  digest: {channels: [], at: '${AT}'}\n"
+    found = problems(text, process="check", environ={"AT": "07:45"})
+    assert found == ["alerts.digest.channels: must name at least one channel"]
+    config = parse(
+        "collector: {}\nslas:\n  - {id: s, checks: [w], objective: 99, maintenance: "
+        "[{every: day, at: '${AT}', duration: 1h}, {every: day, at: 02:30, duration: 1h}]}\n",
+        environ={"AT": "07:45"},
+    )
+    assert [m.at for m in config.slas[0].maintenance] == [time(7, 45), time(2, 30)]
