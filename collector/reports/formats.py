@@ -27,6 +27,7 @@ from slawatch.collector.engine.periods import from_ms, window_for_period, zone_o
 from slawatch.collector.engine.sla import Incident, Report
 from slawatch.collector.reports.build import MaintenanceItem, SlaReport
 from slawatch.collector.reports.words import (
+    IN_PROGRESS_RULE,
     VERDICT_TEXT,
     budget_note,
     measured,
@@ -350,10 +351,8 @@ def _verdict_note(report: Report) -> str:
             "service credit is that of the tier availability falls below."
         )
     return (
-        "The period is in progress, so it is judged by its error budget: on track while at "
-        "least a quarter of it is left, at risk below that, breached once it is spent (the "
-        "objective can no longer be met). The service credit shown is the one already certain: "
-        "that of the projected availability, if the rest of the period is up."
+        f"{IN_PROGRESS_RULE} The service credit shown is the one already certain: that of the "
+        "projected availability, if the rest of the period is up."
     )
 
 

@@ -19,6 +19,13 @@ VERDICT_TEXT: dict[Verdict, str] = {
     "breached": "objective breached",
     "no_data": "no data",
 }
+IN_PROGRESS_RULE = (
+    "A period in progress is judged by its error budget, the downtime the objective allows over "
+    "the measured time and the rest of the period: on track while at least a quarter of it is "
+    "left, at risk below that, breached once it is spent (the objective can then no longer be "
+    "met)."
+)
+"""How a period in progress is judged (CONTRACT §4.8), for the footnotes of pages."""
 
 
 def verdict_meaning(report: Report) -> str:

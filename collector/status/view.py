@@ -19,7 +19,13 @@ from urllib.parse import unquote, urlsplit
 from slawatch.collector.engine.periods import format_instant, from_ms, zone_of
 from slawatch.collector.engine.sla import Incident, Report
 from slawatch.collector.reports.formats import TEMPLATES, percent, period_title
-from slawatch.collector.reports.words import VERDICT_TEXT, budget_note, measured, span
+from slawatch.collector.reports.words import (
+    IN_PROGRESS_RULE,
+    VERDICT_TEXT,
+    budget_note,
+    measured,
+    span,
+)
 from slawatch.collector.status.model import (
     BAR_DAYS,
     INCIDENT_DAYS,
@@ -203,6 +209,7 @@ def _view(status: CustomerStatus, report_links: bool, redactor: Redactor) -> dic
         "incident_days": INCIDENT_DAYS,
         "several_zones": len({s.sla.timezone for s in status.slas}) > 1,
         "levels": [(level, LEVEL_TEXT[level]) for level in LEVEL_TEXT],
+        "in_progress_rule": IN_PROGRESS_RULE,
     }
 
 

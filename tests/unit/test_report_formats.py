@@ -285,7 +285,7 @@ def test_the_method_notes_describe_this_sla() -> None:
     assert "The check is probed from one location (eu-1)" in one
     assert "Every outage counts, however short" in one
     assert "No maintenance window falls in this period." in one
-    assert "The period is in progress, so it is judged by its error budget" in one
+    assert "A period in progress is judged by its error budget" in one
     three = method(first_day_outage(("eu-1", "us-1", "ap-1"), quorum=2, min_downtime=300.0))
     assert "The check is probed from 3 locations (ap-1, eu-1, us-1)" in three
     assert "at least 2 locations (or all with a result) seeing it down (quorum: 2)" in three
