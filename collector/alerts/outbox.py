@@ -53,7 +53,13 @@ from slawatch.collector.alerts.delivery import (
 )
 from slawatch.collector.alerts.events import Event, Grouped, StateChange, stable_notification_id
 from slawatch.collector.alerts.storms import Held, plan_release
-from slawatch.collector.store import AlertChanges, NewNotification, Notification, Store
+from slawatch.collector.store import (
+    AlertChanges,
+    NewNotification,
+    Notification,
+    OpenAlert,
+    Store,
+)
 from slawatch.config.schema import AlertsConfig, Channel
 
 log = structlog.get_logger()
@@ -171,6 +177,22 @@ class Decision:
     subject: str | None = None
     run_ms: int | None = None
     supersedes: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(slots=True)
+class Pass:
+    """What one evaluation decides, committed at its end in one transaction (`Outbox.commit`):
+    notifications to store, open alerts opened (or updated) and closed, marks set."""
+
+    now_ms: int
+    decisions: list[Decision] = dataclasses.field(default_factory=list)
+    opened: list[OpenAlert] = dataclasses.field(default_factory=list)
+    closed: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+    marks: list[tuple[str, int]] = dataclasses.field(default_factory=list)
+
+    @property
+    def at(self) -> float:
+        return self.now_ms / 1000
 
 
 class Outbox:

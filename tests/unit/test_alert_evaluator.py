@@ -15,9 +15,10 @@ import pytest
 from structlog.testing import capture_logs
 from yarl import URL
 
-from slawatch.collector.alerts.evaluator import Evaluator, rule_key
+from slawatch.collector.alerts.evaluator import Evaluator
 from slawatch.collector.alerts.outbox import Outbox, decode_event
 from slawatch.collector.alerts.service import KEEP_FINISHED_S, KEEP_MARKS_S
+from slawatch.collector.alerts.targets import rule_key
 from slawatch.collector.ingest.batch import SampleRow
 from slawatch.collector.links import PARAMETERS, VALID_S, LinkSigner
 from slawatch.collector.store import Notification, Store

@@ -10,7 +10,7 @@ import pytest
 from multidict import MultiDict
 from yarl import URL
 
-from slawatch.collector.alerts.evaluator import Links
+from slawatch.collector.alerts.pages import Links
 from slawatch.collector.links import VALID_S, LinkSigner
 from slawatch.collector.store import Store
 from slawatch.config.loader import parse_config
