@@ -15,7 +15,6 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from slawatch.collector.alerts.service import SERVICE, AlertService
-from slawatch.collector.alerts.silences import START_GRACE_S
 from slawatch.collector.main import Collector
 from slawatch.config.loader import parse_config
 from tests.chat_services import SERVICES, ChatServices
@@ -145,18 +144,12 @@ def sample(ts: float, ok: bool, check: str = "web") -> dict[str, Any]:
 def make_rig(
     aiohttp_client: Callable[..., Any], services: ChatServices, tmp_path: Path
 ) -> Callable[..., Any]:
-    async def make(
-        rules: str, group_window: str = "0s", revoked: tuple[str, ...] = (), up_for: float = 0.0
-    ) -> Rig:
-        """A collector at T0, started `up_for` seconds before."""
+    async def make(rules: str, group_window: str = "0s", revoked: tuple[str, ...] = ()) -> Rig:
         clock = Clock()
         services.clock = clock
         text = config_text(services, rules, group_window, revoked)
         config = parse_config(text, base_dir=tmp_path, process="collector")
-        clock.now = T0 - up_for
-        collector = Collector(config, clock=clock)
-        clock.now = T0
-        client = await aiohttp_client(collector.app)
+        client = await aiohttp_client(Collector(config, clock=clock).app)
         return Rig(client, services, clock)
 
     return make
@@ -304,8 +297,7 @@ async def test_declared_maintenance_silences_the_check(make_rig: Callable[..., A
 
 async def test_no_data_after_silence_and_agent_silent(make_rig: Callable[..., Any]) -> None:
     rig = await make_rig(
-        "    - {checks: [web], channels: [slack], events: [no_data, agent_silent]}\n",
-        up_for=START_GRACE_S,  # past the grace that follows a start
+        "    - {checks: [web], channels: [slack], events: [no_data, agent_silent]}\n"
     )
     await rig.probe(30, ok=True)  # samples 03:00:00 to 03:00:20, pushed at 03:00:00
     await rig.move(9)
