@@ -10,8 +10,10 @@ an agent has not pushed for max(2 × its shortest interval, 60 s).
   That is not a dead agent: the `no_data` names the agents whose samples arrive that late,
   and by how much (`NoData.clocks_behind`), so people fix the clock rather than the network.
 - **A collector restart is no silence.** Silence is counted from the collector's start at the
-  earliest, and nothing is declared silent before `START_GRACE_S`: agents that retried while
-  the collector was away come back within their longest push backoff.
+  earliest, and until `START_GRACE_S` after it only what is heard from again is judged (a check
+  all of whose agents have pushed since, an agent that has): agents that retried while the
+  collector was away come back within their longest push backoff, and a storm of `no_data`
+  for checks with short intervals would be false.
 - Maintenance (every SLA covering the check) keeps a silence quiet, but it is still a silence.
 """
 
@@ -49,12 +51,17 @@ class Silences:
         self.watch = watch
         self.started_ms = started_ms
 
-    def silent(self, now_ms: int, last_ms: int | None, threshold_ms: int) -> bool:
+    def silent(self, now_ms: int, last_ms: int | None, threshold_ms: int, *, back: bool) -> bool:
         """Nothing since `last_ms` (None: ever) for `threshold_ms`, counted from the
-        collector's start at the earliest, and the start's grace is over."""
-        if now_ms - self.started_ms < ms(START_GRACE_S):
+        collector's start at the earliest; during the start's grace, only for what is `back`
+        (heard from since the start)."""
+        if not back and now_ms - self.started_ms < ms(START_GRACE_S):
             return False
         return now_ms - max(last_ms if last_ms is not None else 0, self.started_ms) >= threshold_ms
+
+    def back(self, pushes: Iterable[int | None]) -> bool:
+        """Every one of these agents' last pushes (None: never seen) came after the start."""
+        return all(pushed is not None and pushed >= self.started_ms for pushed in pushes)
 
     def no_data(
         self,
@@ -86,7 +93,8 @@ class Silences:
             if threshold_s is None:
                 continue
             last_ms = newest.last_ts_ms if newest else None
-            if not self.silent(now_ms, last_ms, ms(threshold_s)):
+            back = bool(agents) and self.back(pushes.get(agent) for agent in agents)
+            if not self.silent(now_ms, last_ms, ms(threshold_s), back=back):
                 continue
             silent.add(target.key)
             if target.silenced(maintenance) or not _opens_silence(
@@ -132,7 +140,8 @@ class Silences:
                 continue
             shortest_ms = min(run.last_interval_ms for run in checks.values())
             threshold_ms = max(2 * shortest_ms, ms(AGENT_SILENT_MIN_S))
-            if not self.silent(now_ms, agent.last_push_ms, threshold_ms):
+            back = self.back([agent.last_push_ms])
+            if not self.silent(now_ms, agent.last_push_ms, threshold_ms, back=back):
                 continue
             channels = tuple(
                 dict.fromkeys(
