@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from ipaddress import ip_address
 from urllib.parse import quote, urlencode
 
@@ -33,6 +34,7 @@ class Links:
 
     def __init__(self, config: Config, signer: LinkSigner | None = None) -> None:
         self.signer = signer if signer is not None else LinkSigner()
+        self._config = config
         collector = config.collector
         self.guessed = False
         if collector is None:
@@ -82,9 +84,25 @@ class Links:
         """The link to the SLA's printable report of `period`."""
         return self.url(self.report(sla_id, period), now_ms)
 
-    def health(self) -> str:
-        """Where a test message points: it proves the links' base reaches this collector."""
-        return f"{self.base}/healthz"
+    def for_channel(self, channel_id: str) -> Page | None:
+        """Where a test message to the channel points: a page its alerts link to (the first
+        SLA or check with a page among those its rules watch), else the first customer's status
+        page, else the first SLA's report; None when the config has neither (no page of the
+        collector opens without a token then). A click proves that the links' base
+        (`collector.public_url`) reaches this collector and that its pages open from the
+        channel, the way they will in a real alert."""
+        for rule in self._config.alerts.rules:
+            if channel_id not in rule.channels:
+                continue
+            for sla in filter(None, map(self._config.sla, rule.slas)):
+                return self.sla(sla)
+            for check in sorted(self._slas_of):
+                if any(fnmatchcase(check, glob) for glob in rule.checks):
+                    return self.check(check)
+        collector = self._config.collector
+        if collector is not None and collector.customers:
+            return self.status(collector.customers[0].id)
+        return self.sla(self._config.slas[0]) if self._config.slas else None
 
 
 def _unspecified(host: str) -> bool:
