@@ -43,6 +43,7 @@ from slawatch.collector.alerts.events import (
     Down,
     Event,
     Flapping,
+    FlappingEnded,
     Grouped,
     NoData,
     ObjectiveBreached,
@@ -445,6 +446,9 @@ def sample_events(error: str = "connection refused") -> dict[str, Event]:
         "no_data": NoData("n-no-data", AT, ACME_WEB, SINCE, ("eu-1", "us-1"), 30.0, LINK),
         "agent_silent": AgentSilent("n-silent", AT, "eu-1", SINCE, ("acme-web", "acme-db")),
         "flapping": Flapping("n-flap", AT, ACME_WEB, 6, 600.0, "down", SINCE, error, LINK),
+        "flapping_ended": FlappingEnded(
+            "n-flap-end", AT, ACME_WEB, "up", AT - 600, SINCE - 900, None, LINK
+        ),
         "burn_rate": BurnRate(
             "n-burn",
             AT,
