@@ -250,14 +250,14 @@ class Evaluator:
         facts = facts_of(target, runs, start_ms, now_ms)
         if facts.since_ms <= start_ms and self._needs_since(facts, entries, target, maintenance):
             facts = await self._longer_facts(target, now_ms)
-        opened_ms = min(
-            (a.run_ms for _, _, a in entries if a is not None and a.outage), default=None
-        )
+        outages = [(a.run_ms, rule) for _, rule, a in entries if a is not None and a.outage]
+        if not outages:
+            return facts
+        opened_ms = min(run_ms for run_ms, _ in outages)
+        quickest_ms = min(ms(rule.resolve_after) for _, rule in outages)
         if (
-            opened_ms is not None
-            and opened_ms < facts.read_from_ms
-            and any(s.state is State.UP for s in facts.segments)
-        ):  # a recovery: when the outage ended, and its time without data
+            opened_ms < facts.read_from_ms and facts.recovery_ms(opened_ms, quickest_ms) is not None
+        ):  # a recovery: read the whole outage, for its time without data
             facts = await self._facts_from(target, opened_ms, now_ms)
         return facts
 

@@ -393,7 +393,7 @@ def _grouped(event: Grouped) -> Message:
     if len(names) > NAMES_IN_SUMMARY:
         named += f" +{len(names) - NAMES_IN_SUMMARY} more"
     total = _count(len(event.events), "change")
-    any_bad = any(not isinstance(e, Resolved) for e in event.events)
+    any_bad = any(compose(e).tone != "good" for e in event.events)
     return Message(
         kind=event.kind,
         title=f"{total}: {counts}",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from slawatch.collector.alerts import flapping
+from slawatch.collector.alerts.evaluator import AlertState
 from slawatch.collector.alerts.outbox import decode_event
 from slawatch.collector.engine.sla import Segment
 from slawatch.collector.engine.states import State
@@ -221,3 +222,20 @@ async def test_the_end_of_a_flapping_episode_is_no_recovery(store: Store, tmp_pa
     assert flap.since == T0 + 25  # type: ignore[union-attr]
     assert ended.state == "up" and ended.since == T0 + 45  # type: ignore[union-attr]
     assert await store.open_alerts() == []
+
+
+def test_open_alerts_stored_before_episodes_and_outages_were_told_apart() -> None:
+    """A flapping episode opened with no outage was stored with its first change as its run:
+    read back, it is an episode (ends as flapping_ended); an outage that began to flap later
+    stays an outage (its recovery is still told)."""
+    episode = AlertState.from_json(
+        '{"error": null, "flapping_since_ms": 5000, "last_sent_ms": 9000, "reminders": 0,'
+        ' "run_ms": 5000}'
+    )
+    assert episode.outage is False
+    outage = AlertState.from_json(
+        '{"error": "HTTP 503", "flapping_since_ms": 7000, "last_sent_ms": 9000,'
+        ' "reminders": 1, "run_ms": 5000}'
+    )
+    assert outage.outage is True
+    assert AlertState.from_json(outage.to_json()) == outage
