@@ -384,6 +384,9 @@ class _Reader:
                 "retention",
                 "public_url",
                 "provider",
+                "metrics_token",
+                "metrics_token_sha256",
+                "max_connections",
             ),
         )
         listen = self.take(data, "listen", path, parse_host_port, None)
@@ -419,6 +422,8 @@ class _Reader:
             ),
             public_url=self.take(data, "public_url", path, parse_http_url),
             provider=self.take(data, "provider", path, parse_provider),
+            metrics_token=self.read_token(data, path, key="metrics_token"),
+            max_connections=self.take(data, "max_connections", path, at_least(1, parse_int)),
         )
 
     def read_retention(self, value: Any, path: KeyPath, max_sample_age: float) -> Retention:
@@ -1005,6 +1010,7 @@ class _Reader:
         agent (`slawatch up` registers it) is the same principal as its `collector.agents` entry."""
         holders: list[tuple[KeyPath, TokenDigest | None]] = [
             (("collector", "admin_token"), collector.admin_token),
+            (("collector", "metrics_token"), collector.metrics_token),
             *(
                 (("collector", "agents", i, "token"), a.token)
                 for i, a in enumerate(collector.agents)

@@ -191,6 +191,11 @@ class CollectorConfig:
     """How people reach this collector (links in alerts); default http://<listen>."""
     provider: str | None = None
     """The provider's name shown on reports and status pages ("Example Hosting")."""
+    metrics_token: TokenDigest | None = None
+    """When set, `/metrics` needs it (or the admin token) as a bearer token."""
+    max_connections: int | None = None
+    """HTTP connections kept open at most; None: 10,000, lowered to what the open-file limit
+    leaves room for (`slawatch.collector.connections`)."""
 
     def customer(self, customer_id: str) -> Customer | None:
         return next((c for c in self.customers if c.id == customer_id), None)
