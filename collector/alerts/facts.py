@@ -6,18 +6,14 @@ a report shows, and the error is the one the report's incident names
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from slawatch.collector.alerts import flapping
 from slawatch.collector.alerts.events import AgentView
 from slawatch.collector.alerts.targets import Target
-from slawatch.collector.engine.incidents import first_error
+from slawatch.collector.engine.incidents import Runs, first_error
 from slawatch.collector.engine.sla import Segment, service_timeline
 from slawatch.collector.engine.states import State
-from slawatch.collector.engine.timeline import Run
-
-Runs = Mapping[str, Mapping[str, Sequence[Run]]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -482,7 +482,7 @@ class Dispatcher:
         self.outbox = outbox
         self.session = session
         self.timeout = timeout
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
 
     @property
@@ -508,25 +508,26 @@ class Dispatcher:
 
     def start(self) -> None:
         self._stopping = False
-        self._tasks = [
-            asyncio.create_task(self._loop(channel_id), name=f"alerts-{channel_id}")
+        self._tasks = {
+            channel_id: asyncio.create_task(self._loop(channel_id), name=f"alerts-{channel_id}")
             for channel_id in self.channel_ids
-        ]
+        }
 
     async def stop(self, wait_s: float = STOP_WAIT_S) -> None:
         """Stop the channel loops: each finishes the attempt it is making (up to `wait_s`, then
         it is cancelled and the notification stays pending), records it, and starts no other."""
         self._stopping = True
         self.outbox.wake()
-        if self._tasks:
-            _, late = await asyncio.wait(self._tasks, timeout=wait_s)
-            for task in late:
-                log.warning("alert_delivery_interrupted", channel=task.get_name(), wait_s=wait_s)
-                task.cancel()
-            for task in self._tasks:
+        tasks = self._tasks
+        if tasks:
+            await asyncio.wait(tasks.values(), timeout=wait_s)
+            for channel_id, task in tasks.items():
+                if not task.done():
+                    log.warning("alert_delivery_interrupted", channel=channel_id, wait_s=wait_s)
+                    task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._tasks = []
+        self._tasks = {}
 
     async def _loop(self, channel_id: str) -> None:
         while not self._stopping:

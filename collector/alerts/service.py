@@ -111,8 +111,7 @@ class AlertService:
             try:
                 yield
             finally:
-                await self._stop_evaluating(evaluating)
-                await self.dispatcher.stop()
+                await asyncio.gather(self._stop_evaluating(evaluating), self.dispatcher.stop())
 
     async def _stop_evaluating(self, evaluating: asyncio.Task[None]) -> None:
         """Let a pass under way commit what it decided (bounded), then stop."""

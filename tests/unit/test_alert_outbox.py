@@ -398,9 +398,7 @@ async def test_a_stop_waits_for_a_hanging_delivery_only_so_long(
     await services.wait_for_arrivals(1)
     with capture_logs() as logs:
         await rig.dispatcher.stop(wait_s=0.1)
-    assert [e["channel"] for e in logs if e["event"] == "alert_delivery_interrupted"] == [
-        "alerts-ops"
-    ]
+    assert [e["channel"] for e in logs if e["event"] == "alert_delivery_interrupted"] == ["ops"]
     (row,) = await rig.rows()
     assert (row.status, row.attempts) == ("pending", 0)  # sent again after the restart
 
