@@ -94,11 +94,15 @@ class Links:
         for rule in self._config.alerts.rules:
             if channel_id not in rule.channels:
                 continue
-            for sla in filter(None, map(self._config.sla, rule.slas)):
+            sla = next(filter(None, map(self._config.sla, rule.slas)), None)
+            if sla is not None:
                 return self.sla(sla)
-            for check in sorted(self._slas_of):
-                if any(fnmatchcase(check, glob) for glob in rule.checks):
-                    return self.check(check)
+            check = next(
+                (c for c in sorted(self._slas_of) if any(fnmatchcase(c, g) for g in rule.checks)),
+                None,
+            )
+            if check is not None:
+                return self.check(check)
         collector = self._config.collector
         if collector is not None and collector.customers:
             return self.status(collector.customers[0].id)

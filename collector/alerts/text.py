@@ -479,7 +479,7 @@ def _what_probes_saw(agents: tuple[AgentView, ...], error: str | None) -> str:
 
 
 def _clocks_behind(clocks: tuple[AgentClock, ...]) -> str:
-    """ "agent clock behind by 10m (eu-1): its samples arrive stamped in the past" """
+    """ "agent clock behind by 10m (eu-1): samples arrive stamped in the past, …" """
     worst = max(clocks, key=lambda c: c.behind_s)
     names = ", ".join(c.agent for c in clocks)
     word = "clock" if len(clocks) == 1 else "clocks"
