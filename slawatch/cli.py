@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import disable_created_metrics
 
 from slawatch import __version__
-from slawatch.logs import configure_logging
+from slawatch.logs import LOG_FORMATS, configure_logging
 
 if TYPE_CHECKING:
     from slawatch.config.schema import Config
@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "handler"):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    configure_logging(level=args.log_level)
+    configure_logging(level=args.log_level, log_format=args.log_format)
     disable_created_metrics()
     try:
         return args.handler(args)
@@ -50,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"slawatch {__version__}")
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    parser.add_argument(
+        "--log-format",
+        default="auto",
+        choices=LOG_FORMATS,
+        help="console: readable lines; json: one JSON object per line; auto (default): "
+        "console on a terminal, json otherwise",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 

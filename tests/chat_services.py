@@ -101,18 +101,18 @@ class ChatServices:
 
     def channel(self, service: str, channel_id: str | None = None, **overrides: Any) -> Channel:
         """A channel of the config pointing at this stand-in."""
-        fields: dict[str, Any] = {"id": channel_id or f"{service}-chat", "type": service}
+        settings: dict[str, Any] = {}
         if service == "telegram":
-            fields |= {
+            settings |= {
                 "bot_token": Secret(f"123456:{self.token}"),
                 "chat_id": "-1001234567890",
                 "api_url": f"{self.base_url}/telegram",
             }
         else:
-            fields["url"] = Secret(self.url_for(service))
+            settings["url"] = Secret(self.url_for(service))
         if service == "webhook":
-            fields["secret"] = Secret(self.webhook_secret)
-        return Channel(**(fields | overrides))
+            settings["secret"] = Secret(self.webhook_secret)
+        return Channel(channel_id or f"{service}-chat", service, settings | overrides)
 
     def url_for(self, service: str) -> str:
         paths = {

@@ -9,6 +9,7 @@ import selectors
 import socket
 import subprocess
 import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -185,7 +186,7 @@ def test_twice_the_cap_of_idle_connections_lock_out_neither_pushes_nor_health_ch
             during = ingested(url)
             wait_until(lambda: health_ok(url), timeout=10)
             wait_until(lambda: ingested(url) >= during + 4, timeout=30)
-            assert last_probe_ok(url)  # the agent's probes of /healthz get through too
+            wait_until(lambda: last_probe_ok(url), timeout=30)  # its probes get through too
             flood.stop_reopening()
             wait_until(lambda: flood.open_now == 0, timeout=30)  # the server closed each
             assert flood.closed_by_server >= 2 * cap
@@ -213,6 +214,7 @@ def test_running_out_of_descriptors_is_logged_once_a_minute_without_tracebacks(
     url = f"http://127.0.0.1:{port}"
     collector_config, _ = write_configs(tmp_path, port)
     collector = start_limited(64, ["collector", "--config", str(collector_config)])
+    started = time.monotonic()
     try:
         wait_until(lambda: collector_healthy(url, collector), timeout=20)
         with IdleFlood(port, 300) as flood:
@@ -224,9 +226,11 @@ def test_running_out_of_descriptors_is_logged_once_a_minute_without_tracebacks(
         failures = metrics(url)["slawatch_http_accept_failures_total"]
     finally:
         code, _, err = stop_process(collector)
+    minutes = (time.monotonic() - started) / 60
     assert code == 0, err
     assert "Traceback" not in err
-    [line] = [json.loads(line) for line in err.splitlines() if '"accept_failed"' in line]
-    assert line["error"] == "EMFILE"
-    assert line["open_file_limit"] == 64
-    assert 1 <= line["count"] <= failures
+    lines = [json.loads(line) for line in err.splitlines() if '"accept_failed"' in line]
+    assert 1 <= len(lines) <= 1 + minutes  # at once, then at most once a minute
+    assert {line["error"] for line in lines} == {"EMFILE"}
+    assert {line["open_file_limit"] for line in lines} == {64}
+    assert 1 <= sum(line["count"] for line in lines) <= failures

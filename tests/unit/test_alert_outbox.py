@@ -431,7 +431,9 @@ async def test_pruning_forgets_finished_notifications_keeps_waiting_ones_and_rec
 async def test_a_channel_that_cannot_render_does_not_stop_the_others(
     store: Store, services: ChatServices, clock: Clock, session: aiohttp.ClientSession
 ) -> None:
-    broken = replace(services.channel("telegram", "tg"), chat_id=None)
+    telegram = services.channel("telegram", "tg")
+    settings = {k: v for k, v in telegram.settings.items() if k != "chat_id"}
+    broken = replace(telegram, settings=settings)
     alerts = AlertsConfig(channels=(broken, services.channel("slack", "ops")), group_window=0)
     rig = Rig(store, alerts, clock, session)
     with capture_logs() as logs:

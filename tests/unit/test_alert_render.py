@@ -50,9 +50,11 @@ HOSTILE = "<!channel> @everyone @channel <users/all> <b>bold</b> & *stars* _unde
 
 def channel(kind: str) -> Channel:
     if kind == "telegram":
-        return Channel("tg", "telegram", bot_token=Secret(f"1:{TOKEN}"), chat_id="-100123")
-    secret = Secret("whsec") if kind == "webhook" else None
-    return Channel(f"{kind}-1", kind, url=Secret(f"https://chat.example/{TOKEN}"), secret=secret)
+        return Channel("tg", "telegram", {"bot_token": Secret(f"1:{TOKEN}"), "chat_id": "-100123"})
+    settings = {"url": Secret(f"https://chat.example/{TOKEN}")}
+    if kind == "webhook":
+        settings["secret"] = Secret("whsec")
+    return Channel(f"{kind}-1", kind, settings)
 
 
 def rendered(kind: str, event: Event) -> dict[str, Any]:
@@ -127,7 +129,7 @@ def test_unknown_type_and_missing_url_are_named_without_values() -> None:
     with pytest.raises(ChannelError, match=r"channel 'ops' \(slack\) has no url"):
         channels.endpoint(Channel("ops", "slack"))
     with pytest.raises(ChannelError, match="has no bot_token"):
-        channels.endpoint(Channel("tg", "telegram", chat_id="1"))
+        channels.endpoint(Channel("tg", "telegram", {"chat_id": "1"}))
 
 
 # ------------------------------------------------------------------------------------ slack
@@ -285,9 +287,11 @@ def test_telegram_stays_within_4096_characters_and_parses(index: int) -> None:
 
 def test_telegram_endpoint_holds_the_token_and_honours_api_url() -> None:
     token = Secret("1:abc")
-    default = telegram.endpoint(Channel("tg", "telegram", bot_token=token, chat_id="1"))
+    default = telegram.endpoint(Channel("tg", "telegram", {"bot_token": token, "chat_id": "1"}))
     assert default.value == "https://api.telegram.org/bot1:abc/sendMessage"
-    local = Channel("tg", "telegram", bot_token=token, chat_id="1", api_url="http://h:81/tg/")
+    local = Channel(
+        "tg", "telegram", {"bot_token": token, "chat_id": "1", "api_url": "http://h:81/tg/"}
+    )
     assert channels.endpoint(local).value == "http://h:81/tg/bot1:abc/sendMessage"
     assert "abc" not in repr(default) and str(default) == "***"
 

@@ -33,7 +33,10 @@ from slawatch.collector.alerts.events import (
     Test,
 )
 from slawatch.collector.alerts.text import ERROR_FACT_CHARS, clip, rfc3339, summary
+from slawatch.config.keys import Key, Table
+from slawatch.config.registry import ChannelSpec
 from slawatch.config.schema import Channel, Secret
+from slawatch.config.values import SECRET_TEXT, SECRET_URL
 
 VERSION = 1
 
@@ -217,3 +220,33 @@ def _incident(incident: DigestIncident) -> dict[str, Any]:
         "checks": list(incident.checks),
         "error": _error(incident.error),
     }
+
+
+CHANNEL = ChannelSpec(
+    name="webhook",
+    doc="Our own JSON event, signed: `X-Slawatch-Timestamp` and `X-Slawatch-Signature: "
+    'sha256=HMAC(secret, TIMESTAMP + "." + body)`; receivers dedupe on `id`.',
+    keys=Table(
+        (
+            Key(
+                "url",
+                SECRET_URL,
+                "Where the event is POSTed.",
+                required=True,
+                secret=True,
+                example="${TICKETS_HOOK_URL}",
+            ),
+            Key(
+                "secret",
+                SECRET_TEXT,
+                "The HMAC-SHA256 key the receiver checks signatures with.",
+                required=True,
+                secret=True,
+                example="${HOOK_SECRET}",
+            ),
+        )
+    ),
+    render=render,
+    endpoint=endpoint,
+    signing_key="secret",
+)
