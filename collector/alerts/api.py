@@ -257,6 +257,10 @@ PATHS: dict[str, Any] = {
     "/api/v1/alerts/test": {
         "post": {
             "summary": "Send a test message to a channel now and say what it answered",
+            "description": "The message links to a page this channel's alerts open: the status"
+            " page of a customer its rules watch, else an SLA's report (signed like every"
+            " alert link, so it opens without a token). A click proves that"
+            " `collector.public_url` reaches this collector.",
             "requestBody": {
                 "required": True,
                 "content": {
