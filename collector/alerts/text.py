@@ -21,6 +21,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from slawatch.collector.alerts.events import (
+    AgentClock,
     AgentSilent,
     AgentView,
     BurnRate,
@@ -31,6 +32,7 @@ from slawatch.collector.alerts.events import (
     Down,
     Event,
     Flapping,
+    FlappingEnded,
     Grouped,
     NoData,
     ObjectiveBreached,
@@ -76,6 +78,7 @@ _HEADLINES = {
     "no_data": "NO DATA",
     "agent_silent": "AGENT SILENT",
     "flapping": "FLAPPING",
+    "flapping_ended": "STOPPED FLAPPING",
     "burn_rate": "BURN RATE",
     "objective_breached": "BREACHED",
     "grouped": "STORM",
@@ -119,6 +122,8 @@ def compose(event: Event) -> Message:
             return _agent_silent(event)
         case Flapping():
             return _flapping(event)
+        case FlappingEnded():
+            return _flapping_ended(event)
         case BurnRate():
             return _burn_rate(event)
         case ObjectiveBreached():
@@ -230,10 +235,14 @@ def _no_data(event: NoData) -> Message:
         facts.append(Fact("Interval", format_duration(event.interval_s)))
     if event.agents:
         facts.append(Fact("Agents", ", ".join(event.agents), short=False))
+    cause = "monitoring is blind"
+    if event.clocks_behind:
+        cause = _clocks_behind(event.clocks_behind)
+        facts.append(Fact("Clock behind", _clock_lines(event.clocks_behind), short=False))
     return Message(
         kind=event.kind,
         title=f"NO DATA {name}",
-        summary=DASH.join([f"NO DATA {name}", silence, "monitoring is blind"]),
+        summary=DASH.join([f"NO DATA {name}", silence, cause]),
         tone="bad",
         at=event.at,
         facts=tuple(facts),
@@ -290,6 +299,35 @@ def _flapping(event: Flapping) -> Message:
         title=f"FLAPPING {name}",
         summary=DASH.join(parts),
         tone="warning",
+        at=event.at,
+        facts=tuple(facts),
+        link=event.link,
+    )
+
+
+def _flapping_ended(event: FlappingEnded) -> Message:
+    name = subject_label(event.subject)
+    state = event.state.upper()
+    parts = [
+        f"STOPPED FLAPPING {name}",
+        f"{state} since {format_time(event.since, event.at)}",
+        f"no change for {format_duration(event.at - event.since)}",
+    ]
+    if event.state == "down" and event.error:
+        parts.append(clip(one_line(event.error), ERROR_SUMMARY_CHARS))
+    facts = [
+        *_subject_facts(event.subject),
+        Fact("State", f"{state} for {format_duration(event.at - event.since)}"),
+        Fact("Since", format_instant(event.since)),
+        Fact("Flapping since", format_instant(event.flapping_since)),
+    ]
+    if event.state == "down" and event.error:
+        facts.append(Fact("Error", clip(one_line(event.error), ERROR_FACT_CHARS), short=False))
+    return Message(
+        kind=event.kind,
+        title=f"STOPPED FLAPPING {name}",
+        summary=DASH.join(parts),
+        tone="bad" if event.state == "down" else "good" if event.state == "up" else "info",
         at=event.at,
         facts=tuple(facts),
         link=event.link,
@@ -369,7 +407,7 @@ def _grouped(event: Grouped) -> Message:
     if len(names) > NAMES_IN_SUMMARY:
         named += f" +{len(names) - NAMES_IN_SUMMARY} more"
     total = _count(len(event.events), "change")
-    any_bad = any(not isinstance(e, Resolved) for e in event.events)
+    any_bad = any(compose(e).tone != "good" for e in event.events)
     return Message(
         kind=event.kind,
         title=f"{total}: {counts}",
@@ -449,6 +487,21 @@ def _what_probes_saw(agents: tuple[AgentView, ...], error: str | None) -> str:
     if len(known) < len(agents):
         seen += f" ({len(agents) - len(known)} silent)"
     return f"{seen}: {text}" if text else seen
+
+
+def _clocks_behind(clocks: tuple[AgentClock, ...]) -> str:
+    """ "agent clock behind by 10m (eu-1): samples arrive stamped in the past, …" """
+    worst = max(clocks, key=lambda c: c.behind_s)
+    names = ", ".join(c.agent for c in clocks)
+    word = "clock" if len(clocks) == 1 else "clocks"
+    return (
+        f"agent {word} behind by {format_duration(worst.behind_s)} ({names}): samples arrive"
+        " stamped in the past, fix the agent's time (NTP)"
+    )
+
+
+def _clock_lines(clocks: tuple[AgentClock, ...]) -> str:
+    return "\n".join(f"{c.agent}: about {format_duration(c.behind_s)}" for c in clocks)
 
 
 def _agent_lines(agents: tuple[AgentView, ...]) -> str:

@@ -43,8 +43,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from operator import itemgetter
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
+from slawatch.collector.engine.incidents import FailingRuns, Runs, Spans
 from slawatch.collector.engine.maintenance import (
     Interval,
     maintenance_intervals,
@@ -67,11 +68,6 @@ LATENCY_BUCKET_GAMMA = 1.02
 stands for 2·γ^i/(γ+1), within (γ−1)/(γ+1) < 1 % of each of them."""
 
 REPORTED_PERCENTILES = (50, 95, 99)
-
-Runs = Mapping[str, Mapping[str, Sequence[Run]]]
-"""check id → agent id → that agent's runs of that check, sorted, not overlapping."""
-
-SpanT = TypeVar("SpanT", Run, Interval)
 
 
 def bucket_value(index: int) -> float:
@@ -713,25 +709,6 @@ def _measured_from(pieces: Sequence[Segment], start_ms: int, end_ms: int) -> tup
 # --------------------------------------------------------------------------------- incidents
 
 
-@dataclass(frozen=True, slots=True)
-class _Spans(Generic[SpanT]):
-    """Sorted, disjoint spans (runs, intervals), found by bisection on their ends."""
-
-    items: tuple[SpanT, ...]
-    ends: tuple[int, ...]
-
-    @classmethod
-    def of(cls, items: Iterable[SpanT]) -> _Spans[SpanT]:
-        items = tuple(items)
-        return cls(items, tuple(item.end_ms for item in items))
-
-    def first_overlapping(self, start_ms: int, end_ms: int) -> SpanT | None:
-        index = bisect_right(self.ends, start_ms)
-        if index < len(self.items) and self.items[index].start_ms < end_ms:
-            return self.items[index]
-        return None
-
-
 def _outages(pieces: Sequence[Segment], start_ms: int, end_ms: int) -> list[Segment]:
     """The DOWN pieces overlapping `[start_ms, end_ms)`: the incidents, unclipped."""
     return [
@@ -754,8 +731,8 @@ def _incidents(
     """The incidents of `outages` (see `_outages`); one that reaches now is going on."""
     if not outages:
         return []
-    check_down = {check: _Spans.of(down) for check, down in sorted(timeline.check_down.items())}
-    down_runs = _down_runs(sla, runs)
+    check_down = {check: Spans.of(down) for check, down in sorted(timeline.check_down.items())}
+    failing = FailingRuns.of(runs, sla.checks)
     incidents: list[Incident] = []
     for piece in outages:
         start, end = max(piece.start_ms, window.from_ms), min(piece.end_ms, as_of)
@@ -773,44 +750,10 @@ def _incidents(
                 run_start_ms=piece.start_ms,
                 run_end_ms=None if ongoing else piece.end_ms,
                 checks=checks,
-                error=_first_error(down_runs, checks, piece),
+                error=failing.first_error(checks, piece.start_ms, piece.end_ms),
             )
         )
     return incidents
-
-
-def _down_runs(sla: Sla, runs: Runs) -> dict[str, list[tuple[str, _Spans[Run]]]]:
-    """Per check, each agent's DOWN runs, agents by id."""
-    return {
-        check: [
-            (agent, _Spans.of(run for run in agent_runs if not run.ok))
-            for agent, agent_runs in sorted(runs.get(check, {}).items())
-        ]
-        for check in dict.fromkeys(sla.checks)
-    }
-
-
-def _first_error(
-    down_runs: Mapping[str, Sequence[tuple[str, _Spans[Run]]]],
-    checks: Sequence[str],
-    piece: Segment,
-) -> str | None:
-    """The error of the incident's earliest failing sample: the first sample of the agents' DOWN
-    run (of the incident's checks) that starts first inside it; when none starts inside it, of
-    the one that started first among those overlapping it (ties: check, then agent, by id).
-    An agent failing alone since before the incident did not start it."""
-    first: tuple[bool, int, str, str, str | None] | None = None
-    for check in checks:
-        for agent, agent_down in down_runs.get(check, []):
-            run = agent_down.first_overlapping(piece.start_ms, piece.end_ms)
-            if run is None:
-                continue
-            if run.start_ms < piece.start_ms:  # the agent's next DOWN run, if inside
-                run = agent_down.first_overlapping(run.end_ms, piece.end_ms) or run
-            candidate = (run.start_ms < piece.start_ms, run.start_ms, check, agent, run.error)
-            if first is None or candidate[:4] < first[:4]:
-                first = candidate
-    return None if first is None else first[4]
 
 
 def _wider_history(

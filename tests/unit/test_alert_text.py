@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from slawatch.collector.alerts.events import (
+    AgentClock,
     AgentView,
     Digest,
     DigestIncident,
@@ -121,10 +122,23 @@ def test_no_data_says_monitoring_is_blind() -> None:
     assert "no sample from any agent yet" in summary(never)
 
 
+def test_no_data_names_an_agent_clock_behind() -> None:
+    late = AgentClock("eu-1", 612.4)
+    event = NoData("n", AT, ACME_WEB, AT - 615, ("eu-1",), 30.0, clocks_behind=(late,))
+    message = compose(event)
+    assert message.summary == (
+        "NO DATA acme-web — no sample from any agent since 03:09 UTC (10m 15s) — agent clock"
+        " behind by 10m 12s (eu-1): samples arrive stamped in the past, fix the agent's time"
+        " (NTP)"
+    )
+    assert ("Clock behind", "eu-1: about 10m 12s") in [(f.label, f.value) for f in message.facts]
+
+
 def test_every_kind_has_a_useful_single_line() -> None:
     expected = {
         "agent_silent": "AGENT SILENT eu-1 — no push since 03:12 UTC (8m) — 2 checks unwatched",
         "flapping": "FLAPPING acme-web — 6 state changes in 10m, now DOWN — connection refused",
+        "flapping_ended": "STOPPED FLAPPING acme-web — UP since 03:10 UTC — no change for 10m",
         "burn_rate": "BURN RATE SLA acme-website — error budget burning 15.2× over 1h (page) — "
         "38% of the 2026-11 budget left",
         "objective_breached": "BREACHED SLA acme-website — 2026-11 can no longer meet its 99.9%"
@@ -146,6 +160,7 @@ def test_tones_colour_bad_news_and_good_news() -> None:
     assert tones["down"] == tones["no_data"] == tones["burn_rate"] == "bad"
     assert tones["resolved"] == "good"
     assert tones["flapping"] == "warning"
+    assert tones["flapping_ended"] == "good"
     assert tones["test"] == "info"
 
 

@@ -23,6 +23,7 @@ from slawatch.collector.alerts.events import (
     Down,
     Event,
     Flapping,
+    FlappingEnded,
     Grouped,
     NoData,
     ObjectiveBreached,
@@ -98,6 +99,9 @@ def _fields(event: Event) -> dict[str, Any]:
                 "last_sample": _time(event.last_sample),
                 "interval_s": event.interval_s,
                 "agents": [_agent(AgentView(a, "unknown")) for a in event.agents],
+                "clocks_behind": [
+                    {"agent": c.agent, "behind_s": c.behind_s} for c in event.clocks_behind
+                ],
             }
         case AgentSilent():
             return {
@@ -115,6 +119,14 @@ def _fields(event: Event) -> dict[str, Any]:
                 "error": _error(event.error),
                 "changes": event.changes,
                 "window_s": event.window_s,
+            }
+        case FlappingEnded():
+            return {
+                **_subject(event.subject),
+                "state": event.state,
+                "since": _time(event.since),
+                "flapping_since": _time(event.flapping_since),
+                "error": _error(event.error),
             }
         case BurnRate():
             return {
