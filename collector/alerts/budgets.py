@@ -1,9 +1,9 @@
 """The alerts about SLA budgets, judged on a slower pace than states (they read days): burn rate
 (`burn`) and "objective breached" per SLA, and the weekly digest (`digest`).
 
-Breached means the period can no longer meet its objective: its down time exceeds the error
-budget of the whole period (§4.6 `error_budget_remaining_s < 0`), whatever the availability so
-far; once per period.
+Breached is the report's verdict (§4.8, `slawatch.collector.engine.verdict`): the period can no
+longer meet its objective, its down time exceeding the error budget of the whole period,
+whatever the availability so far; once per period.
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ class BudgetAlerts:
                 if sla_id not in periods or breach_keys[sla_id] in marked:
                     continue
                 label, report = periods[sla_id]
-                if report.error_budget_remaining_s >= 0 or report.availability is None:
-                    continue  # the period can still meet its objective
+                if report.verdict != "breached" or report.availability is None:
+                    continue  # (a breached period has an availability: it has down time)
                 sla = report.sla
                 work.marks.append((breach_keys[sla_id], now_ms))
                 if not rule.sends("objective_breached"):
@@ -82,6 +82,8 @@ class BudgetAlerts:
                     budget_s=report.error_budget_s,
                     credit_percent=float(report.credit_percent),
                     link=self.watch.links.report_url(sla.id, label, now_ms),
+                    measured_s=report.eligible_ms / 1000,
+                    projected_availability=report.projected_availability,
                 )
                 subject = f"sla:{sla.id}"
                 work.decisions.append(

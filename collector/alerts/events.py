@@ -264,7 +264,13 @@ class ObjectiveBreached:
     budget_s: float
     """The error budget of the whole period, less than `down_s`."""
     credit_percent: float = 0.0
+    """The credit already certain (of `projected_availability`, CONTRACT §4.8)."""
     link: str | None = None
+    measured_s: float | None = None
+    """Up + down time of the period so far, what `availability` stands on (None in an event
+    stored before it was carried)."""
+    projected_availability: float | None = None
+    """The period's availability if the rest of it is up: the most it can end with."""
 
 
 # --------------------------------------------------------------------------- several in one
@@ -318,6 +324,17 @@ class DigestSla:
     incidents: tuple[DigestIncident, ...] = ()
     """The week's incidents."""
     link: str | None = None
+    period_verdict: str | None = None
+    """The period's verdict (CONTRACT §4.8: met, on_track, at_risk, breached, no_data); None in a
+    review stored before verdicts existed."""
+    period_measured_s: float | None = None
+    """Up + down time of the period so far, what `period_availability` stands on."""
+    period_projected_availability: float | None = None
+    """The period's availability if the rest of it is up."""
+    period_complete: bool | None = None
+    """Whether the period is over (then its credit is owed, else only certain so far)."""
+    week_measured_s: float | None = None
+    """Up + down time of the week, what `week_availability` stands on."""
 
     @property
     def met(self) -> bool | None:

@@ -42,6 +42,17 @@ from slawatch.collector.alerts.events import (
     Subject,
     Test,
 )
+from slawatch.collector.engine.verdict import Verdict
+from slawatch.collector.reports.words import VERDICT_TEXT
+
+DIGEST_VERDICT_ORDER: tuple[Verdict, ...] = ("breached", "at_risk", "on_track", "met", "no_data")
+VERDICT_MARK: dict[Verdict, str] = {
+    "met": "✓",
+    "on_track": "✓",
+    "at_risk": "!",
+    "breached": "✗",
+    "no_data": "",
+}
 
 Tone = Literal["bad", "warning", "good", "info"]
 """How a channel colours the message: red, amber, green, neutral."""
@@ -362,18 +373,21 @@ def _objective_breached(event: ObjectiveBreached) -> Message:
         f"BREACHED {name}",
         f"{event.period} can no longer meet its {format_percent(event.objective)} objective",
         f"{format_duration(event.down_s)} down, over the {format_duration(event.budget_s)} budget",
-        f"{format_percent(event.availability)} so far",
+        f"{format_percent(event.availability)}"
+        + (_measured(event.measured_s) if event.measured_s is not None else " so far"),
     ]
     if event.credit_percent:
-        parts.append(f"credit {format_number(event.credit_percent)}%")
+        parts.append(f"credit {format_number(event.credit_percent)}% certain")
     facts = [
         *_subject_facts(event.subject),
-        Fact("Availability", format_percent(event.availability)),
+        Fact("Availability", f"{format_percent(event.availability)}{_measured(event.measured_s)}"),
         Fact("Objective", f"{format_percent(event.objective)} ({event.period})"),
         Fact("Down", format_duration(event.down_s)),
         Fact("Budget", format_duration(event.budget_s)),
         Fact("Credit", f"{format_number(event.credit_percent)}%"),
     ]
+    if event.projected_availability is not None:
+        facts.append(Fact("At most", f"{format_percent(event.projected_availability)} by its end"))
     return Message(
         kind=event.kind,
         title=f"BREACHED {name}",
@@ -406,13 +420,10 @@ def _grouped(event: Grouped) -> Message:
 
 
 def _digest(event: Digest) -> Message:
-    below = [s for s in event.slas if s.met is False]
-    on_target = [s for s in event.slas if s.met is True]
-    status = f"{len(on_target)} on target"
-    if below:
-        status += f", {len(below)} below objective"
-    if len(on_target) + len(below) < len(event.slas):
-        status += f", {len(event.slas) - len(on_target) - len(below)} without data"
+    verdicts = Counter(_period_verdict(s) for s in event.slas)
+    status = ", ".join(
+        f"{verdicts[v]} {VERDICT_TEXT[v]}" for v in DIGEST_VERDICT_ORDER if verdicts[v]
+    )
     zone = ZoneInfo(event.timezone)
     span = f"{format_date(event.start, zone)} – {format_date(event.end - 0.001, zone)}"
     if event.timezone != "UTC":
@@ -426,7 +437,7 @@ def _digest(event: Digest) -> Message:
                 f"{_count(len(event.slas), 'SLA')}: {status}",
             ]
         ),
-        tone="bad" if below else "info",
+        tone="bad" if verdicts["breached"] else "warning" if verdicts["at_risk"] else "info",
         at=event.at,
         facts=tuple(_digest_fact(s, zone) for s in event.slas),
         link=event.link,
@@ -521,15 +532,32 @@ def _budget_left(budget_s: float, remaining_s: float) -> str:
     return f"{max(0, math.floor(100 * remaining_s / budget_s))}%"
 
 
+def _period_verdict(sla: DigestSla) -> Verdict:
+    """The period's verdict (CONTRACT §4.8); a review stored before verdicts existed has only
+    `met`, the availability so far against the objective."""
+    if sla.period_verdict is not None:
+        return sla.period_verdict  # type: ignore[return-value]
+    return {True: "met", False: "breached", None: "no_data"}[sla.met]  # type: ignore[return-value]
+
+
 def _digest_fact(sla: DigestSla, zone: ZoneInfo) -> Fact:
-    mark = {True: "✓", False: "✗", None: "no data"}[sla.met]
+    verdict = _period_verdict(sla)
+    projected = sla.period_projected_availability
+    in_progress = sla.period_complete is False
+    period = (
+        f"{sla.period} to date {_percent_or_none(sla.period_availability)}"
+        f"{_measured(sla.period_measured_s)} (objective {format_percent(sla.objective)}): "
+        f"{VERDICT_TEXT[verdict]} {VERDICT_MARK[verdict]}".rstrip()
+    )
+    if in_progress and projected is not None and projected != sla.period_availability:
+        period += f", at most {format_percent(projected)} by its end"
+    credit = "credit certain so far" if in_progress else "credit"
     lines = [
-        f"Week {_percent_or_none(sla.week_availability)} · {sla.period} to date "
-        f"{_percent_or_none(sla.period_availability)} (objective "
-        f"{format_percent(sla.objective)}) {mark}",
+        f"Week {_percent_or_none(sla.week_availability)}{_measured(sla.week_measured_s)} · "
+        + period,
         f"Budget left {format_duration(max(sla.budget_remaining_s, 0.0))} of "
         f"{format_duration(sla.budget_s)} ({_budget_left(sla.budget_s, sla.budget_remaining_s)})"
-        f" · credit {format_number(sla.credit_percent)}%",
+        f" · {credit} {format_number(sla.credit_percent)}%",
     ]
     if sla.incidents:
         lines.append(f"{_count(len(sla.incidents), 'incident')} this week:")
@@ -540,6 +568,13 @@ def _digest_fact(sla: DigestSla, zone: ZoneInfo) -> Fact:
         lines.append(f"Report: {sla.link}")
     label = sla.name if sla.name == sla.sla else f"{sla.name} ({sla.sla})"
     return Fact(label, "\n".join(lines), short=False)
+
+
+def _measured(seconds: float | None) -> str:
+    """ " over 6d 4h measured" (CONTRACT §4.8); nothing in a review stored before it."""
+    if seconds is None:
+        return ""
+    return f" over {format_duration(seconds)} measured" if seconds > 0 else ", nothing measured"
 
 
 def _incident_line(incident: DigestIncident, zone: ZoneInfo) -> str:

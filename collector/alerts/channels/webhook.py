@@ -156,6 +156,8 @@ def _fields(event: Event) -> dict[str, Any]:
                 "down_s": event.down_s,
                 "budget_s": event.budget_s,
                 "credit_percent": event.credit_percent,
+                "measured_s": event.measured_s,
+                "projected_availability": event.projected_availability,
             }
         case Grouped():
             return {"events": [payload(e) for e in event.events]}
@@ -204,6 +206,11 @@ def _digest_sla(sla: DigestSla) -> dict[str, Any]:
         "week_availability": sla.week_availability,
         "period_availability": sla.period_availability,
         "met": sla.met,
+        "verdict": sla.period_verdict,
+        "period_measured_s": sla.period_measured_s,
+        "period_projected_availability": sla.period_projected_availability,
+        "period_complete": sla.period_complete,
+        "week_measured_s": sla.week_measured_s,
         "budget_s": sla.budget_s,
         "budget_remaining_s": sla.budget_remaining_s,
         "credit_percent": sla.credit_percent,
