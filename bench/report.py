@@ -46,9 +46,9 @@ from typing import Any
 import aiohttp
 
 from slawatch.collector.engine.periods import current_window, window_for_period
-from slawatch.collector.ingest.batch import SampleRow
 from slawatch.collector.main import Collector
 from slawatch.collector.reports.build import LatencyCache, compute_from_store, sla_report
+from slawatch.collector.samples import SampleRow
 from slawatch.collector.store.sqlite import SqliteStore
 from slawatch.config.loader import parse_config
 from slawatch.config.schema import Sla

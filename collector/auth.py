@@ -17,7 +17,7 @@ from aiohttp import web
 from slawatch.collector.errors import ApiError
 from slawatch.config.schema import AgentCredential, CollectorConfig, TokenDigest
 
-Kind = Literal["admin", "agent", "customer"]
+Kind = Literal["admin", "agent", "customer", "metrics"]
 
 UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="slawatch"'}
 
@@ -36,6 +36,8 @@ class Authenticator:
         known: list[tuple[TokenDigest, Principal]] = []
         if config.admin_token is not None:
             known.append((config.admin_token, Principal("admin", "admin")))
+        if config.metrics_token is not None:
+            known.append((config.metrics_token, Principal("metrics", "metrics")))
         for agent in (*config.agents, *extra_agents):
             known.append((agent.token, Principal("agent", agent.id)))
         for customer in config.customers:

@@ -58,6 +58,10 @@ class StoreLifecycle(Protocol):
     async def schema_version(self) -> int:
         """The number of migrations applied."""
 
+    async def probe_write(self, now_ms: int) -> None:
+        """Write and commit one row, durably: raises the database's error while it cannot take a
+        write (a disk full, an I/O error). `slawatch.collector.health` probes with it."""
+
     async def size_bytes(self) -> int:
         """Bytes the database takes (`slawatch_database_size_bytes`)."""
 

@@ -1,6 +1,7 @@
 """`collector.database` as a URL (CONTRACT §6): until a backend for it is installed, every
-command that opens the store says so clearly (exit 1; `slawatch backup`, SQLite only: exit 2),
-never shows the URL's password, and creates no stray SQLite file named after the URL."""
+command that opens the store says so clearly (exit 1; `slawatch backup` and `--check-db`, SQLite
+only: exit 2), never shows the URL's password, and creates no stray SQLite file named after the
+URL."""
 
 from __future__ import annotations
 
@@ -70,5 +71,14 @@ def test_backup_copies_sqlite_only(tmp_path: Path) -> None:
     result = run_slawatch(["backup", "--config", str(config), str(tmp_path / "out.db")])
     assert result.returncode == 2
     assert "slawatch backup copies an SQLite database" in result.stderr
+    assert "Traceback" not in result.stderr and PASSWORD not in result.stderr
+    assert files_under(tmp_path) == ["collector.yaml"]
+
+
+def test_check_db_checks_sqlite_only(tmp_path: Path) -> None:
+    config = write_config(tmp_path, f"postgresql://slawatch:{PASSWORD}@127.0.0.1:5432/sla")
+    result = run_slawatch(["collector", "--config", str(config), "--check-db"])
+    assert result.returncode == 2
+    assert "--check-db checks an SQLite database" in result.stderr
     assert "Traceback" not in result.stderr and PASSWORD not in result.stderr
     assert files_under(tmp_path) == ["collector.yaml"]

@@ -5,7 +5,8 @@ over one connection and thread model (`connections`):
 - `ingest` and `ingest_transaction`: samples in, runs and rollups kept exact in any arrival order;
 - `samples`: their reads; `retention`: pruning;
 - `maintenance`, `outbox` (alerts), `keys`;
-- `migrations` (the schema), `histograms` (a rollup's encoding), `backup` (`slawatch backup`).
+- `migrations` (the schema), `histograms` (a rollup's encoding), `backup` (`slawatch backup`),
+  `integrity` (`PRAGMA quick_check`).
 """
 
 from __future__ import annotations

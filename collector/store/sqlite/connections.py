@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import aiosqlite
 import structlog
 
+from slawatch.collector.log_throttle import LogThrottle
 from slawatch.collector.store.sqlite.migrations import check_readable, migrate, schema_version
 
 log = structlog.get_logger()
@@ -96,6 +97,9 @@ class SqliteConnections:
         """The connection checkpoints run on, used only in `_checkpoint_thread`."""
         self._checkpointer: asyncio.Task[None] | None = None
         self._committed_since_checkpoint = False
+        self._checkpoint_failures = LogThrottle()
+        """A checkpoint fails every `CHECKPOINT_INTERVAL_S` while the disk is full: logged once
+        a minute, with a count."""
         self._last_sync: asyncio.Future[None] | None = None
         """The latest sync of the WAL (`answer_once_synced`); syncs run one after the other."""
 
@@ -180,6 +184,13 @@ class SqliteConnections:
 
     async def schema_version(self) -> int:
         return await schema_version(self.reader)
+
+    async def probe_write(self, now_ms: int) -> None:
+        """One row written and committed by the writer (synced to disk, as its every commit)."""
+        async with self.write_transaction() as writer:
+            await writer.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('write_probe_ms', ?)", (now_ms,)
+            )
 
     async def size_bytes(self) -> int:
         """Bytes of the database's pages (the WAL not included)."""
@@ -269,8 +280,18 @@ class SqliteConnections:
                     self._checkpoint_thread, checkpoint_wal, self._checkpoint_connection
                 )
             except sqlite3.Error as error:
-                log.warning("wal_checkpoint_failed", database=str(self.path), error=str(error))
+                failures = self._checkpoint_failures.hit()
+                if failures is not None:
+                    log.warning(
+                        "wal_checkpoint_failed",
+                        database=str(self.path),
+                        error=str(error),
+                        count=failures,
+                    )
                 self._committed_since_checkpoint = True
+            else:
+                if self._checkpoint_failures.reset():
+                    log.info("wal_checkpoint_recovered", database=str(self.path))
 
 
 def _connect(path: Path, pragmas: Iterable[str]) -> sqlite3.Connection:
