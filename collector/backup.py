@@ -28,12 +28,11 @@ def run(config: Config, out: str, *, force: bool = False) -> int:
         return _fail("the config has no collector section", EXIT_USAGE)
     source = config.collector.database
     if not isinstance(source, Path):
-        print(
+        return _fail(
             f"slawatch backup copies an SQLite database; {database_label(source)} is not one"
             " (use that database's own tools)",
-            file=sys.stderr,
+            EXIT_USAGE,
         )
-        return 2
     if not source.is_file():
         return _fail(f"no database at {source}: nothing to back up", EXIT_FAILED)
     target = backup_path(out, datetime.now(UTC))
