@@ -56,7 +56,8 @@ class AgentMetrics:
         )
         self.spool_dropped = Counter(
             "slawatch_spool_dropped_samples",
-            "Samples dropped from the spool unsent because it passed a bound.",
+            "Samples lost unsent, by reason: max_age, max_samples (a bound of the spool), "
+            "dead_letter_max_age, write_failed (the spool could not commit them: disk full...).",
             ["reason"],
             registry=registry,
         )
