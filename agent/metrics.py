@@ -77,6 +77,13 @@ class AgentMetrics:
             ["reason"],
             registry=registry,
         )
+        self.push_refused = Counter(
+            "slawatch_push_refused",
+            "Pushes whose token the collector refused: unauthorized (401, unknown token), "
+            "forbidden (403, the token of another agent).",
+            ["reason"],
+            registry=registry,
+        )
         self.clock_skew = Gauge(
             "slawatch_clock_skew_seconds",
             "Local clock minus the collector's (from its Date header); positive: agent ahead.",

@@ -25,6 +25,10 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 """Request bodies, also after gzip decompression."""
 SHIP_BATCH_SAMPLES = 1_000
 """What an agent sends in one push."""
+MAX_PUSH_BACKOFF_S = 30.0
+"""The longest an agent waits between two pushes after failures (a `Retry-After` aside): a
+collector that has just started hears from every agent within this (most within a few seconds,
+as agents ask /healthz while the collector is unreachable)."""
 BODY_READ_LIMIT_BYTES = 1024 * 1024
 """How much of an HTTP response body a probe reads for body_contains/body_regex."""
 

@@ -3,7 +3,8 @@
 It checks the bearer token, gunzips the body itself (so a test sees that the agent compressed it),
 records every request and the batches it acknowledged, and answers as the test says: 200, 400 with
 `details` naming some samples, 413, 500, 429 with Retry-After, slowly, with a skewed Date header,
-or not at all (`await stub.go_down()`).
+or not at all (`await stub.go_down()`). `GET /healthz` answers `health` (200 by default) and
+counts the requests in `health_checks`.
 
 Use: `async with CollectorStub() as stub: ... stub.url ...`, also around an agent subprocess.
 """
@@ -46,6 +47,8 @@ class Received:
     """What the stub answered."""
     gzipped: bool
     payload: dict[str, Any] | None
+    at: float = field(default_factory=time.monotonic)
+    """When the request's body had arrived."""
 
 
 class CollectorStub:
@@ -64,6 +67,8 @@ class CollectorStub:
         """Batches with more samples get 413."""
         self.date_offset = 0.0
         """Seconds added to the Date header (a collector whose clock is off)."""
+        self.health = Reply(200, {"status": "ok"})
+        self.health_checks = 0
         self._runner: web.AppRunner | None = None
 
     @property
@@ -88,6 +93,7 @@ class CollectorStub:
     async def go_up(self) -> None:
         app = web.Application(client_max_size=11 * 1024 * 1024)
         app.router.add_post("/api/v1/samples", self._samples)
+        app.router.add_get("/healthz", self._healthz)
         self._runner = web.AppRunner(
             app, access_log=None, auto_decompress=False, shutdown_timeout=0.5
         )
@@ -108,6 +114,11 @@ class CollectorStub:
         return web.json_response(
             reply.body or {}, status=reply.status, headers={**headers, **reply.headers}
         )
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        self.health_checks += 1
+        reply = self.health
+        return web.json_response(reply.body or {}, status=reply.status, headers=reply.headers)
 
     async def _answer(self, request: web.Request) -> Reply:
         presented = request.headers.get("Authorization", "")
