@@ -26,6 +26,7 @@ from slawatch.collector.auth import Authenticator, Principal
 from slawatch.collector.current import check_states
 from slawatch.collector.engine.states import State
 from slawatch.collector.errors import ApiError, error_response
+from slawatch.collector.ingest.admission import PushAdmission, PushShed
 from slawatch.collector.ingest.batch import COMPRESSED_ENCODINGS, Batch, BatchError
 from slawatch.collector.ingest.workers import BatchJudge
 from slawatch.collector.metrics import CollectorMetrics
@@ -47,6 +48,9 @@ CLOCK = web.AppKey("clock", Callable[[], float])
 BATCH_JUDGE = web.AppKey("batch_judge", BatchJudge)
 """Parses and validates pushed batches, big ones in worker processes; tests may replace it
 before the app starts."""
+PUSH_ADMISSION = web.AppKey("push_admission", PushAdmission)
+"""How many pushes are worked on at once, and how long others may wait; tests may replace it
+before the app starts."""
 INGEST_LISTENERS = web.AppKey("ingest_listeners", list[IngestListener])
 """Called after each stored batch (alerts evaluate states on ingest); errors are logged."""
 METRICS_REFRESHERS = web.AppKey("metrics_refreshers", list[MetricsRefresher])
@@ -54,7 +58,13 @@ METRICS_REFRESHERS = web.AppKey("metrics_refreshers", list[MetricsRefresher])
 
 ACCEPTED_ENCODINGS = frozenset({"", "identity", *COMPRESSED_ENCODINGS})
 READ_CHUNK_BYTES = 256 * 1024
-REFUSAL_REASONS = {400: "invalid", 403: "wrong_agent", 413: "too_large", 415: "encoding"}
+REFUSAL_REASONS = {
+    400: "invalid",
+    403: "wrong_agent",
+    413: "too_large",
+    415: "encoding",
+    429: "shed",
+}
 """`slawatch_ingest_errors_total{reason}` of a refused push, by its status."""
 
 
@@ -75,6 +85,11 @@ def create_app(
     app[METRICS] = metrics
     app[CLOCK] = clock
     app[BATCH_JUDGE] = BatchJudge()
+    app[PUSH_ADMISSION] = PushAdmission()
+    for state in ("active", "waiting"):
+        metrics.pushes.labels(state).set_function(
+            lambda state=state: getattr(app[PUSH_ADMISSION], state)
+        )
     app[INGEST_LISTENERS] = []
     app[METRICS_REFRESHERS] = []
     openapi.setup(app)
@@ -152,8 +167,20 @@ async def metrics_page(request: web.Request) -> web.Response:
 
 
 async def push_samples(request: web.Request) -> web.Response:
+    """Authenticate, then wait for a turn (or 429 at once: `ingest.admission`), then ingest."""
     app = request.app
     principal = app[AUTH].require(request, "agent", "admin")
+    try:
+        async with app[PUSH_ADMISSION].turn():
+            return await _ingest(request, principal)
+    except PushShed as shed:
+        app[METRICS].ingest_batches.labels("refused").inc()
+        app[METRICS].ingest_errors.labels(REFUSAL_REASONS[429]).inc()
+        raise ApiError(429, str(shed), headers={"Retry-After": str(shed.retry_after)}) from None
+
+
+async def _ingest(request: web.Request, principal: Principal) -> web.Response:
+    app = request.app
     metrics = app[METRICS]
     try:
         batch, now = await _read_batch(request, principal)

@@ -209,6 +209,9 @@ PATHS: dict[str, Any] = {
                 "403": error_response("Not an agent token, or pushing as another agent"),
                 "413": error_response("Body over 10 MiB (also after decompression)"),
                 "415": error_response("Unsupported Content-Encoding"),
+                "429": error_response(
+                    "The collector is shedding load: push again after `Retry-After` seconds"
+                ),
             },
         }
     },
