@@ -13,6 +13,7 @@ from prometheus_client.metrics import Counter, Gauge, Histogram
 from slawatch.config.schema import HostPort
 
 SCHEDULE_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+PUSH_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class AgentMetrics:
@@ -69,6 +70,12 @@ class AgentMetrics:
         self.samples_pushed = Counter(
             "slawatch_samples_pushed",
             "Samples the collector acknowledged (200).",
+            registry=registry,
+        )
+        self.push_duration = Histogram(
+            "slawatch_push_duration_seconds",
+            "Time from sending a push to the collector's answer (or to the failure).",
+            buckets=PUSH_DURATION_BUCKETS,
             registry=registry,
         )
         self.push_failures = Counter(

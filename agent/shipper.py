@@ -164,10 +164,13 @@ class Shipper:
             result = await self._push(batch)
         finally:
             self._pushing = False
+        seconds = time.monotonic() - started
+        if self.metrics:
+            self.metrics.push_duration.observe(seconds)
         if result.outcome is _Outcome.RETRY:
             await self._wait_to_retry(result)
         elif result.outcome is not _Outcome.TOO_LARGE:
-            self.pacing.delivered(time.monotonic() - started)
+            self.pacing.delivered(seconds)
 
     async def _push(self, batch: Sequence[SpooledSample]) -> _Result:
         body = await _gzip(self._body(batch))
@@ -213,7 +216,7 @@ class Shipper:
             if self._token_refused_said is not None:
                 self._token_refused_said = None
                 log.info("token_accepted", collector=self.collector)
-            return _Result(_Outcome.DELIVERED)
+            return _Result(_Outcome.DELIVERED, status=200)
         error = str(answer.get("error") or f"HTTP {status}")
         if status in TOKEN_REFUSALS:
             self._token_refused(status, error)
@@ -221,10 +224,10 @@ class Shipper:
             return await self._too_large(batch)
         if status == 400:
             return await self._refused(
-                batch, _reasons_by_index(answer.get("details"), batch), f"HTTP 400: {error}"
+                batch, _reasons_by_index(answer.get("details"), batch), f"HTTP 400: {error}", 400
             )
         if 400 <= status < 500 and status not in RETRY_STATUSES:
-            return await self._refused(batch, {}, f"HTTP {status}: {error}")
+            return await self._refused(batch, {}, f"HTTP {status}: {error}", status)
         if 300 <= status < 400:
             location = response.headers.get("Location", "?")
             error = f"redirected to {location}: set agent.collector to the final URL"
@@ -265,14 +268,15 @@ class Shipper:
         if len(batch) > 1:
             self.batch_size = max(1, len(batch) // 2)
             log.info("push_too_large", samples=len(batch), next_batch=self.batch_size)
-            return _Result(_Outcome.TOO_LARGE)
-        return await self._refused(batch, {}, "HTTP 413: a single sample is too large")
+            return _Result(_Outcome.TOO_LARGE, status=413)
+        return await self._refused(batch, {}, "HTTP 413: a single sample is too large", 413)
 
     async def _refused(
         self,
         batch: Sequence[SpooledSample],
         reasons: Mapping[int, str],
         whole_batch_reason: str,
+        status: int,
     ) -> _Result:
         """Move the named samples to the dead letters, or the whole batch if none is named."""
         if not reasons:
@@ -288,7 +292,7 @@ class Shipper:
             reason=next(iter(reasons.values())),
             hint="see the spool's dead letters; slawatch agent --replay-dead resends them",
         )
-        return _Result(_Outcome.REFUSED)
+        return _Result(_Outcome.REFUSED, status=status)
 
     def _retry(
         self,

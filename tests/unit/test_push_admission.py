@@ -65,18 +65,33 @@ async def test_a_full_line_sheds_at_once() -> None:
     await asyncio.gather(*held)
 
 
-async def test_a_push_that_could_not_get_its_turn_in_time_is_shed_without_waiting() -> None:
-    """When pushes took long lately, joining a line that cannot drain in time is pointless."""
-    admission = PushAdmission(max_active=1, max_waiting=100, max_wait_s=0.5)
-    for _ in range(60):  # pushes that held their turn 2 s each
-        admission._service_s += 0.1 * (2.0 - admission._service_s)
+@pytest.mark.parametrize(("rate", "retry_after"), [(None, 1), (0.5, 4), (100.0, 1), (0.01, 10)])
+async def test_retry_after_is_the_time_the_pushes_ahead_need(
+    rate: float | None, retry_after: int
+) -> None:
+    """Two ahead (one at work, one in line) at `rate` pushes/s; 1 to 10 s."""
+    admission = PushAdmission(max_active=1, max_waiting=1, max_wait_s=10.0)
+    admission.rate = rate
     release = asyncio.Event()
-    holder = asyncio.create_task(hold(admission, "slow", [], release))
-    await async_wait_until(lambda: admission.active == 1)
+    held = [asyncio.create_task(hold(admission, str(i), [], release)) for i in range(2)]
+    await async_wait_until(lambda: admission.waiting == 1)
     with pytest.raises(PushShed) as shed:
         async with admission.turn():
             pass
-    assert shed.value.retry_after == 2, "the time the collector needs for what it holds"
-    assert admission.waiting == 0
+    assert shed.value.retry_after == retry_after
     release.set()
-    await holder
+    await asyncio.gather(*held)
+
+
+async def test_the_rate_is_counted_once_a_period_has_passed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("slawatch.collector.ingest.admission.RATE_PERIOD_S", 0.1)
+    admission = PushAdmission()
+    release = asyncio.Event()
+    release.set()
+    await hold(admission, "first", [], release)
+    assert admission.rate is None
+    await asyncio.sleep(0.1)
+    await hold(admission, "second", [], release)
+    assert admission.rate is not None and 0 < admission.rate <= 2 / 0.1
