@@ -8,8 +8,8 @@ at once: alerts stay fast. So an agent with 20 checks every 10 s pushes every 5 
 or three times a second, and 1,000 such agents make 200 pushes/s (bench/fleet_load.py).
 
 The collector's answers set the pace. A push slower than `SLOW_PUSH_S`, or a 429/503 (the
-collector shedding load), doubles every window (`stretch`, at most `MAX_STRETCH`, never past a
-check's interval); each fast push shrinks them back by a fifth. A `Retry-After` is honoured:
+collector shedding load), doubles every window (`stretch`, at most `MAX_STRETCH`, never past half
+a check's interval); each fast push shrinks them back by a fifth. A `Retry-After` is honoured:
 never earlier, up to half later, so that agents shed together do not come back together. Other
 failures back off exponentially with full jitter, up to `MAX_PUSH_BACKOFF_S`; the first success
 resets the backoff. (While the collector is unreachable the shipper also asks its `/healthz`
@@ -31,7 +31,7 @@ BATCH_WINDOW_S = 5.0
 SLOW_PUSH_S = 1.0
 """A push answered slower than this says the collector is busy: the windows grow."""
 MAX_STRETCH = 8.0
-"""How far a busy collector's answers may stretch the windows (never past a check's interval)."""
+"""How far a busy collector's answers may stretch the windows (never past half an interval)."""
 SPEED_UP = 0.8
 """The stretch after a fast push, as a share of the one before (never under 1)."""
 RETRY_AFTER_SPREAD = 1.5
@@ -71,6 +71,9 @@ class Pacing:
         """Pushes failed in a row (the backoff's attempt)."""
         self._due: float | None = None
         """When the earliest sample noted and not yet taken must be pushed."""
+        self.state_change = False
+        """A sample noted and not yet taken changes its check's state: the push carries news
+        (the collector lets it ahead of a line)."""
         self._noted = 0
         self._failing: set[str] = set()
         """Checks whose last sample failed."""
@@ -82,6 +85,7 @@ class Pacing:
         shipper, waiting for them, must wake)."""
         changed = self._changes_state(sample)
         due = self.clock() + (0.0 if changed else self.sample_window(sample.interval_s))
+        self.state_change = self.state_change or changed
         self._noted += 1
         if self._due is None or due < self._due:
             self._due = due
@@ -97,8 +101,10 @@ class Pacing:
         return was_failing == sample.result.ok
 
     def sample_window(self, interval_s: float) -> float:
-        """How long a sample of a check with this interval may wait for others, now."""
-        return min(interval_s, self.stretch * min(self.window, interval_s / 2))
+        """How long a sample of a check with this interval may wait for others, now: never more
+        than half the interval, so that with the time its push takes it still arrives before
+        the collector's coverage of the sample before it (two intervals) runs out."""
+        return min(interval_s / 2, self.stretch * self.window)
 
     def mark(self) -> int:
         """Taken before reading a batch from the spool; give it back to `taken`."""
@@ -117,6 +123,7 @@ class Pacing:
         since may have been committed after the read: they keep their due time."""
         if self._noted == mark:
             self._due = None
+            self.state_change = False
 
     # --------------------------------------------------------------------------------- answers
 

@@ -157,28 +157,33 @@ class Shipper:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._due_sooner.wait(), wait)
             return
+        state_change = self.pacing.state_change
         self.pacing.taken(mark)
         self._pushing = True
         started = time.monotonic()
         try:
-            result = await self._push(batch)
+            result = await self._push(batch, state_change=state_change)
         finally:
             self._pushing = False
         seconds = time.monotonic() - started
         if self.metrics:
             self.metrics.push_duration.observe(seconds)
+        if result.outcome in (_Outcome.RETRY, _Outcome.TOO_LARGE):  # the news is still to go
+            self.pacing.state_change = self.pacing.state_change or state_change
         if result.outcome is _Outcome.RETRY:
             await self._wait_to_retry(result)
         elif result.outcome is not _Outcome.TOO_LARGE:
             self.pacing.delivered(seconds)
 
-    async def _push(self, batch: Sequence[SpooledSample]) -> _Result:
+    async def _push(self, batch: Sequence[SpooledSample], *, state_change: bool) -> _Result:
         body = await _gzip(self._body(batch))
         headers = {
             "Authorization": f"Bearer {self._token}",
             "Content-Type": "application/json",
             "Content-Encoding": "gzip",
         }
+        if state_change:
+            headers[contract.STATE_CHANGE_HEADER] = "1"
         assert self._session is not None
         sent_at = time.time()
         try:

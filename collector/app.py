@@ -31,7 +31,7 @@ from slawatch.collector.ingest.batch import COMPRESSED_ENCODINGS, Batch, BatchEr
 from slawatch.collector.ingest.workers import BatchJudge
 from slawatch.collector.metrics import CollectorMetrics
 from slawatch.collector.store import IngestResult, Store
-from slawatch.config.contract import MAX_BODY_BYTES
+from slawatch.config.contract import MAX_BODY_BYTES, STATE_CHANGE_HEADER
 from slawatch.config.schema import Config
 
 log = structlog.get_logger()
@@ -167,11 +167,13 @@ async def metrics_page(request: web.Request) -> web.Response:
 
 
 async def push_samples(request: web.Request) -> web.Response:
-    """Authenticate, then wait for a turn (or 429 at once: `ingest.admission`), then ingest."""
+    """Authenticate, wait for a turn (or 429: `ingest.admission`; a push carrying a state
+    change goes ahead), then ingest."""
     app = request.app
     principal = app[AUTH].require(request, "agent", "admin")
+    state_change = request.headers.get(STATE_CHANGE_HEADER) == "1"
     try:
-        async with app[PUSH_ADMISSION].turn():
+        async with app[PUSH_ADMISSION].turn(state_change=state_change):
             return await _ingest(request, principal)
     except PushShed as shed:
         app[METRICS].ingest_batches.labels("refused").inc()

@@ -25,6 +25,9 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 """Request bodies, also after gzip decompression."""
 SHIP_BATCH_SAMPLES = 1_000
 """What an agent sends in one push."""
+STATE_CHANGE_HEADER = "X-Slawatch-State-Change"
+"""An agent sends it (value `1`) with a push that carries a check's change of state: a busy
+collector lets such a push ahead of the others."""
 MAX_PUSH_BACKOFF_S = 30.0
 """The longest an agent waits between two pushes after failures (a `Retry-After` aside): a
 collector that has just started hears from every agent within this (most within a few seconds,

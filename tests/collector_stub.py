@@ -49,6 +49,7 @@ class Received:
     payload: dict[str, Any] | None
     at: float = field(default_factory=time.monotonic)
     """When the request's body had arrived."""
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class CollectorStub:
@@ -122,31 +123,32 @@ class CollectorStub:
 
     async def _answer(self, request: web.Request) -> Reply:
         presented = request.headers.get("Authorization", "")
-        gzipped = request.headers.get("Content-Encoding") == "gzip"
         if not hmac.compare_digest(presented.encode(), f"Bearer {self.token}".encode()):
-            return self._record(Reply(401, {"error": "bad token"}), gzipped, None)
+            return self._record(request, Reply(401, {"error": "bad token"}), None)
         raw = await request.read()
         try:
+            gzipped = request.headers.get("Content-Encoding") == "gzip"
             payload = json.loads(gzip.decompress(raw) if gzipped else raw)
         except (OSError, ValueError):
-            return self._record(Reply(400, {"error": "body is not (gzipped) JSON"}), gzipped, None)
+            return self._record(request, Reply(400, {"error": "body is not (gzipped) JSON"}), None)
         if self.script:
-            return self._record(self.script.pop(0), gzipped, payload)
+            return self._record(request, self.script.pop(0), payload)
         if self.max_batch is not None and len(payload["samples"]) > self.max_batch:
-            return self._record(Reply(413, {"error": "batch too large"}), gzipped, payload)
+            return self._record(request, Reply(413, {"error": "batch too large"}), payload)
         details = [
             {"index": i, "field": "check", "error": error}
             for i, sample in enumerate(payload["samples"])
             if (error := self.refuse(sample))
         ]
         if details:
-            return self._record(
-                Reply(400, {"error": "invalid samples", "details": details}), gzipped, payload
-            )
-        return self._record(self.default or Reply(), gzipped, payload)
+            reply = Reply(400, {"error": "invalid samples", "details": details})
+            return self._record(request, reply, payload)
+        return self._record(request, self.default or Reply(), payload)
 
-    def _record(self, reply: Reply, gzipped: bool, payload: dict[str, Any] | None) -> Reply:
-        self.requests.append(Received(reply.status, gzipped, payload))
+    def _record(self, request: web.Request, reply: Reply, payload: dict[str, Any] | None) -> Reply:
+        gzipped = request.headers.get("Content-Encoding") == "gzip"
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+        self.requests.append(Received(reply.status, gzipped, payload, headers=headers))
         if reply.status == 200 and payload is not None:
             self.batches.append(payload)
             if reply.body is None:

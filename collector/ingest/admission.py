@@ -10,6 +10,11 @@ the time the pushes ahead of it need at the rate pushes were done lately (1 to
 batch more while the collector is busy (agent/pacing.py), so the load comes back in fewer, bigger
 pushes.
 
+A push that carries a check's change of state (the agent says so: `X-Slawatch-State-Change`) is
+news for the alerts: it goes ahead of the line, and `STATE_CHANGE_TURNS` more turns are kept for
+such pushes alone, so that a busy collector still hears of an outage at once. (An agent's token
+is needed to say it, and an agent gains nothing but its own pushes' place by lying.)
+
 Only pushes go through this: `/healthz`, `/metrics`, reports and status pages never wait for it.
 """
 
@@ -20,14 +25,23 @@ import contextlib
 import math
 from collections import deque
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 MAX_ACTIVE_PUSHES = 128
 MAX_WAITING_PUSHES = 512
 MAX_WAIT_S = 0.5
 """What a push may wait for its turn: with its own work, inside an agent's 1 s goal."""
+STATE_CHANGE_TURNS = 32
+"""Turns beyond `max_active` that only pushes carrying a change of state may take."""
 MAX_RETRY_AFTER_S = 10
 RATE_PERIOD_S = 1.0
 """Pushes done are counted over this long for the rate behind `Retry-After`."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Waiter:
+    turn: asyncio.Future[None]
+    state_change: bool
 
 
 class PushShed(Exception):
@@ -54,7 +68,8 @@ class PushAdmission:
         """Pushes refused since the start."""
         self.rate: float | None = None
         """Pushes done per second, lately; None until a period has passed."""
-        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._waiting: deque[_Waiter] = deque()
+        """Pushes carrying a state change first, then the others, each in arrival order."""
         self._done = 0
         self._counting_since: float | None = None
 
@@ -63,44 +78,55 @@ class PushAdmission:
         return len(self._waiting)
 
     @contextlib.asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
+    async def turn(self, *, state_change: bool = False) -> AsyncIterator[None]:
         """Hold one of the `max_active` turns for the block; raises `PushShed` if none comes in
-        time."""
-        await self._take_turn()
+        time. A push carrying a `state_change` goes ahead of the line."""
+        await self._take_turn(state_change)
         try:
             yield
         finally:
             self._count_done()
             self._pass_turn()
 
-    async def _take_turn(self) -> None:
-        if self.active < self.max_active and not self._waiting:
+    async def _take_turn(self, state_change: bool) -> None:
+        if state_change:
+            if self.active < self.max_active + STATE_CHANGE_TURNS:
+                self.active += 1
+                return
+        elif self.active < self.max_active and not self._waiting:
             self.active += 1
             return
-        if len(self._waiting) >= self.max_waiting:
+        if len(self._waiting) >= self.max_waiting and not state_change:
             raise self._refuse()
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiting.append(waiter)
+        waiter = _Waiter(asyncio.get_running_loop().create_future(), state_change)
+        if state_change:
+            ahead = next((i for i, w in enumerate(self._waiting) if not w.state_change), None)
+            self._waiting.insert(len(self._waiting) if ahead is None else ahead, waiter)
+        else:
+            self._waiting.append(waiter)
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), self.max_wait_s)
+            await asyncio.wait_for(asyncio.shield(waiter.turn), self.max_wait_s)
         except TimeoutError:
-            if waiter.done():  # the turn came as the wait ran out: take it
+            if waiter.turn.done():  # the turn came as the wait ran out: take it
                 return
             self._waiting.remove(waiter)
             raise self._refuse() from None
         except asyncio.CancelledError:
-            if waiter.done():
+            if waiter.turn.done():
                 self._pass_turn()
             else:
                 self._waiting.remove(waiter)
             raise
 
     def _pass_turn(self) -> None:
-        """Hand the turn to the first push in line, or give it back."""
+        """Hand the turn to the first push in line, or give it back. One of the turns kept
+        for state changes goes to a push that carries one, not to any other."""
         while self._waiting:
+            if self.active > self.max_active and not self._waiting[0].state_change:
+                break
             waiter = self._waiting.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
+            if not waiter.turn.done():
+                waiter.turn.set_result(None)
                 return
         self.active -= 1
 

@@ -22,6 +22,7 @@ from slawatch.collector.ingest.admission import PushAdmission
 from slawatch.collector.ingest.batch import Batch
 from slawatch.collector.ingest.workers import BatchJudge
 from slawatch.collector.main import Collector
+from slawatch.config.contract import STATE_CHANGE_HEADER
 from slawatch.config.loader import parse_config
 from tests.support import async_wait_until, auth
 
@@ -82,8 +83,11 @@ def body(ts: float) -> bytes:
     return json.dumps({"agent": "eu-1", "samples": [sample]}).encode()
 
 
-async def push(client: TestClient, ts: float, token: str = EU1) -> tuple[int, Any, Any]:
-    response = await client.post("/api/v1/samples", data=body(ts), headers=auth(token))
+async def push(
+    client: TestClient, ts: float, token: str = EU1, *, state_change: bool = False
+) -> tuple[int, Any, Any]:
+    headers = auth(token) | ({STATE_CHANGE_HEADER: "1"} if state_change else {})
+    response = await client.post("/api/v1/samples", data=body(ts), headers=headers)
     return response.status, await response.json(), response.headers.get("Retry-After")
 
 
@@ -129,3 +133,21 @@ async def test_a_push_that_waited_its_longest_gets_429(client_for, judge: GatedJ
     judge.gate.set()
     assert (await first)[0] == 200
     assert (await push(client, now - 2))[0] == 200, "turns come back once the work is done"
+
+
+async def test_a_push_carrying_a_state_change_is_let_in_when_others_are_shed(
+    client_for, judge: GatedJudge
+) -> None:
+    admission = PushAdmission(max_active=1, max_waiting=1, max_wait_s=60.0)
+    client, collector = await client_for(admission)
+    now = time.time()
+    held = [asyncio.create_task(push(client, now - i)) for i in range(2)]
+    await async_wait_until(lambda: admission.active == 1 and admission.waiting == 1)
+    assert (await asyncio.wait_for(push(client, now - 5), 5))[0] == 429
+    news = asyncio.create_task(push(client, now - 6, state_change=True))
+    await async_wait_until(lambda: admission.active == 2)
+    assert admission.waiting == 1, "it did not queue: a turn kept for state changes"
+    judge.gate.set()
+    assert (await news)[0] == 200
+    assert [status for status, _, _ in await asyncio.gather(*held)] == [200, 200]
+    assert await collector.store.sample_count() == 3

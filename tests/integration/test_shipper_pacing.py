@@ -17,6 +17,7 @@ from slawatch.agent.pacing import Backoff, Pacing
 from slawatch.agent.sample import Sample
 from slawatch.agent.shipper import Shipper
 from slawatch.agent.spool import Spool
+from slawatch.config.contract import STATE_CHANGE_HEADER
 from tests.collector_stub import CollectorStub, Reply
 from tests.shipper_rig import (  # the fixtures among them are used by name
     NOW,
@@ -82,6 +83,19 @@ async def test_a_recovery_is_a_state_change_too(
     assert pushed(stub) == [[("web", False)], [("web", True), ("web", False)]]
 
 
+async def test_a_push_carrying_a_state_change_says_so_also_when_retried(
+    spool: Spool, stub: CollectorStub, start_shipper
+) -> None:
+    stub.script = [Reply(503, {"error": "busy"}, {"Retry-After": "0"})]
+    shipper = await start_shipper(pacing=Pacing(window=0.05))
+    await keep(shipper, spool, sample(NOW, ok=False))
+    await async_wait_until(lambda: len(stub.batches) == 1)
+    await keep(shipper, spool, sample(NOW + 1, ok=False))  # no news: goes after its window
+    await async_wait_until(lambda: len(stub.batches) == 2)
+    said = [r.headers.get(STATE_CHANGE_HEADER) for r in stub.requests]
+    assert said == ["1", "1", None], "the first push, its retry, not the next one"
+
+
 async def test_a_sample_waits_its_window_then_goes(
     spool: Spool, stub: CollectorStub, start_shipper
 ) -> None:
@@ -130,10 +144,11 @@ async def test_shed_load_is_honoured_and_slows_the_agent(
     stub.script = [Reply(status, {"error": "busy"}, {"Retry-After": "1"})]
     shipper = await start_shipper(pacing=Pacing(window=0.01))
     await fill(spool, 3)
-    await async_wait_until(lambda: len(stub.batches) == 1, timeout=10)
+    await async_wait_until(lambda: spool.queued == 0, timeout=10)
     first, second = stub.requests
     assert second.at - first.at >= 1.0, "not before Retry-After"
     assert stub.health_checks == 0, "the collector said when: no need to ask it"
+    await async_wait_until(lambda: shipper.pacing.failures == 0)
     assert shipper.pacing.stretch == pytest.approx(2.0 * 0.8), "doubled, then one fast push"
 
 
@@ -151,10 +166,10 @@ async def test_pushes_within_seconds_of_the_collector_coming_back(
     with capture_logs() as logs:
         await stub.go_up()
         await async_wait_until(lambda: spool.queued == 0, timeout=10)
-    assert sorted(s["ts"] for s in stub.samples) == stamps
+        await async_wait_until(lambda: shipper.pacing.failures == 0)  # the success resets it
+    assert {s["ts"] for s in stub.samples} == set(stamps)
     assert stub.health_checks >= 1
     assert any(e["event"] == "collector_back" for e in logs), logs
-    assert shipper.pacing.failures == 0, "the first success resets the backoff"
 
 
 async def test_a_proxy_answering_for_an_unhealthy_collector_keeps_the_agent_waiting(

@@ -95,3 +95,52 @@ async def test_the_rate_is_counted_once_a_period_has_passed(
     await asyncio.sleep(0.1)
     await hold(admission, "second", [], release)
     assert admission.rate is not None and 0 < admission.rate <= 2 / 0.1
+
+
+async def news(admission: PushAdmission, name: str, order: list[str], release: asyncio.Event):
+    async with admission.turn(state_change=True):
+        order.append(name)
+        await release.wait()
+
+
+async def test_a_state_change_goes_ahead_on_turns_kept_for_it() -> None:
+    admission = PushAdmission(max_active=1, max_waiting=1, max_wait_s=10.0)
+    order: list[str] = []
+    release = asyncio.Event()
+    tasks = [asyncio.create_task(hold(admission, n, order, release)) for n in ("busy", "line")]
+    await async_wait_until(lambda: admission.waiting == 1)
+    with pytest.raises(PushShed):  # the line is full for an ordinary push
+        async with admission.turn():
+            pass
+    tasks.append(asyncio.create_task(news(admission, "down", order, release)))
+    await async_wait_until(lambda: order == ["busy", "down"])
+    assert (admission.active, admission.waiting) == (2, 1), "a turn of its own, at once"
+    release.set()
+    await asyncio.gather(*tasks)
+    assert order == ["busy", "down", "line"]
+    assert (admission.active, admission.waiting) == (0, 0)
+
+
+async def test_when_even_the_kept_turns_are_taken_a_state_change_waits_first_in_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("slawatch.collector.ingest.admission.STATE_CHANGE_TURNS", 1)
+    admission = PushAdmission(max_active=1, max_waiting=10, max_wait_s=10.0)
+    order: list[str] = []
+    releases = {name: asyncio.Event() for name in ("busy", "down-1", "line", "down-2")}
+    tasks = []
+    for name, task in (("busy", hold), ("down-1", news), ("line", hold), ("down-2", news)):
+        tasks.append(asyncio.create_task(task(admission, name, order, releases[name])))
+        await async_wait_until(lambda: admission.active + admission.waiting == len(tasks))
+    assert order == ["busy", "down-1"] and admission.waiting == 2
+    releases["busy"].set()
+    await async_wait_until(lambda: len(order) == 3)
+    assert order[-1] == "down-2", "the state change, though it came after"
+    releases["down-1"].set()
+    await asyncio.sleep(0.05)  # a kept turn came free: time for it to go wrongly to "line"
+    assert len(order) == 3, "a turn kept for state changes is not given to an ordinary push"
+    releases["down-2"].set()
+    releases["line"].set()
+    await asyncio.gather(*tasks)
+    assert order == ["busy", "down-1", "down-2", "line"]
+    assert (admission.active, admission.waiting) == (0, 0)
