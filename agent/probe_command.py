@@ -1,7 +1,8 @@
 """`slawatch probe TARGET`: one probe now, shown with its phase timings or as one sample (§3.1).
 
 TARGET is an `http://` or `https://` URL, or `host:port`, `[v6]:port`, `tcp://host:port`,
-`tls://host:port` for a TCP check. The check gets the default expectations of CONTRACT §2.
+`tls://host:port` for a TCP check, or a URL of another registered check type (its `schemes`),
+read as a config file's `url:`. The check gets the default expectations of CONTRACT §2.
 Exit 0 when UP, 1 when DOWN, 2 when the target or an option cannot be used.
 """
 
@@ -16,10 +17,12 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from slawatch.agent.probes import run_probe
+from slawatch.agent.probes import CHECK_TYPES, run_probe
 from slawatch.agent.sample import Sample
 from slawatch.config.contract import DEFAULT_INTERVAL_S, ID_PATTERN, MAX_INTERVAL_S, PHASES
-from slawatch.config.schema import Check, HttpTarget, Target, TcpTarget
+from slawatch.config.reader import ConfigError
+from slawatch.config.schema import Check, HttpTarget, TcpTarget
+from slawatch.config.sections.checks import check_from
 from slawatch.config.values import parse_duration
 
 EXIT_UP = 0
@@ -59,7 +62,7 @@ async def probe_once(check: Check) -> Sample:
 def build_check(target: str, *, check_id: str | None, timeout: str, insecure: bool) -> Check:
     timeout_s = parse_timeout(timeout)
     check_type, parsed = parse_target(target.strip(), insecure=insecure)
-    host = parsed.host if isinstance(parsed, TcpTarget) else urlsplit(parsed.url).hostname or ""
+    host = getattr(parsed, "host", None) or urlsplit(target.strip()).hostname or ""
     if check_id is not None and not ID_PATTERN.fullmatch(check_id):
         raise BadTarget(f"--id {check_id!r}: must match {ID_PATTERN.pattern}")
     return Check(
@@ -81,8 +84,9 @@ def parse_timeout(text: str) -> float:
     return seconds
 
 
-def parse_target(text: str, *, insecure: bool) -> tuple[str, Target]:
-    """("http", HttpTarget) or ("tcp", TcpTarget), or BadTarget saying what is wrong."""
+def parse_target(text: str, *, insecure: bool) -> tuple[str, object]:
+    """("http", HttpTarget), ("tcp", TcpTarget) or another registered type's, or BadTarget
+    saying what is wrong."""
     scheme, has_scheme, rest = text.partition("://")
     scheme = scheme.lower()
     if not has_scheme:
@@ -94,7 +98,23 @@ def parse_target(text: str, *, insecure: bool) -> tuple[str, Target]:
     if scheme in ("http", "https"):
         check_url(text)
         return "http", HttpTarget(url=text, tls_skip_verify=insecure)
-    raise BadTarget(f"{text!r}: unsupported scheme {scheme}://; expected {_TARGET_HELP}")
+    return registered_target(text, scheme, insecure=insecure)
+
+
+def registered_target(text: str, scheme: str, *, insecure: bool) -> tuple[str, object]:
+    """The target of the check type whose scheme this is, as the loader reads a `url:`."""
+    spec = next((t for t in CHECK_TYPES.values() if scheme in t.schemes), None)
+    if spec is None:
+        raise BadTarget(f"{text!r}: unsupported scheme {scheme}://; expected {_TARGET_HELP}")
+    data: dict[str, object] = {"id": "probe", "url": text}
+    if insecure and spec.key("tls_skip_verify") is not None:
+        data["tls_skip_verify"] = True
+    try:
+        check = check_from(data, "slawatch probe")
+    except ConfigError as error:
+        said = "; ".join(f"{p.path}: {p.message}" for p in error.problems)
+        raise BadTarget(f"{text!r}: {said}") from None
+    return check.type, check.target
 
 
 def check_url(url: str) -> None:

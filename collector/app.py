@@ -1,11 +1,12 @@
 """The collector's HTTP routes (CONTRACT §3): health, metrics, sample ingest, checks.
 
 `create_app` builds the application with what every route needs under typed keys (`CONFIG`,
-`STORE`, `AUTH`, `METRICS`, `CLOCK`) and the middleware that turns every failure into the JSON
-error of `slawatch.collector.errors`. Each module of routes has a `setup(app)` that adds its routes
-and
-documents them in the OpenAPI document (`slawatch.collector.openapi.document(app).add(...)`); this
-module's own is `setup` below.
+`STORE`, `AUTH`, `METRICS`, `CLOCK`, `HEALTH`) and the middleware that turns every failure into
+the JSON error of `slawatch.collector.errors`: a failure of the storage (`storage_errors`) into
+507 (disk full) or 503 with `Retry-After` and one log line, anything else into a 500 with its
+traceback logged. Each module of routes has a `setup(app)` that adds its routes and documents
+them in the OpenAPI document (`slawatch.collector.openapi.document(app).add(...)`); this module's
+own is `setup` below.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from slawatch.collector.auth import Authenticator, Principal
 from slawatch.collector.current import check_states
 from slawatch.collector.engine.states import State
 from slawatch.collector.errors import ApiError, error_response
+from slawatch.collector.health import StoreHealth
 from slawatch.collector.ingest.admission import PushAdmission, PushShed
 from slawatch.collector.ingest.batch import COMPRESSED_ENCODINGS, Batch, BatchError
 from slawatch.collector.ingest.workers import BatchJudge
 from slawatch.collector.metrics import CollectorMetrics
+from slawatch.collector.storage_errors import StorageFailure, storage_failure
 from slawatch.collector.store import IngestResult, Store
 from slawatch.config.contract import MAX_BODY_BYTES, STATE_CHANGE_HEADER
 from slawatch.config.schema import Config
@@ -55,17 +58,25 @@ INGEST_LISTENERS = web.AppKey("ingest_listeners", list[IngestListener])
 """Called after each stored batch (alerts evaluate states on ingest); errors are logged."""
 METRICS_REFRESHERS = web.AppKey("metrics_refreshers", list[MetricsRefresher])
 """Called before each scrape of /metrics, to set gauges of state (SLA availability...)."""
+HEALTH = web.AppKey("health", StoreHealth)
+"""Whether the store can write and its database is sound: `/healthz`."""
 
 ACCEPTED_ENCODINGS = frozenset({"", "identity", *COMPRESSED_ENCODINGS})
 READ_CHUNK_BYTES = 256 * 1024
 REFUSAL_REASONS = {
-    400: "invalid",
-    403: "wrong_agent",
-    413: "too_large",
-    415: "encoding",
-    429: "shed",
-}
+    400: "invalid", 403: "wrong_agent", 408: "timeout", 413: "too_large", 415: "encoding",
+    429: "shed", 503: "storage", 507: "storage",
+}  # fmt: skip
 """`slawatch_ingest_errors_total{reason}` of a refused push, by its status."""
+BODY_TIMEOUT_S = 30.0
+"""A request body must arrive whole within this (408 past it): a connection busy with a request
+is never closed to make room (`connections`), so it must not be kept busy at will."""
+SCRAPE_WRITE_TIMEOUT_S = 10.0
+"""A scrape holds one of the few slots (`CollectorMetrics.scrape_slot`) until its answer is
+written: a scraper that does not read it in time is disconnected."""
+STORAGE_RETRY_AFTER_S = 30
+"""`Retry-After` of a 507 or 503 for a failure of the storage: agents keep their spool
+meanwhile."""
 
 
 def create_app(
@@ -92,6 +103,8 @@ def create_app(
         )
     app[INGEST_LISTENERS] = []
     app[METRICS_REFRESHERS] = []
+    app[HEALTH] = health = StoreHealth(store, clock)
+    metrics.healthy.set_function(lambda: health.reason is None)
     openapi.setup(app)
     app.on_cleanup.append(_close_batch_judge)
     return app
@@ -115,11 +128,13 @@ def setup(app: web.Application) -> None:
 async def request_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """JSON errors for every failure, no traceback to clients; timing and a log line per request.
+    """JSON errors for every failure, no traceback to clients; timing, and a log line per
+    refused request (but for `/healthz`, whose state is logged when it changes).
 
     Nothing of the request's headers is logged: they carry bearer tokens.
     """
     started = time.perf_counter()
+    failure: StorageFailure | None = None
     try:
         response = await handler(request)
     except ApiError as error:
@@ -131,14 +146,26 @@ async def request_middleware(
         response = error_response(error.status, error.reason, headers=kept)
     except (asyncio.CancelledError, ConnectionResetError):
         raise
-    except Exception:
-        log.exception("request_failed", method=request.method, path=request.path)
-        response = error_response(500, "internal error: the collector logged it")
+    except Exception as error:
+        failure = storage_failure(error, request.app[STORE].path)
+        if failure is None:
+            log.exception("request_failed", method=request.method, path=request.path)
+            response = error_response(500, "internal error: the collector logged it")
+        else:
+            response = _storage_failed(request.app, failure)
     seconds = time.perf_counter() - started
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
     request.app[METRICS].observe_request(request.method, route, response.status, seconds)
-    if response.status >= 400:
+    if failure is not None:
+        log.error(
+            "storage_failed",
+            method=request.method,
+            path=request.path,
+            status=response.status,
+            reason=failure.message,
+        )
+    elif response.status >= 400 and request.path != "/healthz":
         log.info(
             "http_refused",
             method=request.method,
@@ -149,21 +176,56 @@ async def request_middleware(
     return response
 
 
+def _storage_failed(app: web.Application, failure: StorageFailure) -> web.Response:
+    """507 to a full disk, 503 to another failure of the storage, with `Retry-After` (agents
+    back off and keep their spool); `/healthz` and the metrics told."""
+    app[HEALTH].failed(failure)
+    app[METRICS].storage_failures.labels(failure.kind).inc()
+    return error_response(
+        failure.status,
+        f"cannot store now: {failure.message}",
+        headers={"Retry-After": str(STORAGE_RETRY_AFTER_S)},
+    )
+
+
 # ---------------------------------------------------------------------------------------- routes
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    """200 `{"status": "ok"}`, or 503 `{"status": "degraded", "reason": …}` while the store
+    cannot write or its database is corrupt."""
+    reason = request.app[HEALTH].reason
+    if reason is None:
+        return web.json_response({"status": "ok"})
+    return web.json_response({"status": "degraded", "reason": reason}, status=503)
 
 
 async def metrics_page(request: web.Request) -> web.Response:
+    """Open to anyone unless `collector.metrics_token` is set: then that token's (or the
+    admin's)."""
     app = request.app
-    await app[METRICS].refresh(app[STORE], app[CONFIG], app[CLOCK]())
-    for refresh in app[METRICS_REFRESHERS]:
-        await refresh(app)
-    return web.Response(
-        body=app[METRICS].render(), headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4}
-    )
+    if _collector(app).metrics_token is not None:
+        app[AUTH].require(request, "metrics", "admin")
+
+    async def refresh() -> None:
+        await app[METRICS].refresh(app[STORE], app[CONFIG], app[CLOCK]())
+        for refresher in app[METRICS_REFRESHERS]:
+            await refresher(app)
+
+    async with app[METRICS].scrape_slot:
+        response = web.Response(
+            body=await app[METRICS].page(refresh),
+            headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4},
+        )
+        try:
+            async with asyncio.timeout(SCRAPE_WRITE_TIMEOUT_S):
+                await response.prepare(request)
+                await response.write_eof()
+        except TimeoutError:
+            if request.transport is not None:
+                request.transport.close()
+            raise ConnectionResetError("the scraper did not read its answer in time") from None
+    return response
 
 
 async def push_samples(request: web.Request) -> web.Response:
@@ -190,9 +252,14 @@ async def _ingest(request: web.Request, principal: Principal) -> web.Response:
         metrics.ingest_batches.labels("refused").inc()
         metrics.ingest_errors.labels(REFUSAL_REASONS.get(error.status, "other")).inc()
         raise
-    result = await app[STORE].ingest(
-        batch.agent, batch.samples, labels=batch.labels, now_ms=round(now * 1000)
-    )
+    try:
+        result = await app[STORE].ingest(
+            batch.agent, batch.samples, labels=batch.labels, now_ms=round(now * 1000)
+        )
+    except Exception:
+        metrics.ingest_batches.labels("failed").inc()
+        raise
+    app[HEALTH].wrote()
     metrics.ingest_batches.labels("stored").inc()
     metrics.samples_ingested.labels(batch.agent).inc(result.accepted)
     metrics.samples_duplicate.labels(batch.agent).inc(result.duplicates)
@@ -228,8 +295,12 @@ SMALL_BODY_BYTES = 64 * 1024
 
 async def read_small_json(request: web.Request) -> Any:
     """The JSON document of a small request body: 413 past `SMALL_BODY_BYTES`, 400 if it is
-    not JSON."""
-    body = await request.content.read(SMALL_BODY_BYTES + 1)
+    not JSON, 408 if it takes longer than `BODY_TIMEOUT_S` to arrive."""
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            body = await request.content.read(SMALL_BODY_BYTES + 1)
+    except TimeoutError:
+        raise _body_too_slow() from None
     if len(body) > SMALL_BODY_BYTES:
         raise ApiError(413, f"body over {SMALL_BODY_BYTES} bytes")
     try:
@@ -240,9 +311,10 @@ async def read_small_json(request: web.Request) -> Any:
 
 async def read_body(request: web.Request) -> tuple[bytes, str]:
     """The request body as sent and its Content-Encoding; 413 past `MAX_BODY_BYTES`, 415 for an
-    encoding other than gzip, deflate or none. (The app turns aiohttp's own decompression off:
-    it would answer an encoding it cannot decode with a plain-text error, before any handler
-    runs, and inflate a gzip bomb whole; `ingest.inflate` stops at the limit.)"""
+    encoding other than gzip, deflate or none, 408 past `BODY_TIMEOUT_S`. (The app turns
+    aiohttp's own decompression off: it would answer an encoding it cannot decode with a
+    plain-text error, before any handler runs, and inflate a gzip bomb whole; `ingest.inflate`
+    stops at the limit.)"""
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding not in ACCEPTED_ENCODINGS:
         raise ApiError(415, "Content-Encoding must be gzip, deflate or none")
@@ -250,12 +322,20 @@ async def read_body(request: web.Request) -> tuple[bytes, str]:
         raise ApiError(413, f"body over {MAX_BODY_BYTES} bytes")
     chunks: list[bytes] = []
     received = 0
-    async for chunk in request.content.iter_chunked(READ_CHUNK_BYTES):
-        received += len(chunk)
-        if received > MAX_BODY_BYTES:
-            raise ApiError(413, f"body over {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            async for chunk in request.content.iter_chunked(READ_CHUNK_BYTES):
+                received += len(chunk)
+                if received > MAX_BODY_BYTES:
+                    raise ApiError(413, f"body over {MAX_BODY_BYTES} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise _body_too_slow() from None
     return b"".join(chunks), encoding
+
+
+def _body_too_slow() -> ApiError:
+    return ApiError(408, f"the body did not arrive within {BODY_TIMEOUT_S:g} s")
 
 
 async def list_checks(request: web.Request) -> web.Response:

@@ -19,7 +19,7 @@ from aiohttp import web
 from slawatch.collector.errors import ApiError
 from slawatch.config.schema import AgentCredential, CollectorConfig, TokenDigest
 
-Kind = Literal["admin", "agent", "customer"]
+Kind = Literal["admin", "agent", "customer", "metrics"]
 
 UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="slawatch"'}
 
@@ -38,6 +38,8 @@ class Authenticator:
         known: list[tuple[TokenDigest, Principal]] = []
         if config.admin_token is not None:
             known.append((config.admin_token, Principal("admin", "admin")))
+        if config.metrics_token is not None:
+            known.append((config.metrics_token, Principal("metrics", "metrics")))
         for agent in (*config.agents, *extra_agents):
             known.append((agent.token, Principal("agent", agent.id)))
         for customer in config.customers:

@@ -6,6 +6,7 @@ gets its `quorum`. Used by `/metrics` (`slawatch_check_up`) and `GET /api/v1/che
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -35,9 +36,20 @@ def agent_state(run: Run | None) -> State:
 
 
 async def check_states(store: Store, config: Config, now_ms: int) -> dict[str, CheckNow]:
+    """Every check's state at `now_ms`, decided in a thread (5,000 checks: tens of ms) from
+    what the store reads on the event loop."""
     covering = await store.runs_at(now_ms)
+    last_runs = await store.last_runs()
+    return await asyncio.to_thread(_decide, config, covering, last_runs)
+
+
+def _decide(
+    config: Config,
+    covering: Mapping[str, Mapping[str, Run]],
+    last_runs: Mapping[str, Mapping[str, Run]],
+) -> dict[str, CheckNow]:
     result: dict[str, CheckNow] = {}
-    for check, agents in sorted((await store.last_runs()).items()):
+    for check, agents in sorted(last_runs.items()):
         runs = covering.get(check, {})
         states = {agent: agent_state(runs.get(agent)) for agent in sorted(agents)}
         configured = config.check(check)

@@ -1,7 +1,8 @@
 """`slawatch collector`: the store, the HTTP API and the background work, in one process.
 
 `Collector` is usable in-process (tests, `slawatch up`): its `app` opens the store when it
-starts, so `aiohttp_client(collector.app)` works as well as `await collector.start()`.
+starts, so `aiohttp_client(collector.app)` works as well as `await collector.start()`, which
+also serves with the connection limits of `slawatch.collector.connections`.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import contextlib
 import gc
 import signal
 import sqlite3
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 
 import structlog
 from aiohttp import web
@@ -22,10 +25,19 @@ from slawatch.collector import app as api
 from slawatch.collector.alerts import api as alerts_api
 from slawatch.collector.alerts import service as alerts_service
 from slawatch.collector.auth import Authenticator
+from slawatch.collector.connections import (
+    KEEPALIVE_TIMEOUT_S,
+    AcceptFailureLog,
+    ConnectionGuard,
+    GuardedSite,
+    connection_cap,
+    raise_open_file_limit,
+)
 from slawatch.collector.metrics import CollectorMetrics
 from slawatch.collector.reports import routes as report_api
 from slawatch.collector.status import routes as status
-from slawatch.collector.store import Store
+from slawatch.collector.storage_errors import storage_failure
+from slawatch.collector.store import Store, quick_check
 from slawatch.config.schema import AgentCredential, CollectorConfig, Config
 
 log = structlog.get_logger()
@@ -46,6 +58,10 @@ ROUTES: tuple[RouteSetup, ...] = (
     status.setup,
 )
 """The `setup(app)` of every module of routes; a new module adds its own here."""
+
+
+class StartError(Exception):
+    """The collector cannot start; the message says why, naming the file or address."""
 
 
 class Collector:
@@ -69,6 +85,10 @@ class Collector:
         )
         self.app.cleanup_ctx.append(self._store_context)
         self.app.cleanup_ctx.append(self._retention_context)
+        self.app.cleanup_ctx.append(lambda app: app[api.HEALTH].context())
+        self.connections = ConnectionGuard(self.metrics)
+        self.app.middlewares.insert(0, self.connections.middleware)
+        self._accept_failures = AcceptFailureLog(self.metrics)
         for setup in ROUTES:
             setup(self.app)
         self._runner: web.AppRunner | None = None
@@ -82,19 +102,48 @@ class Collector:
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     async def start(self) -> None:
-        """Open the store (migrations) and start the HTTP server on `collector.listen`."""
+        """Open the store (migrations) and start the HTTP server on `collector.listen`; a
+        `StartError` says why it cannot."""
+        open_files = raise_open_file_limit()
+        self.connections.cap = connection_cap(self.settings.max_connections, open_files)
+        if self.settings.max_connections not in (None, self.connections.cap):
+            log.warning(
+                "max_connections_lowered",
+                max_connections=self.settings.max_connections,
+                to=self.connections.cap,
+                open_file_limit=open_files,
+                hint="raise the open-file limit (LimitNOFILE= in the systemd unit)",
+            )
         runner = web.AppRunner(
-            self.app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S, handle_signals=False
+            self.app,
+            access_log=None,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+            handle_signals=False,
+            keepalive_timeout=KEEPALIVE_TIMEOUT_S,
         )
+        listen = self.settings.listen
         try:
-            await runner.setup()
-            site = web.TCPSite(runner, self.settings.listen.host, self.settings.listen.port)
-            await site.start()
+            try:
+                await runner.setup()
+            except (OSError, sqlite3.Error) as error:
+                failure = storage_failure(error, self.settings.database)
+                raise StartError(failure.message if failure else str(error)) from error
+            try:
+                await GuardedSite(runner, listen.host, listen.port, self.connections).start()
+            except OSError as error:
+                raise StartError(f"cannot listen on {listen}: {error.strerror}") from error
         except BaseException:
             await runner.cleanup()
             raise
         self._runner = runner
-        log.info("collector_started", url=self.url, database=str(self.settings.database))
+        self._accept_failures.install(asyncio.get_running_loop())
+        log.info(
+            "collector_started",
+            url=self.url,
+            database=str(self.settings.database),
+            max_connections=self.connections.cap,
+            open_file_limit=open_files,
+        )
         if self.settings.retention.raw < self.settings.max_sample_age:
             log.warning(
                 "raw_retention_short",
@@ -106,13 +155,18 @@ class Collector:
             )
 
     async def stop(self) -> None:
-        """Stop accepting, let in-flight requests finish (and commit), close the store."""
+        """Stop accepting, let in-flight requests finish (and commit), stop the features (the
+        alerts finish their deliveries in flight, bounded), close the store."""
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
+            self._accept_failures.uninstall()
             log.info("collector_stopped")
 
     async def _store_context(self, app: web.Application) -> AsyncIterator[None]:
+        """Registered before every feature's context: contexts close in reverse order, so on a
+        stop the store closes last, after the alerts have committed their deliveries in flight
+        (`alerts.service`) and the other features their work."""
         await self.store.open()
         yield
         await self.store.close()
@@ -164,7 +218,7 @@ async def _serve(config: Config) -> int:
     collector = Collector(config)
     try:
         await collector.start()
-    except (OSError, sqlite3.Error, RuntimeError) as error:
+    except (StartError, RuntimeError) as error:
         settings = collector.settings
         log.error(
             "collector_cannot_start",
@@ -185,3 +239,29 @@ async def _serve(config: Config) -> int:
             loop.remove_signal_handler(signum)
         await collector.stop()
     return 0
+
+
+def check_database(database: Path) -> int:
+    """`slawatch collector --check-db`: `PRAGMA quick_check` of the database, without starting;
+    exit 0 if sound, 1 with SQLite's findings if not (or if it cannot be read)."""
+    if not database.is_file():
+        print(f"no database at {database}", file=sys.stderr)
+        return 1
+    try:
+        problems = quick_check(database)
+    except (OSError, sqlite3.Error) as error:
+        failure = storage_failure(error, database)
+        print(failure.message if failure else f"{database}: {error}", file=sys.stderr)
+        return 1
+    if not problems:
+        print(f"{database}: ok (PRAGMA quick_check found no problem)")
+        return 0
+    print(f"database corrupt: {database}: PRAGMA quick_check found:", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+    print(
+        "stop the collector and restore the latest backup (made by `slawatch backup`);"
+        " sqlite3's `.recover` may save what is newer than the backup",
+        file=sys.stderr,
+    )
+    return 1

@@ -143,29 +143,44 @@ SCHEMAS: dict[str, Any] = {
 PATHS: dict[str, Any] = {
     "/healthz": {
         "get": {
-            "summary": "Liveness",
+            "summary": "Health: can the collector keep what it is sent?",
             "security": [],
             "responses": {
                 "200": json_response(
-                    "Alive",
+                    "Healthy",
                     {
                         "type": "object",
                         "required": ["status"],
                         "properties": {"status": {"const": "ok"}},
                     },
-                )
+                ),
+                "503": json_response(
+                    "Degraded: the store cannot write (disk full…) or the database is corrupt",
+                    {
+                        "type": "object",
+                        "required": ["status", "reason"],
+                        "properties": {
+                            "status": {"const": "degraded"},
+                            "reason": {"type": "string"},
+                        },
+                    },
+                ),
             },
         }
     },
     "/metrics": {
         "get": {
             "summary": "Prometheus metrics",
-            "security": [],
+            "description": "Open to anyone, unless `collector.metrics_token` is set: then that "
+            "token (or the admin token) is needed.",
+            "security": [{}, {"bearer": []}],
             "responses": {
                 "200": {
                     "description": "Prometheus text format",
                     "content": {"text/plain": {"schema": {"type": "string"}}},
-                }
+                },
+                "401": UNAUTHORIZED,
+                "403": FORBIDDEN,
             },
         }
     },
@@ -207,10 +222,18 @@ PATHS: dict[str, Any] = {
                 },
                 "401": UNAUTHORIZED,
                 "403": error_response("Not an agent token, or pushing as another agent"),
+                "408": error_response("The body did not arrive within 30 s"),
                 "413": error_response("Body over 10 MiB (also after decompression)"),
                 "415": error_response("Unsupported Content-Encoding"),
                 "429": error_response(
                     "The collector is shedding load: push again after `Retry-After` seconds"
+                ),
+                "503": error_response(
+                    "The store cannot take it now (I/O error, corruption): retry after"
+                    " Retry-After seconds"
+                ),
+                "507": error_response(
+                    "The collector's disk is full: retry after Retry-After seconds"
                 ),
             },
         }

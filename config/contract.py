@@ -29,9 +29,9 @@ STATE_CHANGE_HEADER = "X-Slawatch-State-Change"
 """An agent sends it (value `1`) with a push that carries a check's change of state: a busy
 collector lets such a push ahead of the others."""
 MAX_PUSH_BACKOFF_S = 30.0
-"""The longest an agent waits between two pushes after failures (a `Retry-After` aside): a
-collector that has just started hears from every agent within this (most within a few seconds,
-as agents ask /healthz while the collector is unreachable)."""
+"""The longest an agent waits between two push attempts after failures (its backoff's cap; a
+`Retry-After` aside): a collector that starts again hears from every live agent within it (most
+within a few seconds: agents ask /healthz while the collector cannot be reached)."""
 BODY_READ_LIMIT_BYTES = 1024 * 1024
 """How much of an HTTP response body a probe reads for body_contains/body_regex."""
 

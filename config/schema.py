@@ -2,7 +2,8 @@
 
 Every duration is a float of seconds, every instant a float of Unix seconds, every path absolute.
 The loader (`slawatch.config.loader`) builds these from YAML and is the only place that validates
-them.
+them; the keys of each are declared in `slawatch.config.sections` and in the check type's or
+channel's own module.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from slawatch.config import contract
@@ -116,15 +117,13 @@ class TcpTarget:
     expect: TcpExpect = TcpExpect()
 
 
-Target = HttpTarget | TcpTarget
-
-
 @dataclass(frozen=True, slots=True)
 class Check:
     id: str
     type: str
-    """The probe type, a key of the agent's probe registry: "http" or "tcp"."""
-    target: Target
+    """The probe type, a key of the probe registry (`slawatch.agent.probes.CHECK_TYPES`)."""
+    target: Any
+    """The type's target (`HttpTarget`, `TcpTarget`…), built from the keys its module declares."""
     interval: float = 60.0
     timeout: float = 10.0
     agents: tuple[str, ...] | None = None
@@ -191,6 +190,11 @@ class CollectorConfig:
     """How people reach this collector (links in alerts); default http://<listen>."""
     provider: str | None = None
     """The provider's name shown on reports and status pages ("Example Hosting")."""
+    metrics_token: TokenDigest | None = None
+    """When set, `/metrics` needs it (or the admin token) as a bearer token."""
+    max_connections: int | None = None
+    """HTTP connections kept open at most; None: 10,000, lowered to what the open-file limit
+    leaves room for (`slawatch.collector.connections`)."""
 
     def customer(self, customer_id: str) -> Customer | None:
         return next((c for c in self.customers if c.id == customer_id), None)
@@ -265,14 +269,14 @@ class Sla:
 class Channel:
     id: str
     type: str
-    """A key of the collector's channel registry: slack, discord, teams, googlechat, telegram,
-    mattermost, webhook."""
-    url: Secret | None = None
-    secret: Secret | None = None
-    bot_token: Secret | None = None
-    chat_id: str | None = None
-    api_url: str | None = None
-    """Telegram only: the Bot API base URL (default https://api.telegram.org)."""
+    """A key of the collector's channel registry (slack, discord, webhook…)."""
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    """The values of the keys its type declares (`ChannelSpec.keys`), by name; a secret's is a
+    `Secret`. Keys absent from the file are absent here."""
+
+    def secrets(self) -> tuple[Secret, ...]:
+        """Every secret of the channel: what a message about it must never show."""
+        return tuple(value for value in self.settings.values() if isinstance(value, Secret))
 
 
 ALERT_EVENTS = (

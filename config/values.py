@@ -1,18 +1,25 @@
-"""Parsers of single config values: durations, host:port, status specs, times of day, instants.
+"""Parsers of single config values (durations, ids, URLs, host:port, status specs, times of day,
+instants…) and the `Kind`s that name them in key declarations.
 
-Each returns the parsed value or raises `ValueError` with a message meant for the user, which the
-loader prefixes with the key path. Messages never quote the value: the caller decides whether it
-may be shown (secrets may not).
+Each parser returns the parsed value or raises `ValueError` with a message meant for the user,
+which the reader prefixes with the key path. Messages never quote the value of anything that may
+be a secret: ids, timezones and the like may be quoted.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import datetime, time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from slawatch.config.schema import HostPort, StatusRange
+from slawatch.config import contract
+from slawatch.config.keys import Kind
+from slawatch.config.schema import HostPort, Quorum, Secret, StatusRange
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0, "w": 604_800.0}
@@ -126,9 +133,9 @@ def _parse_status_item(item: object) -> StatusRange:
     return StatusRange(low, high)
 
 
-def parse_time_of_day(raw_text: str) -> time:
-    """`HH:MM` or `HH:MM:SS` from the YAML source text (YAML 1.1 reads 02:00 as the number 120)."""
-    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*", raw_text)
+def parse_time_of_day(value: object) -> time:
+    """`HH:MM` or `HH:MM:SS`, from the YAML source text (see `Kind.from_source`)."""
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*", str(value))
     if not match:
         raise ValueError('must be a time of day like "02:00"')
     hour, minute, second = int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
@@ -158,3 +165,231 @@ def parse_instant(value: object, zone: ZoneInfo) -> float:
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
     return value.timestamp()
+
+
+# --------------------------------------------------------------------------- texts, ids, URLs
+
+
+class ValueProblems(ValueError):
+    """Problems of parts of one value (a header, a label), each named by its key below the
+    value's own path ("" for the value itself)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__(problems[0][1])
+        self.problems = problems
+
+
+def parse_text(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError("must be a string")
+    return str(value)
+
+
+def parse_id(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError('must be a string id (quote it in YAML, like "no")')
+    if not contract.ID_PATTERN.fullmatch(value):
+        raise ValueError(f"{value!r} is not a valid id: use [a-z0-9][a-z0-9._-]{{0,127}}")
+    return value
+
+
+def parse_id_list(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError("must be a list of ids")
+    return tuple(parse_id(item) for item in value)
+
+
+def parse_glob_list(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ValueError('must be a list of check ids or globs, like ["*"] or ["acme-*"]')
+    return tuple(value)
+
+
+def parse_secret(value: object) -> Secret:
+    if not isinstance(value, str) or not value:
+        raise ValueError("must be a non-empty string")
+    return Secret(value)
+
+
+def parse_http_url(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be an http:// or https:// URL")
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ValueError("must be an http:// or https:// URL with a valid host and port") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL")
+    return value.strip()
+
+
+def parse_secret_url(value: object) -> Secret:
+    """A chat webhook URL: a secret, so the message never repeats it."""
+    return Secret(parse_http_url(value))
+
+
+def parse_host(value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9._:\-\[\]]+", value.strip()):
+        raise ValueError("must be a host name or IP address")
+    return value.strip().strip("[]")
+
+
+def parse_file_path(value: object) -> Path:
+    """A path as written; the reader makes a relative one relative to the file's folder."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a file path")
+    return Path(value.strip()).expanduser()
+
+
+def parse_method(value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]+", value.strip()):
+        raise ValueError("must be an HTTP method like GET or POST")
+    if value.strip().upper() == "CONNECT":
+        raise ValueError("CONNECT opens a tunnel, not a request a probe can judge")
+    return value.strip().upper()
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""An RFC 9110 token."""
+
+
+def parse_string_mapping(value: object) -> dict[str, str]:
+    """Free names (labels, headers) to string values; numbers are taken as their text."""
+    if not isinstance(value, dict):
+        raise ValueError("must be a mapping of names to strings")
+    result, problems = {}, []
+    for name, item in value.items():
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            problems.append((str(name), "must be a string"))
+        else:
+            result[str(name)] = str(item)
+    if problems:
+        raise ValueProblems(problems)
+    return result
+
+
+def parse_headers(value: object) -> dict[str, str]:
+    headers = parse_string_mapping(value)
+    problems = []
+    for name, header in headers.items():
+        if not _HEADER_NAME.fullmatch(name):
+            problems.append(
+                (name, "is not a valid header name (letters, digits and !#$%&'*+.^_`|~-)")
+            )
+        elif any(character in header for character in "\r\n\0"):
+            problems.append((name, "must not contain line breaks or NUL"))
+    if problems:
+        raise ValueProblems(problems)
+    return headers
+
+
+def parse_labels(value: object) -> dict[str, str]:
+    labels = parse_string_mapping(value)
+    problems = []
+    if len(labels) > contract.MAX_LABELS:
+        problems.append(("", f"at most {contract.MAX_LABELS} labels"))
+    for name, label in labels.items():
+        if len(name) > contract.MAX_LABEL_LENGTH or len(label) > contract.MAX_LABEL_LENGTH:
+            problems.append((name, f"at most {contract.MAX_LABEL_LENGTH} characters"))
+    if problems:
+        raise ValueProblems(problems)
+    return labels
+
+
+def parse_regex(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a regular expression string")
+    try:
+        re.compile(value)
+    except re.error as error:
+        raise ValueError(f"is not a valid regular expression: {error}") from None
+    return value
+
+
+def parse_quorum(value: object) -> Quorum:
+    if isinstance(value, str) and value in contract.QUORUM_WORDS:
+        return value  # type: ignore[return-value]
+    try:
+        number = parse_int(value)
+    except ValueError:
+        raise ValueError("must be any, majority, all or a number of agents") from None
+    if number < 1:
+        raise ValueError("must be at least 1 agent")
+    return number
+
+
+# ------------------------------------------------------------------------------- combinators
+
+
+def one_of(words: tuple[str, ...]) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        if value not in words:
+            raise ValueError(f"must be one of {', '.join(words)}")
+        return str(value)
+
+    return parse
+
+
+def positive(parse: Callable[[object], float]) -> Callable[[object], float]:
+    def parse_positive(value: object) -> float:
+        number = parse(value)
+        if number <= 0:
+            raise ValueError("must be more than 0")
+        return number
+
+    return parse_positive
+
+
+def at_least(low: int, parse: Callable[[object], int]) -> Callable[[object], int]:
+    def parse_at_least(value: object) -> int:
+        number = parse(value)
+        if number < low:
+            raise ValueError(f"must be at least {low}")
+        return number
+
+    return parse_at_least
+
+
+def between(low: float, high: float, parse: Callable[[object], Any]) -> Callable[[object], Any]:
+    def parse_between(value: object) -> Any:
+        number = parse(value)
+        if not low <= number <= high:
+            raise ValueError(f"must be between {low:g} and {high:g}")
+        return number
+
+    return parse_between
+
+
+# ------------------------------------------------------------------------------------- kinds
+
+DURATION = Kind("duration", parse_duration, example="30s")
+POSITIVE_DURATION = Kind("duration > 0", positive(parse_duration), example="5m")
+NUMBER = Kind("number", parse_number, example="14")
+PERCENT = Kind("number 0–100", between(0, 100, parse_number), example="99.9")
+COUNT = Kind("integer ≥ 1", at_least(1, parse_int), example="20")
+BOOLEAN = Kind("boolean", parse_bool, example="true")
+TEXT = Kind("string", parse_text, example="ACME website")
+ID = Kind("id", parse_id, example="acme-web")
+IDS = Kind("list of ids", parse_id_list, example="[acme-web, acme-db]")
+HTTP_URL = Kind("URL (http, https)", parse_http_url, example="https://acme.example/health")
+SECRET_URL = Kind("URL (http, https)", parse_secret_url, example="${WEBHOOK_URL}")
+SECRET_TEXT = Kind("string", parse_secret, example="${TOKEN}")
+HOST = Kind("host name or IP address", parse_host, example="db.acme.example")
+PORT = Kind("port 1–65535", between(1, 65535, parse_int), example="5432")
+HOST_PORT = Kind("host:port", parse_host_port, example="127.0.0.1:8480")
+FILE_PATH = Kind("file path", parse_file_path, example="/var/lib/slawatch/slawatch.db")
+REGEX = Kind("regular expression", parse_regex, example='"^ok"')
+STATUS = Kind('status codes: 200, "2xx", "200-299" or a list', parse_status, example="[200, 204]")
+METHOD = Kind("HTTP method", parse_method, example="POST")
+HEADERS = Kind("mapping of header names to strings", parse_headers, example="{X-Probe: slawatch}")
+LABELS = Kind("mapping of names to strings", parse_labels, example="{region: eu}")
+TIME_OF_DAY = Kind('time of day "HH:MM"', parse_time_of_day, from_source=True, example='"03:00"')
+TIMEZONE = Kind("IANA timezone", parse_timezone, example="Europe/Paris")
+QUORUM = Kind("any | majority | all | N", parse_quorum, example="2")
+MAPPING = Kind("mapping")
+MAPPINGS = Kind("list of mappings")
+
+
+def choice(words: tuple[str, ...]) -> Kind:
+    return Kind(" | ".join(words), one_of(words), example=words[-1])

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import disable_created_metrics
 
 from slawatch import __version__
-from slawatch.logs import configure_logging
+from slawatch.logs import LOG_FORMATS, configure_logging
 
 if TYPE_CHECKING:
     from slawatch.config.schema import Config
@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "handler"):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    configure_logging(level=args.log_level)
+    configure_logging(level=args.log_level, log_format=args.log_format)
     disable_created_metrics()
     try:
         return args.handler(args)
@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
+    parser.add_argument(
+        "--log-format",
+        default="auto",
+        choices=LOG_FORMATS,
+        help="console: readable lines; json: one JSON object per line; auto (default): "
+        "console on a terminal, json otherwise",
+    )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     agent = commands.add_parser("agent", help="probe checks, spool samples, push to the collector")
@@ -64,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     collector = commands.add_parser("collector", help="ingest API, store, SLAs, alerts, pages")
     collector.add_argument("--config", required=True, type=Path, metavar="FILE")
+    collector.add_argument(
+        "--check-db",
+        action="store_true",
+        help="check the database's structure (PRAGMA quick_check) and exit: 0 sound, 1 not",
+    )
     collector.set_defaults(handler=run_collector)
 
     up = commands.add_parser("up", help="a collector and one local agent in one process")
@@ -102,7 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     backup = commands.add_parser("backup", help="online, consistent copy of the database")
     backup.add_argument("--config", required=True, type=Path, metavar="FILE")
-    backup.add_argument("out", type=Path, metavar="OUT.db")
+    backup.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    backup.add_argument(
+        "out",
+        metavar="OUT",
+        help="a file, or a folder to write slawatch-YYYYmmdd-HHMMSS.db (UTC) in",
+    )
     backup.set_defaults(handler=run_backup)
     return parser
 
@@ -125,8 +142,12 @@ def run_agent(args: argparse.Namespace) -> int:
 
 
 def run_collector(args: argparse.Namespace) -> int:
-    from slawatch.collector.main import run
+    from slawatch.collector.main import check_database, run
 
+    if args.check_db:
+        config = load(args.config, "report")
+        assert config.collector is not None
+        return check_database(config.collector.database)
     return run(load(args.config, "collector"))
 
 
@@ -179,7 +200,7 @@ def run_probe(args: argparse.Namespace) -> int:
 def run_backup(args: argparse.Namespace) -> int:
     from slawatch.collector.backup import run
 
-    return run(load(args.config, "report"), args.out)
+    return run(load(args.config, "report"), args.out, force=args.force)
 
 
 if __name__ == "__main__":

@@ -1,19 +1,34 @@
-"""structlog set-up: JSON lines on stderr, a readable console renderer when stderr is a TTY."""
+"""structlog set-up: one event per line on stderr, readable by a person or by a log shipper.
+
+`auto` (the default) renders for people (structlog's ConsoleRenderer) when stderr is a terminal
+and JSON lines otherwise (systemd's journal, Docker, a file); `--log-format` forces either.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from typing import TextIO
 
 import structlog
 
+LOG_FORMATS = ("auto", "console", "json")
 
-def configure_logging(level: str = "info") -> None:
-    renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
-        if sys.stderr.isatty()
-        else structlog.processors.JSONRenderer()
-    )
+
+def configure_logging(
+    level: str = "info", log_format: str = "auto", stream: TextIO | None = None
+) -> None:
+    stream = stream or sys.stderr
+    on_terminal = stream.isatty()
+    renderer: structlog.typing.Processor
+    if log_format == "console" or (log_format == "auto" and on_terminal):
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=on_terminal and "NO_COLOR" not in os.environ,
+            exception_formatter=structlog.dev.plain_traceback,
+        )
+    else:
+        renderer = structlog.processors.JSONRenderer()
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -25,6 +40,6 @@ def configure_logging(level: str = "info") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=True,
     )

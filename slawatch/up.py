@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import secrets
 import signal
-import sqlite3
 
 import structlog
 from prometheus_client import CollectorRegistry
 
 from slawatch.agent.main import Agent
 from slawatch.agent.spool import SpoolError
-from slawatch.collector.main import Collector, tune_garbage_collector
+from slawatch.collector.main import Collector, StartError, tune_garbage_collector
 from slawatch.config.schema import AgentConfig, AgentCredential, Config, TokenDigest
 
 log = structlog.get_logger()
@@ -53,7 +52,7 @@ async def _serve(config: Config) -> int:
     )
     try:
         await collector.start()
-    except (OSError, sqlite3.Error, RuntimeError) as error:
+    except (StartError, RuntimeError) as error:
         log.error("collector_cannot_start", error=str(error))
         return 1
     agent = Agent(

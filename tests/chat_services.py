@@ -43,6 +43,7 @@ from slawatch.collector.alerts.events import (
     Down,
     Event,
     Flapping,
+    FlappingEnded,
     Grouped,
     NoData,
     ObjectiveBreached,
@@ -89,7 +90,10 @@ class ChatServices:
     """Part of every webhook URL and the bot token: tests look for it in logs and errors."""
     clock: Callable[[], float] | None = None
     """The webhook route's clock for signature freshness; None: the real time."""
+    arrivals: int = 0
+    """Requests received so far, answered or not (`requests` lists them once answered)."""
     _queued: deque[Answer] = field(default_factory=deque)
+    _delays: deque[float] = field(default_factory=deque)
     _release: asyncio.Event = field(default_factory=asyncio.Event)
     _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
 
@@ -97,18 +101,18 @@ class ChatServices:
 
     def channel(self, service: str, channel_id: str | None = None, **overrides: Any) -> Channel:
         """A channel of the config pointing at this stand-in."""
-        fields: dict[str, Any] = {"id": channel_id or f"{service}-chat", "type": service}
+        settings: dict[str, Any] = {}
         if service == "telegram":
-            fields |= {
+            settings |= {
                 "bot_token": Secret(f"123456:{self.token}"),
                 "chat_id": "-1001234567890",
                 "api_url": f"{self.base_url}/telegram",
             }
         else:
-            fields["url"] = Secret(self.url_for(service))
+            settings["url"] = Secret(self.url_for(service))
         if service == "webhook":
-            fields["secret"] = Secret(self.webhook_secret)
-        return Channel(**(fields | overrides))
+            settings["secret"] = Secret(self.webhook_secret)
+        return Channel(channel_id or f"{service}-chat", service, settings | overrides)
 
     def url_for(self, service: str) -> str:
         paths = {
@@ -153,6 +157,11 @@ class ChatServices:
             },
         )
 
+    def delay_next(self, seconds: float, times: int = 1) -> None:
+        """The next requests are answered (as they would be) only after `seconds`: a slow
+        service, with a request in flight meanwhile."""
+        self._delays.extend([seconds] * times)
+
     def hang_next(self, times: int = 1) -> None:
         """The next requests get no answer until the stand-in closes."""
         self._queued.extend([Answer(0, hang=True)] * times)
@@ -161,6 +170,11 @@ class ChatServices:
 
     def received(self, service: str) -> list[Recorded]:
         return [r for r in self.requests if r.service == service]
+
+    async def wait_for_arrivals(self, count: int, timeout: float = 10.0) -> None:
+        """Until `count` requests have arrived, answered yet or not."""
+        async with self._arrived:
+            await asyncio.wait_for(self._arrived.wait_for(lambda: self.arrivals >= count), timeout)
 
     async def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[Recorded]:
         async with self._arrived:
@@ -189,6 +203,11 @@ class ChatServices:
     ) -> Callable[[web.Request], Any]:
         async def handle(request: web.Request) -> web.StreamResponse:
             body = await request.read()
+            async with self._arrived:
+                self.arrivals += 1
+                self._arrived.notify_all()
+            if self._delays:
+                await asyncio.sleep(self._delays.popleft())  # the service is slow to answer
             answer = self._queued.popleft() if self._queued else native(request, body)
             if answer.hang:
                 await self._release.wait()
@@ -427,6 +446,9 @@ def sample_events(error: str = "connection refused") -> dict[str, Event]:
         "no_data": NoData("n-no-data", AT, ACME_WEB, SINCE, ("eu-1", "us-1"), 30.0, LINK),
         "agent_silent": AgentSilent("n-silent", AT, "eu-1", SINCE, ("acme-web", "acme-db")),
         "flapping": Flapping("n-flap", AT, ACME_WEB, 6, 600.0, "down", SINCE, error, LINK),
+        "flapping_ended": FlappingEnded(
+            "n-flap-end", AT, ACME_WEB, "up", AT - 600, SINCE - 900, None, LINK
+        ),
         "burn_rate": BurnRate(
             "n-burn",
             AT,
@@ -470,6 +492,11 @@ def sample_events(error: str = "connection refused") -> dict[str, Event]:
                             error,
                         ),
                     ),
+                    period_verdict="on_track",
+                    period_measured_s=20 * 86_400 + 3 * 3600,
+                    period_projected_availability=99.99,
+                    period_complete=False,
+                    week_measured_s=7 * 86_400,
                 ),
             ),
             LINK,

@@ -24,7 +24,20 @@ from slawatch.agent.probes.progress import Progress, timed
 from slawatch.agent.probes.tls import TlsSettings
 from slawatch.agent.sample import ProbeResult
 from slawatch.config.contract import BODY_READ_LIMIT_BYTES
-from slawatch.config.schema import Check, HttpExpect, HttpTarget
+from slawatch.config.keys import Key, Table
+from slawatch.config.registry import CheckTypeSpec
+from slawatch.config.schema import DEFAULT_STATUS, Check, HttpExpect, HttpTarget
+from slawatch.config.values import (
+    BOOLEAN,
+    HEADERS,
+    HTTP_URL,
+    METHOD,
+    NUMBER,
+    POSITIVE_DURATION,
+    REGEX,
+    STATUS,
+    TEXT,
+)
 
 USER_AGENT = "slawatch/0.1"
 MAX_REDIRECTS = 10
@@ -274,3 +287,97 @@ def problem(expect: HttpExpect, response: Response, progress: Progress) -> str |
     return certificate_expiring(expect.tls_min_days, progress.tls_expires) or slower_than(
         expect.max_latency, progress.mark_us
     )
+
+
+CHECK_TYPE = CheckTypeSpec(
+    name="http",
+    doc="One HTTP/1.1 request on a fresh connection, timed phase by phase (`dns`, `connect`, "
+    "`tls`, `ttfb`, `transfer`); UP when the response meets `expect`.",
+    keys=Table(
+        (
+            Key(
+                "url",
+                HTTP_URL,
+                "What is requested; `user:password@` in it becomes Basic authentication.",
+                required=True,
+                example="https://acme.example/health",
+            ),
+            Key("method", METHOD, "The request method.", default="GET", example="POST"),
+            Key(
+                "headers",
+                HEADERS,
+                "Request headers. Their values may carry credentials: never printed, and "
+                "taken out of errors shown on status pages.",
+                default={},
+                secret=True,
+                example='{Authorization: "Bearer ${HEALTH_TOKEN}"}',
+            ),
+            Key("body", TEXT, "The request body, for POST checks.", example="'{\"ping\": true}'"),
+            Key(
+                "follow_redirects",
+                BOOLEAN,
+                f"`false`: a 3xx is the answer judged; `true`: follow up to {MAX_REDIRECTS} "
+                "redirects and judge the final response.",
+                default=False,
+            ),
+            Key(
+                "tls_skip_verify",
+                BOOLEAN,
+                "Accept a certificate that fails verification (its expiry is still read).",
+                default=False,
+            ),
+        )
+    ),
+    expect=Table(
+        (
+            Key(
+                "status",
+                STATUS,
+                "Status codes that count as UP.",
+                default=str(DEFAULT_STATUS[0]),
+                example="[200, 204]",
+            ),
+            Key(
+                "body_contains",
+                TEXT,
+                "Text the body must contain (its first 1 MiB is read).",
+                example="ok",
+            ),
+            Key(
+                "body_regex",
+                REGEX,
+                "A Python regular expression searched in the body (its first 1 MiB is read).",
+                example='"version=\\\\d+"',
+            ),
+            Key(
+                "max_latency",
+                POSITIVE_DURATION,
+                "Slower counts as DOWN (a failure, not a latency measurement).",
+                example="2s",
+            ),
+            Key(
+                "tls_min_days",
+                NUMBER,
+                "DOWN when the certificate expires in fewer days than this.",
+                example="14",
+            ),
+        )
+    ),
+    target=HttpTarget,
+    expect_target=HttpExpect,
+    probe=probe,
+    schemes=("http", "https"),
+    example="""\
+- id: acme-web
+  url: https://acme.example/health
+  interval: 30s
+  expect: {status: [200, 204], body_contains: ok, max_latency: 2s, tls_min_days: 14}
+- id: acme-api-login
+  type: http
+  url: https://api.acme.example/login
+  method: POST
+  headers: {Content-Type: application/json, Authorization: "Bearer ${LOGIN_CHECK_TOKEN}"}
+  body: '{"user": "probe"}'
+  follow_redirects: true
+  expect: {status: "2xx", body_regex: '"token": "\\\\w+"'}""",
+)

@@ -110,9 +110,9 @@ class DeliveryResult:
         return self.outcome == "delivered"
 
 
-def channel_secret(channel: Channel, key: Literal["url", "secret", "bot_token"]) -> Secret:
-    value: Secret | None = getattr(channel, key)
-    if value is None or not value.value:
+def channel_secret(channel: Channel, key: str) -> Secret:
+    value = channel.settings.get(key)
+    if not isinstance(value, Secret) or not value.value:
         raise ChannelError(f"channel {channel.id!r} ({channel.type}) has no {key}")
     return value
 

@@ -81,6 +81,7 @@ import structlog
 
 from slawatch.collector.engine.timeline import Run, SampleState, build_runs
 from slawatch.collector.ingest.batch import STORED_FIELDS, SampleRow
+from slawatch.collector.log_throttle import LogThrottle
 
 log = structlog.get_logger()
 _T = TypeVar("_T")
@@ -460,6 +461,9 @@ class Store:
         """The connection checkpoints run on, used only in `_checkpoint_thread`."""
         self._checkpointer: asyncio.Task[None] | None = None
         self._committed_since_checkpoint = False
+        self._checkpoint_failures = LogThrottle()
+        """A checkpoint fails every `CHECKPOINT_INTERVAL_S` while the disk is full: logged once
+        a minute, with a count."""
         self._last_sync: asyncio.Future[None] | None = None
         """The latest sync of the WAL (`_answer_once_synced`); syncs run one after the other."""
         self._write_lock = asyncio.Lock()
@@ -693,8 +697,18 @@ class Store:
                     self._checkpoint_thread, _checkpoint_wal, self._checkpoint_connection
                 )
             except sqlite3.Error as error:
-                log.warning("wal_checkpoint_failed", database=str(self.path), error=str(error))
+                failures = self._checkpoint_failures.hit()
+                if failures is not None:
+                    log.warning(
+                        "wal_checkpoint_failed",
+                        database=str(self.path),
+                        error=str(error),
+                        count=failures,
+                    )
                 self._committed_since_checkpoint = True
+            else:
+                if self._checkpoint_failures.reset():
+                    log.info("wal_checkpoint_recovered", database=str(self.path))
 
     def _last_run(self, sid: int, pending: _Pending) -> Run | None:
         run = pending.last_runs.get(sid)
@@ -1102,6 +1116,22 @@ class Store:
         async with self._reader.execute("SELECT COUNT(*) FROM samples") as cursor:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
+
+    async def probe_write(self, now_ms: int) -> None:
+        """Write and commit one row (synced to disk, as every commit of this connection): raises
+        the storage's error while it cannot take a write (disk full, I/O error)."""
+        async with self._write_lock:
+            w = self._writer
+            await w.execute("BEGIN IMMEDIATE")
+            try:
+                await w.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('write_probe_ms', ?)",
+                    (now_ms,),
+                )
+                await w.commit()
+            except BaseException:
+                await w.rollback()
+                raise
 
     async def size_bytes(self) -> int:
         """Bytes of the database's pages (the WAL not included)."""
@@ -1652,6 +1682,32 @@ def backup_database(source: Path, out: Path) -> None:
         raise
     finally:
         src.close()
+
+
+def quick_check(
+    database: Path,
+    max_problems: int = 20,
+    *,
+    opened: Callable[[sqlite3.Connection], object] | None = None,
+) -> list[str]:
+    """The problems `PRAGMA quick_check` finds in the database's structure, at most
+    `max_problems`; empty when it is sound (blocking: run it in a thread). Reads every page once,
+    on a read-only connection of its own, so the collector may go on meanwhile. `opened` gets
+    that connection: its `interrupt()`, from another thread, stops the check (which then raises
+    sqlite3.OperationalError)."""
+    db = sqlite3.connect(database.resolve().as_uri() + "?mode=ro", uri=True)
+    if opened is not None:
+        opened(db)
+    try:
+        rows = db.execute(f"PRAGMA quick_check({int(max_problems)})").fetchall()
+    except sqlite3.DatabaseError as error:
+        if getattr(error, "sqlite_errorcode", None) != sqlite3.SQLITE_CORRUPT:
+            raise
+        return [str(error)]  # so broken that the check itself stops
+    finally:
+        db.close()
+    problems = [str(row[0]) for row in rows]
+    return [] if problems == ["ok"] else problems
 
 
 # ------------------------------------------------------------------------------------ helpers

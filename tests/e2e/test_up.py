@@ -142,3 +142,32 @@ def test_up_reports_a_port_in_use_and_exits_1(tmp_path: Path) -> None:
     assert code == 1
     assert "collector_cannot_start" in err
     assert "Traceback" not in err
+
+
+def test_the_quick_start_file_runs_out_of_the_box(tmp_path: Path) -> None:
+    """README's `slawatch up --config config/slawatch.yaml`, with no secret set: the shipped
+    example carries none, yet runs (only its port is moved off 8480 here)."""
+    example = Path(__file__).resolve().parents[2] / "config" / "slawatch.yaml"
+    (tmp_path / "config").mkdir()
+    config = tmp_path / "config" / "slawatch.yaml"
+    config.write_text(example.read_text(encoding="utf-8"), encoding="utf-8")
+    port = free_port()
+    env = {"SLAWATCH_LISTEN": f"127.0.0.1:{port}", "SLAWATCH_ADMIN_TOKEN": ""}
+    process = start_slawatch(["up", "--config", str(config)], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def both_checks_up() -> str | None:
+            status, text = get(f"{base}/metrics")
+            checks = ("collector-health", "collector-port")
+            ups = [metric(text, "slawatch_probe_success", check=c) for c in checks]
+            return text if status == 200 and ups == [1, 1] else None
+
+        wait_until(both_checks_up, timeout=30)
+        status, body = get(f"{base}/status/demo.json")
+        assert status == 200
+        assert [sla["id"] for sla in json.loads(body)["slas"]] == ["demo-platform"]
+    finally:
+        code, _, err = stop_process(process)
+    assert code == 0, err
+    assert (tmp_path / "data" / "slawatch.db").exists()

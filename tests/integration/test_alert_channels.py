@@ -223,7 +223,9 @@ async def test_a_redirect_is_not_followed(
 
 
 async def test_connection_refused_is_retried(session: aiohttp.ClientSession) -> None:
-    channel = Channel("ops", "slack", url=Secret(f"http://127.0.0.1:{free_port()}/hooks/SECRET1"))
+    channel = Channel(
+        "ops", "slack", {"url": Secret(f"http://127.0.0.1:{free_port()}/hooks/SECRET1")}
+    )
     _, result = await deliver(session, channel, sample_events()["down"])
     assert (result.outcome, result.status) == ("retry", None)
     assert result.error == "cannot connect: connection refused"
@@ -243,7 +245,7 @@ async def test_no_answer_in_time_is_retried(
 async def test_a_channel_without_url_is_rejected_without_a_request(
     services: ChatServices, session: aiohttp.ClientSession
 ) -> None:
-    channel = Channel("ops", "slack", url=None)
+    channel = Channel("ops", "slack")
     message = channels.render(sample_events()["down"], channel)
     result = await channels.deliver(session, channel, message)
     assert result.outcome == "rejected"

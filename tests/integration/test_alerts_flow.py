@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient
 from slawatch.collector.alerts.service import SERVICE, AlertService
 from slawatch.collector.main import Collector
 from slawatch.config.loader import parse_config
+from slawatch.config.schema import Secret
 from tests.chat_services import SERVICES, ChatServices
 from tests.support import async_wait_until
 
@@ -40,12 +41,10 @@ def channel_yaml(services: ChatServices, service: str, revoked: bool = False) ->
     """The channel of the config for the stand-in of `service`; a `revoked` one answers 404."""
     channel = services.channel(service, service)
     fields = {"id": service, "type": service}
-    for key in ("url", "secret", "bot_token"):
-        value = getattr(channel, key)
-        if value is not None:
-            fields[key] = value.value + ("/revoked" if revoked and key == "url" else "")
-    if channel.chat_id:
-        fields |= {"chat_id": channel.chat_id, "api_url": channel.api_url}
+    for key, value in channel.settings.items():
+        fields[key] = value.value if isinstance(value, Secret) else value
+        if revoked and key == "url":
+            fields[key] += "/revoked"
     return "    - " + json.dumps(fields) + "\n"
 
 

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -141,7 +142,9 @@ async def test_a_probe_bug_is_a_down_result(monkeypatch: pytest.MonkeyPatch) -> 
     async def broken(check: Check) -> ProbeResult:
         raise KeyError("bug")
 
-    monkeypatch.setitem(probes.PROBES, "http", broken)
+    monkeypatch.setitem(
+        probes.CHECK_TYPES, "http", replace(probes.CHECK_TYPES["http"], probe=broken)
+    )
     result = await run_probe(http_check("http://127.0.0.1/"))
     assert not result.ok
     assert result.error == "probe error: KeyError"

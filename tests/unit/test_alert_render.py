@@ -38,6 +38,7 @@ FIRST_WORDS = {
     "no_data": "NO DATA acme-web",
     "agent_silent": "AGENT SILENT eu-1",
     "flapping": "FLAPPING acme-web",
+    "flapping_ended": "STOPPED FLAPPING acme-web",
     "burn_rate": "BURN RATE SLA acme-website",
     "objective_breached": "BREACHED SLA acme-website",
     "grouped": "STORM 2 changes",
@@ -49,9 +50,11 @@ HOSTILE = "<!channel> @everyone @channel <users/all> <b>bold</b> & *stars* _unde
 
 def channel(kind: str) -> Channel:
     if kind == "telegram":
-        return Channel("tg", "telegram", bot_token=Secret(f"1:{TOKEN}"), chat_id="-100123")
-    secret = Secret("whsec") if kind == "webhook" else None
-    return Channel(f"{kind}-1", kind, url=Secret(f"https://chat.example/{TOKEN}"), secret=secret)
+        return Channel("tg", "telegram", {"bot_token": Secret(f"1:{TOKEN}"), "chat_id": "-100123"})
+    settings = {"url": Secret(f"https://chat.example/{TOKEN}")}
+    if kind == "webhook":
+        settings["secret"] = Secret("whsec")
+    return Channel(f"{kind}-1", kind, settings)
 
 
 def rendered(kind: str, event: Event) -> dict[str, Any]:
@@ -126,7 +129,7 @@ def test_unknown_type_and_missing_url_are_named_without_values() -> None:
     with pytest.raises(ChannelError, match=r"channel 'ops' \(slack\) has no url"):
         channels.endpoint(Channel("ops", "slack"))
     with pytest.raises(ChannelError, match="has no bot_token"):
-        channels.endpoint(Channel("tg", "telegram", chat_id="1"))
+        channels.endpoint(Channel("tg", "telegram", {"chat_id": "1"}))
 
 
 # ------------------------------------------------------------------------------------ slack
@@ -284,9 +287,11 @@ def test_telegram_stays_within_4096_characters_and_parses(index: int) -> None:
 
 def test_telegram_endpoint_holds_the_token_and_honours_api_url() -> None:
     token = Secret("1:abc")
-    default = telegram.endpoint(Channel("tg", "telegram", bot_token=token, chat_id="1"))
+    default = telegram.endpoint(Channel("tg", "telegram", {"bot_token": token, "chat_id": "1"}))
     assert default.value == "https://api.telegram.org/bot1:abc/sendMessage"
-    local = Channel("tg", "telegram", bot_token=token, chat_id="1", api_url="http://h:81/tg/")
+    local = Channel(
+        "tg", "telegram", {"bot_token": token, "chat_id": "1", "api_url": "http://h:81/tg/"}
+    )
     assert channels.endpoint(local).value == "http://h:81/tg/bot1:abc/sendMessage"
     assert "abc" not in repr(default) and str(default) == "***"
 
@@ -344,6 +349,14 @@ def test_webhook_resolved_and_sla_events() -> None:
         "long_rate": 15.2,
         "short_rate": 20.1,
     }
+
+
+def test_webhook_flapping_ended_is_no_recovery() -> None:
+    ended = rendered("webhook", sample_events()["flapping_ended"])
+    assert (ended["event"], ended["check"], ended["state"]) == ("flapping_ended", "acme-web", "up")
+    assert ended["since"] == "2026-11-27T03:10:00Z"  # the last change
+    assert ended["flapping_since"] == "2026-11-27T02:57:00Z"
+    assert "down_since" not in ended and "duration_s" not in ended
 
 
 def test_webhook_every_kind_has_the_common_keys() -> None:

@@ -187,6 +187,8 @@ def test_example_collector_file_is_valid() -> None:
             "ACME_TOKEN": "acme-0123456789abcdef",
             "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x",
             "HOOK_SECRET": "secret-0123456789",
+            "TICKETS_HOOK_URL": "https://tickets.example/hook",
+            "US1_TOKEN_SHA256": "ab" * 32,
         },
     )
     assert config.alerts.digest is not None

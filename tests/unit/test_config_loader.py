@@ -27,6 +27,8 @@ TOKENS = {
     "ACME_TOKEN": "acme-token-0123456789",
     "SLACK_WEBHOOK_URL": "https://hooks.slack.example/services/T000/B000/secretpart",
     "HOOK_SECRET": "hook-secret-0123456789",
+    "TICKETS_HOOK_URL": "https://tickets.example/hook",
+    "US1_TOKEN_SHA256": TokenDigest.of("us1-token-0123456789").sha256.hex(),
 }
 
 
@@ -64,7 +66,7 @@ def test_example_files_are_valid() -> None:
     assert sla.maintenance[1] == RecurringMaintenance(
         "sunday", time(3, 0), 1800.0, "weekly patching"
     )
-    assert collector.collector.agents[1].token.sha256.hex().startswith("5e8848")
+    assert collector.collector.agents[1].token == TokenDigest.of("us1-token-0123456789")
     assert collector.alerts.rules[1].slas == ("acme-website",)
 
     agent = load_config(EXAMPLES / "agent.yaml", process="agent", environ=TOKENS)
@@ -208,7 +210,7 @@ slas:
     rendered = caught.value.render().splitlines()
     assert rendered == [
         f"{path}:2: collector.listen: must be host:port, like 127.0.0.1:8480",
-        f"{path}:5: checks[0].url: must be an http:// or https:// URL",
+        f"{path}:5: checks[0].url: must be a URL of a check type: http://, https://, tcp:// or tls://",
         f"{path}:6: checks[0].interval: must be a duration like 30s, 500ms, 5m, 1h or 2d",
         f"{path}:7: checks[1].id: duplicate check id 'a' (first at checks[0].id)",
         f"{path}:9: checks[1].intervall: unknown key (did you mean 'interval'?)",
@@ -247,7 +249,10 @@ slas:
             "checks:\n  - {id: w, host: db.test, port: 5432, expect: {status: 200}}",
             "checks[0].expect.status: unknown key",
         ),
-        ("checks:\n  - {id: w}", "checks[0]: needs a url (http) or a host and port (tcp)"),
+        (
+            "checks:\n  - {id: w}",
+            "checks[0]: needs a url (http://, https://, tcp:// or tls://), a host (tcp) or a type (http, tcp)",
+        ),
         (
             "checks:\n  - {id: w, url: 'http://x.test', quorum: most}",
             "checks[0].quorum: must be any, majority, all or a number of agents",
@@ -310,7 +315,10 @@ def test_invalid_yaml_reports_its_line(tmp_path: Path) -> None:
     path.write_text("collector:\n  listen: [unclosed\nchecks: []\n", encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
         load_config(path)
-    assert caught.value.render().startswith(f"{path}:3: invalid YAML")
+    assert caught.value.render() == (
+        f"{path}:3:7: collector.listen[0]: invalid YAML: expected ',' or ']', but got ':'"
+        " (in the flow sequence that starts at line 2, column 11)"
+    )
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -615,3 +623,16 @@ def test_a_secret_may_contain_dollar_brace_once_substituted() -> None:
         "collector:\n  admin_token: ${ADMIN}\n", environ={"ADMIN": "looks-like-${X}-0123456789"}
     )
     assert config.collector.admin_token == TokenDigest.of("looks-like-${X}-0123456789")
+
+
+def test_a_time_of_day_may_come_from_the_environment() -> None:
+    """It used to be read from the YAML source text, `${AT}` itself, and refused."""
+    text = "alerts:\n  channels: []\n  digest: {channels: [], at: '${AT}'}\n"
+    found = problems(text, process="check", environ={"AT": "07:45"})
+    assert found == ["alerts.digest.channels: must name at least one channel"]
+    config = parse(
+        "collector: {}\nslas:\n  - {id: s, checks: [w], objective: 99, maintenance: "
+        "[{every: day, at: '${AT}', duration: 1h}, {every: day, at: 02:30, duration: 1h}]}\n",
+        environ={"AT": "07:45"},
+    )
+    assert [m.at for m in config.slas[0].maintenance] == [time(7, 45), time(2, 30)]

@@ -25,7 +25,10 @@ from slawatch.collector.alerts.text import (
     rfc3339,
     utf16_len,
 )
+from slawatch.config.keys import Key, Table
+from slawatch.config.registry import ChannelSpec
 from slawatch.config.schema import Channel, Secret
+from slawatch.config.values import SECRET_URL
 
 CONTENT_CHARS = 2000
 TITLE_CHARS = 256
@@ -107,3 +110,24 @@ def _description(lines: tuple[str, ...], limit: int) -> str:
 
 def _size(field: dict[str, Any]) -> int:
     return utf16_len(field["name"]) + utf16_len(field["value"])
+
+
+CHANNEL = ChannelSpec(
+    name="discord",
+    doc="Discord webhook: the notification line as `content`, details in one embed; nobody is "
+    "pinged.",
+    keys=Table(
+        (
+            Key(
+                "url",
+                SECRET_URL,
+                "The webhook URL (`https://discord.com/api/webhooks/…`).",
+                required=True,
+                secret=True,
+                example="${DISCORD_WEBHOOK_URL}",
+            ),
+        )
+    ),
+    render=render,
+    endpoint=endpoint,
+)

@@ -12,7 +12,10 @@ from __future__ import annotations
 from slawatch.collector.alerts.delivery import RenderedMessage, channel_secret
 from slawatch.collector.alerts.events import Event
 from slawatch.collector.alerts.text import Message, clip, compose, fit_lines, format_instant
+from slawatch.config.keys import Key, Table
+from slawatch.config.registry import ChannelSpec
 from slawatch.config.schema import Channel, Secret
+from slawatch.config.values import SECRET_URL
 
 TEXT_CHARS = 4096
 LINE_CHARS = 500
@@ -49,3 +52,23 @@ def _fact_line(label: str, value: str) -> str:
     if "\n" in value:
         return f"*{label}:*\n{value}"
     return f"*{label}:* {value}"
+
+
+CHANNEL = ChannelSpec(
+    name="googlechat",
+    doc="Google Chat incoming webhook: a text message.",
+    keys=Table(
+        (
+            Key(
+                "url",
+                SECRET_URL,
+                "The incoming webhook URL (`https://chat.googleapis.com/v1/spaces/…`).",
+                required=True,
+                secret=True,
+                example="${GOOGLE_CHAT_WEBHOOK_URL}",
+            ),
+        )
+    ),
+    render=render,
+    endpoint=endpoint,
+)

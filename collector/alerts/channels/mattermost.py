@@ -22,7 +22,10 @@ from slawatch.collector.alerts.text import (
     fit_lines,
     format_instant,
 )
+from slawatch.config.keys import Key, Table
+from slawatch.config.registry import ChannelSpec
 from slawatch.config.schema import Channel, Secret
+from slawatch.config.values import SECRET_URL
 
 TEXT_CHARS = 4000
 VALUE_CHARS = 1000
@@ -69,3 +72,23 @@ def attachment(message: Message) -> dict[str, Any]:
 
 def quiet(text: str) -> str:
     return text.replace("@", "@\u200b")
+
+
+CHANNEL = ChannelSpec(
+    name="mattermost",
+    doc="Mattermost incoming webhook: `text` plus one message attachment.",
+    keys=Table(
+        (
+            Key(
+                "url",
+                SECRET_URL,
+                "The incoming webhook URL (`https://mattermost.example/hooks/…`).",
+                required=True,
+                secret=True,
+                example="${MATTERMOST_WEBHOOK_URL}",
+            ),
+        )
+    ),
+    render=render,
+    endpoint=endpoint,
+)

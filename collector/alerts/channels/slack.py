@@ -14,7 +14,10 @@ from typing import Any
 from slawatch.collector.alerts.delivery import RenderedMessage, channel_secret
 from slawatch.collector.alerts.events import Event
 from slawatch.collector.alerts.text import Fact, Message, clip, compose, format_instant
+from slawatch.config.keys import Key, Table
+from slawatch.config.registry import ChannelSpec
 from slawatch.config.schema import Channel, Secret
+from slawatch.config.values import SECRET_URL
 
 HEADER_CHARS = 150
 TEXT_CHARS = 3000
@@ -111,3 +114,23 @@ def _mrkdwn_text(text: str) -> dict[str, str]:
 
 def _plain(text: str) -> dict[str, Any]:
     return {"type": "plain_text", "text": text, "emoji": True}
+
+
+CHANNEL = ChannelSpec(
+    name="slack",
+    doc="Slack incoming webhook: the notification line as `text`, details in Block Kit blocks.",
+    keys=Table(
+        (
+            Key(
+                "url",
+                SECRET_URL,
+                "The incoming webhook URL (`https://hooks.slack.com/services/…`).",
+                required=True,
+                secret=True,
+                example="${SLACK_WEBHOOK_URL}",
+            ),
+        )
+    ),
+    render=render,
+    endpoint=endpoint,
+)

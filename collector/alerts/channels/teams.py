@@ -20,7 +20,10 @@ from typing import Any
 from slawatch.collector.alerts.delivery import RenderedMessage, channel_secret
 from slawatch.collector.alerts.events import Event
 from slawatch.collector.alerts.text import Message, Tone, clip, compose, format_instant
+from slawatch.config.keys import Key, Table
+from slawatch.config.registry import ChannelSpec
 from slawatch.config.schema import Channel, Secret
+from slawatch.config.values import SECRET_URL
 
 CARD_VERSION = "1.4"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -90,3 +93,23 @@ def card(message: Message) -> dict[str, Any]:
 
 def _text(value: str, **style: Any) -> dict[str, Any]:
     return {"type": "TextBlock", "text": value, "wrap": True, **style}
+
+
+CHANNEL = ChannelSpec(
+    name="teams",
+    doc='Microsoft Teams through a Power Automate "Workflows" webhook, as an Adaptive Card.',
+    keys=Table(
+        (
+            Key(
+                "url",
+                SECRET_URL,
+                'The Workflows webhook URL ("Send webhook alerts to a channel").',
+                required=True,
+                secret=True,
+                example="${TEAMS_WEBHOOK_URL}",
+            ),
+        )
+    ),
+    render=render,
+    endpoint=endpoint,
+)

@@ -21,7 +21,10 @@ from slawatch.collector.alerts.text import (
     format_instant,
     utf16_len,
 )
+from slawatch.config.keys import Key, Table
+from slawatch.config.registry import ChannelSpec
 from slawatch.config.schema import Channel, Secret
+from slawatch.config.values import HTTP_URL, SECRET_TEXT, TEXT
 
 DEFAULT_API_URL = "https://api.telegram.org"
 TEXT_CHARS = 4096
@@ -30,15 +33,16 @@ LINE_CHARS = 500
 
 def endpoint(channel: Channel) -> Secret:
     token = channel_secret(channel, "bot_token")
-    base = (channel.api_url or DEFAULT_API_URL).rstrip("/")
+    base = str(channel.settings.get("api_url") or DEFAULT_API_URL).rstrip("/")
     return Secret(f"{base}/bot{token.value}/sendMessage")
 
 
 def render(event: Event, channel: Channel) -> RenderedMessage:
-    if not channel.chat_id:
+    chat_id = channel.settings.get("chat_id")
+    if not chat_id:
         raise ChannelError(f"channel {channel.id!r} (telegram) has no chat_id")
     payload = {
-        "chat_id": channel.chat_id,
+        "chat_id": chat_id,
         "text": html(compose(event)),
         "parse_mode": "HTML",
         "disable_web_page_preview": True,
@@ -63,3 +67,37 @@ def _fact(label: str, value: str) -> str:
     value = escape(clip(value, LINE_CHARS * 2), quote=False)
     separator = "\n" if "\n" in value else " "
     return f"<b>{escape(label, quote=False)}:</b>{separator}{value}"
+
+
+CHANNEL = ChannelSpec(
+    name="telegram",
+    doc="Telegram Bot API `sendMessage`, as HTML.",
+    keys=Table(
+        (
+            Key(
+                "bot_token",
+                SECRET_TEXT,
+                "The bot's token (from @BotFather); part of the URL, so a secret.",
+                required=True,
+                secret=True,
+                example="${TELEGRAM_BOT_TOKEN}",
+            ),
+            Key(
+                "chat_id",
+                TEXT,
+                "The chat, group or channel to post in (`-100…`, or `@channelname`).",
+                required=True,
+                example='"-1001234567890"',
+            ),
+            Key(
+                "api_url",
+                HTTP_URL,
+                "The Bot API's base URL (a local Bot API server).",
+                default=DEFAULT_API_URL,
+                example="http://127.0.0.1:8081",
+            ),
+        )
+    ),
+    render=render,
+    endpoint=endpoint,
+)

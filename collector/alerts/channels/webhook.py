@@ -23,6 +23,7 @@ from slawatch.collector.alerts.events import (
     Down,
     Event,
     Flapping,
+    FlappingEnded,
     Grouped,
     NoData,
     ObjectiveBreached,
@@ -32,7 +33,10 @@ from slawatch.collector.alerts.events import (
     Test,
 )
 from slawatch.collector.alerts.text import ERROR_FACT_CHARS, clip, rfc3339, summary
+from slawatch.config.keys import Key, Table
+from slawatch.config.registry import ChannelSpec
 from slawatch.config.schema import Channel, Secret
+from slawatch.config.values import SECRET_TEXT, SECRET_URL
 
 VERSION = 1
 
@@ -95,6 +99,9 @@ def _fields(event: Event) -> dict[str, Any]:
                 "last_sample": _time(event.last_sample),
                 "interval_s": event.interval_s,
                 "agents": [_agent(AgentView(a, "unknown")) for a in event.agents],
+                "clocks_behind": [
+                    {"agent": c.agent, "behind_s": c.behind_s} for c in event.clocks_behind
+                ],
             }
         case AgentSilent():
             return {
@@ -112,6 +119,14 @@ def _fields(event: Event) -> dict[str, Any]:
                 "error": _error(event.error),
                 "changes": event.changes,
                 "window_s": event.window_s,
+            }
+        case FlappingEnded():
+            return {
+                **_subject(event.subject),
+                "state": event.state,
+                "since": _time(event.since),
+                "flapping_since": _time(event.flapping_since),
+                "error": _error(event.error),
             }
         case BurnRate():
             return {
@@ -141,6 +156,8 @@ def _fields(event: Event) -> dict[str, Any]:
                 "down_s": event.down_s,
                 "budget_s": event.budget_s,
                 "credit_percent": event.credit_percent,
+                "measured_s": event.measured_s,
+                "projected_availability": event.projected_availability,
             }
         case Grouped():
             return {"events": [payload(e) for e in event.events]}
@@ -189,6 +206,11 @@ def _digest_sla(sla: DigestSla) -> dict[str, Any]:
         "week_availability": sla.week_availability,
         "period_availability": sla.period_availability,
         "met": sla.met,
+        "verdict": sla.period_verdict,
+        "period_measured_s": sla.period_measured_s,
+        "period_projected_availability": sla.period_projected_availability,
+        "period_complete": sla.period_complete,
+        "week_measured_s": sla.week_measured_s,
         "budget_s": sla.budget_s,
         "budget_remaining_s": sla.budget_remaining_s,
         "credit_percent": sla.credit_percent,
@@ -205,3 +227,33 @@ def _incident(incident: DigestIncident) -> dict[str, Any]:
         "checks": list(incident.checks),
         "error": _error(incident.error),
     }
+
+
+CHANNEL = ChannelSpec(
+    name="webhook",
+    doc="Our own JSON event, signed: `X-Slawatch-Timestamp` and `X-Slawatch-Signature: "
+    'sha256=HMAC(secret, TIMESTAMP + "." + body)`; receivers dedupe on `id`.',
+    keys=Table(
+        (
+            Key(
+                "url",
+                SECRET_URL,
+                "Where the event is POSTed.",
+                required=True,
+                secret=True,
+                example="${TICKETS_HOOK_URL}",
+            ),
+            Key(
+                "secret",
+                SECRET_TEXT,
+                "The HMAC-SHA256 key the receiver checks signatures with.",
+                required=True,
+                secret=True,
+                example="${HOOK_SECRET}",
+            ),
+        )
+    ),
+    render=render,
+    endpoint=endpoint,
+    signing_key="secret",
+)
