@@ -5,14 +5,16 @@ module of `slawatch.collector.alerts.channels` (`ChannelSpec`); this module know
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from slawatch.config.keys import Key, Kind, Table
 from slawatch.config.reader import KeyPath, Reader
 from slawatch.config.registry import ChannelSpec, channel_types
-from slawatch.config.schema import Channel
+from slawatch.config.schema import Channel, Config
 from slawatch.config.values import ID, one_of, parse_text
 
+PATH = ("alerts", "channels")
 COMMON = Table(
     (
         Key(
@@ -68,3 +70,30 @@ def _every_key(types: Mapping[str, ChannelSpec]) -> tuple[Key, ...]:
         for key in spec.keys:
             keys.setdefault(key.name, key)
     return tuple(keys.values())
+
+
+def attach_shared(reader: Reader, config: Config) -> Config:
+    """Each channel with the settings of other sections that its type `uses` (an `email`
+    channel gets `reports.smtp` as its `smtp`); a type's need the file does not meet is a
+    problem at the channel's `type`."""
+    types = channel_types()
+    attached = []
+    for i, channel in enumerate(config.alerts.channels):
+        spec = types.get(channel.type)
+        shared = {}
+        for path in spec.uses if spec else ():
+            value = _lookup(config, path)
+            if value is None:
+                reader.fail((*PATH, i, "type"), f"a {channel.type} channel needs {'.'.join(path)}")
+            else:
+                shared[path[-1]] = value
+        attached.append(replace(channel, settings={**channel.settings, **shared}))
+    return replace(config, alerts=replace(config.alerts, channels=tuple(attached)))
+
+
+def _lookup(config: Config, path: tuple[str, ...]) -> Any:
+    """The value at a key path of the file, as read (`reports.smtp`: `config.reports.smtp`)."""
+    value: Any = config
+    for name in path:
+        value = getattr(value, name, None)
+    return value

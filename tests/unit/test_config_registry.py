@@ -210,7 +210,7 @@ checks:
         "checks[1].port: must be between 1 and 65535",
         "checks[2].url: must be gopher://host[:port]/selector",
         "checks[3].password: must be a non-empty string",
-        "checks[4].type: must be one of http, tcp, gopher",
+        "checks[4].type: must be one of http, tcp, dns, icmp, gopher",
     ]
 
 
