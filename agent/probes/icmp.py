@@ -173,7 +173,13 @@ CHECK_TYPE = CheckTypeSpec(
                 "`icmp://HOST`: instead of `host`.",
                 example="icmp://gw.acme.example",
             ),
-            Key("host", HOST, "Host name or IP address pinged.", required=True),
+            Key(
+                "host",
+                HOST,
+                "Host name or IP address pinged.",
+                required=True,
+                example="gw.acme.example",
+            ),
         )
     ),
     expect=Table(

@@ -506,8 +506,9 @@ class Dispatcher:
 
 def groups(channel: Channel) -> bool:
     """Whether the channel's state changes may be held and grouped: chat channels, read by
-    people. A `webhook` gets every event on its own, in CONTRACT §3.2's body."""
-    return channel.type != "webhook"
+    people (`ChannelSpec.groups`). A `webhook` gets every event on its own, in CONTRACT §3.2's
+    body, and PagerDuty each trigger and resolve."""
+    return channels.spec_for(channel).groups
 
 
 def _headers(text: str) -> Mapping[str, str]:

@@ -54,7 +54,8 @@ def read_channel(
         return Channel(id=channel_id, type=channel_type)
     for key in spec.keys:
         if key.required and data.get(key.name) is None:
-            reader.fail((*path, key.name), f"is required for a {spec.name} channel")
+            article = "an" if spec.name[0] in "aeiou" else "a"
+            reader.fail((*path, key.name), f"is required for {article} {spec.name} channel")
     settings = {key.name: reader.take(data, key, path, required=False) for key in spec.keys}
     return Channel(
         id=channel_id,
@@ -84,7 +85,7 @@ def attach_shared(reader: Reader, config: Config) -> Config:
         for path in spec.uses if spec else ():
             value = _lookup(config, path)
             if value is None:
-                reader.fail((*PATH, i, "type"), f"a {channel.type} channel needs {'.'.join(path)}")
+                reader.fail((*PATH, i, "type"), f"{channel.type} channels need {'.'.join(path)}")
             else:
                 shared[path[-1]] = value
         attached.append(replace(channel, settings={**channel.settings, **shared}))

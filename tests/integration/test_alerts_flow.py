@@ -26,7 +26,8 @@ EU1 = "eu1-token-0123456789ab"
 US1 = "us1-token-0123456789ab"
 T0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC).timestamp()
 NATIVE_SUCCESS = {"slack": 200, "discord": 204, "teams": 202, "googlechat": 200,
-                  "telegram": 200, "mattermost": 200, "webhook": 200}  # fmt: skip
+                  "telegram": 200, "mattermost": 200, "webhook": 200, "ntfy": 200,
+                  "pagerduty": 202}  # fmt: skip
 
 
 class Clock:

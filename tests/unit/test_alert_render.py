@@ -4,8 +4,11 @@ with text we did not write escaped. The services' own checks are the stand-ins' 
 
 from __future__ import annotations
 
+import email.policy
 import json
 import re
+from email.message import EmailMessage
+from email.parser import BytesParser
 from typing import Any
 
 import pytest
@@ -15,7 +18,7 @@ from slawatch.collector.alerts.channels import telegram
 from slawatch.collector.alerts.delivery import JSON_CONTENT_TYPE, ChannelError, RenderedMessage
 from slawatch.collector.alerts.events import Down, Event
 from slawatch.collector.alerts.text import TONE_COLORS, compose
-from slawatch.config.schema import Channel, Secret
+from slawatch.config.schema import Channel, Secret, SmtpSettings
 from tests.chat_services import (
     ACME_WEB,
     AT,
@@ -47,10 +50,20 @@ FIRST_WORDS = {
 HOSTILE = "<!channel> @everyone @channel <users/all> <b>bold</b> & *stars* _under_ " + "x" * 5000
 
 
+SMTP = SmtpSettings("smtp.acme.example", "slawatch@acme.example", password=Secret(TOKEN))
+
+
 def channel(kind: str) -> Channel:
-    if kind == "telegram":
-        return Channel("tg", "telegram", {"bot_token": Secret(f"1:{TOKEN}"), "chat_id": "-100123"})
-    settings = {"url": Secret(f"https://chat.example/{TOKEN}")}
+    settings: dict[str, Any]
+    match kind:
+        case "telegram":
+            settings = {"bot_token": Secret(f"1:{TOKEN}"), "chat_id": "-100123"}
+        case "pagerduty":
+            settings = {"routing_key": Secret(TOKEN)}
+        case "email":
+            settings = {"to": ("ops@acme.example",), "smtp": SMTP}
+        case _:
+            settings = {"url": Secret(f"https://chat.example/{TOKEN}")}
     if kind == "webhook":
         settings["secret"] = Secret("whsec")
     return Channel(f"{kind}-1", kind, settings)
@@ -59,6 +72,12 @@ def channel(kind: str) -> Channel:
 def rendered(kind: str, event: Event) -> dict[str, Any]:
     message = channels.render(event, channel(kind))
     return json.loads(message.body)
+
+
+def mail_of(message: RenderedMessage) -> EmailMessage:
+    parsed = BytesParser(policy=email.policy.default).parsebytes(message.body)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
 
 
 def big_events() -> list[Event]:
@@ -70,8 +89,11 @@ def big_events() -> list[Event]:
     ]
 
 
-def notification_line(kind: str, payload: dict[str, Any]) -> str:
+def notification_line(kind: str, message: RenderedMessage) -> str:
     """The text a phone notification shows first, per service."""
+    if kind == "email":
+        return str(mail_of(message)["Subject"])
+    payload = json.loads(message.body)
     match kind:
         case "slack" | "mattermost" | "googlechat":
             return payload["text"].split("\n")[0]
@@ -83,6 +105,10 @@ def notification_line(kind: str, payload: dict[str, Any]) -> str:
             return (telegram_html_text(payload["text"]) or "").split("\n")[0]
         case "webhook":
             return payload["summary"]
+        case "ntfy":
+            return payload["message"].split("\n")[0]
+        case "pagerduty":
+            return payload["payload"]["summary"]
     raise AssertionError(kind)
 
 
@@ -98,17 +124,19 @@ def test_every_event_renders_as_json_with_its_ids(service: str, kind: str) -> No
     assert message.channel == channel(service).id
     assert message.notification_id == event.id
     assert message.event == kind
-    assert message.headers == {"Content-Type": JSON_CONTENT_TYPE}
-    payload = json.loads(message.body)
-    line = notification_line(service, payload)
+    if service == "email":
+        assert message.headers == {"Content-Type": "message/rfc822"}
+    else:
+        assert message.headers == {"Content-Type": JSON_CONTENT_TYPE}
+    line = notification_line(service, message)
     assert line.startswith(FIRST_WORDS[kind])
     assert channels.render(event, channel(service)).body == message.body  # rendered once, same
 
 
 @pytest.mark.parametrize("service", list(channels.CHANNELS))
 def test_the_first_line_is_the_summary(service: str) -> None:
-    payload = rendered(service, sample_events()["down"])
-    assert notification_line(service, payload) == (
+    message = channels.render(sample_events()["down"], channel(service))
+    assert notification_line(service, message) == (
         "DOWN acme-web — 3/3 agents: connection refused — since 03:12 UTC"
     )
 
