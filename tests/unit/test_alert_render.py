@@ -16,7 +16,7 @@ import pytest
 from slawatch.collector.alerts import channels
 from slawatch.collector.alerts.channels import telegram
 from slawatch.collector.alerts.delivery import JSON_CONTENT_TYPE, ChannelError, RenderedMessage
-from slawatch.collector.alerts.events import Down, Event
+from slawatch.collector.alerts.events import Down, Event, Subject
 from slawatch.collector.alerts.text import TONE_COLORS, compose
 from slawatch.config.schema import Channel, Secret, SmtpSettings
 from tests.chat_services import (
@@ -389,3 +389,64 @@ def test_webhook_every_kind_has_the_common_keys() -> None:
     digest = rendered("webhook", sample_events()["digest"])
     assert digest["slas"][0]["met"] is True
     assert digest["slas"][0]["incidents"][0]["checks"] == ["acme-web"]
+
+
+# ------------------------------------------------------------------------------------- ntfy
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_ntfy_stays_within_4096_bytes_of_many_byte_characters(index: int) -> None:
+    event = [*big_events(), storm(300, error="é€😀 " * 500)][index]
+    payload = rendered("ntfy", event)
+    assert len(payload["message"].encode()) <= 4096
+    assert payload["message"].startswith(compose(event).summary[:40])
+
+
+def test_ntfy_says_how_many_changes_did_not_fit() -> None:
+    message = rendered("ntfy", storm(300))["message"]
+    assert re.search(r"\n… and \d+ more\n", message)
+
+
+# ------------------------------------------------------------------------------------ email
+
+
+def test_email_escapes_html_and_keeps_the_text_whole() -> None:
+    message = channels.render(sample_events(HOSTILE)["down"], channel("email"))
+    mail = mail_of(message)
+    html = mail.get_body(("html",))
+    text = mail.get_body(("plain",))
+    assert html is not None and text is not None
+    page = html.get_content()
+    assert "<b>bold</b>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page
+    assert "<!channel>" not in page
+    assert "<b>bold</b>" in text.get_content()  # plain text is shown as written
+    assert "\n" not in str(mail["Subject"])
+    assert len(str(mail["Subject"])) <= 250
+
+
+def test_email_is_the_same_bytes_at_each_rendering_and_says_what_it_is() -> None:
+    first = channels.render(sample_events()["resolved"], channel("email"))
+    again = channels.render(sample_events()["resolved"], channel("email"))
+    assert first.body == again.body
+    mail = mail_of(first)
+    assert (mail["Message-ID"], mail["X-Slawatch-Event"]) == ("<n-resolved@slawatch>", "resolved")
+    assert mail["From"] is None and mail["To"] is None  # added at each attempt, as configured
+    assert mail.get_content_type() == "multipart/alternative"
+
+
+# -------------------------------------------------------------------------------- pagerduty
+
+
+def test_pagerduty_outage_keys_fit_and_match() -> None:
+    events = sample_events()
+    keys = {kind: rendered("pagerduty", events[kind])["dedup_key"] for kind in ("down", "resolved")}
+    assert keys["down"] == keys["resolved"] == "slawatch/check/acme-web/1795749120000"
+    long_id = Down("n", AT, Subject("check", "c" * 128), SINCE)
+    assert len(rendered("pagerduty", long_id)["dedup_key"]) <= 255
+
+
+def test_pagerduty_summary_and_details_within_limits() -> None:
+    for event in big_events():
+        body = rendered("pagerduty", event)
+        assert len(body["payload"]["summary"]) <= 1024
+        assert len(json.dumps(body).encode()) <= 512 * 1024

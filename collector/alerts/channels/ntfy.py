@@ -46,7 +46,9 @@ TAGS: dict[Tone, str] = {
     "info": "information_source",
 }
 _TOPIC = re.compile(r"[-_A-Za-z0-9]{1,64}")
-TOPIC_URL_FORM = "the URL of an ntfy topic, like https://ntfy.sh/acme-alerts-7d1f"
+TOPIC_URL_FORM = (
+    "the URL of an ntfy topic (https://SERVER/TOPIC; a topic of letters, digits, - and _)"
+)
 
 
 def render(event: Event, channel: Channel) -> RenderedMessage:
