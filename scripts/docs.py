@@ -203,21 +203,24 @@ def channel_example(spec: ChannelSpec) -> str:
         if key.required or key.example:
             lines.append(f"      {key.name}: {key.example or key.kind.example}")
     for path in spec.uses:
-        lines.extend(f"{'  ' * depth}{name}:" for depth, name in enumerate(path))
-        for key in _table_at(path):
-            if key.required:
-                example = key.example or key.kind.example
-                lines.append(f"{'  ' * len(path)}{key.name}: {example}")
+        lines.extend(f"{'  ' * depth}{name}:" for depth, name in enumerate(path[:-1]))
+        key, indent = _key_at(path), "  " * (len(path) - 1)
+        if key.table is None:
+            lines.append(f"{indent}{key.name}: {key.example or key.kind.example}")
+            continue
+        lines.append(f"{indent}{key.name}:")
+        required = (k for k in key.table if k.required)
+        lines.extend(f"{indent}  {k.name}: {k.example or k.kind.example}" for k in required)
     return "\n".join(lines)
 
 
-def _table_at(path: tuple[str, ...]) -> Table:
-    table = TOP
+def _key_at(path: tuple[str, ...]) -> Key:
+    table, key = TOP, None
     for name in path:
-        found = table.key(name).table
-        assert found is not None, path
-        table = found
-    return table
+        key = table.key(name)
+        table = key.table or Table(())
+    assert key is not None
+    return key
 
 
 def _anchor_of(path: tuple[str, ...]) -> str:
