@@ -30,7 +30,7 @@ from report import NOW_MS, build, timed  # bench/report.py: the same month of da
 
 from slawatch.collector.main import Collector
 from slawatch.collector.reports.build import compute_from_store, daily_reports, last_days
-from slawatch.collector.status.routes import STATUS_CACHE
+from slawatch.collector.status.cache import STATUS_CACHE
 from slawatch.collector.store import Store
 from slawatch.config.loader import parse_config
 from slawatch.config.schema import Config

@@ -155,7 +155,8 @@ class Collector:
             )
 
     async def stop(self) -> None:
-        """Stop accepting, let in-flight requests finish (and commit), close the store."""
+        """Stop accepting, let in-flight requests finish (and commit), stop the features (the
+        alerts finish their deliveries in flight, bounded), close the store."""
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
@@ -163,6 +164,9 @@ class Collector:
             log.info("collector_stopped")
 
     async def _store_context(self, app: web.Application) -> AsyncIterator[None]:
+        """Registered before every feature's context: contexts close in reverse order, so on a
+        stop the store closes last, after the alerts have committed their deliveries in flight
+        (`alerts.service`) and the other features their work."""
         await self.store.open()
         yield
         await self.store.close()

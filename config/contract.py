@@ -23,6 +23,9 @@ MAX_FUTURE_S = 300.0
 MAX_BATCH_SAMPLES = 10_000
 MAX_BODY_BYTES = 10 * 1024 * 1024
 """Request bodies, also after gzip decompression."""
+MAX_PUSH_BACKOFF_S = 60.0
+"""The longest an agent waits between two push attempts while the collector is away (its
+backoff's cap); a collector that starts again hears from every live agent within it."""
 SHIP_BATCH_SAMPLES = 1_000
 """What an agent sends in one push."""
 BODY_READ_LIMIT_BYTES = 1024 * 1024

@@ -43,6 +43,7 @@ from slawatch.collector.alerts.events import (
     Down,
     Event,
     Flapping,
+    FlappingEnded,
     Grouped,
     NoData,
     ObjectiveBreached,
@@ -102,7 +103,10 @@ class ChatServices:
     """The access token the ntfy stand-in asks of every publisher."""
     clock: Callable[[], float] | None = None
     """The webhook route's clock for signature freshness; None: the real time."""
+    arrivals: int = 0
+    """Requests received so far, answered or not (`requests` lists them once answered)."""
     _queued: deque[Answer] = field(default_factory=deque)
+    _delays: deque[float] = field(default_factory=deque)
     _release: asyncio.Event = field(default_factory=asyncio.Event)
     _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
 
@@ -185,6 +189,11 @@ class ChatServices:
             },
         )
 
+    def delay_next(self, seconds: float, times: int = 1) -> None:
+        """The next requests are answered (as they would be) only after `seconds`: a slow
+        service, with a request in flight meanwhile."""
+        self._delays.extend([seconds] * times)
+
     def hang_next(self, times: int = 1) -> None:
         """The next requests get no answer until the stand-in closes."""
         self._queued.extend([Answer(0, hang=True)] * times)
@@ -193,6 +202,11 @@ class ChatServices:
 
     def received(self, service: str) -> list[Recorded]:
         return [r for r in self.requests if r.service == service]
+
+    async def wait_for_arrivals(self, count: int, timeout: float = 10.0) -> None:
+        """Until `count` requests have arrived, answered yet or not."""
+        async with self._arrived:
+            await asyncio.wait_for(self._arrived.wait_for(lambda: self.arrivals >= count), timeout)
 
     async def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[Recorded]:
         async with self._arrived:
@@ -226,6 +240,11 @@ class ChatServices:
     ) -> Callable[[web.Request], Any]:
         async def handle(request: web.Request) -> web.StreamResponse:
             body = await request.read()
+            async with self._arrived:
+                self.arrivals += 1
+                self._arrived.notify_all()
+            if self._delays:
+                await asyncio.sleep(self._delays.popleft())  # the service is slow to answer
             answer = self._queued.popleft() if self._queued else native(request, body)
             if answer.hang:
                 await self._release.wait()
@@ -555,6 +574,9 @@ def sample_events(error: str = "connection refused") -> dict[str, Event]:
         "no_data": NoData("n-no-data", AT, ACME_WEB, SINCE, ("eu-1", "us-1"), 30.0, LINK),
         "agent_silent": AgentSilent("n-silent", AT, "eu-1", SINCE, ("acme-web", "acme-db")),
         "flapping": Flapping("n-flap", AT, ACME_WEB, 6, 600.0, "down", SINCE, error, LINK),
+        "flapping_ended": FlappingEnded(
+            "n-flap-end", AT, ACME_WEB, "up", AT - 600, SINCE - 900, None, LINK
+        ),
         "burn_rate": BurnRate(
             "n-burn",
             AT,
@@ -598,6 +620,11 @@ def sample_events(error: str = "connection refused") -> dict[str, Event]:
                             error,
                         ),
                     ),
+                    period_verdict="on_track",
+                    period_measured_s=20 * 86_400 + 3 * 3600,
+                    period_projected_availability=99.99,
+                    period_complete=False,
+                    week_measured_s=7 * 86_400,
                 ),
             ),
             LINK,

@@ -4,7 +4,8 @@
   notifications, newest first, with their delivery state (attempts, next attempt, last error),
   and the count per channel and status. Page with `before` = the last `seq` seen.
 - `POST /api/v1/alerts/test` `{"channel": ID}`: one test message to the channel now, outside
-  its queue, and what the service answered (200 delivered; 502 with the reason otherwise).
+  its queue, and what the service answered (200 delivered; 502 with the reason otherwise). Its
+  link opens a page the channel's alerts link to (`Links.for_channel`).
 """
 
 from __future__ import annotations
@@ -74,11 +75,14 @@ async def send_test(request: web.Request) -> web.Response:
     if channel is None:
         raise ApiError(404, f"no channel {channel_id[:128]!r} in alerts.channels")
     service = app[SERVICE]
+    links = service.evaluator.links
+    await links.signer.load(app[STORE])
+    now = app[CLOCK]()
     event = Test(
         id=new_notification_id(),
-        at=app[CLOCK](),
+        at=now,
         channel=channel.id,
-        link=service.evaluator.links.health(),
+        link=links.link(links.for_channel(channel.id), round(now * 1000)),
     )
     message = channels.render(event, channel)
     if service.dispatcher is None:
@@ -253,6 +257,10 @@ PATHS: dict[str, Any] = {
     "/api/v1/alerts/test": {
         "post": {
             "summary": "Send a test message to a channel now and say what it answered",
+            "description": "The message links to a page this channel's alerts open: the status"
+            " page of a customer its rules watch, else an SLA's report (signed like every"
+            " alert link, so it opens without a token). A click proves that"
+            " `collector.public_url` reaches this collector.",
             "requestBody": {
                 "required": True,
                 "content": {

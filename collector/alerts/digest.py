@@ -3,8 +3,9 @@
 It is due at `weekday` `at` local time in `timezone` (default Monday 09:00 UTC) and reviews the
 last whole ISO week (Monday 00:00 to Monday 00:00 in that timezone) that ended by then: on a
 Monday morning, the week just over. Each SLA shows the week's availability and incidents, and
-its own period to date (availability against the objective, error budget left, the credit it
-would owe now). The numbers are the SLA reports' (`slawatch.collector.reports.build`).
+its own period to date: availability and the measured time it stands on, the period's verdict
+(CONTRACT §4.8: on track, at risk, breached), error budget left, and the credit already
+certain. The numbers are the SLA reports' (`slawatch.collector.reports.build`).
 
 The evaluator marks a week as sent in the same transaction that queues its messages, so it goes
 out once even across restarts; a review more than `GRACE_S` late (the collector was down on the
@@ -95,6 +96,11 @@ async def build(
                 customer=sla.customer,
                 incidents=tuple(_incident(i) for i in week_report.incidents),
                 link=report_link.get(sla.id),
+                period_verdict=period_report.verdict,
+                period_measured_s=period_report.eligible_ms / 1000,
+                period_projected_availability=period_report.projected_availability,
+                period_complete=period_report.complete,
+                week_measured_s=week_report.eligible_ms / 1000,
             )
         )
     return Digest(

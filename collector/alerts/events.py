@@ -23,6 +23,7 @@ EventKind = Literal[
     "no_data",
     "agent_silent",
     "flapping",
+    "flapping_ended",
     "burn_rate",
     "objective_breached",
     "grouped",
@@ -131,6 +132,15 @@ class Resolved:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentClock:
+    """An agent whose samples arrive stamped in the past: its clock is behind."""
+
+    agent: str
+    behind_s: float
+    """About how far behind (at most one probe interval more than the truth)."""
+
+
+@dataclass(frozen=True, slots=True)
 class NoData:
     """Every agent of a check silent for 2 intervals: monitoring itself is broken."""
 
@@ -144,6 +154,9 @@ class NoData:
     """The agents expected to run the check."""
     interval_s: float | None = None
     link: str | None = None
+    clocks_behind: tuple[AgentClock, ...] = ()
+    """Agents that push on time samples stamped too far in the past: the silence is their
+    clock's, not the check's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +190,27 @@ class Flapping:
     """The first change counted."""
     error: str | None = None
     """The latest error seen."""
+    link: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlappingEnded:
+    """The subject stopped flapping: no change for the rule's `flapping.settle`. It is not a
+    recovery: an outage open before the flapping began is resolved on its own (`Resolved`),
+    by its real end."""
+
+    kind: ClassVar[EventKind] = "flapping_ended"
+    id: str
+    at: float
+    subject: Subject
+    state: AgentState
+    """The state it settled in."""
+    since: float
+    """When that state began (the last change)."""
+    flapping_since: float
+    """The first change of the episode (its `Flapping.since`)."""
+    error: str | None = None
+    """Settled DOWN: the error naming that outage."""
     link: str | None = None
 
 
@@ -230,13 +264,19 @@ class ObjectiveBreached:
     budget_s: float
     """The error budget of the whole period, less than `down_s`."""
     credit_percent: float = 0.0
+    """The credit already certain (of `projected_availability`, CONTRACT §4.8)."""
     link: str | None = None
+    measured_s: float | None = None
+    """Up + down time of the period so far, what `availability` stands on (None in an event
+    stored before it was carried)."""
+    projected_availability: float | None = None
+    """The period's availability if the rest of it is up: the most it can end with."""
 
 
 # --------------------------------------------------------------------------- several in one
 
 
-StateChange = Down | Reminder | Resolved | NoData | AgentSilent | Flapping
+StateChange = Down | Reminder | Resolved | NoData | AgentSilent | Flapping | FlappingEnded
 """What a storm groups."""
 
 
@@ -284,6 +324,17 @@ class DigestSla:
     incidents: tuple[DigestIncident, ...] = ()
     """The week's incidents."""
     link: str | None = None
+    period_verdict: str | None = None
+    """The period's verdict (CONTRACT §4.8: met, on_track, at_risk, breached, no_data); None in a
+    review stored before verdicts existed."""
+    period_measured_s: float | None = None
+    """Up + down time of the period so far, what `period_availability` stands on."""
+    period_projected_availability: float | None = None
+    """The period's availability if the rest of it is up."""
+    period_complete: bool | None = None
+    """Whether the period is over (then its credit is owed, else only certain so far)."""
+    week_measured_s: float | None = None
+    """Up + down time of the week, what `week_availability` stands on."""
 
     @property
     def met(self) -> bool | None:
@@ -329,6 +380,7 @@ Event = (
     | NoData
     | AgentSilent
     | Flapping
+    | FlappingEnded
     | BurnRate
     | ObjectiveBreached
     | Grouped

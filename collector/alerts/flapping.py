@@ -4,8 +4,8 @@ A change is an instant where the target's known state turns from UP to DOWN or b
 stretches are looked through (DOWN, silence, UP is one change, at the UP). A target is flapping
 when `changes` changes fall within the last `window` since it last settled; it has settled once
 no change fell within the last `settle`. The evaluator sends one `Flapping` message when
-flapping starts, stays quiet while it lasts, and once settled sends `down` or `resolved` as the
-state then is.
+flapping starts, stays quiet while it lasts, and once settled sends `FlappingEnded` (and `down`
+if it settled DOWN for the rule's `after`); an outage open before is resolved at its own end.
 """
 
 from __future__ import annotations

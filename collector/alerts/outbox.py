@@ -9,9 +9,13 @@ How a notification travels:
 2. `Outbox.commit` stores it with the evaluator's state in one transaction. A state change
    (down, resolved, no_data…) for a chat channel is *held*, then released at once when the
    channel's group window is not open, or when it closes (`storms`); other kinds (burn rate,
-   breaches, digests) and everything for a `webhook` channel are queued at once. A `resolved`
-   supersedes the `down` and reminders of its run still waiting: they are merged into it, and
-   the resolved message tells the whole story ("was down 03:12–03:19").
+   breaches, digests) and everything for a channel that does not group (`groups`: the
+   `webhook`, PagerDuty) are queued at once. In a chat channel, a `resolved` supersedes the
+   `down` and reminders of its run still waiting: they are merged into it (status `merged`,
+   `merged_into` its id), and the resolved message tells the whole story ("was down
+   03:12–03:19"): people need not read an outage that is already over. A channel that does not
+   group gets every event, in order, never merged: its receiver (a ticketing system, a script,
+   PagerDuty's trigger and resolve) may need each.
 3. The dispatcher runs one loop per channel: it releases what is held when the window closes
    (one grouped message for a storm, within the rate limit), then sends the channel's oldest
    notification (by when it was decided; a storm's message takes the place of its first
@@ -53,11 +57,20 @@ from slawatch.collector.alerts.delivery import (
 )
 from slawatch.collector.alerts.events import Event, Grouped, StateChange, stable_notification_id
 from slawatch.collector.alerts.storms import Held, plan_release
-from slawatch.collector.store import AlertChanges, NewNotification, Notification, Store
+from slawatch.collector.store import (
+    AlertChanges,
+    NewNotification,
+    Notification,
+    OpenAlert,
+    Store,
+)
 from slawatch.config.schema import AlertsConfig, Channel
 
 log = structlog.get_logger()
 
+STOP_WAIT_S = 5.0
+"""On a graceful stop, a delivery in flight gets this long to finish and have its outcome
+committed (a chat message sent and not recorded would be sent again after the restart)."""
 MAX_IDLE_S = 30.0
 """A channel loop looks again at least this often, even when nothing wakes it."""
 DEADLINE_GRACE_S = 1.0
@@ -173,6 +186,22 @@ class Decision:
     supersedes: tuple[str, ...] = ()
 
 
+@dataclasses.dataclass(slots=True)
+class Pass:
+    """What one evaluation decides, committed at its end in one transaction (`Outbox.commit`):
+    notifications to store, open alerts opened (or updated) and closed, marks set."""
+
+    now_ms: int
+    decisions: list[Decision] = dataclasses.field(default_factory=list)
+    opened: list[OpenAlert] = dataclasses.field(default_factory=list)
+    closed: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+    marks: list[tuple[str, int]] = dataclasses.field(default_factory=list)
+
+    @property
+    def at(self) -> float:
+        return self.now_ms / 1000
+
+
 class Outbox:
     """Stores decided notifications and hands them to the dispatcher."""
 
@@ -234,7 +263,8 @@ class Outbox:
         supersedes: tuple[str, ...] = (),
     ) -> NewNotification:
         message = channels.render(event, channel)
-        grouped = isinstance(event, STATE_CHANGES) and groups(channel)
+        chat = groups(channel)
+        grouped = isinstance(event, STATE_CHANGES) and chat
         return NewNotification(
             id=event.id,
             channel=channel.id,
@@ -247,7 +277,7 @@ class Outbox:
             grouped=grouped,
             subject=subject,
             run_ms=run_ms,
-            supersedes=supersedes,
+            supersedes=supersedes if chat else (),
         )
 
     async def commit(self, changes: AlertChanges) -> list[str]:
@@ -453,7 +483,8 @@ class Dispatcher:
         self.outbox = outbox
         self.session = session
         self.timeout = timeout
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
 
     @property
     def channel_ids(self) -> list[str]:
@@ -477,26 +508,37 @@ class Dispatcher:
         return steps
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._loop(channel_id), name=f"alerts-{channel_id}")
+        self._stopping = False
+        self._tasks = {
+            channel_id: asyncio.create_task(self._loop(channel_id), name=f"alerts-{channel_id}")
             for channel_id in self.channel_ids
-        ]
+        }
 
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+    async def stop(self, wait_s: float = STOP_WAIT_S) -> None:
+        """Stop the channel loops: each finishes the attempt it is making (up to `wait_s`, then
+        it is cancelled and the notification stays pending), records it, and starts no other."""
+        self._stopping = True
+        self.outbox.wake()
+        tasks = self._tasks
+        if tasks:
+            await asyncio.wait(tasks.values(), timeout=wait_s)
+            for channel_id, task in tasks.items():
+                if not task.done():
+                    log.warning("alert_delivery_interrupted", channel=channel_id, wait_s=wait_s)
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._tasks = {}
 
     async def _loop(self, channel_id: str) -> None:
-        while True:
+        while not self._stopping:
             try:
                 wait = await self.step(channel_id)
             except Exception:
                 log.exception("alert_dispatch_failed", channel=channel_id)
                 wait = MAX_IDLE_S
+            if self._stopping:
+                return
             if wait == 0:
                 await asyncio.sleep(0)
                 continue
@@ -505,9 +547,9 @@ class Dispatcher:
 
 
 def groups(channel: Channel) -> bool:
-    """Whether the channel's state changes may be held and grouped: chat channels, read by
-    people (`ChannelSpec.groups`). A `webhook` gets every event on its own, in CONTRACT §3.2's
-    body, and PagerDuty each trigger and resolve."""
+    """Whether the channel's state changes may be held, grouped and merged: chat channels, read
+    by people (`ChannelSpec.groups`). A `webhook` gets every event on its own, in CONTRACT
+    §3.2's body, and PagerDuty each trigger and its resolve."""
     return channels.spec_for(channel).groups
 
 

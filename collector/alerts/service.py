@@ -1,6 +1,11 @@
 """Alerts wired into the collector: the evaluator on ingest and on a timer, the dispatcher's
 channel loops, the metrics, all started and stopped with the application (`cleanup_ctx`).
 
+A graceful stop (SIGTERM) lets the evaluation under way and the deliveries in flight finish
+and commit, each within `STOP_WAIT_S`, before the store closes (the application closes its
+contexts in reverse order: the store's, opened first, last): a chat message is sent again
+after a restart only if the collector *died* between the service's answer and the commit.
+
 `setup(app)` is one of the collector's `ROUTES`. Every clock reading is the app's `CLOCK`, so
 tests put the collector at any instant and call `evaluate_now` / `deliver_due` instead of
 waiting for the timers.
@@ -19,7 +24,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from slawatch.collector.alerts.evaluator import Evaluator
-from slawatch.collector.alerts.outbox import AlertMetrics, Dispatcher, Outbox, ms
+from slawatch.collector.alerts.outbox import STOP_WAIT_S, AlertMetrics, Dispatcher, Outbox, ms
 from slawatch.collector.app import (
     CLOCK,
     CONFIG,
@@ -65,6 +70,7 @@ class AlertService:
         self.evaluator = Evaluator(store, config, self.outbox, clock=clock)
         self.dispatcher: Dispatcher | None = None
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._pruned_ms: int | None = None
 
     @property
@@ -100,14 +106,23 @@ class AlertService:
             self.dispatcher = Dispatcher(self.outbox, session)
             await self.outbox.give_up_orphans()
             self.dispatcher.start()
+            self._stopping.clear()
             evaluating = asyncio.create_task(self._evaluate_forever(), name="alerts-evaluator")
             try:
                 yield
             finally:
-                evaluating.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await evaluating
-                await self.dispatcher.stop()
+                await asyncio.gather(self._stop_evaluating(evaluating), self.dispatcher.stop())
+
+    async def _stop_evaluating(self, evaluating: asyncio.Task[None]) -> None:
+        """Let a pass under way commit what it decided (bounded), then stop."""
+        self._stopping.set()
+        self._wake.set()
+        _, late = await asyncio.wait([evaluating], timeout=STOP_WAIT_S)
+        if late:
+            log.warning("alert_evaluation_interrupted", wait_s=STOP_WAIT_S)
+            evaluating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await evaluating
 
     async def _evaluate_forever(self) -> None:
         self._wake.set()
@@ -115,6 +130,8 @@ class AlertService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=EVALUATE_EVERY_S)
             self._wake.clear()
+            if self._stopping.is_set():
+                return
             try:
                 await self.evaluator.evaluate()
                 await self._prune()
@@ -122,7 +139,8 @@ class AlertService:
                 log.error("alert_evaluation_failed", error=str(error))
             except Exception:
                 log.exception("alert_evaluation_failed")
-            await asyncio.sleep(PASS_GAP_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=PASS_GAP_S)
 
     async def _prune(self) -> None:
         now_ms = ms(self.clock())

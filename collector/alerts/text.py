@@ -21,6 +21,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from slawatch.collector.alerts.events import (
+    AgentClock,
     AgentSilent,
     AgentView,
     BurnRate,
@@ -31,6 +32,7 @@ from slawatch.collector.alerts.events import (
     Down,
     Event,
     Flapping,
+    FlappingEnded,
     Grouped,
     NoData,
     ObjectiveBreached,
@@ -40,6 +42,17 @@ from slawatch.collector.alerts.events import (
     Subject,
     Test,
 )
+from slawatch.collector.engine.verdict import Verdict
+from slawatch.collector.reports.words import VERDICT_TEXT
+
+DIGEST_VERDICT_ORDER: tuple[Verdict, ...] = ("breached", "at_risk", "on_track", "met", "no_data")
+VERDICT_MARK: dict[Verdict, str] = {
+    "met": "✓",
+    "on_track": "✓",
+    "at_risk": "!",
+    "breached": "✗",
+    "no_data": "",
+}
 
 Tone = Literal["bad", "warning", "good", "info"]
 """How a channel colours the message: red, amber, green, neutral."""
@@ -65,6 +78,7 @@ _HEADLINES = {
     "no_data": "NO DATA",
     "agent_silent": "AGENT SILENT",
     "flapping": "FLAPPING",
+    "flapping_ended": "STOPPED FLAPPING",
     "burn_rate": "BURN RATE",
     "objective_breached": "BREACHED",
     "grouped": "STORM",
@@ -108,6 +122,8 @@ def compose(event: Event) -> Message:
             return _agent_silent(event)
         case Flapping():
             return _flapping(event)
+        case FlappingEnded():
+            return _flapping_ended(event)
         case BurnRate():
             return _burn_rate(event)
         case ObjectiveBreached():
@@ -219,10 +235,14 @@ def _no_data(event: NoData) -> Message:
         facts.append(Fact("Interval", format_duration(event.interval_s)))
     if event.agents:
         facts.append(Fact("Agents", ", ".join(event.agents), short=False))
+    cause = "monitoring is blind"
+    if event.clocks_behind:
+        cause = _clocks_behind(event.clocks_behind)
+        facts.append(Fact("Clock behind", _clock_lines(event.clocks_behind), short=False))
     return Message(
         kind=event.kind,
         title=f"NO DATA {name}",
-        summary=DASH.join([f"NO DATA {name}", silence, "monitoring is blind"]),
+        summary=DASH.join([f"NO DATA {name}", silence, cause]),
         tone="bad",
         at=event.at,
         facts=tuple(facts),
@@ -285,6 +305,35 @@ def _flapping(event: Flapping) -> Message:
     )
 
 
+def _flapping_ended(event: FlappingEnded) -> Message:
+    name = subject_label(event.subject)
+    state = event.state.upper()
+    parts = [
+        f"STOPPED FLAPPING {name}",
+        f"{state} since {format_time(event.since, event.at)}",
+        f"no change for {format_duration(event.at - event.since)}",
+    ]
+    if event.state == "down" and event.error:
+        parts.append(clip(one_line(event.error), ERROR_SUMMARY_CHARS))
+    facts = [
+        *_subject_facts(event.subject),
+        Fact("State", f"{state} for {format_duration(event.at - event.since)}"),
+        Fact("Since", format_instant(event.since)),
+        Fact("Flapping since", format_instant(event.flapping_since)),
+    ]
+    if event.state == "down" and event.error:
+        facts.append(Fact("Error", clip(one_line(event.error), ERROR_FACT_CHARS), short=False))
+    return Message(
+        kind=event.kind,
+        title=f"STOPPED FLAPPING {name}",
+        summary=DASH.join(parts),
+        tone="bad" if event.state == "down" else "good" if event.state == "up" else "info",
+        at=event.at,
+        facts=tuple(facts),
+        link=event.link,
+    )
+
+
 def _burn_rate(event: BurnRate) -> Message:
     name = subject_label(event.subject)
     left = _budget_left(event.budget_s, event.budget_remaining_s)
@@ -324,18 +373,21 @@ def _objective_breached(event: ObjectiveBreached) -> Message:
         f"BREACHED {name}",
         f"{event.period} can no longer meet its {format_percent(event.objective)} objective",
         f"{format_duration(event.down_s)} down, over the {format_duration(event.budget_s)} budget",
-        f"{format_percent(event.availability)} so far",
+        f"{format_percent(event.availability)}"
+        + (_measured(event.measured_s) if event.measured_s is not None else " so far"),
     ]
     if event.credit_percent:
-        parts.append(f"credit {format_number(event.credit_percent)}%")
+        parts.append(f"credit {format_number(event.credit_percent)}% certain")
     facts = [
         *_subject_facts(event.subject),
-        Fact("Availability", format_percent(event.availability)),
+        Fact("Availability", f"{format_percent(event.availability)}{_measured(event.measured_s)}"),
         Fact("Objective", f"{format_percent(event.objective)} ({event.period})"),
         Fact("Down", format_duration(event.down_s)),
         Fact("Budget", format_duration(event.budget_s)),
         Fact("Credit", f"{format_number(event.credit_percent)}%"),
     ]
+    if event.projected_availability is not None:
+        facts.append(Fact("At most", f"{format_percent(event.projected_availability)} by its end"))
     return Message(
         kind=event.kind,
         title=f"BREACHED {name}",
@@ -355,7 +407,7 @@ def _grouped(event: Grouped) -> Message:
     if len(names) > NAMES_IN_SUMMARY:
         named += f" +{len(names) - NAMES_IN_SUMMARY} more"
     total = _count(len(event.events), "change")
-    any_bad = any(not isinstance(e, Resolved) for e in event.events)
+    any_bad = any(compose(e).tone != "good" for e in event.events)
     return Message(
         kind=event.kind,
         title=f"{total}: {counts}",
@@ -368,13 +420,10 @@ def _grouped(event: Grouped) -> Message:
 
 
 def _digest(event: Digest) -> Message:
-    below = [s for s in event.slas if s.met is False]
-    on_target = [s for s in event.slas if s.met is True]
-    status = f"{len(on_target)} on target"
-    if below:
-        status += f", {len(below)} below objective"
-    if len(on_target) + len(below) < len(event.slas):
-        status += f", {len(event.slas) - len(on_target) - len(below)} without data"
+    verdicts = Counter(_period_verdict(s) for s in event.slas)
+    status = ", ".join(
+        f"{verdicts[v]} {VERDICT_TEXT[v]}" for v in DIGEST_VERDICT_ORDER if verdicts[v]
+    )
     zone = ZoneInfo(event.timezone)
     span = f"{format_date(event.start, zone)} – {format_date(event.end - 0.001, zone)}"
     if event.timezone != "UTC":
@@ -388,7 +437,7 @@ def _digest(event: Digest) -> Message:
                 f"{_count(len(event.slas), 'SLA')}: {status}",
             ]
         ),
-        tone="bad" if below else "info",
+        tone="bad" if verdicts["breached"] else "warning" if verdicts["at_risk"] else "info",
         at=event.at,
         facts=tuple(_digest_fact(s, zone) for s in event.slas),
         link=event.link,
@@ -440,6 +489,21 @@ def _what_probes_saw(agents: tuple[AgentView, ...], error: str | None) -> str:
     return f"{seen}: {text}" if text else seen
 
 
+def _clocks_behind(clocks: tuple[AgentClock, ...]) -> str:
+    """ "agent clock behind by 10m (eu-1): samples arrive stamped in the past, …" """
+    worst = max(clocks, key=lambda c: c.behind_s)
+    names = ", ".join(c.agent for c in clocks)
+    word = "clock" if len(clocks) == 1 else "clocks"
+    return (
+        f"agent {word} behind by {format_duration(worst.behind_s)} ({names}): samples arrive"
+        " stamped in the past, fix the agent's time (NTP)"
+    )
+
+
+def _clock_lines(clocks: tuple[AgentClock, ...]) -> str:
+    return "\n".join(f"{c.agent}: about {format_duration(c.behind_s)}" for c in clocks)
+
+
 def _agent_lines(agents: tuple[AgentView, ...]) -> str:
     lines = []
     for view in agents:
@@ -468,15 +532,32 @@ def _budget_left(budget_s: float, remaining_s: float) -> str:
     return f"{max(0, math.floor(100 * remaining_s / budget_s))}%"
 
 
+def _period_verdict(sla: DigestSla) -> Verdict:
+    """The period's verdict (CONTRACT §4.8); a review stored before verdicts existed has only
+    `met`, the availability so far against the objective."""
+    if sla.period_verdict is not None:
+        return sla.period_verdict  # type: ignore[return-value]
+    return {True: "met", False: "breached", None: "no_data"}[sla.met]  # type: ignore[return-value]
+
+
 def _digest_fact(sla: DigestSla, zone: ZoneInfo) -> Fact:
-    mark = {True: "✓", False: "✗", None: "no data"}[sla.met]
+    verdict = _period_verdict(sla)
+    projected = sla.period_projected_availability
+    in_progress = sla.period_complete is False
+    period = (
+        f"{sla.period} to date {_percent_or_none(sla.period_availability)}"
+        f"{_measured(sla.period_measured_s)} (objective {format_percent(sla.objective)}): "
+        f"{VERDICT_TEXT[verdict]} {VERDICT_MARK[verdict]}".rstrip()
+    )
+    if in_progress and projected is not None and projected != sla.period_availability:
+        period += f", at most {format_percent(projected)} by its end"
+    credit = "credit certain so far" if in_progress else "credit"
     lines = [
-        f"Week {_percent_or_none(sla.week_availability)} · {sla.period} to date "
-        f"{_percent_or_none(sla.period_availability)} (objective "
-        f"{format_percent(sla.objective)}) {mark}",
+        f"Week {_percent_or_none(sla.week_availability)}{_measured(sla.week_measured_s)} · "
+        + period,
         f"Budget left {format_duration(max(sla.budget_remaining_s, 0.0))} of "
         f"{format_duration(sla.budget_s)} ({_budget_left(sla.budget_s, sla.budget_remaining_s)})"
-        f" · credit {format_number(sla.credit_percent)}%",
+        f" · {credit} {format_number(sla.credit_percent)}%",
     ]
     if sla.incidents:
         lines.append(f"{_count(len(sla.incidents), 'incident')} this week:")
@@ -487,6 +568,13 @@ def _digest_fact(sla: DigestSla, zone: ZoneInfo) -> Fact:
         lines.append(f"Report: {sla.link}")
     label = sla.name if sla.name == sla.sla else f"{sla.name} ({sla.sla})"
     return Fact(label, "\n".join(lines), short=False)
+
+
+def _measured(seconds: float | None) -> str:
+    """ " over 6d 4h measured" (CONTRACT §4.8); nothing in a review stored before it."""
+    if seconds is None:
+        return ""
+    return f" over {format_duration(seconds)} measured" if seconds > 0 else ", nothing measured"
 
 
 def _incident_line(incident: DigestIncident, zone: ZoneInfo) -> str:

@@ -43,8 +43,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from operator import itemgetter
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
+from slawatch.collector.engine.incidents import FailingRuns, Runs, Spans
 from slawatch.collector.engine.maintenance import (
     Interval,
     maintenance_intervals,
@@ -56,6 +57,7 @@ from slawatch.collector.engine.maintenance import (
 from slawatch.collector.engine.periods import Window, format_instant
 from slawatch.collector.engine.states import State, quorum_of, service_state
 from slawatch.collector.engine.timeline import Run
+from slawatch.collector.engine.verdict import Verdict, allowed_downtime_s, judge
 from slawatch.config.schema import Quorum, Sla
 
 HOUR_MS = 3_600_000
@@ -66,11 +68,6 @@ LATENCY_BUCKET_GAMMA = 1.02
 stands for 2·γ^i/(γ+1), within (γ−1)/(γ+1) < 1 % of each of them."""
 
 REPORTED_PERCENTILES = (50, 95, 99)
-
-Runs = Mapping[str, Mapping[str, Sequence[Run]]]
-"""check id → agent id → that agent's runs of that check, sorted, not overlapping."""
-
-SpanT = TypeVar("SpanT", Run, Interval)
 
 
 def bucket_value(index: int) -> float:
@@ -190,15 +187,29 @@ class Report:
     future_ms: int
     """The part of the window after `as_of`, less its maintenance."""
     availability: float | None
+    projected_availability: float | None
+    """The availability if the rest of the window is up (§4.8); `availability` once complete."""
     met: bool | None
+    verdict: Verdict
+    """§4.8, see `slawatch.collector.engine.verdict`."""
     error_budget_s: float
     error_budget_remaining_s: float
     credit_percent: float
+    """Of `availability` once complete, else of `projected_availability` (§4.8)."""
     latency: LatencySummary
     incidents: tuple[Incident, ...]
     missing_checks: tuple[str, ...]
     state: State
     """The service state (§4.3, before forgiveness) in the last millisecond before `as_of`."""
+    measured_from_ms: int | None = None
+    """The first instant of the window with a measured (UP or DOWN) service state, outside
+    maintenance; None when there is none up to `as_of`."""
+    unmeasured_before_ms: int = 0
+    """The time without data from `from` until `measured_from_ms` (until `as_of` when nothing
+    was measured), maintenance left out: how much of the window passed before monitoring began.
+    Counted as `unknown:` says, like any time without data."""
+    agents: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per check of the SLA, the agents with data in the window up to `as_of` (by id)."""
     wider_history: Interval | None = None
     """Set when `history` was too short for an incident's run_start/run_end: fetch this range."""
 
@@ -211,6 +222,20 @@ class Report:
     @property
     def eligible_ms(self) -> int:
         return self.up_ms + self.down_ms
+
+    @property
+    def complete(self) -> bool:
+        """`as_of == to` (§4.8): the window is over; a window in progress is judged by its
+        budget (`verdict`)."""
+        return self.as_of_ms == self.window.to_ms
+
+    @property
+    def calendar_error_budget_s(self) -> float:
+        """The error budget had every instant of the window outside maintenance been measured:
+        what the calendar allows. `error_budget_s` is smaller by the unknown time excluded
+        (before monitoring began, or while no agent reported)."""
+        measurable = self.eligible_ms + self.unknown_ms + self.future_ms
+        return float(allowed_downtime_s(self.sla.objective, measurable))
 
     @property
     def error_budget_remaining_ratio(self) -> float | None:
@@ -252,6 +277,10 @@ class Report:
             "error_budget_remaining_s": self.error_budget_remaining_s,
             "credit_percent": _plain(self.credit_percent),
             "missing_checks": list(self.missing_checks),
+            "complete": self.complete,
+            "future_s": self.future_ms / 1000,
+            "projected_availability": self.projected_availability,
+            "verdict": self.verdict,
         }
 
 
@@ -562,9 +591,9 @@ def compute_report(
     elif sla.unknown == "down":
         down, unknown = down + unknown, 0
     future = (window.to_ms - as_of) - overlap_ms(holes, as_of, window.to_ms)
-
-    availability = 100 * up / (up + down) if up + down else None
-    budget = _budget_s(sla.objective, up + down + future)
+    judged_figures = judge(sla, up, down, future, complete=as_of == window.to_ms)
+    measured_from, unmeasured_before = _measured_from(pieces, window.from_ms, as_of)
+    agents = _agents_with_data(sla, runs, window.from_ms, min(as_of, now_ms))
     outages = _outages(pieces, window.from_ms, as_of)
     if incidents == "open":
         outages_shown = [p for p in outages if p.end_ms == now_ms and as_of == now_ms]
@@ -581,15 +610,20 @@ def compute_report(
         unknown_ms=unknown,
         maintenance_ms=maintenance,
         future_ms=future,
-        availability=availability,
-        met=None if availability is None else availability >= sla.objective,
-        error_budget_s=float(budget),
-        error_budget_remaining_s=float(budget - Fraction(down, 1000)),
-        credit_percent=_credit(sla, availability),
+        availability=judged_figures.availability,
+        projected_availability=judged_figures.projected_availability,
+        met=judged_figures.met,
+        verdict=judged_figures.verdict,
+        error_budget_s=float(judged_figures.error_budget_s),
+        error_budget_remaining_s=float(judged_figures.error_budget_remaining_s),
+        credit_percent=judged_figures.credit_percent,
         latency=summarize_latency(sla, latency),
         incidents=tuple(listed),
-        missing_checks=_missing_checks(sla, runs, window.from_ms, min(as_of, now_ms)),
+        missing_checks=tuple(sorted(check for check, seen in agents.items() if not seen)),
         state=_state_before(timeline.segments, as_of),
+        measured_from_ms=measured_from,
+        unmeasured_before_ms=unmeasured_before,
+        agents=agents,
         wider_history=_wider_history(history, outages, start, end, now_ms),
     )
 
@@ -631,18 +665,6 @@ def _up_and_down(segments: Sequence[Segment], start_ms: int, end_ms: int) -> tup
     return up, down
 
 
-def _budget_s(objective: float, budget_time_ms: int) -> Fraction:
-    """(1 − objective/100) · time, exactly, with the objective read as the decimal written."""
-    allowed = (100 - Fraction(Decimal(repr(objective)))) / 100
-    return allowed * Fraction(budget_time_ms, 1000)
-
-
-def _credit(sla: Sla, availability: float | None) -> float:
-    if availability is None:
-        return 0
-    return max((tier.percent for tier in sla.credits if availability < tier.below), default=0)
-
-
 def _state_before(segments: Sequence[Segment], instant_ms: int) -> State:
     for segment in segments:
         if segment.start_ms < instant_ms <= segment.end_ms:
@@ -650,39 +672,41 @@ def _state_before(segments: Sequence[Segment], instant_ms: int) -> State:
     return State.UNKNOWN
 
 
-def _missing_checks(sla: Sla, runs: Runs, start_ms: int, end_ms: int) -> tuple[str, ...]:
-    """Checks of the SLA without a single run (of any agent) inside `[start_ms, end_ms)`."""
+def _agents_with_data(
+    sla: Sla, runs: Runs, start_ms: int, end_ms: int
+) -> dict[str, tuple[str, ...]]:
+    """Per check of the SLA, the agents with a run lasting a while inside `[start_ms, end_ms)`;
+    a check without any is a missing check (§4.7)."""
 
-    def has_data(check: str) -> bool:
+    def has_data(agent_runs: Sequence[Run]) -> bool:
         return start_ms < end_ms and any(
             run.start_ms < end_ms and run.end_ms > start_ms and run.start_ms < run.end_ms
-            for agent_runs in runs.get(check, {}).values()
             for run in agent_runs
         )
 
-    return tuple(sorted(check for check in set(sla.checks) if not has_data(check)))
+    return {
+        check: tuple(
+            sorted(a for a, agent_runs in runs.get(check, {}).items() if has_data(agent_runs))
+        )
+        for check in sorted(set(sla.checks))
+    }
+
+
+def _measured_from(pieces: Sequence[Segment], start_ms: int, end_ms: int) -> tuple[int | None, int]:
+    """The first instant of `[start_ms, end_ms)` in an UP or DOWN piece (None if none), and the
+    UNKNOWN time of the pieces before it (maintenance is not in `pieces`)."""
+    unknown = 0
+    for piece in pieces:
+        if piece.end_ms <= start_ms or piece.start_ms >= end_ms:
+            continue
+        begin = max(piece.start_ms, start_ms)
+        if piece.state is not State.UNKNOWN:
+            return begin, unknown
+        unknown += min(piece.end_ms, end_ms) - begin
+    return None, unknown
 
 
 # --------------------------------------------------------------------------------- incidents
-
-
-@dataclass(frozen=True, slots=True)
-class _Spans(Generic[SpanT]):
-    """Sorted, disjoint spans (runs, intervals), found by bisection on their ends."""
-
-    items: tuple[SpanT, ...]
-    ends: tuple[int, ...]
-
-    @classmethod
-    def of(cls, items: Iterable[SpanT]) -> _Spans[SpanT]:
-        items = tuple(items)
-        return cls(items, tuple(item.end_ms for item in items))
-
-    def first_overlapping(self, start_ms: int, end_ms: int) -> SpanT | None:
-        index = bisect_right(self.ends, start_ms)
-        if index < len(self.items) and self.items[index].start_ms < end_ms:
-            return self.items[index]
-        return None
 
 
 def _outages(pieces: Sequence[Segment], start_ms: int, end_ms: int) -> list[Segment]:
@@ -707,8 +731,8 @@ def _incidents(
     """The incidents of `outages` (see `_outages`); one that reaches now is going on."""
     if not outages:
         return []
-    check_down = {check: _Spans.of(down) for check, down in sorted(timeline.check_down.items())}
-    down_runs = _down_runs(sla, runs)
+    check_down = {check: Spans.of(down) for check, down in sorted(timeline.check_down.items())}
+    failing = FailingRuns.of(runs, sla.checks)
     incidents: list[Incident] = []
     for piece in outages:
         start, end = max(piece.start_ms, window.from_ms), min(piece.end_ms, as_of)
@@ -726,44 +750,10 @@ def _incidents(
                 run_start_ms=piece.start_ms,
                 run_end_ms=None if ongoing else piece.end_ms,
                 checks=checks,
-                error=_first_error(down_runs, checks, piece),
+                error=failing.first_error(checks, piece.start_ms, piece.end_ms),
             )
         )
     return incidents
-
-
-def _down_runs(sla: Sla, runs: Runs) -> dict[str, list[tuple[str, _Spans[Run]]]]:
-    """Per check, each agent's DOWN runs, agents by id."""
-    return {
-        check: [
-            (agent, _Spans.of(run for run in agent_runs if not run.ok))
-            for agent, agent_runs in sorted(runs.get(check, {}).items())
-        ]
-        for check in dict.fromkeys(sla.checks)
-    }
-
-
-def _first_error(
-    down_runs: Mapping[str, Sequence[tuple[str, _Spans[Run]]]],
-    checks: Sequence[str],
-    piece: Segment,
-) -> str | None:
-    """The error of the incident's earliest failing sample: the first sample of the agents' DOWN
-    run (of the incident's checks) that starts first inside it; when none starts inside it, of
-    the one that started first among those overlapping it (ties: check, then agent, by id).
-    An agent failing alone since before the incident did not start it."""
-    first: tuple[bool, int, str, str, str | None] | None = None
-    for check in checks:
-        for agent, agent_down in down_runs.get(check, []):
-            run = agent_down.first_overlapping(piece.start_ms, piece.end_ms)
-            if run is None:
-                continue
-            if run.start_ms < piece.start_ms:  # the agent's next DOWN run, if inside
-                run = agent_down.first_overlapping(run.end_ms, piece.end_ms) or run
-            candidate = (run.start_ms < piece.start_ms, run.start_ms, check, agent, run.error)
-            if first is None or candidate[:4] < first[:4]:
-                first = candidate
-    return None if first is None else first[4]
 
 
 def _wider_history(

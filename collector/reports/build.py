@@ -418,8 +418,9 @@ def shared_report(
         sla, timelines, window, now_ms, history=history, declared=declared, incidents=incidents
     )
     end_ms = min(report.as_of_ms, now_ms)
-    missing = _missing_checks(sla, timelines.runs, window.from_ms, end_ms)
-    return replace(report, missing_checks=missing)
+    agents = _agents_with_data(sla, timelines.runs, window.from_ms, end_ms)
+    missing = tuple(check for check, seen in agents.items() if not seen)
+    return replace(report, missing_checks=missing, agents=agents)
 
 
 def _service_report(
@@ -496,18 +497,21 @@ class SharedTimelines:
         ]
 
 
-def _missing_checks(sla: Sla, runs: Runs, start_ms: int, end_ms: int) -> tuple[str, ...]:
-    """The SLA's checks without a run of any agent inside `[start_ms, end_ms)` (§4.7)."""
-
-    def has_data(check: str) -> bool:
-        return any(
-            _has_run_within(agent_runs, start_ms, end_ms)
-            for agent_runs in runs.get(check, {}).values()
+def _agents_with_data(
+    sla: Sla, runs: Runs, start_ms: int, end_ms: int
+) -> dict[str, tuple[str, ...]]:
+    """Per check of the SLA, the agents with a run inside `[start_ms, end_ms)`, as the engine's
+    `Report.agents`; a check without any is missing (§4.7)."""
+    return {
+        check: tuple(
+            sorted(
+                agent
+                for agent, agent_runs in runs.get(check, {}).items()
+                if start_ms < end_ms and _has_run_within(agent_runs, start_ms, end_ms)
+            )
         )
-
-    if start_ms >= end_ms:
-        return tuple(sorted(set(sla.checks)))
-    return tuple(sorted(check for check in set(sla.checks) if not has_data(check)))
+        for check in sorted(set(sla.checks))
+    }
 
 
 def _has_run_within(runs: Sequence[Run], start_ms: int, end_ms: int) -> bool:
@@ -669,7 +673,7 @@ def _day_report(
     report = _service_report(
         sla, timelines, window, now_ms, history=history, declared=declared, incidents="open"
     )
-    return replace(report, incidents=(), missing_checks=(), wider_history=None)
+    return replace(report, incidents=(), missing_checks=(), agents={}, wider_history=None)
 
 
 async def window_reports(

@@ -24,9 +24,17 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from slawatch.collector.engine.periods import from_ms, window_for_period, zone_of
-from slawatch.collector.engine.sla import Incident
+from slawatch.collector.engine.sla import Incident, Report
 from slawatch.collector.reports.build import MaintenanceItem, SlaReport
-from slawatch.config.schema import Config, Sla
+from slawatch.collector.reports.words import (
+    IN_PROGRESS_RULE,
+    VERDICT_TEXT,
+    budget_note,
+    measured,
+    span,
+    verdict_meaning,
+)
+from slawatch.config.schema import Config
 
 REPORT_COLUMNS = (
     "sla", "customer", "name", "period", "from", "to", "as_of", "objective",
@@ -35,7 +43,10 @@ REPORT_COLUMNS = (
     "latency_count", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
     "latency_objective_ms", "latency_objective_percentile", "latency_met",
     "incidents", "missing_checks",
+    "complete", "future_s", "projected_availability", "verdict",
 )  # fmt: skip
+"""The CSV's columns: new ones are appended, so that spreadsheets reading by position keep
+working."""
 INCIDENT_COLUMNS = (
     "sla", "customer", "name", "start", "end", "duration_s", "run_start", "run_end", "checks",
     "error",
@@ -177,19 +188,29 @@ def _view(
         f"{local_time(report.window.to_ms, tz)}",
         "timezone": tz,
         "as_of": local_time(report.as_of_ms, tz),
-        "partial": report.as_of_ms < report.window.to_ms,
+        "complete": report.complete,
         "generated": local_time(generated_ms, tz),
         "objective": Figure(percent(sla.objective), repr(float(sla.objective))),
         "availability": None
         if report.availability is None
         else Figure(percent(report.availability, floor=True), repr(report.availability)),
-        "verdict": "no data" if report.met is None else ("met" if report.met else "breached"),
+        "measured": measured(report),
+        "projected": None
+        if report.complete or report.projected_availability is None or not report.eligible_ms
+        else Figure(
+            percent(report.projected_availability, floor=True),
+            repr(report.projected_availability),
+        ),
+        "verdict": report.verdict,
+        "verdict_text": VERDICT_TEXT[report.verdict].capitalize(),
+        "verdict_meaning": verdict_meaning(report),
         "budget": Figure(duration(report.error_budget_s), repr(report.error_budget_s)),
         "budget_remaining": Figure(
             duration(report.error_budget_remaining_s), repr(report.error_budget_remaining_s)
         ),
         "budget_used_percent": None if budget_used is None else min(100.0, max(0.0, budget_used)),
         "budget_used_text": None if budget_used is None else f"{budget_used:.1f} %",
+        "budget_note": budget_note(report, lambda ms: local_time(ms, tz)),
         "credit": Figure(f"{_number(report.credit_percent)} %", repr(report.credit_percent)),
         "credits": [(f"{_number(t.below)} %", f"{_number(t.percent)} %") for t in sla.credits],
         "times": [
@@ -217,7 +238,7 @@ def _view(
         },
         "ms": lambda value: "–" if value is None else f"{value:.1f} ms",
         "missing_checks": list(report.missing_checks),
-        "method": method_notes(sla),
+        "method": method_notes(found),
     }
 
 
@@ -244,44 +265,95 @@ def _maintenance_view(item: MaintenanceItem, tz: str) -> dict[str, Any]:
     }
 
 
-def method_notes(sla: Sla) -> list[str]:
-    """How the numbers were decided, in words (the report's footnote)."""
-    quorum = {
-        "any": "any one location seeing it down",
-        "majority": "a majority of the locations that have data seeing it down",
-        "all": "every location that has data seeing it down",
-    }.get(str(sla.quorum), f"at least {sla.quorum} locations (or all with data) seeing it down")
-    require = (
-        "the service is down when any of its checks is down"
-        if sla.require == "all"
-        else "the service is up while at least one of its checks is up"
-    )
+def method_notes(found: SlaReport) -> list[str]:
+    """How the numbers of this report were decided, in words (its footnote): its locations and
+    quorum, its checks, its forgiveness, its unknown time and its maintenance as they are."""
+    report, sla = found.report, found.report.sla
+    notes = [_locations_note(report)]
+    if len(set(sla.checks)) > 1:
+        notes.append(
+            "The service is down when any of its checks is down."
+            if sla.require == "all"
+            else "The service is up while at least one of its checks is up."
+        )
     unknown = {
         "exclude": "is left out of the calculation",
         "up": "counts as available",
         "down": "counts as unavailable",
     }[sla.unknown]
-    notes = [
-        f"Each check is probed from several locations; a check counts as down on {quorum}, "
-        f"and {require}.",
+    notes.append(
         "A probe result stands until the next one, for at most two probe intervals; time "
-        f"without any result is unknown and {unknown}.",
-    ]
+        f"without any result is unknown and {unknown}"
+        + (f" (here {span(report.unknown_ms / 1000)})." if report.unknown_ms else ".")
+    )
     if sla.min_downtime > 0:
         notes.append(
-            f"Outages shorter than {duration(sla.min_downtime)} are not counted as downtime."
+            f"Outages shorter than {duration(sla.min_downtime)} are forgiven: counted as up."
         )
+    else:
+        notes.append("Every outage counts, however short: no minimum downtime is forgiven.")
+    if found.maintenance:
+        count = len(found.maintenance)
+        listed = (
+            "The maintenance window listed above is"
+            if count == 1
+            else f"The {count} maintenance windows listed above are"
+        )
+        notes.append(
+            f"{listed} removed from the period ({span(report.maintenance_ms / 1000)} up to "
+            "the figures' time): maintenance counts neither for nor against availability."
+        )
+    else:
+        notes.append("No maintenance window falls in this period.")
     notes += [
-        "Maintenance windows are removed from the period: they count neither for nor against "
-        "availability.",
         "Availability = up time / (up time + down time). The error budget is the down time the "
-        "objective allows over the whole period; service credits apply when availability "
-        "falls below a tier.",
+        "objective allows over the measured time and the rest of the period.",
+        _verdict_note(report),
         "Latency percentiles are by nearest rank over successful probes outside maintenance; "
         "whole hours come from hourly histograms, accurate to within 1 %.",
         f"Times are shown in {sla.timezone}.",
     ]
     return notes
+
+
+def _locations_note(report: Report) -> str:
+    """Where the checks were probed from, and how their results were combined (the quorum)."""
+    sla = report.sla
+    seen = {check: agents for check, agents in report.agents.items() if agents}
+    if not seen:
+        return "No probe result was received in this period."
+    if len(seen) == len(report.agents) and len(set(seen.values())) == 1:
+        agents = next(iter(seen.values()))
+        subject = "The check is" if len(report.agents) == 1 else "Each check is"
+        where = f"{subject} probed from {_locations(agents)}"
+    else:
+        listed = "; ".join(f"{check} from {_locations(a)}" for check, a in seen.items())
+        where = f"The checks are probed: {listed}"
+    if max(len(agents) for agents in seen.values()) == 1:
+        return f"{where}; a check counts as down while that location's probes fail."
+    quorum = {
+        "any": "any one location seeing it down",
+        "majority": "more than half of the locations with a result seeing it down",
+        "all": "every location with a result seeing it down",
+    }.get(str(sla.quorum), f"at least {sla.quorum} locations (or all with a result) seeing it down")
+    return f"{where}; a check counts as down on {quorum} (quorum: {sla.quorum})."
+
+
+def _locations(agents: Sequence[str]) -> str:
+    count = "one location" if len(agents) == 1 else f"{len(agents)} locations"
+    return f"{count} ({', '.join(agents)})"
+
+
+def _verdict_note(report: Report) -> str:
+    if report.complete:
+        return (
+            "The period is over: the objective is met when availability reaches it, and the "
+            "service credit is that of the tier availability falls below."
+        )
+    return (
+        f"{IN_PROGRESS_RULE} The service credit shown is the one already certain: that of the "
+        "projected availability, if the rest of the period is up."
+    )
 
 
 # ------------------------------------------------------------------------------- words, numbers

@@ -1,8 +1,15 @@
-"""The SLA gauges of `/metrics` (CONTRACT §3.3): availability and error budget, current period.
+"""The SLA gauges of `/metrics` (CONTRACT §3.3, §4.8), each SLA's current period:
 
-`slawatch_sla_availability_percent{sla}` (absent while the period has no eligible time) and
-`slawatch_sla_error_budget_remaining_ratio{sla}` (1 untouched, 0 spent, below 0 overspent;
-absent without a budget). They are refreshed before a scrape through `METRICS_REFRESHERS`, from
+- `slawatch_sla_availability_percent{sla}` (absent while the period has no eligible time) and
+  `slawatch_sla_eligible_seconds{sla}`, the measured time it stands on;
+- `slawatch_sla_projected_availability_percent{sla}`: if the rest of the period is up (absent
+  while null);
+- `slawatch_sla_verdict{sla, verdict}`: 1 for the period's verdict, 0 for the others (a state
+  set, as kube-state-metrics' `kube_pod_status_phase{phase}`), so that `== 1` selects it;
+- `slawatch_sla_error_budget_remaining_ratio{sla}` (1 untouched, 0 spent, below 0 overspent;
+  absent without a budget).
+
+They are refreshed before a scrape through `METRICS_REFRESHERS`, from
 the summaries of `slawatch.collector.reports.build`, and cached: until new samples are stored,
 maintenance is
 declared or deleted, or `CACHE_S` of the collector's clock pass. A scrape waits at most
@@ -27,6 +34,7 @@ from slawatch.collector.app import (
     METRICS_REFRESHERS,
     STORE,
 )
+from slawatch.collector.engine.verdict import VERDICTS
 from slawatch.collector.ingest.batch import Batch
 from slawatch.collector.reports.build import SlaSummary, summaries
 from slawatch.collector.store import IngestResult
@@ -45,6 +53,25 @@ class SlaGauges:
             ["sla"],
             registry=registry,
         )
+        self.eligible = Gauge(
+            "slawatch_sla_eligible_seconds",
+            "Up + down time of the SLA's current period so far: what its availability stands on",
+            ["sla"],
+            registry=registry,
+        )
+        self.projected = Gauge(
+            "slawatch_sla_projected_availability_percent",
+            "Availability of the SLA's current period if the rest of it is up",
+            ["sla"],
+            registry=registry,
+        )
+        self.verdict = Gauge(
+            "slawatch_sla_verdict",
+            "Verdict of the SLA's current period: 1 for the one it has (on_track, at_risk, "
+            "breached, no_data; met once complete), 0 for the others",
+            ["sla", "verdict"],
+            registry=registry,
+        )
         self.budget_remaining = Gauge(
             "slawatch_sla_error_budget_remaining_ratio",
             "Error budget of the SLA's current period left: 1 untouched, 0 spent, < 0 overspent",
@@ -53,15 +80,26 @@ class SlaGauges:
         )
 
     def show(self, found: Sequence[SlaSummary]) -> None:
-        self.availability.clear()
-        self.budget_remaining.clear()
+        for gauge in (
+            self.availability,
+            self.eligible,
+            self.projected,
+            self.verdict,
+            self.budget_remaining,
+        ):
+            gauge.clear()
         for summary in found:
-            report = summary.report
+            report, sla_id = summary.report, summary.report.sla.id
             if report.availability is not None:
-                self.availability.labels(report.sla.id).set(report.availability)
+                self.availability.labels(sla_id).set(report.availability)
+            self.eligible.labels(sla_id).set(report.eligible_ms / 1000)
+            if report.projected_availability is not None:
+                self.projected.labels(sla_id).set(report.projected_availability)
+            for verdict in VERDICTS:
+                self.verdict.labels(sla_id, verdict).set(report.verdict == verdict)
             ratio = report.error_budget_remaining_ratio
             if ratio is not None:
-                self.budget_remaining.labels(report.sla.id).set(ratio)
+                self.budget_remaining.labels(sla_id).set(ratio)
 
 
 class SlaMetricsRefresher:

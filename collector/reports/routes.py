@@ -24,6 +24,7 @@ from slawatch.collector import links, openapi
 from slawatch.collector.app import AUTH, CLOCK, CONFIG, STORE, read_small_json
 from slawatch.collector.auth import UNAUTHORIZED_HEADERS, Principal
 from slawatch.collector.engine.periods import Window, format_instant, parse_instant_ms
+from slawatch.collector.engine.verdict import VERDICTS
 from slawatch.collector.errors import ApiError
 from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
 from slawatch.collector.reports import metrics as sla_metrics
@@ -427,11 +428,13 @@ REPORT_FIELDS = [
     "sla", "customer", "name", "from", "to", "as_of", "objective", "up_s", "down_s",
     "unknown_s", "maintenance_s", "eligible_s", "availability", "met", "error_budget_s",
     "error_budget_remaining_s", "credit_percent", "latency", "incidents", "missing_checks",
+    "complete", "future_s", "projected_availability", "verdict",
 ]  # fmt: skip
 SUMMARY_FIELDS = [
     "id", "name", "customer", "objective", "period", "from", "to", "as_of", "availability",
     "met", "error_budget_s", "error_budget_remaining_s", "error_budget_remaining_ratio",
-    "credit_percent", "state", "open_incident", "missing_checks",
+    "credit_percent", "state", "open_incident", "missing_checks", "complete", "future_s",
+    "projected_availability", "verdict",
 ]  # fmt: skip
 
 FIGURES: dict[str, Any] = {
@@ -448,8 +451,29 @@ FIGURES: dict[str, Any] = {
     "met": {"type": ["boolean", "null"]},
     "error_budget_s": {"type": "number"},
     "error_budget_remaining_s": {"type": "number"},
-    "credit_percent": {"type": "number"},
+    "credit_percent": {
+        "type": "number",
+        "description": "complete: the tier of `availability`; in progress: the tier of "
+        "`projected_availability`, the credit already certain (§4.8)",
+    },
     "missing_checks": {"type": "array", "items": {"type": "string"}},
+    "complete": {"type": "boolean", "description": "`as_of` is `to`: the window is over"},
+    "future_s": {
+        "type": "number",
+        "description": "the window after `as_of`, less its maintenance: what the error budget "
+        "and the projection count as still to come",
+    },
+    "projected_availability": {
+        **NULLABLE_NUMBER,
+        "description": "100 · (up_s + future_s) / (eligible_s + future_s): the availability if "
+        "the rest of the window is up; `availability` once complete",
+    },
+    "verdict": {
+        "enum": list(VERDICTS),
+        "description": "complete: met | breached (by `availability`); in progress: on_track "
+        "(at least 25 % of the error budget left), at_risk (less), breached (budget overspent: "
+        "the objective can no longer be met); no_data when both availabilities are null",
+    },
 }
 """`Report.figures_json`: the properties a report and an SLA's summary share."""
 

@@ -113,6 +113,9 @@ def test_the_json_report_of_a_window(scene: Scene) -> None:
     assert data["availability"] == 100 * 6600 / 7200
     assert [(i["duration_s"], i["error"]) for i in data["incidents"]] == [(600.0, "HTTP 502")]
     assert data["latency"]["count"] == 110
+    # A window in the past is complete: judged by its availability (CONTRACT §4.8).
+    assert (data["complete"], data["future_s"], data["verdict"]) == (True, 0.0, "breached")
+    assert data["projected_availability"] == data["availability"]
 
 
 def test_the_csv_report_is_one_row(scene: Scene) -> None:
@@ -120,6 +123,7 @@ def test_the_csv_report_is_one_row(scene: Scene) -> None:
     assert result.returncode == 0, result.stderr
     [row] = list(csv.DictReader(io.StringIO(result.stdout)))
     assert (row["sla"], row["down_s"], row["incidents"]) == ("acme-web", "600.0", "1")
+    assert (row["complete"], row["verdict"]) == ("true", "breached")
 
 
 def test_the_html_report_is_a_page(scene: Scene) -> None:
@@ -137,6 +141,12 @@ def test_the_default_is_the_current_period(scene: Scene) -> None:
     assert (data["period"], data["from"]) == (
         month.strftime("%Y-%m"),
         month.strftime("%Y-%m-01T00:00:00Z"),
+    )
+    # The month is in progress: judged by the error budget of the whole month.
+    budget, left = data["error_budget_s"], data["error_budget_remaining_s"]
+    assert data["complete"] is False and data["future_s"] > 0
+    assert data["verdict"] == (
+        "breached" if left < 0 else "on_track" if left >= budget / 4 else "at_risk"
     )
 
 

@@ -104,7 +104,9 @@ async def test_the_dom_chromium_builds_carries_the_reports_numbers(
     assert re.search(r'<h1 id="sla-name">ACME website</h1>', dom)
     assert '<strong id="customer">ACME Corp</strong>' in dom
     assert '<div class="period" id="period">November 2026</div>' in dom
-    assert "Objective breached" in dom
+    assert float(data_value(dom, "projected")) == data["projected_availability"]
+    # November is in progress on the 10th: 600 s down, a third of the budget (CONTRACT §4.8).
+    assert f'data-verdict="{data["verdict"]}">On track<' in dom and data["verdict"] == "on_track"
     incidents = re.search(r'<table id="incidents">(.*?)</table>', dom, re.S)
     assert incidents and incidents.group(1).count("<tr>") == 1 + len(data["incidents"])
     assert "HTTP 503" in incidents.group(1)

@@ -5,6 +5,7 @@ refusals are judged."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +177,6 @@ async def test_pagerduty_triggers_on_down_and_resolves_the_same_key(
     [
         ("no_data", "error", "acme-web"),
         ("agent_silent", "error", "eu-1"),
-        ("flapping", "warning", "acme-web"),
         ("burn_rate", "critical", "acme-website"),
         ("objective_breached", "error", "acme-website"),
         ("test", "info", "slawatch"),
@@ -192,6 +192,21 @@ async def test_pagerduty_other_events_trigger_alerts_of_their_own(
     assert sent["event_action"] == "trigger"
     assert sent["dedup_key"] == f"slawatch/{kind}/{event.id}"
     assert (sent["payload"]["severity"], sent["payload"]["source"]) == (severity, source)
+
+
+async def test_pagerduty_resolves_a_flapping_episode_when_it_ends(
+    services: ChatServices, session: aiohttp.ClientSession
+) -> None:
+    flapping = EVENTS["flapping"]
+    ended = replace(EVENTS["flapping_ended"], flapping_since=flapping.since)
+    _, _, trigger = await send(services, session, "pagerduty", flapping)
+    _, result, resolve = await send(services, session, "pagerduty", ended)
+    assert result.delivered, result
+    assert trigger.json()["event_action"] == "trigger"
+    assert trigger.json()["payload"]["severity"] == "warning"
+    assert resolve.json()["event_action"] == "resolve"
+    assert resolve.json()["dedup_key"] == trigger.json()["dedup_key"]
+    assert trigger.json()["dedup_key"] == "slawatch/flapping/check/acme-web/1795749120000"
 
 
 async def test_pagerduty_sla_events_name_the_customer(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, assume, given, settings
+from yarl import URL
 
 from tests import openapi_rig
 from tests.chat_services import ChatServices
@@ -130,6 +131,10 @@ async def test_a_test_message_reaches_the_channel(
     assert telegram.status == 200
     assert (webhook.status, webhook.json()["event"]) == (200, "test")
     assert webhook.json()["id"] == answer["id"]
+    link = URL(webhook.json()["link"])  # the status page the channel's alerts open, signed
+    assert str(link.with_query(None)) == "https://sla.example.com/status/acme"
+    page = await rig.client.get(link.path_qs)
+    assert page.status == 200 and "ACME" in await page.text()
 
 
 async def test_a_test_message_refused_says_why_without_secrets(

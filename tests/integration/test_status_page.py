@@ -28,7 +28,8 @@ from aiohttp.test_utils import TestClient
 from slawatch.collector.engine.periods import Window
 from slawatch.collector.main import Collector
 from slawatch.collector.reports.build import report_window, sla_report
-from slawatch.collector.status.routes import FRESH_S, Redactor, plain_error
+from slawatch.collector.status.cache import FRESH_S
+from slawatch.collector.status.view import Redactor, plain_error
 from slawatch.config.loader import parse_config
 from tests.support import auth, ms
 
@@ -351,13 +352,27 @@ async def test_the_json_twin_carries_the_current_periods(client: TestClient) -> 
     listed = (await (await client.get("/api/v1/slas", headers=auth(ACME))).json())["slas"]
     for mine, summary in zip(data["slas"], listed, strict=True):
         for key in ("id", "name", "period", "from", "to", "as_of", "availability", "met",
-                    "error_budget_s", "error_budget_remaining_s", "missing_checks"):  # fmt: skip
+                    "error_budget_s", "error_budget_remaining_s", "missing_checks", "verdict",
+                    "complete", "projected_availability", "credit_percent", "eligible_s",
+                    "unknown_s", "future_s"):  # fmt: skip
             assert mine[key] == summary[key], key
     web, db = data["slas"]
-    # November so far: 30 minutes down, in a month whose budget is 0.1 % of its eligible time.
-    assert (web["state"], web["met"], web["verdict"]) == ("operational", False, "breached")
+    # November in Paris so far (from 31 October 23:00 UTC): 30 minutes down in 8 d 13 h 05 min
+    # measured (5 November had no data but for the last sample's 5 minutes), below the
+    # objective so far; but the budget is 0.1 % of those and the 20 d 11 h to come, 2505.9 s,
+    # of which 705.9 s (28 %) are left: on track (CONTRACT §4.8), no credit certain.
+    assert (web["state"], web["met"], web["verdict"]) == ("operational", False, "on_track")
+    assert (web["eligible_s"], web["future_s"], web["complete"]) == (738_300, 1_767_600, False)
+    assert web["error_budget_s"] == pytest.approx(2505.9)
     assert web["error_budget_remaining_s"] == pytest.approx(web["error_budget_s"] - 1800)
-    assert (db["state"], db["met"], db["verdict"]) == ("operational", True, "met")
+    assert web["projected_availability"] == 100 * (738_300 - 1800 + 1_767_600) / 2_505_900
+    assert web["credit_percent"] == 0
+    assert web["budget_note"] == (
+        "The error budget is 41 min 45 s, not the 43 min 12 s of the whole period: 23 h 55 min "
+        "without data are unknown and left out, as time without data is, with their share of "
+        "the budget."
+    )
+    assert (db["state"], db["met"], db["verdict"]) == ("operational", True, "on_track")
     assert db["error_budget_remaining_s"] == pytest.approx(db["error_budget_s"] - 1200)
     assert [i["run_start"] for i in web["incidents"]] == ["2026-11-03T10:00:00Z"]
     assert web["incidents"][0]["checks"] == ["web"] and web["open_incidents"] == []
@@ -425,7 +440,9 @@ async def test_day_bars_are_the_per_day_reports(client: TestClient, collector: C
             strict=True,
         )
     )
-    assert labels["2026-11-03"] == "Tue 3 Nov 2026: 97.916 % available, 30 min down"
+    assert labels["2026-11-03"] == (
+        "Tue 3 Nov 2026: 97.916 % available over 1 d measured, 30 min down"
+    )
     assert labels["2026-10-20"] == "Tue 20 Oct 2026: no data"
     assert cells(html, "acme-db")[-4][1] == "Sat 7 Nov 2026: maintenance only (1 d)"
 
@@ -537,9 +554,12 @@ async def test_no_data_yet(client: TestClient) -> None:
         assert {level for level, _ in cells(html, sla)} == {"no_data"}
         assert len(cells(html, sla)) == 90
     data = await twin(client, "acme")
+    # Nothing measured, the whole month to come: its whole budget is left (CONTRACT §4.8).
     assert {(s["state"], s["verdict"], s["availability"]) for s in data["slas"]} == {
-        ("no_data", "no_data", None)
+        ("no_data", "on_track", None)
     }
+    assert {s["projected_availability"] for s in data["slas"]} == {100.0}
+    assert html.count('<div class="measured">nothing measured yet</div>') == 2
     empty = await page(client, "initech", INITECH)
     assert "No service is monitored for this customer yet." in empty
     assert (await twin(client, "initech", INITECH))["slas"] == []

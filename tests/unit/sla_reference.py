@@ -192,9 +192,27 @@ def reference_report(
     availability = float(Fraction(100 * up, eligible)) if eligible else None
     allowed = 1 - Fraction(str(sla.objective)) / 100
     budget = allowed * Fraction(eligible + future, 1000)
+    remaining = budget - Fraction(down, 1000)
+
+    # §4.8: a window in progress is judged by what can still happen.
+    complete = now_ms >= to_ms
+    projected = (
+        float(Fraction(100 * (up + future), eligible + future)) if eligible + future else None
+    )
+    if projected is None:
+        verdict = "no_data"
+    elif complete:
+        verdict = (
+            "met" if availability is not None and availability >= sla.objective else "breached"
+        )
+    elif remaining < 0:
+        verdict = "breached"
+    else:
+        verdict = "on_track" if 4 * remaining >= budget else "at_risk"
+    credited = availability if complete else projected
     credit = 0
-    if availability is not None:
-        credit = max([t.percent for t in sla.credits if availability < t.below], default=0)
+    if credited is not None:
+        credit = max([t.percent for t in sla.credits if credited < t.below], default=0)
 
     incidents = reference_incidents(
         series,
@@ -254,11 +272,15 @@ def reference_report(
         "availability": availability,
         "met": None if availability is None else availability >= sla.objective,
         "error_budget_s": float(budget),
-        "error_budget_remaining_s": float(budget - Fraction(down, 1000)),
+        "error_budget_remaining_s": float(remaining),
         "credit_percent": credit,
         "latency": latency,
         "incidents": incidents,
         "missing_checks": missing,
+        "complete": complete,
+        "future_s": future / 1000,
+        "projected_availability": projected,
+        "verdict": verdict,
     }
 
 

@@ -214,8 +214,11 @@ async def test_breached_only_once_the_period_can_no_longer_meet_its_objective(
     assert (event.down_s, event.budget_s) == (780, pytest.approx(756))  # type: ignore[union-attr]
     assert json.loads(breach.body)["text"].startswith(
         "BREACHED SLA shop — 2026-11-27 can no longer meet its 99% objective"
-        " — 13m down, over the 12m 36s budget — 82.191% so far"
+        " — 13m down, over the 12m 36s budget — 82.191% over 1h 13m measured"
     )
+    # At most 98.968 % by the end of the day: 13 minutes down of the 21 hours measured or to
+    # come (the budget's 756 s are 1 % of them).
+    assert event.projected_availability == pytest.approx(100 * (1 - 780 / 75_600))  # type: ignore[union-attr]
     await run_for(store, clock, 5 * MINUTE, ok=False)
     await judge.evaluate(budgets=True)
     assert len(await notifications(store)) == 1

@@ -4,7 +4,7 @@ fixed clock from a real store, and once per week even across restarts."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -122,18 +122,31 @@ async def test_the_digest_content_on_a_fixed_clock_sent_once_a_week(
     assert shop.period == "2026-11" and shop.customer == "acme"
     month_s = now - paris(2026, 11, 16)  # data since the 16th: the rest is excluded
     assert shop.period_availability == pytest.approx(100 * (month_s - 1800) / month_s)
-    assert shop.credit_percent == 10
-    assert shop.met is False
+    assert shop.period_measured_s == pytest.approx(month_s)
+    assert shop.week_measured_s == week_s
+    # November is in progress (CONTRACT §4.8), but its 30 minutes down exceed the budget of the
+    # whole month as measured, 0.1 % of the 14 d 08 h since the 16th and the 16 h to come:
+    # breached, and the 10 % credit is certain whatever comes next.
+    to_come = datetime(2026, 12, 1, tzinfo=UTC).timestamp() - now
+    assert shop.period_projected_availability == pytest.approx(
+        100 * (month_s - 1800 + to_come) / (month_s + to_come)
+    )
+    assert (shop.period_verdict, shop.credit_percent, shop.met) == ("breached", 10, False)
     (incident,) = shop.incidents
     assert (incident.start, incident.end, incident.duration_s) == (*outage, 1800.0)
     assert incident.error == "HTTP 502 bad gateway" and incident.checks == ("web",)
     link = await unsigned(store, shop.link, now)
     assert link == "http://127.0.0.1:8480/api/v1/slas/shop/report?format=html&period=2026-11"
     assert (api.week_availability, api.incidents, api.met) == (100.0, (), True)
+    assert (api.period_verdict, api.credit_percent) == ("on_track", 0)
     text = json.loads(row.body)["text"]
     assert text.startswith("SLA weekly review 2026-W48 (")
-    assert "2 SLAs: 1 on target, 1 below objective" in text
+    assert "2 SLAs: 1 objective breached, 1 on track" in text
     body = json.dumps(json.loads(row.body))
+    words = json.dumps(json.loads(row.body), ensure_ascii=False)
+    assert "2026-11 to date 99.855% over 14d 9h measured (objective 99.9%)" in words
+    assert "objective breached ✗, at most 99.861% by its end" in words
+    assert "· credit certain so far 10%" in words
     assert "ACME shop (shop)" in body and "HTTP 502 bad gateway" in body
 
     clock.now = paris(2026, 12, 7, 9, 0)

@@ -15,12 +15,15 @@ import pytest
 from structlog.testing import capture_logs
 from yarl import URL
 
-from slawatch.collector.alerts.evaluator import Evaluator, rule_key
+from slawatch.collector.alerts.evaluator import Evaluator
 from slawatch.collector.alerts.outbox import Outbox, decode_event
 from slawatch.collector.alerts.service import KEEP_FINISHED_S, KEEP_MARKS_S
+from slawatch.collector.alerts.silences import START_GRACE_S
+from slawatch.collector.alerts.targets import rule_key
 from slawatch.collector.ingest.batch import SampleRow
 from slawatch.collector.links import PARAMETERS, VALID_S, LinkSigner
 from slawatch.collector.store import Notification, Store
+from slawatch.config.contract import MAX_PUSH_BACKOFF_S
 from slawatch.config.loader import parse_config
 from slawatch.config.schema import Config
 
@@ -541,6 +544,57 @@ async def test_a_collector_restart_is_not_silence(
     await probe(store, clock, clock.now + 30, ok=True)
     await judge.evaluate()
     assert await kinds(store) == []
+
+
+async def test_a_skewed_agent_clock_is_one_silence_and_named(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    """Issue 15: an agent 10 minutes behind pushes on time samples stamped 10 minutes ago. Each
+    one used to open a "new" silence; it is one, told once, naming the clock."""
+    rules = "    - {checks: [web], channels: [tickets], events: [no_data]}\n"
+    judge = evaluator(store, config_with(rules, tmp_path), clock)
+    for _ in range(30):  # five minutes of pushes, each evaluated
+        await store.ingest("eu-1", [sample(clock.now - 600, True)], labels=None,
+                           now_ms=round(clock.now * 1000))  # fmt: skip
+        await judge.evaluate()
+        clock.now += INTERVAL
+    (no_data,) = await notifications(store, channel="tickets")
+    body = json.loads(no_data.body)
+    assert body["event"] == "no_data"
+    assert body["clocks_behind"] == [{"agent": "eu-1", "behind_s": 600.0}]
+    assert "agent clock behind by 10m (eu-1)" in body["summary"]
+    await probe(store, clock, clock.now + 30, ok=True)  # its clock fixed: on time again
+    await judge.evaluate()
+    assert await store.open_alerts() == []
+    assert len(await notifications(store)) == 1
+
+
+async def test_a_restart_waits_for_the_agents_backoff_before_calling_them_silent(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    """Issue 15: after a collector restart, agents backing off come back within
+    MAX_PUSH_BACKOFF_S; checks of short intervals must not all be called silent meanwhile."""
+    rules = "    - {checks: ['*'], channels: [tickets], events: [no_data, agent_silent]}\n"
+    await probe(store, clock, T0 + 30, ok=True, agents=("eu-1",))
+    clock.now = T0
+    await probe(store, clock, T0 + 30, ok=True, check="db", agents=("us-1",))
+    clock.now += 600  # the collector was down for ten minutes
+    started = clock.now
+    judge = evaluator(store, config_with(rules, tmp_path), clock)
+    for seconds in (0, 25, 50):
+        clock.now = started + seconds
+        await judge.evaluate()
+    assert await notifications(store) == []
+    clock.now = started + MAX_PUSH_BACKOFF_S - 25  # eu-1's backoff ends: it pushes again
+    await probe(store, clock, started + START_GRACE_S - 0.001, ok=True, agents=("eu-1",))
+    await judge.evaluate()
+    assert await notifications(store) == []
+    clock.now = started + START_GRACE_S  # us-1 did not come back: that is silence
+    await judge.evaluate()
+    rows = await notifications(store, channel="tickets")
+    assert sorted((r.kind, r.subject) for r in rows) == [
+        ("agent_silent", "agent:us-1"), ("no_data", "check:db")
+    ]  # fmt: skip
 
 
 async def test_agent_silent_after_twice_its_shortest_interval_or_a_minute(

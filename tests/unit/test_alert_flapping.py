@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from slawatch.collector.alerts import flapping
+from slawatch.collector.alerts.evaluator import AlertState
 from slawatch.collector.alerts.outbox import decode_event
 from slawatch.collector.engine.sla import Segment
 from slawatch.collector.engine.states import State
+from slawatch.collector.ingest.batch import SampleRow
 from slawatch.collector.store import Store
 from slawatch.config.loader import parse_config
 from slawatch.config.schema import FlappingSettings
@@ -23,6 +25,13 @@ from tests.unit.test_alert_evaluator import (
 
 UP, DOWN, UNKNOWN = State.UP, State.DOWN, State.UNKNOWN
 SETTINGS = FlappingSettings(changes=3, window=600, settle=300)
+
+
+def every_5s(ts: float, ok: bool) -> SampleRow:
+    """A sample of `web` by an agent probing every 5 s."""
+    return SampleRow(round(ts * 1000), ok, 12.0 if ok else None, 5000, 200 if ok else None,
+                     None if ok else "HTTP 503", None, None, None, None, None, None, "web",
+                     "http")  # fmt: skip
 
 
 def segments(*parts: tuple[int, int, State]) -> list[Segment]:
@@ -76,20 +85,28 @@ async def test_rapid_cycles_make_one_flapping_message_until_settled(
         await phase(30, False)
         await phase(30, True)
     await phase(30, False)
-    kinds = [row.kind for row in await notifications(store)]
-    assert kinds == ["down", "resolved", "down", "flapping"]
-    flap = decode_event((await notifications(store))[-1].event)
+    assert await changes(store) == ["down", "resolved", "down", "resolved", "flapping"]
+    rows = await notifications(store)
+    second = decode_event(rows[3].event)  # the outage open when it began to flap: its own end
+    assert (second.down_since, second.up_since) == (T0 + 90, T0 + 120)  # type: ignore[union-attr]
+    flap = decode_event(rows[4].event)
     assert flap.changes == 4 and flap.window_s == 300  # type: ignore[union-attr]
     assert flap.since == T0 + 30  # type: ignore[union-attr]
     await phase(170, True)  # UP, but changes still within the settle time
-    assert [row.kind for row in await notifications(store)] == kinds
+    assert len(await changes(store)) == 5
     await phase(30, True)
-    rows = await notifications(store)
-    assert [row.kind for row in rows] == [*kinds, "resolved"]
-    resolved = decode_event(rows[-1].event)
-    assert resolved.down_since == T0 + 90  # the open alert's outage: its down was sent
-    assert rows[-1].run_ms == rows[2].run_ms == rows[3].run_ms
-    assert resolved.up_since == T0 + 360  # type: ignore[union-attr]
+    assert await changes(store) == [
+        "down", "resolved", "down", "resolved", "flapping", "flapping_ended"
+    ]  # fmt: skip
+    ended = decode_event((await notifications(store))[-1].event)
+    assert (ended.state, ended.since) == ("up", T0 + 360)  # type: ignore[union-attr]
+    assert ended.flapping_since == T0 + 30  # type: ignore[union-attr]
+    assert await store.open_alerts() == []
+
+
+async def changes(store: Store) -> list[str]:
+    """The kinds decided, each once (a storm's grouped message lists changes decided apart)."""
+    return [row.kind for row in await notifications(store) if row.kind != "grouped"]
 
 
 async def test_flapping_that_settles_down_sends_down(store: Store, tmp_path: Path) -> None:
@@ -114,9 +131,11 @@ async def test_flapping_that_settles_down_sends_down(store: Store, tmp_path: Pat
     assert [row.kind for row in await notifications(store)] == ["flapping"]
     await probe(store, clock, clock.now + 20, ok=False)
     await judge.evaluate()
+    assert await changes(store) == ["flapping", "flapping_ended", "down"]
     rows = await notifications(store)
-    assert [row.kind for row in rows] == ["flapping", "down"]
-    assert decode_event(rows[-1].event).since == down_since  # type: ignore[union-attr]
+    assert decode_event(rows[2].event).since == down_since  # type: ignore[union-attr]
+    ended = decode_event(rows[1].event)
+    assert (ended.state, ended.since) == ("down", down_since)  # type: ignore[union-attr]
 
 
 async def test_a_rule_that_does_not_send_flapping_does_not_detect_it(
@@ -167,10 +186,56 @@ async def test_no_second_flapping_message_once_settled(store: Store, tmp_path: P
     for ok in (False, True, False, True, False, True):
         await probe(store, clock, clock.now + 20, ok=ok)
         await judge.evaluate()
-    kinds = [row.kind for row in await notifications(store)]
-    assert kinds == ["down", "resolved", "down", "flapping"]
+    kinds = await changes(store)
+    assert kinds == ["down", "resolved", "down", "resolved", "flapping"]
     for _ in range(8):  # UP and quiet: settles after 1 m, then stays quiet for good
         await probe(store, clock, clock.now + 20, ok=True)
         await judge.evaluate()
-    assert [row.kind for row in await notifications(store)] == [*kinds, "resolved"]
+    assert await changes(store) == [*kinds, "flapping_ended"]
     assert await store.open_alerts() == []
+
+
+async def test_the_end_of_a_flapping_episode_is_no_recovery(store: Store, tmp_path: Path) -> None:
+    """Issue 14's minimal case: three agents every 5 s; a real outage (down, resolved), then the
+    check flaps without any outage long enough for `after`. The episode ends as "stopped
+    flapping", never as a RESOLVED of an outage that did not happen."""
+    rules = (
+        "    - checks: [web]\n      channels: [tickets]\n      after: 12s\n"
+        "      flapping: {changes: 4, window: 2m, settle: 20s}\n"
+    )
+    config = parse_config(CONFIG + rules, base_dir=tmp_path, process="collector")
+    clock = Clock()
+    judge = evaluator(store, config, clock)
+    states = [True] + [False] * 4 + [True, False, True, False, True] + [True] * 8
+    for step, ok in enumerate(states):
+        ts = T0 + 5 * step
+        for agent in ("eu-1", "us-1", "ap-1"):
+            row = every_5s(ts, ok)
+            await store.ingest(agent, [row], labels=None, now_ms=round(ts * 1000))
+        clock.now = ts
+        await judge.evaluate(budgets=False)
+    rows = await notifications(store, channel="tickets")
+    assert [row.kind for row in rows] == ["down", "resolved", "flapping", "flapping_ended"]
+    down, resolved, flap, ended = (decode_event(row.event) for row in rows)
+    assert down.since == T0 + 5  # type: ignore[union-attr]
+    assert (resolved.down_since, resolved.up_since) == (T0 + 5, T0 + 25)  # type: ignore[union-attr]
+    assert flap.since == T0 + 25  # type: ignore[union-attr]
+    assert ended.state == "up" and ended.since == T0 + 45  # type: ignore[union-attr]
+    assert await store.open_alerts() == []
+
+
+def test_open_alerts_stored_before_episodes_and_outages_were_told_apart() -> None:
+    """A flapping episode opened with no outage was stored with its first change as its run:
+    read back, it is an episode (ends as flapping_ended); an outage that began to flap later
+    stays an outage (its recovery is still told)."""
+    episode = AlertState.from_json(
+        '{"error": null, "flapping_since_ms": 5000, "last_sent_ms": 9000, "reminders": 0,'
+        ' "run_ms": 5000}'
+    )
+    assert episode.outage is False
+    outage = AlertState.from_json(
+        '{"error": "HTTP 503", "flapping_since_ms": 7000, "last_sent_ms": 9000,'
+        ' "reminders": 1, "run_ms": 5000}'
+    )
+    assert outage.outage is True
+    assert AlertState.from_json(outage.to_json()) == outage

@@ -10,7 +10,7 @@ import pytest
 from multidict import MultiDict
 from yarl import URL
 
-from slawatch.collector.alerts.evaluator import Links
+from slawatch.collector.alerts.pages import Links
 from slawatch.collector.links import VALID_S, LinkSigner
 from slawatch.collector.store import Store
 from slawatch.config.loader import parse_config
@@ -136,4 +136,38 @@ def test_a_wildcard_listen_address_links_to_the_loopback(
 ) -> None:
     links = links_for(listen, tmp_path)
     assert (links.base, links.guessed) == (base, True)
-    assert links.health() == f"{base}/healthz"
+    test_link = links.link(links.for_channel("ops"), round(NOW * 1000))
+    assert test_link is not None and test_link.startswith(f"{base}/status/acme?expires=")
+
+
+def test_a_test_message_links_to_a_page_the_channels_alerts_open(tmp_path: Path) -> None:
+    """Issue 14: it pointed at /healthz, a JSON status line. It opens what the channel's alerts
+    open: proof that the links' base reaches the collector and its pages open from there."""
+    rules = """
+alerts:
+  channels:
+    - {id: initech-chat, type: slack, url: "https://hooks.example/a"}
+    - {id: intranet-chat, type: slack, url: "https://hooks.example/b"}
+    - {id: spare, type: slack, url: "https://hooks.example/c"}
+  rules:
+    - {slas: [site], channels: [initech-chat]}
+    - {checks: ["d*", "lone"], channels: [intranet-chat]}
+"""
+    text = CONFIG.format(listen="127.0.0.1:8480") + rules
+    links = Links(parse_config(text, base_dir=tmp_path, process="collector"), LinkSigner(KEY))
+    now_ms = round(NOW * 1000)
+    assert links.link(links.for_channel("initech-chat"), now_ms) == (
+        "http://127.0.0.1:8480/status/initech"  # public: as it is
+    )
+    intranet = links.link(links.for_channel("intranet-chat"), now_ms)
+    assert intranet is not None and intranet.startswith(
+        "http://127.0.0.1:8480/api/v1/slas/intranet/report?format=html&expires="
+    )
+    spare = links.link(links.for_channel("spare"), now_ms)  # no rule: a customer's page
+    assert spare is not None and spare.startswith("http://127.0.0.1:8480/status/acme?expires=")
+    bare = parse_config(
+        'collector: {listen: "127.0.0.1:8480"}\n' + rules.replace("slas: [site]", "checks: [x]"),
+        base_dir=tmp_path,
+        process="collector",
+    )
+    assert Links(bare, LinkSigner(KEY)).for_channel("spare") is None  # nothing opens

@@ -327,6 +327,25 @@ async def test_a_down_still_waiting_when_its_resolved_comes_is_one_message(
     assert (first.status, first.merged_into) == ("merged", second.id)
 
 
+async def test_a_webhook_gets_the_down_and_its_resolved_each_in_order(
+    rig: Rig, services: ChatServices, clock: Clock
+) -> None:
+    """Issue 15: merging is for people reading chat; a webhook's receiver (a ticketing system)
+    gets every event, in order, however late."""
+    await rig.decide(down(channels=("hook",)))
+    services.answer_next(502, "bad gateway")
+    await rig.dispatcher.run_due()
+    await rig.decide(resolved(channels=("hook",)))
+    clock.now += 2
+    await rig.dispatcher.run_due()
+    received = [r.json() for r in services.received("webhook")]
+    assert [(body["event"], r.status) for body, r in
+            zip(received, services.received("webhook"), strict=True)] == [
+        ("down", 502), ("down", 200), ("resolved", 200)
+    ]  # fmt: skip
+    assert [row.status for row in await rig.rows("hook")] == ["sent", "sent"]
+
+
 async def test_a_down_being_sent_is_not_replaced(rig: Rig, services: ChatServices) -> None:
     await rig.decide(down())
     (row,) = await rig.rows()
@@ -354,6 +373,34 @@ async def test_nothing_is_lost_to_a_restart(
         await store.close()
     texts = [r.json()["text"].split(" — ")[0] for r in services.received("slack")]
     assert texts == ["DOWN web", "DOWN db"]
+
+
+async def test_a_stop_lets_the_delivery_in_flight_finish_and_records_it(
+    rig: Rig, services: ChatServices
+) -> None:
+    await rig.queue(down("web"), down("db"))
+    services.delay_next(0.3)
+    rig.dispatcher.start()
+    await services.wait_for_arrivals(1)
+    await rig.dispatcher.stop()  # SIGTERM while Slack takes its time
+    assert [r.status for r in services.received("slack")] == [200]
+    assert [(row.status, row.attempts) for row in await rig.rows()] == [
+        ("sent", 1), ("pending", 0)
+    ]  # fmt: skip
+
+
+async def test_a_stop_waits_for_a_hanging_delivery_only_so_long(
+    rig: Rig, services: ChatServices
+) -> None:
+    await rig.queue(down("web"))
+    services.hang_next()
+    rig.dispatcher.start()
+    await services.wait_for_arrivals(1)
+    with capture_logs() as logs:
+        await rig.dispatcher.stop(wait_s=0.1)
+    assert [e["channel"] for e in logs if e["event"] == "alert_delivery_interrupted"] == ["ops"]
+    (row,) = await rig.rows()
+    assert (row.status, row.attempts) == ("pending", 0)  # sent again after the restart
 
 
 # ---------------------------------------------------------------------------------- codec

@@ -41,6 +41,7 @@ FIRST_WORDS = {
     "no_data": "NO DATA acme-web",
     "agent_silent": "AGENT SILENT eu-1",
     "flapping": "FLAPPING acme-web",
+    "flapping_ended": "STOPPED FLAPPING acme-web",
     "burn_rate": "BURN RATE SLA acme-website",
     "objective_breached": "BREACHED SLA acme-website",
     "grouped": "STORM 2 changes",
@@ -376,6 +377,14 @@ def test_webhook_resolved_and_sla_events() -> None:
         "long_rate": 15.2,
         "short_rate": 20.1,
     }
+
+
+def test_webhook_flapping_ended_is_no_recovery() -> None:
+    ended = rendered("webhook", sample_events()["flapping_ended"])
+    assert (ended["event"], ended["check"], ended["state"]) == ("flapping_ended", "acme-web", "up")
+    assert ended["since"] == "2026-11-27T03:10:00Z"  # the last change
+    assert ended["flapping_since"] == "2026-11-27T02:57:00Z"
+    assert "down_since" not in ended and "duration_s" not in ended
 
 
 def test_webhook_every_kind_has_the_common_keys() -> None:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from slawatch.collector.alerts.events import (
+    AgentClock,
     AgentView,
     Digest,
     DigestIncident,
@@ -121,16 +122,29 @@ def test_no_data_says_monitoring_is_blind() -> None:
     assert "no sample from any agent yet" in summary(never)
 
 
+def test_no_data_names_an_agent_clock_behind() -> None:
+    late = AgentClock("eu-1", 612.4)
+    event = NoData("n", AT, ACME_WEB, AT - 615, ("eu-1",), 30.0, clocks_behind=(late,))
+    message = compose(event)
+    assert message.summary == (
+        "NO DATA acme-web — no sample from any agent since 03:09 UTC (10m 15s) — agent clock"
+        " behind by 10m 12s (eu-1): samples arrive stamped in the past, fix the agent's time"
+        " (NTP)"
+    )
+    assert ("Clock behind", "eu-1: about 10m 12s") in [(f.label, f.value) for f in message.facts]
+
+
 def test_every_kind_has_a_useful_single_line() -> None:
     expected = {
         "agent_silent": "AGENT SILENT eu-1 — no push since 03:12 UTC (8m) — 2 checks unwatched",
         "flapping": "FLAPPING acme-web — 6 state changes in 10m, now DOWN — connection refused",
+        "flapping_ended": "STOPPED FLAPPING acme-web — UP since 03:10 UTC — no change for 10m",
         "burn_rate": "BURN RATE SLA acme-website — error budget burning 15.2× over 1h (page) — "
         "38% of the 2026-11 budget left",
         "objective_breached": "BREACHED SLA acme-website — 2026-11 can no longer meet its 99.9%"
-        " objective — 1h 2m down, over the 43m 12s budget — 99.85% so far — credit 10%",
+        " objective — 1h 2m down, over the 43m 12s budget — 99.85% so far — credit 10% certain",
         "grouped": "STORM 2 changes — 1 DOWN, 1 RESOLVED — acme-web",
-        "digest": "SLA weekly review 2026-W47 (2026-11-16 – 2026-11-22) — 1 SLA: 1 on target",
+        "digest": "SLA weekly review 2026-W47 (2026-11-16 – 2026-11-22) — 1 SLA: 1 on track",
         "test": "TEST ops-chat — Test notification",
     }
     events = sample_events()
@@ -146,6 +160,7 @@ def test_tones_colour_bad_news_and_good_news() -> None:
     assert tones["down"] == tones["no_data"] == tones["burn_rate"] == "bad"
     assert tones["resolved"] == "good"
     assert tones["flapping"] == "warning"
+    assert tones["flapping_ended"] == "good"
     assert tones["test"] == "info"
 
 
@@ -166,8 +181,11 @@ def test_grouped_needs_events() -> None:
 def test_digest_lists_each_sla_with_budget_credit_and_incidents() -> None:
     fact = compose(sample_events()["digest"]).facts[0]
     assert fact.label == "ACME website (acme-website)"
-    assert "Week 99.95% · 2026-11 to date 99.97% (objective 99.9%) ✓" in fact.value
-    assert "Budget left 41m 10s of 43m 12s (95%) · credit 0%" in fact.value
+    assert (
+        "Week 99.95% over 7d measured · 2026-11 to date 99.97% over 20d 3h measured (objective "
+        "99.9%): on track ✓, at most 99.99% by its end"
+    ) in fact.value
+    assert "Budget left 41m 10s of 43m 12s (95%) · credit certain so far 0%" in fact.value
     assert "1 incident this week:" in fact.value
     assert "2026-11-21 03:12 UTC, 2m, acme-web: connection refused" in fact.value
 
@@ -319,3 +337,25 @@ async def test_the_evaluator_sends_the_digest_in_the_configured_timezone(tmp_pat
         assert "(2026-11-23 – 2026-11-29, Europe/Paris)" in compose(event).summary
     finally:
         await store.close()
+
+
+def test_a_review_stored_before_verdicts_still_reads() -> None:
+    """A digest stored without the §4.8 fields (an outbox row from before) falls back on `met`."""
+    (fact,) = compose(paris_week_digest()).facts
+    assert "Week 99.9% · 2026-11 to date 99.95% (objective 99.9%): objective met ✓" in fact.value
+    assert "credit 0%" in fact.value
+
+
+def test_a_digest_with_a_breached_sla_is_red_and_one_at_risk_amber() -> None:
+    base = paris_week_digest()
+    (sla,) = base.slas
+    at_risk = replace(
+        sla, period_verdict="at_risk", period_projected_availability=99.91, period_complete=False
+    )
+    breached = replace(
+        at_risk, sla="b", period_verdict="breached", period_projected_availability=99.5
+    )
+    assert compose(replace(base, slas=(at_risk,))).tone == "warning"
+    message = compose(replace(base, slas=(at_risk, breached)))
+    assert message.tone == "bad"
+    assert message.summary.endswith("2 SLAs: 1 objective breached, 1 at risk")

@@ -83,6 +83,21 @@ def test_the_report_csv_is_a_header_and_one_row_with_the_json_numbers() -> None:
         "true",
     )
     assert (row["incidents"], row["missing_checks"], row["period"]) == ("1", "", "2026-11")
+    assert (row["complete"], row["future_s"], row["verdict"]) == ("false", "309600.0", "on_track")
+    assert row["projected_availability"] == repr(data["projected_availability"])
+
+
+def test_new_csv_columns_come_after_the_existing_ones() -> None:
+    """Spreadsheets that read columns by position keep working (§4.8 columns appended)."""
+    header = report_csv([example()]).splitlines()[0].split(",")
+    assert header[:27] == [
+        "sla", "customer", "name", "period", "from", "to", "as_of", "objective", "up_s",
+        "down_s", "unknown_s", "maintenance_s", "eligible_s", "availability", "met",
+        "error_budget_s", "error_budget_remaining_s", "credit_percent", "latency_count",
+        "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_objective_ms",
+        "latency_objective_percentile", "latency_met", "incidents", "missing_checks",
+    ]  # fmt: skip
+    assert header[27:] == ["complete", "future_s", "projected_availability", "verdict"]
 
 
 def test_csv_quotes_commas_quotes_and_line_breaks() -> None:
@@ -123,7 +138,12 @@ def test_the_html_report_shows_the_figures_escaped_in_the_slas_timezone() -> Non
     assert "ACME &amp; Co" in page and "status.example" in page
     assert "kernel &lt;upgrade&gt;" in page
     assert 'value="99.99472573839662">99.9947 %<' in page
-    assert ">99.9 %<" in page and "Objective met" in page
+    assert ">99.9 %<" in page
+    # November is in progress on the 27th, with 95 % of its error budget left (CONTRACT §4.8).
+    assert 'data-verdict="on_track">On track<' in page and "Achieved so far" in page
+    assert 'id="measured">over 26 d 08 h measured<' in page
+    assert 'value="99.9953574744661">99.9953 %</data> by the end of the period' in page
+    assert "Service credit certain so far" in page
     assert "November 2026" in page
     # 13:00Z is 14:00 in Paris (CET), and the report says so.
     assert "2026-11-20 14:00:00 CET" in page
@@ -182,3 +202,102 @@ def test_local_times_carry_their_zone_and_milliseconds_when_needed() -> None:
         local_time(ms("2026-07-01T12:00:00.250Z"), "Europe/Paris") == "2026-07-01 14:00:00.250 CEST"
     )
     assert local_time(ms("2026-07-01T12:00:00Z"), "UTC") == "2026-07-01 12:00:00 UTC"
+
+
+# ------------------------------------------------------------------------- a period in progress
+
+
+def first_day_outage(agents: tuple[str, ...] = ("eu-1",), **changes: object) -> SlaReport:
+    """Issue 14's scene: monitoring of November began on the 1st at 10:00 UTC; at 10:03 the
+    target had been down 2 minutes (10:01–10:03) as every agent saw it."""
+    start = ms("2026-11-01T10:00:00Z")
+    now = start + 180 * S
+    runs = {"acme-web": {agent: [
+        Run(start, start + 60 * S, True, None, start, 30 * S, 2),
+        Run(start + 60 * S, now, False, "HTTP 503", now - 30 * S, 30 * S, 4),
+    ] for agent in agents}}  # fmt: skip
+    fields: dict = {
+        "id": "acme-website", "name": "ACME website", "customer": "acme",
+        "checks": ("acme-web",), "objective": 99.9,
+        "credits": (CreditTier(99.9, 10.0), CreditTier(99.0, 25.0), CreditTier(95.0, 100.0)),
+    }  # fmt: skip
+    sla = Sla(**{**fields, **changes})
+    return SlaReport(
+        compute_report(sla, runs, window_for_period("2026-11", "UTC"), now), "2026-11", ()
+    )
+
+
+def render(found: SlaReport) -> str:
+    return report_html(found, customer_name=None, provider=None, generated_ms=0)
+
+
+def test_one_short_outage_on_the_first_day_frightens_nobody() -> None:
+    """Issue 14: the report said "Achieved 53.16 % — Objective breached — Service credit owed
+    100 %" after one 2-minute outage on the first day of monitoring."""
+    page = render(first_day_outage())
+    assert 'data-verdict="on_track">On track<' in page
+    assert "breached" not in page[page.index("<body>") : page.index("<footer>")]
+    assert "Service credit owed" not in page
+    assert (
+        'Service credit certain so far</div>\n    <div class="big"><data id="credit" value="0">0 %<'
+        in page
+    )
+    assert 'id="availability" value="33.333333333333336">33.3333 %<' in page
+    assert 'id="measured">over 3 min measured<' in page
+    # The budget counts the 10 hours before monitoring as unknown and leaves them out.
+    assert (
+        "The error budget is 42 min 36 s, not the 43 min 12 s of the whole period: monitoring "
+        "began 2026-11-01 10:00:00 UTC, and the 10 h before it are unknown and left out"
+    ) in page
+    [row] = rows(report_csv([first_day_outage()]))
+    assert (row["met"], row["verdict"], row["credit_percent"]) == ("false", "on_track", "0")
+
+
+@pytest.mark.parametrize(
+    ("down_s", "verdict", "credit"),
+    [(0, "Objective met", "0 %"), (600, "Objective breached", "10 %")],
+)
+def test_a_complete_period_is_judged_by_its_availability(
+    down_s: int, verdict: str, credit: str
+) -> None:
+    window = window_for_period("2026-11-03", "UTC")
+    runs = {"acme-web": {"eu-1": [
+        Run(window.from_ms, window.from_ms + down_s * S, False, "x", window.from_ms, 60 * S, 1),
+        Run(window.from_ms + down_s * S, window.to_ms, True, None, window.to_ms, 60 * S, 9),
+    ]}}  # fmt: skip
+    sla = replace(example().report.sla, maintenance=())
+    page = render(SlaReport(compute_report(sla, runs, window, window.to_ms + 1), "2026-11-03", ()))
+    assert f">{verdict}<" in page and "complete period" in page
+    owed = page[page.index("Service credit owed") :]
+    assert owed[: owed.index("</data>")].endswith(f">{credit}")
+    assert "by the end of the period" not in page and 'id="budget-note"' not in page
+    assert "The period is over: the objective is met when availability reaches it" in page
+
+
+def method(found: SlaReport) -> str:
+    page = render(found)
+    return page[page.index("How these figures are computed") :]
+
+
+def test_the_method_notes_describe_this_sla() -> None:
+    one = method(first_day_outage())
+    assert "several locations" not in one and "quorum" not in one
+    assert "The check is probed from one location (eu-1)" in one
+    assert "Every outage counts, however short" in one
+    assert "No maintenance window falls in this period." in one
+    assert "A period in progress is judged by its error budget" in one
+    three = method(first_day_outage(("eu-1", "us-1", "ap-1"), quorum=2, min_downtime=300.0))
+    assert "The check is probed from 3 locations (ap-1, eu-1, us-1)" in three
+    assert "at least 2 locations (or all with a result) seeing it down (quorum: 2)" in three
+    assert "Outages shorter than 5 min 00 s are forgiven: counted as up." in three
+    maintained = method(example())
+    assert "The maintenance window listed above is removed from the period (2 h up to" in maintained
+
+
+def test_checks_seen_from_different_locations_are_each_named() -> None:
+    found = first_day_outage(("eu-1", "us-1"), checks=("acme-web", "acme-db"), quorum="all")
+    runs = {**found.report.agents, "acme-db": ("eu-1",)}
+    notes = method(replace(found, report=replace(found.report, agents=runs)))
+    assert "The checks are probed: acme-db from one location (eu-1); acme-web from 2 " in notes
+    assert "every location with a result seeing it down (quorum: all)" in notes
+    assert "The service is down when any of its checks is down." in notes

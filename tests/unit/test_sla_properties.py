@@ -324,6 +324,41 @@ def test_a_window_split_in_two_adds_up(scenario: Scenario, cut: int) -> None:
 
 
 @PROPERTY
+@given(scenarios(), st.randoms(use_true_random=False))
+def test_a_window_in_progress_promises_only_what_is_certain(
+    scenario: Scenario, rnd: random.Random
+) -> None:
+    """§4.8: whatever the samples after now, the window ends with at least the credit shown
+    while in progress, at most the projected availability, and breached if it showed breached
+    (the drawn traces already run past now; more samples are added up to past the window)."""
+    window, now = scenario.window, scenario.now_ms
+    if not window.from_ms <= now < window.to_ms:
+        return
+    later: Samples = {}
+    for check, by_agent in scenario.samples.items():
+        for agent, agent_samples in by_agent.items():
+            extra, t = [], max([now, *(s.ts_ms for s in agent_samples)]) + 1
+            interval = agent_samples[-1].interval_ms if agent_samples else window.duration_ms
+            while t < window.to_ms and len(extra) < 50:
+                ok = rnd.random() < 0.8
+                extra.append(RefSample(t, ok, interval, None if ok else "timeout", 1.0))
+                t += interval * rnd.choice([1, 1, 3])
+            later.setdefault(check, {})[agent] = [*agent_samples, *extra]
+    early = engine_report(scenario)
+    final = engine_report(replace(scenario, samples=later, now_ms=window.to_ms + rnd.randrange(2)))
+    assert not early.complete and final.complete
+    assert final.projected_availability == final.availability
+    assert early.verdict in ("on_track", "at_risk", "breached", "no_data")
+    assert final.verdict in ("met", "breached", "no_data")
+    assert early.credit_percent <= final.credit_percent
+    if early.verdict == "breached":
+        assert final.verdict == "breached"
+    if final.availability is not None:
+        assert early.projected_availability is not None
+        assert final.availability <= early.projected_availability
+
+
+@PROPERTY
 @given(scenarios())
 def test_one_agent_with_quorum_any_is_that_agents_view(scenario: Scenario) -> None:
     agent_samples = next(

@@ -15,9 +15,10 @@ What each event becomes:
   the open alert and pages nobody again); `resolved` resolves that key, with its payload too
   (the outage's length in the alert's log, as Alertmanager sends it). The channel never groups
   nor merges (`groups=False`), so each trigger gets its resolve.
-- `no_data`, `agent_silent`, `flapping`, `burn_rate`, `objective_breached`: triggers of their
-  own (error; warning for flapping and ticket burn rates; a page burn rate is critical) that no
-  later event resolves: whoever handles them resolves them in PagerDuty.
+- `flapping`: a trigger of severity warning keyed by the episode; `flapping_ended` resolves it.
+- `no_data`, `agent_silent`, `burn_rate`, `objective_breached`: triggers of their own (error; a
+  page burn rate is critical, a ticket one a warning) that no later event resolves: whoever
+  handles them resolves them in PagerDuty.
 - `test`: a trigger of severity info, so that a test proves the key pages.
 - `digest`: a change event; the weekly review is a record, not a page.
 
@@ -41,6 +42,8 @@ from slawatch.collector.alerts.events import (
     BurnRate,
     Down,
     Event,
+    Flapping,
+    FlappingEnded,
     Reminder,
     Resolved,
     Subject,
@@ -73,7 +76,7 @@ def render(event: Event, channel: Channel) -> RenderedMessage:
         payload: dict[str, Any] = {"payload": _details(event, message), "links": links}
     else:
         payload = {
-            "event_action": "resolve" if isinstance(event, Resolved) else "trigger",
+            "event_action": "resolve" if isinstance(event, Resolved | FlappingEnded) else "trigger",
             "dedup_key": dedup_key(event),
             "payload": {**_details(event, message), "severity": severity(event, message)},
             "links": links,
@@ -84,17 +87,22 @@ def render(event: Event, channel: Channel) -> RenderedMessage:
 
 
 def dedup_key(event: Event) -> str:
-    """One key per outage for its trigger, reminders and resolve; one per event otherwise."""
+    """One key per outage for its trigger, reminders and resolve, one per flapping episode for
+    its trigger and resolve; one per event otherwise."""
     match event:
         case Down() | Reminder():
-            return _outage_key(event.subject, event.since)
+            return _key("", event.subject, event.since)
         case Resolved():
-            return _outage_key(event.subject, event.down_since)
+            return _key("", event.subject, event.down_since)
+        case Flapping():
+            return _key("flapping/", event.subject, event.since)
+        case FlappingEnded():
+            return _key("flapping/", event.subject, event.flapping_since)
     return f"slawatch/{event.kind}/{event.id}"
 
 
-def _outage_key(subject: Subject, since: float) -> str:
-    return f"slawatch/{subject.kind}/{subject.id}/{round(since * 1000)}"
+def _key(episode: str, subject: Subject, since: float) -> str:
+    return f"slawatch/{episode}{subject.kind}/{subject.id}/{round(since * 1000)}"
 
 
 def severity(event: Event, message: Message) -> str:
@@ -162,8 +170,9 @@ async def send(
 CHANNEL = ChannelSpec(
     name="pagerduty",
     doc="PagerDuty Events API v2: an outage triggers an alert (severity critical) keyed by the "
-    "outage, and its recovery resolves that alert; other events trigger alerts of their own; "
-    "the weekly review is a change event. Events are never grouped nor merged.",
+    "outage, and its recovery resolves that alert (a flapping episode likewise); other events "
+    "trigger alerts of their own; the weekly review is a change event. Events are never grouped "
+    "nor merged.",
     keys=Table(
         (
             Key(

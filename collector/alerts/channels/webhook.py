@@ -23,6 +23,7 @@ from slawatch.collector.alerts.events import (
     Down,
     Event,
     Flapping,
+    FlappingEnded,
     Grouped,
     NoData,
     ObjectiveBreached,
@@ -98,6 +99,9 @@ def _fields(event: Event) -> dict[str, Any]:
                 "last_sample": _time(event.last_sample),
                 "interval_s": event.interval_s,
                 "agents": [_agent(AgentView(a, "unknown")) for a in event.agents],
+                "clocks_behind": [
+                    {"agent": c.agent, "behind_s": c.behind_s} for c in event.clocks_behind
+                ],
             }
         case AgentSilent():
             return {
@@ -115,6 +119,14 @@ def _fields(event: Event) -> dict[str, Any]:
                 "error": _error(event.error),
                 "changes": event.changes,
                 "window_s": event.window_s,
+            }
+        case FlappingEnded():
+            return {
+                **_subject(event.subject),
+                "state": event.state,
+                "since": _time(event.since),
+                "flapping_since": _time(event.flapping_since),
+                "error": _error(event.error),
             }
         case BurnRate():
             return {
@@ -144,6 +156,8 @@ def _fields(event: Event) -> dict[str, Any]:
                 "down_s": event.down_s,
                 "budget_s": event.budget_s,
                 "credit_percent": event.credit_percent,
+                "measured_s": event.measured_s,
+                "projected_availability": event.projected_availability,
             }
         case Grouped():
             return {"events": [payload(e) for e in event.events]}
@@ -192,6 +206,11 @@ def _digest_sla(sla: DigestSla) -> dict[str, Any]:
         "week_availability": sla.week_availability,
         "period_availability": sla.period_availability,
         "met": sla.met,
+        "verdict": sla.period_verdict,
+        "period_measured_s": sla.period_measured_s,
+        "period_projected_availability": sla.period_projected_availability,
+        "period_complete": sla.period_complete,
+        "week_measured_s": sla.week_measured_s,
         "budget_s": sla.budget_s,
         "budget_remaining_s": sla.budget_remaining_s,
         "credit_percent": sla.credit_percent,
