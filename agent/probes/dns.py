@@ -3,8 +3,9 @@
 UDP first; an answer with the truncation flag is asked again over TCP, as resolvers do. The
 answer is judged by its rcode (NOERROR by default), then by its records: a NOERROR answer
 without a record of the type asked is DOWN (the name would not resolve for a customer), and
-`answer_contains` / `answer_regex` are matched against the records' text, one per line
-(`192.0.2.10`, `10 mail.acme.example.`, `"v=spf1 -all"`). Phases: `dns` only, the whole
+`answer_contains` / `answer_regex` are matched against the records' text, one per line, in the
+order the server gave them (`192.0.2.10`, `10 mail.acme.example.`, `"v=spf1 -all"`): `^` and `$`
+of the regex match at each record. Phases: `dns` only, the whole
 exchange (a server given by name is looked up first, within it).
 
 dnspython (the reference DNS library of Python: every record type, strict parsing) builds and
@@ -103,7 +104,7 @@ async def probe(check: Check, progress: Progress) -> ProbeResult:
     if rcode == "NOERROR" and not any(rrset.rdtype == asked for rrset in answer.answer):
         return progress.finish(f"no {target.record_type} record for {target.name} (NOERROR)")
     error = text_lacks(
-        "\n".join(records), expect.answer_contains, expect.answer_regex, "answer"
+        "\n".join(records), expect.answer_contains, expect.answer_regex, "answer", lines=True
     ) or slower_than(expect.max_latency, progress.mark_us)
     return progress.finish(error)
 
@@ -207,7 +208,8 @@ CHECK_TYPE = CheckTypeSpec(
             Key(
                 "answer_regex",
                 REGEX,
-                "A Python regular expression searched in the answer's records (one per line).",
+                "A Python regular expression searched in the answer's records, one per line "
+                "(`^` and `$` match at each record).",
                 example='"^10 mx[0-9]\\\\.acme\\\\.example\\\\.$"',
             ),
             Key("max_latency", POSITIVE_DURATION, "Slower counts as DOWN.", example="200ms"),
