@@ -173,8 +173,7 @@ def _check_types(types: Mapping[str, CheckTypeSpec]) -> Iterator[str]:
         yield f"#### `type: {spec.name}`\n\n{spec.doc}\n"
         yield _key_table(spec.keys)
         if spec.expect.keys:
-            article = "an" if spec.name[0] in "aeiou" else "a"
-            yield f"`{checks.EXPECT}:` of {article} {spec.name} check — what makes it UP:\n"
+            yield f"`{checks.EXPECT}:` of `type: {spec.name}` — what makes it UP:\n"
             yield _key_table(spec.expect)
         if spec.example:
             yield f"```yaml\nchecks:\n{_indent(spec.example)}\n```\n"

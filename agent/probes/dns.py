@@ -5,8 +5,8 @@ answer is judged by its rcode (NOERROR by default), then by its records: a NOERR
 without a record of the type asked is DOWN (the name would not resolve for a customer), and
 `answer_contains` / `answer_regex` are matched against the records' text, one per line, in the
 order the server gave them (`192.0.2.10`, `10 mail.acme.example.`, `"v=spf1 -all"`): `^` and `$`
-of the regex match at each record. Phases: `dns` only, the whole
-exchange (a server given by name is looked up first, within it).
+of the regex match at each record. Phases: `dns` only, the whole exchange (a server given by
+name is looked up first, within it).
 
 dnspython (the reference DNS library of Python: every record type, strict parsing) builds and
 parses the messages and runs the exchange on asyncio: a connected datagram endpoint, then a

@@ -213,12 +213,9 @@ async def send_mail(
     except aiosmtplib.SMTPException as exc:  # what the server lacks: STARTTLS, an AUTH method
         result = DeliveryResult("rejected", error=clip(one_line(exc.message), ERROR_CHARS))
     else:
-        result = DeliveryResult("delivered", 250)
-        if refused:
-            said = "; ".join(
-                f"{to} ({_smtp_reply(r.code, r.message)})" for to, r in refused.items()
-            )
-            result = DeliveryResult("delivered", 250, error=f"refused: {clip(said, ERROR_CHARS)}")
+        said = "; ".join(f"{to} ({_smtp_reply(r.code, r.message)})" for to, r in refused.items())
+        error = f"refused: {clip(said, ERROR_CHARS)}" if said else None
+        result = DeliveryResult("delivered", 250, error=error)
     if result.error:
         secrets = _secret_strings([smtp.password])
         result = replace(result, error=_scrub(result.error, secrets))

@@ -237,6 +237,18 @@ checks:
     )
     assert probe.returncode == 2
     assert probe.stderr == f"slawatch probe: 'icmp://127.0.0.1': {CANNOT_PING}\n"
+    both = tmp_path / "up.yaml"
+    both.write_text(
+        f"collector: {{listen: '127.0.0.1:{free_port()}', database: {tmp_path}/up.db}}\n"
+        "checks:\n  - {id: gw, url: 'icmp://127.0.0.1'}\n",
+        encoding="utf-8",
+    )
+    up = in_namespace(
+        [*SLAWATCH, "up", "--config", str(both)], ping_group_range="1 0", as_nobody=True
+    )
+    assert up.returncode == 2, up.stderr
+    assert f"icmp checks (gw): {CANNOT_PING}" in up.stderr
+    assert "Traceback" not in up.stderr
 
 
 @needs_namespaces
