@@ -16,6 +16,7 @@ import structlog
 from aiohttp import web
 
 from slawatch.agent.metrics import AgentMetrics, start_metrics_server
+from slawatch.agent.probes import host_problems
 from slawatch.agent.sample import Sample
 from slawatch.agent.scheduler import ProbeFunction, Scheduler
 from slawatch.agent.shipper import Shipper
@@ -51,6 +52,9 @@ class Agent:
         resolved_token = token if token is not None else (config.token and config.token.value)
         if not resolved_token:
             raise ValueError("the agent needs a token (agent.token)")
+        unrunnable = host_problems(self.checks)
+        if unrunnable:
+            raise ValueError("; ".join(unrunnable))
         self.spool = Spool(
             config.spool,
             max_samples=config.spool_max_samples,
