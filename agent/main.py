@@ -16,6 +16,8 @@ import structlog
 from aiohttp import web
 
 from slawatch.agent.metrics import AgentMetrics, start_metrics_server
+from slawatch.agent.probes import host_problems
+from slawatch.agent.sample import Sample
 from slawatch.agent.scheduler import ProbeFunction, Scheduler
 from slawatch.agent.shipper import Shipper
 from slawatch.agent.spool import Spool, SpoolError
@@ -50,6 +52,9 @@ class Agent:
         resolved_token = token if token is not None else (config.token and config.token.value)
         if not resolved_token:
             raise ValueError("the agent needs a token (agent.token)")
+        unrunnable = host_problems(self.checks)
+        if unrunnable:
+            raise ValueError("; ".join(unrunnable))
         self.spool = Spool(
             config.spool,
             max_samples=config.spool_max_samples,
@@ -66,12 +71,17 @@ class Agent:
         )
         self.scheduler = Scheduler(
             self.checks,
-            self.spool.add,
+            self._keep,
             probe=probe,
             concurrency=config.concurrency,
             metrics=self.metrics,
         )
         self._metrics_server: web.AppRunner | None = None
+
+    async def _keep(self, sample: Sample) -> None:
+        """The scheduler's sink: on disk first, then the shipper knows it is there."""
+        await self.spool.add(sample)
+        self.shipper.spooled(sample)
 
     async def start(self, *, replay_dead: bool = False) -> None:
         """Open the spool, then start probing and shipping (and serving /metrics if asked).

@@ -13,6 +13,7 @@ from prometheus_client.metrics import Counter, Gauge, Histogram
 from slawatch.config.schema import HostPort
 
 SCHEDULE_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+PUSH_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class AgentMetrics:
@@ -56,7 +57,8 @@ class AgentMetrics:
         )
         self.spool_dropped = Counter(
             "slawatch_spool_dropped_samples",
-            "Samples dropped from the spool unsent because it passed a bound.",
+            "Samples lost unsent, by reason: max_age, max_samples (a bound of the spool), "
+            "dead_letter_max_age, write_failed (the spool could not commit them: disk full...).",
             ["reason"],
             registry=registry,
         )
@@ -70,9 +72,22 @@ class AgentMetrics:
             "Samples the collector acknowledged (200).",
             registry=registry,
         )
+        self.push_duration = Histogram(
+            "slawatch_push_duration_seconds",
+            "Time from sending a push to the collector's answer (or to the failure).",
+            buckets=PUSH_DURATION_BUCKETS,
+            registry=registry,
+        )
         self.push_failures = Counter(
             "slawatch_push_failures",
             "Pushes that did not get a 200, by reason (network, timeout, http_STATUS).",
+            ["reason"],
+            registry=registry,
+        )
+        self.push_refused = Counter(
+            "slawatch_push_refused",
+            "Pushes whose token the collector refused: unauthorized (401, unknown token), "
+            "forbidden (403, the token of another agent).",
             ["reason"],
             registry=registry,
         )

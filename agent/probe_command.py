@@ -1,9 +1,10 @@
 """`slawatch probe TARGET`: one probe now, shown with its phase timings or as one sample (§3.1).
 
 TARGET is an `http://` or `https://` URL, or `host:port`, `[v6]:port`, `tcp://host:port`,
-`tls://host:port` for a TCP check, or a URL of another registered check type (its `schemes`),
-read as a config file's `url:`. The check gets the default expectations of CONTRACT §2.
-Exit 0 when UP, 1 when DOWN, 2 when the target or an option cannot be used.
+`tls://host:port` for a TCP check, or a URL of another registered check type (its `schemes`:
+`dns://…`, `icmp://HOST`), read as a config file's `url:`. The check gets the default
+expectations of CONTRACT §2. Exit 0 when UP, 1 when DOWN, 2 when the target or an option cannot
+be used (also a type this host cannot run, like ICMP without a socket it may open).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from slawatch.agent.probes import CHECK_TYPES, run_probe
+from slawatch.agent.probes import CHECK_TYPES, host_problem, run_probe
 from slawatch.agent.sample import Sample
 from slawatch.config.contract import DEFAULT_INTERVAL_S, ID_PATTERN, MAX_INTERVAL_S, PHASES
 from slawatch.config.reader import ConfigError
@@ -33,7 +34,9 @@ _HOST_PORT = re.compile(
     r"\[(?P<v6>[0-9A-Fa-f:.]+(?:%\w+)?)\]:(?P<v6port>\d+)"  # [v6]:port
     r"|(?P<host>[\w.-]+):(?P<port>\d+)"  # name:port, v4:port
 )
-_TARGET_HELP = "a URL (http://, https://) or host:port (also tcp://host:port, tls://host:port)"
+_TARGET_HELP = "a URL ({schemes}) or host:port".format(
+    schemes=", ".join(f"{scheme}://" for spec in CHECK_TYPES.values() for scheme in spec.schemes)
+)
 
 
 class BadTarget(ValueError):
@@ -65,6 +68,9 @@ def build_check(target: str, *, check_id: str | None, timeout: str, insecure: bo
     host = getattr(parsed, "host", None) or urlsplit(target.strip()).hostname or ""
     if check_id is not None and not ID_PATTERN.fullmatch(check_id):
         raise BadTarget(f"--id {check_id!r}: must match {ID_PATTERN.pattern}")
+    problem = host_problem(check_type)
+    if problem:
+        raise BadTarget(f"{target.strip()!r}: {problem}")
     return Check(
         id=check_id or id_from_host(host),
         type=check_type,

@@ -1,10 +1,12 @@
 """Sends the spool's samples to the collector (CONTRACT §3.1, agent side).
 
 Batches of at most `SHIP_BATCH_SAMPLES`, newest first (after an outage the collector's view of
-now recovers first), gzip, bearer token. A sample leaves the spool only after the collector's
-200. What the collector refuses is moved to the dead letters so that one bad sample can never
-block the spool; what fails for a passing reason stays and is retried with capped exponential
-backoff and full jitter.
+now recovers first), gzip, bearer token, at the pace `Pacing` sets: a state change at once, other
+samples batched for a few seconds. A sample leaves the spool only after the collector's 200.
+What the collector refuses is moved to the dead letters so that one bad sample can never block
+the spool; what fails for a passing reason stays and is retried. A refused token (401/403) is
+said at error level once a minute, with the collector's URL and never the token, and counted in
+`slawatch_push_refused_total{reason}`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import contextlib
 import enum
 import gzip
 import json
-import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,30 +26,29 @@ import aiohttp
 import structlog
 
 from slawatch.agent.metrics import AgentMetrics
+from slawatch.agent.pacing import Pacing, health_probe_interval
+from slawatch.agent.sample import Sample
 from slawatch.agent.spool import Spool, SpooledSample
 from slawatch.config import contract
 
 log = structlog.get_logger()
 
 SAMPLES_PATH = "/api/v1/samples"
+HEALTH_PATH = "/healthz"
 RETRY_STATUSES = frozenset({401, 403, 408, 429})
 """4xx answers that say "not now" rather than "never": keep the samples and retry. Any other
 4xx refuses the batch; every other answer but 200 (3xx, 5xx, odd 2xx) is retried."""
+TOKEN_REFUSALS = {401: "unauthorized", 403: "forbidden"}
+"""`slawatch_push_refused_total{reason}` by status."""
+TOKEN_REFUSED_LOG_EVERY_S = 60.0
+SHED_STATUSES = frozenset({429, 503})
+"""A collector (or a proxy before it) with more work than it takes: the agent slows down."""
+UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+"""Answers of a proxy whose collector is away: wait for /healthz as for no answer at all."""
 MAX_RETRY_AFTER_S = 600.0
 CLOCK_SKEW_WARNING_S = 2.0
 THREAD_GZIP_BYTES = 64 * 1024
 """Bodies larger than this are compressed off the event loop."""
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Capped exponential backoff with full jitter: a delay in [0, min(cap, base·2^attempt))."""
-
-    base: float = 0.5
-    cap: float = 60.0
-
-    def delay(self, attempt: int) -> float:
-        return random.uniform(0, min(self.cap, self.base * 2 ** min(attempt, 32)))
 
 
 class _Outcome(enum.Enum):
@@ -65,6 +65,8 @@ class _Result:
     retry_after: float | None = None
     reason: str = ""
     error: str = ""
+    status: int | None = None
+    """The collector's HTTP status; None when it gave no answer."""
 
 
 class Shipper:
@@ -78,31 +80,39 @@ class Shipper:
         labels: Mapping[str, str] | None = None,
         metrics: AgentMetrics | None = None,
         batch_size: int = contract.SHIP_BATCH_SAMPLES,
-        backoff: Backoff = Backoff(),
-        linger: float = 0.2,
+        pacing: Pacing | None = None,
         request_timeout: float = 30.0,
+        health_timeout: float = 5.0,
         stop_grace: float = 2.0,
     ) -> None:
         self.spool = spool
         self.agent_id = agent_id
-        self.url = collector_url.rstrip("/") + SAMPLES_PATH
+        self.collector = collector_url.rstrip("/")
+        self.url = self.collector + SAMPLES_PATH
         self._token = token
         self.labels = dict(labels or {})
         self.metrics = metrics
-        self.backoff = backoff
-        self.linger = linger
-        """How long to let samples gather once caught up, so pushes stay few and full."""
+        self.pacing = pacing or Pacing()
         self.request_timeout = request_timeout
+        self.health_timeout = health_timeout
         self.stop_grace = stop_grace
         self.batch_size = batch_size
         """The current batch size, halved on each 413 and kept: the collector (or a proxy
         before it) said what it takes."""
-        self._attempt = 0
         self._clock_skewed = False
+        self._token_refused_said: float | None = None
+        """When a refused token was last logged (monotonic), None while the token is accepted."""
         self._pushing = False
         self._stopping = False
+        self._due_sooner = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
+
+    def spooled(self, sample: Sample) -> None:
+        """Tell the shipper of a sample the spool has just committed (a state change goes at
+        once; others wait for company, up to a full batch)."""
+        if self.pacing.note(sample) or self.spool.queued >= self.batch_size:
+            self._due_sooner.set()
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
@@ -129,35 +139,51 @@ class Shipper:
             try:
                 await self._ship_once()
             except Exception:  # a broken spool or a bug: log it, back off, keep shipping
-                self._attempt += 1
-                log.exception("shipper_error", attempt=self._attempt)
-                await asyncio.sleep(self.backoff.delay(self._attempt))
+                delay = self.pacing.failed(retry_after=None, shed=False)
+                log.exception("shipper_error", attempt=self.pacing.failures)
+                await asyncio.sleep(delay)
 
     async def _ship_once(self) -> None:
-        """Push one batch (or wait for samples), then wait as its outcome says."""
+        """Push one batch once it is due (or wait for samples), then wait as its outcome says."""
         self.spool.new_samples.clear()
+        self._due_sooner.clear()
+        mark = self.pacing.mark()
         batch = await self.spool.newest(self.batch_size)
         if not batch:
+            self.pacing.taken(mark)
             await self.spool.new_samples.wait()
-            await asyncio.sleep(self.linger)
             return
+        if len(batch) < self.batch_size and (wait := self.pacing.until_due()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._due_sooner.wait(), wait)
+            return
+        state_change = self.pacing.state_change
+        self.pacing.taken(mark)
         self._pushing = True
+        started = time.monotonic()
         try:
-            result = await self._push(batch)
+            result = await self._push(batch, state_change=state_change)
         finally:
             self._pushing = False
+        seconds = time.monotonic() - started
+        if self.metrics:
+            self.metrics.push_duration.observe(seconds)
+        if result.outcome in (_Outcome.RETRY, _Outcome.TOO_LARGE):  # the news is still to go
+            self.pacing.state_change = self.pacing.state_change or state_change
         if result.outcome is _Outcome.RETRY:
-            await asyncio.sleep(self._retry_delay(result))
-        elif result.outcome is _Outcome.DELIVERED and len(batch) < self.batch_size:
-            await asyncio.sleep(self.linger)
+            await self._wait_to_retry(result)
+        elif result.outcome is not _Outcome.TOO_LARGE:
+            self.pacing.delivered(seconds)
 
-    async def _push(self, batch: Sequence[SpooledSample]) -> _Result:
+    async def _push(self, batch: Sequence[SpooledSample], *, state_change: bool) -> _Result:
         body = await _gzip(self._body(batch))
         headers = {
             "Authorization": f"Bearer {self._token}",
             "Content-Type": "application/json",
             "Content-Encoding": "gzip",
         }
+        if state_change:
+            headers[contract.STATE_CHANGE_HEADER] = "1"
         assert self._session is not None
         sent_at = time.time()
         try:
@@ -190,40 +216,72 @@ class Shipper:
                     "is agent.collector a slawatch collector?",
                 )
             await self.spool.remove(sample.id for sample in batch)
-            self._attempt = 0
             if self.metrics:
                 self.metrics.samples_pushed.inc(len(batch))
-            return _Result(_Outcome.DELIVERED)
+            if self._token_refused_said is not None:
+                self._token_refused_said = None
+                log.info("token_accepted", collector=self.collector)
+            return _Result(_Outcome.DELIVERED, status=200)
         error = str(answer.get("error") or f"HTTP {status}")
+        if status in TOKEN_REFUSALS:
+            self._token_refused(status, error)
         if status == 413:
             return await self._too_large(batch)
         if status == 400:
             return await self._refused(
-                batch, _reasons_by_index(answer.get("details"), batch), f"HTTP 400: {error}"
+                batch, _reasons_by_index(answer.get("details"), batch), f"HTTP 400: {error}", 400
             )
         if 400 <= status < 500 and status not in RETRY_STATUSES:
-            return await self._refused(batch, {}, f"HTTP {status}: {error}")
+            return await self._refused(batch, {}, f"HTTP {status}: {error}", status)
         if 300 <= status < 400:
             location = response.headers.get("Location", "?")
             error = f"redirected to {location}: set agent.collector to the final URL"
-        retry_after = (
-            _retry_after(response.headers.get("Retry-After")) if status in (429, 503) else None
+        retry_after = _retry_after(response.headers.get("Retry-After"))
+        return self._retry(f"http_{status}", error, retry_after, status)
+
+    def _token_refused(self, status: int, error: str) -> None:
+        """Count each refusal; say it at error level at most once a minute."""
+        if self.metrics:
+            self.metrics.push_refused.labels(reason=TOKEN_REFUSALS[status]).inc()
+        now = time.monotonic()
+        said = self._token_refused_said
+        if said is not None and now - said < TOKEN_REFUSED_LOG_EVERY_S:
+            return
+        self._token_refused_said = now
+        if status == 401:
+            hint = (
+                f"the collector knows no such token: agent.token must be the token of agent "
+                f"{self.agent_id!r} in the collector's collector.agents"
+            )
+        else:
+            hint = (
+                f"the collector accepts the token but not for agent {self.agent_id!r}: "
+                "agent.id must be the id this token belongs to in collector.agents"
+            )
+        log.error(
+            "token_refused",
+            collector=self.collector,
+            agent=self.agent_id,
+            status=status,
+            answer=error,
+            queued=self.spool.queued,
+            hint=f"{hint}; samples stay spooled and are retried",
         )
-        return self._retry(f"http_{status}", error, retry_after)
 
     async def _too_large(self, batch: Sequence[SpooledSample]) -> _Result:
         self._count_failure("http_413")
         if len(batch) > 1:
             self.batch_size = max(1, len(batch) // 2)
             log.info("push_too_large", samples=len(batch), next_batch=self.batch_size)
-            return _Result(_Outcome.TOO_LARGE)
-        return await self._refused(batch, {}, "HTTP 413: a single sample is too large")
+            return _Result(_Outcome.TOO_LARGE, status=413)
+        return await self._refused(batch, {}, "HTTP 413: a single sample is too large", 413)
 
     async def _refused(
         self,
         batch: Sequence[SpooledSample],
         reasons: Mapping[int, str],
         whole_batch_reason: str,
+        status: int,
     ) -> _Result:
         """Move the named samples to the dead letters, or the whole batch if none is named."""
         if not reasons:
@@ -239,27 +297,60 @@ class Shipper:
             reason=next(iter(reasons.values())),
             hint="see the spool's dead letters; slawatch agent --replay-dead resends them",
         )
-        return _Result(_Outcome.REFUSED)
+        return _Result(_Outcome.REFUSED, status=status)
 
-    def _retry(self, reason: str, error: str, retry_after: float | None = None) -> _Result:
+    def _retry(
+        self,
+        reason: str,
+        error: str,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> _Result:
         self._count_failure(reason)
-        return _Result(_Outcome.RETRY, retry_after, reason, error)
+        return _Result(_Outcome.RETRY, retry_after, reason, error, status)
 
-    def _retry_delay(self, result: _Result) -> float:
-        delay = result.retry_after
-        if delay is None:
-            delay = self.backoff.delay(self._attempt)
-        self._attempt += 1
-        log.warning(
-            "push_failed",
-            collector=self.url,
-            reason=result.reason,
-            error=result.error,
-            attempt=self._attempt,
-            retry_in_s=round(delay, 3),
-            queued=self.spool.queued,
+    async def _wait_to_retry(self, result: _Result) -> None:
+        """Wait as the pacing says; while the collector is unreachable, end the wait as soon as
+        its /healthz answers 200."""
+        delay = self.pacing.failed(
+            retry_after=result.retry_after, shed=result.status in SHED_STATUSES
         )
-        return delay
+        if result.status not in TOKEN_REFUSALS:  # said apart, once a minute
+            log.warning(
+                "push_failed",
+                collector=self.url,
+                reason=result.reason,
+                error=result.error,
+                attempt=self.pacing.failures,
+                retry_in_s=round(delay, 3),
+                queued=self.spool.queued,
+            )
+        unreachable = result.status is None or result.status in UNAVAILABLE_STATUSES
+        if unreachable and result.retry_after is None:
+            await self._wait_for_health(delay)
+        else:
+            await asyncio.sleep(delay)
+
+    async def _wait_for_health(self, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + delay
+        while (left := deadline - loop.time()) > 0:
+            await asyncio.sleep(min(left, health_probe_interval()))
+            if loop.time() < deadline and await self._collector_healthy():
+                log.info("collector_back", collector=self.collector, queued=self.spool.queued)
+                return
+
+    async def _collector_healthy(self) -> bool:
+        assert self._session is not None
+        try:
+            async with self._session.get(
+                self.collector + HEALTH_PATH,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=self.health_timeout),
+            ) as response:
+                return response.status == 200
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            return False
 
     def _count_failure(self, reason: str) -> None:
         if self.metrics:

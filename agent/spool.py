@@ -176,7 +176,14 @@ class Spool:
                 async with self._lock:
                     await self._transaction(self._insert, group)
             except (sqlite3.Error, SpoolError) as error:
-                log.error("spool_write_failed", spool=str(self.path), error=str(error))
+                log.error(
+                    "spool_write_failed",
+                    spool=str(self.path),
+                    error=str(error),
+                    samples_lost=len(group),
+                )
+                if self.metrics:
+                    self.metrics.spool_dropped.labels(reason="write_failed").inc(len(group))
                 failure = SpoolError(f"cannot write to the spool {self.path}: {error}")
                 for item in group:
                     if not item.committed.done():

@@ -28,12 +28,13 @@ from slawatch.collector.current import check_states
 from slawatch.collector.engine.states import State
 from slawatch.collector.errors import ApiError, error_response
 from slawatch.collector.health import StoreHealth
+from slawatch.collector.ingest.admission import PushAdmission, PushShed
 from slawatch.collector.ingest.batch import COMPRESSED_ENCODINGS, Batch, BatchError
 from slawatch.collector.ingest.workers import BatchJudge
 from slawatch.collector.metrics import CollectorMetrics
 from slawatch.collector.storage_errors import StorageFailure, storage_failure
 from slawatch.collector.store import IngestResult, Store
-from slawatch.config.contract import MAX_BODY_BYTES
+from slawatch.config.contract import MAX_BODY_BYTES, STATE_CHANGE_HEADER
 from slawatch.config.schema import Config
 
 log = structlog.get_logger()
@@ -50,6 +51,9 @@ CLOCK = web.AppKey("clock", Callable[[], float])
 BATCH_JUDGE = web.AppKey("batch_judge", BatchJudge)
 """Parses and validates pushed batches, big ones in worker processes; tests may replace it
 before the app starts."""
+PUSH_ADMISSION = web.AppKey("push_admission", PushAdmission)
+"""How many pushes are worked on at once, and how long others may wait; tests may replace it
+before the app starts."""
 INGEST_LISTENERS = web.AppKey("ingest_listeners", list[IngestListener])
 """Called after each stored batch (alerts evaluate states on ingest); errors are logged."""
 METRICS_REFRESHERS = web.AppKey("metrics_refreshers", list[MetricsRefresher])
@@ -61,7 +65,7 @@ ACCEPTED_ENCODINGS = frozenset({"", "identity", *COMPRESSED_ENCODINGS})
 READ_CHUNK_BYTES = 256 * 1024
 REFUSAL_REASONS = {
     400: "invalid", 403: "wrong_agent", 408: "timeout", 413: "too_large", 415: "encoding",
-    503: "storage", 507: "storage",
+    429: "shed", 503: "storage", 507: "storage",
 }  # fmt: skip
 """`slawatch_ingest_errors_total{reason}` of a refused push, by its status."""
 BODY_TIMEOUT_S = 30.0
@@ -92,6 +96,11 @@ def create_app(
     app[METRICS] = metrics
     app[CLOCK] = clock
     app[BATCH_JUDGE] = BatchJudge()
+    app[PUSH_ADMISSION] = PushAdmission()
+    for state in ("active", "waiting"):
+        metrics.pushes.labels(state).set_function(
+            lambda state=state: getattr(app[PUSH_ADMISSION], state)
+        )
     app[INGEST_LISTENERS] = []
     app[METRICS_REFRESHERS] = []
     app[HEALTH] = health = StoreHealth(store, clock)
@@ -220,8 +229,22 @@ async def metrics_page(request: web.Request) -> web.Response:
 
 
 async def push_samples(request: web.Request) -> web.Response:
+    """Authenticate, wait for a turn (or 429: `ingest.admission`; a push carrying a state
+    change goes ahead), then ingest."""
     app = request.app
     principal = app[AUTH].require(request, "agent", "admin")
+    state_change = request.headers.get(STATE_CHANGE_HEADER) == "1"
+    try:
+        async with app[PUSH_ADMISSION].turn(state_change=state_change):
+            return await _ingest(request, principal)
+    except PushShed as shed:
+        app[METRICS].ingest_batches.labels("refused").inc()
+        app[METRICS].ingest_errors.labels(REFUSAL_REASONS[429]).inc()
+        raise ApiError(429, str(shed), headers={"Retry-After": str(shed.retry_after)}) from None
+
+
+async def _ingest(request: web.Request, principal: Principal) -> web.Response:
+    app = request.app
     metrics = app[METRICS]
     try:
         batch, now = await _read_batch(request, principal)

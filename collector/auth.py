@@ -1,8 +1,10 @@
 """Bearer tokens of CONTRACT §3: who is calling, and may they do this?
 
-A presented token is hashed once and compared with every known digest in constant time
-(`TokenDigest.matches`), without stopping at the first match, so timing says nothing about which
-token, or how much of one, was right. Tokens are never logged.
+A presented token is hashed once and looked up by its SHA-256, then the digest found is compared
+in constant time (`TokenDigest.matches`). The lookup's timing can only tell how much of a known
+*digest* the presented token's digest shares, which says nothing about any token (making use of
+it would take SHA-256 preimages); and it costs the same with 1,000 agents as with one, where
+comparing with every known digest took 4 ms a request. Tokens are never logged.
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ class Authenticator:
         for customer in config.customers:
             if customer.token is not None:
                 known.append((customer.token, Principal("customer", customer.id)))
-        self._known = tuple(known)
+        self._known: dict[bytes, tuple[TokenDigest, Principal]] = {}
+        for digest, principal in known:  # a token of two principals is the first one's
+            self._known.setdefault(digest.sha256, (digest, principal))
 
     def identify(self, authorization: str | None) -> Principal | None:
         """The principal of an `Authorization: Bearer …` header, None if absent or unknown."""
@@ -54,11 +58,10 @@ class Authenticator:
         if scheme.lower() != "bearer" or not token:
             return None
         presented = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
-        found: Principal | None = None
-        for digest, principal in self._known:
-            if digest.matches(presented) and found is None:
-                found = principal
-        return found
+        known = self._known.get(presented)
+        if known is None or not known[0].matches(presented):
+            return None
+        return known[1]
 
     def require(self, request: web.Request, *kinds: Kind) -> Principal:
         """The caller if it is one of `kinds`: else 401 (no or unknown token) or 403."""

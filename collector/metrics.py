@@ -60,6 +60,12 @@ class CollectorMetrics:
             ["reason"],
             registry=registry,
         )
+        self.pushes = Gauge(
+            "slawatch_ingest_pushes",
+            "Pushes being worked on (state=active) or waiting for their turn (state=waiting)",
+            ["state"],
+            registry=registry,
+        )
         self.request_duration = Histogram(
             "slawatch_http_request_duration_seconds",
             "Time to answer HTTP requests, by route",

@@ -225,6 +225,9 @@ PATHS: dict[str, Any] = {
                 "408": error_response("The body did not arrive within 30 s"),
                 "413": error_response("Body over 10 MiB (also after decompression)"),
                 "415": error_response("Unsupported Content-Encoding"),
+                "429": error_response(
+                    "The collector is shedding load: push again after `Retry-After` seconds"
+                ),
                 "503": error_response(
                     "The store cannot take it now (I/O error, corruption): retry after"
                     " Retry-After seconds"

@@ -23,11 +23,15 @@ MAX_FUTURE_S = 300.0
 MAX_BATCH_SAMPLES = 10_000
 MAX_BODY_BYTES = 10 * 1024 * 1024
 """Request bodies, also after gzip decompression."""
-MAX_PUSH_BACKOFF_S = 60.0
-"""The longest an agent waits between two push attempts while the collector is away (its
-backoff's cap); a collector that starts again hears from every live agent within it."""
 SHIP_BATCH_SAMPLES = 1_000
 """What an agent sends in one push."""
+STATE_CHANGE_HEADER = "X-Slawatch-State-Change"
+"""An agent sends it (value `1`) with a push that carries a check's change of state: a busy
+collector lets such a push ahead of the others."""
+MAX_PUSH_BACKOFF_S = 30.0
+"""The longest an agent waits between two push attempts after failures (its backoff's cap; a
+`Retry-After` aside): a collector that starts again hears from every live agent within it (most
+within a few seconds: agents ask /healthz while the collector cannot be reached)."""
 BODY_READ_LIMIT_BYTES = 1024 * 1024
 """How much of an HTTP response body a probe reads for body_contains/body_regex."""
 

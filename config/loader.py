@@ -29,10 +29,12 @@ from slawatch.config.sections import (
     TOP,
     agent,
     alerts,
+    channels,
     checks,
     collector,
     is_secret,
     references,
+    reports,
     secret_paths,
     slas,
 )
@@ -49,7 +51,7 @@ __all__ = [
 EVERY_SECTION: tuple[KeyPath, ...] = tuple((name,) for name in TOP.names())
 PROCESS_READS: Mapping[str, tuple[KeyPath, ...]] = {
     "agent": (("agent",), ("checks",)),
-    "collector": (("collector",), ("checks",), ("slas",), ("alerts",)),
+    "collector": (("collector",), ("checks",), ("slas",), ("alerts",), ("reports",)),
     "up": EVERY_SECTION,
     "report": (("checks",), ("slas",), ("collector", "database")),
     "check": EVERY_SECTION,
@@ -111,6 +113,7 @@ def _read(reader: Reader, source: Path, process: str, typed_channels: bool) -> C
     check_list = checks.read(reader, top.get("checks"))
     sla_list = slas.read(reader, top.get("slas"))
     alert_settings = alerts.read(reader, top.get("alerts"), typed_channels=typed_channels)
+    report_settings = reports.read(reader, top.get("reports"))
     references.check(
         reader,
         collector=settings,
@@ -120,9 +123,7 @@ def _read(reader: Reader, source: Path, process: str, typed_channels: bool) -> C
         alerts=alert_settings,
     )
     _require_sections(reader, process, settings, agent_settings)
-    if reader.problems:
-        return None
-    return Config(
+    config = Config(
         path=source,
         folder=reader.base_dir,
         collector=settings,
@@ -130,7 +131,11 @@ def _read(reader: Reader, source: Path, process: str, typed_channels: bool) -> C
         checks=check_list,
         slas=sla_list,
         alerts=alert_settings,
+        reports=report_settings,
     )
+    if typed_channels:
+        config = channels.attach_shared(reader, config)
+    return None if reader.problems else config
 
 
 def _require_sections(

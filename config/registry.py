@@ -51,6 +51,10 @@ class CheckTypeSpec:
     """Keys whose presence, with neither `type` nor `url`, selects this type (`host` → tcp)."""
     example: str = ""
     """A check of this type in YAML, for the docs."""
+    host_problem: Callable[[], str | None] | None = None
+    """Why this host cannot run probes of this type at all (ICMP without a socket it may open),
+    or None. Asked when an agent starts with checks of the type, so that such a host refuses
+    to start with this reason instead of reporting the checks DOWN."""
 
     def key(self, name: str) -> Key | None:
         return next((key for key in self.keys if key.name == name), None)
@@ -77,6 +81,15 @@ class ChannelSpec:
     """One attempt of a service that is no plain POST (e-mail over SMTP; a token in a header
     made at each attempt): `send(session, channel, message, *, timeout, clock) ->
     DeliveryResult`. Used instead of `endpoint` when given."""
+    groups: bool = True
+    """Whether its state changes may be held in the group window, sent as one storm message,
+    and merged (a `resolved` replacing its `down` still waiting): right for people reading a
+    chat. False for receivers that need every event on its own (our webhook, PagerDuty's
+    trigger and resolve pairs)."""
+    uses: tuple[tuple[str, ...], ...] = ()
+    """Settings of other sections that sending needs, as key paths (`("reports", "smtp")` for
+    e-mail): a channel of this type needs them in the file (a problem naming them otherwise),
+    and finds them in its `settings` under their last name."""
 
     def __post_init__(self) -> None:
         if self.endpoint is None and self.send is None:

@@ -382,6 +382,30 @@ class AlertsConfig:
         return next((c for c in self.channels if c.id == channel_id), None)
 
 
+# --------------------------------------------------------------------------------------- reports
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """The SMTP server that mail leaves through (`email` alert channels, reports by e-mail)."""
+
+    host: str
+    sender: str
+    """The `From:` of every message: an address, or `Name <address>`."""
+    port: int = 587
+    starttls: bool = True
+    """Upgrade the connection with STARTTLS before anything is sent (the server must offer it)."""
+    tls: bool = False
+    """TLS from the first byte (port 465) instead of STARTTLS."""
+    username: str | None = None
+    password: Secret | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportsConfig:
+    smtp: SmtpSettings | None = None
+
+
 # ------------------------------------------------------------------------------------------ file
 
 
@@ -396,6 +420,7 @@ class Config:
     checks: tuple[Check, ...] = ()
     slas: tuple[Sla, ...] = ()
     alerts: AlertsConfig = AlertsConfig()
+    reports: ReportsConfig = ReportsConfig()
 
     def check(self, check_id: str) -> Check | None:
         return next((c for c in self.checks if c.id == check_id), None)

@@ -8,6 +8,7 @@ be a secret: ids, timezones and the like may be quoted.
 
 from __future__ import annotations
 
+import email.utils
 import math
 import re
 from collections.abc import Callable
@@ -229,6 +230,32 @@ def parse_secret_url(value: object) -> Secret:
     return Secret(parse_http_url(value))
 
 
+_ADDRESS = re.compile(r"[^\s@<>()\[\],;:\\\"]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+
+
+def parse_email_address(value: object) -> str:
+    """`ops@acme.example` or `ACME Ops <ops@acme.example>`, on one line (a line break would
+    let a value add headers to a message)."""
+    if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
+        raise ValueError("must be an e-mail address like ops@acme.example")
+    _, address = email.utils.parseaddr(value.strip())
+    if not _ADDRESS.fullmatch(address):
+        raise ValueError("must be an e-mail address like ops@acme.example")
+    return value.strip()
+
+
+def parse_email_addresses(value: object) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        raise ValueError("must be an e-mail address or a list of them")
+    return tuple(parse_email_address(item) for item in items)
+
+
+def email_address_only(text: str) -> str:
+    """The address of `Name <address>`, as an SMTP envelope wants it."""
+    return email.utils.parseaddr(text)[1]
+
+
 def parse_host(value: object) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9._:\-\[\]]+", value.strip()):
         raise ValueError("must be a host name or IP address")
@@ -387,6 +414,10 @@ HTTP_URL = Kind("URL (http, https)", parse_http_url, example="https://acme.examp
 SECRET_URL = Kind("URL (http, https)", parse_secret_url, example="${WEBHOOK_URL}")
 SECRET_TEXT = Kind("string", parse_secret, example="${TOKEN}")
 HOST = Kind("host name or IP address", parse_host, example="db.acme.example")
+EMAIL_ADDRESS = Kind("e-mail address", parse_email_address, example="slawatch@acme.example")
+EMAIL_ADDRESSES = Kind(
+    "e-mail address or list of them", parse_email_addresses, example="[ops@acme.example]"
+)
 PORT = Kind("port 1–65535", between(1, 65535, parse_int), example="5432")
 HOST_PORT = Kind("host:port", parse_host_port, example="127.0.0.1:8480")
 FILE_PATH = Kind("file path", parse_file_path, example="/var/lib/slawatch/slawatch.db")

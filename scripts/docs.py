@@ -173,7 +173,7 @@ def _check_types(types: Mapping[str, CheckTypeSpec]) -> Iterator[str]:
         yield f"#### `type: {spec.name}`\n\n{spec.doc}\n"
         yield _key_table(spec.keys)
         if spec.expect.keys:
-            yield f"`{checks.EXPECT}:` of a {spec.name} check — what makes it UP:\n"
+            yield f"`{checks.EXPECT}:` of `type: {spec.name}` — what makes it UP:\n"
             yield _key_table(spec.expect)
         if spec.example:
             yield f"```yaml\nchecks:\n{_indent(spec.example)}\n```\n"
@@ -188,18 +188,43 @@ def _type_line(spec: CheckTypeSpec) -> str:
 def _channel_types(types: Mapping[str, ChannelSpec]) -> Iterator[str]:
     yield ("#### Channel types\n\nBeside `id` and `type`, a channel has the keys of its type:\n")
     for spec in types.values():
-        yield f"##### `type: {spec.name}`\n\n{spec.doc}\n"
+        uses = "".join(f" It needs [`{'.'.join(p)}`](#{_anchor_of(p)})." for p in spec.uses)
+        yield f"##### `type: {spec.name}`\n\n{spec.doc}{uses}\n"
         yield _key_table(spec.keys)
-        yield f"```yaml\nalerts:\n  channels:\n{_indent(channel_example(spec), 4)}\n```\n"
+        yield f"```yaml\n{channel_example(spec)}\n```\n"
 
 
 def channel_example(spec: ChannelSpec) -> str:
-    """A channel of this type in YAML, from its keys' examples."""
-    lines = [f"- id: {spec.name}-alerts", f"  type: {spec.name}"]
+    """A file's lines that make a channel of this type, from its keys' examples, with the
+    required keys of the settings it uses (`reports.smtp`)."""
+    lines = ["alerts:", "  channels:", f"    - id: {spec.name}-alerts", f"      type: {spec.name}"]
     for key in spec.keys:
         if key.required or key.example:
-            lines.append(f"  {key.name}: {key.example or key.kind.example}")
+            lines.append(f"      {key.name}: {key.example or key.kind.example}")
+    for path in spec.uses:
+        lines.extend(f"{'  ' * depth}{name}:" for depth, name in enumerate(path[:-1]))
+        key, indent = _key_at(path), "  " * (len(path) - 1)
+        if key.table is None:
+            lines.append(f"{indent}{key.name}: {key.example or key.kind.example}")
+            continue
+        lines.append(f"{indent}{key.name}:")
+        required = (k for k in key.table if k.required)
+        lines.extend(f"{indent}  {k.name}: {k.example or k.kind.example}" for k in required)
     return "\n".join(lines)
+
+
+def _key_at(path: tuple[str, ...]) -> Key:
+    table, key = TOP, None
+    for name in path:
+        key = table.key(name)
+        table = key.table or Table(())
+    assert key is not None
+    return key
+
+
+def _anchor_of(path: tuple[str, ...]) -> str:
+    """GitHub's anchor of the heading of the table at `path`: `reports.smtp` → reportssmtp."""
+    return "".join(path)
 
 
 def _indent(text: str, spaces: int = 2) -> str:

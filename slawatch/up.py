@@ -25,7 +25,8 @@ LOCAL_AGENT_ID = "local"
 
 
 def run(config: Config) -> int:
-    """Run until SIGTERM or SIGINT; exit 0 after a clean stop, 1 if it cannot start."""
+    """Run until SIGTERM or SIGINT; exit 0 after a clean stop, 1 if it cannot start, 2 if its
+    checks need what this host cannot do."""
     return asyncio.run(_serve(config))
 
 
@@ -55,14 +56,19 @@ async def _serve(config: Config) -> int:
     except (StartError, RuntimeError) as error:
         log.error("collector_cannot_start", error=str(error))
         return 1
-    agent = Agent(
-        agent_config,
-        config.checks_for_agent(agent_config.id),
-        registry=registry,
-        token=token,
-        collector_url=loopback_url(collector.url),
-        serve_metrics=False,
-    )
+    try:
+        agent = Agent(
+            agent_config,
+            config.checks_for_agent(agent_config.id),
+            registry=registry,
+            token=token,
+            collector_url=loopback_url(collector.url),
+            serve_metrics=False,
+        )
+    except ValueError as error:  # checks this host cannot run (ICMP without a socket)
+        log.error("agent_cannot_start", error=str(error))
+        await collector.stop()
+        return 2
     try:
         await agent.start()
     except (SpoolError, OSError) as error:

@@ -55,7 +55,18 @@ from slawatch.collector.alerts.events import (
 from slawatch.collector.alerts.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from slawatch.config.schema import Channel, Secret
 
-SERVICES = ("slack", "discord", "teams", "googlechat", "telegram", "mattermost", "webhook")
+SERVICES = (
+    "slack",
+    "discord",
+    "teams",
+    "googlechat",
+    "telegram",
+    "mattermost",
+    "webhook",
+    "ntfy",
+    "pagerduty",
+)
+"""The channel types sent over HTTP (e-mail's stand-in is tests/smtp_server.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +99,8 @@ class ChatServices:
     webhook_secret: str = field(default_factory=lambda: "whsec-" + secrets.token_hex(16))
     token: str = field(default_factory=lambda: "SECRETTOKEN" + secrets.token_hex(12))
     """Part of every webhook URL and the bot token: tests look for it in logs and errors."""
+    ntfy_token: str = field(default_factory=lambda: "tk_" + secrets.token_hex(14))
+    """The access token the ntfy stand-in asks of every publisher."""
     clock: Callable[[], float] | None = None
     """The webhook route's clock for signature freshness; None: the real time."""
     arrivals: int = 0
@@ -108,10 +121,17 @@ class ChatServices:
                 "chat_id": "-1001234567890",
                 "api_url": f"{self.base_url}/telegram",
             }
+        elif service == "pagerduty":
+            settings |= {
+                "routing_key": Secret(self.routing_key),
+                "api_url": f"{self.base_url}/pagerduty",
+            }
         else:
             settings["url"] = Secret(self.url_for(service))
         if service == "webhook":
             settings["secret"] = Secret(self.webhook_secret)
+        if service == "ntfy":
+            settings["token"] = Secret(self.ntfy_token)
         return Channel(channel_id or f"{service}-chat", service, settings | overrides)
 
     def url_for(self, service: str) -> str:
@@ -123,8 +143,20 @@ class ChatServices:
             "mattermost": f"/mattermost/hooks/{self.token}",
             "telegram": f"/telegram/bot123456:{self.token}/sendMessage",
             "webhook": f"/webhook/{self.token}",
+            "ntfy": f"/ntfy/{self.ntfy_topic}",
+            "pagerduty": f"/pagerduty/v2/enqueue?{self.routing_key}",
         }
         return self.base_url + paths[service]
+
+    @property
+    def routing_key(self) -> str:
+        """PagerDuty's integration keys are 32 characters."""
+        return self.token[:32]
+
+    @property
+    def ntfy_topic(self) -> str:
+        """On a public server, the topic's name is its password."""
+        return self.token
 
     def answer_next(
         self,
@@ -196,6 +228,11 @@ class ChatServices:
         app.router.add_post("/telegram/bot{token}/sendMessage", self._route("telegram", _telegram))
         app.router.add_post("/mattermost/hooks/{key}", self._route("mattermost", _mattermost))
         app.router.add_post("/webhook/{key}", self._route("webhook", self._webhook))
+        app.router.add_post("/ntfy/", self._route("ntfy", self._ntfy))
+        app.router.add_post("/pagerduty/v2/enqueue", self._route("pagerduty", _pagerduty_alert))
+        app.router.add_post(
+            "/pagerduty/v2/change/enqueue", self._route("pagerduty", _pagerduty_change)
+        )
         return app
 
     def _route(
@@ -223,6 +260,16 @@ class ChatServices:
         async with self._arrived:
             self.requests.append(recorded)
             self._arrived.notify_all()
+
+    def _ntfy(self, request: web.Request, body: bytes) -> Answer:
+        """ntfy's JSON publishing at the root URL: a known topic, its token, its limits."""
+        if request.headers.get("Authorization") != f"Bearer {self.ntfy_token}":
+            return _json_answer(401, {"code": 40101, "http": 401, "error": "unauthorized"})
+        payload = _payload(body)
+        problems = ntfy_problems(payload) if isinstance(payload, dict) else ["not JSON"]
+        if problems or payload["topic"] != self.ntfy_topic:
+            return _json_answer(400, {"code": 40001, "http": 400, "error": "invalid request"})
+        return _json_answer(200, {"id": "a1b2c3", "event": "message", "topic": payload["topic"]})
 
     def _webhook(self, request: web.Request, body: bytes) -> Answer:
         valid = verify_signature(
@@ -407,6 +454,87 @@ def _mattermost(request: web.Request, body: bytes) -> Answer:
     if not isinstance(payload, dict) or not (payload.get("text") or payload.get("attachments")):
         return _json_answer(400, {"message": "Unable to parse incoming data", "status_code": 400})
     return Answer(200, b"ok", {"Content-Type": "text/plain"})
+
+
+def ntfy_problems(payload: dict[str, Any]) -> list[str]:
+    problems = []
+    if not re.fullmatch(r"[-_A-Za-z0-9]{1,64}", str(payload.get("topic", ""))):
+        problems.append("topic")
+    if len(str(payload.get("message", "")).encode()) > 4096:
+        problems.append("message over 4096 bytes")
+    if payload.get("priority") not in (None, 1, 2, 3, 4, 5):
+        problems.append("priority")
+    if not all(isinstance(tag, str) for tag in payload.get("tags", [])):
+        problems.append("tags")
+    if len(payload.get("actions", [])) > 3:
+        problems.append("more than 3 actions")
+    return problems
+
+
+PAGERDUTY_SEVERITIES = ("critical", "error", "warning", "info")
+
+
+def _pagerduty_alert(request: web.Request, body: bytes) -> Answer:
+    """Events API v2 `/v2/enqueue`: 202 with the dedup_key, or 400 naming what is invalid."""
+    payload = _payload(body)
+    if not isinstance(payload, dict):
+        return _pagerduty_invalid(["Event object is not JSON"])
+    problems = pagerduty_problems(payload)
+    action = payload.get("event_action")
+    if action not in ("trigger", "acknowledge", "resolve"):
+        problems.append("'event_action' is invalid")
+    if action in ("acknowledge", "resolve") and not payload.get("dedup_key"):
+        problems.append("'dedup_key' is missing")
+    if action == "trigger":
+        event = payload.get("payload") or {}
+        problems += pagerduty_payload_problems(event)
+        if event.get("severity") not in PAGERDUTY_SEVERITIES:
+            problems.append("'payload.severity' is invalid")
+    if problems:
+        return _pagerduty_invalid(problems)
+    dedup_key = payload.get("dedup_key") or "generated-key"
+    return _json_answer(
+        202, {"status": "success", "message": "Event processed", "dedup_key": dedup_key}
+    )
+
+
+def _pagerduty_change(request: web.Request, body: bytes) -> Answer:
+    """`/v2/change/enqueue`: a change event, 202 with no body to speak of."""
+    payload = _payload(body)
+    if not isinstance(payload, dict):
+        return _pagerduty_invalid(["Event object is not JSON"])
+    problems = pagerduty_problems(payload) + pagerduty_payload_problems(payload.get("payload"))
+    if problems:
+        return _pagerduty_invalid(problems)
+    return _json_answer(202, {"status": "success", "message": "Change event processed"})
+
+
+def pagerduty_problems(payload: dict[str, Any]) -> list[str]:
+    problems = []
+    if len(str(payload.get("routing_key", ""))) != 32:
+        problems.append("Length of 'routing_key' is incorrect (should be 32 characters)")
+    if len(str(payload.get("dedup_key", ""))) > 255:
+        problems.append("'dedup_key' is longer than 255 characters")
+    if len(json.dumps(payload).encode()) > 512 * 1024:
+        problems.append("the event is larger than 512 KB")
+    return problems
+
+
+def pagerduty_payload_problems(event: Any) -> list[str]:
+    if not isinstance(event, dict):
+        return ["'payload' is missing"]
+    problems = []
+    if not event.get("summary") or len(event["summary"]) > 1024:
+        problems.append("'payload.summary' is missing or longer than 1024 characters")
+    if not event.get("source"):
+        problems.append("'payload.source' is missing")
+    return problems
+
+
+def _pagerduty_invalid(errors: list[str]) -> Answer:
+    return _json_answer(
+        400, {"status": "invalid event", "message": "Event object is invalid", "errors": errors}
+    )
 
 
 def _payload(body: bytes) -> Any:

@@ -3,7 +3,8 @@
 It checks the bearer token, gunzips the body itself (so a test sees that the agent compressed it),
 records every request and the batches it acknowledged, and answers as the test says: 200, 400 with
 `details` naming some samples, 413, 500, 429 with Retry-After, slowly, with a skewed Date header,
-or not at all (`await stub.go_down()`).
+or not at all (`await stub.go_down()`). `GET /healthz` answers `health` (200 by default) and
+counts the requests in `health_checks`.
 
 Use: `async with CollectorStub() as stub: ... stub.url ...`, also around an agent subprocess.
 """
@@ -46,6 +47,9 @@ class Received:
     """What the stub answered."""
     gzipped: bool
     payload: dict[str, Any] | None
+    at: float = field(default_factory=time.monotonic)
+    """When the request's body had arrived."""
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class CollectorStub:
@@ -64,6 +68,8 @@ class CollectorStub:
         """Batches with more samples get 413."""
         self.date_offset = 0.0
         """Seconds added to the Date header (a collector whose clock is off)."""
+        self.health = Reply(200, {"status": "ok"})
+        self.health_checks = 0
         self._runner: web.AppRunner | None = None
 
     @property
@@ -88,6 +94,7 @@ class CollectorStub:
     async def go_up(self) -> None:
         app = web.Application(client_max_size=11 * 1024 * 1024)
         app.router.add_post("/api/v1/samples", self._samples)
+        app.router.add_get("/healthz", self._healthz)
         self._runner = web.AppRunner(
             app, access_log=None, auto_decompress=False, shutdown_timeout=0.5
         )
@@ -109,33 +116,39 @@ class CollectorStub:
             reply.body or {}, status=reply.status, headers={**headers, **reply.headers}
         )
 
+    async def _healthz(self, request: web.Request) -> web.Response:
+        self.health_checks += 1
+        reply = self.health
+        return web.json_response(reply.body or {}, status=reply.status, headers=reply.headers)
+
     async def _answer(self, request: web.Request) -> Reply:
         presented = request.headers.get("Authorization", "")
-        gzipped = request.headers.get("Content-Encoding") == "gzip"
         if not hmac.compare_digest(presented.encode(), f"Bearer {self.token}".encode()):
-            return self._record(Reply(401, {"error": "bad token"}), gzipped, None)
+            return self._record(request, Reply(401, {"error": "bad token"}), None)
         raw = await request.read()
         try:
+            gzipped = request.headers.get("Content-Encoding") == "gzip"
             payload = json.loads(gzip.decompress(raw) if gzipped else raw)
         except (OSError, ValueError):
-            return self._record(Reply(400, {"error": "body is not (gzipped) JSON"}), gzipped, None)
+            return self._record(request, Reply(400, {"error": "body is not (gzipped) JSON"}), None)
         if self.script:
-            return self._record(self.script.pop(0), gzipped, payload)
+            return self._record(request, self.script.pop(0), payload)
         if self.max_batch is not None and len(payload["samples"]) > self.max_batch:
-            return self._record(Reply(413, {"error": "batch too large"}), gzipped, payload)
+            return self._record(request, Reply(413, {"error": "batch too large"}), payload)
         details = [
             {"index": i, "field": "check", "error": error}
             for i, sample in enumerate(payload["samples"])
             if (error := self.refuse(sample))
         ]
         if details:
-            return self._record(
-                Reply(400, {"error": "invalid samples", "details": details}), gzipped, payload
-            )
-        return self._record(self.default or Reply(), gzipped, payload)
+            reply = Reply(400, {"error": "invalid samples", "details": details})
+            return self._record(request, reply, payload)
+        return self._record(request, self.default or Reply(), payload)
 
-    def _record(self, reply: Reply, gzipped: bool, payload: dict[str, Any] | None) -> Reply:
-        self.requests.append(Received(reply.status, gzipped, payload))
+    def _record(self, request: web.Request, reply: Reply, payload: dict[str, Any] | None) -> Reply:
+        gzipped = request.headers.get("Content-Encoding") == "gzip"
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+        self.requests.append(Received(reply.status, gzipped, payload, headers=headers))
         if reply.status == 200 and payload is not None:
             self.batches.append(payload)
             if reply.body is None:

@@ -22,18 +22,21 @@ def slower_than(max_latency: float | None, latency_us: int) -> str | None:
     return f"slower than {format_duration(max_latency)} ({latency_us / 1_000_000:.3f}s)"
 
 
-def text_lacks(text: str, contains: str | None, regex: str | None, what: str) -> str | None:
-    """`body lacks 'ok'`, `banner does not match /^SSH-/`."""
+def text_lacks(
+    text: str, contains: str | None, regex: str | None, what: str, *, lines: bool = False
+) -> str | None:
+    """`body lacks 'ok'`, `banner does not match /^SSH-/`; with `lines`, `^` and `$` of the
+    regex match at each line (a DNS answer's records)."""
     if contains is not None and contains not in text:
         return f"{what} lacks {shorten(contains)!r}"
-    if regex is not None and not compiled(regex).search(text):
+    if regex is not None and not compiled(regex, re.MULTILINE if lines else 0).search(text):
         return f"{what} does not match /{shorten(regex)}/"
     return None
 
 
 @functools.lru_cache(maxsize=1024)
-def compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def compiled(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    return re.compile(pattern, flags)
 
 
 def shorten(text: str, limit: int = 60) -> str:

@@ -6,6 +6,7 @@ time the TLS handshake apart from the TCP connect (DESIGN.md), and an uptime pro
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import base64
 import functools
@@ -202,10 +203,21 @@ def _take_events(connection: h11.Connection, answer: _Answer, progress: Progress
     return False
 
 
+_BYTEARRAY_REPR = re.compile(r"""bytearray\((b'(?:[^'\\]|\\.)*'|b"(?:[^"\\]|\\.)*")\)""")
+"""How h11 quotes what it received: `bytearray(b'…')`, or `bytearray(b"…")` when it has a `'`."""
+
+
 def protocol_error_text(error: h11.ProtocolError) -> str:
-    """h11's message, with `bytearray(b'…')` shown as the text it quotes."""
-    text = re.sub(r"bytearray\(b('.*?')\)", r"\1", str(error))
-    return shorten(text, 200)
+    """h11's message, with each `bytearray(b'…')` it quotes shown as the text in double quotes
+    (characters that do not print escaped as `\\xNN`)."""
+    return shorten(_BYTEARRAY_REPR.sub(_quoted_text, str(error)), 200)
+
+
+def _quoted_text(match: re.Match[str]) -> str:
+    data: bytes = ast.literal_eval(match.group(1))
+    text = data.decode("utf-8", "backslashreplace")
+    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    return f'"{shown}"'
 
 
 def header(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> str | None:

@@ -51,13 +51,23 @@ async def resolve(host: str, port: int, progress: Progress) -> tuple[str, int]:
     if family is not None:
         progress.skip("dns")
         return host, family
+    found = await address_of(host, port)
+    progress.lap("dns")
+    return found
+
+
+async def address_of(host: str, port: int) -> tuple[str, int]:
+    """(address, family) of `host`: an IP address is its own, a name gets the first address
+    `getaddrinfo` gives."""
+    family = ip_family(host)
+    if family is not None:
+        return host, family
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as error:
         raise ProbeFailure(describe(error)) from None
     if not infos:
         raise ProbeFailure("dns: name not found")
-    progress.lap("dns")
     family, _, _, _, sockaddr = infos[0]
     return str(sockaddr[0]), family
 

@@ -43,6 +43,10 @@ class Progress:
         self.phases_us[phase] = self.phases_us.get(phase, 0) + now_us - self.mark_us
         self.mark_us = now_us
 
+    def mark(self) -> None:
+        """The measure ends now, in no phase: a ping's round trip has none."""
+        self.mark_us = self.elapsed_us()
+
     def skip(self, phase: str) -> None:
         """A phase that took no time, like `dns` for an IP address."""
         self.phases_us.setdefault(phase, 0)

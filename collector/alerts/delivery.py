@@ -1,4 +1,5 @@
-"""One attempt at sending one rendered notification, and what its answer means.
+"""One attempt at sending one rendered notification, and what its answer means: an HTTP POST
+(`send`, most services), or a message handed to an SMTP server (`send_mail`, e-mail).
 
 A channel module renders an event once into a `RenderedMessage` (body bytes, headers, ids), which
 the outbox stores and hands to `send` at each attempt. The channel's URL is *not* part of the
@@ -29,18 +30,22 @@ import math
 import os
 import random
 import re
+import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from email.message import EmailMessage
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
+import aiosmtplib
 import structlog
 
 from slawatch.collector.alerts.signing import signature_headers
 from slawatch.collector.alerts.text import clip, one_line
-from slawatch.config.schema import Channel, Secret
+from slawatch.config.schema import Channel, Secret, SmtpSettings
+from slawatch.config.values import email_address_only
 
 log = structlog.get_logger()
 
@@ -99,7 +104,8 @@ class RenderedMessage:
 class DeliveryResult:
     outcome: Outcome
     status: int | None = None
-    """The HTTP status; None when no answer came (network error, timeout)."""
+    """The HTTP status (the SMTP reply code for e-mail); None when no answer came (network
+    error, timeout)."""
     retry_after: float | None = None
     """Seconds the service asked to wait, when it said so."""
     error: str | None = None
@@ -154,6 +160,71 @@ async def send(
         )
     _log(message, result)
     return result
+
+
+async def send_mail(
+    smtp: SmtpSettings, message: RenderedMessage, mail: EmailMessage, *, timeout: float
+) -> DeliveryResult:
+    """Hand `mail` to the SMTP server once, to the addresses of its `To`, and judge the answer
+    as an HTTP one is: accepted is `delivered`; a 4xx reply, a network error or a timeout is
+    `retry`; a 5xx reply, failed authentication or a refused STARTTLS is `rejected`. A message
+    the server took for some recipients and refused for others is delivered (sending it again
+    would repeat it to the others); the refusals are said in `error`."""
+    recipients = [address for _, address in email.utils.getaddresses(mail.get_all("To", []))]
+    try:
+        refused, _ = await aiosmtplib.send(
+            mail,
+            sender=email_address_only(smtp.sender),
+            recipients=recipients,
+            hostname=smtp.host,
+            port=smtp.port,
+            username=smtp.username,
+            password=smtp.password.value if smtp.password else None,
+            use_tls=smtp.tls,
+            start_tls=smtp.starttls and not smtp.tls,
+            timeout=timeout,
+        )
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        first = exc.recipients[0]
+        result = DeliveryResult(
+            "retry" if 400 <= first.code < 500 else "rejected",
+            first.code,
+            error=f"every recipient refused: {_smtp_reply(first.code, first.message)}",
+        )
+    except aiosmtplib.SMTPResponseException as exc:
+        outcome: Outcome = "retry" if 400 <= exc.code < 500 else "rejected"
+        what = (
+            "authentication failed: " if isinstance(exc, aiosmtplib.SMTPAuthenticationError) else ""
+        )
+        result = DeliveryResult(outcome, exc.code, error=what + _smtp_reply(exc.code, exc.message))
+    except (TimeoutError, aiosmtplib.SMTPTimeoutError):
+        result = DeliveryResult("retry", error=f"no answer within {timeout:g}s")
+    except aiosmtplib.SMTPConnectError as exc:
+        cause = exc.__cause__
+        said = _strerror(cause) if isinstance(cause, OSError) else one_line(exc.message)
+        result = DeliveryResult("retry", error=f"cannot connect: {said}")
+    except ssl.SSLError as exc:
+        result = DeliveryResult("retry", error=f"TLS failed: {exc.reason or exc}")
+    except (aiosmtplib.SMTPServerDisconnected, OSError) as exc:
+        text = exc.message if isinstance(exc, aiosmtplib.SMTPException) else _strerror(exc)
+        result = DeliveryResult(
+            "retry", error=f"network error: {clip(one_line(text), ERROR_CHARS)}"
+        )
+    except aiosmtplib.SMTPException as exc:  # what the server lacks: STARTTLS, an AUTH method
+        result = DeliveryResult("rejected", error=clip(one_line(exc.message), ERROR_CHARS))
+    else:
+        said = "; ".join(f"{to} ({_smtp_reply(r.code, r.message)})" for to, r in refused.items())
+        error = f"refused: {clip(said, ERROR_CHARS)}" if said else None
+        result = DeliveryResult("delivered", 250, error=error)
+    if result.error:
+        secrets = _secret_strings([smtp.password])
+        result = replace(result, error=_scrub(result.error, secrets))
+    _log(message, result)
+    return result
+
+
+def _smtp_reply(code: int, text: str) -> str:
+    return f"{code} {clip(one_line(text), ERROR_CHARS)}"
 
 
 def judge(status: int, headers: Mapping[str, str], answer: bytes, now: float) -> DeliveryResult:
@@ -274,10 +345,12 @@ def _reason(document: Any) -> str | None:
     """The explanation services put in their JSON errors (Telegram, Discord, Google, Teams)."""
     if not isinstance(document, dict):
         return None
+    errors = document.get("errors")
+    listed = [e for e in errors if isinstance(e, str)] if isinstance(errors, list) else []
     for key in ("description", "message", "error"):
         value = document.get(key)
         if isinstance(value, str):
-            return value
+            return ": ".join([value, *listed])  # PagerDuty: "Event object is invalid", [why]
         if isinstance(value, dict) and isinstance(value.get("message"), str):
             return value["message"]
     return json.dumps(document)[:ERROR_CHARS]

@@ -9,12 +9,13 @@ How a notification travels:
 2. `Outbox.commit` stores it with the evaluator's state in one transaction. A state change
    (down, resolved, no_data…) for a chat channel is *held*, then released at once when the
    channel's group window is not open, or when it closes (`storms`); other kinds (burn rate,
-   breaches, digests) and everything for a `webhook` channel are queued at once. In a chat
-   channel, a `resolved` supersedes the `down` and reminders of its run still waiting: they are
-   merged into it (status `merged`, `merged_into` its id), and the resolved message tells the
-   whole story ("was down 03:12–03:19"): people need not read an outage that is already over.
-   A `webhook` channel gets every event, in order, never merged: its receiver (a ticketing
-   system, a script) may need each.
+   breaches, digests) and everything for a channel that does not group (`groups`: the
+   `webhook`, PagerDuty) are queued at once. In a chat channel, a `resolved` supersedes the
+   `down` and reminders of its run still waiting: they are merged into it (status `merged`,
+   `merged_into` its id), and the resolved message tells the whole story ("was down
+   03:12–03:19"): people need not read an outage that is already over. A channel that does not
+   group gets every event, in order, never merged: its receiver (a ticketing system, a script,
+   PagerDuty's trigger and resolve) may need each.
 3. The dispatcher runs one loop per channel: it releases what is held when the window closes
    (one grouped message for a storm, within the rate limit), then sends the channel's oldest
    notification (by when it was decided; a storm's message takes the place of its first
@@ -547,8 +548,9 @@ class Dispatcher:
 
 def groups(channel: Channel) -> bool:
     """Whether the channel's state changes may be held, grouped and merged: chat channels, read
-    by people. A `webhook` gets every event on its own, in CONTRACT §3.2's body."""
-    return channel.type != "webhook"
+    by people (`ChannelSpec.groups`). A `webhook` gets every event on its own, in CONTRACT
+    §3.2's body, and PagerDuty each trigger and its resolve."""
+    return channels.spec_for(channel).groups
 
 
 def _headers(text: str) -> Mapping[str, str]:

@@ -600,6 +600,33 @@ def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+# ------------------------------------------------------------------------------- plain text
+
+
+def plain_text(message: Message, limit: int, measure: Callable[[str], int] = len) -> str:
+    """The message as plain text within `limit` units of `measure` (ntfy's bytes, an e-mail's
+    text part): the summary, the facts as `Label: value` lines, the list lines, the link."""
+    head = [clip(message.summary, limit // 4, measure), ""]
+    tail = [""]
+    if message.link:
+        tail.append(f"Open in slawatch: {message.link}")
+    tail.append(f"slawatch · {format_instant(message.at)}")
+    body = [_plain_fact(fact) for fact in message.facts]
+    body += [f"• {line}" for line in message.lines]
+    room = limit - measure("\n".join(head + tail)) - 1
+    kept = fit_lines((clip(line, room, measure) for line in body), room, measure)
+    return "\n".join(head + kept + tail)
+
+
+def _plain_fact(fact: Fact) -> str:
+    separator = "\n" if "\n" in fact.value else " "
+    return f"{fact.label}:{separator}{fact.value}"
+
+
+def utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
 # ---------------------------------------------------------------------------------- formats
 
 

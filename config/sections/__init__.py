@@ -8,12 +8,12 @@ from collections.abc import Iterator, Mapping
 from slawatch.config.keys import Key, Table
 from slawatch.config.reader import KeyPath
 from slawatch.config.registry import ChannelSpec, CheckTypeSpec
-from slawatch.config.sections import agent, alerts, channels, checks, collector, slas
+from slawatch.config.sections import agent, alerts, channels, checks, collector, reports, slas
 
-SECTIONS = (collector, agent, checks, slas, alerts)
+SECTIONS = (collector, agent, checks, slas, alerts, reports)
 TOP = Table(tuple(section.KEY for section in SECTIONS))
 CHECKS = ("checks",)
-CHANNELS = ("alerts", "channels")
+CHANNELS = channels.PATH
 
 
 def declared_keys(

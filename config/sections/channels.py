@@ -5,14 +5,16 @@ module of `slawatch.collector.alerts.channels` (`ChannelSpec`); this module know
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from slawatch.config.keys import Key, Kind, Table
 from slawatch.config.reader import KeyPath, Reader
 from slawatch.config.registry import ChannelSpec, channel_types
-from slawatch.config.schema import Channel
+from slawatch.config.schema import Channel, Config
 from slawatch.config.values import ID, one_of, parse_text
 
+PATH = ("alerts", "channels")
 COMMON = Table(
     (
         Key(
@@ -52,7 +54,8 @@ def read_channel(
         return Channel(id=channel_id, type=channel_type)
     for key in spec.keys:
         if key.required and data.get(key.name) is None:
-            reader.fail((*path, key.name), f"is required for a {spec.name} channel")
+            article = "an" if spec.name[0] in "aeiou" else "a"
+            reader.fail((*path, key.name), f"is required for {article} {spec.name} channel")
     settings = {key.name: reader.take(data, key, path, required=False) for key in spec.keys}
     return Channel(
         id=channel_id,
@@ -68,3 +71,30 @@ def _every_key(types: Mapping[str, ChannelSpec]) -> tuple[Key, ...]:
         for key in spec.keys:
             keys.setdefault(key.name, key)
     return tuple(keys.values())
+
+
+def attach_shared(reader: Reader, config: Config) -> Config:
+    """Each channel with the settings of other sections that its type `uses` (an `email`
+    channel gets `reports.smtp` as its `smtp`); a type's need the file does not meet is a
+    problem at the channel's `type`."""
+    types = channel_types()
+    attached = []
+    for i, channel in enumerate(config.alerts.channels):
+        spec = types.get(channel.type)
+        shared = {}
+        for path in spec.uses if spec else ():
+            value = _lookup(config, path)
+            if value is None:
+                reader.fail((*PATH, i, "type"), f"{channel.type} channels need {'.'.join(path)}")
+            else:
+                shared[path[-1]] = value
+        attached.append(replace(channel, settings={**channel.settings, **shared}))
+    return replace(config, alerts=replace(config.alerts, channels=tuple(attached)))
+
+
+def _lookup(config: Config, path: tuple[str, ...]) -> Any:
+    """The value at a key path of the file, as read (`reports.smtp`: `config.reports.smtp`)."""
+    value: Any = config
+    for name in path:
+        value = getattr(value, name, None)
+    return value

@@ -11,6 +11,7 @@ import math
 import subprocess
 import time
 
+from tests.dns_server import dns_server
 from tests.support import run_slawatch
 from tests.targets import (
     HOST,
@@ -55,6 +56,7 @@ def assert_valid_sample(sample: dict[str, object]) -> None:
     latency = sample["latency_ms"]
     if sample["ok"]:
         assert isinstance(latency, int | float)
+    if sample["ok"] and sample["type"] != "icmp":  # a ping's round trip has no phase
         assert math.isclose(sum(phases.values()), latency, abs_tol=0.0015)
 
 
@@ -142,3 +144,36 @@ async def test_bad_target_exits_2_with_a_message_and_no_traceback() -> None:
         assert done.stderr.startswith("slawatch probe: "), done.stderr
         assert "Traceback" not in done.stderr
         assert done.stdout == ""
+
+
+async def test_dns_urls_exit_0_up_and_1_down_naming_the_rcode() -> None:
+    async with dns_server({("acme.example", "A"): ["192.0.2.10"]}) as server:
+        up = await probe(f"dns://{HOST}:{server.port}/acme.example?type=A")
+        down = await probe(f"dns://{HOST}:{server.port}/gone.acme.example", "--json")
+    assert up.returncode == 0, up.stderr
+    lines = up.stdout.splitlines()
+    assert lines[0].startswith(f"UP  dns://{HOST}:{server.port}/acme.example?type=A  ")
+    assert [line.split()[0] for line in lines[2:]] == ["dns", "total"]
+    assert down.returncode == 1, down.stderr
+    sample = json.loads(down.stdout)
+    assert_valid_sample(sample)
+    assert (sample["type"], sample["ok"]) == ("dns", False)
+    assert sample["error"] == "rcode NXDOMAIN, expected NOERROR"
+    assert list(sample["phases_ms"]) == ["dns"]
+
+
+async def test_icmp_url_pings_the_loopback() -> None:
+    done = await probe(f"icmp://{HOST}", "--json", "--id", "loopback")
+    assert done.returncode == 0, done.stderr
+    sample = json.loads(done.stdout)
+    assert_valid_sample(sample)
+    assert (sample["check"], sample["type"], sample["ok"]) == ("loopback", "icmp", True)
+    assert sample["phases_ms"] == {}
+    assert 0 < sample["latency_ms"] < 1000
+
+
+async def test_bad_dns_and_icmp_urls_exit_2() -> None:
+    for target in ("dns://127.0.0.1", "dns://127.0.0.1/a..b", "icmp://", "icmp://h/path"):
+        done = await probe(target)
+        assert done.returncode == 2, (target, done.stdout)
+        assert done.stderr.startswith(f"slawatch probe: '{target}': url: must be "), done.stderr

@@ -5,6 +5,7 @@ background loops do the work (the tests only move the clock and wake them)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from slawatch.collector.main import Collector
 from slawatch.config.loader import parse_config
 from slawatch.config.schema import Secret
 from tests.chat_services import SERVICES, ChatServices
+from tests.smtp_server import smtp_server
 from tests.support import async_wait_until
 
 ADMIN = "admin-token-0123456789"
@@ -26,7 +28,8 @@ EU1 = "eu1-token-0123456789ab"
 US1 = "us1-token-0123456789ab"
 T0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC).timestamp()
 NATIVE_SUCCESS = {"slack": 200, "discord": 204, "teams": 202, "googlechat": 200,
-                  "telegram": 200, "mattermost": 200, "webhook": 200}  # fmt: skip
+                  "telegram": 200, "mattermost": 200, "webhook": 200, "ntfy": 200,
+                  "pagerduty": 202}  # fmt: skip
 
 
 class Clock:
@@ -311,3 +314,66 @@ async def test_no_data_after_silence_and_agent_silent(make_rig: Callable[..., An
     await rig.move(1)  # a minute without a push
     silent = (await rig.requests(2))[1].json()
     assert silent["text"].startswith("AGENT SILENT eu-1 — no push since 03:00 UTC (1m)")
+
+
+async def test_pagerduty_gets_each_trigger_and_resolve_while_a_chat_groups_and_merges(
+    make_rig: Callable[..., Any],
+) -> None:
+    rig = await make_rig(
+        "    - {checks: ['*'], channels: [slack, pagerduty], after: 0s, events: [down, resolved]}\n",
+        group_window="30s",
+    )
+    await rig.probe(10, ok=False, checks=("web", "api"))
+    await rig.service.evaluate_now()
+    triggers = await rig.requests(2, "pagerduty")
+    assert {r.json()["event_action"] for r in triggers} == {"trigger"}
+    keys = {r.json()["payload"]["source"]: r.json()["dedup_key"] for r in triggers}
+    assert keys == {
+        "web": "slawatch/check/web/1795748400000",
+        "api": "slawatch/check/api/1795748400000",
+    }
+    await rig.probe(10, ok=True, checks=("api",))
+    await rig.service.evaluate_now()
+    resolve = (await rig.requests(3, "pagerduty"))[2].json()
+    assert (resolve["event_action"], resolve["dedup_key"]) == ("resolve", keys["api"])
+    rows = await rig.service.store.notifications(limit=100)
+    slack = {(row.kind, row.status) for row in rows if row.channel == "slack"}
+    assert ("down", "merged") in slack  # api's down waited in the window: the resolved tells it
+    assert all(row.status == "sent" for row in rows if row.channel == "pagerduty")
+
+
+async def test_email_alerts_through_the_collector(
+    aiohttp_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    with smtp_server() as smtp:
+        text = f"""
+collector:
+  listen: 127.0.0.1:0
+  database: data/collector.db
+  public_url: https://sla.example.com
+  agents: [{{id: eu-1, token: {EU1}}}]
+reports:
+  smtp: {{host: 127.0.0.1, port: {smtp.port}, starttls: false, from: "slawatch <sla@acme.example>"}}
+alerts:
+  channels:
+    - {{id: oncall-mail, type: email, to: [oncall@acme.example]}}
+  rules:
+    - {{checks: [web], channels: [oncall-mail], events: [down, resolved]}}
+"""
+        clock = Clock()
+        config = parse_config(text, base_dir=tmp_path, process="collector")
+        client = await aiohttp_client(Collector(config, clock=clock).app)
+        rig = Rig(client, ChatServices(), clock)
+        await rig.probe(20, ok=False)
+        await rig.service.evaluate_now()
+        await asyncio.to_thread(smtp.wait_for_messages, 1)
+        await rig.probe(20, ok=True)
+        await rig.service.evaluate_now()
+        await rig.move(30)  # the group window after the down
+        down, resolved = await asyncio.to_thread(smtp.wait_for_messages, 2)
+    assert down.mail["Subject"] == "DOWN web — 1/1 agents: connection refused — since 03:00 UTC"
+    assert resolved.mail["Subject"].startswith("RESOLVED web — was down 03:00–03:00 UTC (20s)")
+    assert down.recipients == resolved.recipients == ["oncall@acme.example"]
+    assert down.mail["From"] == "slawatch <sla@acme.example>"
+    await rig.settled()
+    assert await rig.metric("slawatch_alerts_sent_total", channel="oncall-mail") == 2

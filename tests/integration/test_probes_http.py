@@ -309,6 +309,25 @@ async def test_garbage_answer_is_a_bad_response() -> None:
     assert "ttfb" in result.phases_ms and "transfer" not in result.phases_ms
 
 
+@pytest.mark.parametrize(
+    ("status_line", "shown"),
+    [
+        (b"HTTP/1.1 2OO it's ok", '"HTTP/1.1 2OO it\'s ok"'),
+        (b"HTTP/1.1 2OO plain", '"HTTP/1.1 2OO plain"'),
+        (
+            b"HTTP/1.1 2OO \"both\" 'quotes' \x01 caf\xc3\xa9",
+            '"HTTP/1.1 2OO "both" \'quotes\' \\x01 caf\u00e9"',
+        ),
+    ],
+    ids=["apostrophe", "plain", "both-quotes-and-control"],
+)
+async def test_a_bad_status_line_is_shown_as_text(status_line: bytes, shown: str) -> None:
+    """h11 quotes it as `bytearray(b"…")` (double quotes when it holds a `'`): show the text."""
+    async with tcp_server(None, reply=lambda _: status_line + b"\r\n\r\n") as server:
+        result = await run_probe(http_check(f"http://127.0.0.1:{server.port}/"))
+    assert result.error == f"bad response: illegal status line: {shown}"
+
+
 async def test_closing_without_an_answer() -> None:
     async with tcp_server(None, reply=lambda _: b"", hang_up=True) as server:
         result = await run_probe(http_check(f"http://127.0.0.1:{server.port}/"))

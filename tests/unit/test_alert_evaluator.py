@@ -18,7 +18,7 @@ from yarl import URL
 from slawatch.collector.alerts.evaluator import Evaluator
 from slawatch.collector.alerts.outbox import Outbox, decode_event
 from slawatch.collector.alerts.service import KEEP_FINISHED_S, KEEP_MARKS_S
-from slawatch.collector.alerts.silences import START_GRACE_S
+from slawatch.collector.alerts.silences import AGENT_SILENT_MIN_S, START_GRACE_S
 from slawatch.collector.alerts.targets import rule_key
 from slawatch.collector.links import PARAMETERS, VALID_S, LinkSigner
 from slawatch.collector.samples import SampleRow
@@ -581,15 +581,20 @@ async def test_a_restart_waits_for_the_agents_backoff_before_calling_them_silent
     clock.now += 600  # the collector was down for ten minutes
     started = clock.now
     judge = evaluator(store, config_with(rules, tmp_path), clock)
-    for seconds in (0, 25, 50):
+    for seconds in (0, START_GRACE_S / 2, START_GRACE_S - 1):
         clock.now = started + seconds
         await judge.evaluate()
     assert await notifications(store) == []
-    clock.now = started + MAX_PUSH_BACKOFF_S - 25  # eu-1's backoff ends: it pushes again
+    clock.now = started + MAX_PUSH_BACKOFF_S - 5  # eu-1's backoff ends: it pushes again
     await probe(store, clock, started + START_GRACE_S - 0.001, ok=True, agents=("eu-1",))
     await judge.evaluate()
     assert await notifications(store) == []
-    clock.now = started + START_GRACE_S  # us-1 did not come back: that is silence
+    clock.now = started + START_GRACE_S  # us-1 did not come back: its check is silent
+    await judge.evaluate()
+    rows = await notifications(store, channel="tickets")
+    assert ("no_data", "check:db") in [(r.kind, r.subject) for r in rows]
+    later = started + max(START_GRACE_S, AGENT_SILENT_MIN_S)  # and so is the agent
+    await probe(store, clock, later, ok=True, agents=("eu-1",))  # while eu-1 keeps pushing
     await judge.evaluate()
     rows = await notifications(store, channel="tickets")
     assert sorted((r.kind, r.subject) for r in rows) == [

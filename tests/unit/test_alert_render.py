@@ -4,8 +4,11 @@ with text we did not write escaped. The services' own checks are the stand-ins' 
 
 from __future__ import annotations
 
+import email.policy
 import json
 import re
+from email.message import EmailMessage
+from email.parser import BytesParser
 from typing import Any
 
 import pytest
@@ -13,9 +16,9 @@ import pytest
 from slawatch.collector.alerts import channels
 from slawatch.collector.alerts.channels import telegram
 from slawatch.collector.alerts.delivery import JSON_CONTENT_TYPE, ChannelError, RenderedMessage
-from slawatch.collector.alerts.events import Down, Event
+from slawatch.collector.alerts.events import Down, Event, Subject
 from slawatch.collector.alerts.text import TONE_COLORS, compose
-from slawatch.config.schema import Channel, Secret
+from slawatch.config.schema import Channel, Secret, SmtpSettings
 from tests.chat_services import (
     ACME_WEB,
     AT,
@@ -48,10 +51,20 @@ FIRST_WORDS = {
 HOSTILE = "<!channel> @everyone @channel <users/all> <b>bold</b> & *stars* _under_ " + "x" * 5000
 
 
+SMTP = SmtpSettings("smtp.acme.example", "slawatch@acme.example", password=Secret(TOKEN))
+
+
 def channel(kind: str) -> Channel:
-    if kind == "telegram":
-        return Channel("tg", "telegram", {"bot_token": Secret(f"1:{TOKEN}"), "chat_id": "-100123"})
-    settings = {"url": Secret(f"https://chat.example/{TOKEN}")}
+    settings: dict[str, Any]
+    match kind:
+        case "telegram":
+            settings = {"bot_token": Secret(f"1:{TOKEN}"), "chat_id": "-100123"}
+        case "pagerduty":
+            settings = {"routing_key": Secret(TOKEN)}
+        case "email":
+            settings = {"to": ("ops@acme.example",), "smtp": SMTP}
+        case _:
+            settings = {"url": Secret(f"https://chat.example/{TOKEN}")}
     if kind == "webhook":
         settings["secret"] = Secret("whsec")
     return Channel(f"{kind}-1", kind, settings)
@@ -60,6 +73,12 @@ def channel(kind: str) -> Channel:
 def rendered(kind: str, event: Event) -> dict[str, Any]:
     message = channels.render(event, channel(kind))
     return json.loads(message.body)
+
+
+def mail_of(message: RenderedMessage) -> EmailMessage:
+    parsed = BytesParser(policy=email.policy.default).parsebytes(message.body)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
 
 
 def big_events() -> list[Event]:
@@ -71,8 +90,11 @@ def big_events() -> list[Event]:
     ]
 
 
-def notification_line(kind: str, payload: dict[str, Any]) -> str:
+def notification_line(kind: str, message: RenderedMessage) -> str:
     """The text a phone notification shows first, per service."""
+    if kind == "email":
+        return str(mail_of(message)["Subject"])
+    payload = json.loads(message.body)
     match kind:
         case "slack" | "mattermost" | "googlechat":
             return payload["text"].split("\n")[0]
@@ -84,6 +106,10 @@ def notification_line(kind: str, payload: dict[str, Any]) -> str:
             return (telegram_html_text(payload["text"]) or "").split("\n")[0]
         case "webhook":
             return payload["summary"]
+        case "ntfy":
+            return payload["message"].split("\n")[0]
+        case "pagerduty":
+            return payload["payload"]["summary"]
     raise AssertionError(kind)
 
 
@@ -99,17 +125,19 @@ def test_every_event_renders_as_json_with_its_ids(service: str, kind: str) -> No
     assert message.channel == channel(service).id
     assert message.notification_id == event.id
     assert message.event == kind
-    assert message.headers == {"Content-Type": JSON_CONTENT_TYPE}
-    payload = json.loads(message.body)
-    line = notification_line(service, payload)
+    if service == "email":
+        assert message.headers == {"Content-Type": "message/rfc822"}
+    else:
+        assert message.headers == {"Content-Type": JSON_CONTENT_TYPE}
+    line = notification_line(service, message)
     assert line.startswith(FIRST_WORDS[kind])
     assert channels.render(event, channel(service)).body == message.body  # rendered once, same
 
 
 @pytest.mark.parametrize("service", list(channels.CHANNELS))
 def test_the_first_line_is_the_summary(service: str) -> None:
-    payload = rendered(service, sample_events()["down"])
-    assert notification_line(service, payload) == (
+    message = channels.render(sample_events()["down"], channel(service))
+    assert notification_line(service, message) == (
         "DOWN acme-web — 3/3 agents: connection refused — since 03:12 UTC"
     )
 
@@ -370,3 +398,64 @@ def test_webhook_every_kind_has_the_common_keys() -> None:
     digest = rendered("webhook", sample_events()["digest"])
     assert digest["slas"][0]["met"] is True
     assert digest["slas"][0]["incidents"][0]["checks"] == ["acme-web"]
+
+
+# ------------------------------------------------------------------------------------- ntfy
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_ntfy_stays_within_4096_bytes_of_many_byte_characters(index: int) -> None:
+    event = [*big_events(), storm(300, error="é€😀 " * 500)][index]
+    payload = rendered("ntfy", event)
+    assert len(payload["message"].encode()) <= 4096
+    assert payload["message"].startswith(compose(event).summary[:40])
+
+
+def test_ntfy_says_how_many_changes_did_not_fit() -> None:
+    message = rendered("ntfy", storm(300))["message"]
+    assert re.search(r"\n… and \d+ more\n", message)
+
+
+# ------------------------------------------------------------------------------------ email
+
+
+def test_email_escapes_html_and_keeps_the_text_whole() -> None:
+    message = channels.render(sample_events(HOSTILE)["down"], channel("email"))
+    mail = mail_of(message)
+    html = mail.get_body(("html",))
+    text = mail.get_body(("plain",))
+    assert html is not None and text is not None
+    page = html.get_content()
+    assert "<b>bold</b>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page
+    assert "<!channel>" not in page
+    assert "<b>bold</b>" in text.get_content()  # plain text is shown as written
+    assert "\n" not in str(mail["Subject"])
+    assert len(str(mail["Subject"])) <= 250
+
+
+def test_email_is_the_same_bytes_at_each_rendering_and_says_what_it_is() -> None:
+    first = channels.render(sample_events()["resolved"], channel("email"))
+    again = channels.render(sample_events()["resolved"], channel("email"))
+    assert first.body == again.body
+    mail = mail_of(first)
+    assert (mail["Message-ID"], mail["X-Slawatch-Event"]) == ("<n-resolved@slawatch>", "resolved")
+    assert mail["From"] is None and mail["To"] is None  # added at each attempt, as configured
+    assert mail.get_content_type() == "multipart/alternative"
+
+
+# -------------------------------------------------------------------------------- pagerduty
+
+
+def test_pagerduty_outage_keys_fit_and_match() -> None:
+    events = sample_events()
+    keys = {kind: rendered("pagerduty", events[kind])["dedup_key"] for kind in ("down", "resolved")}
+    assert keys["down"] == keys["resolved"] == "slawatch/check/acme-web/1795749120000"
+    long_id = Down("n", AT, Subject("check", "c" * 128), SINCE)
+    assert len(rendered("pagerduty", long_id)["dedup_key"]) <= 255
+
+
+def test_pagerduty_summary_and_details_within_limits() -> None:
+    for event in big_events():
+        body = rendered("pagerduty", event)
+        assert len(body["payload"]["summary"]) <= 1024
+        assert len(json.dumps(body).encode()) <= 512 * 1024

@@ -210,7 +210,7 @@ slas:
     rendered = caught.value.render().splitlines()
     assert rendered == [
         f"{path}:2: collector.listen: must be host:port, like 127.0.0.1:8480",
-        f"{path}:5: checks[0].url: must be a URL of a check type: http://, https://, tcp:// or tls://",
+        f"{path}:5: checks[0].url: must be a URL of a check type: http://, https://, tcp://, tls://, dns:// or icmp://",
         f"{path}:6: checks[0].interval: must be a duration like 30s, 500ms, 5m, 1h or 2d",
         f"{path}:7: checks[1].id: duplicate check id 'a' (first at checks[0].id)",
         f"{path}:9: checks[1].intervall: unknown key (did you mean 'interval'?)",
@@ -251,7 +251,7 @@ slas:
         ),
         (
             "checks:\n  - {id: w}",
-            "checks[0]: needs a url (http://, https://, tcp:// or tls://), a host (tcp) or a type (http, tcp)",
+            "checks[0]: needs a url (http://, https://, tcp://, tls://, dns:// or icmp://), a host (tcp) or a type (http, tcp, dns, icmp)",
         ),
         (
             "checks:\n  - {id: w, url: 'http://x.test', quorum: most}",

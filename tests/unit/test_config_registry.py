@@ -88,8 +88,7 @@ def test_a_check_types_target_defaults_are_its_declared_defaults(name: str) -> N
 @pytest.mark.parametrize("name", list(channel_types()))
 def test_every_channel_is_declared_whole_and_its_example_loads(name: str) -> None:
     spec = channel_types()[name]
-    example = docs_script().channel_example(spec)
-    config = load(f"alerts:\n  channels:\n{textwrap.indent(example, '    ')}\n")
+    config = load(docs_script().channel_example(spec) + "\n")
     (channel,) = config.alerts.channels
     assert channel.type == name
     for key in spec.keys:
@@ -210,7 +209,7 @@ checks:
         "checks[1].port: must be between 1 and 65535",
         "checks[2].url: must be gopher://host[:port]/selector",
         "checks[3].password: must be a non-empty string",
-        "checks[4].type: must be one of http, tcp, gopher",
+        "checks[4].type: must be one of http, tcp, dns, icmp, gopher",
     ]
 
 
@@ -323,6 +322,60 @@ async def test_a_new_channel_is_loaded_validated_and_delivers(
     page = docs_script().configuration()
     assert "##### `type: pager`\n\nA paging service." in page
     assert "routing_key: ${TOKEN}" in page
+
+
+# ------------------------------------------- what a host needs, how a channel groups and sends
+
+
+def test_a_type_a_host_cannot_run_stops_the_agent_and_the_probe_command(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from slawatch.agent.main import Agent
+    from slawatch.agent.probe_command import BadTarget, build_check
+    from slawatch.config.schema import AgentConfig
+
+    unavailable = dataclasses.replace(GOPHER, host_problem=lambda: "no gopher hole on this host")
+    monkeypatch.setitem(probes.CHECK_TYPES, "gopher", unavailable)  # the registry line
+    checks = load("checks:\n  - {id: g1, url: 'gopher://g.example/'}\n"
+                  "  - {id: g2, url: 'gopher://h.example/'}\n  - {id: web, url: 'http://w/'}\n").checks  # fmt: skip
+    config = AgentConfig("eu-1", "http://127.0.0.1:1", Secret("t" * 20), tmp_path / "spool.db")
+    with pytest.raises(
+        ValueError, match=r"^gopher checks \(g1, g2\): no gopher hole on this host$"
+    ):
+        Agent(config, checks)
+    with pytest.raises(BadTarget, match=re.escape("'gopher://g.example/': no gopher hole on")):
+        build_check("gopher://g.example/", check_id=None, timeout="5s", insecure=False)
+    Agent(config, checks[2:])  # the other types still run
+
+
+def test_a_channel_that_needs_another_section_finds_it_and_says_so(
+    pager: ChannelSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    needy = dataclasses.replace(PAGER, name="needy", uses=(("collector", "public_url"),))
+    monkeypatch.setitem(channels.CHANNELS, "needy", needy)
+    channel_text = (
+        "alerts:\n  channels:\n    - {id: n, type: needy, routing_key: k-0123456789, "
+        "api_url: 'https://p.example'}\n"
+    )
+    config = load("collector: {public_url: 'https://sla.example.com'}\n" + channel_text)
+    assert config.alerts.channels[0].settings["public_url"] == "https://sla.example.com"
+    assert problems("collector: {}\n" + channel_text) == [
+        "alerts.channels[0].type: needy channels need collector.public_url"
+    ]
+    page = docs_script().configuration()
+    assert "It needs [`collector.public_url`](#collectorpublic_url)." in page
+    assert load(docs_script().channel_example(needy)).alerts.channels[0].type == "needy"
+
+
+def test_a_channel_says_whether_its_messages_are_grouped(
+    pager: ChannelSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from slawatch.collector.alerts.outbox import groups
+
+    assert groups(Channel("p", "pager"))
+    monkeypatch.setitem(channels.CHANNELS, "pager", dataclasses.replace(PAGER, groups=False))
+    assert not groups(Channel("p", "pager"))
+    assert not groups(Channel("w", "webhook")) and groups(Channel("s", "slack"))
 
 
 # ------------------------------------------------------------------------------ the arrows

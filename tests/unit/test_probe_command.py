@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from slawatch.agent.probe_command import BadTarget, build_check, id_from_host, render
+from slawatch.agent.probes.dns import DnsTarget
+from slawatch.agent.probes.icmp import IcmpTarget
 from slawatch.agent.sample import ProbeResult, Sample
 from slawatch.config.contract import ID_PATTERN
 from slawatch.config.schema import Check, HttpExpect, HttpTarget, TcpExpect, TcpTarget
@@ -46,6 +48,14 @@ def test_host_port_targets_are_tcp_checks(target: str, host: str, port: int, tls
     assert check.target == TcpTarget(host=host, port=port, tls=tls, expect=TcpExpect())
 
 
+def test_dns_and_icmp_urls_are_read_as_a_files_url() -> None:
+    dns = build("dns://192.0.2.53:5353/acme.example?type=MX", check_id="mx")
+    assert (dns.id, dns.type) == ("mx", "dns")
+    assert dns.target == DnsTarget("192.0.2.53", "acme.example", 5353, "MX")
+    icmp = build("icmp://[2001:db8::1]")
+    assert (icmp.id, icmp.type, icmp.target) == ("2001-db8-1", "icmp", IcmpTarget("2001:db8::1"))
+
+
 def test_insecure_skips_verification() -> None:
     for target in ("https://h/", "tls://h:1"):
         assert build(target, insecure=True).target.tls_skip_verify
@@ -62,7 +72,18 @@ def test_timeout_and_id_options() -> None:
     ("target", "options", "message"),
     [
         ("example.com", {}, "'example.com': expected a URL"),
-        ("ftp://example.com/", {}, "unsupported scheme ftp://"),
+        (
+            "ftp://example.com/",
+            {},
+            "unsupported scheme ftp://; expected a URL (http://, https://, tcp://, tls://, dns://, icmp://) or host:port",
+        ),
+        (
+            "dns://127.0.0.1/",
+            {},
+            "'dns://127.0.0.1/': url: must be dns://SERVER[:PORT]/NAME[?type=A]",
+        ),
+        ("dns://h/acme.example?type=WKS", {}, "url: must be one of A, AAAA, CAA"),
+        ("icmp://h:7", {}, "'icmp://h:7': url: must be icmp://HOST"),
         ("http://", {}, "no host"),
         ("http://h:70000/", {}, "invalid port"),
         ("http://h /x", {}, "cannot contain spaces"),

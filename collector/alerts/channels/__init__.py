@@ -6,7 +6,10 @@ A new service is one module and one line in `CHANNELS`. The module declares itse
 which are secrets), and its functions:
 - `render(event, channel) -> RenderedMessage`: the event in the service's native format, once;
 - `endpoint(channel) -> Secret`: where to POST it, read from the config at each attempt;
-- or, for a service that is no plain POST (e-mail), `send(...)`: one attempt of its own.
+- or, for a service that is no plain POST (e-mail over SMTP; a secret added to each attempt),
+  `send(...)`: one attempt of its own;
+and whether its messages may be grouped (`groups`), and which other settings it sends with
+(`uses`: e-mail's `reports.smtp`).
 The config loader, `check-config` and the docs read the registry; nothing else lists the types.
 """
 
@@ -19,8 +22,11 @@ import aiohttp
 
 from slawatch.collector.alerts.channels import (
     discord,
+    email,
     googlechat,
     mattermost,
+    ntfy,
+    pagerduty,
     slack,
     teams,
     telegram,
@@ -46,6 +52,9 @@ CHANNELS: dict[str, ChannelSpec] = registry_of(
         telegram.CHANNEL,
         mattermost.CHANNEL,
         webhook.CHANNEL,
+        ntfy.CHANNEL,
+        email.CHANNEL,
+        pagerduty.CHANNEL,
     )
 )
 

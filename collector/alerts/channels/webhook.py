@@ -256,4 +256,5 @@ CHANNEL = ChannelSpec(
     render=render,
     endpoint=endpoint,
     signing_key="secret",
+    groups=False,
 )
