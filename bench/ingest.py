@@ -7,15 +7,17 @@
    samples in time order as agents send them).
 2. Baseline, in this process: sqlite3 `executemany` of the very rows the collector stores, in a
    table of the same schema and PRAGMAs, one commit per batch: the ceiling of the disk and SQLite
-   (binding None and bools as fast as the store does: importing `slawatch.collector.store`
-   registers its adapters for them in this process too).
+   (binding None and bools as fast as the store does, with its adapters for them).
 3. Starts `slawatch collector` as a separate process and pushes every body over HTTP, one
    connection per agent, all agents at once; reports samples/s, the ratio to the ceiling, and
    the RSS at the end of the collector and of the worker processes it judges big batches in.
 4. `--runs N` repeats 2 and 3 (a new database each time) and gives the medians: the machine's
    speed drifts by ±15 % within minutes, so a single run says little. `--against DIR` runs the
-   collector of another source tree (a `git worktree` of another commit, say) in turn with this
-   one's, run for run, and gives the ratio of the medians: only runs alternated so compare.
+   collector of another source tree (a `git worktree` or `git archive` of another commit, say) in
+   turn with this one's, run for run, and gives the ratio of the medians: only runs alternated so
+   compare. The other tree runs with this venv's interpreter and packages, its own code mapped in
+   by `bench/against/sitecustomize.py` (an editable install would map slawatch's packages to this
+   tree whatever PYTHONPATH says), in the collector and in its worker processes alike.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from pathlib import Path
 import aiohttp
 
 from slawatch.collector.ingest.batch import phase_microseconds
-from slawatch.collector.store import MIGRATIONS
+from slawatch.collector.store.sqlite.connections import bind_none_and_bool_directly
+from slawatch.collector.store.sqlite.migrations import MIGRATIONS
 from slawatch.config.contract import PHASES
 
 TOKEN_PREFIX = "bench-agent-token-"
@@ -74,6 +77,7 @@ def encode(agent: int, batch: list[dict]) -> bytes:
 
 def raw_ceiling(batches: list[list[dict]], folder: Path) -> float:
     """Samples/s of sqlite3 executemany of the stored rows, committed per batch."""
+    bind_none_and_bool_directly()
     db = sqlite3.connect(folder / "ceiling.db", isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
@@ -134,8 +138,8 @@ def start_collector(
         [sys.executable, "-m", "slawatch.cli", "--log-level", "warning", "collector",
          "--config", str(config)],
         stdout=subprocess.DEVNULL,
-        cwd=source,  # `-m` puts the working folder first on the path
-        env={**os.environ, "PYTHONPATH": str(source)} if source else None,
+        cwd=source,
+        env=_running_tree(source),
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -147,6 +151,17 @@ def start_collector(
             if time.monotonic() > deadline or process.poll() is not None:
                 raise SystemExit("the collector did not start") from None
             time.sleep(0.05)
+
+
+AGAINST = Path(__file__).resolve().parent / "against"
+"""The folder of the `sitecustomize` that runs another tree's slawatch."""
+
+
+def _running_tree(source: Path | None) -> dict[str, str] | None:
+    """The environment that runs the slawatch of `source` (None: this tree's, as installed)."""
+    if source is None:
+        return None
+    return {**os.environ, "PYTHONPATH": str(AGAINST), "SLAWATCH_SOURCE_TREE": str(source)}
 
 
 async def push_all(url: str, bodies: dict[int, list[bytes]]) -> float:
@@ -282,7 +297,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.runs < 1:
         raise SystemExit(f"--runs {args.runs}: at least 1")
-    if args.against and not (args.against / "collector" / "store.py").is_file():
+    if args.against and not (
+        (args.against / "slawatch" / "cli.py").is_file() and (args.against / "collector").is_dir()
+    ):
         raise SystemExit(f"--against {args.against}: not a slawatch source tree")
     per_agent = args.samples // args.agents
     start = time.time() - (per_agent // CHECKS_PER_AGENT + 10) * INTERVAL_S

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import aiohttp
 
-from slawatch.collector.ingest.batch import SampleRow
-from slawatch.collector.store import Store
+from slawatch.collector.samples import SampleRow
+from slawatch.collector.store import create_store
 
 ADMIN = "bench-admin-token-0123456789"
 PUSHER = "bench-agent-token-0123456789"
@@ -59,7 +59,7 @@ class Latencies:
 
 
 async def seed(database: Path, checks: int) -> None:
-    store = Store(database)
+    store = create_store(database)
     await store.open()
     now_ms = round(time.time() * 1000)
     try:

@@ -46,10 +46,10 @@ from typing import Any
 import aiohttp
 
 from slawatch.collector.engine.periods import current_window, window_for_period
-from slawatch.collector.ingest.batch import SampleRow
 from slawatch.collector.main import Collector
 from slawatch.collector.reports.build import LatencyCache, compute_from_store, sla_report
-from slawatch.collector.store import Store
+from slawatch.collector.samples import SampleRow
+from slawatch.collector.store.sqlite import SqliteStore
 from slawatch.config.loader import parse_config
 from slawatch.config.schema import Sla
 from slawatch.logs import configure_logging
@@ -105,7 +105,7 @@ def agent_batches(
 
 async def build(path: Path, *, interval_s: int, outage_count: int, seed: int = 1) -> int:
     """A database of the month, the agents' batches interleaved; returns the samples stored."""
-    store = Store(path)
+    store = SqliteStore(path)
     await store.open()
     down = outages(outage_count, seed)
     streams = [(name, agent_batches(a, interval_s, down, seed)) for a, name in enumerate(AGENTS)]
@@ -140,7 +140,7 @@ async def timed(run: Callable[[], Awaitable[Any]], repeat: int) -> float:
 async def month_report_s(path: Path, repeat: int = 7) -> tuple[float, float, int, int]:
     """(seconds of the month's report as the API makes it, with its latency cache warm; the
     same without the cache; runs read; samples) on the database at `path`."""
-    store = Store(path)
+    store = SqliteStore(path)
     await store.open()
     try:
         window = window_for_period(MONTH, "UTC")
@@ -159,10 +159,10 @@ async def month_report_s(path: Path, repeat: int = 7) -> tuple[float, float, int
 
 async def raw_scan_s(path: Path) -> float:
     """Baseline: read the month's raw samples (ts, ok, latency) of the SLA's checks."""
-    store = Store(path)
+    store = SqliteStore(path)
     await store.open()
     try:
-        reader = store._reader  # the bench may look inside: this is the naive path to compare
+        reader = store.reader  # the naive path to compare: SQL of its own
 
         async def scan() -> None:
             async with reader.execute(

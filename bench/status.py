@@ -31,7 +31,7 @@ from report import NOW_MS, build, timed  # bench/report.py: the same month of da
 from slawatch.collector.main import Collector
 from slawatch.collector.reports.build import compute_from_store, daily_reports, last_days
 from slawatch.collector.status.cache import STATUS_CACHE
-from slawatch.collector.store import Store
+from slawatch.collector.store import create_store
 from slawatch.config.loader import parse_config
 from slawatch.config.schema import Config
 from slawatch.logs import configure_logging
@@ -100,7 +100,7 @@ async def over_http(config: Config, repeat: int) -> dict[str, float]:
 
 
 async def in_process(config: Config, repeat: int) -> dict[str, float]:
-    store = Store(config.collector.database)  # type: ignore[union-attr]
+    store = create_store(config.collector.database)  # type: ignore[union-attr]
     await store.open()
     slas = config.slas
     try:

@@ -15,7 +15,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from slawatch.collector.store import backup_database
+from slawatch.collector.store import database_label
+from slawatch.collector.store.sqlite.backup import backup_database
 from slawatch.config.schema import Config
 
 EXIT_FAILED = 1
@@ -26,6 +27,12 @@ def run(config: Config, out: str, *, force: bool = False) -> int:
     if config.collector is None:
         return _fail("the config has no collector section", EXIT_USAGE)
     source = config.collector.database
+    if not isinstance(source, Path):
+        return _fail(
+            f"slawatch backup copies an SQLite database; {database_label(source)} is not one"
+            " (use that database's own tools)",
+            EXIT_USAGE,
+        )
     if not source.is_file():
         return _fail(f"no database at {source}: nothing to back up", EXIT_FAILED)
     target = backup_path(out, datetime.now(UTC))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from slawatch.collector.engine.states import State, quorum_state
 from slawatch.collector.engine.timeline import Run
-from slawatch.collector.store import Store
+from slawatch.collector.store import SampleStore
 from slawatch.config.schema import Config, Quorum
 
 DEFAULT_QUORUM: Quorum = "majority"
@@ -35,7 +35,7 @@ def agent_state(run: Run | None) -> State:
     return State.UP if run.ok else State.DOWN
 
 
-async def check_states(store: Store, config: Config, now_ms: int) -> dict[str, CheckNow]:
+async def check_states(store: SampleStore, config: Config, now_ms: int) -> dict[str, CheckNow]:
     """Every check's state at `now_ms`, decided in a thread (5,000 checks: tens of ms) from
     what the store reads on the event loop."""
     covering = await store.runs_at(now_ms)

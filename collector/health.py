@@ -24,7 +24,8 @@ from collections.abc import AsyncIterator, Callable
 import structlog
 
 from slawatch.collector.storage_errors import StorageFailure, storage_failure
-from slawatch.collector.store import Store, quick_check
+from slawatch.collector.store import Store
+from slawatch.collector.store.sqlite.integrity import quick_check
 
 log = structlog.get_logger()
 

@@ -9,8 +9,8 @@ customer's page, not another period of the report, not the JSON API (the report 
 signature for `format=html` only). A wrong or expired signature is a 401, whatever else it came
 with.
 
-The key is random, generated on first use and kept in the database (`Store.link_key`), so links
-stay valid across restarts and every process of one database signs alike. Signatures are
+The key is random, generated on first use and kept in the database (`KeyStore.link_key`), so
+links stay valid across restarts and every process of one database signs alike. Signatures are
 compared in constant time; links are never logged.
 
 `setup(app)` (idempotent: each module of routes that accepts a signature calls it) puts a
@@ -31,7 +31,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from slawatch.collector.app import CLOCK, STORE
-from slawatch.collector.store import Store
+from slawatch.collector.store import KeyStore
 
 EXPIRES = "expires"
 SIGNATURE = "signature"
@@ -49,7 +49,7 @@ class LinkSigner:
     def __init__(self, key: bytes | None = None) -> None:
         self._key = key
 
-    async def load(self, store: Store) -> None:
+    async def load(self, store: KeyStore) -> None:
         """Read the key from the store (generating it the first time), once."""
         if self._key is None:
             self._key = await store.link_key()

@@ -37,7 +37,8 @@ from slawatch.collector.metrics import CollectorMetrics
 from slawatch.collector.reports import routes as report_api
 from slawatch.collector.status import routes as status
 from slawatch.collector.storage_errors import storage_failure
-from slawatch.collector.store import Store, quick_check
+from slawatch.collector.store import StoreUnavailableError, create_store, database_label
+from slawatch.collector.store.sqlite.integrity import quick_check
 from slawatch.config.schema import AgentCredential, CollectorConfig, Config
 
 log = structlog.get_logger()
@@ -79,7 +80,7 @@ class Collector:
         self.settings: CollectorConfig = config.collector
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = CollectorMetrics(self.registry)
-        self.store = Store(self.settings.database)
+        self.store = create_store(self.settings.database)
         self.app = api.create_app(
             config, self.store, Authenticator(self.settings, extra_agents), self.metrics, clock
         )
@@ -125,7 +126,7 @@ class Collector:
         try:
             try:
                 await runner.setup()
-            except (OSError, sqlite3.Error) as error:
+            except (OSError, *self.store.errors) as error:
                 failure = storage_failure(error, self.settings.database)
                 raise StartError(failure.message if failure else str(error)) from error
             try:
@@ -140,7 +141,7 @@ class Collector:
         log.info(
             "collector_started",
             url=self.url,
-            database=str(self.settings.database),
+            database=database_label(self.settings.database),
             max_connections=self.connections.cap,
             open_file_limit=open_files,
         )
@@ -187,7 +188,7 @@ class Collector:
                     raw_retention_ms=round(retention.raw * 1000),
                     rollup_retention_ms=round(retention.rollups * 1000),
                 )
-            except (sqlite3.Error, OSError) as error:
+            except (*self.store.errors, OSError) as error:
                 log.error("prune_failed", error=str(error))
             await asyncio.sleep(PRUNE_EVERY_S)
 
@@ -215,18 +216,14 @@ def run(config: Config) -> int:
 
 
 async def _serve(config: Config) -> int:
-    collector = Collector(config)
+    try:
+        collector = Collector(config)
+    except StoreUnavailableError as error:
+        return _cannot_start(config, error)
     try:
         await collector.start()
     except (StartError, RuntimeError) as error:
-        settings = collector.settings
-        log.error(
-            "collector_cannot_start",
-            error=str(error),
-            database=str(settings.database),
-            listen=str(settings.listen),
-        )
-        return 1
+        return _cannot_start(config, error)
     tune_garbage_collector()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -241,9 +238,25 @@ async def _serve(config: Config) -> int:
     return 0
 
 
-def check_database(database: Path) -> int:
+def _cannot_start(config: Config, error: Exception) -> int:
+    settings = config.collector
+    assert settings is not None
+    log.error(
+        "collector_cannot_start",
+        error=str(error),
+        database=database_label(settings.database),
+        listen=str(settings.listen),
+    )
+    return 1
+
+
+def check_database(database: Path | str) -> int:
     """`slawatch collector --check-db`: `PRAGMA quick_check` of the database, without starting;
     exit 0 if sound, 1 with SQLite's findings if not (or if it cannot be read)."""
+    if not isinstance(database, Path):
+        print(f"--check-db checks an SQLite database; {database_label(database)} is not one",
+              file=sys.stderr)  # fmt: skip
+        return 2
     if not database.is_file():
         print(f"no database at {database}", file=sys.stderr)
         return 1

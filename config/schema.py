@@ -180,7 +180,8 @@ class Retention:
 @dataclass(frozen=True, slots=True)
 class CollectorConfig:
     listen: HostPort
-    database: Path
+    database: Path | str
+    """An SQLite file path, or a database URL as written (`postgresql://…`, CONTRACT §6)."""
     max_sample_age: float = 45 * 86_400.0
     admin_token: TokenDigest | None = None
     agents: tuple[AgentCredential, ...] = ()

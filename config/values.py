@@ -269,6 +269,17 @@ def parse_file_path(value: object) -> Path:
     return Path(value.strip()).expanduser()
 
 
+def parse_database(value: object) -> Path | str:
+    """A database URL (`postgresql://…`) as written, for the collector's store to say whether it
+    can open it; anything else is an SQLite file path (`parse_file_path`)."""
+    if isinstance(value, str) and _DATABASE_URL.match(value.strip()):
+        return value.strip()
+    return parse_file_path(value)
+
+
+_DATABASE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
 def parse_method(value: object) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]+", value.strip()):
         raise ValueError("must be an HTTP method like GET or POST")
@@ -410,6 +421,9 @@ EMAIL_ADDRESSES = Kind(
 PORT = Kind("port 1–65535", between(1, 65535, parse_int), example="5432")
 HOST_PORT = Kind("host:port", parse_host_port, example="127.0.0.1:8480")
 FILE_PATH = Kind("file path", parse_file_path, example="/var/lib/slawatch/slawatch.db")
+DATABASE = Kind(
+    "file path or database URL", parse_database, example="/var/lib/slawatch/slawatch.db"
+)
 REGEX = Kind("regular expression", parse_regex, example='"^ok"')
 STATUS = Kind('status codes: 200, "2xx", "200-299" or a list', parse_status, example="[200, 204]")
 METHOD = Kind("HTTP method", parse_method, example="POST")

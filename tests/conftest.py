@@ -6,8 +6,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from slawatch.collector.store import Store
+from slawatch.collector.store import Store, create_store
 from tests.chat_services import ChatServices, running_chat_services
+from tests.stores import BACKENDS, StoreFactory, store_factory_for
 
 
 @pytest.fixture
@@ -22,10 +23,18 @@ def write_config(tmp_path: Path):
     return write
 
 
+@pytest.fixture(scope="session", params=BACKENDS)
+def store_factory(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> StoreFactory:
+    """Stores of each backend in turn (`tests.stores`): a test that uses it runs on every one."""
+    return store_factory_for(request.param, tmp_path_factory.mktemp(f"stores-{request.param}"))
+
+
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    """A collector store, opened on a fresh file in tmp_path."""
-    store = Store(tmp_path / "collector.db")
+    """A collector store (the default backend, SQLite), opened on a fresh file in tmp_path."""
+    store = create_store(tmp_path / "collector.db")
     await store.open()
     yield store
     await store.close()

@@ -62,7 +62,7 @@ from slawatch.collector.store import (
     NewNotification,
     Notification,
     OpenAlert,
-    Store,
+    OutboxStore,
 )
 from slawatch.config.schema import AlertsConfig, Channel
 
@@ -120,7 +120,7 @@ class AlertMetrics:
             for metric in (self.sent, self.failed, self.given_up, self.pending):
                 metric.labels(channel)
 
-    async def refresh(self, store: Store, channel_ids: Iterable[str]) -> None:
+    async def refresh(self, store: OutboxStore, channel_ids: Iterable[str]) -> None:
         counts = await store.notification_counts()
         waiting: dict[str, int] = dict.fromkeys(channel_ids, 0)
         for (channel, status), count in counts.items():
@@ -207,7 +207,7 @@ class Outbox:
 
     def __init__(
         self,
-        store: Store,
+        store: OutboxStore,
         alerts: AlertsConfig,
         *,
         clock: Callable[[], float] = time.time,

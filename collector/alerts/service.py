@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -135,7 +134,7 @@ class AlertService:
             try:
                 await self.evaluator.evaluate()
                 await self._prune()
-            except (sqlite3.Error, OSError) as error:
+            except (*self.store.errors, OSError) as error:
                 log.error("alert_evaluation_failed", error=str(error))
             except Exception:
                 log.exception("alert_evaluation_failed")

@@ -36,16 +36,13 @@ Without `history`, the runs are taken as complete: all the data there is.
 
 from __future__ import annotations
 
-import math
-from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
-from fractions import Fraction
 from operator import itemgetter
 from typing import Any, Literal
 
 from slawatch.collector.engine.incidents import FailingRuns, Runs, Spans
+from slawatch.collector.engine.latency import RankedLatencies
 from slawatch.collector.engine.maintenance import (
     Interval,
     maintenance_intervals,
@@ -63,16 +60,7 @@ from slawatch.config.schema import Quorum, Sla
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 
-LATENCY_BUCKET_GAMMA = 1.02
-"""The default histogram scheme, the store's: bucket i holds latencies in (γ^(i−1), γ^i] ms and
-stands for 2·γ^i/(γ+1), within (γ−1)/(γ+1) < 1 % of each of them."""
-
 REPORTED_PERCENTILES = (50, 95, 99)
-
-
-def bucket_value(index: int) -> float:
-    """The latency in ms that bucket `index` stands for."""
-    return 2 * LATENCY_BUCKET_GAMMA**index / (LATENCY_BUCKET_GAMMA + 1)
 
 
 # ------------------------------------------------------------------------------------ inputs
@@ -85,10 +73,8 @@ class LatencySource:
     values: Sequence[float] = ()
     """Raw latencies of the plan's `raw` ranges."""
     buckets: Mapping[int, int] = field(default_factory=dict)
-    """Bucket index → count, merged over the plan's `hourly` ranges."""
-    bucket_value: Callable[[int], float] = bucket_value
-    """The latency a bucket stands for (pass the store's own,
-    `slawatch.collector.store.bucket_value`)."""
+    """Bucket (`slawatch.collector.engine.latency`) → count, merged over the plan's `hourly`
+    ranges."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -785,7 +771,7 @@ def _wider_history(
 
 def summarize_latency(sla: Sla, latency: LatencySource | None) -> LatencySummary:
     """Percentiles by nearest rank over raw values and histogram buckets (§4.6)."""
-    ranked = _Ranked.of(latency)
+    ranked = _ranked(latency)
 
     def at(percentile: float) -> float | None:
         found = ranked.at(percentile)
@@ -809,40 +795,12 @@ def summarize_latency(sla: Sla, latency: LatencySource | None) -> LatencySummary
 def bucket_at_percentile(latency: LatencySource, percentile: float) -> int | None:
     """The histogram bucket that the `percentile`-th latency comes from; None when it is a raw
     value (or there are none). Its raw samples make that percentile exact (`reports`)."""
-    found = _Ranked.of(latency).at(percentile)
+    found = _ranked(latency).at(percentile)
     return None if found is None else found[1]
 
 
-@dataclass(frozen=True, slots=True)
-class _Ranked:
-    """Raw latencies and histogram buckets in one order, for ranks by nearest rank."""
+def _ranked(latency: LatencySource | None) -> RankedLatencies:
+    return RankedLatencies.of(latency.values, latency.buckets) if latency else _NO_LATENCIES
 
-    values: list[float]
-    """Sorted."""
-    buckets: list[tuple[float, int, int]]
-    """(the latency a bucket stands for, its count, its index), sorted."""
-    count: int
 
-    @classmethod
-    def of(cls, latency: LatencySource | None) -> _Ranked:
-        values = sorted(latency.values) if latency else []
-        buckets = sorted(
-            (latency.bucket_value(index), count, index)
-            for index, count in (latency.buckets.items() if latency else ())
-            if count > 0
-        )
-        return cls(values, buckets, len(values) + sum(c for _, c, _ in buckets))
-
-    def at(self, percentile: float) -> tuple[float, int | None] | None:
-        """The `percentile`-th latency and the bucket it comes from (None for a raw value)."""
-        if self.count == 0:
-            return None
-        rank = max(1, math.ceil(Fraction(Decimal(repr(percentile))) * self.count / 100))
-        values, before = self.values, 0
-        for value, count, index in self.buckets:
-            if bisect_left(values, value) + before >= rank:
-                return values[rank - before - 1], None
-            if bisect_right(values, value) + before + count >= rank:
-                return value, index
-            before += count
-        return values[rank - before - 1], None
+_NO_LATENCIES = RankedLatencies.of((), {})

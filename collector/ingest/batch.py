@@ -15,10 +15,11 @@ import sys
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
+from slawatch.collector.samples import SampleRow
 from slawatch.config.contract import (
     ID_PATTERN,
     MAX_BATCH_SAMPLES,
@@ -42,34 +43,10 @@ _known_ids: set[str] = set()
 _KNOWN_IDS_MAX = 100_000
 
 
-class SampleRow(NamedTuple):
-    """One validated sample: the store's columns first, in order (`STORED_FIELDS`), so that a
-    row becomes its insert parameters with one slice."""
-
-    ts_ms: int
-    ok: bool
-    latency_ms: float | None
-    interval_ms: int
-    status_code: int | None
-    error: str | None
-    dns_us: float | None
-    """The phases (`phases_ms`) in whole microseconds (`phase_microseconds`)."""
-    connect_us: float | None
-    tls_us: float | None
-    ttfb_us: float | None
-    transfer_us: float | None
-    tls_expires: float | None
-    check: str
-    type: str | None
-
-
 _new_row = functools.partial(tuple.__new__, SampleRow)
 """`SampleRow` of a tuple of its fields, in a fifth of the time of `SampleRow(*fields)`, whose
 `__new__` is Python."""
 _NO_PHASES = (None,) * len(PHASES)
-
-STORED_FIELDS = 12
-"""`row[:STORED_FIELDS]` are the sample's columns after its series."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,7 +305,8 @@ def phase_microseconds(ms: float | None) -> float | None:
     Phases are diagnostics, never part of the SLA arithmetic (which uses `latency_ms`, kept as
     sent); rounded to the microsecond, below what a probe can measure, each one is stored by
     SQLite as an integer of a few bytes instead of a float's 8: a stored sample a third
-    smaller, and ingest that much less B-tree work (see `slawatch.collector.store`)."""
+    smaller, and ingest that much less B-tree work (see
+    `slawatch.collector.store.sqlite.migrations`)."""
     if ms is None:
         return None
     us = ms * 1000

@@ -36,7 +36,8 @@ from typing import Any
 
 import structlog
 
-from slawatch.collector.ingest.batch import COMPRESSED_ENCODINGS, Batch, SampleRow, parse_batch
+from slawatch.collector.ingest.batch import COMPRESSED_ENCODINGS, Batch, parse_batch
+from slawatch.collector.samples import SampleRow
 
 log = structlog.get_logger()
 

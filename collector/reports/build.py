@@ -4,7 +4,7 @@ The one place that feeds the pure engine (`slawatch.collector.engine.sla`) from 
 runs the
 history loop the engine asks for (`Report.wider_history`), reads the declared maintenance, and
 fetches latencies per `latency_plan` (raw samples for partial hours, hourly histograms for whole
-ones). No SQL here: every read is a method of `slawatch.collector.store.Store`.
+ones). No SQL here: every read is a method of the store (`slawatch.collector.store.Store`).
 
 Summaries (`GET /api/v1/slas`, the SLA metrics) compute the current period of many SLAs at
 once. Their cost grows with the state changes of the checks, not with the number of SLAs times
@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Literal
 
+from slawatch.collector.engine.latency import latency_bucket
 from slawatch.collector.engine.maintenance import Interval, merge, occurrences
 from slawatch.collector.engine.periods import (
     INSTANT_HINT,
@@ -55,7 +56,7 @@ from slawatch.collector.engine.sla import (
 )
 from slawatch.collector.engine.states import State
 from slawatch.collector.engine.timeline import Run
-from slawatch.collector.store import DeclaredMaintenance, Store, bucket_value, latency_bucket
+from slawatch.collector.store import DeclaredMaintenance, Store
 from slawatch.config.schema import Quorum, Sla
 
 EARLIEST_MS = 0
@@ -300,7 +301,7 @@ async def latency_source(
         else:
             found = await cache.histograms(store, sla.checks, part.start_ms, part.end_ms)
         _add_counts(buckets, found)
-    source = LatencySource(values, buckets, bucket_value)
+    source = LatencySource(values, buckets)
     if sla.latency is None or pruned_hours:
         return source
     return await _exact_at_objective(store, sla, plan.hourly, source)
@@ -323,7 +324,7 @@ async def _exact_at_objective(
     if len(exact) != source.buckets[bucket]:  # samples pruned meanwhile: keep the approximation
         return source
     buckets = {index: n for index, n in source.buckets.items() if index != bucket}
-    return LatencySource([*source.values, *exact], buckets, source.bucket_value)
+    return LatencySource([*source.values, *exact], buckets)
 
 
 class LatencyCache:

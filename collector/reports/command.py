@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import sys
 import time
 
 from slawatch.collector.engine.periods import Window
 from slawatch.collector.reports.build import SlaReport, report_window, sla_report
 from slawatch.collector.reports.formats import report_csv, report_page
-from slawatch.collector.store import Store
+from slawatch.collector.store import Store, StoreUnavailableError, create_store, database_label
 from slawatch.config.schema import Config, Sla
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -42,20 +41,23 @@ def run(
         window, label = report_window(sla, now_ms, period=period, from_text=from_, to_text=to)
     except ValueError as error:
         return _fail(EXIT_USAGE, str(error))
+    assert config.collector is not None  # the loader requires it of `slawatch report`
+    database = config.collector.database
     try:
-        found = asyncio.run(_report(config, sla, now_ms, window, label))
-    except (OSError, sqlite3.Error) as error:
-        database = config.collector.database if config.collector else "?"
-        return _fail(EXIT_FAILURE, f"cannot read the database {database}: {error}")
+        store = create_store(database)
+    except StoreUnavailableError as error:
+        return _fail(EXIT_FAILURE, str(error))
+    try:
+        found = asyncio.run(_report(store, sla, now_ms, window, label))
+    except (OSError, *store.errors) as error:
+        return _fail(EXIT_FAILURE, f"cannot read the database {database_label(database)}: {error}")
     sys.stdout.write(render(config, found, output_format, now_ms))
     return EXIT_OK
 
 
 async def _report(
-    config: Config, sla: Sla, now_ms: int, window: Window, label: str | None
+    store: Store, sla: Sla, now_ms: int, window: Window, label: str | None
 ) -> SlaReport:
-    assert config.collector is not None
-    store = Store(config.collector.database)
     try:
         await store.open_readonly()
         return await sla_report(store, sla, window, now_ms, period=label)

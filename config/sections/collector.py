@@ -20,7 +20,7 @@ from slawatch.config.schema import (
 from slawatch.config.values import (
     BOOLEAN,
     COUNT,
-    FILE_PATH,
+    DATABASE,
     HOST_PORT,
     HTTP_URL,
     ID,
@@ -150,8 +150,10 @@ TABLE = Table(
         ),
         Key(
             "database",
-            FILE_PATH,
-            "The SQLite file; created with its folders if missing.",
+            DATABASE,
+            "The SQLite file; created with its folders if missing. A `postgresql://` URL is read"
+            " as written, but this version has no PostgreSQL backend yet: the collector refuses"
+            " it at start.",
             default_doc="data/slawatch.db beside the config file",
         ),
         Key(

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from slawatch.collector.store import Store
+from slawatch.collector.store import create_store
 from tests.support import (
     free_port,
     start_collector,
@@ -155,7 +155,7 @@ checks:
 
 
 async def stored_runs(database: Path) -> dict[str, Any]:
-    store = Store(database)
+    store = create_store(database)
     await store.open()
     try:
         return await store.runs(["web", "port"], 0, 2**62)
@@ -164,7 +164,7 @@ async def stored_runs(database: Path) -> dict[str, Any]:
 
 
 async def seen_checks(database: Path) -> list[Any]:
-    store = Store(database)
+    store = create_store(database)
     await store.open()
     try:
         return await store.seen_checks()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from slawatch.collector.store import Store
+from slawatch.collector.store import create_store
 from tests.support import (
     free_port,
     run_slawatch,
@@ -76,7 +76,7 @@ def push(url: str, batch_number: int, token: str = AGENT, size: int = BATCH) -> 
 
 def stored_latencies(database: Path) -> set[float]:
     async def read() -> set[float]:
-        store = Store(database)
+        store = create_store(database)
         await store.open()
         try:
             checks = [f"c{i}" for i in range(10)]

@@ -1,7 +1,7 @@
 """Reports through the real store against the naive reference of §4, as the acceptance tests do:
 random scenarios (tests/unit/test_sla_properties.py) pushed in random batches, out of order and
-each batch twice, into a SQLite store; the report read back (runs, rollups, raw samples,
-declared maintenance) equals the reference computed from the samples, field by field. Latency
+each batch twice, into a store of each backend (`store_factory`); the report read back (runs,
+rollups, raw samples, declared maintenance) equals the reference computed from the samples, field by field. Latency
 percentiles may come from hourly histograms (within 1 %, §4.6 allows 2 %); count and `met` are
 exact."""
 
@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from slawatch.collector.ingest.batch import SampleRow
 from slawatch.collector.reports.build import sla_report
-from slawatch.collector.store import Store
+from slawatch.collector.samples import SampleRow
+from tests.stores import StoreFactory
 from tests.unit.test_sla_properties import Scenario, expected, scenarios
 
 STORE_PROPERTY = settings(
@@ -37,10 +35,10 @@ def rows(check: str, samples: list[Any]) -> list[SampleRow]:
     ]
 
 
-async def stored_report(scenario: Scenario, rnd: random.Random, folder: Path) -> dict[str, Any]:
-    store = Store(folder / "collector.db")
-    await store.open()
-    try:
+async def stored_report(
+    scenario: Scenario, rnd: random.Random, stores: StoreFactory
+) -> dict[str, Any]:
+    async with stores.opened() as store:
         for start, end in ((i.start_ms, i.end_ms) for i in scenario.declared):
             await store.add_maintenance([scenario.sla.id], start, end, "declared", created_ms=0)
         pushes: list[tuple[str, list[SampleRow]]] = []
@@ -55,17 +53,14 @@ async def stored_report(scenario: Scenario, rnd: random.Random, folder: Path) ->
             await store.ingest(agent, batch, labels=None, now_ms=scenario.now_ms)
         found = await sla_report(store, scenario.sla, scenario.window, scenario.now_ms)
         return found.report.to_json()
-    finally:
-        await store.close()
 
 
 @STORE_PROPERTY
 @given(scenarios(), st.randoms(use_true_random=False))
 def test_a_report_read_from_the_store_equals_the_reference(
-    scenario: Scenario, rnd: random.Random
+    store_factory: StoreFactory, scenario: Scenario, rnd: random.Random
 ) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        got = asyncio.run(stored_report(scenario, rnd, Path(folder)))
+    got = asyncio.run(stored_report(scenario, rnd, store_factory))
     want = expected(scenario)
     got_latency, want_latency = got.pop("latency"), want.pop("latency")
     assert got == want

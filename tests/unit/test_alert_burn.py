@@ -14,7 +14,7 @@ from slawatch.collector.alerts.outbox import decode_event
 from slawatch.collector.engine.periods import Window
 from slawatch.collector.engine.sla import compute_report
 from slawatch.collector.engine.timeline import Run
-from slawatch.collector.ingest.batch import SampleRow
+from slawatch.collector.samples import SampleRow
 from slawatch.collector.store import Store
 from slawatch.config.loader import parse_config
 from slawatch.config.schema import DEFAULT_BURN_RATE, BurnRateWindow, Config, Sla

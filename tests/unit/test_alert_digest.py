@@ -12,7 +12,7 @@ import pytest
 
 from slawatch.collector.alerts import digest
 from slawatch.collector.alerts.outbox import decode_event
-from slawatch.collector.ingest.batch import SampleRow
+from slawatch.collector.samples import SampleRow
 from slawatch.collector.store import Store
 from slawatch.config.loader import parse_config
 from slawatch.config.schema import Config, DigestSettings

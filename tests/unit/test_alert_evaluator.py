@@ -20,8 +20,8 @@ from slawatch.collector.alerts.outbox import Outbox, decode_event
 from slawatch.collector.alerts.service import KEEP_FINISHED_S, KEEP_MARKS_S
 from slawatch.collector.alerts.silences import AGENT_SILENT_MIN_S, START_GRACE_S
 from slawatch.collector.alerts.targets import rule_key
-from slawatch.collector.ingest.batch import SampleRow
 from slawatch.collector.links import PARAMETERS, VALID_S, LinkSigner
+from slawatch.collector.samples import SampleRow
 from slawatch.collector.store import Notification, Store
 from slawatch.config.contract import MAX_PUSH_BACKOFF_S
 from slawatch.config.loader import parse_config

@@ -10,7 +10,7 @@ from slawatch.collector.alerts.evaluator import AlertState
 from slawatch.collector.alerts.outbox import decode_event
 from slawatch.collector.engine.sla import Segment
 from slawatch.collector.engine.states import State
-from slawatch.collector.ingest.batch import SampleRow
+from slawatch.collector.samples import SampleRow
 from slawatch.collector.store import Store
 from slawatch.config.loader import parse_config
 from slawatch.config.schema import FlappingSettings

@@ -12,7 +12,7 @@ from yarl import URL
 
 from slawatch.collector.alerts.pages import Links
 from slawatch.collector.links import VALID_S, LinkSigner
-from slawatch.collector.store import Store
+from slawatch.collector.store import create_store
 from slawatch.config.loader import parse_config
 
 KEY = bytes(range(32))
@@ -70,16 +70,16 @@ def test_a_link_works_until_it_expires() -> None:
 
 
 async def test_the_key_is_made_once_and_kept(tmp_path: Path) -> None:
-    store = Store(tmp_path / "collector.db")
+    store = create_store(tmp_path / "collector.db")
     await store.open()
     try:
         key = await store.link_key()
         assert len(key) == 32 and await store.link_key() == key
     finally:
         await store.close()
-    other = Store(tmp_path / "other.db")
+    other = create_store(tmp_path / "other.db")
     await other.open()
-    reopened = Store(tmp_path / "collector.db")
+    reopened = create_store(tmp_path / "collector.db")
     await reopened.open()
     try:
         assert await reopened.link_key() == key  # links survive a restart

@@ -25,7 +25,7 @@ from slawatch.collector.alerts.outbox import (
     encode_event,
 )
 from slawatch.collector.alerts.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
-from slawatch.collector.store import AlertChanges, Notification, Store
+from slawatch.collector.store import AlertChanges, Notification, Store, create_store
 from slawatch.config.schema import AlertsConfig
 from tests.chat_services import (
     AT,
@@ -359,11 +359,11 @@ async def test_nothing_is_lost_to_a_restart(
     tmp_path: Path, services: ChatServices, clock: Clock, session: aiohttp.ClientSession
 ) -> None:
     alerts = alerts_config(services)
-    store = Store(tmp_path / "restart.db")
+    store = create_store(tmp_path / "restart.db")
     await store.open()
     await Rig(store, alerts, clock, session).queue(down("web"), down("db"))
     await store.close()
-    store = Store(tmp_path / "restart.db")
+    store = create_store(tmp_path / "restart.db")
     await store.open()
     try:
         rig = Rig(store, alerts, clock, session)

@@ -31,8 +31,8 @@ from slawatch.collector.alerts.targets import Target
 from slawatch.collector.alerts.text import rfc3339
 from slawatch.collector.engine.sla import Segment, service_timeline
 from slawatch.collector.engine.states import State
-from slawatch.collector.ingest.batch import SampleRow
-from slawatch.collector.store import Store
+from slawatch.collector.samples import SampleRow
+from slawatch.collector.store import Store, create_store
 from slawatch.config.loader import parse_config
 from tests.unit.test_alert_evaluator import T0, Clock
 
@@ -134,7 +134,7 @@ async def play(scenario: Scenario, folder: Path) -> tuple[list[Event], Target, S
     between two (the timer)."""
     config = parse_config(scenario.config(folder), base_dir=folder, process="collector")
     clock = Clock(T0)
-    store = Store(folder / "collector.db")
+    store = create_store(folder / "collector.db")
     await store.open()
     judge = Evaluator(store, config, Outbox(store, config.alerts, clock=clock), clock=clock)
     sla = config.sla("shop")

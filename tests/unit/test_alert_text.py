@@ -37,7 +37,7 @@ from slawatch.collector.alerts.text import (
     summary,
     utf16_len,
 )
-from slawatch.collector.store import Store
+from slawatch.collector.store import create_store
 from tests.chat_services import ACME_SLA, ACME_WEB, AT, SINCE, sample_events, storm
 from tests.unit.test_alert_digest import config as digest_config
 from tests.unit.test_alert_digest import history as digest_history
@@ -324,7 +324,7 @@ def test_digest_in_utc_reads_as_before() -> None:
 
 
 async def test_the_evaluator_sends_the_digest_in_the_configured_timezone(tmp_path: Path) -> None:
-    store = Store(tmp_path / "collector.db")
+    store = create_store(tmp_path / "collector.db")
     await store.open()
     try:
         paris = ZoneInfo("Europe/Paris")

@@ -14,13 +14,13 @@ from slawatch.collector.ingest.batch import (
     NOT_JSON_NUMBER,
     BatchError,
     Problem,
-    SampleRow,
     _checked_row,
     _fast_row,
     parse_batch,
     parse_json,
     validate_batch,
 )
+from slawatch.collector.samples import SampleRow
 from slawatch.config.contract import MAX_BATCH_SAMPLES
 
 NOW = 1_790_000_000.0

@@ -18,7 +18,6 @@ from slawatch.collector.engine.maintenance import Interval
 from slawatch.collector.engine.periods import Window, current_window
 from slawatch.collector.engine.sla import history_range
 from slawatch.collector.engine.timeline import Run
-from slawatch.collector.ingest.batch import SampleRow
 from slawatch.collector.reports.build import (
     LatencyCache,
     SharedTimelines,
@@ -30,7 +29,8 @@ from slawatch.collector.reports.build import (
     summaries,
 )
 from slawatch.collector.reports.build import _has_run_within as has_run_within
-from slawatch.collector.store import DeclaredMaintenance, Store
+from slawatch.collector.samples import SampleRow
+from slawatch.collector.store import DeclaredMaintenance, Store, create_store
 from slawatch.config.schema import LatencyObjective, OneOffMaintenance, RecurringMaintenance, Sla
 from tests.support import ms
 
@@ -363,7 +363,7 @@ async def test_a_readonly_store_reads_while_the_collector_writes_and_cannot_writ
     store: Store, tmp_path: Path
 ) -> None:
     await store.add_maintenance(["a"], 1000, 2000, "one", created_ms=5)
-    reader = Store(tmp_path / "collector.db")
+    reader = create_store(tmp_path / "collector.db")
     await reader.open_readonly()
     try:
         assert [d.reason for d in await reader.declared_maintenance()] == ["one"]
@@ -377,16 +377,16 @@ async def test_a_readonly_store_reads_while_the_collector_writes_and_cannot_writ
 
 async def test_a_readonly_store_refuses_what_is_not_its_database(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
-        await Store(tmp_path / "missing.db").open_readonly()
+        await create_store(tmp_path / "missing.db").open_readonly()
     assert not (tmp_path / "missing.db").exists()
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"this is not a database" * 100)
     with pytest.raises(sqlite3.DatabaseError):
-        await Store(garbage).open_readonly()
+        await create_store(garbage).open_readonly()
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
     with pytest.raises(sqlite3.DatabaseError, match="not a slawatch database"):
-        await Store(other).open_readonly()
+        await create_store(other).open_readonly()
 
 
 async def test_the_summary_of_no_sla_is_empty(store: Store) -> None:

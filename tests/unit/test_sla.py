@@ -12,11 +12,11 @@ from datetime import datetime
 
 import pytest
 
+from slawatch.collector.engine.latency import bucket_value
 from slawatch.collector.engine.maintenance import Interval
 from slawatch.collector.engine.periods import Window, format_instant, window_for_period
 from slawatch.collector.engine.sla import (
     LatencySource,
-    bucket_value,
     compute_report,
     history_range,
     latency_plan,

@@ -20,12 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from slawatch.collector import store
+from slawatch.collector.engine.latency import latency_bucket
 from slawatch.collector.engine.maintenance import Interval
 from slawatch.collector.engine.periods import Window
 from slawatch.collector.engine.sla import (
     LatencySource,
-    bucket_value,
     compute_report,
     history_range,
     latency_plan,
@@ -233,7 +232,7 @@ def histogram(samples: Samples, intervals: Sequence[Interval]) -> dict[int, int]
     """What the store's `latency_histograms` gives for these ranges of whole hours."""
     counts: dict[int, int] = {}
     for value in raw_latencies(samples, intervals):
-        bucket = store.latency_bucket(value)
+        bucket = latency_bucket(value)
         counts[bucket] = counts.get(bucket, 0) + 1
     return counts
 
@@ -245,7 +244,6 @@ def engine_report(scenario: Scenario, *, samples: Samples | None = None, hourly:
     latency = LatencySource(
         raw_latencies(samples, plan.raw),
         histogram(samples, plan.hourly) if hourly else {},
-        store.bucket_value,
     )
     return compute_report(
         sla,
@@ -436,13 +434,6 @@ def test_hourly_histograms_approximate_percentiles_within_one_percent(
         assert (a is None) == (e is None)
         if e is not None:
             assert math.isclose(a, e, rel_tol=0.01)
-
-
-def test_the_default_bucket_scheme_is_the_stores() -> None:
-    for index in range(-400, 800):
-        assert bucket_value(index) == store.bucket_value(index)
-    for value in (0.5, 0.999, 1.0, 1.02, 7.3, 84.1, 800.0, 2999.9, 123_456.0):
-        assert math.isclose(bucket_value(store.latency_bucket(value)), value, rel_tol=0.01)
 
 
 @pytest.mark.parametrize("zone", ["Europe/Paris", "America/New_York", "Australia/Lord_Howe"])

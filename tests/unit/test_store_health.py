@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from slawatch.collector.store import Store, quick_check
+from slawatch.collector.store import Store
+from slawatch.collector.store.sqlite.integrity import quick_check
 
 
 async def test_a_probe_write_commits_one_row(store: Store) -> None:

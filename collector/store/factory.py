@@ -1,0 +1,48 @@
+"""`create_store`: the backend `collector.database` names.
+
+The config gives an SQLite file path (a `Path`, the embedded default) or a database URL as
+written (a `str`); a `postgresql://` URL (CONTRACT §6) will give the PostgreSQL store, a package
+beside `sqlite/` implementing the same Protocols.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from slawatch.collector.store.protocols import Store
+
+POSTGRESQL_SCHEMES = ("postgresql", "postgres")
+
+
+class StoreUnavailableError(RuntimeError):
+    """The database names a backend this slawatch cannot use."""
+
+
+def create_store(database: Path | str) -> Store:
+    """A store, not yet open, on `database`: an SQLite file path, or a database URL."""
+    if isinstance(database, Path):
+        from slawatch.collector.store.sqlite import SqliteStore
+
+        return SqliteStore(database)
+    scheme = urlsplit(database).scheme.lower()
+    if scheme in POSTGRESQL_SCHEMES:
+        raise StoreUnavailableError(
+            "collector.database: PostgreSQL support is not installed/available yet in this"
+            " slawatch; use an SQLite file path"
+        )
+    raise StoreUnavailableError(
+        f"collector.database: unknown database URL scheme {scheme!r}: an SQLite file path or a"
+        " postgresql:// URL"
+    )
+
+
+def database_label(database: Path | str) -> str:
+    """`database` as it may be logged or shown: a URL without its password."""
+    if isinstance(database, Path):
+        return str(database)
+    parts = urlsplit(database)
+    if parts.password is None:
+        return database
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))

@@ -1,0 +1,136 @@
+"""The values the stores take and give back, beside `SampleRow` (in) and `Run` (out): plain
+frozen data, the same for every backend."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+# ------------------------------------------------------------------ samples, runs and rollups
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+    checks: frozenset[str]
+    """The checks that got newly stored samples."""
+
+
+@dataclass(frozen=True, slots=True)
+class LastSample:
+    ts_ms: int
+    ok: bool
+    latency_ms: float | None
+    status_code: int | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SeenCheck:
+    id: str
+    type: str | None
+    interval_ms: int
+    first_seen_ms: int
+    last_seen_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SeenAgent:
+    id: str
+    labels: Mapping[str, str]
+    last_push_ms: int
+
+
+# ---------------------------------------------------------------------------- maintenance
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredMaintenance:
+    """A maintenance window declared at run time (`POST /api/v1/maintenance`)."""
+
+    id: int
+    slas: tuple[str, ...]
+    """Every SLA it covers, sorted."""
+    start_ms: int
+    end_ms: int
+    reason: str
+    created_ms: int
+
+
+# --------------------------------------------------------------------------- alert outbox
+
+
+@dataclass(frozen=True, slots=True)
+class NewNotification:
+    """A rendered notification to store (see `slawatch.collector.alerts.outbox`)."""
+
+    id: str
+    channel: str
+    kind: str
+    event: str
+    """The event as JSON, so that a storm can list it and the API can show it."""
+    body: bytes
+    headers: str
+    """JSON object of the rendering's headers."""
+    created_ms: int
+    due_ms: int
+    grouped: bool = False
+    """A state change: held for the channel's group window (storms) first."""
+    subject: str | None = None
+    """What it is about ("check:web", "sla:shop", "agent:eu-1"), with `run_ms`: which
+    notifications a later one may supersede."""
+    run_ms: int | None = None
+    supersedes: tuple[str, ...] = ()
+    """Kinds of the same channel, subject and run that this one replaces while they wait."""
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A stored notification. `status`: held (in its group window), pending (queued for
+    delivery), sent, given_up (past max_age), merged (replaced by `merged_into`)."""
+
+    seq: int
+    id: str
+    channel: str
+    kind: str
+    subject: str | None
+    run_ms: int | None
+    event: str
+    body: bytes
+    headers: str
+    status: str
+    grouped: bool
+    created_ms: int
+    due_ms: int
+    released_ms: int | None
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    finished_ms: int | None
+    merged_into: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAlert:
+    """An alert of one rule about one subject, open until resolved; `state` is the evaluator's
+    JSON."""
+
+    rule: str
+    subject: str
+    topic: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertChanges:
+    notifications: Sequence[NewNotification] = ()
+    opened: Sequence[OpenAlert] = ()
+    """Open alerts created or changed."""
+    closed: Sequence[tuple[str, str, str]] = ()
+    """(rule, subject, topic) of the alerts closed."""
+    marks: Sequence[tuple[str, int]] = ()
+    """(key, at_ms): things decided once (a period's breach, a week's digest)."""
+
+    def __bool__(self) -> bool:
+        return bool(self.notifications or self.opened or self.closed or self.marks)

@@ -1,0 +1,448 @@
+"""One ingest transaction of the SQLite store, run whole in its ingest thread: samples, runs,
+rollups, checks and agents of a group of batches (`write_group`).
+
+- Runs (§4.1, `slawatch.collector.engine.timeline`): in-order samples extend the series' last
+  run, kept in memory; late samples rebuild only the stretch of runs they touch, from the raw
+  samples (`plan_rebuild`).
+- Rollups: per (series, hour), sums and a latency histogram, so a newly stored sample is simply
+  added to its hour, in any order; the newest hour of each series is kept in memory.
+- Rows go in statements of many rows (`_insert_rows`).
+
+Everything here reads the caches (`SeriesCache`, which only the event loop changes, never while
+a group is written) and writes what the transaction changes into a `Pending`, applied to the
+caches once committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import operator
+import sqlite3
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
+from typing import Any
+
+import structlog
+
+from slawatch.collector.engine.latency import count_buckets
+from slawatch.collector.engine.timeline import (
+    FOREVER_MS,
+    Run,
+    SampleState,
+    extend_runs,
+    plan_rebuild,
+    rebuild_runs,
+)
+from slawatch.collector.samples import STORED_FIELDS, SampleRow
+from slawatch.collector.store.records import IngestResult
+from slawatch.collector.store.sqlite.histograms import decode_histogram, encode_histogram
+
+log = structlog.get_logger()
+
+HOUR_MS = 3_600_000
+
+
+@dataclass(slots=True)
+class Rollup:
+    hour_ms: int
+    samples: int
+    ok_samples: int
+    latency_sum_ms: float
+    histogram: dict[int, int]
+    """Bucket → count, in bucket order (`count_buckets` keeps it so)."""
+
+    def add(self, rows: Sequence[SampleRow]) -> None:
+        """Count `rows` in; each ok sample's latency goes to its bucket."""
+        ok = [row.latency_ms for row in rows if row.ok]
+        self.samples += len(rows)
+        self.ok_samples += len(ok)
+        latencies = [latency for latency in ok if latency is not None] if None in ok else ok
+        if latencies:
+            self.latency_sum_ms = functools.reduce(operator.add, latencies, self.latency_sum_ms)
+            self.histogram = count_buckets(self.histogram, latencies)
+
+    def copy(self) -> Rollup:
+        return Rollup(self.hour_ms, self.samples, self.ok_samples, self.latency_sum_ms,
+                      dict(self.histogram))  # fmt: skip
+
+
+@dataclass(slots=True)
+class Job:
+    """A batch waiting to be ingested, and its caller's answer."""
+
+    agent: str
+    samples: Sequence[SampleRow]
+    labels: Mapping[str, str] | None
+    now_ms: int
+    done: asyncio.Future[IngestResult]
+
+
+@dataclass(slots=True)
+class SeriesCache:
+    """What the store keeps in memory of its series (a check as one agent sees it)."""
+
+    ids: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(check, agent) → series id."""
+    keys: dict[int, tuple[str, str]] = field(default_factory=dict)
+    last_runs: dict[int, Run] = field(default_factory=dict)
+    """The run of each series' newest sample."""
+    last_rollups: dict[int, Rollup] = field(default_factory=dict)
+    """Each series' newest hour."""
+    raw_horizon_ms: int = -FOREVER_MS
+    """Raw samples before it may be pruned; see `plan_rebuild`."""
+
+    def apply(self, pending: Pending) -> None:
+        for key, sid in pending.series_ids.items():
+            self.ids[key] = sid
+            self.keys[sid] = key
+        self.last_runs.update(pending.last_runs)
+        self.last_rollups.update(pending.last_rollups)
+
+
+@dataclass(slots=True)
+class Pending:
+    """What a transaction will change in the caches, applied only once committed."""
+
+    cache: SeriesCache
+    series_ids: dict[tuple[str, str], int] = field(default_factory=dict)
+    last_runs: dict[int, Run] = field(default_factory=dict)
+    last_rollups: dict[int, Rollup] = field(default_factory=dict)
+
+    def last_run(self, sid: int) -> Run | None:
+        run = self.last_runs.get(sid)
+        return run if run is not None else self.cache.last_runs.get(sid)
+
+    def last_rollup(self, sid: int) -> Rollup | None:
+        rollup = self.last_rollups.get(sid)
+        return rollup if rollup is not None else self.cache.last_rollups.get(sid)
+
+
+def write_group(
+    db: sqlite3.Connection, group: Sequence[Job], pending: Pending
+) -> list[IngestResult]:
+    """The batches of `group` in one transaction; what it changes in the caches goes to
+    `pending`."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        results = []
+        for job in group:
+            accepted, checks = _write_batch(db, job, pending)
+            results.append(IngestResult(accepted, len(job.samples) - accepted, checks))
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return results
+
+
+def _write_batch(db: sqlite3.Connection, job: Job, pending: Pending) -> tuple[int, frozenset[str]]:
+    labels = job.labels
+    db.execute(
+        "INSERT INTO agents (id, labels, last_push_ms) VALUES (?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET last_push_ms = excluded.last_push_ms"
+        + (", labels = excluded.labels" if labels is not None else ""),
+        (job.agent, json.dumps(dict(labels or {}), sort_keys=True), job.now_ms),
+    )
+    if not job.samples:
+        return 0, frozenset()
+    by_check: dict[str, list[SampleRow]] = {}
+    for row in job.samples:
+        rows = by_check.get(row.check)
+        if rows is None:
+            by_check[row.check] = [row]
+        else:
+            rows.append(row)
+    ids = _series_for(db, job.agent, by_check, pending)
+    new_by_series = _new_samples(
+        db, {ids[check]: rows for check, rows in by_check.items()}, pending
+    )
+    inserted = [(sid, *row[:STORED_FIELDS]) for sid, rows in new_by_series.items() for row in rows]
+    _insert_rows(db, "INSERT INTO samples VALUES {rows}", inserted)
+    _update_runs(db, new_by_series, pending)
+    _update_rollups(db, new_by_series, pending)
+    _update_checks(db, new_by_series)
+    checks = frozenset(rows[0].check for rows in new_by_series.values())
+    return len(inserted), checks
+
+
+def _series_for(
+    db: sqlite3.Connection, agent: str, checks: Iterable[str], pending: Pending
+) -> dict[str, int]:
+    ids = {}
+    missing = []
+    known, new = pending.cache.ids, pending.series_ids
+    for check in checks:
+        sid = known.get((check, agent)) or new.get((check, agent))
+        if sid is None:
+            missing.append(check)
+        else:
+            ids[check] = sid
+    if missing:
+        db.executemany(
+            "INSERT OR IGNORE INTO series (check_id, agent) VALUES (?, ?)",
+            [(check, agent) for check in missing],
+        )
+        for check in missing:
+            (row,) = db.execute(
+                "SELECT id FROM series WHERE check_id = ? AND agent = ?", (check, agent)
+            ).fetchall()
+            ids[check] = new[(check, agent)] = int(row[0])
+    return ids
+
+
+def _new_samples(
+    db: sqlite3.Connection, by_series: Mapping[int, list[SampleRow]], pending: Pending
+) -> dict[int, list[SampleRow]]:
+    """Each series' samples not stored yet, sorted by ts, first of equal timestamps kept.
+
+    A sample newer than the series' last stored one is new without asking the database;
+    the others are looked up, all series at once.
+    """
+    unique_by_series: dict[int, list[SampleRow]] = {}
+    maybe_stored: list[tuple[int, int]] = []
+    for sid, rows in by_series.items():
+        rows.sort(key=_by_ts)
+        unique = [row for i, row in enumerate(rows) if i == 0 or row.ts_ms != rows[i - 1].ts_ms]
+        last = pending.last_run(sid)
+        if last is not None and unique[0].ts_ms <= last.last_ts_ms:
+            maybe_stored.extend((sid, r.ts_ms) for r in unique if r.ts_ms <= last.last_ts_ms)
+        unique_by_series[sid] = unique
+    stored = _stored_keys(db, maybe_stored) if maybe_stored else set()
+    result: dict[int, list[SampleRow]] = {}
+    for sid, rows in unique_by_series.items():
+        kept = [row for row in rows if (sid, row.ts_ms) not in stored] if stored else rows
+        if kept:
+            result[sid] = kept
+    return result
+
+
+# -------------------------------------------------------------------------------------- runs
+
+
+def _update_runs(
+    db: sqlite3.Connection, new_by_series: Mapping[int, list[SampleRow]], pending: Pending
+) -> None:
+    upserts: list[tuple[Any, ...]] = []
+    stale: list[tuple[int, int, int]] = []
+    for sid, rows in new_by_series.items():
+        last = pending.last_run(sid)
+        if last is None or rows[0].ts_ms > last.last_ts_ms:
+            runs = extend_runs(last, rows)
+            pending.last_runs[sid] = runs[-1]
+        else:
+            (start, stop), runs = _rebuild_runs(db, sid, rows, pending.cache.raw_horizon_ms)
+            stale.append((sid, start, stop))
+            if stop in (FOREVER_MS, last.start_ms):
+                pending.last_runs[sid] = runs[-1]
+        upserts.extend(_run_row(sid, run) for run in runs)
+    if stale:
+        db.executemany(
+            "DELETE FROM runs WHERE series = ? AND start_ms >= ? AND start_ms <= ?", stale
+        )
+    _insert_rows(db, "INSERT OR REPLACE INTO runs VALUES {rows}", upserts)
+
+
+def _rebuild_runs(
+    db: sqlite3.Connection, sid: int, new_rows: list[SampleRow], raw_horizon_ms: int
+) -> tuple[tuple[int, int], list[Run]]:
+    """The runs of the stretch late samples touch (`plan_rebuild`), and the range of run starts
+    they replace."""
+    first_new, last_new = new_rows[0].ts_ms, new_rows[-1].ts_ms
+    stretch_rows = db.execute(
+        "SELECT start_ms, end_ms, ok, error, last_ts_ms, last_interval_ms, samples FROM runs"
+        " WHERE series = ?1"
+        " AND start_ms >= COALESCE("
+        "   (SELECT MAX(start_ms) FROM runs WHERE series = ?1 AND start_ms < ?2), ?2)"
+        " AND start_ms <= COALESCE("
+        "   (SELECT start_ms FROM runs WHERE series = ?1 AND start_ms <= ?3"
+        "    AND last_ts_ms > ?3 ORDER BY start_ms DESC LIMIT 1),"
+        "   (SELECT MIN(start_ms) FROM runs WHERE series = ?1 AND start_ms > ?3), ?4)"
+        " ORDER BY start_ms",
+        (sid, first_new, last_new, FOREVER_MS),
+    ).fetchall()
+    plan = plan_rebuild([run_of(row) for row in stretch_rows], first_new, last_new, raw_horizon_ms)
+    sample_rows = db.execute(
+        "SELECT ts_ms, ok, interval_ms, error FROM samples"
+        " WHERE series = ? AND ts_ms >= ? AND ts_ms <= ? ORDER BY ts_ms",
+        (sid, *plan.read),
+    ).fetchall()
+    states = [SampleState(r[0], bool(r[1]), r[2], r[3]) for r in sample_rows]
+    runs, left_out = rebuild_runs(plan, states, {row.ts_ms for row in new_rows})
+    for ts in left_out:
+        log.warning("late_sample_in_pruned_run", series=sid, ts_ms=ts)
+    return plan.replaced, runs
+
+
+def run_of(row: Sequence[Any]) -> Run:
+    """A `Run` of its columns, from `start_ms` on."""
+    return Run(row[0], row[1], bool(row[2]), row[3], row[4], row[5], row[6])
+
+
+def _run_row(sid: int, run: Run) -> tuple[Any, ...]:
+    return (sid, run.start_ms, run.end_ms, run.ok, run.error, run.last_ts_ms,
+            run.last_interval_ms, run.samples)  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------- rollups
+
+
+def _update_rollups(
+    db: sqlite3.Connection, new_by_series: Mapping[int, list[SampleRow]], pending: Pending
+) -> None:
+    touched: dict[tuple[int, int], Rollup] = {}
+    late: dict[tuple[int, int], list[SampleRow]] = defaultdict(list)
+    for sid, rows in new_by_series.items():
+        cached = pending.last_rollup(sid)
+        for hour, group in _by_hour(rows):
+            rollup = touched.get((sid, hour))
+            if rollup is None:
+                if cached is not None and hour < cached.hour_ms:
+                    late[(sid, hour)].extend(group)
+                    continue
+                if cached is not None and hour == cached.hour_ms:
+                    rollup = cached.copy()
+                else:
+                    rollup = Rollup(hour, 0, 0, 0.0, {})
+                touched[(sid, hour)] = rollup
+            rollup.add(group)
+    stored = _stored_rollups(db, list(late))
+    for (sid, hour), rows in late.items():
+        rollup = stored.get((sid, hour)) or Rollup(hour, 0, 0, 0.0, {})
+        rollup.add(rows)
+        touched[(sid, hour)] = rollup
+    for (sid, hour), rollup in touched.items():
+        newest = pending.last_rollup(sid)
+        if newest is None or hour >= newest.hour_ms:
+            pending.last_rollups[sid] = rollup
+    _insert_rows(
+        db,
+        "INSERT OR REPLACE INTO rollups VALUES {rows}",
+        [
+            (sid, hour, r.samples, r.ok_samples, r.latency_sum_ms, encode_histogram(r.histogram))
+            for (sid, hour), r in touched.items()
+        ],
+    )
+
+
+def rollup_of(row: Sequence[Any]) -> Rollup:
+    """A `Rollup` of its columns, from `hour_ms` on."""
+    return Rollup(row[0], row[1], row[2], row[3], decode_histogram(row[4]))
+
+
+def _by_hour(rows: list[SampleRow]) -> Iterator[tuple[int, list[SampleRow]]]:
+    """(hour, its rows) of rows sorted by ts."""
+    start = 0
+    while start < len(rows):
+        hour = rows[start].ts_ms - rows[start].ts_ms % HOUR_MS
+        end = bisect_left(rows, hour + HOUR_MS, lo=start, key=_by_ts)
+        yield hour, rows[start:end]
+        start = end
+
+
+# ------------------------------------------------------------------------------------ checks
+
+
+def _update_checks(db: sqlite3.Connection, new_by_series: Mapping[int, list[SampleRow]]) -> None:
+    seen: dict[str, tuple[str | None, int, int, int]] = {}
+    for rows in new_by_series.values():
+        first, last = rows[0], rows[-1]
+        before = seen.get(first.check)
+        if before is None:
+            seen[first.check] = (last.type, last.interval_ms, first.ts_ms, last.ts_ms)
+            continue
+        newest = last if last.ts_ms >= before[3] else None
+        seen[first.check] = (
+            newest.type if newest else before[0],
+            newest.interval_ms if newest else before[1],
+            min(before[2], first.ts_ms),
+            max(before[3], last.ts_ms),
+        )
+    _insert_rows(
+        db,
+        "INSERT INTO checks (id, type, interval_ms, first_seen_ms, last_seen_ms)"
+        " VALUES {rows} ON CONFLICT (id) DO UPDATE SET"
+        " type = CASE WHEN excluded.last_seen_ms >= last_seen_ms"
+        "   THEN COALESCE(excluded.type, type) ELSE type END,"
+        " interval_ms = CASE WHEN excluded.last_seen_ms >= last_seen_ms"
+        "   THEN excluded.interval_ms ELSE interval_ms END,"
+        " first_seen_ms = MIN(first_seen_ms, excluded.first_seen_ms),"
+        " last_seen_ms = MAX(last_seen_ms, excluded.last_seen_ms)",
+        [(check, *values) for check, values in seen.items()],
+    )
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+_by_ts = itemgetter(0)
+
+
+def _insert_rows(db: sqlite3.Connection, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+    """`statement` (an INSERT with `{rows}` for its VALUES) for every row, in few statements of
+    many rows each.
+
+    `executemany` runs one SQLite step per row, and the sqlite3 module lets go of the GIL around
+    each step: while the event loop runs meanwhile, taking it back costs up to the
+    interpreter's switch interval, every row. A step of hundreds of rows pays that once.
+    Statements hold a power of two of rows, so few distinct ones are prepared (and cached).
+    """
+    done = 0
+    for size in _ROWS_PER_STATEMENT:
+        while len(rows) - done >= size:
+            chunk = rows[done : done + size]
+            sql = _rows_statement(statement, size, len(chunk[0]))
+            db.execute(sql, list(chain.from_iterable(chunk)))
+            done += size
+
+
+_ROWS_PER_STATEMENT = tuple(2**power for power in range(9, -1, -1))
+"""512 rows of 13 values stay far below SQLite's 32,766 parameters of a statement."""
+
+
+@functools.lru_cache(maxsize=128)
+def _rows_statement(statement: str, rows: int, width: int) -> str:
+    row = "(" + ", ".join("?" * width) + ")"
+    return statement.format(rows=", ".join([row] * rows))
+
+
+def _stored_keys(db: sqlite3.Connection, keys: list[tuple[int, int]]) -> set[tuple[int, int]]:
+    """The (series, ts_ms) of these that are stored samples."""
+    rows = _rows_at(db, "samples", "ts_ms", ("series", "ts_ms"), keys)
+    return {(row[0], row[1]) for row in rows}
+
+
+def _stored_rollups(
+    db: sqlite3.Connection, keys: list[tuple[int, int]]
+) -> dict[tuple[int, int], Rollup]:
+    """The stored rollups of these (series, hour) keys (those that exist)."""
+    columns = ("series", "hour_ms", "samples", "ok_samples", "latency_sum_ms", "histogram")
+    rows = _rows_at(db, "rollups", "hour_ms", columns, keys)
+    return {(row[0], row[1]): rollup_of(row[1:]) for row in rows}
+
+
+def _rows_at(
+    db: sqlite3.Connection,
+    table: str,
+    second_key: str,
+    columns: Sequence[str],
+    keys: list[tuple[int, int]],
+) -> list[Any]:
+    """The `columns` of `table` (keyed by series and `second_key`) at `keys`, 400 keys a
+    statement, each looked up by its primary key (a join; `IN (VALUES …)` would scan)."""
+    selected = ", ".join(f"t.{column}" for column in columns)
+    found = []
+    for start in range(0, len(keys), 400):
+        chunk = keys[start : start + 400]
+        values = ",".join(["(?, ?)"] * len(chunk))
+        found += db.execute(
+            f"SELECT {selected} FROM (VALUES {values}) AS k"
+            f" JOIN {table} t ON t.series = k.column1 AND t.{second_key} = k.column2",
+            list(chain.from_iterable(chunk)),
+        ).fetchall()
+    return found

@@ -1,0 +1,175 @@
+"""Reads of the SQLite store's samples family: runs for the SLA engine, latencies and rollups
+for reports, the checks and agents seen. All on the reader connection, which WAL never blocks
+behind a writer; the newest run of each series comes from memory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from slawatch.collector.engine.latency import bucket_range, latency_bucket
+from slawatch.collector.engine.timeline import Run
+from slawatch.collector.store.records import LastSample, SeenAgent, SeenCheck
+from slawatch.collector.store.sqlite.histograms import decode_histogram
+from slawatch.collector.store.sqlite.ingest import SqliteIngest
+from slawatch.collector.store.sqlite.ingest_transaction import run_of
+
+DAY_MS = 86_400_000
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ",".join("?" * len(values))
+
+
+class SqliteSampleReads(SqliteIngest):
+    """`SampleStore`'s reads (see `slawatch.collector.store.protocols` for what each gives)."""
+
+    async def runs(
+        self, checks: Sequence[str], start_ms: int, end_ms: int
+    ) -> dict[str, dict[str, list[Run]]]:
+        result: dict[str, dict[str, list[Run]]] = {}
+        if not checks:
+            return result
+        async with self.reader.execute(
+            "SELECT s.check_id, s.agent, r.start_ms, r.end_ms, r.ok, r.error, r.last_ts_ms,"
+            " r.last_interval_ms, r.samples FROM runs r JOIN series s ON s.id = r.series"
+            f" WHERE s.check_id IN ({_marks(checks)}) AND r.end_ms > ? AND r.start_ms < ?"
+            " ORDER BY s.check_id, s.agent, r.start_ms",
+            (*checks, start_ms, end_ms),
+        ) as cursor:
+            async for row in cursor:
+                result.setdefault(row[0], {}).setdefault(row[1], []).append(run_of(row[2:]))
+        return result
+
+    async def last_runs(self) -> dict[str, dict[str, Run]]:
+        """From memory: no query."""
+        result: dict[str, dict[str, Run]] = {}
+        keys = self._series.keys
+        for sid, run in self._series.last_runs.items():
+            check, agent = keys[sid]
+            result.setdefault(check, {})[agent] = run
+        return result
+
+    async def runs_at(self, at_ms: int) -> dict[str, dict[str, Run]]:
+        result: dict[str, dict[str, Run]] = {}
+        earlier: list[str] = []
+        keys = self._series.keys
+        for sid, run in list(self._series.last_runs.items()):
+            check, agent = keys[sid]
+            if run.start_ms <= at_ms < run.end_ms:
+                result.setdefault(check, {})[agent] = run
+            elif at_ms < run.start_ms:
+                earlier.append(check)  # a sample stamped ahead of `at_ms`: look further back
+        if earlier:
+            for check, agents in (await self.runs(sorted(set(earlier)), at_ms, at_ms + 1)).items():
+                for agent, runs in agents.items():
+                    result.setdefault(check, {})[agent] = runs[-1]
+        return result
+
+    async def latency_values(
+        self, checks: Sequence[str], start_ms: int, end_ms: int
+    ) -> list[float]:
+        if not checks:
+            return []
+        async with self.reader.execute(
+            "SELECT latency_ms FROM samples WHERE series IN"
+            f" (SELECT id FROM series WHERE check_id IN ({_marks(checks)}))"
+            " AND ts_ms >= ? AND ts_ms < ? AND ok = 1 AND latency_ms IS NOT NULL",
+            (*checks, start_ms, end_ms),
+        ) as cursor:
+            return [row[0] for row in await cursor.fetchall()]
+
+    async def bucket_latencies(
+        self, checks: Sequence[str], start_ms: int, end_ms: int, bucket: int
+    ) -> list[float]:
+        around = bucket_range(bucket)
+        if not checks or around is None:
+            return []
+        async with self.reader.execute(
+            "SELECT latency_ms FROM samples WHERE series IN"
+            f" (SELECT id FROM series WHERE check_id IN ({_marks(checks)}))"
+            " AND ts_ms >= ? AND ts_ms < ? AND ok = 1 AND latency_ms > ? AND latency_ms <= ?",
+            (*checks, start_ms, end_ms, *around),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [row[0] for row in rows if latency_bucket(row[0]) == bucket]
+
+    async def latency_histograms(
+        self, checks: Sequence[str], hour_start_ms: int, hour_end_ms: int
+    ) -> dict[int, int]:
+        merged: dict[int, int] = {}
+        if not checks:
+            return merged
+        async with self.reader.execute(
+            "SELECT histogram FROM rollups WHERE series IN"
+            f" (SELECT id FROM series WHERE check_id IN ({_marks(checks)}))"
+            " AND hour_ms >= ? AND hour_ms < ?",
+            (*checks, hour_start_ms, hour_end_ms),
+        ) as cursor:
+            async for (blob,) in cursor:
+                for bucket, count in decode_histogram(blob).items():
+                    merged[bucket] = merged.get(bucket, 0) + count
+        return merged
+
+    async def hourly_counts(
+        self, checks: Sequence[str], hour_start_ms: int, hour_end_ms: int
+    ) -> dict[str, dict[int, tuple[int, int]]]:
+        result: dict[str, dict[int, tuple[int, int]]] = {}
+        if not checks:
+            return result
+        async with self.reader.execute(
+            "SELECT s.check_id, r.hour_ms, SUM(r.samples), SUM(r.ok_samples)"
+            " FROM rollups r JOIN series s ON s.id = r.series"
+            f" WHERE s.check_id IN ({_marks(checks)}) AND r.hour_ms >= ? AND r.hour_ms < ?"
+            " GROUP BY s.check_id, r.hour_ms ORDER BY s.check_id, r.hour_ms",
+            (*checks, hour_start_ms, hour_end_ms),
+        ) as cursor:
+            async for check, hour, count, ok in cursor:
+                result.setdefault(check, {})[hour] = (count, ok)
+        return result
+
+    async def rollup_day_marks(
+        self, checks: Sequence[str], day_start_ms: int, day_end_ms: int
+    ) -> dict[int, tuple[int, int]]:
+        found: dict[int, tuple[int, int]] = {}
+        if not checks:
+            return found
+        async with self.reader.execute(
+            f"SELECT hour_ms - hour_ms % {DAY_MS}, COUNT(*), SUM(samples) FROM rollups"
+            f" WHERE series IN (SELECT id FROM series WHERE check_id IN ({_marks(checks)}))"
+            " AND hour_ms >= ? AND hour_ms < ? GROUP BY 1",
+            (*checks, day_start_ms, day_end_ms),
+        ) as cursor:
+            for day, hours, samples in await cursor.fetchall():
+                found[int(day)] = (int(hours), int(samples))
+        return found
+
+    async def seen_checks(self) -> list[SeenCheck]:
+        async with self.reader.execute(
+            "SELECT id, type, interval_ms, first_seen_ms, last_seen_ms FROM checks ORDER BY id"
+        ) as cursor:
+            return [SeenCheck(*row) for row in await cursor.fetchall()]
+
+    async def seen_agents(self) -> list[SeenAgent]:
+        async with self.reader.execute(
+            "SELECT id, labels, last_push_ms FROM agents ORDER BY id"
+        ) as cursor:
+            return [SeenAgent(r[0], json.loads(r[1]), r[2]) for r in await cursor.fetchall()]
+
+    async def last_samples(self) -> dict[str, dict[str, LastSample]]:
+        result: dict[str, dict[str, LastSample]] = {}
+        async with self.reader.execute(
+            "SELECT s.check_id, s.agent, x.ts_ms, x.ok, x.latency_ms, x.status_code, x.error"
+            " FROM series s CROSS JOIN samples x ON x.series = s.id"
+            " AND x.ts_ms = (SELECT MAX(ts_ms) FROM samples WHERE series = s.id)"
+        ) as cursor:
+            async for check, agent, ts, ok, latency, status, error in cursor:
+                result.setdefault(check, {})[agent] = LastSample(
+                    ts, bool(ok), latency, status, error
+                )
+        return result
+
+    async def sample_count(self) -> int:
+        async with self.reader.execute("SELECT COUNT(*) FROM samples") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0

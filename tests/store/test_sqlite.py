@@ -1,0 +1,394 @@
+"""The SQLite store's own promises: its schema and migrations, WAL and its syncs, checkpoints in
+the background, the ingest thread and group commit, the histogram encoding, backups."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from structlog.testing import capture_logs
+
+from slawatch.collector.engine.latency import MAX_BUCKET, ZERO_BUCKET, latency_bucket
+from slawatch.collector.ingest.batch import phase_microseconds
+from slawatch.collector.store.sqlite import SqliteStore, connections, migrations
+from slawatch.collector.store.sqlite.backup import backup_database
+from slawatch.collector.store.sqlite.histograms import decode_histogram, encode_histogram
+from slawatch.collector.store.sqlite.ingest_transaction import Rollup
+from slawatch.collector.store.sqlite.migrations import MIGRATIONS
+from tests.store.support import FOREVER, MINUTE, T0, ingest, row
+from tests.support import async_wait_until
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """An SQLite store only (the contract suite's `store` runs on every backend)."""
+    store = SqliteStore(tmp_path / "data" / "collector.db")
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def test_migrations_are_numbered_applied_once_and_a_newer_schema_is_refused(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "m.db"
+    for _ in range(2):
+        store = SqliteStore(path)
+        await store.open()
+        assert await store.schema_version() == len(MIGRATIONS)
+        await store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO schema_version VALUES (?)", (len(MIGRATIONS) + 1,))
+    with pytest.raises(RuntimeError, match="newer"):
+        await SqliteStore(path).open()
+
+
+async def test_migration_5_keeps_the_stored_phases_in_whole_microseconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "m.db"
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:4])
+    store = SqliteStore(path)
+    await store.open()
+    timed = row(T0)._replace(dns_us=1.2, connect_us=3.4, ttfb_us=58.1234567, transfer_us=0.4)
+    await ingest(store, [timed, row(T0 + MINUTE)])  # in milliseconds, as version 4 kept them
+    await store.close()
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS)
+    store = SqliteStore(path)
+    await store.open()
+    await store.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        stored = db.execute(
+            "SELECT dns_us, connect_us, tls_us, ttfb_us, transfer_us, latency_ms FROM samples"
+            " ORDER BY ts_ms"
+        ).fetchall()
+    assert stored == [(1200, 3400, None, 58123, 400, 50.0), (None, None, None, None, None, 50.0)]
+
+
+async def test_a_samples_phases_take_a_few_bytes_each_in_the_file(store: SqliteStore) -> None:
+    """Whole microseconds are stored as integers of a few bytes; a float would take 8."""
+    us = phase_microseconds
+    timed = row(T0 + MINUTE)._replace(
+        dns_us=us(1.2), connect_us=us(3.4), tls_us=us(21.0), ttfb_us=us(58.1234567),
+        transfer_us=us(0.4),
+    )  # fmt: skip
+    await ingest(store, [row(T0)])
+    bare = samples_payload_bytes(store)
+    await ingest(store, [timed])
+    assert samples_payload_bytes(store) - bare <= bare + 5 * 3
+
+
+def samples_payload_bytes(store: SqliteStore) -> int:
+    with contextlib.closing(sqlite3.connect(store.path)) as db:
+        (payload,) = db.execute("SELECT SUM(payload) FROM dbstat WHERE name = 'samples'").fetchone()
+    return payload
+
+
+async def test_readers_are_not_blocked_by_an_open_write_transaction(store: SqliteStore) -> None:
+    await ingest(store, [row(T0)])
+    other = sqlite3.connect(store.path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("DELETE FROM samples")
+        assert await asyncio.wait_for(store.sample_count(), timeout=5) == 1
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+async def test_backup_is_a_consistent_copy_while_writes_go_on(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    await ingest(store, [row(T0 + i * 1000, interval_ms=1000) for i in range(1000)])
+    writing = asyncio.create_task(
+        ingest(store, [row(T0 + 2_000_000 + i * 1000, interval_ms=1000) for i in range(5000)])
+    )
+    out = tmp_path / "backup.db"
+    await asyncio.to_thread(backup_database, store.path, out)
+    await writing
+    copy = SqliteStore(out)
+    await copy.open()
+    try:
+        count = await copy.sample_count()
+        assert count in (1000, 6000)
+        runs = (await copy.runs(["web"], 0, FOREVER))["web"]["eu-1"]
+        assert sum(r.samples for r in runs) == count
+    finally:
+        await copy.close()
+    assert not out.with_name("backup.db.partial").exists()
+
+
+def test_histograms_encode_and_decode_exactly() -> None:
+    counts = {ZERO_BUCKET: 3, -50: 1, 0: 7, 233: 2**32 - 1, MAX_BUCKET: 1}
+    assert decode_histogram(encode_histogram(counts)) == counts
+    assert decode_histogram(encode_histogram({})) == {}
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    batches=st.lists(
+        st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), max_size=30),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_an_hours_histogram_encodes_the_same_however_its_buckets_came_in(
+    batches: list[list[float]],
+) -> None:
+    """A rollup keeps its histogram in bucket order (new buckets put back in order), which
+    `encode_histogram` encodes as it is: the bytes are those of the counts, batch after batch."""
+    rollup = Rollup(T0, 0, 0, 0.0, {})
+    seen: list[float] = []
+    for latencies in batches:
+        rollup.add([row(T0, latency=latency) for latency in latencies])
+        seen += latencies
+        expected = Counter(map(latency_bucket, seen))
+        assert encode_histogram(rollup.histogram) == encode_histogram(expected)
+        assert list(rollup.histogram) == sorted(expected)
+        assert decode_histogram(encode_histogram(rollup.histogram)) == expected
+
+
+async def test_a_cancelled_push_is_committed_whole_and_the_next_one_follows_it(
+    store: SqliteStore,
+) -> None:
+    """The transaction runs in the ingest thread: cancelling its caller (a client gone, a
+    shutdown) cannot stop it halfway, and the caches must follow what it committed."""
+    first = [row(T0 + i * MINUTE) for i in range(3000)]
+    pushing = asyncio.create_task(ingest(store, first))
+    await asyncio.sleep(0)  # the push takes the write lock and hands its batch to the thread
+    pushing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await pushing
+    assert await store.sample_count() == 3000
+    assert await ingest(store, [row(T0 + 3000 * MINUTE, ok=False, latency=None)]) == (1, 0)
+    runs = (await store.runs(["web"], 0, FOREVER))["web"]["eu-1"]
+    assert [(r.start_ms, r.ok, r.samples) for r in runs] == [
+        (T0, True, 3000),
+        (T0 + 3000 * MINUTE, False, 1),
+    ]
+
+
+async def test_batches_queued_behind_a_commit_are_answered_if_the_committing_task_stops(
+    store: SqliteStore,
+) -> None:
+    """One task feeds the ingest thread group after group; cancelled (the event loop stopping),
+    it ends the transaction under way, and every batch still queued gets CancelledError: no
+    caller waits for ever, and the next push starts a new task."""
+    first = asyncio.create_task(ingest(store, [row(T0 + i * MINUTE) for i in range(3000)]))
+    await asyncio.sleep(0)  # the first batch is in the ingest thread
+    second = asyncio.create_task(ingest(store, [row(T0 + 3000 * MINUTE)]))
+    await asyncio.sleep(0)  # the second one waits in the queue
+    assert store._committer is not None
+    store._committer.cancel()
+    assert await first == (3000, 0)
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    assert await store.sample_count() == 3000
+    assert await ingest(store, [row(T0 + 3000 * MINUTE)]) == (1, 0)
+
+
+async def test_a_database_sqlite_cannot_keep_in_wal_mode_is_refused_at_open() -> None:
+    """A 200 rests on the WAL being synced: where SQLite answers another journal mode (here an
+    in-memory database, as on a file system without WAL support), the store does not open."""
+    store = SqliteStore(Path(":memory:"))
+    with pytest.raises(sqlite3.OperationalError, match="cannot keep this database in WAL mode"):
+        await store.open()
+
+
+class HeldSync:
+    """Stands for the WAL's sync (`connections.sync_data`): records the file of each call and
+    holds it until released, as a slow disk would."""
+
+    def __init__(self) -> None:
+        self.files: list[int] = []
+        self.released = threading.Event()
+
+    def __call__(self, descriptor: int) -> None:
+        self.files.append(os.fstat(descriptor).st_ino)
+        if not self.released.wait(timeout=30):
+            raise AssertionError("the sync was never released")
+
+
+async def test_a_push_is_answered_once_the_wal_is_synced_and_the_next_one_is_written_meanwhile(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ingest commits leave the sync to a thread of its own: a caller gets its answer only
+    once the WAL holding its batch is on disk, and the next batch is committed meanwhile."""
+    sync = HeldSync()
+    monkeypatch.setattr(connections, "sync_data", sync)
+    first = asyncio.create_task(ingest(store, [row(T0)]))
+    await async_wait_until(lambda: sync.files)
+    second = asyncio.create_task(ingest(store, [row(T0 + MINUTE), row(T0, check="db")]))
+
+    async def both_committed() -> bool:
+        return await store.sample_count() == 3
+
+    await async_wait_until(both_committed)
+    assert not first.done() and not second.done()
+    sync.released.set()
+    assert await first == (1, 0)
+    assert await second == (2, 0)
+    assert set(sync.files) == {os.stat(f"{store.path}-wal").st_ino}
+    assert len(sync.files) == 2
+
+
+async def test_a_failed_sync_fails_the_push_and_the_next_one_goes_on(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that cannot sync: the push is answered with the error (its batch committed, it
+    may be found stored: a retried push is idempotent), never with a success."""
+
+    def failing_sync(_: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(connections, "sync_data", failing_sync)
+    with pytest.raises(OSError, match="Input/output error"):
+        await ingest(store, [row(T0)])
+    monkeypatch.undo()
+    assert await ingest(store, [row(T0), row(T0 + MINUTE)]) == (1, 1)
+
+
+def samples_in_the_database_file(path: Path, copy: Path) -> int | None:
+    """The samples the database file itself holds, its WAL left aside; None while it has no
+    samples table yet (or a copy taken while a checkpoint writes it is torn)."""
+    shutil.copyfile(path, copy)
+    try:
+        with contextlib.closing(sqlite3.connect(copy)) as db:
+            (count,) = db.execute("SELECT COUNT(*) FROM samples").fetchone()
+    except sqlite3.DatabaseError:
+        return None
+    return int(count)
+
+
+async def test_committed_batches_reach_the_database_file_in_the_background(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    """Checkpoints run in a thread of their own while ingest commits: the WAL is far from the
+    size at which SQLite would checkpoint in the ingest thread, yet the database file gets the
+    batches."""
+    await ingest(store, [row(T0), row(T0 + MINUTE)])
+    copy = tmp_path / "copy.db"
+    await async_wait_until(lambda: samples_in_the_database_file(store.path, copy) == 2)
+
+
+async def test_a_failed_checkpoint_is_logged_and_tried_again(
+    store: SqliteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_checkpoint, calls = connections.checkpoint_wal, []
+
+    def failing_once(db: sqlite3.Connection | None) -> None:
+        calls.append(db)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("disk I/O error")
+        real_checkpoint(db)
+
+    monkeypatch.setattr(connections, "checkpoint_wal", failing_once)
+    copy = tmp_path / "copy.db"
+    with capture_logs() as logs:
+        await ingest(store, [row(T0)])
+        await async_wait_until(lambda: samples_in_the_database_file(store.path, copy) == 1)
+    failures = [entry["error"] for entry in logs if entry["event"] == "wal_checkpoint_failed"]
+    assert failures == ["disk I/O error"]
+    assert len(calls) >= 2
+
+
+async def test_the_store_closes_once_a_running_checkpoint_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_checkpoint, started, released = connections.checkpoint_wal, [], threading.Event()
+
+    def held_checkpoint(db: sqlite3.Connection | None) -> None:
+        started.append(db)
+        if not released.wait(timeout=30):
+            raise AssertionError("the checkpoint was never released")
+        real_checkpoint(db)
+
+    monkeypatch.setattr(connections, "checkpoint_wal", held_checkpoint)
+    store = SqliteStore(tmp_path / "c.db")
+    await store.open()
+    await ingest(store, [row(T0)])
+    await async_wait_until(lambda: started)
+    closing = asyncio.create_task(store.close())
+    await async_wait_until(lambda: store._checkpointer is None)  # close went past cancelling it
+    assert not closing.done()  # it waits for the running checkpoint
+    released.set()
+    await closing
+    assert not await asyncio.to_thread(os.path.exists, f"{store.path}-wal")
+    assert samples_in_the_database_file(store.path, tmp_path / "copy.db") == 1
+
+
+async def test_none_and_bools_are_stored_as_null_and_integers(store: SqliteStore) -> None:
+    """The store registers adapters for None and bool (to bind them faster): what lands in the
+    file is still what sqlite3 binds by default, NULL and 0 or 1."""
+    failed = row(T0, ok=False, latency=None, error=None)
+    await ingest(store, [row(T0 - MINUTE), failed])
+    with contextlib.closing(sqlite3.connect(store.path)) as db:
+        stored = db.execute(
+            "SELECT typeof(ok), ok, typeof(latency_ms), typeof(error), typeof(tls_us)"
+            " FROM samples ORDER BY ts_ms"
+        ).fetchall()
+        runs = db.execute("SELECT typeof(ok), ok, typeof(error) FROM runs ORDER BY start_ms")
+        assert runs.fetchall() == [("integer", 1, "null"), ("integer", 0, "null")]
+    assert stored == [
+        ("integer", 1, "real", "null", "null"),
+        ("integer", 0, "null", "null", "null"),
+    ]
+
+
+def test_importing_the_store_changes_nothing_in_sqlite3_until_a_store_opens(tmp_path: Path) -> None:
+    """The adapters that bind None and bools faster are process-wide in sqlite3: registered when
+    a store opens, never as a side effect of an import."""
+    script = """
+import asyncio, sqlite3, sys
+from pathlib import Path
+import slawatch.collector.store, slawatch.collector.store.sqlite
+from slawatch.collector.store import create_store
+print("adapters:", sorted(t.__name__ for t, _ in sqlite3.adapters))
+async def main():
+    store = create_store(Path(sys.argv[1]))
+    await store.open()
+    await store.close()
+asyncio.run(main())
+print("adapters:", sorted(t.__name__ for t, _ in sqlite3.adapters))
+"""
+    found = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "a.db")],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    before, after = [line for line in found.stdout.splitlines() if line.startswith("adapters:")]
+    assert "NoneType" not in before and "bool" not in before
+    assert "NoneType" in after and "bool" in after
+
+
+async def test_pruning_goes_in_chunks_of_the_rows_asked(store: SqliteStore) -> None:
+    await ingest(store, [row(T0 + i * MINUTE) for i in range(120)])
+    now = T0 + 50 * MINUTE + 35 * 86_400_000
+    deleted = await store.prune(now, raw_retention_ms=35 * 86_400_000,
+                                rollup_retention_ms=400 * 86_400_000, chunk_rows=7)  # fmt: skip
+    assert deleted == 50
+    assert await store.sample_count() == 70
+
+
+async def test_a_late_sample_left_out_of_a_pruned_run_is_logged(store: SqliteStore) -> None:
+    await ingest(store, [row(T0 + i * MINUTE) for i in range(40)])
+    await ingest(store, [row(T0 + i * MINUTE) for i in range(60, 70)])
+    await store.prune(T0 + 50 * MINUTE + 35 * 86_400_000, raw_retention_ms=35 * 86_400_000,
+                      rollup_retention_ms=400 * 86_400_000)  # fmt: skip
+    late = T0 + 20 * MINUTE + 1
+    with capture_logs() as logs:
+        assert await ingest(store, [row(late, ok=False, latency=None)]) == (1, 0)
+    left_out = [entry for entry in logs if entry["event"] == "late_sample_in_pruned_run"]
+    assert [entry["ts_ms"] for entry in left_out] == [late]
