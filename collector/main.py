@@ -33,6 +33,8 @@ from slawatch.collector.connections import (
     connection_cap,
     raise_open_file_limit,
 )
+from slawatch.collector.evidence import routes as evidence_api
+from slawatch.collector.evidence.keys import EvidenceKeyError
 from slawatch.collector.metrics import CollectorMetrics
 from slawatch.collector.reports import routes as report_api
 from slawatch.collector.status import routes as status
@@ -54,6 +56,7 @@ RouteSetup = Callable[[web.Application], None]
 ROUTES: tuple[RouteSetup, ...] = (
     api.setup,
     report_api.setup,
+    evidence_api.setup,
     alerts_service.setup,
     alerts_api.setup,
     status.setup,
@@ -126,7 +129,7 @@ class Collector:
         try:
             try:
                 await runner.setup()
-            except (OSError, *self.store.errors) as error:
+            except (OSError, EvidenceKeyError, *self.store.errors) as error:
                 failure = storage_failure(error, self.settings.database)
                 raise StartError(failure.message if failure else str(error)) from error
             try:

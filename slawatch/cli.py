@@ -121,6 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="a file, or a folder to write slawatch-YYYYmmdd-HHMMSS.db (UTC) in",
     )
     backup.set_defaults(handler=run_backup)
+
+    verify = commands.add_parser(
+        "verify-evidence", help="check an evidence bundle: signature, hashes, every number"
+    )
+    verify.add_argument("bundle", type=Path, metavar="FILE.zip")
+    verify.add_argument(
+        "--key",
+        metavar="PUBKEY",
+        help="the collector's public key (a file with PEM or base64, or the base64 itself; "
+        "GET /api/v1/evidence-key); default: the key the bundle names",
+    )
+    verify.set_defaults(handler=run_verify_evidence)
     return parser
 
 
@@ -201,6 +213,12 @@ def run_backup(args: argparse.Namespace) -> int:
     from slawatch.collector.backup import run
 
     return run(load(args.config, "report"), args.out, force=args.force)
+
+
+def run_verify_evidence(args: argparse.Namespace) -> int:
+    from slawatch.collector.evidence.verify import main as verify
+
+    return verify(args.bundle, args.key)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from slawatch.collector.store.protocols import (
     StoreLifecycle,
 )
 from slawatch.collector.store.records import (
+    RAW_SAMPLE_COLUMNS,
     AlertChanges,
     DeclaredMaintenance,
     IngestResult,
@@ -31,6 +32,7 @@ from slawatch.collector.store.records import (
 )
 
 __all__ = [
+    "RAW_SAMPLE_COLUMNS",
     "AlertChanges",
     "DeclaredMaintenance",
     "IngestResult",

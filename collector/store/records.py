@@ -17,6 +17,13 @@ class IngestResult:
     """The checks that got newly stored samples."""
 
 
+RAW_SAMPLE_COLUMNS = (
+    "check", "agent", "ts_ms", "ok", "latency_ms", "interval_ms", "status_code", "error",
+    "dns_us", "connect_us", "tls_us", "ttfb_us", "transfer_us", "tls_expires",
+)  # fmt: skip
+"""The fields of a raw sample as `SampleStore.raw_samples` gives it, in order (`ok` 0 or 1)."""
+
+
 @dataclass(frozen=True, slots=True)
 class LastSample:
     ts_ms: int
