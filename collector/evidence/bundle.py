@@ -23,7 +23,7 @@ import hashlib
 import io
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -31,11 +31,12 @@ import orjson
 
 from slawatch.collector.engine.maintenance import Interval, merge
 from slawatch.collector.engine.periods import Window, format_instant
-from slawatch.collector.engine.sla import LatencySource, latency_plan
+from slawatch.collector.engine.sla import LatencySource, latency_plan, summarize_latency
 from slawatch.collector.evidence.documents import (
     DATA_FILES,
     MANIFEST,
     SIGNATURE,
+    LatencyGatherer,
     manifest_json,
     sla_json,
     windows_json,
@@ -49,7 +50,7 @@ ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 COMPRESS_LEVEL = 1
 """Deflate's fastest level: samples.csv compresses ~8x at it, and a month of samples is made in
 seconds (the higher levels gain little on CSV and cost several times the time)."""
-SAMPLE_CHUNK = 5000
+SAMPLE_CHUNK = 20_000
 
 
 class EvidenceUnavailable(Exception):
@@ -78,41 +79,47 @@ async def write_bundle(
     period: str | None,
 ) -> BundleInfo:
     """Write the bundle of `sla` over `window` as known at `now_ms` into the seekable binary
-    `target`. EvidenceUnavailable when raw samples it needs are pruned."""
+    `target`. EvidenceUnavailable when raw samples it needs are pruned.
+
+    One pass over the raw samples: the report's figures come from the runs first (which also
+    say which samples the bundle needs), then the samples go into samples.csv while their
+    latencies are gathered for the report's percentiles."""
     declared = await store.declared_maintenance([sla.id])
     holes = merge(Interval(d.start_ms, d.end_ms) for d in declared)
-    plan = latency_plan(sla, window, now_ms, holes, hourly=False)
-    values: list[float] = []
-    for part in plan.raw:
-        values.extend(await store.latency_values(sla.checks, part.start_ms, part.end_ms))
-    report, history = await settled_report(
-        store, sla, window, now_ms, declared=holes, latency=LatencySource(values)
-    )
-    del values
+    report, history = await settled_report(store, sla, window, now_ms, declared=holes, latency=None)
     runs = await store.runs(sla.checks, history.start_ms, history.end_ms)
     first = min(
         (r[0].start_ms for agents in runs.values() for r in agents.values() if r),
         default=history.start_ms,
     )
+    del runs
     samples_from = min(first, history.start_ms)
     if samples_from < store.raw_horizon_ms:
         raise EvidenceUnavailable(
             f"the raw samples before {format_instant(store.raw_horizon_ms)} are pruned: evidence "
             "of this window can no longer be made (bundles of closed periods are kept)"
         )
-    found = SlaReport(report, period, tuple(maintenance_in(sla, window, declared)))
-    span = Interval(min(samples_from, window.from_ms), max(history.end_ms, window.to_ms))
-    documents = {
-        "report.json": json_bytes(found.to_json()),
-        "windows.json": json_bytes(windows_json(sla, span, declared)),
-        "sla.json": json_bytes(sla_json(sla)),
-    }
     stamp = _zip_time(now_ms)
+    latencies = LatencyGatherer(latency_plan(sla, window, now_ms, holes, hourly=False).raw)
     archive = zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL)
     try:
         samples_digest, samples_bytes, count = await _write_samples(
-            store, sla.checks, Interval(samples_from, history.end_ms), archive, stamp
+            store,
+            sla.checks,
+            Interval(samples_from, history.end_ms),
+            archive,
+            stamp,
+            latencies=latencies,
         )
+        report = replace(report, latency=summarize_latency(sla, LatencySource(latencies.values)))
+        del latencies
+        found = SlaReport(report, period, tuple(maintenance_in(sla, window, declared)))
+        span = Interval(min(samples_from, window.from_ms), max(history.end_ms, window.to_ms))
+        documents = {
+            "report.json": json_bytes(found.to_json()),
+            "windows.json": json_bytes(windows_json(sla, span, declared)),
+            "sla.json": json_bytes(sla_json(sla)),
+        }
         files: dict[str, tuple[str, int]] = {}
         for name in DATA_FILES:
             if name == "samples.csv":
@@ -131,7 +138,7 @@ async def write_bundle(
                 history=history,
                 samples=count,
                 files=files,
-                key=key.public.to_json() | {"public_key_pem": key.public.pem},
+                key=key.public.to_json(),
             )
         )
         await asyncio.to_thread(_add, archive, MANIFEST, manifest, stamp)
@@ -147,23 +154,38 @@ async def _write_samples(
     span: Interval,
     archive: zipfile.ZipFile,
     stamp: tuple[int, ...],
+    *,
+    latencies: LatencyGatherer,
 ) -> tuple[str, int, int]:
     """samples.csv into `archive`, chunk by chunk: its SHA-256, its size and how many rows."""
     digest = hashlib.sha256()
     entry = archive.open(_info("samples.csv", stamp), "w", force_zip64=True)
     size = count = 0
+    writing: asyncio.Future[int] | None = None
     try:
         header = (",".join(RAW_SAMPLE_COLUMNS) + "\n").encode()
         size += await asyncio.to_thread(_write_chunk, entry, digest, header)
         async for rows in store.raw_samples(checks, span.start_ms, span.end_ms, chunk=SAMPLE_CHUNK):
             count += len(rows)
-            size += await asyncio.to_thread(_write_rows, entry, digest, rows)
+            if writing is not None:
+                size += await writing
+            # Written while the next chunk is read: the two threads overlap.
+            writing = asyncio.ensure_future(
+                asyncio.to_thread(_write_rows, entry, digest, rows, latencies)
+            )
+        if writing is not None:
+            size += await writing
     finally:
+        if writing is not None and not writing.done():
+            await asyncio.wait([writing])
         await asyncio.to_thread(entry.close)
     return digest.hexdigest(), size, count
 
 
-def _write_rows(entry: IO[bytes], digest: Any, rows: Sequence[tuple]) -> int:
+def _write_rows(
+    entry: IO[bytes], digest: Any, rows: Sequence[tuple], latencies: LatencyGatherer
+) -> int:
+    latencies.add(rows)
     text = io.StringIO()
     csv.writer(text, lineterminator="\n").writerows(rows)
     return _write_chunk(entry, digest, text.getvalue().encode())

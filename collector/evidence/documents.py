@@ -10,6 +10,7 @@ people and integer milliseconds for exact arithmetic.
 from __future__ import annotations
 
 import dataclasses
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import time
 from typing import Any
@@ -161,6 +162,31 @@ def removed_intervals(document: Any) -> list[Interval]:
                     f"windows.json: {list_name}[{index}]: needs start_ms and end_ms ({error})"
                 ) from None
     return merge(found)
+
+
+# ---------------------------------------------------------------------------------- samples.csv
+
+
+class LatencyGatherer:
+    """The latencies of ok samples inside sorted, disjoint `ranges` (the report's, §4.6), from
+    rows of `RAW_SAMPLE_COLUMNS` (`ok` true or 1) as they stream by: the bundle gathers them
+    from the store, `slawatch verify-evidence` from samples.csv."""
+
+    def __init__(self, ranges: Sequence[Interval]) -> None:
+        self.ranges = ranges
+        self._starts = [part.start_ms for part in ranges]
+        self.values: list[float] = []
+
+    def add(self, rows: Sequence[tuple]) -> None:
+        starts, ranges, values = self._starts, self.ranges, self.values
+        for row in rows:
+            latency = row[4]
+            if latency is None or not row[3]:
+                continue
+            ts = row[2]
+            index = bisect_right(starts, ts) - 1
+            if index >= 0 and ts < ranges[index].end_ms:
+                values.append(latency)
 
 
 # ------------------------------------------------------------------------------ manifest.json

@@ -18,7 +18,6 @@ import hashlib
 import io
 import sys
 import zipfile
-from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from slawatch.collector.evidence.documents import (
     MANIFEST,
     SIGNATURE,
     BundleError,
+    LatencyGatherer,
     manifest_fields,
     removed_intervals,
     sla_from_json,
@@ -177,15 +177,14 @@ def read_samples(
     """From samples.csv (by check, agent, time): the runs of each check and agent (§4.1), the
     latencies of ok samples inside `latency_ranges` (sorted, disjoint), and how many rows."""
     wanted = set(checks)
-    starts = [part.start_ms for part in latency_ranges]
+    latencies = LatencyGatherer(latency_ranges)
     runs: dict[str, dict[str, list[Run]]] = {}
-    latencies: list[float] = []
     count = 0
     series: tuple[str, str] | None = None
     states: list[SampleState] = []
     for line, row in _rows(raw):
         count += 1
-        check, agent, ts_ms, ok, latency = row[0], row[1], row[2], row[3], row[4]
+        check, agent, ts_ms = row[0], row[1], row[2]
         if (check, agent) != series:
             _finish(runs, series, states)
             series, states = (check, agent), []
@@ -193,13 +192,10 @@ def read_samples(
             raise VerificationFailed(f"samples.csv: line {line}: not after the line before")
         if check not in wanted:
             continue
-        states.append(SampleState(ts_ms, ok, row[5], row[7]))
-        if ok and latency is not None:
-            index = bisect_right(starts, ts_ms) - 1
-            if index >= 0 and ts_ms < latency_ranges[index].end_ms:
-                latencies.append(latency)
+        states.append(SampleState(ts_ms, row[3], row[5], row[7]))
+        latencies.add((row,))
     _finish(runs, series, states)
-    return runs, latencies, count
+    return runs, latencies.values, count
 
 
 def _finish(

@@ -19,9 +19,9 @@ class IngestResult:
 
 RAW_SAMPLE_COLUMNS = (
     "check", "agent", "ts_ms", "ok", "latency_ms", "interval_ms", "status_code", "error",
-    "dns_us", "connect_us", "tls_us", "ttfb_us", "transfer_us", "tls_expires",
 )  # fmt: skip
-"""The fields of a raw sample as `SampleStore.raw_samples` gives it, in order (`ok` 0 or 1)."""
+"""The fields of a raw sample as `SampleStore.raw_samples` gives it, in order (`ok` 0 or 1):
+what SLA numbers are made of (a sample's phases and certificate expiry are not)."""
 
 
 @dataclass(frozen=True, slots=True)

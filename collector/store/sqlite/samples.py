@@ -92,8 +92,7 @@ class SqliteSampleReads(SqliteIngest):
             series = await cursor.fetchall()
         for sid, check, agent in series:
             async with self.reader.execute(
-                "SELECT ?, ?, ts_ms, ok, latency_ms, interval_ms, status_code, error, dns_us,"
-                " connect_us, tls_us, ttfb_us, transfer_us, tls_expires FROM samples"
+                "SELECT ?, ?, ts_ms, ok, latency_ms, interval_ms, status_code, error FROM samples"
                 " WHERE series = ? AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms",
                 (check, agent, sid, start_ms, end_ms),
             ) as cursor:
