@@ -33,6 +33,7 @@ from slawatch.collector.connections import (
     connection_cap,
     raise_open_file_limit,
 )
+from slawatch.collector.evidence import close as period_close
 from slawatch.collector.evidence import routes as evidence_api
 from slawatch.collector.evidence.keys import EvidenceKeyError
 from slawatch.collector.metrics import CollectorMetrics
@@ -60,6 +61,7 @@ ROUTES: tuple[RouteSetup, ...] = (
     alerts_service.setup,
     alerts_api.setup,
     status.setup,
+    period_close.setup,
 )
 """The `setup(app)` of every module of routes; a new module adds its own here."""
 

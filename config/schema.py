@@ -164,11 +164,22 @@ class AgentCredential:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportTo:
+    """Where a customer's reports go when a period closes (CONTRACT §7)."""
+
+    email: tuple[str, ...] = ()
+    webhook: Secret | None = None
+    secret: Secret | None = None
+    """The HMAC-SHA256 key of the webhook's signature (as an alert webhook's `secret`)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Customer:
     id: str
     name: str
     token: TokenDigest | None = None
     public_status: bool = False
+    report_to: ReportTo | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,6 +415,8 @@ class SmtpSettings:
 @dataclass(frozen=True, slots=True)
 class ReportsConfig:
     smtp: SmtpSettings | None = None
+    delay: float = 3600.0
+    """How long after a period ends its reports are sent (late samples still count)."""
 
 
 # ------------------------------------------------------------------------------------------ file

@@ -32,6 +32,7 @@ from slawatch.collector.app import (
     METRICS_REFRESHERS,
     STORE,
 )
+from slawatch.collector.evidence.channels import with_report_channels
 from slawatch.collector.ingest.batch import Batch
 from slawatch.collector.store import AlertChanges, IngestResult, Store
 from slawatch.config.schema import Config
@@ -64,8 +65,9 @@ class AlertService:
         self.config = config
         self.clock = clock
         self.metrics = AlertMetrics(registry)
-        self.metrics.count_channels(c.id for c in config.alerts.channels)
-        self.outbox = Outbox(store, config.alerts, clock=clock, metrics=self.metrics)
+        alerts = with_report_channels(config)  # reports of closed periods go the same way
+        self.metrics.count_channels(c.id for c in alerts.channels)
+        self.outbox = Outbox(store, alerts, clock=clock, metrics=self.metrics)
         self.evaluator = Evaluator(store, config, self.outbox, clock=clock)
         self.dispatcher: Dispatcher | None = None
         self._wake = asyncio.Event()
@@ -74,7 +76,7 @@ class AlertService:
 
     @property
     def enabled(self) -> bool:
-        return bool(self.config.alerts.channels)
+        return bool(self.outbox.alerts.channels)
 
     def poke(self) -> None:
         """Evaluate soon (new samples arrived)."""
@@ -178,4 +180,4 @@ async def _on_ingest(app: web.Application, batch: Batch, result: IngestResult) -
 
 async def _refresh_metrics(app: web.Application) -> None:
     service = app[SERVICE]
-    await service.metrics.refresh(service.store, (c.id for c in service.config.alerts.channels))
+    await service.metrics.refresh(service.store, (c.id for c in service.outbox.alerts.channels))

@@ -14,6 +14,7 @@ from slawatch.config.schema import (
     AgentCredential,
     CollectorConfig,
     Customer,
+    ReportTo,
     Retention,
     TokenDigest,
 )
@@ -21,12 +22,15 @@ from slawatch.config.values import (
     BOOLEAN,
     COUNT,
     DATABASE,
+    EMAIL_ADDRESSES,
     HOST_PORT,
     HTTP_URL,
     ID,
     MAPPING,
     MAPPINGS,
     POSITIVE_DURATION,
+    SECRET_TEXT,
+    SECRET_URL,
     TEXT,
     format_duration,
 )
@@ -94,6 +98,33 @@ AGENT = Table(
         ),
     )
 )
+REPORT_TO = Table(
+    (
+        Key(
+            "email",
+            EMAIL_ADDRESSES,
+            "Who gets each closed period's report by e-mail (an HTML body, the CSV and JSON "
+            "attached), through `reports.smtp`.",
+            example="[sla@acme.example]",
+        ),
+        Key(
+            "webhook",
+            SECRET_URL,
+            "Where a signed `period_closed` event carrying the report is POSTed (signed as "
+            "an alert `webhook` channel's events are).",
+            secret=True,
+            example="${ACME_REPORTS_HOOK}",
+        ),
+        Key(
+            "secret",
+            SECRET_TEXT,
+            "The HMAC-SHA256 key the webhook's receiver checks signatures with; required with "
+            "`webhook`.",
+            secret=True,
+            example="${ACME_REPORTS_SECRET}",
+        ),
+    )
+)
 CUSTOMER = Table(
     (
         Key(
@@ -118,6 +149,13 @@ CUSTOMER = Table(
             BOOLEAN,
             "`/status/<id>` readable without a token.",
             default=False,
+        ),
+        Key(
+            "report_to",
+            MAPPING,
+            "Where the customer's reports go when a period closes (after `reports.delay`): "
+            "once per SLA and period, durably, listed in `/api/v1/notifications`.",
+            table=REPORT_TO,
         ),
     )
 )
@@ -270,7 +308,21 @@ def _customer(reader: Reader, value: Any, path: KeyPath) -> Customer:
         name=reader.take(data, CUSTOMER.key("name"), path, default=customer_id),
         token=read_token(reader, data, path, "token"),
         public_status=reader.take(data, CUSTOMER.key("public_status"), path),
+        report_to=None
+        if data.get("report_to") is None
+        else _report_to(reader, data["report_to"], (*path, "report_to")),
     )
+
+
+def _report_to(reader: Reader, value: Any, path: KeyPath) -> ReportTo:
+    data = reader.table(value, path, REPORT_TO)
+    key = REPORT_TO.key
+    webhook = reader.take(data, key("webhook"), path)
+    secret = reader.take(data, key("secret"), path)
+    if data.get("webhook") is not None and data.get("secret") is None:
+        reader.fail((*path, "secret"), "is required with webhook: its events are signed")
+    email = reader.take(data, key("email"), path)
+    return ReportTo(email=tuple(email or ()), webhook=webhook, secret=secret)
 
 
 def read_token(
