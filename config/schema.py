@@ -207,6 +207,8 @@ class CollectorConfig:
     max_connections: int | None = None
     """HTTP connections kept open at most; None: 10,000, lowered to what the open-file limit
     leaves room for (`slawatch.collector.connections`)."""
+    evidence_key: Path | None = None
+    """The evidence signing key's file; None: beside the SQLite database."""
 
     def customer(self, customer_id: str) -> Customer | None:
         return next((c for c in self.customers if c.id == customer_id), None)

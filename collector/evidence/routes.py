@@ -49,14 +49,16 @@ def setup(app: web.Application) -> None:
 async def _key_context(app: web.Application) -> AsyncIterator[None]:
     """The signing key, made at the first start beside the database (EvidenceKeyError, which
     names the file, if it cannot be read or made: the collector does not start)."""
-    database = app[CONFIG].collector.database if app[CONFIG].collector else None
-    path = key_path(database) if isinstance(database, Path) else None
+    settings = app[CONFIG].collector
+    path = settings.evidence_key if settings else None
+    if path is None and settings is not None and isinstance(settings.database, Path):
+        path = key_path(settings.database)
     if path is None:
         app[EVIDENCE_KEY] = SigningKey.generate()
         log.warning(
             "evidence_key_ephemeral",
-            hint="the database is not an SQLite file: evidence is signed with a key made for "
-            "this process only",
+            hint="set collector.evidence_key: without it, and without an SQLite file to keep it "
+            "beside, evidence is signed with a key made for this process only",
         )
     else:
         app[EVIDENCE_KEY] = await asyncio.to_thread(load_or_create, path)

@@ -23,6 +23,7 @@ from slawatch.config.values import (
     COUNT,
     DATABASE,
     EMAIL_ADDRESSES,
+    FILE_PATH,
     HOST_PORT,
     HTTP_URL,
     ID,
@@ -195,6 +196,16 @@ TABLE = Table(
             default_doc="data/slawatch.db beside the config file",
         ),
         Key(
+            "evidence_key",
+            FILE_PATH,
+            "The Ed25519 private key that signs evidence bundles (CONTRACT §7): made there at "
+            "the first start (mode 0600), kept and backed up with the database. Collectors "
+            "sharing a PostgreSQL database should share one key file.",
+            default_doc="`<database>.evidence-key` beside the SQLite database; with a database "
+            "URL, a key made for each process (bundles then name different keys)",
+            example="/var/lib/slawatch/evidence.key",
+        ),
+        Key(
             "max_sample_age",
             POSITIVE_DURATION,
             "Samples older than this are refused (400).",
@@ -275,6 +286,7 @@ def read(reader: Reader, value: Any) -> CollectorConfig:
         provider=reader.take(data, take("provider"), path),
         metrics_token=read_token(reader, data, path, "metrics_token"),
         max_connections=reader.take(data, take("max_connections"), path),
+        evidence_key=reader.resolve_path(reader.take(data, take("evidence_key"), path)),
     )
 
 

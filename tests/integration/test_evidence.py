@@ -288,3 +288,16 @@ def run_verify(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True, text=True, timeout=60, check=False,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )  # fmt: skip
+
+
+async def test_collector_evidence_key_names_the_key_file(
+    tmp_path: Path, aiohttp_client: Callable[..., Any]
+) -> None:
+    text = CONFIG.replace("  database: data/collector.db\n",
+                          "  database: data/collector.db\n  evidence_key: keys/evidence.pem\n")  # fmt: skip
+    config = parse_config(text, base_dir=tmp_path, process="collector")
+    client = await aiohttp_client(Collector(config, clock=Clock(NOW)).app)
+    published = await (await client.get("/api/v1/evidence-key")).json()
+    key_file = tmp_path / "keys" / "evidence.pem"
+    assert load_or_create(key_file).public.base64 == published["public_key"]
+    assert not (tmp_path / "data" / "collector.db.evidence-key").exists()
