@@ -2,12 +2,12 @@
 samples, its report goes once to its customer's `report_to` (e-mail, webhook), and its evidence
 bundle is made and kept beside the database (`kept`), so evidence outlives raw samples.
 
-How a close happens, every `CLOSE_EVERY_S` and at start, for each SLA whose customer has
-`report_to`, for the latest period closed at now (the one before the period holding
-`now - delay`):
+How a close happens, every `CLOSE_EVERY_S` and at start, for each SLA, for the latest period
+closed at now (the one before the period holding `now - delay`):
 1. Unless the store's mark `period_closed:SLA:PERIOD` says it was done, the bundle is written
    to a temporary file beside its place and renamed (a kept bundle is whole or absent), and its
-   report (exact latencies) rendered for each report channel (`messages`).
+   report (exact latencies) rendered for each report channel of its customer (`messages`),
+   if it has any.
 2. The notifications and the mark are committed in one transaction through the alert outbox,
    whose dispatcher delivers them as it delivers alerts: retried with backoff until the server
    answers (an SMTP server down at close time gets them when it is back), listed in
@@ -82,8 +82,6 @@ class PeriodCloser:
         delay_ms = round(self.config.reports.delay * 1000)
         due: dict[str, tuple[Sla, Window, str]] = {}
         for sla in self.config.slas:
-            if not self._channels_of(sla.customer):
-                continue
             window = last_closed(sla, now_ms, delay_ms)
             period = period_label(sla.period, window.from_ms, sla.timezone)
             due[mark_of(sla.id, period)] = (sla, window, period)
@@ -156,14 +154,11 @@ async def _closer_context(app: web.Application) -> AsyncIterator[None]:
         app[STORE], app[CONFIG], app[alerts_service.SERVICE], app[EVIDENCE_KEY], app[CLOCK]
     )
     app[CLOSER] = closer
-    task = None
-    if closer.channels:
-        task = asyncio.create_task(_close_forever(closer), name="period-close")
+    task = asyncio.create_task(_close_forever(closer), name="period-close")
     yield
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _close_forever(closer: PeriodCloser) -> None:

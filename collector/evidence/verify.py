@@ -73,21 +73,24 @@ def verify(path: Path, key: PublicKey | None = None) -> Verified:
                 raise VerificationFailed(f"{needed}: missing from the bundle")
         manifest_bytes = archive.read(MANIFEST)
         signature = archive.read(SIGNATURE)
-        manifest = _json(manifest_bytes, MANIFEST)
-        named_key = _named_key(manifest)
         if key is None:
-            key, key_source = named_key, "the key named in manifest.json"
+            key, key_source = _named_key(_json(manifest_bytes, MANIFEST)), "the key named in "
+            key_source += MANIFEST
         else:
             key_source = "the key given with --key"
-            if named_key.raw != key.raw:
-                raise VerificationFailed(
-                    f"{MANIFEST}: names key {named_key.key_id}, not the key given "
-                    f"({key.key_id}): the bundle was signed by another collector or altered"
-                )
         if not key.verifies(signature, manifest_bytes):
+            named = _named_key_id(manifest_bytes)
+            other = f"; the bundle names key {named}" if named not in (None, key.key_id) else ""
             raise VerificationFailed(
                 f"{SIGNATURE}: the signature of {MANIFEST} does not verify with {key_source} "
-                f"({key.key_id}): {MANIFEST} or {SIGNATURE} was altered"
+                f"({key.key_id}): {MANIFEST} or {SIGNATURE} was altered, or another collector "
+                f"signed it{other}"
+            )
+        manifest = _json(manifest_bytes, MANIFEST)
+        if _named_key(manifest).raw != key.raw:
+            raise VerificationFailed(
+                f"{MANIFEST}: names key {_named_key(manifest).key_id}, not the key given "
+                f"({key.key_id})"
             )
         (files,) = manifest_fields(manifest, ["files"])
         _check_files(archive, names, files)
@@ -139,6 +142,14 @@ def _named_key(manifest: Any) -> PublicKey:
         return parse_public_key(str(named["public_key"]))
     except (TypeError, KeyError, ValueError) as error:
         raise VerificationFailed(f"{MANIFEST}: key: unreadable ({error})") from None
+
+
+def _named_key_id(manifest_bytes: bytes) -> str | None:
+    """The key id the manifest names, if it can be read at all (to explain a failure)."""
+    try:
+        return _named_key(orjson.loads(manifest_bytes)).key_id
+    except (orjson.JSONDecodeError, VerificationFailed, BundleError):
+        return None
 
 
 def _check_files(archive: zipfile.ZipFile, names: set[str], files: Any) -> None:

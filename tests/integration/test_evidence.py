@@ -278,7 +278,8 @@ async def test_the_command_verifies_and_names_what_fails(
     other.write_text(load_or_create(tmp_path / "other-key").public.pem, encoding="utf-8")
     wrong_key = run_verify(good, "--key", str(other))
     assert wrong_key.returncode == 1
-    assert "manifest.json: names key" in wrong_key.stderr
+    assert "manifest.sig: the signature of manifest.json does not verify" in wrong_key.stderr
+    assert "the bundle names key" in wrong_key.stderr
     assert run_verify(tmp_path / "missing.zip").returncode == 2
 
 
