@@ -51,6 +51,9 @@ COMPRESS_LEVEL = 1
 """Deflate's fastest level: samples.csv compresses ~8x at it, and a month of samples is made in
 seconds (the higher levels gain little on CSV and cost several times the time)."""
 SAMPLE_CHUNK = 20_000
+CSV_LINE_END = "\r\n"
+"""RFC 4180's; `csv.writer` then quotes a field holding a lone CR too (with "\n" it would not,
+and the CR would end the line when read back)."""
 
 
 class EvidenceUnavailable(Exception):
@@ -162,7 +165,7 @@ async def _write_samples(
     entry = archive.open(_info("samples.csv", stamp), "w", force_zip64=True)
     size = count = 0
     try:
-        header = (",".join(RAW_SAMPLE_COLUMNS) + "\n").encode()
+        header = (",".join(RAW_SAMPLE_COLUMNS) + CSV_LINE_END).encode()
         size += await asyncio.to_thread(_write_chunk, entry, digest, header)
         async for rows in store.raw_samples(checks, span.start_ms, span.end_ms, chunk=SAMPLE_CHUNK):
             count += len(rows)
@@ -186,13 +189,13 @@ def csv_lines(rows: Sequence[tuple]) -> str:
     field, floats as `repr`, text quoted where it must be). Most samples have no error and need
     no quoting: written by hand, a third faster than by `csv.writer`, which takes the others."""
     quoted = io.StringIO()
-    writer = csv.writer(quoted, lineterminator="\n")
+    writer = csv.writer(quoted, lineterminator=CSV_LINE_END)
     lines = []
     for row in rows:
         if row[7] is None:
             latency = "" if row[4] is None else repr(row[4])
             status = "" if row[6] is None else row[6]
-            lines.append(f"{row[0]},{row[1]},{row[2]},{row[3]},{latency},{row[5]},{status},\n")
+            lines.append(f"{row[0]},{row[1]},{row[2]},{row[3]},{latency},{row[5]},{status},\r\n")
         else:
             writer.writerow(row)
             lines.append(quoted.getvalue())

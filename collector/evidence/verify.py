@@ -45,6 +45,8 @@ from slawatch.collector.store import RAW_SAMPLE_COLUMNS
 HASH_CHUNK = 1024 * 1024
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 """A JSON document of a bundle larger than this is refused unread (a report is kilobytes)."""
+GATHER_EVERY = 10_000
+"""Ok samples with a latency are handed to the gatherer this many at a time."""
 REPORT_EXTRAS = ("period", "maintenance")
 """Fields of report.json that are not the engine's figures (the period's name, the windows as
 people read them, checked through windows.json)."""
@@ -193,6 +195,7 @@ def read_samples(
     count = 0
     series: tuple[str, str] | None = None
     states: list[SampleState] = []
+    measured: list[tuple] = []
     for line, row in _rows(raw):
         count += 1
         check, agent, ts_ms = row[0], row[1], row[2]
@@ -204,8 +207,13 @@ def read_samples(
         if check not in wanted:
             continue
         states.append(SampleState(ts_ms, row[3], row[5], row[7]))
-        latencies.add((row,))
+        if row[3] and row[4] is not None:
+            measured.append(row)
+            if len(measured) >= GATHER_EVERY:
+                latencies.add(measured)
+                measured.clear()
     _finish(runs, series, states)
+    latencies.add(measured)
     return runs, latencies.values, count
 
 

@@ -32,13 +32,13 @@ ROWS = st.lists(
 @given(ROWS)
 def test_csv_lines_are_what_csv_writer_writes(rows: list[tuple]) -> None:
     expected = io.StringIO()
-    csv.writer(expected, lineterminator="\n").writerows(rows)
+    csv.writer(expected, lineterminator="\r\n").writerows(rows)
     assert csv_lines(rows) == expected.getvalue()
 
 
 @given(ROWS)
 def test_verify_reads_back_every_field_the_engine_uses(rows: list[tuple]) -> None:
-    header = "check,agent,ts_ms,ok,latency_ms,interval_ms,status_code,error\n"
+    header = "check,agent,ts_ms,ok,latency_ms,interval_ms,status_code,error\r\n"
     data = io.BytesIO((header + csv_lines(rows)).encode())
     read = [row for _, row in _rows(data)]
     assert [(r[0], r[1], r[2], r[3], r[4], r[5], r[7]) for r in read] == [
