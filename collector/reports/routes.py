@@ -206,7 +206,9 @@ def parse_declaration(document: Any, config: Config) -> Declaration:
     return Declaration(tuple(slas), start, end, reason)
 
 
-def _declared_slas(document: Mapping[str, Any], config: Config, problems: list) -> list[str]:
+def _declared_slas(
+    document: Mapping[str, Any], config: Config, problems: list[dict[str, str]]
+) -> list[str]:
     if ("sla" in document) == ("slas" in document):
         problems.append(_problem("sla", "give either sla (one id) or slas (a list of ids)"))
         return []
@@ -232,7 +234,7 @@ def _declared_slas(document: Mapping[str, Any], config: Config, problems: list) 
     return found
 
 
-def _instant(document: Mapping[str, Any], field: str, problems: list) -> int | None:
+def _instant(document: Mapping[str, Any], field: str, problems: list[dict[str, str]]) -> int | None:
     value = document.get(field)
     if value is None:
         problems.append(_problem(field, "is required"))
