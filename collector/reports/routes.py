@@ -26,6 +26,7 @@ from slawatch.collector.auth import UNAUTHORIZED_HEADERS, Principal
 from slawatch.collector.engine.periods import Window, format_instant, parse_instant_ms
 from slawatch.collector.engine.verdict import VERDICTS
 from slawatch.collector.errors import ApiError
+from slawatch.collector.html import HTML_HEADERS
 from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
 from slawatch.collector.reports import metrics as sla_metrics
 from slawatch.collector.reports.build import (
@@ -47,13 +48,6 @@ FORMATS = ("json", "csv", "html")
 REPORT_PARAMETERS = ("period", "from", "to", "format")
 MAX_MAINTENANCE_DAYS = 366
 MAX_REASON_CHARS = 1000
-HTML_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-}
-
-
 LATENCY_CACHE = web.AppKey("latency_cache", LatencyCache)
 
 
