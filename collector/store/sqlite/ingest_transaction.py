@@ -62,7 +62,7 @@ class Rollup:
         ok = [row.latency_ms for row in rows if row.ok]
         self.samples += len(rows)
         self.ok_samples += len(ok)
-        latencies = [latency for latency in ok if latency is not None] if None in ok else ok
+        latencies = [latency for latency in ok if latency is not None]
         if latencies:
             self.latency_sum_ms = functools.reduce(operator.add, latencies, self.latency_sum_ms)
             self.histogram = count_buckets(self.histogram, latencies)
