@@ -8,13 +8,14 @@ a derived table and the SLA engine reads them:
 - `extend_runs` is the same rule written out for samples newer than a series' last run (the
   ingest path: a sample that extends the open run creates no object); `build_runs` is it from
   nothing.
-- `plan_rebuild` and `rebuild_runs`: what a store re-derives when late samples land among stored
-  runs — only the stretch they can change, whose raw samples may be partly pruned.
+- `samples_inside` and `merge_late`: what a store re-derives when late samples land among stored
+  runs — only the runs around each late sample, whose raw samples may be partly pruned.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -112,7 +113,10 @@ def sample_run(sample: StateSample) -> Run:
 def append_run(runs: list[Run], unit: Run) -> None:
     """Add `unit`, a run (or a sample as a run of one) after every run of `runs`: it merges into
     the last run when of the same state and within its coverage, else it truncates the last run
-    at its start and follows it. Its end is recomputed from its last sample."""
+    at its start and follows it. Its end is recomputed from its last sample.
+
+    (Runs are made by their constructor here, not `dataclasses.replace`, several times slower:
+    this is the inner loop of merging late samples.)"""
     unit_end = unit.last_ts_ms + 2 * unit.last_interval_ms
     if runs:
         last = runs[-1]
@@ -122,105 +126,174 @@ def append_run(runs: list[Run], unit: Run) -> None:
                            unit.last_interval_ms, last.samples + unit.samples)  # fmt: skip
             return
         if end != last.end_ms:
-            runs[-1] = replace(last, end_ms=end)
-    runs.append(replace(unit, end_ms=unit_end))
+            runs[-1] = _ending_at(last, end)
+    runs.append(unit if unit.end_ms == unit_end else _ending_at(unit, unit_end))
+
+
+def _ending_at(run: Run, end_ms: int) -> Run:
+    return Run(run.start_ms, end_ms, run.ok, run.error, run.last_ts_ms, run.last_interval_ms,
+               run.samples)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ late samples
+#
+# A run boundary is decided by two consecutive samples (§4.1). A late sample `x` landing between
+# stored samples `p` and `n` replaces the pair (p, n) by (p, x) and (x, n): only the runs holding
+# `p` and `n` can change, and only around `x`. So a store merges late samples into the runs
+# around each of them, and reads of the raw samples only the two neighbours of a late sample
+# that lands inside a run (and how many stored samples of the run lie before it): the work is
+# that of the late samples, not of the stretch they span (a day of shuffled history re-read the
+# whole day for every batch).
 
 
 @dataclass(frozen=True, slots=True)
-class Rebuild:
-    """How to re-derive the runs of one series that late samples change (`plan_rebuild`)."""
+class Neighbours:
+    """What a store reads of the raw samples around a late sample that lands inside a stored
+    run (`samples_inside`)."""
 
-    replaced: tuple[int, int]
-    """The stored runs starting in [first, last] are replaced by the rebuilt ones."""
-    read: tuple[int, int]
-    """The raw samples to read, with `ts_ms` in [first, last]."""
-    units: tuple[Run, ...]
-    """Stored runs taken whole, as units, instead of from their raw samples."""
-    after: Run | None
-    """The stored run that holds the next sample after the late ones: the rebuilt runs end no
-    later than it did."""
+    previous: StateSample
+    """The stored sample just before the late one."""
+    following: StateSample
+    """The stored sample just after it."""
+    stored_since: int
+    """How many stored samples lie in [since, late sample), `since` as `samples_inside` says."""
 
 
-def plan_rebuild(
-    stretch: Sequence[Run], first_new_ms: int, last_new_ms: int, raw_horizon_ms: int
-) -> Rebuild:
-    """What to rebuild when new samples, from `first_new_ms` to `last_new_ms`, land among a
-    series' stored runs (not all after its last sample).
+@dataclass(frozen=True, slots=True)
+class LateMerge:
+    """What late samples change in a series' runs (`merge_late`)."""
 
-    `stretch` is the stored runs, sorted, from the run starting last before `first_new_ms`
-    (if any) to the run holding the next sample after `last_new_ms` (the last run starting at or
-    before it whose last sample is after it, else the first run starting after it; the series'
-    end if none): outside it no pair of consecutive samples changes, and so no run boundary does
-    (§4.1 decides a boundary from two consecutive samples).
+    replaced: tuple[tuple[int, int], ...]
+    """Ranges (first, last, inclusive) of the starts of the stored runs replaced."""
+    runs: tuple[Run, ...]
+    """The runs replacing them, sorted."""
+    left_out: tuple[int, ...]
+    """Timestamps of late samples left out of the runs (inside a run whose raw samples may be
+    pruned, of the other state)."""
 
-    When the new samples fall between two runs rather than inside them (an agent filling a gap,
-    newest first, after an outage), those runs take part whole, as units, and only the samples
-    of the gap are read: filling a long gap batch by batch stays linear. A run that starts before
-    `raw_horizon_ms` (raw samples before it may be pruned) is always taken whole.
+
+def samples_inside(
+    around: Sequence[Run], late: Sequence[StateSample], raw_horizon_ms: int
+) -> list[tuple[int, int]]:
+    """The late samples (sorted) that land inside a stored run whose raw samples are kept, as
+    (ts, since): a store reads their `Neighbours`, counting the stored samples from `since` (the
+    run's start, or the previous late sample inside the same run) up to each.
+
+    `around` is the stored runs around the late samples, sorted: for each late sample, the last
+    run starting before it and the first run starting after it (those that exist).
     """
-    before = stretch[0] if stretch and stretch[0].start_ms < first_new_ms else None
-    after = stretch[-1] if stretch and stretch[-1].last_ts_ms > last_new_ms else None
-    start = before.start_ms if before else first_new_ms
-    stop = after.start_ms if after else FOREVER_MS
-    before_whole = before is not None and before.last_ts_ms < first_new_ms
-    after_whole = after is not None and last_new_ms < after.start_ms
-    units = tuple(
-        run
-        for run in stretch
-        if run.start_ms < raw_horizon_ms
-        or (before_whole and run is before)
-        or (after_whole and run is after)
-    )
-    read_from = before.last_ts_ms + 1 if before and before_whole else start
-    read_to = after.last_ts_ms if after and not after_whole else stop - 1
-    return Rebuild((start, stop), (read_from, read_to), units, after)
-
-
-def rebuild_runs(
-    plan: Rebuild, samples: Iterable[StateSample], new_ts: Collection[int]
-) -> tuple[list[Run], list[int]]:
-    """The runs of `plan`'s stretch from its raw `samples` (sorted) and its units, and the
-    timestamps of new samples left out of them.
-
-    A raw sample inside a unit's span is already part of it, unless it is new (`new_ts`): then it
-    is counted in the unit if it has the unit's state, and otherwise left out — the unit was
-    decided from samples that may no longer be re-read, and keeping its boundaries is better
-    than guessing new ones.
-    """
-    left_out: list[int] = []
-    runs = build_runs(samples) if not plan.units else _with_units(plan, samples, new_ts, left_out)
-    if plan.after is not None:
-        runs[-1] = replace(runs[-1], end_ms=min(runs[-1].end_ms, plan.after.end_ms))
-    return runs, left_out
-
-
-def _with_units(
-    plan: Rebuild, samples: Iterable[StateSample], new_ts: Collection[int], left_out: list[int]
-) -> list[Run]:
-    items: list[Run] = []
-    units = iter(plan.units)
-    current = next(units, None)
-    absorbed = 0
-    for sample in samples:
+    starts = [run.start_ms for run in around]
+    inside: list[tuple[int, int]] = []
+    since: dict[int, int] = {}
+    for sample in late:
         ts = sample.ts_ms
-        while current is not None and current.last_ts_ms < ts:
-            items.append(replace(current, samples=current.samples + absorbed))
-            current, absorbed = next(units, None), 0
-        if current is not None and current.start_ms <= ts:
-            if ts in new_ts:
-                if sample.ok == current.ok:
-                    absorbed += 1
-                else:
-                    left_out.append(ts)
+        index = bisect_left(starts, ts) - 1
+        if index < 0:
             continue
-        items.append(sample_run(sample))
-    if current is not None:
-        items.append(replace(current, samples=current.samples + absorbed))
-    items.extend(units)
+        run = around[index]
+        if ts < run.last_ts_ms and run.start_ms >= raw_horizon_ms:
+            inside.append((ts, since.get(index, run.start_ms)))
+            since[index] = ts
+    return inside
+
+
+def merge_late(
+    around: Sequence[Run],
+    late: Sequence[StateSample],
+    neighbours: Mapping[int, Neighbours],
+    raw_horizon_ms: int,
+) -> LateMerge:
+    """The runs that late samples (sorted, none stored yet, not all after the series' last
+    sample) make of the stored runs `around` them (as `samples_inside` says), given the
+    `Neighbours` of each late sample `samples_inside` named, by timestamp.
+
+    Each late sample touches the run it lands inside, or the two runs of the gap it lands in;
+    runs touched by the same late samples form a stretch, rebuilt as one from its runs (split
+    around late samples that land inside them) and its late samples. A run that starts before
+    `raw_horizon_ms` (raw samples before it may be pruned) is never split: a late sample inside
+    it is counted in it if it has its state, and otherwise left out — the run was decided from
+    samples that may no longer be re-read, and keeping its boundaries is better than guessing.
+    """
+    starts = [run.start_ms for run in around]
+    stretches: list[tuple[int, int, list[StateSample]]] = []
+    for sample in late:
+        index = bisect_left(starts, sample.ts_ms) - 1
+        if index >= 0 and sample.ts_ms < around[index].last_ts_ms:
+            low = high = index
+        else:
+            low, high = max(index, 0), min(index + 1, len(around) - 1)
+        if stretches and low <= stretches[-1][1]:
+            first, _, samples = stretches[-1]
+            stretches[-1] = (first, max(high, stretches[-1][1]), samples)
+            samples.append(sample)
+        else:
+            stretches.append((low, high, [sample]))
+    replaced: list[tuple[int, int]] = []
+    runs: list[Run] = []
+    left_out: list[int] = []
+    for low, high, samples in stretches:
+        stored = around[low : high + 1]
+        runs += _merge_stretch(stored, samples, neighbours, raw_horizon_ms, left_out)
+        if stored:
+            replaced.append((stored[0].start_ms, stored[-1].start_ms))
+    return LateMerge(tuple(replaced), tuple(runs), tuple(left_out))
+
+
+def _merge_stretch(
+    stored: Sequence[Run],
+    late: Sequence[StateSample],
+    neighbours: Mapping[int, Neighbours],
+    raw_horizon_ms: int,
+    left_out: list[int],
+) -> list[Run]:
+    """The runs of consecutive stored runs and the late samples among them."""
+    items: list[Run] = []
+    position = 0
+    for run in stored:
+        while position < len(late) and late[position].ts_ms < run.start_ms:
+            items.append(sample_run(late[position]))
+            position += 1
+        inside = []
+        while position < len(late) and late[position].ts_ms < run.last_ts_ms:
+            inside.append(late[position])
+            position += 1
+        if not inside:
+            items.append(run)
+        elif run.start_ms < raw_horizon_ms:
+            kept = [sample.ts_ms for sample in inside if sample.ok == run.ok]
+            left_out.extend(sample.ts_ms for sample in inside if sample.ok != run.ok)
+            items.append(replace(run, samples=run.samples + len(kept)))
+        else:
+            items += _split(run, inside, neighbours)
+    items += (sample_run(sample) for sample in late[position:])
     runs: list[Run] = []
     for item in items:
         append_run(runs, item)
+    if stored and position == len(late) and items[-1].last_ts_ms == stored[-1].last_ts_ms:
+        # the stretch ends with its last stored sample, and so does the run's coverage: at the
+        # next stored sample, outside the stretch
+        runs[-1] = _ending_at(runs[-1], min(runs[-1].end_ms, stored[-1].end_ms))
     return runs
+
+
+def _split(
+    run: Run, inside: Sequence[StateSample], neighbours: Mapping[int, Neighbours]
+) -> list[Run]:
+    """`run` cut around the late samples that land inside it: its pieces of stored samples and
+    the late samples, as units in order."""
+    items: list[Run] = []
+    counted = 0
+    first_ts, first_error = run.start_ms, run.error
+    for sample in inside:
+        around = neighbours[sample.ts_ms]
+        if around.stored_since:
+            before = around.previous
+            items.append(Run(first_ts, before.ts_ms + 2 * before.interval_ms, run.ok, first_error,
+                             before.ts_ms, before.interval_ms, around.stored_since))  # fmt: skip
+            counted += around.stored_since
+        items.append(sample_run(sample))
+        first_ts = around.following.ts_ms
+        first_error = None if run.ok else around.following.error
+    items.append(Run(first_ts, run.end_ms, run.ok, first_error, run.last_ts_ms,
+                     run.last_interval_ms, run.samples - counted))  # fmt: skip
+    return items
