@@ -98,7 +98,7 @@ class SeriesCache:
     last_rollups: dict[int, Rollup] = field(default_factory=dict)
     """Each series' newest hour."""
     raw_horizon_ms: int = -FOREVER_MS
-    """Raw samples before it may be pruned; see `plan_rebuild`."""
+    """Raw samples before it may be pruned; see `merge_late`."""
 
     def apply(self, pending: Pending) -> None:
         for key, sid in pending.series_ids.items():
