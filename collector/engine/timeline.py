@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 FOREVER_MS = 2**62
@@ -239,6 +239,11 @@ def merge_late(
     return LateMerge(tuple(replaced), tuple(runs), tuple(left_out))
 
 
+_Unit = tuple[int, bool, "str | None", int, int, int]
+"""A run in the making: start, ok, error, its last sample's ts and interval, samples. Merging
+late samples folds these, not `Run`s (a frozen dataclass costs several times a tuple to make)."""
+
+
 def _merge_stretch(
     stored: Sequence[Run],
     late: Sequence[StateSample],
@@ -247,53 +252,76 @@ def _merge_stretch(
     left_out: list[int],
 ) -> list[Run]:
     """The runs of consecutive stored runs and the late samples among them."""
-    items: list[Run] = []
+    units: list[_Unit] = []
     position = 0
     for run in stored:
         while position < len(late) and late[position].ts_ms < run.start_ms:
-            items.append(sample_run(late[position]))
+            units.append(_sample_unit(late[position]))
             position += 1
         inside = []
         while position < len(late) and late[position].ts_ms < run.last_ts_ms:
             inside.append(late[position])
             position += 1
         if not inside:
-            items.append(run)
+            units.append(_run_unit(run, run.samples))
         elif run.start_ms < raw_horizon_ms:
-            kept = [sample.ts_ms for sample in inside if sample.ok == run.ok]
             left_out.extend(sample.ts_ms for sample in inside if sample.ok != run.ok)
-            items.append(replace(run, samples=run.samples + len(kept)))
+            units.append(_run_unit(run, run.samples + sum(s.ok == run.ok for s in inside)))
         else:
-            items += _split(run, inside, neighbours)
-    items += (sample_run(sample) for sample in late[position:])
-    runs: list[Run] = []
-    for item in items:
-        append_run(runs, item)
-    if stored and position == len(late) and items[-1].last_ts_ms == stored[-1].last_ts_ms:
-        # the stretch ends with its last stored sample, and so does the run's coverage: at the
-        # next stored sample, outside the stretch
-        runs[-1] = _ending_at(runs[-1], min(runs[-1].end_ms, stored[-1].end_ms))
-    return runs
+            _split(run, inside, neighbours, units)
+    units += (_sample_unit(sample) for sample in late[position:])
+    # A stretch that ends with its last stored sample ends where its last run did: at the next
+    # stored sample (outside the stretch), or two intervals after it.
+    ends_stored = bool(stored) and position == len(late)
+    return _fold(units, stored[-1].end_ms if ends_stored else FOREVER_MS)
+
+
+def _run_unit(run: Run, samples: int) -> _Unit:
+    return (run.start_ms, run.ok, run.error, run.last_ts_ms, run.last_interval_ms, samples)
+
+
+def _sample_unit(sample: StateSample) -> _Unit:
+    ts, ok = sample.ts_ms, sample.ok
+    return (ts, ok, None if ok else sample.error, ts, sample.interval_ms, 1)
 
 
 def _split(
-    run: Run, inside: Sequence[StateSample], neighbours: Mapping[int, Neighbours]
-) -> list[Run]:
+    run: Run,
+    inside: Sequence[StateSample],
+    neighbours: Mapping[int, Neighbours],
+    units: list[_Unit],
+) -> None:
     """`run` cut around the late samples that land inside it: its pieces of stored samples and
-    the late samples, as units in order."""
-    items: list[Run] = []
+    the late samples, as units in order, added to `units`."""
     counted = 0
     first_ts, first_error = run.start_ms, run.error
     for sample in inside:
         around = neighbours[sample.ts_ms]
         if around.stored_since:
             before = around.previous
-            items.append(Run(first_ts, before.ts_ms + 2 * before.interval_ms, run.ok, first_error,
-                             before.ts_ms, before.interval_ms, around.stored_since))  # fmt: skip
+            units.append((first_ts, run.ok, first_error, before.ts_ms, before.interval_ms,
+                          around.stored_since))  # fmt: skip
             counted += around.stored_since
-        items.append(sample_run(sample))
+        units.append(_sample_unit(sample))
         first_ts = around.following.ts_ms
         first_error = None if run.ok else around.following.error
-    items.append(Run(first_ts, run.end_ms, run.ok, first_error, run.last_ts_ms,
-                     run.last_interval_ms, run.samples - counted))  # fmt: skip
-    return items
+    units.append((first_ts, run.ok, first_error, run.last_ts_ms, run.last_interval_ms,
+                  run.samples - counted))  # fmt: skip
+
+
+def _fold(units: Sequence[_Unit], cap_ms: int) -> list[Run]:
+    """`append_run`'s rule over `units` (at least one, in order); the last run ends no later
+    than `cap_ms`."""
+    runs: list[Run] = []
+    start, ok, error, last_ts, interval, count = units[0]
+    end = last_ts + 2 * interval
+    for unit in units[1:]:
+        if unit[1] == ok and unit[0] <= end:
+            last_ts, interval, count = unit[3], unit[4], count + unit[5]
+            end = last_ts + 2 * interval
+            continue
+        runs.append(Run(start, min(end, unit[0]), ok, error, last_ts, interval, count))
+        start, ok, error, last_ts, interval, count = unit
+        end = last_ts + 2 * interval
+    runs.append(Run(start, min(end, cap_ms), ok, error, last_ts, interval, count))
+    return runs

@@ -296,7 +296,7 @@ def _runs_around(db: sqlite3.Connection, keys: list[tuple[int, int]]) -> dict[in
             f" SELECT {columns}, r.samples FROM k JOIN runs r ON r.series = k.column1"
             " AND r.start_ms = (SELECT start_ms FROM runs WHERE series = k.column1"
             "   AND start_ms < k.column2 ORDER BY start_ms DESC LIMIT 1)"
-            f" UNION SELECT {columns}, r.samples FROM k JOIN runs r ON r.series = k.column1"
+            f" UNION ALL SELECT {columns}, r.samples FROM k JOIN runs r ON r.series = k.column1"
             " AND r.start_ms = (SELECT start_ms FROM runs WHERE series = k.column1"
             "   AND start_ms > k.column2 ORDER BY start_ms LIMIT 1)",
             list(chain.from_iterable(chunk)),
