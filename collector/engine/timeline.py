@@ -17,7 +17,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 FOREVER_MS = 2**62
 """Later than any sample: the end of an open-ended range."""
@@ -146,10 +146,9 @@ def _ending_at(run: Run, end_ms: int) -> Run:
 # whole day for every batch).
 
 
-@dataclass(frozen=True, slots=True)
-class Neighbours:
+class Neighbours(NamedTuple):
     """What a store reads of the raw samples around a late sample that lands inside a stored
-    run (`samples_inside`)."""
+    run (`samples_inside`). (A named tuple, as `SampleRow`: a store makes one per late sample.)"""
 
     previous: StateSample
     """The stored sample just before the late one."""

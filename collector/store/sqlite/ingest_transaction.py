@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 
@@ -37,7 +37,6 @@ from slawatch.collector.engine.timeline import (
     FOREVER_MS,
     Neighbours,
     Run,
-    SampleState,
     extend_runs,
     merge_late,
     samples_inside,
@@ -97,6 +96,9 @@ class SeriesCache:
     """The run of each series' newest sample."""
     last_rollups: dict[int, Rollup] = field(default_factory=dict)
     """Each series' newest hour."""
+    recent_rollups: dict[tuple[int, int], Rollup] = field(default_factory=dict)
+    """The (series, hour) rollups written last, at most `RECENT_ROLLUPS`, oldest first: late
+    samples of an hour written recently are added to it without reading and decoding it."""
     raw_horizon_ms: int = -FOREVER_MS
     """Raw samples before it may be pruned; see `merge_late`."""
 
@@ -106,6 +108,21 @@ class SeriesCache:
             self.keys[sid] = key
         self.last_runs.update(pending.last_runs)
         self.last_rollups.update(pending.last_rollups)
+        recent = self.recent_rollups
+        for key, rollup in pending.rollups.items():
+            recent.pop(key, None)
+            recent[key] = rollup
+        while len(recent) > RECENT_ROLLUPS:
+            del recent[next(iter(recent))]
+
+    def forget_rollups_before(self, hour_ms: int) -> None:
+        """Drop the recent rollups of hours before `hour_ms` (being pruned)."""
+        for key in [key for key in self.recent_rollups if key[1] < hour_ms]:
+            del self.recent_rollups[key]
+
+
+RECENT_ROLLUPS = 10_000
+"""Rollups kept in `SeriesCache.recent_rollups`: a day of hours of 400 series, ~20 MB."""
 
 
 @dataclass(slots=True)
@@ -116,6 +133,8 @@ class Pending:
     series_ids: dict[tuple[str, str], int] = field(default_factory=dict)
     last_runs: dict[int, Run] = field(default_factory=dict)
     last_rollups: dict[int, Rollup] = field(default_factory=dict)
+    rollups: dict[tuple[int, int], Rollup] = field(default_factory=dict)
+    """Every rollup the transaction writes."""
 
     def last_run(self, sid: int) -> Run | None:
         run = self.last_runs.get(sid)
@@ -286,7 +305,7 @@ _by_last_ts = operator.attrgetter("last_ts_ms")
 def _runs_around(db: sqlite3.Connection, keys: list[tuple[int, int]]) -> dict[int, list[Run]]:
     """Each series' stored runs around the (series, ts) `keys`: the last run starting before each
     and the first starting after it, sorted."""
-    found: dict[int, dict[int, Run]] = defaultdict(dict)
+    found: dict[int, dict[int, Any]] = defaultdict(dict)
     columns = "r.series, r.start_ms, r.end_ms, r.ok, r.error, r.last_ts_ms, r.last_interval_ms"
     for start in range(0, len(keys), 400):
         chunk = keys[start : start + 400]
@@ -302,8 +321,8 @@ def _runs_around(db: sqlite3.Connection, keys: list[tuple[int, int]]) -> dict[in
             list(chain.from_iterable(chunk)),
         ).fetchall()
         for row in rows:
-            found[row[0]][row[1]] = run_of(row[1:])
-    return {sid: [runs[s] for s in sorted(runs)] for sid, runs in found.items()}
+            found[row[0]][row[1]] = row
+    return {sid: [run_of(runs[s][1:]) for s in sorted(runs)] for sid, runs in found.items()}
 
 
 def _neighbours(
@@ -328,10 +347,20 @@ def _neighbours(
             list(chain.from_iterable(chunk)),
         ).fetchall()
         for sid, ts, count, *pair in rows:
-            previous = SampleState(pair[0], bool(pair[1]), pair[2], pair[3])
-            following = SampleState(pair[4], bool(pair[5]), pair[6], pair[7])
+            previous = _StoredSample(pair[0], bool(pair[1]), pair[2], pair[3])
+            following = _StoredSample(pair[4], bool(pair[5]), pair[6], pair[7])
             found[sid][ts] = Neighbours(previous, following, count)
     return found
+
+
+class _StoredSample(NamedTuple):
+    """What the run rule reads of a stored sample (a `StateSample`), made once per late
+    sample's neighbour: a named tuple costs a fraction of a frozen dataclass to make."""
+
+    ts_ms: int
+    ok: bool
+    interval_ms: int
+    error: str | None
 
 
 def run_of(row: Sequence[Any]) -> Run:
@@ -366,11 +395,14 @@ def _update_rollups(
                     rollup = Rollup(hour, 0, 0, 0.0, {})
                 touched[(sid, hour)] = rollup
             rollup.add(group)
-    stored = _stored_rollups(db, list(late))
-    for (sid, hour), rows in late.items():
-        rollup = stored.get((sid, hour)) or Rollup(hour, 0, 0, 0.0, {})
+    written, recent = pending.rollups, pending.cache.recent_rollups
+    stored = _stored_rollups(db, [key for key in late if key not in written and key not in recent])
+    for key, rows in late.items():
+        known = written.get(key) or recent.get(key)
+        rollup = known.copy() if known else stored.get(key) or Rollup(key[1], 0, 0, 0.0, {})
         rollup.add(rows)
-        touched[(sid, hour)] = rollup
+        touched[key] = rollup
+    written.update(touched)
     for (sid, hour), rollup in touched.items():
         newest = pending.last_rollup(sid)
         if newest is None or hour >= newest.hour_ms:

@@ -41,6 +41,7 @@ class SqliteRetention(SqliteIngest):
                 await self.writer.commit()
                 self._series.raw_horizon_ms = raw_cutoff
         deleted = 0
+        self._series.forget_rollups_before(derived_cutoff - HOUR_MS)
         statements = (
             ("samples", "ts_ms", raw_cutoff),
             ("rollups", "hour_ms", derived_cutoff - HOUR_MS),
