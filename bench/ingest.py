@@ -252,6 +252,12 @@ class Measured:
     def rate(self) -> float:
         return self.samples / self.elapsed
 
+    @property
+    def cpu_per_sample_us(self) -> float:
+        """CPU time of the collector's own threads per sample (its workers apart): what the
+        order of the samples costs it, whatever else the machine is busy with."""
+        return sum(self.threads.values()) / self.samples * 1e6
+
 
 def measure(
     batches: list[list[dict]], bodies: dict[int, list[bytes]], source: Path | None
@@ -303,17 +309,21 @@ def medians(runs: list[Measured]) -> tuple[float, float]:
 
 
 def compare_orders(runs: dict[tuple[str, str], list[Measured]], orders: list[str]) -> None:
-    """Each order's median rate against in-order's, per tree: the goal is shuffled within 2x."""
+    """Each order's median rate against in-order's, per tree: the goal is shuffled within 2x.
+    Beside it, the collector's CPU time per sample, which the machine's load changes less."""
     if "in-order" not in orders or len(orders) < 2:
         return
     for label in dict.fromkeys(label for label, _ in runs):
         base = medians(runs[(label, "in-order")])[0]
+        base_cpu = statistics.median(m.cpu_per_sample_us for m in runs[(label, "in-order")])
         print(f"orders ({label}), median rates against in-order in the same run:")
         for order in orders:
             rate, ratio = medians(runs[(label, order)])
+            cpu = statistics.median(m.cpu_per_sample_us for m in runs[(label, order)])
             print(f"  {order:>12}: {rate:9,.0f} samples/s  ratio to in-order {rate / base:.2f}"
                   f"  to the raw ceiling {ratio:.2f}"
-                  + ("  (goal >= 0.5)" if order == "shuffled" else ""))  # fmt: skip
+                  + ("  (goal >= 0.5)" if order == "shuffled" else "")
+                  + f"; collector CPU {cpu:.1f} us/sample, x{cpu / base_cpu:.2f}")  # fmt: skip
 
 
 def parse_orders(text: str) -> list[str]:

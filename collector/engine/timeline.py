@@ -162,10 +162,11 @@ class Neighbours(NamedTuple):
 class LateMerge:
     """What late samples change in a series' runs (`merge_late`)."""
 
-    replaced: tuple[tuple[int, int], ...]
-    """Ranges (first, last, inclusive) of the starts of the stored runs replaced."""
+    removed: tuple[int, ...]
+    """The starts of the stored runs that are no more."""
     runs: tuple[Run, ...]
-    """The runs replacing them, sorted."""
+    """The runs new or changed, sorted (a stored run the late samples leave as it was is in
+    neither: a store writes only what changed)."""
     left_out: tuple[int, ...]
     """Timestamps of late samples left out of the runs (inside a run whose raw samples may be
     pruned, of the other state)."""
@@ -227,15 +228,17 @@ def merge_late(
             samples.append(sample)
         else:
             stretches.append((low, high, [sample]))
-    replaced: list[tuple[int, int]] = []
+    removed: list[int] = []
     runs: list[Run] = []
     left_out: list[int] = []
     for low, high, samples in stretches:
-        stored = around[low : high + 1]
-        runs += _merge_stretch(stored, samples, neighbours, raw_horizon_ms, left_out)
-        if stored:
-            replaced.append((stored[0].start_ms, stored[-1].start_ms))
-    return LateMerge(tuple(replaced), tuple(runs), tuple(left_out))
+        stored = {run.start_ms: run for run in around[low : high + 1]}
+        rebuilt = _merge_stretch(around[low : high + 1], samples, neighbours, raw_horizon_ms,
+                                 left_out)  # fmt: skip
+        runs += (run for run in rebuilt if stored.get(run.start_ms) != run)
+        starts = {run.start_ms for run in rebuilt}
+        removed += (start for start in stored if start not in starts)
+    return LateMerge(tuple(removed), tuple(runs), tuple(left_out))
 
 
 _Unit = tuple[int, bool, "str | None", int, int, int]

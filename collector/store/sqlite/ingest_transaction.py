@@ -271,7 +271,7 @@ def _merge_late(
     db: sqlite3.Connection, late: Mapping[int, list[SampleRow]], pending: Pending
 ) -> list[tuple[Any, ...]]:
     """Merge the samples of series that got late ones into their runs (`merge_late`): the
-    replaced runs are deleted, their replacements returned as rows."""
+    runs that are no more are deleted, the new and changed ones returned as rows."""
     horizon = pending.cache.raw_horizon_ms
     around = _runs_around(db, [(sid, row.ts_ms) for sid, rows in late.items() for row in rows])
     inside = [
@@ -280,11 +280,11 @@ def _merge_late(
         for ts, since in samples_inside(around.get(sid, []), rows, horizon)
     ]
     neighbours = _neighbours(db, inside) if inside else {}
-    stale: list[tuple[int, int, int]] = []
+    stale: list[tuple[int, int]] = []
     upserts: list[tuple[Any, ...]] = []
     for sid, rows in late.items():
         merged = merge_late(around.get(sid, []), rows, neighbours.get(sid, {}), horizon)
-        stale.extend((sid, first, last) for first, last in merged.replaced)
+        stale.extend((sid, start) for start in merged.removed)
         upserts.extend(_run_row(sid, run) for run in merged.runs)
         for ts in merged.left_out:
             log.warning("late_sample_in_pruned_run", series=sid, ts_ms=ts)
@@ -293,9 +293,7 @@ def _merge_late(
         if newest is not None and (last is None or newest.last_ts_ms >= last.last_ts_ms):
             pending.last_runs[sid] = newest
     if stale:
-        db.executemany(
-            "DELETE FROM runs WHERE series = ? AND start_ms >= ? AND start_ms <= ?", stale
-        )
+        db.executemany("DELETE FROM runs WHERE series = ? AND start_ms = ?", stale)
     return upserts
 
 
