@@ -197,6 +197,16 @@ def samples_inside(
     return inside
 
 
+def in_one_gap(around: Sequence[Run], first_ms: int, last_ms: int) -> bool:
+    """Whether late samples from `first_ms` to `last_ms` all land in one gap between stored
+    runs, as the runs `around` the first and the last of them show (see `samples_inside`):
+    then those runs are all `merge_late` needs (an agent filling a gap, newest batch first)."""
+    before = [run for run in around if run.start_ms < first_ms]
+    if before and first_ms < before[-1].last_ts_ms:
+        return False
+    return not any(first_ms < run.start_ms < last_ms for run in around)
+
+
 def merge_late(
     around: Sequence[Run],
     late: Sequence[StateSample],

@@ -15,6 +15,7 @@ from slawatch.collector.engine.timeline import (
     append_run,
     build_runs,
     extend_runs,
+    in_one_gap,
     merge_late,
     sample_run,
     samples_inside,
@@ -176,3 +177,16 @@ def test_a_late_sample_inside_a_run_taken_whole_counts_in_it_or_is_left_out() ->
         assert samples_inside([unit, after], [late], raw_horizon_ms=150) == []
         merge = merge_late([unit, after], [late], {}, raw_horizon_ms=150)
         assert (list(merge.runs), merge.removed, list(merge.left_out)) == (changed, (), left_out)
+
+
+def test_late_samples_in_one_gap_need_only_the_runs_around_the_first_and_last() -> None:
+    runs = build_runs([s(t, True) for t in (0, 10, 20, 100, 110, 200)])
+    first, last = s(50, False), s(70, True)
+    assert in_one_gap(around(runs, [first, last]), 50, 70)
+    assert not in_one_gap(around(runs, [s(50, True), s(150, True)]), 50, 150)
+    assert not in_one_gap(around(runs, [s(5, True), s(50, True)]), 5, 50)  # inside a run
+    assert in_one_gap([], 5, 50)
+    merged_runs, _ = merged(runs, [], [first, s(60, False), last], -FOREVER_MS)
+    assert merged_runs == build_runs(sorted(
+        [s(t, True) for t in (0, 10, 20, 70, 100, 110, 200)] + [s(50, False), s(60, False)],
+        key=lambda x: x.ts_ms))  # fmt: skip

@@ -3,11 +3,13 @@ rollups, checks and agents of a group of batches (`write_group`).
 
 - Runs (§4.1, `slawatch.collector.engine.timeline`): in-order samples extend the series' last
   run, kept in memory; late samples are merged into the runs around them (`merge_late`), all
-  of a batch's at once: two statements read, for every late sample, the runs before and after
-  it, and the raw neighbours of those that land inside a run (before the batch's samples are
-  inserted).
+  of a batch's at once: statements read, for every late sample, the runs before and after it
+  (only for the first and the last of a series' when they all land in one gap, `in_one_gap`),
+  and the raw neighbours of those that land inside a run, before the batch's samples are
+  inserted.
 - Rollups: per (series, hour), sums and a latency histogram, so a newly stored sample is simply
-  added to its hour, in any order; the newest hour of each series is kept in memory.
+  added to its hour, in any order; the newest hour of each series is kept in memory, and the
+  hours written last (`SeriesCache.recent_rollups`).
 - Rows go in statements of many rows (`_insert_rows`).
 
 Everything here reads the caches (`SeriesCache`, which only the event loop changes, never while
@@ -38,6 +40,7 @@ from slawatch.collector.engine.timeline import (
     Neighbours,
     Run,
     extend_runs,
+    in_one_gap,
     merge_late,
     samples_inside,
 )
@@ -273,7 +276,15 @@ def _merge_late(
     """Merge the samples of series that got late ones into their runs (`merge_late`): the
     runs that are no more are deleted, the new and changed ones returned as rows."""
     horizon = pending.cache.raw_horizon_ms
-    around = _runs_around(db, [(sid, row.ts_ms) for sid, rows in late.items() for row in rows])
+    ends = [(sid, ts) for sid, rows in late.items() for ts in {rows[0].ts_ms, rows[-1].ts_ms}]
+    around = _runs_around(db, ends)
+    spread = [
+        sid
+        for sid, rows in late.items()
+        if not in_one_gap(around.get(sid, []), rows[0].ts_ms, rows[-1].ts_ms)
+    ]
+    if spread:
+        around |= _runs_around(db, [(sid, row.ts_ms) for sid in spread for row in late[sid]])
     inside = [
         (sid, ts, since)
         for sid, rows in late.items()
