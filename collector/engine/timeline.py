@@ -113,10 +113,8 @@ def sample_run(sample: StateSample) -> Run:
 def append_run(runs: list[Run], unit: Run) -> None:
     """Add `unit`, a run (or a sample as a run of one) after every run of `runs`: it merges into
     the last run when of the same state and within its coverage, else it truncates the last run
-    at its start and follows it. Its end is recomputed from its last sample.
-
-    (Runs are made by their constructor here, not `dataclasses.replace`, several times slower:
-    this is the inner loop of merging late samples.)"""
+    at its start and follows it. Its end is recomputed from its last sample. (`_fold` is this
+    rule over units as tuples, for merging late samples.)"""
     unit_end = unit.last_ts_ms + 2 * unit.last_interval_ms
     if runs:
         last = runs[-1]
