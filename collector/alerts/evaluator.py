@@ -43,7 +43,7 @@ import dataclasses
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,7 @@ from slawatch.collector.alerts.events import (
 from slawatch.collector.alerts.facts import Facts, facts_of
 from slawatch.collector.alerts.outbox import Decision, Outbox, Pass, ms
 from slawatch.collector.alerts.pages import Links
+from slawatch.collector.alerts.schedule import Schedule, next_look_ms
 from slawatch.collector.alerts.silences import ALL_RULES, Silences
 from slawatch.collector.alerts.targets import Target, Watch
 from slawatch.collector.engine.incidents import Runs
@@ -68,6 +69,7 @@ from slawatch.collector.engine.maintenance import Interval, maintenance_interval
 from slawatch.collector.engine.states import State
 from slawatch.collector.engine.timeline import Run
 from slawatch.collector.store import AlertChanges, OpenAlert, Store
+from slawatch.config.contract import MAX_FUTURE_S
 from slawatch.config.schema import AlertRule, Config
 
 log = structlog.get_logger()
@@ -123,7 +125,10 @@ class Evaluator:
         outbox: Outbox,
         *,
         clock: Callable[[], float] = time.time,
+        incremental: bool = False,
     ) -> None:
+        """`incremental`: each pass judges only the targets whose inputs changed or whose time
+        came (`schedule`); the collector tells it which checks got samples (`touch`)."""
         self.store = store
         self.config = config
         self.outbox = outbox
@@ -140,6 +145,12 @@ class Evaluator:
             max(r.flapping.window, r.flapping.settle) for r in config.alerts.rules if r.flapping
         ]
         self.lookback_ms = ms(max([LOOKBACK_MIN_S, *windows]))
+        self.schedule = Schedule() if incremental else None
+
+    def touch(self, checks: Iterable[str]) -> None:
+        """These checks got new samples (the collector's ingest says so)."""
+        if self.schedule is not None:
+            self.schedule.touch(checks)
 
     async def evaluate(self, *, budgets: bool | None = None) -> AlertChanges:
         """Judge every target now, commit what that decides; returns it.
@@ -148,7 +159,15 @@ class Evaluator:
         since they last were). One pass at a time.
         """
         async with self._lock:
-            return await self._evaluate(budgets)
+            try:
+                changes = await self._evaluate(budgets)
+            except BaseException:
+                if self.schedule is not None:  # nothing of it was committed: judge all again
+                    self.schedule = Schedule()
+                raise
+            if self.schedule is not None:
+                self.schedule.committed(changes.opened, changes.closed)
+            return changes
 
     async def _evaluate(self, budgets: bool | None) -> AlertChanges:
         await self.links.signer.load(self.store)
@@ -157,10 +176,18 @@ class Evaluator:
             last = self._budgets_at_ms
             budgets = last is None or now_ms - last >= ms(SLA_EVERY_S)
         work = Pass(now_ms)
-        open_alerts = {(a.rule, a.subject, a.topic): a for a in await self.store.open_alerts()}
+        open_rows = await self.store.open_alerts()
+        open_alerts = {(a.rule, a.subject, a.topic): a for a in open_rows}
         last_runs = await self.store.last_runs()
         maintenance = await self._in_maintenance(now_ms)
-        watched = self.watch.targets(self.watch.check_ids(last_runs))
+        check_ids = self.watch.check_ids(last_runs)
+        changed = None
+        if self.schedule is not None:
+            changed = self.schedule.changes(last_runs, open_rows, frozenset(maintenance), now_ms)
+        if changed is None:
+            watched = self.watch.targets(check_ids)
+        else:
+            watched = self._changed_targets(check_ids, *changed)
         await self._state_alerts(work, watched, open_alerts, last_runs, maintenance)
         seen = await self.store.seen_agents()
         self.silences.no_data(work, last_runs, seen, maintenance, open_alerts)
@@ -175,7 +202,7 @@ class Evaluator:
                 await self.budget_alerts.weekly_digest(work)
             except (ValueError, RuntimeError) as error:
                 log.error("alert_digest_failed", error=str(error))
-        self._close_orphans(work, watched, open_alerts)
+        self._close_orphans(work, check_ids, open_alerts)
         notifications = [n for d in work.decisions for n in self.outbox.notifications(d, now_ms)]
         changes = AlertChanges(notifications, work.opened, work.closed, work.marks)
         await self.outbox.commit(changes)
@@ -194,6 +221,21 @@ class Evaluator:
 
     # ------------------------------------------------------------------------- state alerts
 
+    def _changed_targets(
+        self, check_ids: Sequence[str], checks: set[str], keys: set[str]
+    ) -> list[tuple[str, AlertRule, Target]]:
+        """The watched (rule key, rule, target) whose checks changed or whose key is in `keys`."""
+        known = set(check_ids)
+        due = {c for c in checks if c in known}
+        due.update(k[len("check:") :] for k in keys if k.startswith("check:"))
+        return [
+            (key, rule, target)
+            for key, rule, target in self.watch.targets(sorted(due & known))
+            if target.subject.kind == "check"
+            or target.key in keys
+            or not checks.isdisjoint(target.sweep.checks)
+        ]
+
     async def _state_alerts(
         self,
         work: Pass,
@@ -211,31 +253,127 @@ class Evaluator:
             by_target[target.key].append((key, rule, alert))
             targets[target.key] = target
         quiet_before = now_ms - self.lookback_ms
-        needed = [
-            target
-            for target in targets.values()
-            if any(alert for _, _, alert in by_target[target.key])
-            or not (
+        needed = []
+        for target in targets.values():
+            if any(alert for _, _, alert in by_target[target.key]) or not (
                 target.silenced(maintenance)
                 or all(_quiet(last_runs.get(c, {}), quiet_before) for c in target.sweep.checks)
-            )
-        ]
+            ):
+                needed.append(target)
+            elif self.schedule is not None:  # nothing to judge until its inputs change
+                self.schedule.judged(target.key, None)
         checks = sorted({c for t in needed for c in t.sweep.checks})
         start_ms = now_ms - self.lookback_ms
-        runs = await self.store.runs(checks, start_ms, now_ms + 1)
+        runs = await self.store.runs(checks, start_ms, now_ms + ms(MAX_FUTURE_S) + 1)
+        judged = await asyncio.to_thread(
+            self._judge_targets, needed, by_target, runs, (start_ms, now_ms), frozenset(maintenance)
+        )
+        known: Runs | None = None
+        for target, short, short_judgements in judged:
+            entries = by_target[target.key]
+            if short is not None:
+                facts, judgements = short, short_judgements
+            else:  # its facts need runs from further back
+                known = _until(runs, now_ms) if known is None else known
+                further = await self._judged_from_further(
+                    target, known, (start_ms, now_ms), entries, maintenance
+                )
+                if further is None:
+                    self._look_again(target, runs, None, [], now_ms)
+                    continue
+                facts, judgements = further
+            for (key, rule, alert), judgement in zip(entries, judgements, strict=True):
+                self._record(work, (key, rule, target), alert, judgement, facts)
+            after = [(rule, j.after) for (_, rule, _), j in zip(entries, judgements, strict=True)]
+            self._look_again(target, runs, facts, after, now_ms)
+
+    async def _judged_from_further(
+        self,
+        target: Target,
+        runs: Runs,
+        read: tuple[int, int],
+        entries: Sequence[Entry],
+        maintenance: set[str],
+    ) -> tuple[Facts, list[Judgement]] | None:
+        """`_judge_targets` for one target whose facts need runs from further back; None when
+        the engine refuses its runs (logged: the others are judged)."""
+        try:
+            facts = await self._target_facts(target, runs, read, entries, maintenance)
+        except ValueError as error:
+            log.error("alert_target_failed", target=target.key, error=str(error))
+            return None
+        return facts, _judge_rules(entries, facts, read[1], target.silenced(maintenance))
+
+    def _judge_targets(
+        self,
+        needed: Sequence[Target],
+        by_target: Mapping[str, Sequence[Entry]],
+        runs: Runs,
+        read: tuple[int, int],
+        maintenance: frozenset[str],
+    ) -> list[tuple[Target, Facts | None, list[Judgement]]]:
+        """Each target's facts and each of its rules' judgement; in a worker thread, on inputs
+        that only this pass holds. Facts None: they need runs from further back (the caller
+        reads them), or the engine refused the runs (logged)."""
+        now_ms = read[1]
+        known = _until(runs, now_ms)
+        found: list[tuple[Target, Facts | None, list[Judgement]]] = []
         for target in needed:
             entries = by_target[target.key]
             try:
-                facts = await self._target_facts(
-                    target, runs, (start_ms, now_ms), entries, maintenance
-                )
-            except ValueError as error:  # runs the engine refuses: judge the others
-                log.error("alert_target_failed", target=target.key, error=str(error))
+                facts = self._short_facts(target, known, read, entries, maintenance)
+            except ValueError:  # the caller logs it
+                found.append((target, None, []))
                 continue
-            silenced = target.silenced(maintenance)
-            for key, rule, alert in entries:
-                judged = judge(rule, facts, alert, now_ms, silenced=silenced)
-                self._record(work, (key, rule, target), alert, judged, facts)
+            if facts is None:
+                found.append((target, None, []))
+                continue
+            judgements = _judge_rules(entries, facts, now_ms, target.silenced(maintenance))
+            found.append((target, facts, judgements))
+        return found
+
+    def _short_facts(
+        self,
+        target: Target,
+        runs: Runs,
+        read: tuple[int, int],
+        entries: Sequence[Entry],
+        maintenance: frozenset[str],
+    ) -> Facts | None:
+        """`_target_facts` from the runs read; None when they need runs from further back."""
+        start_ms, now_ms = read
+        facts = facts_of(target, runs, start_ms, now_ms)
+        if facts.since_ms <= start_ms and self._needs_since(
+            facts, entries, target, set(maintenance)
+        ):
+            return None
+        outages = [(a.run_ms, rule) for _, rule, a in entries if a is not None and a.outage]
+        if outages:
+            opened_ms = min(run_ms for run_ms, _ in outages)
+            quickest_ms = min(ms(rule.resolve_after) for _, rule in outages)
+            if (
+                opened_ms < facts.read_from_ms
+                and facts.recovery_ms(opened_ms, quickest_ms) is not None
+            ):
+                return None
+        return facts
+
+    def _look_again(
+        self,
+        target: Target,
+        runs: Runs,
+        facts: Facts | None,
+        alerts: Sequence[tuple[AlertRule, AlertState | None]],
+        now_ms: int,
+    ) -> None:
+        """When the schedule judges `target` again if nothing changes (see `schedule`)."""
+        if self.schedule is None:
+            return
+        if facts is None:  # not judged: at the next pass
+            self.schedule.judged(target.key, now_ms)
+            return
+        mine = {c: runs[c] for c in target.sweep.checks if c in runs}
+        self.schedule.judged(target.key, next_look_ms(mine, facts, alerts, now_ms))
 
     async def _target_facts(
         self,
@@ -379,13 +517,13 @@ class Evaluator:
     def _close_orphans(
         self,
         work: Pass,
-        watched: Sequence[tuple[str, AlertRule, Target]],
+        check_ids: Sequence[str],
         open_alerts: Mapping[tuple[str, str, str], OpenAlert],
     ) -> None:
         """Open alerts whose rule or target is no longer configured close without a message."""
-        keys = {(key, target.key) for key, _, target in watched}
+        known = set(check_ids)
         for rule, subject, topic in open_alerts:
-            if rule != ALL_RULES and (rule, subject) not in keys:
+            if rule != ALL_RULES and not self.watch.watches(rule, subject, known):
                 work.closed.append((rule, subject, topic))
                 log.info("alert_forgotten", rule=rule, subject=subject, topic=topic)
 
@@ -446,6 +584,23 @@ def judge(
             after = dataclasses.replace(after, reminders=after.reminders + 1, last_sent_ms=now_ms)
             decided.append(("reminder", after))
     return Judgement(after, tuple(decided), flap)
+
+
+def _judge_rules(
+    entries: Sequence[Entry], facts: Facts, now_ms: int, silenced: bool
+) -> list[Judgement]:
+    return [judge(rule, facts, alert, now_ms, silenced=silenced) for _, rule, alert in entries]
+
+
+def _until(runs: Runs, now_ms: int) -> Runs:
+    """The runs begun by now (those read may reach into the future)."""
+    found: dict[str, dict[str, list[Run]]] = {}
+    for check, agents in runs.items():
+        for agent, agent_runs in agents.items():
+            begun = [run for run in agent_runs if run.start_ms <= now_ms]
+            if begun:
+                found.setdefault(check, {})[agent] = begun
+    return found
 
 
 def _quiet(agents: Mapping[str, Run], before_ms: int) -> bool:
