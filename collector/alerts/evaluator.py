@@ -39,8 +39,6 @@ notification per (channel, target, event, run) however many rules match.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -59,6 +57,7 @@ from slawatch.collector.alerts.events import (
     Resolved,
 )
 from slawatch.collector.alerts.facts import Facts, facts_of
+from slawatch.collector.alerts.judging import AlertState, Judgement, judge
 from slawatch.collector.alerts.outbox import Decision, Outbox, Pass, ms
 from slawatch.collector.alerts.pages import Links
 from slawatch.collector.alerts.schedule import Schedule, next_look_ms
@@ -68,7 +67,7 @@ from slawatch.collector.engine.incidents import Runs
 from slawatch.collector.engine.maintenance import Interval, maintenance_intervals
 from slawatch.collector.engine.states import State
 from slawatch.collector.engine.timeline import Run
-from slawatch.collector.store import AlertChanges, OpenAlert, Store
+from slawatch.collector.store import AlertChanges, OpenAlert, SeenAgent, Store
 from slawatch.config.contract import MAX_FUTURE_S
 from slawatch.config.schema import AlertRule, Config
 
@@ -84,37 +83,33 @@ SUPERSEDED_BY_RESOLVED = ("down", "reminder")
 """What a `resolved` replaces while it still waits in a chat channel's queue (`Outbox`)."""
 
 
-@dataclass(slots=True)
-class AlertState:
-    """An open alert of one rule about one target (stored as JSON)."""
-
-    run_ms: int
-    """The identity of its notifications: the outage's start, or, for a flapping episode that
-    began with no outage open, the episode's first change."""
-    last_sent_ms: int
-    """When the last down, reminder or flapping message was decided (`repeat` counts from it)."""
-    error: str | None = None
-    reminders: int = 0
-    flapping_since_ms: int | None = None
-    """Set while flapping: quiet until the target settles."""
-    outage: bool = True
-    """An outage is open (a `down` was decided for it): only its recovery closes it, with a
-    `resolved`. False for a flapping episode alone."""
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> AlertState:
-        fields = json.loads(text)
-        if "outage" not in fields:  # stored before episodes and outages were told apart
-            episode = fields.get("flapping_since_ms")
-            fields["outage"] = episode is None or episode != fields["run_ms"]
-        return cls(**fields)
-
-
 Entry = tuple[str, AlertRule, AlertState | None]
 """A rule watching a target: its key, the rule, its open alert about the target."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    """What a pass reads from the store (and the checks the ingest touched), before judging."""
+
+    now_ms: int
+    open_alerts: Sequence[OpenAlert]
+    last_runs: Mapping[str, Mapping[str, Run]]
+    maintenance: frozenset[str]
+    """The SLAs in maintenance now."""
+    seen: Sequence[SeenAgent]
+    touched: set[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a pass judges (`Evaluator._plan`), and the silences it found."""
+
+    check_ids: Sequence[str]
+    open_alerts: Mapping[tuple[str, str, str], OpenAlert]
+    needed: Sequence[Target]
+    """The targets to judge now."""
+    by_target: Mapping[str, Sequence[Entry]]
+    silences: Pass
 
 
 class Evaluator:
@@ -176,22 +171,20 @@ class Evaluator:
             last = self._budgets_at_ms
             budgets = last is None or now_ms - last >= ms(SLA_EVERY_S)
         work = Pass(now_ms)
-        open_rows = await self.store.open_alerts()
-        open_alerts = {(a.rule, a.subject, a.topic): a for a in open_rows}
-        last_runs = await self.store.last_runs()
-        maintenance = await self._in_maintenance(now_ms)
-        check_ids = self.watch.check_ids(last_runs)
-        changed = None
-        if self.schedule is not None:
-            changed = self.schedule.changes(last_runs, open_rows, frozenset(maintenance), now_ms)
-        if changed is None:
-            watched = self.watch.targets(check_ids)
-        else:
-            watched = self._changed_targets(check_ids, *changed)
-        await self._state_alerts(work, watched, open_alerts, last_runs, maintenance)
-        seen = await self.store.seen_agents()
-        self.silences.no_data(work, last_runs, seen, maintenance, open_alerts)
-        self.silences.agent_silent(work, last_runs, seen, maintenance, open_alerts)
+        inputs = _Inputs(
+            now_ms,
+            await self.store.open_alerts(),
+            await self.store.last_runs(),
+            frozenset(await self._in_maintenance(now_ms)),
+            await self.store.seen_agents(),
+            self.schedule.take_touched() if self.schedule is not None else set(),
+        )
+        plan = await asyncio.to_thread(self._plan, inputs)
+        await self._state_alerts(work, plan, inputs.maintenance)
+        work.decisions.extend(plan.silences.decisions)  # after the state changes, as before
+        work.opened.extend(plan.silences.opened)
+        work.closed.extend(plan.silences.closed)
+        open_alerts = plan.open_alerts
         if budgets:
             self._budgets_at_ms = now_ms
             try:
@@ -202,7 +195,7 @@ class Evaluator:
                 await self.budget_alerts.weekly_digest(work)
             except (ValueError, RuntimeError) as error:
                 log.error("alert_digest_failed", error=str(error))
-        self._close_orphans(work, check_ids, open_alerts)
+        self._close_orphans(work, plan.check_ids, open_alerts)
         notifications = [n for d in work.decisions for n in self.outbox.notifications(d, now_ms)]
         changes = AlertChanges(notifications, work.opened, work.closed, work.marks)
         await self.outbox.commit(changes)
@@ -221,6 +214,48 @@ class Evaluator:
 
     # ------------------------------------------------------------------------- state alerts
 
+    def _plan(self, inputs: _Inputs) -> _Plan:
+        """What this pass judges, and the silences; in a worker thread, on inputs that only
+        this pass holds (the Watch's caches are the evaluator's: one pass at a time)."""
+        now_ms = inputs.now_ms
+        open_alerts = {(a.rule, a.subject, a.topic): a for a in inputs.open_alerts}
+        check_ids = self.watch.check_ids(inputs.last_runs)
+        changed = None
+        if self.schedule is not None:
+            changed = self.schedule.changes(
+                inputs.touched, inputs.last_runs, inputs.open_alerts, inputs.maintenance, now_ms
+            )
+        if changed is None:
+            watched = self.watch.targets(check_ids)
+        else:
+            watched = self._changed_targets(check_ids, *changed)
+        by_target: dict[str, list[Entry]] = defaultdict(list)
+        targets: dict[str, Target] = {}
+        for key, rule, target in watched:
+            row = open_alerts.get((key, target.key, STATE))
+            alert = AlertState.from_json(row.state) if row else None
+            by_target[target.key].append((key, rule, alert))
+            targets[target.key] = target
+        quiet_before = now_ms - self.lookback_ms
+        maintenance = set(inputs.maintenance)
+        needed = []
+        for target in targets.values():
+            if any(alert for _, _, alert in by_target[target.key]) or not (
+                target.silenced(maintenance)
+                or all(
+                    _quiet(inputs.last_runs.get(c, {}), quiet_before) for c in target.sweep.checks
+                )
+            ):
+                needed.append(target)
+            elif self.schedule is not None:  # nothing to judge until its inputs change
+                self.schedule.judged(target.key, None)
+        silences = Pass(now_ms)
+        self.silences.no_data(silences, inputs.last_runs, inputs.seen, maintenance, open_alerts)
+        self.silences.agent_silent(
+            silences, inputs.last_runs, inputs.seen, maintenance, open_alerts
+        )
+        return _Plan(check_ids, open_alerts, needed, by_target, silences)
+
     def _changed_targets(
         self, check_ids: Sequence[str], checks: set[str], keys: set[str]
     ) -> list[tuple[str, AlertRule, Target]]:
@@ -236,37 +271,14 @@ class Evaluator:
             or not checks.isdisjoint(target.sweep.checks)
         ]
 
-    async def _state_alerts(
-        self,
-        work: Pass,
-        watched: Sequence[tuple[str, AlertRule, Target]],
-        open_alerts: Mapping[tuple[str, str, str], OpenAlert],
-        last_runs: Mapping[str, Mapping[str, Run]],
-        maintenance: set[str],
-    ) -> None:
+    async def _state_alerts(self, work: Pass, plan: _Plan, maintenance: frozenset[str]) -> None:
         now_ms = work.now_ms
-        by_target: dict[str, list[Entry]] = defaultdict(list)
-        targets: dict[str, Target] = {}
-        for key, rule, target in watched:
-            row = open_alerts.get((key, target.key, STATE))
-            alert = AlertState.from_json(row.state) if row else None
-            by_target[target.key].append((key, rule, alert))
-            targets[target.key] = target
-        quiet_before = now_ms - self.lookback_ms
-        needed = []
-        for target in targets.values():
-            if any(alert for _, _, alert in by_target[target.key]) or not (
-                target.silenced(maintenance)
-                or all(_quiet(last_runs.get(c, {}), quiet_before) for c in target.sweep.checks)
-            ):
-                needed.append(target)
-            elif self.schedule is not None:  # nothing to judge until its inputs change
-                self.schedule.judged(target.key, None)
+        needed, by_target = plan.needed, plan.by_target
         checks = sorted({c for t in needed for c in t.sweep.checks})
         start_ms = now_ms - self.lookback_ms
         runs = await self.store.runs(checks, start_ms, now_ms + ms(MAX_FUTURE_S) + 1)
         judged = await asyncio.to_thread(
-            self._judge_targets, needed, by_target, runs, (start_ms, now_ms), frozenset(maintenance)
+            self._judge_targets, needed, by_target, runs, (start_ms, now_ms), maintenance
         )
         known: Runs | None = None
         for target, short, short_judgements in judged:
@@ -276,7 +288,7 @@ class Evaluator:
             else:  # its facts need runs from further back
                 known = _until(runs, now_ms) if known is None else known
                 further = await self._judged_from_further(
-                    target, known, (start_ms, now_ms), entries, maintenance
+                    target, known, (start_ms, now_ms), entries, set(maintenance)
                 )
                 if further is None:
                     self._look_again(target, runs, None, [], now_ms)
@@ -526,64 +538,6 @@ class Evaluator:
             if rule != ALL_RULES and not self.watch.watches(rule, subject, known):
                 work.closed.append((rule, subject, topic))
                 log.info("alert_forgotten", rule=rule, subject=subject, topic=topic)
-
-
-@dataclass(frozen=True, slots=True)
-class Judgement:
-    after: AlertState | None
-    """The open alert after this evaluation (None: closed, or none opened)."""
-    decided: tuple[tuple[str, AlertState], ...]
-    """The notifications decided, in order: (kind, the alert they are about)."""
-    flap: flapping.Flap | None
-
-
-def judge(
-    rule: AlertRule, facts: Facts, alert: AlertState | None, now_ms: int, *, silenced: bool
-) -> Judgement:
-    """One rule's view of one target: the state machine of the module's docstring."""
-    flap = (
-        flapping.detect(facts.changes, now_ms, rule.flapping)
-        if rule.flapping and rule.sends("flapping")
-        else None
-    )
-    decided: list[tuple[str, AlertState]] = []
-    after = alert
-    resolve_after_ms = ms(rule.resolve_after)
-    if (
-        after is not None
-        and after.outage
-        and facts.recovery_ms(after.run_ms, resolve_after_ms) is not None
-    ):
-        decided.append(("resolved", after))
-        flapping_on = after.flapping_since_ms is not None
-        after = dataclasses.replace(after, outage=False) if flapping_on else None
-    if after is not None and after.flapping_since_ms is not None:
-        settings = rule.flapping
-        if facts.state is State.UNKNOWN or (
-            settings is not None and not flapping.settled(facts.changes, now_ms, settings)
-        ):
-            return Judgement(after, tuple(decided), flap)  # quiet while it flaps
-        decided.append(("flapping_ended", after))
-        after = dataclasses.replace(after, flapping_since_ms=None) if after.outage else None
-    if after is None and not silenced and facts.state is not State.UNKNOWN:
-        if flap is not None:
-            after = AlertState(flap.since_ms, now_ms, facts.error, 0, flap.since_ms, outage=False)
-            decided.append(("flapping", after))
-        elif facts.state is State.DOWN and now_ms - facts.since_ms >= ms(rule.after):
-            after = AlertState(facts.since_ms, now_ms, facts.error)
-            decided.append(("down", after))
-    elif after is not None and after.flapping_since_ms is None and not silenced:
-        if flap is not None:
-            after = dataclasses.replace(after, flapping_since_ms=flap.since_ms)
-            decided.append(("flapping", after))
-        elif (
-            facts.state is State.DOWN
-            and rule.repeat > 0
-            and now_ms - after.last_sent_ms >= ms(rule.repeat)
-        ):
-            after = dataclasses.replace(after, reminders=after.reminders + 1, last_sent_ms=now_ms)
-            decided.append(("reminder", after))
-    return Judgement(after, tuple(decided), flap)
 
 
 def _judge_rules(

@@ -30,7 +30,7 @@ from slawatch.collector.store import OpenAlert
 from slawatch.config.schema import AlertRule
 
 if TYPE_CHECKING:
-    from slawatch.collector.alerts.evaluator import AlertState
+    from slawatch.collector.alerts.judging import AlertState
 
 LOOK_AGAIN_S = 60.0
 """A target is judged at least this often while it is watched (a safety net, not a rule)."""
@@ -55,17 +55,22 @@ class Schedule:
         """These checks got new samples."""
         self._touched.update(checks)
 
+    def take_touched(self) -> set[str]:
+        """The checks touched since the last call (on the event loop, where `touch` is)."""
+        touched, self._touched = self._touched, set()
+        return touched
+
     def changes(
         self,
+        touched: set[str],
         last_runs: Mapping[str, Mapping[str, Run]],
         open_alerts: Iterable[OpenAlert],
         maintenance: frozenset[str],
         now_ms: int,
     ) -> tuple[set[str], set[str]] | None:
-        """(changed checks, target keys changed or due) since the last call; None: judge every
-        target (the first pass, or maintenance changed). The caller judges them, then records
-        each with `judged`."""
-        touched, self._touched = self._touched, set()
+        """(changed checks, target keys changed or due) since the last call (`touched`: the
+        checks the ingest touched meanwhile); None: judge every target (the first pass, or
+        maintenance changed). The caller judges them, then records each with `judged`."""
         previous_runs, self._last_runs = self._last_runs, last_runs
         previous_open = self._open
         self._open = {(a.rule, a.subject, a.topic): a.state for a in open_alerts}
