@@ -294,10 +294,10 @@ class Evaluator:
                     self._look_again(target, runs, None, [], now_ms)
                     continue
                 facts, judgements = further
+                after = [(r, j.after) for (_, r, _), j in zip(entries, judgements, strict=True)]
+                self._look_again(target, runs, facts, after, now_ms)
             for (key, rule, alert), judgement in zip(entries, judgements, strict=True):
                 self._record(work, (key, rule, target), alert, judgement, facts)
-            after = [(rule, j.after) for (_, rule, _), j in zip(entries, judgements, strict=True)]
-            self._look_again(target, runs, facts, after, now_ms)
 
     async def _judged_from_further(
         self,
@@ -324,9 +324,10 @@ class Evaluator:
         read: tuple[int, int],
         maintenance: frozenset[str],
     ) -> list[tuple[Target, Facts | None, list[Judgement]]]:
-        """Each target's facts and each of its rules' judgement; in a worker thread, on inputs
-        that only this pass holds. Facts None: they need runs from further back (the caller
-        reads them), or the engine refused the runs (logged)."""
+        """The facts and the rules' judgements of the targets whose judgement changes something
+        (and when to judge each target again); in a worker thread, on inputs that only this pass
+        holds. Facts None: they need runs from further back (the caller reads them), or the
+        engine refused the runs (the caller logs it)."""
         now_ms = read[1]
         known = _until(runs, now_ms)
         found: list[tuple[Target, Facts | None, list[Judgement]]] = []
@@ -341,7 +342,13 @@ class Evaluator:
                 found.append((target, None, []))
                 continue
             judgements = _judge_rules(entries, facts, now_ms, target.silenced(maintenance))
-            found.append((target, facts, judgements))
+            after = [(r, j.after) for (_, r, _), j in zip(entries, judgements, strict=True)]
+            self._look_again(target, runs, facts, after, now_ms)
+            if any(
+                j.decided or j.after != alert
+                for (_, _, alert), j in zip(entries, judgements, strict=True)
+            ):
+                found.append((target, facts, judgements))
         return found
 
     def _short_facts(
