@@ -31,6 +31,12 @@ Also silent monitors (`silences`: `no_data`, `agent_silent`) and, on a slower pa
 config windows and those declared at run time) silences what it covers: a check is covered when
 every SLA containing it is in maintenance.
 
+A pass holds the event loop only to read its inputs and to record and commit what it decided:
+which targets to judge, the silences, and the judging itself run in a worker thread on what that
+pass alone holds. An incremental evaluator (the collector's) judges only the targets whose
+inputs changed since they were last judged or whose time came (`schedule`): the same decisions
+as judging them all, for a fraction of the work.
+
 Notification ids are stable per (channel, target, event, run[, reminder]) (see
 `Outbox.notifications`), and the outbox stores a notification once per channel and id: one
 notification per (channel, target, event, run) however many rules match.
@@ -148,7 +154,8 @@ class Evaluator:
             self.schedule.touch(checks)
 
     async def evaluate(self, *, budgets: bool | None = None) -> AlertChanges:
-        """Judge every target now, commit what that decides; returns it.
+        """Judge every target now (incremental: those whose inputs changed or whose time
+        came, which decides the same), commit what that decides; returns it.
 
         `budgets`: also burn rates, breaches and the digest (default: if `SLA_EVERY_S` passed
         since they last were). One pass at a time.
@@ -171,13 +178,15 @@ class Evaluator:
             last = self._budgets_at_ms
             budgets = last is None or now_ms - last >= ms(SLA_EVERY_S)
         work = Pass(now_ms)
+        # Taken before reading: whatever the ingest touches from now on, the next pass judges.
+        touched = self.schedule.take_touched() if self.schedule is not None else set()
         inputs = _Inputs(
             now_ms,
             await self.store.open_alerts(),
             await self.store.last_runs(),
             frozenset(await self._in_maintenance(now_ms)),
             await self.store.seen_agents(),
-            self.schedule.take_touched() if self.schedule is not None else set(),
+            touched,
         )
         plan = await asyncio.to_thread(self._plan, inputs)
         await self._state_alerts(work, plan, inputs.maintenance)
