@@ -43,7 +43,7 @@ from slawatch.collector.evidence.documents import (
 )
 from slawatch.collector.evidence.keys import SigningKey
 from slawatch.collector.reports.build import SlaReport, maintenance_in, settled_report
-from slawatch.collector.store import RAW_SAMPLE_COLUMNS, Store
+from slawatch.collector.store import RAW_SAMPLE_COLUMNS, RawSample, Store
 from slawatch.config.schema import Sla
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -178,13 +178,13 @@ async def _write_samples(
 
 
 def _write_rows(
-    entry: IO[bytes], digest: Any, rows: Sequence[tuple], latencies: LatencyGatherer
+    entry: IO[bytes], digest: Any, rows: Sequence[RawSample], latencies: LatencyGatherer
 ) -> int:
     latencies.add(rows)
     return _write_chunk(entry, digest, csv_lines(rows).encode())
 
 
-def csv_lines(rows: Sequence[tuple]) -> str:
+def csv_lines(rows: Sequence[RawSample]) -> str:
     """Rows of `RAW_SAMPLE_COLUMNS` as CSV lines, as `csv.writer` writes them (null as an empty
     field, floats as `repr`, text quoted where it must be). Most samples have no error and need
     no quoting: written by hand, a third faster than by `csv.writer`, which takes the others."""

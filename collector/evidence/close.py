@@ -37,8 +37,8 @@ from slawatch.collector.engine.periods import Window, current_window, period_lab
 from slawatch.collector.evidence import kept, messages
 from slawatch.collector.evidence.bundle import EvidenceUnavailable, write_bundle
 from slawatch.collector.evidence.channels import CHANNEL_PREFIX, report_channels
+from slawatch.collector.evidence.feature import EVIDENCE_KEY
 from slawatch.collector.evidence.keys import SigningKey
-from slawatch.collector.evidence.routes import EVIDENCE_KEY
 from slawatch.collector.reports.build import SlaReport, sla_report
 from slawatch.collector.store import AlertChanges, Store
 from slawatch.config.schema import Channel, Config, Sla
@@ -162,10 +162,11 @@ async def _closer_context(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _close_forever(closer: PeriodCloser) -> None:
+    failures: tuple[type[Exception], ...] = (*closer.store.errors, OSError)
     while True:
         try:
             await closer.close_due()
-        except (*closer.store.errors, OSError) as error:
+        except failures as error:
             log.error("period_close_failed", error=str(error))
         except Exception:
             log.exception("period_close_failed")

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import time
 from typing import Any
 
 from slawatch.collector.engine.maintenance import Interval, merge, occurrences
 from slawatch.collector.engine.periods import format_instant
+from slawatch.collector.store.records import RawSample
 from slawatch.config.schema import CreditTier, LatencyObjective, Sla
 
 BUNDLE_FORMAT = "slawatch-evidence/1"
@@ -91,7 +92,7 @@ def _quorum(value: Any) -> Any:
     return value
 
 
-_SLA_FIELDS = {
+_SLA_FIELDS: dict[str, Callable[[Any], Any]] = {
     "checks": lambda value: tuple(str(check) for check in value),
     "objective": float,
     "min_downtime": float,
@@ -133,7 +134,9 @@ def windows_json(sla: Sla, span: Interval, declared: Iterable[Any]) -> dict[str,
     }
 
 
-def _window(source: str, ident: int | None, start_ms: int, end_ms: int, reason: str) -> dict:
+def _window(
+    source: str, ident: int | None, start_ms: int, end_ms: int, reason: str
+) -> dict[str, Any]:
     return {
         "source": source,
         "id": ident,
@@ -177,7 +180,7 @@ class LatencyGatherer:
         self._starts = [part.start_ms for part in ranges]
         self.values: list[float] = []
 
-    def add(self, rows: Sequence[tuple]) -> None:
+    def add(self, rows: Sequence[RawSample]) -> None:
         starts, ranges, values = self._starts, self.ranges, self.values
         for row in rows:
             latency = row[4]

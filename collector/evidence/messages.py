@@ -56,8 +56,8 @@ def render(
         body, headers = _mail(ident, found, config, now_ms), {"Content-Type": "message/rfc822"}
     else:
         payload = _event(ident, found, now_ms, evidence)
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        body, headers = body.encode(), {"Content-Type": "application/json; charset=utf-8"}
+        text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        body, headers = text.encode(), {"Content-Type": "application/json; charset=utf-8"}
     event = {"type": "PeriodClosed", "fields": {"sla": sla.id, "period": found.period}}
     return NewNotification(
         id=ident,

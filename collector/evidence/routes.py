@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,17 +23,12 @@ from slawatch.collector.app import AUTH, CLOCK, CONFIG, STORE
 from slawatch.collector.errors import ApiError
 from slawatch.collector.evidence import kept
 from slawatch.collector.evidence.bundle import EvidenceUnavailable, write_bundle
-from slawatch.collector.evidence.keys import SigningKey, key_path, load_or_create
+from slawatch.collector.evidence.feature import EVIDENCE_KEY, key_context
 from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
-from slawatch.collector.reports.routes import (
-    WINDOW_PARAMETERS,
-    find_sla,
-    requested_window,
-)
+from slawatch.collector.reports.asked import WINDOW_PARAMETERS, find_sla, requested_window
 
 log = structlog.get_logger()
 
-EVIDENCE_KEY = web.AppKey("evidence_key", SigningKey)
 EVIDENCE_PARAMETERS = ("period", "from", "to")
 STREAM_CHUNK = 256 * 1024
 
@@ -42,27 +36,8 @@ STREAM_CHUNK = 256 * 1024
 def setup(app: web.Application) -> None:
     app.router.add_get("/api/v1/evidence-key", get_key)
     app.router.add_get("/api/v1/slas/{sla}/evidence", get_evidence)
-    app.cleanup_ctx.append(_key_context)
+    app.cleanup_ctx.append(key_context)
     openapi.document(app).add(PATHS, SCHEMAS)
-
-
-async def _key_context(app: web.Application) -> AsyncIterator[None]:
-    """The signing key, made at the first start beside the database (EvidenceKeyError, which
-    names the file, if it cannot be read or made: the collector does not start)."""
-    settings = app[CONFIG].collector
-    path = settings.evidence_key if settings else None
-    if path is None and settings is not None and isinstance(settings.database, Path):
-        path = key_path(settings.database)
-    if path is None:
-        app[EVIDENCE_KEY] = SigningKey.generate()
-        log.warning(
-            "evidence_key_ephemeral",
-            hint="set collector.evidence_key: without it, and without an SQLite file to keep it "
-            "beside, evidence is signed with a key made for this process only",
-        )
-    else:
-        app[EVIDENCE_KEY] = await asyncio.to_thread(load_or_create, path)
-    yield
 
 
 async def get_key(request: web.Request) -> web.Response:
@@ -85,7 +60,7 @@ async def get_evidence(request: web.Request) -> web.StreamResponse:
     name = f"{sla.id}-{period or 'window'}-evidence.zip"
     stored = kept.path_of(app[CONFIG], sla.id, period) if period is not None else None
     if stored is not None and await asyncio.to_thread(stored.is_file):
-        handle = await asyncio.to_thread(stored.open, "rb")
+        handle = await asyncio.to_thread(_open_kept, stored)
     else:
         handle = await asyncio.to_thread(tempfile.TemporaryFile)
         try:
@@ -102,6 +77,10 @@ async def get_evidence(request: web.Request) -> web.StreamResponse:
         return await _stream(request, handle, name)
     finally:
         await asyncio.to_thread(handle.close)
+
+
+def _open_kept(path: Path) -> IO[bytes]:
+    return path.open("rb")
 
 
 async def _stream(request: web.Request, handle: IO[bytes], name: str) -> web.StreamResponse:

@@ -40,7 +40,7 @@ from slawatch.collector.evidence.documents import (
     sla_from_json,
 )
 from slawatch.collector.evidence.keys import PublicKey, parse_public_key
-from slawatch.collector.store import RAW_SAMPLE_COLUMNS
+from slawatch.collector.store import RAW_SAMPLE_COLUMNS, RawSample
 
 HASH_CHUNK = 1024 * 1024
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
@@ -195,7 +195,7 @@ def read_samples(
     count = 0
     series: tuple[str, str] | None = None
     states: list[SampleState] = []
-    measured: list[tuple] = []
+    measured: list[RawSample] = []
     for line, row in _rows(raw):
         count += 1
         check, agent, ts_ms = row[0], row[1], row[2]
@@ -218,7 +218,7 @@ def read_samples(
 
 
 def _finish(
-    runs: dict[str, dict[str, list[Run]]], series: tuple[str, str] | None, states: list
+    runs: dict[str, dict[str, list[Run]]], series: tuple[str, str] | None, states: list[SampleState]
 ) -> None:
     if series is not None and states:
         check, agent = series
@@ -229,7 +229,7 @@ def _finish(
         runs.setdefault(check, {})[agent] = build_runs(states)
 
 
-def _rows(raw: IO[bytes]) -> Iterator[tuple[int, tuple]]:
+def _rows(raw: IO[bytes]) -> Iterator[tuple[int, RawSample]]:
     text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
     reader = csv.reader(text)
     header = next(reader, None)
@@ -242,7 +242,7 @@ def _rows(raw: IO[bytes]) -> Iterator[tuple[int, tuple]]:
             raise VerificationFailed(f"samples.csv: line {line}: not a sample") from None
 
 
-def _sample(fields: list[str]) -> tuple:
+def _sample(fields: list[str]) -> RawSample:
     if len(fields) != len(RAW_SAMPLE_COLUMNS):
         raise ValueError("wrong number of fields")
     ok = fields[3]

@@ -23,11 +23,19 @@ from aiohttp import web
 from slawatch.collector import links, openapi
 from slawatch.collector.app import AUTH, CLOCK, CONFIG, STORE, read_small_json
 from slawatch.collector.auth import UNAUTHORIZED_HEADERS, Principal
-from slawatch.collector.engine.periods import Window, format_instant, parse_instant_ms
+from slawatch.collector.engine.periods import format_instant, parse_instant_ms
 from slawatch.collector.engine.verdict import VERDICTS
 from slawatch.collector.errors import ApiError
+from slawatch.collector.html import HTML_HEADERS
 from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
 from slawatch.collector.reports import metrics as sla_metrics
+from slawatch.collector.reports.asked import (
+    INSTANT,
+    WINDOW_PARAMETERS,
+    find_sla,
+    requested_window,
+    visible_slas,
+)
 from slawatch.collector.reports.build import (
     EARLIEST_MS,
     LATEST_MS,
@@ -35,7 +43,6 @@ from slawatch.collector.reports.build import (
     MaintenanceItem,
     SlaReport,
     maintenance_list,
-    report_window,
     rfc3339,
     sla_report,
     summaries,
@@ -47,13 +54,6 @@ FORMATS = ("json", "csv", "html")
 REPORT_PARAMETERS = ("period", "from", "to", "format")
 MAX_MAINTENANCE_DAYS = 366
 MAX_REASON_CHARS = 1000
-HTML_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-}
-
-
 LATENCY_CACHE = web.AppKey("latency_cache", LatencyCache)
 
 
@@ -206,7 +206,9 @@ def parse_declaration(document: Any, config: Config) -> Declaration:
     return Declaration(tuple(slas), start, end, reason)
 
 
-def _declared_slas(document: Mapping[str, Any], config: Config, problems: list) -> list[str]:
+def _declared_slas(
+    document: Mapping[str, Any], config: Config, problems: list[dict[str, str]]
+) -> list[str]:
     if ("sla" in document) == ("slas" in document):
         problems.append(_problem("sla", "give either sla (one id) or slas (a list of ids)"))
         return []
@@ -232,7 +234,7 @@ def _declared_slas(document: Mapping[str, Any], config: Config, problems: list) 
     return found
 
 
-def _instant(document: Mapping[str, Any], field: str, problems: list) -> int | None:
+def _instant(document: Mapping[str, Any], field: str, problems: list[dict[str, str]]) -> int | None:
     value = document.get(field)
     if value is None:
         problems.append(_problem(field, "is required"))
@@ -289,31 +291,6 @@ async def delete_maintenance(request: web.Request) -> web.Response:
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-def visible_slas(config: Config, principal: Principal) -> list[Sla]:
-    if principal.kind == "admin":
-        return list(config.slas)
-    return [sla for sla in config.slas if sla.customer == principal.id]
-
-
-def find_sla(config: Config, principal: Principal, sla_id: str) -> Sla:
-    """The SLA if the caller may see it; else 404, the same whether it exists or not."""
-    sla = config.sla(sla_id)
-    if sla is None or (principal.kind != "admin" and sla.customer != principal.id):
-        raise ApiError(404, f"no SLA {sla_id[:128]!r}")
-    return sla
-
-
-def requested_window(query: Mapping[str, str], sla: Sla, now_ms: int) -> tuple[Window, str | None]:
-    """`report_window` of the query's `period`, `from` and `to`; 400 with its message."""
-    try:
-        return report_window(
-            sla, now_ms, period=query.get("period"), from_text=query.get("from"),
-            to_text=query.get("to"),
-        )  # fmt: skip
-    except ValueError as error:
-        raise ApiError(400, str(error)) from None
 
 
 def _known_parameters(request: web.Request, known: Sequence[str]) -> None:
@@ -379,41 +356,7 @@ def _ref(name: str) -> dict[str, str]:
 
 
 NULLABLE_NUMBER = {"type": ["number", "null"]}
-INSTANT = {"type": "string", "format": "date-time"}
 NULLABLE_INSTANT = {"type": ["string", "null"], "format": "date-time"}
-_YEAR = r"(19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
-PERIOD_PATTERN = (
-    rf"^{_YEAR}-(0[1-9]|1[0-2])$"
-    rf"|^{_YEAR}-[Ww](0[1-9]|[1-4][0-9]|5[0-3])$"
-    rf"|^{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
-)
-"""The forms and ranges of `period`; a day or ISO week the calendar does not have (2026-02-30,
-2026-W54 is out of range anyway, 2025-W53) matches and is refused with a 400."""
-
-WINDOW_PARAMETERS = [
-    {
-        "name": "period",
-        "in": "query",
-        "required": False,
-        "description": "A calendar period in the SLA's timezone: 2026-11 (month), 2026-W47 (ISO "
-        "week) or 2026-11-27 (day). Not with from/to. Default: the SLA's current period.",
-        "schema": {"type": "string", "pattern": PERIOD_PATTERN},
-    },
-    {
-        "name": "from",
-        "in": "query",
-        "required": False,
-        "description": "Window start, RFC 3339 with an offset; with `to`",
-        "schema": INSTANT,
-    },
-    {
-        "name": "to",
-        "in": "query",
-        "required": False,
-        "description": "Window end, RFC 3339 with an offset, after `from`; with `from`",
-        "schema": INSTANT,
-    },
-]
 SLA_FILTER = {
     "name": "sla",
     "in": "query",

@@ -27,6 +27,7 @@ from slawatch.collector.store.records import (
     NewNotification,
     Notification,
     OpenAlert,
+    RawSample,
     SeenAgent,
     SeenCheck,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "Notification",
     "OpenAlert",
     "OutboxStore",
+    "RawSample",
     "SampleStore",
     "SeenAgent",
     "SeenCheck",

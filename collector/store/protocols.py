@@ -26,6 +26,7 @@ from slawatch.collector.store.records import (
     NewNotification,
     Notification,
     OpenAlert,
+    RawSample,
     SeenAgent,
     SeenCheck,
 )
@@ -118,7 +119,7 @@ class SampleStore(Protocol):
 
     def raw_samples(
         self, checks: Sequence[str], start_ms: int, end_ms: int, *, chunk: int = 5000
-    ) -> AsyncIterator[list[tuple]]:
+    ) -> AsyncIterator[list[RawSample]]:
         """Every raw sample of `checks` (all agents) with `ts_ms` in [start_ms, end_ms), in
         lists of at most `chunk`, by check, agent and time, each a tuple of
         `records.RAW_SAMPLE_COLUMNS`: streamed, so that a month of samples (evidence bundles)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 # ------------------------------------------------------------------ samples, runs and rollups
 
@@ -22,6 +23,8 @@ RAW_SAMPLE_COLUMNS = (
 )  # fmt: skip
 """The fields of a raw sample as `SampleStore.raw_samples` gives it, in order (`ok` 0 or 1):
 what SLA numbers are made of (a sample's phases and certificate expiry are not)."""
+RawSample = tuple[Any, ...]
+"""A raw sample as `SampleStore.raw_samples` gives it: the fields of `RAW_SAMPLE_COLUMNS`."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
+from typing import cast
 
 from slawatch.collector.engine.latency import bucket_range, latency_bucket
 from slawatch.collector.engine.timeline import Run
-from slawatch.collector.store.records import LastSample, SeenAgent, SeenCheck
+from slawatch.collector.store.records import LastSample, RawSample, SeenAgent, SeenCheck
 from slawatch.collector.store.sqlite.histograms import decode_histogram
 from slawatch.collector.store.sqlite.ingest import SqliteIngest
 from slawatch.collector.store.sqlite.ingest_transaction import run_of
@@ -81,7 +82,7 @@ class SqliteSampleReads(SqliteIngest):
 
     async def raw_samples(
         self, checks: Sequence[str], start_ms: int, end_ms: int, *, chunk: int = 5000
-    ) -> AsyncIterator[list[tuple]]:
+    ) -> AsyncIterator[list[RawSample]]:
         if not checks:
             return
         async with self.reader.execute(
@@ -97,7 +98,7 @@ class SqliteSampleReads(SqliteIngest):
                 (check, agent, sid, start_ms, end_ms),
             ) as cursor:
                 while rows := await cursor.fetchmany(chunk):
-                    yield rows
+                    yield cast(list[RawSample], rows)
 
     async def bucket_latencies(
         self, checks: Sequence[str], start_ms: int, end_ms: int, bucket: int
