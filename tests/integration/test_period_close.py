@@ -90,6 +90,14 @@ async def notifications(client: TestClient) -> list[dict[str, Any]]:
 async def close_the_day(collector: Collector, client: TestClient, clock: Clock) -> None:
     for agent in AGENT_TOKENS:
         await push(client, agent, day_samples(agent))
+
+    async def day_before_posted() -> bool:
+        rows = [n for n in await notifications(client) if n["channel"] == "report:acme:webhook"]
+        return len(rows) == 1 and rows[0]["status"] == "sent"
+
+    # Closed at start; the clock moves on only once its webhook is not in flight any more (the
+    # receiver would find its signature stale).
+    await async_wait_until(day_before_posted, timeout=60)
     clock.now = CLOSE / 1000
     assert await collector.app[CLOSER].close_due() == ["period_closed:acme-web:2026-11-03"]
 
@@ -107,7 +115,7 @@ async def test_a_closed_day_is_mailed_and_posted_once_and_its_bundle_kept(
     def the_days_mail() -> list[Any]:
         return [m for m in smtp.messages if "2026-11-03" in m.mail["Subject"]]
 
-    (received,) = await async_wait_until(the_days_mail, timeout=20)
+    (received,) = await async_wait_until(the_days_mail, timeout=60)
     mail = received.mail
     assert received.recipients == ["sla@acme.example"]
     assert mail["Subject"].strip().startswith("SLA report ACME website, 2026-11-03: 99.2")
@@ -128,7 +136,7 @@ async def test_a_closed_day_is_mailed_and_posted_once_and_its_bundle_kept(
         return [r.json() for r in services.received("webhook")
                 if r.status == 200 and r.json()["period"] == "2026-11-03"]  # fmt: skip
 
-    (event,) = await async_wait_until(the_days_event, timeout=20)
+    (event,) = await async_wait_until(the_days_event, timeout=60)
     assert (event["event"], event["sla"], event["customer"]) == (
         "period_closed",
         "acme-web",
@@ -142,7 +150,7 @@ async def test_a_closed_day_is_mailed_and_posted_once_and_its_bundle_kept(
         mine = [n for n in rows if n["created"] == "2026-11-04T01:00:00Z"]
         return mine if len(mine) == 2 and all(n["status"] == "sent" for n in mine) else []
 
-    rows = await async_wait_until(both_sent, timeout=20)
+    rows = await async_wait_until(both_sent, timeout=60)
     assert sorted(n["channel"] for n in rows) == ["report:acme:email", "report:acme:webhook"]
 
     clock.now += 600
@@ -179,8 +187,15 @@ async def test_a_period_closed_while_the_smtp_server_is_down_is_mailed_when_it_i
         tried = any(n["attempts"] >= 1 and "connect" in (n["last_error"] or "") for n in rows)
         return [n for n in rows if n["created"] == "2026-11-04T01:00:00Z"] if tried else []
 
-    (pending,) = await async_wait_until(failing, timeout=20)
+    (pending,) = await async_wait_until(failing, timeout=60)
     assert pending["status"] == "pending"  # waits behind the day before, also undelivered
+
+    async def webhooks_sent() -> bool:
+        rows = [n for n in await notifications(client) if n["channel"] == "report:acme:webhook"]
+        return len(rows) == 2 and all(n["status"] == "sent" for n in rows)
+
+    # The clock moves on only once no webhook is in flight (its signature would be stale).
+    await async_wait_until(webhooks_sent, timeout=60)
     with smtp_server(port=port) as smtp:
         clock.now += 3600  # past any backoff
         service = collector.app[SERVICE]
@@ -189,7 +204,7 @@ async def test_a_period_closed_while_the_smtp_server_is_down_is_mailed_when_it_i
             await service.deliver_due()
             return [m for m in smtp.messages if "2026-11-03" in m.mail["Subject"]]
 
-        (received,) = await async_wait_until(mailed, timeout=20)
+        (received,) = await async_wait_until(mailed, timeout=60)
     parsed = received.mail
     assert parsed["X-Slawatch-Event"] == "period_closed"
     assert email.policy.default is not None
