@@ -33,6 +33,7 @@ from slawatch.collector.connections import (
     connection_cap,
     raise_open_file_limit,
 )
+from slawatch.collector.fleet import checks as fleet_checks
 from slawatch.collector.metrics import CollectorMetrics
 from slawatch.collector.reports import routes as report_api
 from slawatch.collector.status import routes as status
@@ -57,6 +58,7 @@ ROUTES: tuple[RouteSetup, ...] = (
     alerts_service.setup,
     alerts_api.setup,
     status.setup,
+    fleet_checks.setup,
 )
 """The `setup(app)` of every module of routes; a new module adds its own here."""
 
