@@ -164,6 +164,7 @@ PATHS: dict[str, Any] = {
                     "in": "header",
                     "required": False,
                     "schema": {"type": "string"},
+                    "description": "the ETag of the last answer",
                 },
             ],
             "responses": {
