@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import gc
 import signal
+import sys
 import time
 from collections.abc import Sequence
 
@@ -246,7 +247,7 @@ def run_zero_config(source: SettingsSource) -> int:
     try:
         first = source()
     except SettingsError as error:
-        log.error("agent_not_started", error=str(error))
+        print(error, file=sys.stderr)  # as the command line's other usage errors
         return EXIT_USAGE
     return asyncio.run(_serve(first, source, replay_dead=False))
 
