@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import prometheus_client
 import structlog
 from aiohttp import web
+from prometheus_client import Gauge
 
 from slawatch.agent.central import CentralAnswer, CentralChecks
 from slawatch.agent.metrics import AgentMetrics, start_metrics_server
@@ -295,8 +296,18 @@ class Reloads:
         self.source = source
         self._task: asyncio.Task[None] | None = None
         self._again = False
-        agent.metrics.reload_successful.set(1)
-        agent.metrics.reload_success_time.set(time.time())
+        self.successful = Gauge(
+            "slawatch_config_last_reload_successful",
+            "1 if the last reload of the settings succeeded (or none was asked), else 0.",
+            registry=agent.registry,
+        )
+        self.success_time = Gauge(
+            "slawatch_config_last_reload_success_timestamp_seconds",
+            "When the settings were last read successfully (at start or on reload).",
+            registry=agent.registry,
+        )
+        self.successful.set(1)
+        self.success_time.set(time.time())
 
     def ask(self) -> None:
         if self._task is not None and not self._task.done():
@@ -313,11 +324,11 @@ class Reloads:
                 settings = await asyncio.to_thread(self.source)
                 self.agent.reload(settings.config, settings.checks, settings.token)
             except (SettingsError, ValueError) as error:
-                self.agent.metrics.reload_successful.set(0)
+                self.successful.set(0)
                 log.error("reload_refused", error=str(error), hint="the old config keeps running")
                 continue
-            self.agent.metrics.reload_successful.set(1)
-            self.agent.metrics.reload_success_time.set(time.time())
+            self.successful.set(1)
+            self.success_time.set(time.time())
             log.info("reloaded", checks=len(self.agent.checks))
 
     async def stop(self) -> None:

@@ -109,16 +109,6 @@ class AgentMetrics:
             ["outcome"],
             registry=registry,
         )
-        self.reload_successful = Gauge(
-            "slawatch_config_last_reload_successful",
-            "1 if the last reload of the config file succeeded (or none was asked), else 0.",
-            registry=registry,
-        )
-        self.reload_success_time = Gauge(
-            "slawatch_config_last_reload_success_timestamp_seconds",
-            "When the config was last loaded successfully (at start or on reload).",
-            registry=registry,
-        )
         self.clock_skew = Gauge(
             "slawatch_clock_skew_seconds",
             "Local clock minus the collector's (from its Date header); positive: agent ahead.",
