@@ -293,3 +293,51 @@ def test_zero_config_options_are_judged_like_a_file_s_keys(tmp_path: Path) -> No
         ["agent", "--config", "x.yaml", "--collector", "http://127.0.0.1:1"], cwd=tmp_path
     )
     assert result.returncode == 2 and "not both" in result.stderr
+
+
+def agent_file(metrics_port: int, target: Target, checks: list[str]) -> str:
+    lines = "".join(
+        f'  - {{id: {c}, url: "http://127.0.0.1:{target.port}/{c}", interval: 0.3s}}\n'
+        for c in checks
+    )
+    return f"""
+agent:
+  id: eu-1
+  collector: http://127.0.0.1:{free_port()}
+  token: agent-1-token-0123456789abc
+  metrics_listen: 127.0.0.1:{metrics_port}
+checks:
+{lines}"""
+
+
+def test_an_agent_reloads_its_file_on_sighup_and_refuses_a_broken_one(
+    tmp_path: Path, target: Target
+) -> None:
+    port = free_port()
+    config = tmp_path / "agent.yaml"
+    config.write_text(agent_file(port, target, ["first"]), encoding="utf-8")
+    process = start_slawatch(["agent", "--config", str(config)], cwd=tmp_path)
+    fleet = Fleet(tmp_path, target)
+    fleet.metrics_ports["eu-1"] = port
+    try:
+        wait_until(lambda: target.hits.get("/first", 0) >= 2, timeout=30)
+        config.write_text(agent_file(port, target, ["second"]), encoding="utf-8")
+        process.send_signal(signal.SIGHUP)
+        wait_until(lambda: target.hits.get("/second", 0) >= 2, timeout=30)
+        stopped = target.hits.get("/first", 0)
+        wait_until(lambda: target.hits.get("/second", 0) >= 6, timeout=30)
+        assert target.hits.get("/first", 0) <= stopped + 1, "a removed check stops"
+        assert fleet.agent_metric("eu-1", 'slawatch_probe_success{check="first"}') is None
+
+        config.write_text("agent: {id: [\n", encoding="utf-8")
+        process.send_signal(signal.SIGHUP)
+        wait_until(
+            lambda: fleet.agent_metric("eu-1", "slawatch_config_last_reload_successful ") == 0,
+            timeout=30,
+        )
+        running = target.hits.get("/second", 0)
+        wait_until(lambda: target.hits.get("/second", 0) >= running + 3, timeout=30)
+    finally:
+        code, _, err = stop_process(process)
+    assert code == 0, err
+    assert "reload_refused" in err and "Traceback" not in err
