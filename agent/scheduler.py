@@ -13,7 +13,8 @@ intervals start on their grid, which is soon enough.
 
 `update` applies a new set of checks while running (central checks, a reload): a check whose
 settings are unchanged keeps its task and so its rhythm, a removed one is stopped (a probe in
-flight abandoned), a new or changed one starts as at start-up.
+flight abandoned), a new or changed one starts as at start-up, but within `LIVE_SPREAD_S`
+rather than `STARTUP_SPREAD_S`.
 
 A check never overlaps itself. When a probe ends after the next slot, that run starts at once if
 its slot passed less than `late_start_grace` ago (a probe whose timeout equals its interval ends
@@ -45,6 +46,9 @@ SampleSink = Callable[[Sample], Awaitable[None]]
 
 STARTUP_SPREAD_S = 10.0
 """Checks with a longer interval run once within this long after the start, spread by id."""
+LIVE_SPREAD_S = 1.0
+"""Checks added while running (a poll, a reload) with a longer interval run once within this
+long, spread by id: a change shows within a poll, not a start-up spread later."""
 MAX_LATE_START_S = 0.5
 """A run may start at most this late (or a quarter of its interval, if less); later, it skips."""
 
@@ -65,13 +69,15 @@ def first_slot(check: Check, wall_now: float) -> float:
     return math.ceil((wall_now - offset) / check.interval) * check.interval + offset
 
 
-def first_runs(check: Check, wall_now: float) -> tuple[float, float]:
+def first_runs(
+    check: Check, wall_now: float, spread: float = STARTUP_SPREAD_S
+) -> tuple[float, float]:
     """The wall-clock times of the check's first run and of the grid slot its second run follows
     (the second run is at the slot after it, or later if the first runs long)."""
     grid = first_slot(check, wall_now)
-    if check.interval <= STARTUP_SPREAD_S:
+    if check.interval <= spread:
         return grid, grid
-    start = wall_now + stable_offset(check.id, STARTUP_SPREAD_S)
+    start = wall_now + stable_offset(check.id, spread)
     if grid <= start:
         return grid, grid
     joins = grid if grid - start >= check.interval / 2 else grid + check.interval
@@ -113,10 +119,10 @@ class Scheduler:
         for check in self.checks:
             self._start_check(check)
 
-    def _start_check(self, check: Check) -> None:
+    def _start_check(self, check: Check, spread: float = STARTUP_SPREAD_S) -> None:
         loop = asyncio.get_running_loop()
         wall_now, mono_now = self.wall_clock(), loop.time()
-        first, slot = (mono_now + (t - wall_now) for t in first_runs(check, wall_now))
+        first, slot = (mono_now + (t - wall_now) for t in first_runs(check, wall_now, spread))
         task = asyncio.create_task(self._run_check(check, first, slot), name=f"check:{check.id}")
         self._tasks[check.id] = (check, task)
 
@@ -135,7 +141,7 @@ class Scheduler:
         for check_id in (*changed, *removed):
             self._retire(check_id)
         for check_id in (*added, *changed):
-            self._start_check(wanted[check_id])
+            self._start_check(wanted[check_id], LIVE_SPREAD_S)
         for check_id in removed:
             self._failing.pop(check_id, None)
             if self.metrics:
