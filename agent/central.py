@@ -109,6 +109,8 @@ class CentralChecks:
         self._task: asyncio.Task[None] | None = None
         self._poll_now = asyncio.Event()
         self._said_unsupported: set[str] = set()
+        self._said_refused: tuple[str, int] | None = None
+        """The last refusal logged (collector, status): the same one is not said again."""
         self._failing = False
 
     def configure(self, *, urls: Sequence[str], token: str, labels: Mapping[str, str]) -> None:
@@ -159,10 +161,15 @@ class CentralChecks:
 
     # ------------------------------------------------------------------------------- polling
 
+    async def open(self) -> None:
+        """Ready to `poll` (what `start` does before polling on its own)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.request_timeout)
+            )
+
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.request_timeout)
-        )
+        await self.open()
         self._task = asyncio.create_task(self._run(), name="central-checks")
 
     async def stop(self) -> None:
@@ -277,6 +284,9 @@ class CentralChecks:
                     hint="this collector serves no central checks (an older version?)",
                 )
             return
+        if self._said_refused == (url, status):
+            return
+        self._said_refused = (url, status)
         try:
             error = json.loads(payload).get("error")
         except (ValueError, AttributeError, UnicodeDecodeError):
@@ -290,6 +300,7 @@ class CentralChecks:
         )
 
     def _recovered(self, url: str) -> None:
+        self._said_refused = None
         if self._failing:
             log.info("checks_poll_recovered", collector=url)
         self._failing = False
