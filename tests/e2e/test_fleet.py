@@ -9,13 +9,13 @@ check still runs once per interval (no duplicate schedule), as the samples store
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -227,11 +227,12 @@ def test_central_checks_reload_cache_and_restarts_with_real_processes(
     process.send_signal(signal.SIGHUP)  # a poll at once
     os.kill(process.pid, signal.SIGKILL)
     process.communicate(timeout=10)
+    restarted_ms = time.time() * 1000
     fleet.start_agent("agent-2")
     wait_until(
         lambda: (fleet.agent_metric("agent-2", 'slawatch_checks_polls_total{outcome="unchanged"}')
-                 or 0) >= 2,
-        timeout=30,
+                 or 0) >= 5,
+        timeout=60,
     )  # fmt: skip
     wait_until(lambda: fleet.agent_metric("agent-2", "slawatch_spool_samples ") == 0, timeout=30)
     fleet.stop_agent("agent-2")
@@ -242,16 +243,21 @@ def test_central_checks_reload_cache_and_restarts_with_real_processes(
     with sqlite3.connect(database) as db:
         rows = db.execute(
             "SELECT s.ts_ms FROM samples s JOIN series r ON r.id = s.series "
-            "WHERE r.agent = 'agent-2' AND r.check_id = 'eu-web' ORDER BY s.ts_ms"
+            "WHERE r.agent = 'agent-2' AND r.check_id = 'eu-web' AND s.ts_ms > ? "
+            "ORDER BY s.ts_ms",
+            (restarted_ms,),
         ).fetchall()
         never = db.execute(
             "SELECT count(*) FROM samples s JOIN series r ON r.id = s.series "
             "WHERE r.agent = 'agent-3' AND r.check_id = 'eu-web'"
         ).fetchone()[0]
-    times = [ts for (ts,) in rows]
-    assert len(times) >= 10
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= INTERVAL_S * 1000 / 2, "a check ran twice in one interval"
+    times = [ts for (ts,) in rows]  # since the restart after SIGKILL
+    assert len(times) >= 6
+    # One schedule runs the check once a slot: at most one sample per interval over the span;
+    # a second schedule would double that. (Gaps are not asserted: a loaded machine may stall a
+    # run late, and the next one starts on its slot.)
+    slots = (times[-1] - times[0]) / (INTERVAL_S * 1000)
+    assert len(times) <= slots * 1.1 + 3, "the check ran on two schedules"
     assert never == 0
 
 
