@@ -79,7 +79,6 @@ class Agent:
             max_age=config.spool_max_age,
             metrics=self.metrics,
         )
-        self._token = resolved_token
         self.shipper = Shipper(
             self.spool,
             agent_id=config.id,
@@ -168,7 +167,6 @@ class Agent:
         self.config = dataclasses.replace(
             config, **{name: getattr(self.config, name) for name in needs_restart}
         )
-        self._token = token
         self.shipper.configure(
             collector_urls=config.collector_urls, token=token, labels=config.labels
         )
