@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,13 +30,10 @@ from prometheus_client import Gauge
 
 from slawatch.collector import openapi
 from slawatch.collector.alerts.service import SERVICE
-from slawatch.collector.app import AUTH, CONFIG, METRICS
+from slawatch.collector.app import AUTH, CONFIG, CONFIG_LISTENERS, METRICS, replace_state
 from slawatch.collector.errors import ApiError
 from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
 from slawatch.collector.reports import metrics as sla_metrics
-from slawatch.collector.status.cache import STATUS_CACHE
-from slawatch.collector.status.routes import REDACTOR
-from slawatch.collector.status.view import Redactor
 from slawatch.config.loader import load_config
 from slawatch.config.reader import ConfigError
 from slawatch.config.schema import CollectorConfig, Config
@@ -138,24 +134,13 @@ class Reloader:
         if service is not None and not service.enabled and config.alerts.channels:
             needs_restart += ("alerts.channels",)
         sections = _differences(old, config)
-        _replace(app, CONFIG, config)
+        replace_state(app, CONFIG, config)
         app[AUTH].update(settings)
-        if REDACTOR in app:
-            _replace(app, REDACTOR, Redactor.of(config))
-        if STATUS_CACHE in app:
-            app[STATUS_CACHE].clear()
+        for listener in app[CONFIG_LISTENERS]:
+            await listener(app, config)
         sla_metrics.invalidate(app)
         given_up = await service.reload(config) if service is not None else 0
         return Changes(sections, needs_restart, given_up)
-
-
-def _replace(app: web.Application, key: web.AppKey[Any], value: Any) -> None:
-    """Set a value of the running application. aiohttp warns that a started application's
-    state changes under requests under way: here that is the point (each request reads the
-    config once, at its start), so the warning is expected and silenced for this one call."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        app[key] = value
 
 
 def _differences(old: Config, new: Config) -> dict[str, dict[str, list[str]]]:

@@ -139,6 +139,7 @@ async def test_a_valid_file_replaces_tokens_checks_and_channels_and_says_what_ch
     assert await agent_check_ids(client, EU1) == 401
     assert await agent_check_ids(client, US1) == ["web", "api"]
     assert (await client.get("/api/v1/slas", headers=auth(GLOBEX))).status == 200
+    assert (await client.get("/api/v1/status/globex", headers=auth(GLOBEX))).status == 200
     # the waiting notification is given up with the reason, not dropped
     response = await client.get("/api/v1/notifications", headers=auth(ADMIN))
     rows = [r for r in (await response.json())["notifications"] if r["channel"] == "hook"]
