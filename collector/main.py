@@ -36,6 +36,8 @@ from slawatch.collector.connections import (
 from slawatch.collector.evidence import close as period_close
 from slawatch.collector.evidence import routes as evidence_api
 from slawatch.collector.evidence.keys import EvidenceKeyError
+from slawatch.collector.fleet import checks as fleet_checks
+from slawatch.collector.fleet import reload as fleet_reload
 from slawatch.collector.metrics import CollectorMetrics
 from slawatch.collector.reports import routes as report_api
 from slawatch.collector.status import routes as status
@@ -62,6 +64,8 @@ ROUTES: tuple[RouteSetup, ...] = (
     alerts_api.setup,
     status.setup,
     period_close.setup,
+    fleet_checks.setup,
+    fleet_reload.setup,
 )
 """The `setup(app)` of every module of routes; a new module adds its own here."""
 
@@ -236,11 +240,20 @@ async def _serve(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
+    reloads: set[asyncio.Task[None]] = set()
+
+    def reload() -> None:
+        task = asyncio.create_task(collector.app[fleet_reload.RELOADER].reload_logged())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
     try:
         await stopping.wait()
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
+        await asyncio.gather(*reloads, return_exceptions=True)
         await collector.stop()
     return 0
 

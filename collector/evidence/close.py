@@ -32,7 +32,7 @@ import structlog
 from aiohttp import web
 
 from slawatch.collector.alerts import service as alerts_service
-from slawatch.collector.app import CLOCK, CONFIG, STORE
+from slawatch.collector.app import CLOCK, CONFIG, CONFIG_LISTENERS, STORE
 from slawatch.collector.engine.periods import Window, current_window, period_label
 from slawatch.collector.evidence import kept, messages
 from slawatch.collector.evidence.bundle import EvidenceUnavailable, write_bundle
@@ -147,6 +147,14 @@ CLOSER = web.AppKey("period_closer", PeriodCloser)
 def setup(app: web.Application) -> None:
     """After `alerts.service.setup` (its outbox) and `routes.setup` (the key)."""
     app.cleanup_ctx.append(_closer_context)
+    app[CONFIG_LISTENERS].append(_reloaded)
+
+
+async def _reloaded(app: web.Application, config: Config) -> None:
+    """A re-read file: the next closes use its SLAs, customers and `reports`."""
+    closer = app.get(CLOSER)
+    if closer is not None:
+        closer.config, closer.channels = config, report_channels(config)
 
 
 async def _closer_context(app: web.Application) -> AsyncIterator[None]:
