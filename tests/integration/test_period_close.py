@@ -208,3 +208,16 @@ async def test_a_period_closed_while_the_smtp_server_is_down_is_mailed_when_it_i
     parsed = received.mail
     assert parsed["X-Slawatch-Event"] == "period_closed"
     assert email.policy.default is not None
+
+
+async def test_a_reload_keeps_the_report_channels_and_their_waiting_reports(
+    tmp_path: Path, services: ChatServices, clock: Clock, aiohttp_client: Callable[..., Any]
+) -> None:
+    port = free_port()  # nothing listens: the reports wait
+    collector, client = await start(tmp_path, port, services, clock, aiohttp_client)
+    await close_the_day(collector, client, clock)
+    service = collector.app[SERVICE]
+    assert await service.reload(collector.config) == 0  # nothing given up
+    assert service.outbox.alerts.channel("report:acme:email") is not None
+    rows = [n for n in await notifications(client) if n["channel"] == "report:acme:email"]
+    assert len(rows) == 2 and all(n["status"] == "pending" for n in rows)
