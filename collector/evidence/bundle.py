@@ -22,10 +22,10 @@ import csv
 import hashlib
 import io
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import orjson
 
@@ -46,6 +46,7 @@ from slawatch.collector.reports.build import SlaReport, maintenance_in, settled_
 from slawatch.collector.store import RAW_SAMPLE_COLUMNS, RawSample, Store
 from slawatch.config.schema import Sla
 
+_T = TypeVar("_T")
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 COMPRESS_LEVEL = 1
 """Deflate's fastest level: samples.csv compresses ~8x at it, and a month of samples is made in
@@ -130,7 +131,7 @@ async def write_bundle(
             else:
                 data = documents[name]
                 files[name] = (hashlib.sha256(data).hexdigest(), len(data))
-                await asyncio.to_thread(_add, archive, name, data, stamp)
+                await _in_thread(_add, archive, name, data, stamp)
         manifest = json_bytes(
             manifest_json(
                 sla=sla,
@@ -144,10 +145,10 @@ async def write_bundle(
                 key=key.public.to_json(),
             )
         )
-        await asyncio.to_thread(_add, archive, MANIFEST, manifest, stamp)
-        await asyncio.to_thread(_add, archive, SIGNATURE, key.sign(manifest), stamp)
+        await _in_thread(_add, archive, MANIFEST, manifest, stamp)
+        await _in_thread(_add, archive, SIGNATURE, key.sign(manifest), stamp)
     finally:
-        await asyncio.to_thread(archive.close)
+        await _in_thread(archive.close)
     return BundleInfo(count, found, {name: files[name][0] for name in files})
 
 
@@ -166,14 +167,14 @@ async def _write_samples(
     size = count = 0
     try:
         header = (",".join(RAW_SAMPLE_COLUMNS) + CSV_LINE_END).encode()
-        size += await asyncio.to_thread(_write_chunk, entry, digest, header)
+        size += await _in_thread(_write_chunk, entry, digest, header)
         async for rows in store.raw_samples(checks, span.start_ms, span.end_ms, chunk=SAMPLE_CHUNK):
             count += len(rows)
             # Not overlapped with the next read: both threads need the GIL, and the reader,
             # which gives it up at every row, then waits for it at every row (measured slower).
-            size += await asyncio.to_thread(_write_rows, entry, digest, rows, latencies)
+            size += await _in_thread(_write_rows, entry, digest, rows, latencies)
     finally:
-        await asyncio.to_thread(entry.close)
+        await _in_thread(entry.close)
     return digest.hexdigest(), size, count
 
 
@@ -202,6 +203,18 @@ def csv_lines(rows: Sequence[RawSample]) -> str:
             quoted.seek(0)
             quoted.truncate()
     return "".join(lines)
+
+
+async def _in_thread(function: Callable[..., _T], *args: Any) -> _T:
+    """`function(*args)` in a thread. Cancelled meanwhile, it still waits for the thread to be
+    done with the ZIP before it lets the cancellation on (the ZIP is closed after it, never
+    while a thread writes into it)."""
+    running = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        await asyncio.wait([running])
+        raise
 
 
 def _write_chunk(entry: IO[bytes], digest: Any, data: bytes) -> int:
