@@ -20,6 +20,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import structlog
 
@@ -84,7 +85,9 @@ class StoreHealth:
 
     async def check_database(self) -> None:
         """`PRAGMA quick_check` of the whole database, in a thread; problems are logged and
-        mark it corrupt."""
+        mark it corrupt. SQLite only: a database server checks its own pages."""
+        if not isinstance(self._store.path, Path):
+            return
         started = time.perf_counter()
         checking: list[sqlite3.Connection] = []
         try:

@@ -126,7 +126,7 @@ class Collector:
         try:
             try:
                 await runner.setup()
-            except (OSError, *self.store.errors) as error:
+            except (OSError, TimeoutError, *self.store.errors) as error:
                 failure = storage_failure(error, self.settings.database)
                 raise StartError(failure.message if failure else str(error)) from error
             try:
