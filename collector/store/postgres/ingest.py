@@ -35,6 +35,12 @@ from slawatch.collector.engine.timeline import (
 )
 from slawatch.collector.samples import SampleRow
 from slawatch.collector.store.postgres.connections import PostgresConnections
+from slawatch.collector.store.postgres.coordination import (
+    CHANNEL,
+    PostgresCoordination,
+    ingest_payload,
+    new_token,
+)
 from slawatch.collector.store.postgres.partitions import Partitions
 from slawatch.collector.store.records import IngestResult
 
@@ -80,6 +86,12 @@ class PostgresIngest(PostgresConnections):
         series is made (committed) before the transaction of the batch that needs it."""
         self._partitions = Partitions()
         self._raw_horizon_ms = -FOREVER_MS
+        self.token = new_token()
+        """This store's name in the NOTIFY of its ingest (`coordination`)."""
+
+    def coordination(self) -> PostgresCoordination:
+        """Leadership and the other collectors' ingest, on a connection of its own."""
+        return PostgresCoordination(self.url, self.token)
 
     async def open(self) -> None:
         await super().open()
@@ -165,6 +177,9 @@ class PostgresIngest(PostgresConnections):
                 await _update_series_seen(db, new_by_series)
             accepted = sum(len(rows) for rows in new_by_series.values())
             checks = frozenset(rows[0].check for rows in new_by_series.values())
+            if checks:  # the other collectors hear of it once it is committed
+                payload = ingest_payload(self.token, agent, accepted, checks)
+                await db.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
         await db.execute(
             "INSERT INTO agents (id, labels, last_push_ms) VALUES ($1, $2, $3)"
             " ON CONFLICT (id) DO UPDATE SET last_push_ms = excluded.last_push_ms"
