@@ -133,6 +133,15 @@ MIGRATIONS: tuple[str, ...] = (
         value BYTEA NOT NULL
     );
     """,
+    # 2: how far `slawatch migrate-store` has copied an SQLite store (`from_sqlite`)
+    """
+    CREATE TABLE import_progress (
+        step TEXT PRIMARY KEY,
+        series BIGINT NOT NULL,
+        position BIGINT NOT NULL,
+        finished BOOLEAN NOT NULL
+    );
+    """,
 )
 """Numbered from 1 by position; a new migration is appended, never edited once released."""
 
