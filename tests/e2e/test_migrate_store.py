@@ -4,6 +4,7 @@ skips nothing: everything the PostgreSQL store then reads equals what the SQLite
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from pathlib import Path
@@ -34,13 +35,17 @@ async def fill(store: Store) -> int:
         for check in CHECKS:
             rows = [row(check, T0 + k * 10_000, k % 500 > 20) for k in range(0, 3 * 8640, 2)]
             for start in range(0, len(rows), 5000):
-                await store.ingest(agent, rows[start : start + 5000], labels={"r": agent}, now_ms=T0)
+                await store.ingest(
+                    agent, rows[start : start + 5000], labels={"r": agent}, now_ms=T0
+                )
             total += len(rows)
     await store.add_maintenance(["shop"], T0, T0 + HOUR_MS, "kernel", created_ms=T0)
+    down = NewNotification(
+        "n-1", "ops", "down", '{"e": 1}', b"body", "{}", T0, T0, subject="check:web", run_ms=T0
+    )
     await store.commit_alerts(
         AlertChanges(
-            notifications=[NewNotification("n-1", "ops", "down", '{"e": 1}', b"body", "{}",
-                                           T0, T0, subject="check:web", run_ms=T0)],  # fmt: skip
+            notifications=[down],
             opened=[OpenAlert("rule-1", "check:web", "state", '{"s": 1}')],
             marks=[("breach:shop:2026-11", T0)],
         )
@@ -143,7 +148,6 @@ def test_migrate_store_refuses_a_database_that_is_not_empty(
     assert empty.returncode == 1 and "no database at" in empty.stderr  # no SQLite store yet
     started = time.time()
     source = create_store(tmp_path / "data" / "collector.db")
-    import asyncio
 
     async def make() -> None:
         await source.open()
