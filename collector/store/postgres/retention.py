@@ -43,8 +43,8 @@ class PostgresRetention(PostgresIngest):
             )
         deleted = await self._drop_old_days(raw_cutoff)
         deleted += await self._delete_chunks(
-            "DELETE FROM samples WHERE ctid IN (SELECT ctid FROM samples WHERE ts_ms < $1"
-            " AND series = $2 LIMIT $3)",
+            "DELETE FROM samples WHERE series = $2 AND ts_ms < $1 AND (series, ts_ms) IN"
+            " (SELECT series, ts_ms FROM samples WHERE ts_ms < $1 AND series = $2 LIMIT $3)",
             raw_cutoff,
             chunk_rows,
         )
