@@ -177,9 +177,10 @@ class PostgresIngest(PostgresConnections):
                 SERIES_LOCK,
                 sorted(by_series),
             )
-            new_by_series = await _insert_samples(db, by_series)
+            last_runs = await _last_runs(db, list(by_series))
+            new_by_series = await _insert_samples(db, by_series, last_runs)
             if new_by_series:
-                await self._update_runs(db, new_by_series)
+                await self._update_runs(db, new_by_series, last_runs)
                 await _update_rollups(db, new_by_series)
                 await _update_series_seen(db, new_by_series)
             accepted = sum(len(rows) for rows in new_by_series.values())
@@ -227,18 +228,13 @@ class PostgresIngest(PostgresConnections):
     # ---------------------------------------------------------------------------------- runs
 
     async def _update_runs(
-        self, db: asyncpg.Connection, new_by_series: Mapping[int, list[SampleRow]]
+        self,
+        db: asyncpg.Connection,
+        new_by_series: Mapping[int, list[SampleRow]],
+        last_runs: Mapping[int, Run],
     ) -> None:
         """The runs of the series of `new_by_series` (newly stored samples), in the batch's
         transaction, holding those series' locks."""
-        last_runs = {
-            row[0]: _run_of(row[1:])
-            for row in await db.fetch(
-                f"SELECT DISTINCT ON (series) series, {RUN_COLUMNS} FROM runs"
-                " WHERE series = ANY($1::int[]) ORDER BY series, start_ms DESC",
-                list(new_by_series),
-            )
-        }
         upserts: list[tuple[int, Run]] = []
         for sid, rows in new_by_series.items():
             last = last_runs.get(sid)
@@ -302,22 +298,50 @@ def _ts(row: SampleRow) -> int:
     return row.ts_ms
 
 
+async def _last_runs(db: asyncpg.Connection, series: list[int]) -> dict[int, Run]:
+    """Each series' last run (of its newest stored sample), read holding its lock."""
+    rows = await db.fetch(
+        f"SELECT DISTINCT ON (series) series, {RUN_COLUMNS} FROM runs"
+        " WHERE series = ANY($1::int[]) ORDER BY series, start_ms DESC",
+        series,
+    )
+    return {row[0]: _run_of(row[1:]) for row in rows}
+
+
 async def _insert_samples(
-    db: asyncpg.Connection, by_series: Mapping[int, list[SampleRow]]
+    db: asyncpg.Connection, by_series: Mapping[int, list[SampleRow]], last_runs: Mapping[int, Run]
 ) -> dict[int, list[SampleRow]]:
-    """Insert every sample (through `incoming_samples`, made by `ingest` for the connection);
-    each series' samples newly stored, sorted by ts."""
-    records = [(sid, *row[:STORED_FIELDS]) for sid, rows in by_series.items() for row in rows]
+    """Insert every sample; each series' samples newly stored, sorted by ts.
+
+    A series' samples all newer than its newest stored one (the last run's last sample, as on
+    SQLite) are new without asking: COPYed straight into `samples`. The others go through
+    `incoming_samples` (made by `ingest` for the connection) and INSERT … ON CONFLICT DO
+    NOTHING RETURNING, which says which were new.
+    """
+    result: dict[int, list[SampleRow]] = {}
+    fresh: list[tuple[Any, ...]] = []
+    late: list[tuple[Any, ...]] = []
+    for sid, rows in by_series.items():
+        last = last_runs.get(sid)
+        if last is None or rows[0].ts_ms > last.last_ts_ms:
+            fresh.extend((sid, *row[:STORED_FIELDS]) for row in rows)
+            result[sid] = rows
+        else:
+            late.extend((sid, *row[:STORED_FIELDS]) for row in rows)
     try:
-        await db.copy_records_to_table("incoming_samples", records=records, columns=SAMPLE_COLUMNS)
+        if fresh:
+            await db.copy_records_to_table("samples", records=fresh, columns=SAMPLE_COLUMNS)
+        if late:
+            await db.copy_records_to_table("incoming_samples", records=late, columns=SAMPLE_COLUMNS)
     except (TypeError, ValueError, OverflowError) as error:  # encoded by asyncpg, in process
         raise asyncpg.DataError(f"a sample cannot be stored: {error}") from error
-    stored = {(r[0], r[1]) for r in await db.fetch(_INSERT_SAMPLES)}
-    result = {}
-    for sid, rows in by_series.items():
-        kept = [row for row in rows if (sid, row.ts_ms) in stored]
-        if kept:
-            result[sid] = kept
+    if late:
+        stored = {(r[0], r[1]) for r in await db.fetch(_INSERT_SAMPLES)}
+        for sid, rows in by_series.items():
+            if sid not in result:
+                kept = [row for row in rows if (sid, row.ts_ms) in stored]
+                if kept:
+                    result[sid] = kept
     return result
 
 
