@@ -229,6 +229,10 @@ async def fill(report: Any, database: Path | str, interval_s: int) -> int:
                 total += result.accepted
     finally:
         await store.close()
+    if isinstance(database, str):  # statistics, as autovacuum gives a database in use
+        db = await asyncpg.connect(database)
+        await db.execute("ANALYZE")
+        await db.close()
     return total
 
 

@@ -103,6 +103,8 @@ async def copy_sqlite_store(
                 reader, db, step, chunk_rows=chunk_rows, progress=progress, report=report
             )
         await _copy_small_tables(reader, db, progress)
+        if progress.copied:
+            await db.execute("ANALYZE")  # the planner's statistics of what was just loaded
         return progress.copied
     finally:
         await asyncio.to_thread(reader.close)
