@@ -86,14 +86,13 @@ class StoreHealth:
     async def check_database(self) -> None:
         """`PRAGMA quick_check` of the whole database, in a thread; problems are logged and
         mark it corrupt. SQLite only: a database server checks its own pages."""
-        if not isinstance(self._store.path, Path):
+        path = self._store.path
+        if not isinstance(path, Path):
             return
         started = time.perf_counter()
         checking: list[sqlite3.Connection] = []
         try:
-            problems = await asyncio.to_thread(
-                quick_check, self._store.path, opened=checking.append
-            )
+            problems = await asyncio.to_thread(quick_check, path, opened=checking.append)
         except asyncio.CancelledError:
             for connection in checking:  # the collector stops: so does the check, at once
                 with contextlib.suppress(sqlite3.ProgrammingError):

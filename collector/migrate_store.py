@@ -40,9 +40,10 @@ def run(config: Config, to: str, *, chunk_rows: int) -> int:
     if not source.is_file():
         return _fail(f"no database at {source}: nothing to migrate", EXIT_FAILED)
     store = PostgresStore(to)
+    failures: tuple[type[Exception], ...] = (OSError, sqlite3.Error, *store.errors)
     try:
         copied = asyncio.run(_copy(store, source, chunk_rows))
-    except (OSError, sqlite3.Error, *store.errors) as error:
+    except failures as error:
         return _fail(
             f"migrate-store from {source} to {database_label(to)} stopped: {error}"
             " (run it again: it goes on where it stopped)",

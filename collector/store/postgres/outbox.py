@@ -222,4 +222,11 @@ class PostgresOutbox(PostgresConnections):
         rows = await self.pool.fetch(
             f"SELECT {_NOTIFICATION_COLUMNS} FROM alert_outbox WHERE {condition}", *values
         )
-        return [Notification(*row[:7], bytes(row[7]), *row[8:]) for row in rows]
+        return [_notification(row) for row in rows]
+
+
+def _notification(row: Sequence[Any]) -> Notification:
+    return Notification(
+        row[0], row[1], row[2], row[3], row[4], row[5], row[6], bytes(row[7]), row[8], row[9],
+        row[10], row[11], row[12], row[13], row[14], row[15], row[16], row[17], row[18],
+    )  # fmt: skip
