@@ -150,11 +150,14 @@ async def test_the_alert_leader_killed_during_an_outage_is_replaced_and_nothing_
                 marks = [await metric(session, url, "slawatch_alert_leader") for url in urls]
                 return (marks.index(1.0),) if marks.count(1.0) == 1 and 0.0 in marks else None
 
-            async def web_state() -> str:
+            async def web_states() -> dict[str, str]:
+                """Each agent's state of the check, as the collectors see it."""
                 checks = (await get_json(session, f"{urls[0]}/api/v1/checks"))["checks"]
-                return next((c["state"] for c in checks if c["id"] == "web"), "unknown")
+                web = next((c for c in checks if c["id"] == "web"), {"agents": []})
+                return {a["agent"]: a["state"] for a in web["agents"]}
 
-            await async_wait_until(lambda: _is(web_state(), "up"), timeout=30)
+            both_up = {"eu-1": "up", "us-1": "up"}
+            await async_wait_until(lambda: _is(web_states(), both_up), timeout=30)
             (chosen,) = await async_wait_until(leader, timeout=30)
             target.status = 503
             await async_wait_until(lambda: "down" in events(services), timeout=30)
