@@ -162,6 +162,7 @@ class AlertService:
                 await asyncio.wait([lost, stopping], return_when=asyncio.FIRST_COMPLETED)
                 for task in (lost, stopping):
                     task.cancel()
+            self.dispatcher = None  # a follower delivers nothing, even after a reload
             if not self._stopping.is_set():
                 log.warning("alerts_following", reason="leadership lost")
 
