@@ -119,7 +119,7 @@ def _access(request: web.Request, name: str) -> tuple[Customer, bool]:
     customer = _customer(request.app[CONFIG], name)
     if customer is None:
         raise ApiError(404, f"no status page {name[:128]!r}")
-    principal = request.app[AUTH].identify(request.headers.get("Authorization"))
+    principal = request.app[AUTH].of(request)
     privileged = principal is not None and (
         principal.kind == "admin" or (principal.kind == "customer" and principal.id == customer.id)
     )
