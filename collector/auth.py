@@ -26,6 +26,8 @@ REQUEST_PRINCIPAL = "slawatch.principal"
 """Where a middleware puts the principal of a request without a bearer token, found by other
 means (a browser's session cookie, a share link's key: `slawatch.collector.pages`); read by
 `Authenticator.of`. Set only for requests that change nothing (GET, HEAD)."""
+REQUEST_SHARE_KEY = "slawatch.share_key"
+"""The share link's key a request was let in by, if it was (its page's links carry it on)."""
 
 
 @dataclass(frozen=True, slots=True)

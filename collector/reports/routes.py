@@ -44,7 +44,8 @@ from slawatch.collector.reports.formats import incidents_csv, report_csv, report
 from slawatch.config.schema import Config, Sla
 
 FORMATS = ("json", "csv", "html")
-REPORT_PARAMETERS = ("period", "from", "to", "format")
+REPORT_PARAMETERS = ("period", "from", "to", "format", "key")
+"""`key`: a share link's (`slawatch.collector.pages.share`)."""
 MAX_MAINTENANCE_DAYS = 366
 MAX_REASON_CHARS = 1000
 HTML_HEADERS = {
@@ -165,13 +166,19 @@ class Declaration:
 async def declare_maintenance(request: web.Request) -> web.Response:
     app = request.app
     app[AUTH].require(request, "admin")
-    declaration = parse_declaration(await read_small_json(request), app[CONFIG])
+    return await maintenance_declared(app, await read_small_json(request), _now_ms(request))
+
+
+async def maintenance_declared(app: web.Application, document: Any, now_ms: int) -> web.Response:
+    """Store the window a request body declares: the API's answer (the pages' admin form takes
+    this path too)."""
+    declaration = parse_declaration(document, app[CONFIG])
     stored = await app[STORE].add_maintenance(
         declaration.slas,
         declaration.start_ms,
         declaration.end_ms,
         declaration.reason,
-        created_ms=_now_ms(request),
+        created_ms=now_ms,
     )
     sla_metrics.invalidate(app)
     return web.json_response(
@@ -279,7 +286,11 @@ async def list_maintenance(request: web.Request) -> web.Response:
 async def delete_maintenance(request: web.Request) -> web.Response:
     app = request.app
     app[AUTH].require(request, "admin")
-    text = request.match_info["id"]
+    return await maintenance_deleted(app, request.match_info["id"])
+
+
+async def maintenance_deleted(app: web.Application, text: str) -> web.Response:
+    """Delete a declared window by its id as the path gives it: the API's answer."""
     if not text.isascii() or not text.isdigit() or len(text) > 18:
         raise ApiError(404, f"no declared maintenance window {text[:32]!r}")
     if not await app[STORE].delete_maintenance(int(text)):

@@ -23,12 +23,13 @@ import json
 import math
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from slawatch.collector import links, openapi
 from slawatch.collector.app import AUTH, CLOCK, CONFIG, INGEST_LISTENERS, STORE
-from slawatch.collector.auth import UNAUTHORIZED_HEADERS
+from slawatch.collector.auth import REQUEST_SHARE_KEY, UNAUTHORIZED_HEADERS
 from slawatch.collector.engine.verdict import VERDICTS
 from slawatch.collector.errors import ApiError
 from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
@@ -74,11 +75,20 @@ async def status_page(request: web.Request) -> web.StreamResponse:
             raise
         return _html_error(error)
     redactor = request.app[REDACTOR]
-    page = cached.output(
-        "html",
-        privileged,
-        lambda: render_page(cached.status, report_links=privileged, redactor=redactor),
-    )
+    shared = request.get(REQUEST_SHARE_KEY)
+    if shared:  # a share link's page: its report links carry the key
+        page = render_page(
+            cached.status,
+            report_links=True,
+            redactor=redactor,
+            link_query="&" + urlencode({"key": shared}),
+        )
+    else:
+        page = cached.output(
+            "html",
+            privileged,
+            lambda: render_page(cached.status, report_links=privileged, redactor=redactor),
+        )
     return web.Response(text=page, content_type="text/html", charset="utf-8", headers=_HEADERS)
 
 

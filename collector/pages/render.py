@@ -1,0 +1,112 @@
+"""How the pages are served: Jinja2 templates (autoescaped), one strict Content-Security-Policy
+with a fresh nonce per response for the page's own `<style>`, scripts only from this collector
+(`/pages/static/…`), images only from here and the customer's logo, forms only to here.
+
+`page(request, template, …)` renders a template with what every page needs: the signed-in
+principal, its session's CSRF token (forms send it back), the nonce and the brand.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from slawatch.collector.auth import REQUEST_PRINCIPAL, Principal
+
+TEMPLATES = Environment(
+    loader=PackageLoader("slawatch.collector.pages", "templates"),
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+REQUEST_SESSION = "slawatch.session"
+"""The request's `BrowserSession`, when it came with a valid session cookie."""
+STATIC_FILES = ("refresh.js",)
+
+
+class Answer(Exception):
+    """Raised with the page to answer (a refusal, a redirect page), which the pages'
+    middleware returns; the collector's own middleware would turn an HTTPException into JSON."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def csp(nonce: str, images: tuple[str, ...] = ()) -> str:
+    """The pages' policy: nothing from elsewhere, but the logos named in `images`."""
+    image_sources = " ".join(("'self'", *images))
+    return (
+        f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'self'; "
+        f"img-src {image_sources}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
+
+
+def origin(url: str) -> str:
+    """The origin of an http(s) URL, for a CSP source."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def headers(nonce: str, images: tuple[str, ...] = ()) -> dict[str, str]:
+    return {
+        "Content-Security-Policy": csp(nonce, images),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "Cache-Control": "no-store",
+    }
+
+
+def page(
+    request: web.Request,
+    template: str,
+    *,
+    status: int = 200,
+    title: str,
+    extra_headers: Mapping[str, str] | None = None,
+    images: tuple[str, ...] = (),
+    **context: Any,
+) -> web.Response:
+    nonce = secrets.token_urlsafe(18)
+    principal = request.get(REQUEST_PRINCIPAL)
+    session = request.get(REQUEST_SESSION)
+    text = TEMPLATES.get_template(template).render(
+        title=title,
+        nonce=nonce,
+        principal=principal if isinstance(principal, Principal) else None,
+        csrf=session.csrf if session is not None else "",
+        **context,
+    )
+    return web.Response(
+        text=text,
+        status=status,
+        content_type="text/html",
+        charset="utf-8",
+        headers={**headers(nonce, images), **(extra_headers or {})},
+    )
+
+
+def message(
+    request: web.Request, status: int, title: str, text: str, **context: Any
+) -> web.Response:
+    """A small page saying what happened (an error, an action's outcome)."""
+    return page(request, "message.html", status=status, title=title, text=text, **context)
+
+
+async def static_file(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name not in STATIC_FILES:
+        raise web.HTTPNotFound()
+    body = resources.files("slawatch.collector.pages").joinpath("static", name).read_bytes()
+    return web.Response(
+        body=body,
+        content_type="text/javascript",
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "max-age=3600"},
+    )
