@@ -21,20 +21,21 @@ from slawatch.config.schema import AgentCredential, CollectorConfig, TokenDigest
 
 Kind = Literal["admin", "agent", "customer", "metrics"]
 
-UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="slawatch"'}
-REQUEST_PRINCIPAL = "slawatch.principal"
-"""Where a middleware puts the principal of a request without a bearer token, found by other
-means (a browser's session cookie, a share link's key: `slawatch.collector.pages`); read by
-`Authenticator.of`. Set only for requests that change nothing (GET, HEAD)."""
-REQUEST_SHARE_KEY = "slawatch.share_key"
-"""The share link's key a request was let in by, if it was (its page's links carry it on)."""
-
 
 @dataclass(frozen=True, slots=True)
 class Principal:
     kind: Kind
     id: str
     """The agent's or customer's id; "admin" for the admin."""
+
+
+UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="slawatch"'}
+REQUEST_PRINCIPAL = web.RequestKey("principal", Principal)
+"""Where a middleware puts the principal of a request without a bearer token, found by other
+means (a browser's session cookie, a share link's key: `slawatch.collector.pages`); read by
+`Authenticator.of`. Set only for requests that change nothing (GET, HEAD)."""
+REQUEST_SHARE_KEY = web.RequestKey("share_key", str)
+"""The share link's key a request was let in by, if it was (its page's links carry it on)."""
 
 
 class Authenticator:

@@ -7,7 +7,8 @@ for the last 2 days, pushed through the ingest API:
   of the 24 h chart has p50 200 ms and p95 300 ms. TLS certificate valid 30 more days.
 - `db` (SLA `acme-db`, objective 99.95): eu-1 only, down for the last 30 minutes with an error
   carrying markup: an ongoing incident, the SLA breached (30 min down > its budget of 16.2 min).
-- `api` (SLA `globex-api`, public page): eu-1 up; us-1 stopped an hour ago (stale).
+- `api` (SLA `globex-api`, private page): eu-1 up; us-1 stopped an hour ago (stale).
+- `umbrella-web` (check `web` again): Umbrella's page is public.
 Names carry markup (`<script>` in an SLA's and a customer's name, `<img>` in the error) to show
 that pages render them as text. A webhook channel pointing at a closed port keeps the `db`
 alert's notification waiting.
@@ -58,7 +59,8 @@ collector:
       name: "{CUSTOMER_NAME}"
       token: {ACME}
       brand: {{logo_url: "https://cdn.acme.example/logo.png", accent: "#0a7d5a"}}
-    - {{id: globex, name: Globex, token: {GLOBEX}, public_status: true}}
+    - {{id: globex, name: Globex, token: {GLOBEX}}}
+    - {{id: umbrella, name: Umbrella, public_status: true}}
 {extra_collector}
 checks:
   - {{id: web, url: "https://acme.example/health"}}
@@ -68,6 +70,7 @@ slas:
   - {{id: acme-web, customer: acme, name: "{SCRIPT_NAME}", checks: [web], objective: 99.9}}
   - {{id: acme-db, customer: acme, name: ACME database, checks: [db], objective: 99.95}}
   - {{id: globex-api, customer: globex, name: Globex API, checks: [api], objective: 99.0}}
+  - {{id: umbrella-web, customer: umbrella, name: Umbrella web, checks: [web], objective: 99.0}}
 alerts:
   channels:
     - {{id: ops-hook, type: webhook, url: "http://127.0.0.1:{free_port()}/hook", secret: hook-secret-0123456789}}

@@ -18,6 +18,7 @@ from aiohttp import web
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from slawatch.collector.auth import REQUEST_PRINCIPAL, Principal
+from slawatch.collector.store import BrowserSession
 
 TEMPLATES = Environment(
     loader=PackageLoader("slawatch.collector.pages", "templates"),
@@ -26,7 +27,7 @@ TEMPLATES = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-REQUEST_SESSION = "slawatch.session"
+REQUEST_SESSION = web.RequestKey("browser_session", BrowserSession | None)  # type: ignore[arg-type]
 """The request's `BrowserSession`, when it came with a valid session cookie."""
 STATIC_FILES = ("refresh.js",)
 

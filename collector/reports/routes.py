@@ -23,6 +23,7 @@ from aiohttp import web
 from slawatch.collector import links, openapi
 from slawatch.collector.app import AUTH, CLOCK, CONFIG, STORE, read_small_json
 from slawatch.collector.auth import UNAUTHORIZED_HEADERS, Principal
+from slawatch.collector.branding import with_logo
 from slawatch.collector.engine.periods import Window, format_instant, parse_instant_ms
 from slawatch.collector.engine.verdict import VERDICTS
 from slawatch.collector.errors import ApiError
@@ -377,7 +378,10 @@ def _csv(text: str, file_name: str) -> web.Response:
 
 def _html(config: Config, found: SlaReport, now_ms: int) -> web.Response:
     page = report_page(found, config, now_ms)
-    return web.Response(text=page, content_type="text/html", charset="utf-8", headers=HTML_HEADERS)
+    settings, customer_id = config.collector, found.report.sla.customer
+    customer = settings.customer(customer_id) if settings and customer_id else None
+    headers = with_logo(HTML_HEADERS, customer.brand if customer else None)
+    return web.Response(text=page, content_type="text/html", charset="utf-8", headers=headers)
 
 
 # ------------------------------------------------------------------------------------ OpenAPI

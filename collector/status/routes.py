@@ -30,6 +30,7 @@ from aiohttp import web
 from slawatch.collector import links, openapi
 from slawatch.collector.app import AUTH, CLOCK, CONFIG, INGEST_LISTENERS, STORE
 from slawatch.collector.auth import REQUEST_SHARE_KEY, UNAUTHORIZED_HEADERS
+from slawatch.collector.branding import with_logo
 from slawatch.collector.engine.verdict import VERDICTS
 from slawatch.collector.errors import ApiError
 from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
@@ -89,7 +90,8 @@ async def status_page(request: web.Request) -> web.StreamResponse:
             privileged,
             lambda: render_page(cached.status, report_links=privileged, redactor=redactor),
         )
-    return web.Response(text=page, content_type="text/html", charset="utf-8", headers=_HEADERS)
+    headers = with_logo(_HEADERS, customer.brand)
+    return web.Response(text=page, content_type="text/html", charset="utf-8", headers=headers)
 
 
 async def status_json(request: web.Request) -> web.Response:

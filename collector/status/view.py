@@ -191,6 +191,7 @@ def _view(
     )
     return {
         "customer": status.customer.name,
+        "brand": status.customer.brand,
         "public": status.customer.public_status,
         "provider": status.provider,
         "overall": {
