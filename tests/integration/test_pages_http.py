@@ -161,10 +161,12 @@ async def test_signing_in_sets_a_strict_http_only_cookie_and_signing_out_ends_th
         async with session.post(f"{site.url}/logout", data={"csrf": csrf},
                                 allow_redirects=False) as out:  # fmt: skip
             assert out.status == 303 and out.headers["Location"] == "/login"
-    async with aiohttp.ClientSession() as replay:  # the old cookie opens nothing any more
-        async with replay.get(f"{site.url}/", headers={"Cookie": f"slawatch_session={key}"},
-                              allow_redirects=False) as response:  # fmt: skip
-            assert response.status == 303
+    async with (  # the old cookie opens nothing any more
+        aiohttp.ClientSession() as replay,
+        replay.get(f"{site.url}/", headers={"Cookie": f"slawatch_session={key}"},
+                   allow_redirects=False) as response,
+    ):  # fmt: skip
+        assert response.status == 303
 
 
 async def test_a_customer_signs_in_to_its_own_status_page(site: Site) -> None:
@@ -182,10 +184,12 @@ async def test_an_agent_token_cannot_sign_in_and_a_wrong_one_is_refused(site: Si
 
 
 async def test_a_sign_in_without_the_forms_csrf_value_is_refused(site: Site) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{site.url}/login", data={"token": ADMIN}) as response:
-            assert response.status == 403
-            assert "slawatch_session" not in response.cookies
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{site.url}/login", data={"token": ADMIN}) as response,
+    ):
+        assert response.status == 403
+        assert "slawatch_session" not in response.cookies
 
 
 async def test_failed_sign_ins_are_limited_per_address_with_retry_after(site: Site) -> None:
@@ -200,22 +204,24 @@ async def test_failed_sign_ins_are_limited_per_address_with_retry_after(site: Si
 
 
 async def test_the_cookie_is_secure_behind_an_https_public_url(tmp_path: Path) -> None:
-    async with served(tmp_path, "  public_url: https://sla.example.com\n") as collector:
-        async with aiohttp.ClientSession() as session:  # as a TLS proxy would pass it on
-            async with session.get(f"{collector.url}/login") as form:
-                login_cookie = form.headers["Set-Cookie"]
-                csrf = re.search(r'name="csrf" value="([^"]+)"', await form.text())
-            assert csrf and "Secure" in login_cookie
-            value = re.search(r"slawatch_login=([^;]+)", login_cookie).group(1)  # type: ignore[union-attr]
-            async with session.post(
-                f"{collector.url}/login", headers={"Cookie": f"slawatch_login={value}"},
-                data={"csrf": csrf.group(1), "token": ADMIN}, allow_redirects=False,
-            ) as response:  # fmt: skip
-                assert response.status == 303
-                cookie = next(
-                    c for c in response.headers.getall("Set-Cookie") if "slawatch_session=" in c
-                )
-            assert "Secure" in cookie and "HttpOnly" in cookie
+    async with (
+        served(tmp_path, "  public_url: https://sla.example.com\n") as collector,
+        aiohttp.ClientSession() as session,  # as a TLS proxy would pass it on
+    ):
+        async with session.get(f"{collector.url}/login") as form:
+            login_cookie = form.headers["Set-Cookie"]
+            csrf = re.search(r'name="csrf" value="([^"]+)"', await form.text())
+        assert csrf and "Secure" in login_cookie
+        value = re.search(r"slawatch_login=([^;]+)", login_cookie).group(1)  # type: ignore[union-attr]
+        async with session.post(
+            f"{collector.url}/login", headers={"Cookie": f"slawatch_login={value}"},
+            data={"csrf": csrf.group(1), "token": ADMIN}, allow_redirects=False,
+        ) as response:  # fmt: skip
+            assert response.status == 303
+            cookie = next(
+                c for c in response.headers.getall("Set-Cookie") if "slawatch_session=" in c
+            )
+        assert "Secure" in cookie and "HttpOnly" in cookie
 
 
 # ---------------------------------------------------------------------------- share links
@@ -271,23 +277,25 @@ async def test_a_share_link_is_stored_hashed_and_opens_until_revoked_or_expired(
 async def test_a_bad_share_link_request_is_a_400_naming_the_field(
     site: Site, body: dict[str, str], field: str
 ) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{site.url}/api/v1/share-links", headers=auth(ADMIN),
-                                json=body) as response:  # fmt: skip
-            assert response.status == 400
-            assert [d["field"] for d in (await response.json())["details"]] == [field]
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{site.url}/api/v1/share-links", headers=auth(ADMIN), json=body) as response,
+    ):
+        assert response.status == 400
+        assert [d["field"] for d in (await response.json())["details"]] == [field]
 
 
 async def test_an_absolute_share_url_comes_from_public_url(tmp_path: Path) -> None:
-    async with served(tmp_path, "  public_url: https://sla.example.com/\n") as collector:
-        async with aiohttp.ClientSession() as session:
-            async with session.post(
-                f"{collector.url}/api/v1/share-links", headers=auth(ADMIN),
-                json={"customer": "globex", "expires": "2026-11-11T00:00:00Z"},
-            ) as response:  # fmt: skip
-                assert (await response.json())["url"].startswith(
-                    "https://sla.example.com/status/globex?key="
-                )
+    async with (
+        served(tmp_path, "  public_url: https://sla.example.com/\n") as collector,
+        aiohttp.ClientSession() as session,session.post(
+        f"{collector.url}/api/v1/share-links", headers=auth(ADMIN),
+        json={"customer": "globex", "expires": "2026-11-11T00:00:00Z"},
+    ) as response
+    ):  # fmt: skip
+        assert (await response.json())["url"].startswith(
+            "https://sla.example.com/status/globex?key="
+        )
 
 
 # ---------------------------------------------------------------------------- admin actions
@@ -349,9 +357,11 @@ async def test_a_customer_session_cannot_post_admin_actions(site: Site) -> None:
             "csrf": csrf, "confirmed": "yes", "customer": "globex",
             "expires": "2026-11-12T00:00"}) as refused:  # fmt: skip
             assert refused.status == 403
-    async with aiohttp.ClientSession() as admin:
-        async with admin.get(f"{site.url}/api/v1/share-links", headers=auth(ADMIN)) as listed:
-            assert len((await listed.json())["share_links"]) == 2  # the fixture's only
+    async with (
+        aiohttp.ClientSession() as admin,
+        admin.get(f"{site.url}/api/v1/share-links", headers=auth(ADMIN)) as listed,
+    ):
+        assert len((await listed.json())["share_links"]) == 2  # the fixture's only
 
 
 async def test_minting_a_share_link_in_the_pages_shows_its_url_once(site: Site) -> None:
@@ -364,9 +374,11 @@ async def test_minting_a_share_link_in_the_pages_shows_its_url_once(site: Site) 
             text = await done.text()
         url = re.search(r'id="share-url" readonly value="([^"]+)"', text)
         assert url and url.group(1).startswith("/status/globex?key=")
-        async with aiohttp.ClientSession() as anyone:
-            async with anyone.get(f"{site.url}{url.group(1)}") as shared:
-                assert shared.status == 200
+        async with (
+            aiohttp.ClientSession() as anyone,
+            anyone.get(f"{site.url}{url.group(1)}") as shared,
+        ):
+            assert shared.status == 200
 
 
 # ---------------------------------------------------------------------------- headers, brand
