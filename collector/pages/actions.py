@@ -1,5 +1,5 @@
 """Admin actions in the pages (CONTRACT §8): declare and delete maintenance, send a test alert,
-mint and revoke share links, from `GET /admin`.
+mint and revoke share links, end every browser session of a principal, from `GET /admin`.
 
 Each is a form POSTed with the session's CSRF token (`sessions.require_form`), answered first by
 a confirmation page that repeats what will be done (a second POST with `confirmed=yes`: no
@@ -174,7 +174,23 @@ async def _revoke(
     return f"Share link {link} revoked.", None
 
 
+async def _sign_out(
+    request: web.Request, fields: dict[str, str], principal: Principal
+) -> tuple[str, Any]:
+    who = fields.get("principal", "")
+    settings = request.app[CONFIG].collector
+    customers = {c.id for c in settings.customers} if settings else set()
+    if who != "admin" and who not in customers:
+        raise ApiError(400, "no such principal", [{"field": "principal", "error": "unknown"}])
+    kind = "admin" if who == "admin" else "customer"
+    ended = await request.app[STORE].delete_sessions(kind, who)
+    return f"{ended} session(s) of {who} ended.", None
+
+
 def setup(app: web.Application) -> None:
+    app.router.add_post("/admin/sessions/sign-out", _action(
+        "sign out every session of", lambda f: [("Principal", f.get("principal", ""))],
+        _sign_out))  # fmt: skip
     app.router.add_get("/admin", admin_page)
     app.router.add_post(
         "/admin/maintenance",

@@ -426,3 +426,50 @@ def test_a_brand_that_could_break_out_of_its_page_is_a_config_error(
     with pytest.raises(ConfigError) as error:
         parse_config(text, base_dir=tmp_path, process="collector")
     assert f"collector.customers[0].brand.{key}" in str(error.value)
+
+
+async def test_the_admin_ends_every_session_of_a_customer(site: Site) -> None:
+    async with browser() as customer, browser() as admin:
+        await sign_in(customer, site.url, ACME)
+        async with customer.get(f"{site.url}/status/acme", allow_redirects=False) as page:
+            assert page.status == 200
+        await sign_in(admin, site.url, ADMIN)
+        csrf = await page_csrf(admin, f"{site.url}/admin")
+        async with admin.post(f"{site.url}/admin/sessions/sign-out",
+                              data={"csrf": csrf, "confirmed": "yes", "principal": "acme"}) as done:  # fmt: skip
+            assert done.status == 200
+            assert "1 session(s) of acme ended" in await done.text()
+        async with customer.get(f"{site.url}/status/acme", allow_redirects=False) as page:
+            assert page.status == 401  # a private page, no session any more
+        async with admin.get(f"{site.url}/", allow_redirects=False) as page:
+            assert page.status == 200  # the admin's own session goes on
+
+
+async def test_a_stale_overview_answers_at_once_and_a_newer_one_follows(site: Site) -> None:
+    from slawatch.collector.pages.overview import OVERVIEW_CACHE
+    from tests.pages_scene import sample
+
+    def updated(text: str) -> str:
+        found = re.search(r'<time id="updated" datetime="([^"]+)"', text)
+        assert found
+        return found.group(1)
+
+    clock = site.collector.app[CLOCK]
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{site.url}/", headers=auth(ADMIN)) as first:
+            assert updated(await first.text()) == "2026-11-10T12:00:00Z"
+        clock.now += 3  # type: ignore[attr-defined]
+        async with session.post(
+            f"{site.url}/api/v1/samples", headers=auth(AGENT),
+            json={"agent": "eu-1", "samples": [sample("db", NOW + 1000, "eu-1")]},
+        ) as pushed:  # fmt: skip
+            assert pushed.status == 200
+        async with session.get(f"{site.url}/", headers=auth(ADMIN)) as stale:
+            assert updated(await stale.text()) == "2026-11-10T12:00:00Z"
+        refreshing = site.collector.app[OVERVIEW_CACHE].refreshing
+        assert refreshing is not None
+        await refreshing
+        async with session.get(f"{site.url}/", headers=auth(ADMIN)) as newer:
+            text = await newer.text()
+        assert updated(text) == "2026-11-10T12:00:03Z"
+        assert re.search(r'id="check-db" data-state="up"', text)  # the new sample's state
