@@ -7,10 +7,12 @@ of the SLA's customer: anyone when it is public, else its session, its token, a 
 from __future__ import annotations
 
 import math
+from typing import Any
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from slawatch.collector import openapi
 from slawatch.collector.app import AUTH, CLOCK, CONFIG, STORE
 from slawatch.collector.engine.sla import Report
 from slawatch.collector.errors import ApiError
@@ -118,3 +120,35 @@ def _svg(text: str) -> web.Response:
 def setup(app: web.Application) -> None:
     app.router.add_get("/badge/{sla}/availability.svg", availability_badge)
     app.router.add_get("/badge/{sla}/status.svg", status_badge)
+    openapi.document(app).add(PATHS, {})
+
+
+def _operation(summary: str) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "description": "Readable wherever the SLA's customer's status page is: by anyone when it "
+        "is public, else with the customer's session or token, a share link's `key`, or the "
+        "admin's.",
+        "security": [{}, {"bearer": []}],
+        "parameters": [
+            {"name": "sla", "in": "path", "required": True,
+             "schema": {"type": "string", "pattern": openapi.ID_REGEX}},
+            {"name": "key", "in": "query", "required": False, "schema": {"type": "string"},
+             "description": "a share link's key"},
+        ],
+        "responses": {
+            "200": {"description": "The badge",
+                    "content": {"image/svg+xml": {"schema": {"type": "string"}}}},
+            "401": openapi.UNAUTHORIZED,
+            "403": openapi.FORBIDDEN,
+            "404": openapi.error_response("No such SLA (or another customer's)"),
+        },
+    }  # fmt: skip
+
+
+PATHS: dict[str, Any] = {
+    "/badge/{sla}/availability.svg": {
+        "get": _operation("The current period's availability as a badge, coloured by verdict")
+    },
+    "/badge/{sla}/status.svg": {"get": _operation("The SLA's state now as a badge")},
+}
