@@ -67,6 +67,7 @@ async def check_page(request: web.Request) -> web.Response:
     seen = {c.id: c for c in await store.seen_checks()}.get(check_id)
     interval = seen.interval_ms if seen else None
     last = (await store.last_samples()).get(check_id, {})
+    labels = {agent.id: dict(agent.labels) for agent in await store.seen_agents()}
     day = await store.check_samples(check_id, now_ms - DAY_MS, now_ms + 1, MAX_DAY_SAMPLES)
     agents = []
     for agent, state in current.agents.items() if current else ():
@@ -79,6 +80,7 @@ async def check_page(request: web.Request) -> web.Response:
         agents.append(
             {
                 "agent": agent,
+                "labels": ", ".join(f"{k}={v}" for k, v in sorted(labels.get(agent, {}).items())),
                 "state": state.value,
                 "state_text": STATE_TEXT[state.value],
                 "icon": STATE_ICON[state.value],

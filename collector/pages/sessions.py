@@ -171,7 +171,9 @@ def _refusal(request: web.Request, principal: Principal) -> Answer:
             403,
             "Not allowed",
             "This page is for the operator. You are signed in as "
-            + ("a customer" if principal.kind == "customer" else f"a {principal.kind} token")
+            + {"customer": "a customer", "agent": "an agent's token"}.get(
+                principal.kind, f"the {principal.kind} token"
+            )
             + ".",
             home=f"/status/{principal.id}" if principal.kind == "customer" else None,
         )
@@ -223,6 +225,10 @@ def safe_next(target: str | None, principal: Principal) -> str:
 
 
 async def login_page(request: web.Request) -> web.Response:
+    found = await current_session(request)
+    if found is not None:
+        principal = Principal(found.kind, found.principal)  # type: ignore[arg-type]
+        return redirect(safe_next(request.query.get("next"), principal))
     nonce = secrets.token_urlsafe(24)
     response = page(
         request,

@@ -84,6 +84,14 @@ async def status_page(request: web.Request) -> web.StreamResponse:
             redactor=redactor,
             link_query="&" + urlencode({"key": shared}),
         )
+    elif "Authorization" not in request.headers and privileged:  # a browser's session
+        page = cached.output(
+            "html-session",
+            privileged,
+            lambda: render_page(
+                cached.status, report_links=True, redactor=redactor, signed_in=True
+            ),
+        )
     else:
         page = cached.output(
             "html",

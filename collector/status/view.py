@@ -172,11 +172,17 @@ def report_path(status: SlaStatus) -> str:
 
 
 def render_page(
-    status: CustomerStatus, *, report_links: bool, redactor: Redactor, link_query: str = ""
+    status: CustomerStatus,
+    *,
+    report_links: bool,
+    redactor: Redactor,
+    link_query: str = "",
+    signed_in: bool = False,
 ) -> str:
-    """`link_query` ("&key=…") is added to the report links (a share link's key)."""
+    """`link_query` ("&key=…") is added to the report links (a share link's key); `signed_in`
+    (a browser's session) adds a sign-out link."""
     return TEMPLATES.get_template("status.html").render(
-        view=_view(status, report_links, redactor, link_query), error=None
+        view=_view(status, report_links, redactor, link_query), error=None, signed_in=signed_in
     )
 
 

@@ -130,6 +130,8 @@ async def test_a_check_page_shows_its_agents_charts_phases_and_incidents(site: S
     assert page.url == f"{site.url}/checks/web"
     assert await page.get_attribute("#check-state", "data-state") == "up"
     assert await page.locator("#agents tbody tr[data-state=up]").count() == 3
+    labels = page.locator("#agents tbody tr[data-agent=eu-1] .labels")
+    assert await labels.inner_text() == "site=<b>lab</b>"  # an agent's labels are text too
     assert await page.get_attribute("#day-figures data.p50", "value") == "200.0"
     assert await page.get_attribute("#day-figures data.p95", "value") == "300.0"
     week_p50 = float(await page.get_attribute("#week-figures data.p50", "value") or "nan")
@@ -182,7 +184,12 @@ async def test_a_customer_reaches_only_its_own_pages(site: Site) -> None:
     assert "Not allowed" in await page.inner_text("h1")
     await page.click("text=Continue")
     assert page.url == f"{site.url}/status/acme"
-    refused = [e for e in watched.errors if "403" in e or "404" in e]
+    await page.click("#sign-out")
+    await page.click("form button[type=submit]")
+    await page.wait_for_url(f"{site.url}/login")
+    response = await page.goto(f"{site.url}/status/acme")
+    assert response.status == 401
+    refused = [e for e in watched.errors if any(f"status of {s}" in e for s in (401, 403, 404))]
     assert [e for e in watched.errors if e not in refused] == []
 
 
