@@ -1,6 +1,6 @@
 """How the pages are served: Jinja2 templates (autoescaped), one strict Content-Security-Policy
 with a fresh nonce per response for the page's own `<style>`, scripts only from this collector
-(`/pages/static/…`), images only from here and the customer's logo, forms only to here.
+(`/pages/static/…`), images and forms only here.
 
 `page(request, template, …)` renders a template with what every page needs: the signed-in
 principal, its session's CSRF token (forms send it back), the nonce and the brand.
@@ -12,7 +12,6 @@ import secrets
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -41,24 +40,17 @@ class Answer(Exception):
         self.response = response
 
 
-def csp(nonce: str, images: tuple[str, ...] = ()) -> str:
-    """The pages' policy: nothing from elsewhere, but the logos named in `images`."""
-    image_sources = " ".join(("'self'", *images))
+def csp(nonce: str) -> str:
+    """The pages' policy: nothing from elsewhere; the page's own style by its nonce."""
     return (
-        f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'self'; "
-        f"img-src {image_sources}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+        f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'self'; img-src 'self'; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     )
 
 
-def origin(url: str) -> str:
-    """The origin of an http(s) URL, for a CSP source."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def headers(nonce: str, images: tuple[str, ...] = ()) -> dict[str, str]:
+def headers(nonce: str) -> dict[str, str]:
     return {
-        "Content-Security-Policy": csp(nonce, images),
+        "Content-Security-Policy": csp(nonce),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin",
         "Cache-Control": "no-store",
@@ -72,7 +64,6 @@ def page(
     status: int = 200,
     title: str,
     extra_headers: Mapping[str, str] | None = None,
-    images: tuple[str, ...] = (),
     **context: Any,
 ) -> web.Response:
     nonce = secrets.token_urlsafe(18)
@@ -90,7 +81,7 @@ def page(
         status=status,
         content_type="text/html",
         charset="utf-8",
-        headers={**headers(nonce, images), **(extra_headers or {})},
+        headers={**headers(nonce), **(extra_headers or {})},
     )
 
 
