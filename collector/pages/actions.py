@@ -3,8 +3,9 @@ mint and revoke share links, end every browser session of a principal, from `GET
 
 Each is a form POSTed with the session's CSRF token (`sessions.require_form`), answered first by
 a confirmation page that repeats what will be done (a second POST with `confirmed=yes`: no
-script needed), then done through the very function behind the API route (`maintenance_declared`,
-`maintenance_deleted`, `test_sent`, `share.mint`, `share.revoke`), and logged with the principal
+script needed), then done through the very function behind the API route (`MAINTENANCE_ACTIONS`,
+registered by the maintenance routes; `test_sent`, `share.mint`, `share.revoke`), and logged with
+the principal
 (`page_action`). The API's refusals are shown as they are, field by field.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from slawatch.collector.admin_actions import MAINTENANCE_ACTIONS
 from slawatch.collector.alerts.api import test_sent
 from slawatch.collector.app import CLOCK, CONFIG, STORE
 from slawatch.collector.auth import Principal
@@ -27,7 +29,6 @@ from slawatch.collector.pages import share
 from slawatch.collector.pages.render import page
 from slawatch.collector.pages.sessions import require_form, require_page
 from slawatch.collector.reports.build import LATEST_MS
-from slawatch.collector.reports.routes import maintenance_declared, maintenance_deleted
 
 log = structlog.get_logger()
 
@@ -136,7 +137,9 @@ async def _declare(
         "end": utc_instant(fields.get("end", "")),
         "reason": fields.get("reason", ""),
     }
-    answer = _answer(await maintenance_declared(request.app, document, _now_ms(request)))
+    answer = _answer(
+        await request.app[MAINTENANCE_ACTIONS].declare(request.app, document, _now_ms(request))
+    )
     return f"Maintenance declared for {document['sla']}.", answer
 
 
@@ -144,7 +147,7 @@ async def _delete(
     request: web.Request, fields: dict[str, str], principal: Principal
 ) -> tuple[str, Any]:
     window = request.match_info["id"]
-    await maintenance_deleted(request.app, window)
+    await request.app[MAINTENANCE_ACTIONS].delete(request.app, window)
     return f"Maintenance window {window} deleted.", None
 
 

@@ -18,9 +18,9 @@ from slawatch.collector.engine.sla import Report
 from slawatch.collector.errors import ApiError
 from slawatch.collector.reports.build import summaries
 from slawatch.collector.reports.formats import percent
+from slawatch.collector.status.access import access
 from slawatch.collector.status.cache import STATUS_CACHE
 from slawatch.collector.status.model import sla_state
-from slawatch.collector.status.routes import _access
 from slawatch.config.contract import ID_PATTERN
 
 COLOURS = {
@@ -85,7 +85,7 @@ async def _status(request: web.Request) -> tuple[Report, str]:
     settings = config.collector
     owner = settings.customer(sla.customer) if settings and sla and sla.customer else None
     if sla is not None and owner is not None:
-        customer, _ = _access(request, owner.id)
+        customer, _ = access(request, owner.id)
         cached = await app[STATUS_CACHE].get(app[STORE], config, customer, now_ms)
         status = next(s for s in cached.status.slas if s.sla.id == sla_id)
         return status.summary.report, status.state

@@ -22,8 +22,7 @@ from slawatch.collector.pages.render import message, page
 from slawatch.collector.pages.sessions import require_page
 from slawatch.collector.reports.build import window_reports
 from slawatch.collector.reports.words import span
-from slawatch.collector.status.routes import REDACTOR
-from slawatch.collector.status.view import plain_error
+from slawatch.collector.status.view import Redactor, plain_error
 from slawatch.config.contract import ID_PATTERN
 from slawatch.config.schema import Sla
 
@@ -93,20 +92,20 @@ async def check_page(request: web.Request) -> web.Response:
                 else f"{sample.latency_ms:.1f} ms",
             }
         )
-    redactor = app[REDACTOR]
+    redactor = Redactor.of(config)
     quorum = current.quorum if current else (configured.quorum if configured else DEFAULT_QUORUM)
     incidents = await _incidents(app, check_id, quorum, now_ms)
     tls = [s.tls_expires for _, s in day if s.tls_expires is not None]
-    state = (current.state if current else State.UNKNOWN).value
+    state_now = (current.state if current else State.UNKNOWN).value
     return page(
         request,
         "check.html",
         title=f"Check {check_id}",
         refresh_s=60,
         check=check_id,
-        state=state,
-        state_text=STATE_TEXT[state],
-        icon=STATE_ICON[state],
+        state=state_now,
+        state_text=STATE_TEXT[state_now],
+        icon=STATE_ICON[state_now],
         quorum=str(quorum),
         interval=span(interval / 1000) if interval else "unknown",
         agents=agents,

@@ -26,7 +26,7 @@ TEMPLATES = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-REQUEST_SESSION = web.RequestKey("browser_session", BrowserSession | None)  # type: ignore[arg-type]
+REQUEST_SESSION: web.RequestKey[BrowserSession | None] = web.RequestKey("browser_session")
 """The request's `BrowserSession`, when it came with a valid session cookie."""
 STATIC_FILES = ("refresh.js",)
 

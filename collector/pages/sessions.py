@@ -117,7 +117,7 @@ async def current_session(request: web.Request) -> BrowserSession | None:
     if REQUEST_SESSION in request:
         return request[REQUEST_SESSION]
     key = request.cookies.get(SESSION_COOKIE)
-    found = None
+    found: BrowserSession | None = None
     if key and len(key) <= 128:
         found = await request.app[STORE].session(digest(key), now_ms(request))
     request[REQUEST_SESSION] = found

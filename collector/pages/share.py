@@ -87,7 +87,9 @@ def link_json(link: ShareLink) -> dict[str, Any]:
     }
 
 
-async def mint(app: web.Application, document: Any, now_ms: int, principal: Principal) -> dict:
+async def mint(
+    app: web.Application, document: Any, now_ms: int, principal: Principal
+) -> dict[str, Any]:
     """A new share link from a request body (the API's and the pages' path), or ApiError 400
     naming every bad field."""
     config: Config = app[CONFIG]
@@ -178,7 +180,7 @@ def setup(app: web.Application) -> None:
 
 _REF = "#/components/schemas/"
 _INSTANT = {"type": "string", "format": "date-time"}
-_LINK = {
+_LINK: dict[str, Any] = {
     "type": "object",
     "required": ["id", "customer", "created", "expires"],
     "properties": {

@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from slawatch.collector import links, openapi
+from slawatch.collector.admin_actions import MAINTENANCE_ACTIONS, MaintenanceActions
 from slawatch.collector.app import AUTH, CLOCK, CONFIG, STORE, read_small_json
 from slawatch.collector.auth import UNAUTHORIZED_HEADERS, Principal
 from slawatch.collector.branding import with_logo
@@ -62,6 +63,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/v1/maintenance", list_maintenance)
     app.router.add_delete("/api/v1/maintenance/{id}", delete_maintenance)
     app[LATENCY_CACHE] = LatencyCache()
+    app[MAINTENANCE_ACTIONS] = MaintenanceActions(maintenance_declared, maintenance_deleted)
     openapi.document(app).add(PATHS, SCHEMAS)
     sla_metrics.setup(app)
 

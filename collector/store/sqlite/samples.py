@@ -182,7 +182,7 @@ class SqliteSampleReads(SqliteIngest):
             (check, start_ms, end_ms, limit),
         ) as cursor:
             return [
-                (row[0], SampleRow(row[1], bool(row[2]), *row[3:], check, None))
+                (row[0], SampleRow(*row[1:], check, None)._replace(ok=bool(row[2])))  # type: ignore[call-arg]
                 for row in await cursor.fetchall()
             ]
 
