@@ -22,6 +22,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from slawatch.collector import app as api
+from slawatch.collector import pages
 from slawatch.collector.alerts import api as alerts_api
 from slawatch.collector.alerts import service as alerts_service
 from slawatch.collector.auth import Authenticator
@@ -61,6 +62,7 @@ ROUTES: tuple[RouteSetup, ...] = (
     status.setup,
     fleet_checks.setup,
     fleet_reload.setup,
+    pages.setup,
 )
 """The `setup(app)` of every module of routes; a new module adds its own here."""
 

@@ -191,11 +191,22 @@ class AgentCredential:
 
 
 @dataclass(frozen=True, slots=True)
+class Brand:
+    """A customer's look on its status page and reports."""
+
+    logo_url: str | None = None
+    """http(s), a plain host: the pages' Content-Security-Policy names its origin."""
+    accent: str | None = None
+    """A CSS colour: `#0a7d5a`, `rgb(10 125 90)`, `hsl(…)`."""
+
+
+@dataclass(frozen=True, slots=True)
 class Customer:
     id: str
     name: str
     token: TokenDigest | None = None
     public_status: bool = False
+    brand: Brand | None = None
 
 
 @dataclass(frozen=True, slots=True)

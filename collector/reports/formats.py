@@ -34,7 +34,7 @@ from slawatch.collector.reports.words import (
     span,
     verdict_meaning,
 )
-from slawatch.config.schema import Config
+from slawatch.config.schema import Brand, Config
 
 REPORT_COLUMNS = (
     "sla", "customer", "name", "period", "from", "to", "as_of", "objective",
@@ -152,6 +152,7 @@ def report_page(found: SlaReport, config: Config, generated_ms: int) -> str:
         customer_name=customer.name if customer else customer_id,
         provider=settings.provider_name if settings else None,
         generated_ms=generated_ms,
+        brand=customer.brand if customer else None,
     )
 
 
@@ -161,10 +162,11 @@ def report_html(
     customer_name: str | None,
     provider: str | None,
     generated_ms: int,
+    brand: Brand | None = None,
 ) -> str:
-    """The printable report a provider sends a customer."""
+    """The printable report a provider sends a customer (in `brand`'s colour and logo)."""
     return TEMPLATES.get_template("report.html").render(
-        view=_view(found, customer_name, provider, generated_ms)
+        view=_view(found, customer_name, provider, generated_ms), brand=brand
     )
 
 

@@ -21,8 +21,10 @@ from typing import Any
 from aiohttp import web
 
 from slawatch.collector import links, openapi
+from slawatch.collector.admin_actions import MAINTENANCE_ACTIONS, MaintenanceActions
 from slawatch.collector.app import AUTH, CLOCK, CONFIG, STORE, read_small_json
 from slawatch.collector.auth import UNAUTHORIZED_HEADERS, Principal
+from slawatch.collector.branding import with_logo
 from slawatch.collector.engine.periods import Window, format_instant, parse_instant_ms
 from slawatch.collector.engine.verdict import VERDICTS
 from slawatch.collector.errors import ApiError
@@ -45,7 +47,8 @@ from slawatch.collector.reports.formats import incidents_csv, report_csv, report
 from slawatch.config.schema import Config, Sla
 
 FORMATS = ("json", "csv", "html")
-REPORT_PARAMETERS = ("period", "from", "to", "format")
+REPORT_PARAMETERS = ("period", "from", "to", "format", "key")
+"""`key`: a share link's (`slawatch.collector.pages.share`)."""
 MAX_MAINTENANCE_DAYS = 366
 MAX_REASON_CHARS = 1000
 LATENCY_CACHE = web.AppKey("latency_cache", LatencyCache)
@@ -60,6 +63,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/v1/maintenance", list_maintenance)
     app.router.add_delete("/api/v1/maintenance/{id}", delete_maintenance)
     app[LATENCY_CACHE] = LatencyCache()
+    app[MAINTENANCE_ACTIONS] = MaintenanceActions(maintenance_declared, maintenance_deleted)
     openapi.document(app).add(PATHS, SCHEMAS)
     sla_metrics.setup(app)
 
@@ -159,13 +163,19 @@ class Declaration:
 async def declare_maintenance(request: web.Request) -> web.Response:
     app = request.app
     app[AUTH].require(request, "admin")
-    declaration = parse_declaration(await read_small_json(request), app[CONFIG])
+    return await maintenance_declared(app, await read_small_json(request), _now_ms(request))
+
+
+async def maintenance_declared(app: web.Application, document: Any, now_ms: int) -> web.Response:
+    """Store the window a request body declares: the API's answer (the pages' admin form takes
+    this path too)."""
+    declaration = parse_declaration(document, app[CONFIG])
     stored = await app[STORE].add_maintenance(
         declaration.slas,
         declaration.start_ms,
         declaration.end_ms,
         declaration.reason,
-        created_ms=_now_ms(request),
+        created_ms=now_ms,
     )
     sla_metrics.invalidate(app)
     return web.json_response(
@@ -275,7 +285,11 @@ async def list_maintenance(request: web.Request) -> web.Response:
 async def delete_maintenance(request: web.Request) -> web.Response:
     app = request.app
     app[AUTH].require(request, "admin")
-    text = request.match_info["id"]
+    return await maintenance_deleted(app, request.match_info["id"])
+
+
+async def maintenance_deleted(app: web.Application, text: str) -> web.Response:
+    """Delete a declared window by its id as the path gives it: the API's answer."""
     if not text.isascii() or not text.isdigit() or len(text) > 18:
         raise ApiError(404, f"no declared maintenance window {text[:32]!r}")
     if not await app[STORE].delete_maintenance(int(text)):
@@ -362,7 +376,10 @@ def _csv(text: str, file_name: str) -> web.Response:
 
 def _html(config: Config, found: SlaReport, now_ms: int) -> web.Response:
     page = report_page(found, config, now_ms)
-    return web.Response(text=page, content_type="text/html", charset="utf-8", headers=HTML_HEADERS)
+    settings, customer_id = config.collector, found.report.sla.customer
+    customer = settings.customer(customer_id) if settings and customer_id else None
+    headers = with_logo(HTML_HEADERS, customer.brand if customer else None)
+    return web.Response(text=page, content_type="text/html", charset="utf-8", headers=headers)
 
 
 # ------------------------------------------------------------------------------------ OpenAPI

@@ -171,13 +171,24 @@ def report_path(status: SlaStatus) -> str:
 # --------------------------------------------------------------------------------------- HTML
 
 
-def render_page(status: CustomerStatus, *, report_links: bool, redactor: Redactor) -> str:
+def render_page(
+    status: CustomerStatus,
+    *,
+    report_links: bool,
+    redactor: Redactor,
+    link_query: str = "",
+    signed_in: bool = False,
+) -> str:
+    """`link_query` ("&key=…") is added to the report links (a share link's key); `signed_in`
+    (a browser's session) adds a sign-out link."""
     return TEMPLATES.get_template("status.html").render(
-        view=_view(status, report_links, redactor), error=None
+        view=_view(status, report_links, redactor, link_query), error=None, signed_in=signed_in
     )
 
 
-def _view(status: CustomerStatus, report_links: bool, redactor: Redactor) -> dict[str, Any]:
+def _view(
+    status: CustomerStatus, report_links: bool, redactor: Redactor, link_query: str = ""
+) -> dict[str, Any]:
     tz, now = status.timezone, status.now_ms
     incidents = sorted(
         ((s, i) for s in status.slas for i in s.incidents),
@@ -186,6 +197,7 @@ def _view(status: CustomerStatus, report_links: bool, redactor: Redactor) -> dic
     )
     return {
         "customer": status.customer.name,
+        "brand": status.customer.brand,
         "public": status.customer.public_status,
         "provider": status.provider,
         "overall": {
@@ -197,7 +209,7 @@ def _view(status: CustomerStatus, report_links: bool, redactor: Redactor) -> dic
         "updated_iso": format_instant(now),
         "refresh_s": REFRESH_S,
         "timezone": tz,
-        "slas": [_sla_view(s, report_links) for s in status.slas],
+        "slas": [_sla_view(s, report_links, link_query) for s in status.slas],
         "open": [_incident_view(s, i, redactor, now) for s, i in incidents if i.end_ms is None],
         "incidents": [
             _incident_view(s, i, redactor, now) for s, i in incidents[:MAX_PAGE_INCIDENTS]
@@ -213,7 +225,7 @@ def _view(status: CustomerStatus, report_links: bool, redactor: Redactor) -> dic
     }
 
 
-def _sla_view(status: SlaStatus, report_links: bool) -> dict[str, Any]:
+def _sla_view(status: SlaStatus, report_links: bool, link_query: str = "") -> dict[str, Any]:
     report, sla = status.summary.report, status.sla
     return {
         "id": sla.id,
@@ -242,7 +254,7 @@ def _sla_view(status: SlaStatus, report_links: bool) -> dict[str, Any]:
         f"({span(status.uptime_measured_ms / 1000)} measured)",
         "days": [_day_view(day) for day in status.days],
         "missing": list(report.missing_checks),
-        "report": f"..{report_path(status)}" if report_links else None,
+        "report": f"..{report_path(status)}{link_query}" if report_links else None,
         "timezone": sla.timezone,
     }
 

@@ -15,11 +15,13 @@ from slawatch.collector.store.protocols import (
     MaintenanceStore,
     OutboxStore,
     SampleStore,
+    SessionStore,
     Store,
     StoreLifecycle,
 )
 from slawatch.collector.store.records import (
     AlertChanges,
+    BrowserSession,
     DeclaredMaintenance,
     IngestResult,
     LastSample,
@@ -28,10 +30,12 @@ from slawatch.collector.store.records import (
     OpenAlert,
     SeenAgent,
     SeenCheck,
+    ShareLink,
 )
 
 __all__ = [
     "AlertChanges",
+    "BrowserSession",
     "DeclaredMaintenance",
     "IngestResult",
     "KeyStore",
@@ -44,6 +48,8 @@ __all__ = [
     "SampleStore",
     "SeenAgent",
     "SeenCheck",
+    "SessionStore",
+    "ShareLink",
     "Store",
     "StoreLifecycle",
     "StoreUnavailableError",

@@ -21,6 +21,7 @@ from slawatch.collector.engine.timeline import FOREVER_MS, Run
 from slawatch.collector.samples import SampleRow
 from slawatch.collector.store.records import (
     AlertChanges,
+    BrowserSession,
     DeclaredMaintenance,
     IngestResult,
     LastSample,
@@ -29,6 +30,7 @@ from slawatch.collector.store.records import (
     OpenAlert,
     SeenAgent,
     SeenCheck,
+    ShareLink,
 )
 
 
@@ -156,6 +158,12 @@ class SampleStore(Protocol):
     async def last_samples(self) -> dict[str, dict[str, LastSample]]:
         """check → agent → its newest stored sample."""
 
+    async def check_samples(
+        self, check: str, start_ms: int, end_ms: int, limit: int
+    ) -> list[tuple[str, SampleRow]]:
+        """(agent, sample) of the raw samples of one check in [start_ms, end_ms), newest first,
+        at most `limit` (a check's page: its latencies and phases). The rows' `type` is None."""
+
     async def sample_count(self) -> int:
         """How many raw samples are stored."""
 
@@ -267,5 +275,40 @@ class KeyStore(Protocol):
         one database."""
 
 
-class Store(StoreLifecycle, SampleStore, MaintenanceStore, OutboxStore, KeyStore, Protocol):
+class SessionStore(Protocol):
+    """Browser sessions (`/login`) and share links (`/api/v1/share-links`): both found by the
+    SHA-256 of a random secret that only its holder has; the secret itself is never stored."""
+
+    async def add_session(self, session: BrowserSession) -> None:
+        """Store a new session."""
+
+    async def session(self, key_sha256: bytes, now_ms: int) -> BrowserSession | None:
+        """The session of this digest, None when there is none or it expired by `now_ms`."""
+
+    async def delete_session(self, key_sha256: bytes) -> bool:
+        """End one session (sign-out); False if there was none."""
+
+    async def delete_sessions(self, kind: str, principal: str) -> int:
+        """End every session of one principal (revocation); how many there were."""
+
+    async def prune_sessions(self, now_ms: int) -> int:
+        """Forget the sessions expired by `now_ms`; how many."""
+
+    async def add_share_link(self, link: ShareLink, key_sha256: bytes) -> None:
+        """Store a new share link opened by the key of this digest."""
+
+    async def share_link(self, key_sha256: bytes, now_ms: int) -> ShareLink | None:
+        """The link of this key's digest while it is valid at `now_ms` (not expired, not
+        revoked); else None."""
+
+    async def share_links(self) -> list[ShareLink]:
+        """Every share link not revoked, newest first (expired ones included)."""
+
+    async def revoke_share_link(self, link_id: str, now_ms: int) -> bool:
+        """Revoke a link; False if there was none with that id or it was revoked already."""
+
+
+class Store(
+    StoreLifecycle, SampleStore, MaintenanceStore, OutboxStore, KeyStore, SessionStore, Protocol
+):
     """Everything a collector asks of its database."""

@@ -134,3 +134,34 @@ class AlertChanges:
 
     def __bool__(self) -> bool:
         return bool(self.notifications or self.opened or self.closed or self.marks)
+
+
+# ------------------------------------------------------------------- sessions and share links
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserSession:
+    """A browser signed in at `/login` (`slawatch.collector.pages.sessions`). The store keeps
+    the SHA-256 of the cookie's value, never the value."""
+
+    key_sha256: bytes
+    kind: str
+    """The principal's kind: "admin" or "customer"."""
+    principal: str
+    """The customer's id; "admin" for the admin."""
+    csrf: str
+    """The token every form of this session must send back."""
+    created_ms: int
+    expires_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShareLink:
+    """Read access to one customer's status page, badges and reports for whoever holds the key
+    (`POST /api/v1/share-links`). The store keeps the SHA-256 of the key, never the key."""
+
+    id: str
+    customer: str
+    created_ms: int
+    expires_ms: int
+    revoked_ms: int | None = None

@@ -6,12 +6,14 @@ import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from slawatch.config import contract
 from slawatch.config.keys import Key, Kind, Table
 from slawatch.config.reader import INVALID, KeyPath, Reader
 from slawatch.config.schema import (
     AgentCredential,
+    Brand,
     CollectorConfig,
     Customer,
     Retention,
@@ -30,6 +32,7 @@ from slawatch.config.values import (
     POSITIVE_DURATION,
     TEXT,
     format_duration,
+    parse_http_url,
 )
 
 MIN_TOKEN_CHARS = 16
@@ -59,6 +62,29 @@ def parse_provider(value: object) -> str:
     if any(not character.isprintable() for character in name):
         raise ValueError("must be one line of printable characters")
     return name
+
+
+_CSS_HEX = re.compile(r"#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
+_CSS_FUNCTION = re.compile(r"(?:rgb|rgba|hsl|hsla)\([0-9.%, /deg]{1,60}\)")
+_PLAIN_HOST = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?")
+
+
+def parse_css_colour(value: object) -> str:
+    """A CSS colour written as `#rgb`, `#rrggbb` (with alpha too), or `rgb()`/`hsl()` of
+    numbers: nothing else can reach a page's style sheet."""
+    text = value.strip() if isinstance(value, str) else None
+    if text is None or not (_CSS_HEX.fullmatch(text) or _CSS_FUNCTION.fullmatch(text)):
+        raise ValueError("must be a CSS colour such as #0a7d5a or rgb(10 125 90)")
+    return text
+
+
+def parse_logo_url(value: object) -> str:
+    """An http(s) URL of an image, its host plain (the pages' CSP names its origin)."""
+    url = parse_http_url(value)
+    netloc = urlsplit(url).netloc
+    if not _PLAIN_HOST.fullmatch(netloc) or any(c in url for c in "\"' <>;,"):
+        raise ValueError("must be an http:// or https:// URL of a plain host, without quotes")
+    return url
 
 
 TOKEN = Kind(f"string, {MIN_TOKEN_CHARS}+ characters")
@@ -103,6 +129,24 @@ AGENT = Table(
         ),
     )
 )
+BRAND = Table(
+    (
+        Key(
+            "logo_url",
+            Kind("URL (http, https)", parse_logo_url),
+            "An image shown at the top of the status page and reports; the pages' "
+            "Content-Security-Policy allows its origin.",
+            example="https://acme.example/logo.svg",
+        ),
+        Key(
+            "accent",
+            Kind("CSS colour", parse_css_colour),
+            "The accent colour of the status page and reports: `#rgb`, `#rrggbb` or "
+            "`rgb()`/`hsl()` of numbers.",
+            example="#0a7d5a",
+        ),
+    )
+)
 CUSTOMER = Table(
     (
         Key(
@@ -127,6 +171,12 @@ CUSTOMER = Table(
             BOOLEAN,
             "`/status/<id>` readable without a token.",
             default=False,
+        ),
+        Key(
+            "brand",
+            MAPPING,
+            "The customer's look on its status page and reports.",
+            table=BRAND,
         ),
     )
 )
@@ -282,6 +332,17 @@ def _customer(reader: Reader, value: Any, path: KeyPath) -> Customer:
         name=reader.take(data, CUSTOMER.key("name"), path, default=customer_id),
         token=read_token(reader, data, path, "token"),
         public_status=reader.take(data, CUSTOMER.key("public_status"), path),
+        brand=_brand(reader, data.get("brand"), (*path, "brand")),
+    )
+
+
+def _brand(reader: Reader, value: Any, path: KeyPath) -> Brand | None:
+    if value is None:
+        return None
+    data = reader.table(value, path, BRAND)
+    return Brand(
+        logo_url=reader.take(data, BRAND.key("logo_url"), path),
+        accent=reader.take(data, BRAND.key("accent"), path),
     )
 
 
