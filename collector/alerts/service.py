@@ -78,7 +78,8 @@ class AlertService:
 
     def poke(self, checks: Iterable[str] = ()) -> None:
         """Evaluate soon: new samples of `checks` arrived."""
-        self.evaluator.touch(checks)
+        if self.enabled:  # else no pass ever takes them
+            self.evaluator.touch(checks)
         self._wake.set()
 
     async def evaluate_now(self) -> AlertChanges:
