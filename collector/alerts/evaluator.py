@@ -485,7 +485,7 @@ class Evaluator:
         _, rule, target = watch
         run_ms = current.run_ms
         link = self.links.link(target.page, work.now_ms)
-        common = {"id": "", "at": work.at, "subject": target.subject, "link": link}
+        common: dict[str, Any] = {"id": "", "at": work.at, "subject": target.subject, "link": link}
         event: Any
         supersedes: tuple[str, ...] = ()
         key: tuple[object, ...] = (target.key, kind, run_ms)

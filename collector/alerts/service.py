@@ -127,6 +127,7 @@ class AlertService:
 
     async def _evaluate_forever(self) -> None:
         self._wake.set()
+        failures: tuple[type[Exception], ...] = (*self.store.errors, OSError)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=EVALUATE_EVERY_S)
@@ -136,7 +137,7 @@ class AlertService:
             try:
                 await self.evaluator.evaluate()
                 await self._prune()
-            except (*self.store.errors, OSError) as error:
+            except failures as error:
                 log.error("alert_evaluation_failed", error=str(error))
             except Exception:
                 log.exception("alert_evaluation_failed")
