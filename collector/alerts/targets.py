@@ -4,7 +4,7 @@ watch each one. The config does not change while a collector runs, so lookups ar
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set as AbstractSet
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -28,7 +28,7 @@ class Target:
     page: Page | None
     """What its messages link to."""
 
-    def silenced(self, maintenance: set[str]) -> bool:
+    def silenced(self, maintenance: AbstractSet[str]) -> bool:
         """Every SLA that covers the target is in maintenance. A check that another SLA still
         counts is watched: that SLA's customer is not in maintenance. A check in no SLA is never
         silenced."""
