@@ -4,7 +4,8 @@ watch each one. The config does not change while a collector runs, so lookups ar
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Set as AbstractSet
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
