@@ -91,6 +91,24 @@ class AgentMetrics:
             ["reason"],
             registry=registry,
         )
+        self.check_conflicts = Gauge(
+            "slawatch_check_conflict",
+            "1 for a check this agent's file defines differently from the collector's central "
+            "one (the local one runs).",
+            ["check"],
+            registry=registry,
+        )
+        self.central_checks = Gauge(
+            "slawatch_central_checks",
+            "Checks taken from the collector (or its answer kept on disk) that this agent runs.",
+            registry=registry,
+        )
+        self.checks_polls = Counter(
+            "slawatch_checks_polls",
+            "Polls of the collector for central checks, by outcome: changed, unchanged, failed.",
+            ["outcome"],
+            registry=registry,
+        )
         self.clock_skew = Gauge(
             "slawatch_clock_skew_seconds",
             "Local clock minus the collector's (from its Date header); positive: agent ahead.",

@@ -11,6 +11,11 @@ at a stable moment within that spread (an hourly check is not UNKNOWN for up to 
 restart), then joins its grid at the first slot at least half an interval later. Shorter
 intervals start on their grid, which is soon enough.
 
+`update` applies a new set of checks while running (central checks, a reload): a check whose
+settings are unchanged keeps its task and so its rhythm, a removed one is stopped (a probe in
+flight abandoned), a new or changed one starts as at start-up, but within `LIVE_SPREAD_S`
+rather than `STARTUP_SPREAD_S`.
+
 A check never overlaps itself. When a probe ends after the next slot, that run starts at once if
 its slot passed less than `late_start_grace` ago (a probe whose timeout equals its interval ends
 a few ms past the next slot; skipping it would halve its sampling and leave gaps past `2·i`, the
@@ -22,6 +27,7 @@ waits for it counts as schedule lag.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import math
 import time
@@ -40,6 +46,9 @@ SampleSink = Callable[[Sample], Awaitable[None]]
 
 STARTUP_SPREAD_S = 10.0
 """Checks with a longer interval run once within this long after the start, spread by id."""
+LIVE_SPREAD_S = 1.0
+"""Checks added while running (a poll, a reload) with a longer interval run once within this
+long, spread by id: a change shows within a poll, not a start-up spread later."""
 MAX_LATE_START_S = 0.5
 """A run may start at most this late (or a quarter of its interval, if less); later, it skips."""
 
@@ -60,13 +69,15 @@ def first_slot(check: Check, wall_now: float) -> float:
     return math.ceil((wall_now - offset) / check.interval) * check.interval + offset
 
 
-def first_runs(check: Check, wall_now: float) -> tuple[float, float]:
+def first_runs(
+    check: Check, wall_now: float, spread: float = STARTUP_SPREAD_S
+) -> tuple[float, float]:
     """The wall-clock times of the check's first run and of the grid slot its second run follows
     (the second run is at the slot after it, or later if the first runs long)."""
     grid = first_slot(check, wall_now)
-    if check.interval <= STARTUP_SPREAD_S:
+    if check.interval <= spread:
         return grid, grid
-    start = wall_now + stable_offset(check.id, STARTUP_SPREAD_S)
+    start = wall_now + stable_offset(check.id, spread)
     if grid <= start:
         return grid, grid
     joins = grid if grid - start >= check.interval / 2 else grid + check.interval
@@ -96,26 +107,63 @@ class Scheduler:
         self.metrics = metrics
         self.wall_clock = wall_clock
         self._semaphore = asyncio.Semaphore(concurrency)
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[str, tuple[Check, asyncio.Task[None]]] = {}
+        """Check id → the check its task runs and the task, once started."""
+        self._retired: set[asyncio.Task[None]] = set()
+        self._started = False
         self._failing: dict[str, str] = {}
         """Check id → error of its last probe, for the checks whose last probe failed."""
 
     async def start(self) -> None:
+        self._started = True
+        for check in self.checks:
+            self._start_check(check)
+
+    def _start_check(self, check: Check, spread: float = STARTUP_SPREAD_S) -> None:
         loop = asyncio.get_running_loop()
         wall_now, mono_now = self.wall_clock(), loop.time()
-        for check in self.checks:
-            first, slot = (mono_now + (t - wall_now) for t in first_runs(check, wall_now))
-            task = asyncio.create_task(
-                self._run_check(check, first, slot), name=f"check:{check.id}"
-            )
-            self._tasks.append(task)
+        first, slot = (mono_now + (t - wall_now) for t in first_runs(check, wall_now, spread))
+        task = asyncio.create_task(self._run_check(check, first, slot), name=f"check:{check.id}")
+        self._tasks[check.id] = (check, task)
+
+    def update(self, checks: Sequence[Check]) -> tuple[list[str], list[str], list[str]]:
+        """Run `checks` from now on; returns the ids added, changed and removed."""
+        wanted = {check.id: check for check in checks}
+        self.checks = tuple(wanted.values())
+        running = {check_id: check for check_id, (check, _) in self._tasks.items()}
+        if not self._started:
+            running = {}
+        added = [i for i in wanted if i not in running]
+        changed = [i for i in wanted if i in running and running[i] != wanted[i]]
+        removed = [i for i in running if i not in wanted]
+        if not self._started:
+            return added, changed, removed
+        for check_id in (*changed, *removed):
+            self._retire(check_id)
+        for check_id in (*added, *changed):
+            self._start_check(wanted[check_id], LIVE_SPREAD_S)
+        for check_id in removed:
+            self._failing.pop(check_id, None)
+            if self.metrics:
+                for metric in (self.metrics.probe_success, self.metrics.probe_duration):
+                    with contextlib.suppress(KeyError):
+                        metric.remove(check_id)
+        return added, changed, removed
+
+    def _retire(self, check_id: str) -> None:
+        _, task = self._tasks.pop(check_id)
+        task.cancel()
+        self._retired.add(task)
+        task.add_done_callback(self._retired.discard)
 
     async def stop(self) -> None:
         """Abandon the probes in flight; a sample already handed to the sink is not affected."""
-        for task in self._tasks:
+        tasks = [task for _, task in self._tasks.values()] + list(self._retired)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        self._started = False
 
     async def _run_check(self, check: Check, first: float, slot: float) -> None:
         """Run at `first`, then at each grid slot after `slot` that may still start."""

@@ -7,6 +7,11 @@ What the collector refuses is moved to the dead letters so that one bad sample c
 the spool; what fails for a passing reason stays and is retried. A refused token (401/403) is
 said at error level once a minute, with the collector's URL and never the token, and counted in
 `slawatch_push_refused_total{reason}`.
+
+With several collectors (CONTRACT §5) a push goes to the one that answered last and, when that
+one gives no answer, a 408, 429 or 5xx, at once to the next in order (a 4xx other than 408/429
+is an answer: the next collector would say the same). After a failover the first collector is
+tried again every `PREFER_FIRST_AFTER_S`, so the fleet goes back to it once it is back.
 """
 
 from __future__ import annotations
@@ -47,6 +52,9 @@ UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 """Answers of a proxy whose collector is away: wait for /healthz as for no answer at all."""
 MAX_RETRY_AFTER_S = 600.0
 CLOCK_SKEW_WARNING_S = 2.0
+FAILOVER_STATUSES = frozenset({408, 429})
+"""4xx answers after which the next collector is tried; 5xx and no answer too."""
+PREFER_FIRST_AFTER_S = 60.0
 THREAD_GZIP_BYTES = 64 * 1024
 """Bodies larger than this are compressed off the event loop."""
 
@@ -75,7 +83,7 @@ class Shipper:
         spool: Spool,
         *,
         agent_id: str,
-        collector_url: str,
+        collector_url: str | Sequence[str],
         token: str,
         labels: Mapping[str, str] | None = None,
         metrics: AgentMetrics | None = None,
@@ -87,8 +95,11 @@ class Shipper:
     ) -> None:
         self.spool = spool
         self.agent_id = agent_id
-        self.collector = collector_url.rstrip("/")
-        self.url = self.collector + SAMPLES_PATH
+        urls = (collector_url,) if isinstance(collector_url, str) else tuple(collector_url)
+        self.collectors = tuple(url.rstrip("/") for url in urls)
+        self._current = 0
+        """Index in `collectors` of the one pushed to."""
+        self._failed_over_at: float | None = None
         self._token = token
         self.labels = dict(labels or {})
         self.metrics = metrics
@@ -107,6 +118,27 @@ class Shipper:
         self._due_sooner = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def collector(self) -> str:
+        """The base URL of the collector pushed to now."""
+        return self.collectors[self._current]
+
+    @property
+    def url(self) -> str:
+        return self.collector + SAMPLES_PATH
+
+    def configure(
+        self, *, collector_urls: Sequence[str], token: str, labels: Mapping[str, str]
+    ) -> None:
+        """New settings after a reload; the next push uses them."""
+        collectors = tuple(url.rstrip("/") for url in collector_urls)
+        if collectors != self.collectors:
+            self.collectors = collectors
+            self._current = 0
+            self._failed_over_at = None
+        self._token = token
+        self.labels = dict(labels)
 
     def spooled(self, sample: Sample) -> None:
         """Tell the shipper of a sample the spool has just committed (a state change goes at
@@ -162,7 +194,7 @@ class Shipper:
         self._pushing = True
         started = time.monotonic()
         try:
-            result = await self._push(batch, state_change=state_change)
+            result = await self._push_with_failover(batch, state_change=state_change)
         finally:
             self._pushing = False
         seconds = time.monotonic() - started
@@ -174,6 +206,31 @@ class Shipper:
             await self._wait_to_retry(result)
         elif result.outcome is not _Outcome.TOO_LARGE:
             self.pacing.delivered(seconds)
+
+    async def _push_with_failover(
+        self, batch: Sequence[SpooledSample], *, state_change: bool
+    ) -> _Result:
+        """Push to the current collector, then to the next ones in order while they give no
+        answer, a 408, 429 or 5xx."""
+        failed_over = self._failed_over_at
+        if failed_over is not None and time.monotonic() - failed_over >= PREFER_FIRST_AFTER_S:
+            self._current, self._failed_over_at = 0, None
+        result = await self._push(batch, state_change=state_change)
+        tried = 1
+        while tried < len(self.collectors) and _fails_over(result):
+            previous = self.collector
+            self._current = (self._current + 1) % len(self.collectors)
+            self._failed_over_at = time.monotonic() if self._current else None
+            log.warning(
+                "collector_failover",
+                collector=previous,
+                to=self.collector,
+                reason=result.reason,
+                error=result.error,
+            )
+            result = await self._push(batch, state_change=state_change)
+            tried += 1
+        return result
 
     async def _push(self, batch: Sequence[SpooledSample], *, state_change: bool) -> _Result:
         body = await _gzip(self._body(batch))
@@ -332,19 +389,24 @@ class Shipper:
             await asyncio.sleep(delay)
 
     async def _wait_for_health(self, delay: float) -> None:
+        """Wait `delay`, or until one of the collectors (in order) answers /healthz: it is the
+        one pushed to next."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + delay
         while (left := deadline - loop.time()) > 0:
             await asyncio.sleep(min(left, health_probe_interval()))
-            if loop.time() < deadline and await self._collector_healthy():
-                log.info("collector_back", collector=self.collector, queued=self.spool.queued)
-                return
+            for index, collector in enumerate(self.collectors):
+                if loop.time() < deadline and await self._collector_healthy(collector):
+                    self._current = index
+                    self._failed_over_at = time.monotonic() if index else None
+                    log.info("collector_back", collector=collector, queued=self.spool.queued)
+                    return
 
-    async def _collector_healthy(self) -> bool:
+    async def _collector_healthy(self, collector: str) -> bool:
         assert self._session is not None
         try:
             async with self._session.get(
-                self.collector + HEALTH_PATH,
+                collector + HEALTH_PATH,
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=self.health_timeout),
             ) as response:
@@ -378,6 +440,15 @@ class Shipper:
             elif self._clock_skewed and not skewed:
                 log.info("clock_skew_resolved", skew_s=round(skew, 3))
             self._clock_skewed = skewed
+
+
+def _fails_over(result: _Result) -> bool:
+    """Whether the next collector should be asked: this one gave no answer, or one saying it
+    cannot take the batch now."""
+    if result.outcome is not _Outcome.RETRY:
+        return False
+    status = result.status
+    return status is None or status >= 500 or status in FAILOVER_STATUSES
 
 
 async def _gzip(body: bytes) -> bytes:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+import warnings
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +43,7 @@ log = structlog.get_logger()
 
 IngestListener = Callable[[web.Application, Batch, IngestResult], Awaitable[None]]
 MetricsRefresher = Callable[[web.Application], Awaitable[None]]
+ConfigListener = Callable[[web.Application, Config], Awaitable[None]]
 
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", Store)
@@ -59,6 +61,9 @@ INGEST_LISTENERS = web.AppKey("ingest_listeners", list[IngestListener])
 """Called after each stored batch (alerts evaluate states on ingest); errors are logged."""
 METRICS_REFRESHERS = web.AppKey("metrics_refreshers", list[MetricsRefresher])
 """Called before each scrape of /metrics, to set gauges of state (SLA availability...)."""
+CONFIG_LISTENERS = web.AppKey("config_listeners", list[ConfigListener])
+"""Called after a reload has put a new config in `CONFIG` (`fleet.reload`): a feature that
+keeps something made from the config makes it again (`replace_state`)."""
 HEALTH = web.AppKey("health", StoreHealth)
 """Whether the store can write and its database is sound: `/healthz`."""
 
@@ -102,11 +107,21 @@ def create_app(
         metrics.pushes.labels(state).set_function(functools.partial(_admission_count, app, state))
     app[INGEST_LISTENERS] = []
     app[METRICS_REFRESHERS] = []
+    app[CONFIG_LISTENERS] = []
     app[HEALTH] = health = StoreHealth(store, clock)
     metrics.healthy.set_function(lambda: health.reason is None)
     openapi.setup(app)
     app.on_cleanup.append(_close_batch_judge)
     return app
+
+
+def replace_state(app: web.Application, key: web.AppKey[Any], value: Any) -> None:
+    """Set a value of the running application (a reload). aiohttp warns that a started
+    application's state changes under the requests under way: here that is the point (a
+    request reads the value once, at its start), so the warning is silenced for this call."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        app[key] = value
 
 
 async def _close_batch_judge(app: web.Application) -> None:

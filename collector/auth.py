@@ -35,19 +35,27 @@ class Authenticator:
     def __init__(
         self, config: CollectorConfig, extra_agents: Sequence[AgentCredential] = ()
     ) -> None:
+        self.extra_agents = tuple(extra_agents)
+        """Agents known beside the file's (`slawatch up`'s local agent): kept on reload."""
+        self._known: dict[bytes, tuple[TokenDigest, Principal]] = {}
+        self.update(config)
+
+    def update(self, config: CollectorConfig) -> None:
+        """Know the tokens of `config` from now on, and no other (a reload)."""
         known: list[tuple[TokenDigest, Principal]] = []
         if config.admin_token is not None:
             known.append((config.admin_token, Principal("admin", "admin")))
         if config.metrics_token is not None:
             known.append((config.metrics_token, Principal("metrics", "metrics")))
-        for agent in (*config.agents, *extra_agents):
+        for agent in (*config.agents, *self.extra_agents):
             known.append((agent.token, Principal("agent", agent.id)))
         for customer in config.customers:
             if customer.token is not None:
                 known.append((customer.token, Principal("customer", customer.id)))
-        self._known: dict[bytes, tuple[TokenDigest, Principal]] = {}
+        table: dict[bytes, tuple[TokenDigest, Principal]] = {}
         for digest, principal in known:  # a token of two principals is the first one's
-            self._known.setdefault(digest.sha256, (digest, principal))
+            table.setdefault(digest.sha256, (digest, principal))
+        self._known = table
 
     def identify(self, authorization: str | None) -> Principal | None:
         """The principal of an `Authorization: Bearer …` header, None if absent or unknown."""

@@ -33,6 +33,8 @@ from slawatch.collector.connections import (
     connection_cap,
     raise_open_file_limit,
 )
+from slawatch.collector.fleet import checks as fleet_checks
+from slawatch.collector.fleet import reload as fleet_reload
 from slawatch.collector.metrics import CollectorMetrics
 from slawatch.collector.reports import routes as report_api
 from slawatch.collector.status import routes as status
@@ -57,6 +59,8 @@ ROUTES: tuple[RouteSetup, ...] = (
     alerts_service.setup,
     alerts_api.setup,
     status.setup,
+    fleet_checks.setup,
+    fleet_reload.setup,
 )
 """The `setup(app)` of every module of routes; a new module adds its own here."""
 
@@ -231,11 +235,20 @@ async def _serve(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
+    reloads: set[asyncio.Task[None]] = set()
+
+    def reload() -> None:
+        task = asyncio.create_task(collector.app[fleet_reload.RELOADER].reload_logged())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
     try:
         await stopping.wait()
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
+        await asyncio.gather(*reloads, return_exceptions=True)
         await collector.stop()
     return 0
 

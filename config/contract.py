@@ -28,6 +28,8 @@ SHIP_BATCH_SAMPLES = 1_000
 STATE_CHANGE_HEADER = "X-Slawatch-State-Change"
 """An agent sends it (value `1`) with a push that carries a check's change of state: a busy
 collector lets such a push ahead of the others."""
+LABELS_HEADER = "X-Slawatch-Labels"
+"""An agent asking for its central checks sends its labels here, as a JSON object."""
 MAX_PUSH_BACKOFF_S = 30.0
 """The longest an agent waits between two push attempts after failures (its backoff's cap; a
 `Retry-After` aside): a collector that starts again hears from every live agent within it (most

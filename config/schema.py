@@ -131,9 +131,21 @@ class Check:
     quorum: Quorum = "majority"
     no_data: float | None = None
     """Silence of every agent that raises `no_data`, in seconds; None disables it."""
+    labels: Mapping[str, str] | None = None
+    """Only agents with every one of these labels run the check; None: no condition."""
+    source: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    """The check as the file wrote it (variables replaced): what the collector hands to agents
+    that take their checks from it (CONTRACT §5)."""
 
-    def runs_on(self, agent_id: str) -> bool:
-        return self.agents is None or agent_id in self.agents
+    def runs_on(self, agent_id: str, labels: Mapping[str, str] | None = None) -> bool:
+        """Whether the agent runs it: named by `agents` (if given), and holding every label of
+        `labels` (if given; `labels` here are the agent's)."""
+        if self.agents is not None and agent_id not in self.agents:
+            return False
+        if self.labels:
+            held = labels or {}
+            return all(held.get(name) == value for name, value in self.labels.items())
+        return True
 
 
 # ----------------------------------------------------------------------------------------- agent
@@ -143,7 +155,7 @@ class Check:
 class AgentConfig:
     id: str
     collector: str
-    """Base URL of the collector, without a trailing slash."""
+    """Base URL of the (first) collector, without a trailing slash."""
     token: Secret | None
     spool: Path
     spool_max_samples: int = 1_000_000
@@ -152,6 +164,19 @@ class AgentConfig:
     labels: Mapping[str, str] = field(default_factory=dict)
     concurrency: int = 256
     """Probes in flight at once, at most."""
+    collectors: tuple[str, ...] = ()
+    """Every collector's base URL in order of preference (CONTRACT §5); empty: `collector`."""
+    checks_poll: float = 30.0
+    """How often the agent asks the collector for its checks."""
+
+    @property
+    def collector_urls(self) -> tuple[str, ...]:
+        return self.collectors or (self.collector,)
+
+    @property
+    def checks_cache(self) -> Path:
+        """Where the collector's last answer of checks is kept: beside the spool."""
+        return self.spool.with_name(self.spool.stem + "-checks.json")
 
 
 # ------------------------------------------------------------------------------------- collector
@@ -161,6 +186,8 @@ class AgentConfig:
 class AgentCredential:
     id: str
     token: TokenDigest
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Labels the collector gives the agent for `checks[].labels` (over the agent's own)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,5 +455,7 @@ class Config:
     def sla(self, sla_id: str) -> Sla | None:
         return next((s for s in self.slas if s.id == sla_id), None)
 
-    def checks_for_agent(self, agent_id: str) -> tuple[Check, ...]:
-        return tuple(c for c in self.checks if c.runs_on(agent_id))
+    def checks_for_agent(
+        self, agent_id: str, labels: Mapping[str, str] | None = None
+    ) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.runs_on(agent_id, labels))

@@ -225,6 +225,24 @@ def parse_http_url(value: object) -> str:
     return value.strip()
 
 
+def parse_http_urls(value: object) -> tuple[str, ...]:
+    """One URL, or a non-empty list of them (an agent's collectors, in order of preference)."""
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise ValueError("must be a URL or a non-empty list of URLs")
+    urls: list[str] = []
+    for index, item in enumerate(items):
+        try:
+            urls.append(parse_http_url(item))
+        except ValueError as error:
+            if not isinstance(value, list):
+                raise
+            raise ValueError(f"item {index}: {error}") from None
+    if len(set(urls)) != len(urls):
+        raise ValueError("lists a URL twice")
+    return tuple(urls)
+
+
 def parse_secret_url(value: object) -> Secret:
     """A chat webhook URL: a secret, so the message never repeats it."""
     return Secret(parse_http_url(value))
@@ -411,6 +429,11 @@ TEXT = Kind("string", parse_text, example="ACME website")
 ID = Kind("id", parse_id, example="acme-web")
 IDS = Kind("list of ids", parse_id_list, example="[acme-web, acme-db]")
 HTTP_URL = Kind("URL (http, https)", parse_http_url, example="https://acme.example/health")
+HTTP_URLS = Kind(
+    "URL (http, https) or a list of them",
+    parse_http_urls,
+    example="[https://a.example.net, https://b.example.net]",
+)
 SECRET_URL = Kind("URL (http, https)", parse_secret_url, example="${WEBHOOK_URL}")
 SECRET_TEXT = Kind("string", parse_secret, example="${TOKEN}")
 HOST = Kind("host name or IP address", parse_host, example="db.acme.example")

@@ -60,13 +60,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    agent = commands.add_parser("agent", help="probe checks, spool samples, push to the collector")
-    agent.add_argument("--config", required=True, type=Path, metavar="FILE")
+    agent = commands.add_parser(
+        "agent",
+        help="probe checks, spool samples, push to the collector",
+        description="Run an agent from a config file (--config), or with no file at all "
+        "(--collector, --id, --token-file: its checks come from the collector).",
+    )
+    agent.add_argument("--config", type=Path, metavar="FILE")
     agent.add_argument(
         "--replay-dead",
         action="store_true",
         help="put the spool's dead letters back in the queue, then run",
     )
+    zero = agent.add_argument_group("without a config file")
+    zero.add_argument(
+        "--collector",
+        action="append",
+        metavar="URL",
+        help="the collector's URL; repeat it for several (failover in order)",
+    )
+    zero.add_argument("--id", dest="agent_id", metavar="ID", help="this agent's id")
+    zero.add_argument(
+        "--token-file", type=Path, metavar="FILE", help="a file holding the agent's token"
+    )
+    zero.add_argument("--spool", metavar="FILE", help="default $STATE_DIRECTORY or ./data")
+    zero.add_argument(
+        "--label", action="append", metavar="NAME=VALUE", default=[], help="repeatable"
+    )
+    zero.add_argument("--metrics-listen", metavar="HOST:PORT")
+    zero.add_argument("--checks-poll", metavar="DURATION", help="default 30s")
     agent.set_defaults(handler=run_agent)
 
     collector = commands.add_parser("collector", help="ingest API, store, SLAs, alerts, pages")
@@ -135,10 +157,60 @@ def load(path: Path, process: str) -> Config:
         raise SystemExit(EXIT_USAGE) from None
 
 
-def run_agent(args: argparse.Namespace) -> int:
-    from slawatch.agent.main import run
+ZERO_CONFIG_OPTIONS = ("collector", "agent_id", "token_file", "spool", "metrics_listen",
+                       "checks_poll")  # fmt: skip
 
-    return run(load(args.config, "agent"), replay_dead=args.replay_dead)
+
+def run_agent(args: argparse.Namespace) -> int:
+    zero_config = [name for name in ZERO_CONFIG_OPTIONS if getattr(args, name)] + (
+        ["label"] if args.label else []
+    )
+    if args.config is not None:
+        if zero_config:
+            options = ", ".join("--" + name.replace("_", "-") for name in zero_config)
+            return _usage(f"slawatch agent: --config or {options}, not both")
+        from slawatch.agent.main import run
+
+        return run(load(args.config, "agent"), replay_dead=args.replay_dead)
+    missing = [
+        option
+        for option, value in (
+            ("--collector", args.collector),
+            ("--id", args.agent_id),
+            ("--token-file", args.token_file),
+        )
+        if not value
+    ]
+    if missing:
+        return _usage(
+            "slawatch agent: give --config FILE, or --collector URL --id ID --token-file FILE "
+            f"(missing: {', '.join(missing)})"
+        )
+    labels = {}
+    for label in args.label:
+        name, equals, value = label.partition("=")
+        if not equals or not name:
+            return _usage(f"slawatch agent: --label {label}: must be NAME=VALUE")
+        labels[name] = value
+    from slawatch.agent.main import run_zero_config
+    from slawatch.agent.settings import from_command_line
+
+    return run_zero_config(
+        from_command_line(
+            collectors=args.collector,
+            agent_id=args.agent_id,
+            token_file=args.token_file,
+            spool=args.spool,
+            labels=labels,
+            metrics_listen=args.metrics_listen,
+            checks_poll=args.checks_poll,
+        )
+    )
+
+
+def _usage(message: str) -> int:
+    print(message, file=sys.stderr)
+    return EXIT_USAGE
 
 
 def run_collector(args: argparse.Namespace) -> int:

@@ -62,10 +62,10 @@ async def start_shipper(
 
     async def start(**options: object) -> Shipper:
         options.setdefault("pacing", Pacing(window=0.01, backoff=FAST_BACKOFF))
+        options.setdefault("collector_url", stub.url)
         shipper = Shipper(
             spool,
             agent_id="eu-1",
-            collector_url=stub.url,
             token=stub.token,
             labels={"region": "eu"},
             metrics=metrics,

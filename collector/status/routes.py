@@ -27,7 +27,15 @@ from typing import Any
 from aiohttp import web
 
 from slawatch.collector import links, openapi
-from slawatch.collector.app import AUTH, CLOCK, CONFIG, INGEST_LISTENERS, STORE
+from slawatch.collector.app import (
+    AUTH,
+    CLOCK,
+    CONFIG,
+    CONFIG_LISTENERS,
+    INGEST_LISTENERS,
+    STORE,
+    replace_state,
+)
 from slawatch.collector.auth import UNAUTHORIZED_HEADERS
 from slawatch.collector.engine.verdict import VERDICTS
 from slawatch.collector.errors import ApiError
@@ -57,7 +65,14 @@ def setup(app: web.Application) -> None:
     app[STATUS_CACHE] = StatusCache()
     app[REDACTOR] = Redactor.of(app[CONFIG])
     app[INGEST_LISTENERS].append(on_ingest)
+    app[CONFIG_LISTENERS].append(_reloaded)
     openapi.document(app).add(PATHS, SCHEMAS)
+
+
+async def _reloaded(app: web.Application, config: Config) -> None:
+    """A new config: pages computed with the old one go, secrets to hide are the new ones'."""
+    app[STATUS_CACHE].clear()
+    replace_state(app, REDACTOR, Redactor.of(config))
 
 
 async def status_page(request: web.Request) -> web.StreamResponse:

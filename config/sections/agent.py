@@ -12,7 +12,7 @@ from slawatch.config.values import (
     COUNT,
     FILE_PATH,
     HOST_PORT,
-    HTTP_URL,
+    HTTP_URLS,
     ID,
     LABELS,
     MAPPING,
@@ -22,6 +22,7 @@ from slawatch.config.values import (
 )
 
 DEFAULT_CONCURRENCY = 256
+DEFAULT_CHECKS_POLL_S = 30.0
 
 TABLE = Table(
     (
@@ -34,8 +35,9 @@ TABLE = Table(
         ),
         Key(
             "collector",
-            HTTP_URL,
-            "The collector's base URL.",
+            HTTP_URLS,
+            "The collector's base URL, or a list of several collectors' URLs: the agent pushes "
+            "to (and takes its checks from) the first that answers, and fails over in order.",
             default_doc="http://<collector.listen> when the file has a collector section",
             example="https://slawatch.example.net",
         ),
@@ -91,6 +93,14 @@ TABLE = Table(
             default=DEFAULT_CONCURRENCY,
             example="64",
         ),
+        Key(
+            "checks_poll",
+            POSITIVE_DURATION,
+            "How often the agent asks the collector for its central checks (`checks:` of the "
+            "collector's file selected for it); the last answer is kept beside the spool.",
+            default=format_duration(DEFAULT_CHECKS_POLL_S),
+            example="1m",
+        ),
     )
 )
 KEY = Key(
@@ -108,17 +118,18 @@ def read(reader: Reader, value: Any, collector: CollectorConfig | None) -> Agent
     values = reader.values(data, path, TABLE)
     agent_id = values["id"]
     listen = collector.listen if collector else None
-    collector_url = values["collector"]
-    if collector_url is None and isinstance(listen, HostPort):
-        collector_url = f"http://{listen}"
-    if collector_url is None:
+    urls = values["collector"]
+    if urls is None and isinstance(listen, HostPort):
+        urls = (f"http://{listen}",)
+    if urls is None:
         reader.fail((*path, "collector"), "is required: the collector's URL")
+    collectors = tuple(url.rstrip("/") for url in urls) if isinstance(urls, tuple) else ()
     spool = reader.resolve_path(values["spool"])
     if spool is None and agent_id is not INVALID:
         spool = reader.base_dir / "data" / f"{agent_id}-spool.db"
     return AgentConfig(
         id=agent_id,
-        collector=collector_url.rstrip("/") if isinstance(collector_url, str) else "",
+        collector=collectors[0] if collectors else "",
         token=values["token"],
         spool=spool,
         spool_max_samples=values["spool_max_samples"],
@@ -126,4 +137,6 @@ def read(reader: Reader, value: Any, collector: CollectorConfig | None) -> Agent
         metrics_listen=values["metrics_listen"],
         labels=values["labels"],
         concurrency=values["concurrency"],
+        collectors=collectors,
+        checks_poll=values["checks_poll"],
     )

@@ -19,6 +19,7 @@ from slawatch.config.schema import Check
 from slawatch.config.values import (
     ID,
     IDS,
+    LABELS,
     MAPPINGS,
     POSITIVE_DURATION,
     QUORUM,
@@ -68,6 +69,14 @@ COMMON = Table(
             "Only these agents run it.",
             default_doc="every agent",
             example="[eu-1, us-1]",
+        ),
+        Key(
+            "labels",
+            LABELS,
+            "Only agents with every one of these labels run it (the agent's `agent.labels`, or "
+            "its `collector.agents[].labels`).",
+            default_doc="no condition",
+            example="{region: eu}",
         ),
         Key(
             "quorum",
@@ -141,6 +150,8 @@ def read_check(
         agents=reader.take(data, COMMON.key("agents"), path),
         quorum=reader.take(data, COMMON.key("quorum"), path),
         no_data=_no_data(reader, data, path, interval),
+        labels=reader.take(data, COMMON.key("labels"), path) or None,
+        source=dict(value) if isinstance(value, dict) else None,
     )
 
 

@@ -24,6 +24,7 @@ from slawatch.config.values import (
     HOST_PORT,
     HTTP_URL,
     ID,
+    LABELS,
     MAPPING,
     MAPPINGS,
     POSITIVE_DURATION,
@@ -91,6 +92,14 @@ AGENT = Table(
         ),
         *token_keys(
             "token", "The token the agent pushes with; it may push only as this id.", required=True
+        ),
+        Key(
+            "labels",
+            LABELS,
+            "Labels the collector gives this agent for the `labels` selectors of `checks:`, "
+            "over those the agent sends (`agent.labels`).",
+            default={},
+            example="{region: eu}",
         ),
     )
 )
@@ -260,6 +269,7 @@ def _agent(reader: Reader, value: Any, path: KeyPath) -> AgentCredential:
         id=reader.take(data, AGENT.key("id"), path),
         # None only with a problem recorded, and then the whole file is refused
         token=cast(TokenDigest, read_token(reader, data, path, "token", required=True)),
+        labels=reader.take(data, AGENT.key("labels"), path),
     )
 
 

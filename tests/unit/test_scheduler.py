@@ -390,3 +390,63 @@ def test_skipped_runs_are_logged() -> None:
         run_virtual(lambda loop: run_schedule(loop, [check("web", 1.0)], probe, seconds=3.0))
     skipped = [e for e in logs if e["event"] == "run_skipped"]
     assert skipped and skipped[0]["check"] == "web" and skipped[0]["runs"] == 2
+
+
+def test_update_keeps_unchanged_checks_on_their_grid_stops_removed_and_starts_new() -> None:
+    """A live change of checks (central checks, reload): `kept` keeps its slots exactly, `gone`
+    runs no more after the update, `new` starts, `changed` restarts with its new interval."""
+    kept, gone, changed = check("kept", 1.0), check("gone", 1.0), check("changed", 2.0)
+    new = check("new", 1.0)
+    changed_now = check("changed", 0.5)
+    update_at = 10.25
+
+    async def scenario(loop: VirtualClockLoop) -> tuple[FakeProbe, tuple[Any, ...]]:
+        probe = FakeProbe(loop, {c: [0.01] for c in ("kept", "gone", "changed", "new")})
+
+        async def sink(sample: Sample) -> None:
+            return None
+
+        scheduler = Scheduler(
+            [kept, gone, changed],
+            sink,
+            probe=probe,
+            wall_clock=lambda: loop.time() + WALL_EPOCH,
+        )
+        await scheduler.start()
+        await asyncio.sleep(update_at)
+        outcome = scheduler.update([kept, changed_now, new])
+        await asyncio.sleep(10.0)
+        await scheduler.stop()
+        return probe, outcome
+
+    probe, outcome = run_virtual(scenario)
+    assert outcome == (["new"], ["changed"], ["gone"])
+    kept_runs = [r.start for r in probe.runs if r.check == "kept"]
+    slots = {grid_slot_at_or_before(kept, s + WALL_EPOCH) - WALL_EPOCH for s in kept_runs}
+    assert len(kept_runs) == len(slots) == 20, "one run a slot, none twice, none missed"
+    assert all(abs(r - s) < EPS for r, s in zip(sorted(kept_runs), sorted(slots), strict=True))
+    assert not [r for r in probe.runs if r.check == "gone" and r.start > update_at]
+    new_runs = [r.start for r in probe.runs if r.check == "new"]
+    assert new_runs and new_runs[0] <= update_at + 1.0
+    changed_after = [r.start for r in probe.runs if r.check == "changed" and r.start > update_at]
+    gaps = [b - a for a, b in itertools.pairwise(changed_after)]
+    assert gaps and all(abs(gap - 0.5) < EPS for gap in gaps)
+
+
+def test_update_with_the_same_checks_changes_nothing() -> None:
+    async def scenario(loop: VirtualClockLoop) -> tuple[Any, ...]:
+        async def sink(sample: Sample) -> None:
+            return None
+
+        checks = [check("a", 1.0), check("b", 2.0)]
+        probe = FakeProbe(loop, {"a": [0.01], "b": [0.01]})
+        scheduler = Scheduler(checks, sink, probe=probe)
+        await scheduler.start()
+        await asyncio.sleep(3.0)
+        tasks = dict(scheduler._tasks)
+        outcome = scheduler.update([check("b", 2.0), check("a", 1.0)])
+        assert {k: v[1] for k, v in scheduler._tasks.items()} == {k: v[1] for k, v in tasks.items()}
+        await scheduler.stop()
+        return outcome
+
+    assert run_virtual(scenario) == ([], [], [])
