@@ -127,7 +127,7 @@ class Collector:
             keepalive_timeout=KEEPALIVE_TIMEOUT_S,
         )
         listen = self.settings.listen
-        failures: tuple[type[Exception], ...] = (OSError, *self.store.errors)
+        failures: tuple[type[Exception], ...] = (OSError, TimeoutError, *self.store.errors)
         try:
             try:
                 await runner.setup()
@@ -174,7 +174,14 @@ class Collector:
         stop the store closes last, after the alerts have committed their deliveries in flight
         (`alerts.service`) and the other features their work."""
         await self.store.open()
+        coordination = app[api.COORDINATION]
+        try:
+            await coordination.start(api.remote_ingest_listener(app))
+        except BaseException:
+            await self.store.close()
+            raise
         yield
+        await coordination.stop()
         await self.store.close()
 
     async def _retention_context(self, app: web.Application) -> AsyncIterator[None]:

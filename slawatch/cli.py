@@ -143,6 +143,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="a file, or a folder to write slawatch-YYYYmmdd-HHMMSS.db (UTC) in",
     )
     backup.set_defaults(handler=run_backup)
+
+    migrate = commands.add_parser(
+        "migrate-store", help="copy the SQLite store into an empty PostgreSQL database"
+    )
+    migrate.add_argument("--config", required=True, type=Path, metavar="FILE")
+    migrate.add_argument("--to", required=True, metavar="URL", help="postgresql://user@host/db")
+    migrate.add_argument(
+        "--chunk-rows", type=int, default=20_000, metavar="N", help="rows per transaction"
+    )
+    migrate.set_defaults(handler=run_migrate_store)
     return parser
 
 
@@ -273,6 +283,12 @@ def run_backup(args: argparse.Namespace) -> int:
     from slawatch.collector.backup import run
 
     return run(load(args.config, "report"), args.out, force=args.force)
+
+
+def run_migrate_store(args: argparse.Namespace) -> int:
+    from slawatch.collector.migrate_store import run
+
+    return run(load(args.config, "report"), args.to, chunk_rows=args.chunk_rows)
 
 
 if __name__ == "__main__":

@@ -245,8 +245,8 @@ def merge_late(
         rebuilt = _merge_stretch(around[low : high + 1], samples, neighbours, raw_horizon_ms,
                                  left_out)  # fmt: skip
         runs += (run for run in rebuilt if stored.get(run.start_ms) != run)
-        starts = {run.start_ms for run in rebuilt}
-        removed += (start for start in stored if start not in starts)
+        rebuilt_starts = {run.start_ms for run in rebuilt}
+        removed += (start for start in stored if start not in rebuilt_starts)
     return LateMerge(tuple(removed), tuple(runs), tuple(left_out))
 
 

@@ -14,6 +14,7 @@ writes returns once its write is durable (committed, and on disk).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from slawatch.collector.engine.timeline import FOREVER_MS, Run
@@ -33,6 +34,11 @@ from slawatch.collector.store.records import (
 
 class StoreLifecycle(Protocol):
     """Opening, closing and the health of the database."""
+
+    @property
+    def path(self) -> Path | str:
+        """The database as logs and errors may name it: an SQLite file, or a database URL
+        without its password."""
 
     @property
     def errors(self) -> tuple[type[Exception], ...]:

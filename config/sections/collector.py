@@ -160,9 +160,10 @@ TABLE = Table(
         Key(
             "database",
             DATABASE,
-            "The SQLite file; created with its folders if missing. A `postgresql://` URL is read"
-            " as written, but this version has no PostgreSQL backend yet: the collector refuses"
-            " it at start.",
+            "The SQLite file, created with its folders if missing; or a PostgreSQL database,"
+            " `postgresql://user@host:5432/db` (password in the URL through `${ENV}`, or in"
+            " `~/.pgpass`; never logged), which several collectors may share (README: Scaling"
+            " out).",
             default_doc="data/slawatch.db beside the config file",
         ),
         Key(

@@ -112,9 +112,9 @@ class SeriesCache:
         self.last_runs.update(pending.last_runs)
         self.last_rollups.update(pending.last_rollups)
         recent = self.recent_rollups
-        for key, rollup in pending.rollups.items():
-            recent.pop(key, None)
-            recent[key] = rollup
+        for hour_key, rollup in pending.rollups.items():
+            recent.pop(hour_key, None)
+            recent[hour_key] = rollup
         while len(recent) > RECENT_ROLLUPS:
             del recent[next(iter(recent))]
 
