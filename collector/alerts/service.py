@@ -83,7 +83,8 @@ class AlertService:
 
     def poke(self, checks: Iterable[str] = ()) -> None:
         """Evaluate soon: new samples of `checks` arrived."""
-        self.evaluator.touch(checks)
+        if self.enabled:  # else no pass ever takes them
+            self.evaluator.touch(checks)
         self._wake.set()
 
     async def reload(self, config: Config) -> int:
@@ -97,7 +98,9 @@ class AlertService:
         self.outbox.alerts = config.alerts
         self.metrics.count_channels(c.id for c in config.alerts.channels)
         previous = self.evaluator
-        self.evaluator = Evaluator(self.store, config, self.outbox, clock=self.clock)
+        self.evaluator = Evaluator(
+            self.store, config, self.outbox, clock=self.clock, incremental=True
+        )  # its first pass judges every target under the new rules
         self.evaluator.started_ms = previous.started_ms
         self.evaluator.silences.started_ms = previous.started_ms
         given_up = 0
