@@ -5,7 +5,8 @@
 - `ingest`: a batch, one transaction, its series locked (several collectors write side by side);
 - `samples`: their reads; `retention`: pruning, raw samples by dropping day partitions
   (`partitions`);
-- `maintenance`, `outbox` (alerts), `keys`; `migrations` (the schema);
+- `maintenance`, `outbox` (alerts), `keys`, `sessions` (browsers' and share links');
+  `migrations` (the schema);
 - `coordination`: which collector evaluates alerts and delivers notifications, and what the
   others ingest; `from_sqlite`: `slawatch migrate-store`.
 
@@ -25,10 +26,16 @@ from slawatch.collector.store.postgres.maintenance import PostgresMaintenance
 from slawatch.collector.store.postgres.outbox import PostgresOutbox
 from slawatch.collector.store.postgres.retention import PostgresRetention
 from slawatch.collector.store.postgres.samples import PostgresSampleReads
+from slawatch.collector.store.postgres.sessions import PostgresSessions
 
 
 class PostgresStore(
-    PostgresSampleReads, PostgresRetention, PostgresMaintenance, PostgresOutbox, PostgresKeys
+    PostgresSampleReads,
+    PostgresRetention,
+    PostgresMaintenance,
+    PostgresOutbox,
+    PostgresKeys,
+    PostgresSessions,
 ):
     """`store = PostgresStore(url)`, then `await store.open()`."""
 

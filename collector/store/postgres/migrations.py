@@ -142,6 +142,26 @@ MIGRATIONS: tuple[str, ...] = (
         finished BOOLEAN NOT NULL
     );
     """,
+    # 3: browser sessions (`/login`) and share links, by the SHA-256 of their secret
+    """
+    CREATE TABLE sessions (
+        key_sha256 BYTEA PRIMARY KEY,
+        kind TEXT NOT NULL,
+        principal TEXT NOT NULL,
+        csrf TEXT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        expires_ms BIGINT NOT NULL
+    );
+    CREATE INDEX sessions_by_principal ON sessions (kind, principal);
+    CREATE TABLE share_links (
+        id TEXT PRIMARY KEY,
+        key_sha256 BYTEA NOT NULL UNIQUE,
+        customer TEXT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        expires_ms BIGINT NOT NULL,
+        revoked_ms BIGINT
+    );
+    """,
 )
 """Numbered from 1 by position; a new migration is appended, never edited once released."""
 

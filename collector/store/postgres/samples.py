@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from slawatch.collector.engine.latency import bucket_range, latency_bucket
 from slawatch.collector.engine.timeline import Run
+from slawatch.collector.samples import SampleRow
 from slawatch.collector.store.postgres.ingest import RUN_COLUMNS, PostgresIngest
 from slawatch.collector.store.records import LastSample, SeenAgent, SeenCheck
 
@@ -168,6 +169,22 @@ class PostgresSampleReads(PostgresIngest):
         ):
             result.setdefault(check, {})[agent] = LastSample(ts, ok, latency, status, error)
         return result
+
+    async def check_samples(
+        self, check: str, start_ms: int, end_ms: int, limit: int
+    ) -> list[tuple[str, SampleRow]]:
+        rows = await self.pool.fetch(
+            "SELECT s.agent, x.ts_ms, x.ok, x.latency_ms, x.interval_ms, x.status_code, x.error,"
+            " x.dns_us, x.connect_us, x.tls_us, x.ttfb_us, x.transfer_us, x.tls_expires"
+            " FROM series s JOIN samples x ON x.series = s.id"
+            " WHERE s.check_id = $1 AND x.ts_ms >= $2 AND x.ts_ms < $3"
+            " ORDER BY x.ts_ms DESC LIMIT $4",
+            check,
+            start_ms,
+            end_ms,
+            limit,
+        )
+        return [(row[0], SampleRow._make((*row[1:], check, None))) for row in rows]
 
     async def sample_count(self) -> int:
         return int(await self.pool.fetchval("SELECT COUNT(*) FROM samples"))
