@@ -383,6 +383,7 @@ def test_the_contract_example() -> None:
         "down_s": 120.0,
         "unknown_s": 0.0,
         "maintenance_s": 7200.0,
+        "outside_hours_s": 0.0,
         "eligible_s": 2275200.0,
         "availability": 99.99472573839662,
         "met": True,
