@@ -136,10 +136,10 @@ def maintenance(draw: st.DrawFn, base_ms: int, zone: str, unit: int) -> tuple:
 
 
 @st.composite
-def scenarios(draw: st.DrawFn) -> Scenario:
+def scenarios(draw: st.DrawFn, scales: Sequence[int] = tuple(UNITS)) -> Scenario:
     zone = draw(st.sampled_from(ZONES))
     base = to_ms(draw(st.sampled_from(BASES[zone])))
-    unit = draw(st.sampled_from(UNITS))
+    unit = draw(st.sampled_from(scales))
     checks = [f"c{i}" for i in range(draw(st.integers(1, 3)))]
     agents = [f"a{i}" for i in range(draw(st.integers(1, 3)))]
     samples: Samples = {
