@@ -39,9 +39,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from operator import itemgetter
 from typing import Any, Literal
 
+from slawatch.collector.engine.billing import credit_amount
 from slawatch.collector.engine.hours import outside_hours
 from slawatch.collector.engine.incidents import FailingRuns, Runs, Spans
 from slawatch.collector.engine.latency import RankedLatencies
@@ -237,6 +239,13 @@ class Report:
         return self.error_budget_remaining_s / self.error_budget_s
 
     @property
+    def credit_amount(self) -> Decimal | None:
+        """`credit_percent` of the monthly fee prorated to the window (§7); None without a fee."""
+        return credit_amount(
+            self.sla.monthly_fee, self.credit_percent, self.window, self.sla.timezone
+        )
+
+    @property
     def open_incident(self) -> Incident | None:
         return next((i for i in self.incidents if i.end_ms is None), None)
 
@@ -268,6 +277,8 @@ class Report:
             "error_budget_s": self.error_budget_s,
             "error_budget_remaining_s": self.error_budget_remaining_s,
             "credit_percent": _plain(self.credit_percent),
+            "credit_amount": None if self.credit_amount is None else float(self.credit_amount),
+            "currency": self.sla.monthly_fee.currency if self.sla.monthly_fee else None,
             "missing_checks": list(self.missing_checks),
             "complete": self.complete,
             "future_s": self.future_ms / 1000,

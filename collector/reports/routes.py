@@ -428,7 +428,8 @@ REPORT_FIELDS = [
     "sla", "customer", "name", "from", "to", "as_of", "objective", "up_s", "down_s",
     "unknown_s", "maintenance_s", "eligible_s", "availability", "met", "error_budget_s",
     "error_budget_remaining_s", "credit_percent", "latency", "incidents", "missing_checks",
-    "complete", "future_s", "projected_availability", "verdict",
+    "complete", "future_s", "projected_availability", "verdict", "outside_hours_s",
+    "credit_amount", "currency",
 ]  # fmt: skip
 SUMMARY_FIELDS = [
     "id", "name", "customer", "objective", "period", "from", "to", "as_of", "availability",
@@ -445,7 +446,15 @@ FIGURES: dict[str, Any] = {
     "up_s": {"type": "number"},
     "down_s": {"type": "number"},
     "unknown_s": {"type": "number"},
-    "maintenance_s": {"type": "number"},
+    "maintenance_s": {
+        "type": "number",
+        "description": "maintenance and exclusions inside service hours, up to `as_of`",
+    },
+    "outside_hours_s": {
+        "type": "number",
+        "description": "time up to `as_of` outside the SLA's service hours or on its holidays "
+        "(§7), removed like maintenance; 0 for a 24×7 SLA",
+    },
     "eligible_s": {"type": "number"},
     "availability": NULLABLE_NUMBER,
     "met": {"type": ["boolean", "null"]},
@@ -456,6 +465,12 @@ FIGURES: dict[str, Any] = {
         "description": "complete: the tier of `availability`; in progress: the tier of "
         "`projected_availability`, the credit already certain (§4.8)",
     },
+    "credit_amount": {
+        **NULLABLE_NUMBER,
+        "description": "`credit_percent` of the SLA's `monthly_fee` prorated to the window, "
+        "rounded half-even to the currency's minor unit; null without a fee (§7)",
+    },
+    "currency": {"type": ["string", "null"], "description": "ISO 4217 code of the fee"},
     "missing_checks": {"type": "array", "items": {"type": "string"}},
     "complete": {"type": "boolean", "description": "`as_of` is `to`: the window is over"},
     "future_s": {

@@ -230,8 +230,8 @@ def day_level(report: Report) -> Level:
     reach: two minutes down in the first five of a day is a day below its objective, not a
     major outage."""
     if report.availability is None or report.projected_availability is None:
-        maintenance, unknown = report.maintenance_ms, report.unknown_ms
-        return "maintenance" if maintenance > 0 and maintenance >= unknown else "no_data"
+        removed, unknown = report.maintenance_ms + report.outside_hours_ms, report.unknown_ms
+        return "maintenance" if removed > 0 and removed >= unknown else "no_data"
     judged = report.availability if report.complete else report.projected_availability
     if report.down_ms == 0 or judged >= report.sla.objective:
         return "operational"

@@ -24,6 +24,7 @@ from slawatch.collector.reports.words import (
     VERDICT_TEXT,
     budget_note,
     measured,
+    service_hours_text,
     span,
 )
 from slawatch.collector.status.model import (
@@ -108,6 +109,9 @@ def _sla_json(status: SlaStatus, report_base: str | None, redactor: Redactor) ->
         "eligible_s": report.eligible_ms / 1000,
         "unknown_s": report.unknown_ms / 1000,
         "future_s": report.future_ms / 1000,
+        "outside_hours_s": report.outside_hours_ms / 1000,
+        "service_hours": [line.to_json() for line in sla.hours],
+        "holidays": [day.isoformat() for day in sla.holidays],
         "complete": report.complete,
         "projected_availability": report.projected_availability,
         "met": report.met,
@@ -143,6 +147,7 @@ def _day_json(day: DayStatus) -> dict[str, Any]:
         "down_s": report.down_ms / 1000,
         "unknown_s": report.unknown_ms / 1000,
         "maintenance_s": report.maintenance_ms / 1000,
+        "outside_hours_s": report.outside_hours_ms / 1000,
         "eligible_s": report.eligible_ms / 1000,
         "partial": day.partial,
     }
@@ -242,6 +247,7 @@ def _sla_view(status: SlaStatus, report_links: bool) -> dict[str, Any]:
         f"({span(status.uptime_measured_ms / 1000)} measured)",
         "days": [_day_view(day) for day in status.days],
         "missing": list(report.missing_checks),
+        "service_hours": service_hours_text(sla),
         "report": f"..{report_path(status)}" if report_links else None,
         "timezone": sla.timezone,
     }
@@ -264,7 +270,9 @@ def _day_view(day: DayStatus) -> dict[str, str]:
     report = day.report
     label = f"{day.day:%a} {day.day.day} {day.day:%b %Y}"
     maintenance = f"{span(report.maintenance_ms / 1000)} maintenance"
-    if day.level == "maintenance":
+    if day.level == "maintenance" and not report.maintenance_ms:
+        text = f"{label}: outside service hours"
+    elif day.level == "maintenance":
         text = f"{label}: maintenance only ({span(report.maintenance_ms / 1000)})"
     elif report.availability is None or day.level == "no_data":
         text = f"{label}: no data" + (f", {maintenance}" if report.maintenance_ms else "")

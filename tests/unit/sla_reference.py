@@ -134,6 +134,30 @@ def in_service_hours(sla: Sla, t: int) -> bool:
     )
 
 
+def reference_credit_amount(
+    sla: Sla, percent: float, from_ms: int, to_ms: int
+) -> tuple[float | None, str | None]:
+    """§7: the monthly fee shared out over each local calendar month by milliseconds, times the
+    percent, rounded half-even (`round` of a Fraction) to the currency's minor unit."""
+    fee = sla.monthly_fee
+    if fee is None:
+        return None, None
+    zone = ZoneInfo(sla.timezone)
+    local = datetime.fromtimestamp(from_ms / 1000, zone)
+    year, month = local.year, local.month
+    share = Fraction(0)
+    while True:
+        start = round(datetime(year, month, 1, tzinfo=zone).timestamp() * 1000)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        end = round(datetime(year, month, 1, tzinfo=zone).timestamp() * 1000)
+        if start >= to_ms:
+            break
+        share += Fraction(max(0, min(end, to_ms) - max(start, from_ms)), end - start)
+    digits = {"JPY": 0, "KWD": 3}.get(fee.currency, 2)
+    exact = Fraction(fee.amount) * share * Fraction(str(percent)) / 100
+    return float(round(exact, digits)), fee.currency
+
+
 def nearest_rank(values: list[float], percentile: float) -> float:
     rank = math.ceil(Fraction(str(percentile)) * len(values) / 100)
     return sorted(values)[max(rank, 1) - 1]
@@ -248,6 +272,7 @@ def reference_report(
     if credited is not None:
         credit = max([t.percent for t in sla.credits if credited < t.below], default=0)
 
+    amount, currency = reference_credit_amount(sla, credit, from_ms, to_ms)
     incidents = reference_incidents(
         series,
         past,
@@ -309,6 +334,8 @@ def reference_report(
         "error_budget_s": float(budget),
         "error_budget_remaining_s": float(remaining),
         "credit_percent": credit,
+        "credit_amount": amount,
+        "currency": currency,
         "latency": latency,
         "incidents": incidents,
         "missing_checks": missing,
