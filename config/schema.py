@@ -385,6 +385,9 @@ class AlertRule:
     """Empty: no burn-rate alerts."""
     flapping: FlappingSettings | None = FlappingSettings()
     """None: no flap detection."""
+    only_in_hours: bool = field(default=False, repr=False)
+    """Quiet outside the service hours of the SLAs covering the target (CONTRACT §7). Not in
+    the repr: a rule's content hash (its open alerts' key) stays what it was before this key."""
 
     def sends(self, kind: str) -> bool:
         return kind in self.events and (kind != "resolved" or self.resolved)

@@ -64,6 +64,7 @@ from slawatch.collector.alerts.pages import Links
 from slawatch.collector.alerts.silences import ALL_RULES, Silences
 from slawatch.collector.alerts.targets import Target, Watch
 from slawatch.collector.engine.incidents import Runs
+from slawatch.collector.engine.hours import outside_hours
 from slawatch.collector.engine.maintenance import Interval, maintenance_intervals
 from slawatch.collector.engine.states import State
 from slawatch.collector.engine.timeline import Run
@@ -192,6 +193,12 @@ class Evaluator:
                 found.add(sla.id)
         return found
 
+    def _outside_hours(self, now_ms: int) -> set[str]:
+        """The SLAs outside their service hours now (§7): rules with `only_in_hours` are quiet
+        about what only they cover."""
+        now = Interval(now_ms, now_ms + 1)
+        return {sla.id for sla in self.config.slas if outside_hours(sla, now)}
+
     # ------------------------------------------------------------------------- state alerts
 
     async def _state_alerts(
@@ -211,6 +218,7 @@ class Evaluator:
             by_target[target.key].append((key, rule, alert))
             targets[target.key] = target
         quiet_before = now_ms - self.lookback_ms
+        outside_hours = self._outside_hours(now_ms)
         needed = [
             target
             for target in targets.values()
@@ -233,8 +241,10 @@ class Evaluator:
                 log.error("alert_target_failed", target=target.key, error=str(error))
                 continue
             silenced = target.silenced(maintenance)
+            closed = target.silenced(outside_hours)
             for key, rule, alert in entries:
-                judged = judge(rule, facts, alert, now_ms, silenced=silenced)
+                quiet = silenced or (rule.only_in_hours and closed)
+                judged = judge(rule, facts, alert, now_ms, silenced=quiet)
                 self._record(work, (key, rule, target), alert, judged, facts)
 
     async def _target_facts(
