@@ -63,8 +63,8 @@ from slawatch.collector.alerts.outbox import Decision, Outbox, Pass, ms
 from slawatch.collector.alerts.pages import Links
 from slawatch.collector.alerts.silences import ALL_RULES, Silences
 from slawatch.collector.alerts.targets import Target, Watch
-from slawatch.collector.engine.incidents import Runs
 from slawatch.collector.engine.hours import outside_hours
+from slawatch.collector.engine.incidents import Runs
 from slawatch.collector.engine.maintenance import Interval, maintenance_intervals
 from slawatch.collector.engine.states import State
 from slawatch.collector.engine.timeline import Run
