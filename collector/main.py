@@ -34,6 +34,7 @@ from slawatch.collector.connections import (
     raise_open_file_limit,
 )
 from slawatch.collector.metrics import CollectorMetrics
+from slawatch.collector.reports import accounting
 from slawatch.collector.reports import routes as report_api
 from slawatch.collector.status import routes as status
 from slawatch.collector.storage_errors import storage_failure
@@ -54,6 +55,7 @@ RouteSetup = Callable[[web.Application], None]
 ROUTES: tuple[RouteSetup, ...] = (
     api.setup,
     report_api.setup,
+    accounting.setup,
     alerts_service.setup,
     alerts_api.setup,
     status.setup,

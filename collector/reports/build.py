@@ -57,6 +57,7 @@ from slawatch.collector.engine.sla import (
 from slawatch.collector.engine.states import State
 from slawatch.collector.engine.timeline import Run
 from slawatch.collector.store import DeclaredMaintenance, Store
+from slawatch.collector.store.records import WindowKind
 from slawatch.config.schema import Quorum, Sla
 
 EARLIEST_MS = 0
@@ -96,6 +97,9 @@ class MaintenanceItem:
     id: int | None = None
     """The id of a declared window (to delete it); None for a config window."""
     created_ms: int | None = None
+    kind: WindowKind = "maintenance"
+    """`exclusion`: declared after the fact (CONTRACT §7), listed apart from maintenance."""
+    category: str | None = None
 
     @classmethod
     def of_declared(
@@ -110,6 +114,8 @@ class MaintenanceItem:
             declared.reason,
             declared.id,
             declared.created_ms,
+            declared.kind,
+            declared.category,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -122,6 +128,8 @@ class MaintenanceItem:
             "duration_s": (self.end_ms - self.start_ms) / 1000,
             "reason": self.reason,
             "created": None if self.created_ms is None else format_instant(self.created_ms),
+            "kind": self.kind,
+            "category": self.category,
         }
 
 
@@ -133,14 +141,26 @@ class SlaReport:
     period: str | None
     """The calendar period's name (`2026-11`, `2026-W47`, `2026-11-27`), None for from/to."""
     maintenance: tuple[MaintenanceItem, ...]
-    """The windows overlapping the report's window, config and declared, by start."""
+    """The windows overlapping the report's window, config and declared (maintenance and
+    exclusions: see `planned` and `exclusions`), by start."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             **self.report.to_json(),
             "period": self.period,
-            "maintenance": [item.to_json() for item in self.maintenance],
+            "maintenance": [item.to_json() for item in self.planned],
+            "exclusions": [item.to_json() for item in self.exclusions],
         }
+
+    @property
+    def planned(self) -> tuple[MaintenanceItem, ...]:
+        """The maintenance windows, exclusions left out."""
+        return tuple(item for item in self.maintenance if item.kind == "maintenance")
+
+    @property
+    def exclusions(self) -> tuple[MaintenanceItem, ...]:
+        """Time excluded after the fact (CONTRACT §7), with its reason and category."""
+        return tuple(item for item in self.maintenance if item.kind == "exclusion")
 
 
 @dataclass(frozen=True, slots=True)

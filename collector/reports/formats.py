@@ -30,6 +30,7 @@ from slawatch.collector.reports.words import (
     IN_PROGRESS_RULE,
     VERDICT_TEXT,
     budget_note,
+    exclusion_text,
     measured,
     service_hours_text,
     span,
@@ -236,7 +237,11 @@ def _view(
         "service_hours": service_hours_text(sla),
         "duration_ms": lambda ms: duration(ms / 1000),
         "incidents": [_incident_view(i, tz) for i in report.incidents],
-        "maintenance": [_maintenance_view(m, tz) for m in found.maintenance],
+        "maintenance": [_maintenance_view(m, tz) for m in found.planned],
+        "exclusions": [
+            {**_maintenance_view(m, tz), "text": exclusion_text(m.category, m.reason)}
+            for m in found.exclusions
+        ],
         "latency": {
             "count": latency.count,
             "rows": [
@@ -306,8 +311,8 @@ def method_notes(found: SlaReport) -> list[str]:
         )
     else:
         notes.append("Every outage counts, however short: no minimum downtime is forgiven.")
-    if found.maintenance:
-        count = len(found.maintenance)
+    if found.planned:
+        count = len(found.planned)
         listed = (
             "The maintenance window listed above is"
             if count == 1
@@ -319,6 +324,12 @@ def method_notes(found: SlaReport) -> list[str]:
         )
     else:
         notes.append("No maintenance window falls in this period.")
+    if found.exclusions:
+        reasons = "; ".join(exclusion_text(m.category, m.reason) for m in found.exclusions)
+        notes.append(
+            f"Time excluded after the fact by the terms of the agreement counts as maintenance "
+            f"({len(found.exclusions)} listed above: {reasons})."
+        )
     hours = service_hours_text(sla)
     if hours:
         notes.append(

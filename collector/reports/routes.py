@@ -41,6 +41,8 @@ from slawatch.collector.reports.build import (
     summaries,
 )
 from slawatch.collector.reports.formats import incidents_csv, report_csv, report_page
+from slawatch.collector.store import EXCLUSION_CATEGORIES
+from slawatch.collector.store.records import WindowKind
 from slawatch.config.schema import Config, Sla
 
 FORMATS = ("json", "csv", "html")
@@ -160,11 +162,13 @@ class Declaration:
     start_ms: int
     end_ms: int
     reason: str
+    kind: WindowKind = "maintenance"
+    category: str | None = None
 
 
 async def declare_maintenance(request: web.Request) -> web.Response:
     app = request.app
-    app[AUTH].require(request, "admin")
+    principal = app[AUTH].require(request, "admin")
     declaration = parse_declaration(await read_small_json(request), app[CONFIG])
     stored = await app[STORE].add_maintenance(
         declaration.slas,
@@ -172,6 +176,9 @@ async def declare_maintenance(request: web.Request) -> web.Response:
         declaration.end_ms,
         declaration.reason,
         created_ms=_now_ms(request),
+        kind=declaration.kind,
+        category=declaration.category,
+        principal=(principal.kind, principal.id),
     )
     sla_metrics.invalidate(app)
     return web.json_response(
@@ -201,9 +208,32 @@ def parse_declaration(document: Any, config: Config) -> Declaration:
         problems.append(
             _problem("reason", f"must be a text of at most {MAX_REASON_CHARS} characters")
         )
+    kind, category = _kind_and_category(document, reason, problems)
     if problems or start is None or end is None:
         raise ApiError(400, "invalid maintenance window: nothing was stored", problems)
-    return Declaration(tuple(slas), start, end, reason)
+    return Declaration(tuple(slas), start, end, reason, kind, category)
+
+
+def _kind_and_category(
+    document: Mapping[str, Any], reason: Any, problems: list
+) -> tuple[WindowKind, str | None]:
+    """`kind` (maintenance, the default, or exclusion) and an exclusion's `category`; an
+    exclusion needs a reason and a category (CONTRACT §7)."""
+    kind = document.get("kind", "maintenance")
+    category = document.get("category")
+    if kind not in ("maintenance", "exclusion"):
+        problems.append(_problem("kind", "must be maintenance or exclusion"))
+        return "maintenance", None
+    if kind == "maintenance":
+        if category is not None:
+            problems.append(_problem("category", "only an exclusion has a category"))
+        return "maintenance", None
+    if not isinstance(reason, str) or not reason.strip():
+        problems.append(_problem("reason", "an exclusion needs a reason"))
+    if category not in EXCLUSION_CATEGORIES:
+        problems.append(_problem("category", f"must be one of {', '.join(EXCLUSION_CATEGORIES)}"))
+        return "exclusion", None
+    return "exclusion", category
 
 
 def _declared_slas(document: Mapping[str, Any], config: Config, problems: list) -> list[str]:
@@ -278,11 +308,14 @@ async def list_maintenance(request: web.Request) -> web.Response:
 
 async def delete_maintenance(request: web.Request) -> web.Response:
     app = request.app
-    app[AUTH].require(request, "admin")
+    principal = app[AUTH].require(request, "admin")
     text = request.match_info["id"]
     if not text.isascii() or not text.isdigit() or len(text) > 18:
         raise ApiError(404, f"no declared maintenance window {text[:32]!r}")
-    if not await app[STORE].delete_maintenance(int(text)):
+    deleted = await app[STORE].delete_maintenance(
+        int(text), at_ms=_now_ms(request), principal=(principal.kind, principal.id)
+    )
+    if not deleted:
         raise ApiError(404, f"no declared maintenance window {int(text)}")
     sla_metrics.invalidate(app)
     return web.Response(status=204)

@@ -105,6 +105,21 @@ def budget_note(report: Report, when: Callable[[int], str]) -> str | None:
     )
 
 
+EXCLUSION_TEXT = {
+    "customer": "customer-caused",
+    "force_majeure": "force majeure",
+    "third_party": "third-party",
+    "other": "other",
+}
+"""An exclusion's category (CONTRACT §7) as a customer reads it: "excluded: customer-caused"."""
+
+
+def exclusion_text(category: str | None, reason: str) -> str:
+    """ "excluded: customer-caused — DNS change by the customer"."""
+    words = EXCLUSION_TEXT.get(category or "other", "other")
+    return f"excluded: {words} — {reason}" if reason else f"excluded: {words}"
+
+
 def service_hours_text(sla: Sla) -> str | None:
     """ "Mon–Fri 08:00–18:00, Sat 10:00–14:00 (Europe/Paris), except 25 Dec 2026": the SLA's
     service hours (CONTRACT §7) in words; None for a 24×7 SLA without holidays."""

@@ -23,6 +23,7 @@ from slawatch.collector.reports.words import (
     IN_PROGRESS_RULE,
     VERDICT_TEXT,
     budget_note,
+    exclusion_text,
     measured,
     service_hours_text,
     span,
@@ -122,6 +123,16 @@ def _sla_json(status: SlaStatus, report_base: str | None, redactor: Redactor) ->
         "budget_note": budget_note(report, lambda ms: _when(ms, sla.timezone)),
         "credit_percent": report.credit_percent,
         "missing_checks": list(report.missing_checks),
+        "exclusions": [
+            {
+                "start": format_instant(d.start_ms),
+                "end": format_instant(d.end_ms),
+                "category": d.category,
+                "reason": d.reason,
+                "text": exclusion_text(d.category, d.reason),
+            }
+            for d in status.exclusions
+        ],
         "uptime": {
             "days": len(status.days),
             "availability": status.uptime,
@@ -248,6 +259,13 @@ def _sla_view(status: SlaStatus, report_links: bool) -> dict[str, Any]:
         "days": [_day_view(day) for day in status.days],
         "missing": list(report.missing_checks),
         "service_hours": service_hours_text(sla),
+        "exclusions": [
+            {
+                "text": exclusion_text(d.category, d.reason),
+                "when": f"{_when(d.start_ms, sla.timezone)} – {_when(d.end_ms, sla.timezone)}",
+            }
+            for d in status.exclusions
+        ],
         "report": f"..{report_path(status)}" if report_links else None,
         "timezone": sla.timezone,
     }

@@ -19,7 +19,9 @@ from slawatch.collector.store.protocols import (
     StoreLifecycle,
 )
 from slawatch.collector.store.records import (
+    EXCLUSION_CATEGORIES,
     AlertChanges,
+    AuditEntry,
     DeclaredMaintenance,
     IngestResult,
     LastSample,
@@ -31,7 +33,9 @@ from slawatch.collector.store.records import (
 )
 
 __all__ = [
+    "EXCLUSION_CATEGORIES",
     "AlertChanges",
+    "AuditEntry",
     "DeclaredMaintenance",
     "IngestResult",
     "KeyStore",

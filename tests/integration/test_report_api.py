@@ -231,7 +231,7 @@ async def report(
 
 
 def without_latency(answer: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in answer.items() if k not in ("latency", "maintenance")}
+    return {k: v for k, v in answer.items() if k not in ("latency", "maintenance", "exclusions")}
 
 
 def assert_latency_of_the_day(latency: dict[str, Any]) -> None:
