@@ -564,12 +564,17 @@ SCHEMAS: dict[str, Any] = {
             "duration_s": {"type": "number"},
             "reason": {"type": "string"},
             "created": NULLABLE_INSTANT,
+            "kind": {"enum": ["maintenance", "exclusion"]},
+            "category": {"enum": [*EXCLUSION_CATEGORIES, None]},
         },
     },
     "MaintenanceDeclaration": {
         "type": "object",
         "required": ["start", "end"],
-        "description": "Exactly one of `sla` and `slas`. `end` after `start`, at most 366 days.",
+        "description": "Exactly one of `sla` and `slas`. `end` after `start`, at most 366 days. "
+        '`"kind": "exclusion"` declares time the contract excludes after the fact (CONTRACT §7: '
+        "counted as maintenance, listed apart): it needs a `reason` and a `category`. Every "
+        "declaration and deletion is kept in the audit log (`GET /api/v1/audit`).",
         "properties": {
             "sla": {"type": "string", "pattern": openapi.ID_REGEX},
             "slas": {
@@ -580,6 +585,12 @@ SCHEMAS: dict[str, Any] = {
             "start": INSTANT,
             "end": INSTANT,
             "reason": {"type": ["string", "null"], "maxLength": MAX_REASON_CHARS},
+            "kind": {"enum": ["maintenance", "exclusion"], "default": "maintenance"},
+            "category": {
+                "enum": list(EXCLUSION_CATEGORIES),
+                "description": "an exclusion's: customer (caused by the customer), "
+                "force_majeure, third_party or other",
+            },
         },
     },
     "Report": {
@@ -595,6 +606,12 @@ SCHEMAS: dict[str, Any] = {
             "latency": _ref("Latency"),
             "incidents": {"type": "array", "items": _ref("Incident")},
             "maintenance": {"type": "array", "items": _ref("MaintenanceWindow")},
+            "exclusions": {
+                "type": "array",
+                "items": _ref("MaintenanceWindow"),
+                "description": "time excluded after the fact (CONTRACT §7), counted in "
+                "`maintenance_s`, with its reason and category",
+            },
         },
     },
     "SlaSummary": {
