@@ -171,7 +171,10 @@ def reference_report(
     to_ms: int,
     now_ms: int,
     declared: Sequence[tuple[int, int]] = (),
+    exclusions: Sequence[tuple[int, int]] = (),
 ) -> dict[str, Any]:
+    """§4 and §7. `declared`: maintenance declared at run time; `exclusions`: time excluded
+    after the fact, which counts exactly as maintenance (§7)."""
     as_of = max(from_ms, min(to_ms, now_ms))
     checks = sorted(set(sla.checks))
     series = {
@@ -183,7 +186,7 @@ def reference_report(
     all_ts = [s.ts_ms for value in series.values() for s in value]
     first = min([from_ms, *all_ts])
     last = max(to_ms, now_ms)
-    maint = maintenance_windows(sla, declared, first, last)
+    maint = maintenance_windows(sla, [*declared, *exclusions], first, last)
 
     cuts = {first, last, from_ms, to_ms, as_of, now_ms}
     for value in series.values():

@@ -17,7 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from slawatch.collector.engine.maintenance import Interval
 from slawatch.config.schema import ServiceHours
+from tests.unit.sla_reference import reference_report
 from tests.unit.test_sla_properties import (
     MINUTE,
     Scenario,
@@ -65,7 +67,11 @@ def with_hours(draw: st.DrawFn, base: st.SearchStrategy[Scenario]) -> Scenario:
     if not lines and not holidays:
         lines.append(ServiceHours((0, 1, 2, 3, 4), 8 * 3600, 18 * 3600))
     sla = replace(sla, hours=tuple(lines), holidays=tuple(sorted(set(holidays))))
-    return replace(scenario, sla=sla)
+    declared = list(scenario.declared)
+    if draw(st.booleans()):  # a window excluded after the fact, over the trace
+        start = window.from_ms + draw(st.integers(-span // 2, span))
+        declared.append(Interval(start, start + draw(st.integers(1, span))))
+    return replace(scenario, sla=sla, declared=tuple(declared))
 
 
 @FEW
@@ -95,3 +101,22 @@ def test_the_window_is_up_down_unknown_maintenance_or_outside_hours(scenario: Sc
     if scenario.sla.unknown == "exclude":
         assert parts == report.as_of_ms - report.window.from_ms
     assert report.future_ms <= report.window.to_ms - report.as_of_ms
+
+
+@FEW
+@given(with_hours(scenarios()), st.booleans())
+def test_an_exclusion_counts_as_maintenance(scenario: Scenario, split: bool) -> None:
+    """The declared window, as an exclusion after the fact (§7), gives the reference's report
+    with it passed as an exclusion: the engine takes exclusions as it takes maintenance."""
+    declared = [(i.start_ms, i.end_ms) for i in scenario.declared]
+    kept, excluded = (declared[:-1], declared[-1:]) if split else ([], declared)
+    reference = reference_report(
+        scenario.sla,
+        scenario.samples,
+        from_ms=scenario.window.from_ms,
+        to_ms=scenario.window.to_ms,
+        now_ms=scenario.now_ms,
+        declared=kept,
+        exclusions=excluded,
+    )
+    assert engine_report(scenario).to_json() == reference
