@@ -26,6 +26,7 @@ from slawatch.collector.errors import ApiError
 from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
 from slawatch.collector.reports.build import SlaReport, sla_report
 from slawatch.collector.reports.routes import (
+    PERIOD_PATTERN,
     _format,
     _known_parameters,
     _now_ms,
@@ -225,7 +226,7 @@ PATHS: dict[str, Any] = {
                     "name": "period",
                     "in": "query",
                     "required": True,
-                    "schema": {"type": "string"},
+                    "schema": {"type": "string", "pattern": PERIOD_PATTERN},
                     "description": "2026-11 (month), 2026-W47 (ISO week) or 2026-11-27 (day), "
                     "in each SLA's timezone",
                 },
