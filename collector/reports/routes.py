@@ -228,7 +228,7 @@ def _kind_and_category(
         if category is not None:
             problems.append(_problem("category", "only an exclusion has a category"))
         return "maintenance", None
-    if not isinstance(reason, str) or not reason.strip():
+    if isinstance(reason, str) and not reason.strip():  # a reason of another type is named above
         problems.append(_problem("reason", "an exclusion needs a reason"))
     if category not in EXCLUSION_CATEGORIES:
         problems.append(_problem("category", f"must be one of {', '.join(EXCLUSION_CATEGORIES)}"))
