@@ -353,7 +353,7 @@ class Evaluator:
             log.error("alert_target_failed", target=target.key, error=str(error))
             return None
         return facts, _judge_rules(
-            entries, facts, read[1], target.silenced(maintenance), target.silenced(closed)
+            entries, facts, read[1], target.silenced(maintenance), target.silenced(set(closed))
         )
 
     def _judge_targets(
@@ -384,7 +384,7 @@ class Evaluator:
                 found.append((target, None, []))
                 continue
             judgements = _judge_rules(
-                entries, facts, now_ms, target.silenced(maintenance), target.silenced(closed)
+                entries, facts, now_ms, target.silenced(maintenance), target.silenced(set(closed))
             )
             after = [(r, j.after) for (_, r, _), j in zip(entries, judgements, strict=True)]
             self._look_again(target, runs, facts, after, now_ms)

@@ -209,7 +209,7 @@ def parse_declaration(document: Any, config: Config) -> Declaration:
 
 
 def _kind_and_category(
-    document: Mapping[str, Any], reason: Any, problems: list
+    document: Mapping[str, Any], reason: Any, problems: list[dict[str, str]]
 ) -> tuple[WindowKind, str | None]:
     """`kind` (maintenance, the default, or exclusion) and an exclusion's `category`; an
     exclusion needs a reason and a category (CONTRACT §7)."""

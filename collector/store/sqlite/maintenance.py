@@ -4,6 +4,7 @@ store. A declaration or a deletion and its audit line commit in one transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import aiosqlite
 
@@ -126,7 +127,7 @@ class SqliteMaintenance(SqliteConnections):
         ]
 
 
-def _window(row: Sequence) -> DeclaredMaintenance:
+def _window(row: Sequence[Any]) -> DeclaredMaintenance:
     return DeclaredMaintenance(row[0], tuple(sorted(row[1].split(" "))), *row[2:])
 
 
