@@ -25,11 +25,11 @@ from slawatch.collector.engine.periods import format_instant
 from slawatch.collector.errors import ApiError
 from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
 from slawatch.collector.reports.build import SlaReport, sla_report
-from slawatch.collector.reports.routes import (
+from slawatch.collector.reports.queries import (
     PERIOD_PATTERN,
-    _format,
-    _known_parameters,
-    _now_ms,
+    known_parameters,
+    now_ms,
+    output_format,
     requested_window,
 )
 from slawatch.collector.store import EXCLUSION_CATEGORIES, AuditEntry
@@ -54,18 +54,16 @@ def setup(app: web.Application) -> None:
 async def list_credits(request: web.Request) -> web.Response:
     app = request.app
     app[AUTH].require(request, "admin")
-    _known_parameters(request, ("period", "format"))
-    output = _format(request, ("json", "csv"))
+    known_parameters(request, ("period", "format"))
+    output = output_format(request, ("json", "csv"))
     asked = request.query.get("period")
     if asked is None:
         raise ApiError(400, "period: is required, like 2026-11", [_field("period", "required")])
-    now_ms = _now_ms(request)
+    now = now_ms(request)
     found: list[SlaReport] = []
     for sla in app[CONFIG].slas:
-        window, period = requested_window({"period": asked}, sla, now_ms)
-        found.append(
-            await sla_report(app[STORE], sla, window, now_ms, period=period, latency=False)
-        )
+        window, period = requested_window({"period": asked}, sla, now)
+        found.append(await sla_report(app[STORE], sla, window, now, period=period, latency=False))
     if output == "csv":
         return web.Response(
             text=credits_csv(asked, found),
@@ -118,7 +116,7 @@ def _cell(value: Any) -> str:
 async def list_audit(request: web.Request) -> web.Response:
     app = request.app
     app[AUTH].require(request, "admin")
-    _known_parameters(request, ("sla", "limit"))
+    known_parameters(request, ("sla", "limit"))
     sla_id = request.query.get("sla")
     if sla_id is not None and app[CONFIG].sla(sla_id) is None:
         raise ApiError(404, f"no SLA {sla_id[:128]!r}")

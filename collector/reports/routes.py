@@ -13,17 +13,16 @@ without a token.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from slawatch.collector import links, openapi
-from slawatch.collector.app import AUTH, CLOCK, CONFIG, STORE, read_small_json
+from slawatch.collector.app import AUTH, CONFIG, STORE, read_small_json
 from slawatch.collector.auth import UNAUTHORIZED_HEADERS, Principal
-from slawatch.collector.engine.periods import Window, format_instant, parse_instant_ms
+from slawatch.collector.engine.periods import format_instant, parse_instant_ms
 from slawatch.collector.engine.verdict import VERDICTS
 from slawatch.collector.errors import ApiError
 from slawatch.collector.html import HTML_HEADERS
@@ -36,12 +35,15 @@ from slawatch.collector.reports.build import (
     MaintenanceItem,
     SlaReport,
     maintenance_list,
-    report_window,
     rfc3339,
     sla_report,
     summaries,
 )
 from slawatch.collector.reports.formats import incidents_csv, report_csv, report_page
+from slawatch.collector.reports.queries import PERIOD_PATTERN, requested_window
+from slawatch.collector.reports.queries import known_parameters as _known_parameters
+from slawatch.collector.reports.queries import now_ms as _now_ms
+from slawatch.collector.reports.queries import output_format as _format
 from slawatch.collector.store import EXCLUSION_CATEGORIES
 from slawatch.collector.store.records import WindowKind
 from slawatch.config.schema import Config, Sla
@@ -334,43 +336,6 @@ def find_sla(config: Config, principal: Principal, sla_id: str) -> Sla:
     return sla
 
 
-def requested_window(query: Mapping[str, str], sla: Sla, now_ms: int) -> tuple[Window, str | None]:
-    """`report_window` of the query's `period`, `from` and `to`; 400 with its message."""
-    try:
-        return report_window(
-            sla, now_ms, period=query.get("period"), from_text=query.get("from"),
-            to_text=query.get("to"),
-        )  # fmt: skip
-    except ValueError as error:
-        raise ApiError(400, str(error)) from None
-
-
-def _known_parameters(request: web.Request, known: Sequence[str]) -> None:
-    """400 for a query parameter the route does not know: a misspelt `perod=2026-10` must not
-    quietly give the report of another period."""
-    unknown = sorted(set(request.query) - set(known))
-    if unknown:
-        raise ApiError(
-            400,
-            f"unknown query parameter {unknown[0][:64]!r}: this route takes {', '.join(known)}",
-            [{"field": name[:64], "error": "unknown parameter"} for name in unknown[:10]],
-        )
-
-
-def _format(request: web.Request, allowed: Sequence[str]) -> str:
-    output = request.query.get("format", "json")
-    if output not in allowed:
-        raise ApiError(400, f"format: must be {', '.join(allowed[:-1])} or {allowed[-1]}")
-    return output
-
-
-def _now_ms(request: web.Request) -> int:
-    now = request.app[CLOCK]()
-    if not math.isfinite(now):
-        raise ApiError(500, "the collector's clock is not a number")
-    return round(now * 1000)
-
-
 def _file_name(found: SlaReport, extension: str) -> str:
     window = found.report.window
     if found.period is not None:
@@ -410,15 +375,6 @@ def _ref(name: str) -> dict[str, str]:
 NULLABLE_NUMBER = {"type": ["number", "null"]}
 INSTANT = {"type": "string", "format": "date-time"}
 NULLABLE_INSTANT = {"type": ["string", "null"], "format": "date-time"}
-_YEAR = r"(19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
-PERIOD_PATTERN = (
-    rf"^{_YEAR}-(0[1-9]|1[0-2])$"
-    rf"|^{_YEAR}-[Ww](0[1-9]|[1-4][0-9]|5[0-3])$"
-    rf"|^{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
-)
-"""The forms and ranges of `period`; a day or ISO week the calendar does not have (2026-02-30,
-2026-W54 is out of range anyway, 2025-W53) matches and is refused with a 400."""
-
 WINDOW_PARAMETERS = [
     {
         "name": "period",
