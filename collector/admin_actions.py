@@ -10,13 +10,16 @@ from typing import Any
 
 from aiohttp import web
 
+from slawatch.collector.auth import Principal
+
 
 @dataclass(frozen=True, slots=True)
 class MaintenanceActions:
-    declare: Callable[[web.Application, Any, int], Awaitable[web.Response]]
-    """(app, the request body, now in ms) → the answer of `POST /api/v1/maintenance`."""
-    delete: Callable[[web.Application, str], Awaitable[web.Response]]
-    """(app, the id as the path gives it) → the answer of `DELETE /api/v1/maintenance/{id}`."""
+    declare: Callable[[web.Application, Any, int, Principal], Awaitable[web.Response]]
+    """(app, the request body, now in ms, who) → the answer of `POST /api/v1/maintenance`."""
+    delete: Callable[[web.Application, str, int, Principal], Awaitable[web.Response]]
+    """(app, the id as the path gives it, now in ms, who) → the answer of
+    `DELETE /api/v1/maintenance/{id}`."""
 
 
 MAINTENANCE_ACTIONS = web.AppKey("maintenance_actions", MaintenanceActions)

@@ -37,6 +37,7 @@ from slawatch.collector.connections import (
 from slawatch.collector.fleet import checks as fleet_checks
 from slawatch.collector.fleet import reload as fleet_reload
 from slawatch.collector.metrics import CollectorMetrics
+from slawatch.collector.reports import accounting
 from slawatch.collector.reports import routes as report_api
 from slawatch.collector.status import routes as status
 from slawatch.collector.storage_errors import storage_failure
@@ -57,6 +58,7 @@ RouteSetup = Callable[[web.Application], None]
 ROUTES: tuple[RouteSetup, ...] = (
     api.setup,
     report_api.setup,
+    accounting.setup,
     alerts_service.setup,
     alerts_api.setup,
     status.setup,

@@ -138,7 +138,9 @@ async def _declare(
         "reason": fields.get("reason", ""),
     }
     answer = _answer(
-        await request.app[MAINTENANCE_ACTIONS].declare(request.app, document, _now_ms(request))
+        await request.app[MAINTENANCE_ACTIONS].declare(
+            request.app, document, _now_ms(request), principal
+        )
     )
     return f"Maintenance declared for {document['sla']}.", answer
 
@@ -147,7 +149,7 @@ async def _delete(
     request: web.Request, fields: dict[str, str], principal: Principal
 ) -> tuple[str, Any]:
     window = request.match_info["id"]
-    await request.app[MAINTENANCE_ACTIONS].delete(request.app, window)
+    await request.app[MAINTENANCE_ACTIONS].delete(request.app, window, _now_ms(request), principal)
     return f"Maintenance window {window} deleted.", None
 
 

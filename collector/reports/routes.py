@@ -13,8 +13,7 @@ without a token.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,10 +21,10 @@ from aiohttp import web
 
 from slawatch.collector import links, openapi
 from slawatch.collector.admin_actions import MAINTENANCE_ACTIONS, MaintenanceActions
-from slawatch.collector.app import AUTH, CLOCK, CONFIG, STORE, read_small_json
+from slawatch.collector.app import AUTH, CONFIG, STORE, read_small_json
 from slawatch.collector.auth import UNAUTHORIZED_HEADERS, Principal
 from slawatch.collector.branding import with_logo
-from slawatch.collector.engine.periods import Window, format_instant, parse_instant_ms
+from slawatch.collector.engine.periods import format_instant, parse_instant_ms
 from slawatch.collector.engine.verdict import VERDICTS
 from slawatch.collector.errors import ApiError
 from slawatch.collector.html import HTML_HEADERS
@@ -38,12 +37,17 @@ from slawatch.collector.reports.build import (
     MaintenanceItem,
     SlaReport,
     maintenance_list,
-    report_window,
     rfc3339,
     sla_report,
     summaries,
 )
 from slawatch.collector.reports.formats import incidents_csv, report_csv, report_page
+from slawatch.collector.reports.queries import PERIOD_PATTERN, requested_window
+from slawatch.collector.reports.queries import known_parameters as _known_parameters
+from slawatch.collector.reports.queries import now_ms as _now_ms
+from slawatch.collector.reports.queries import output_format as _format
+from slawatch.collector.store import EXCLUSION_CATEGORIES
+from slawatch.collector.store.records import WindowKind
 from slawatch.config.schema import Config, Sla
 
 FORMATS = ("json", "csv", "html")
@@ -158,17 +162,22 @@ class Declaration:
     start_ms: int
     end_ms: int
     reason: str
+    kind: WindowKind = "maintenance"
+    category: str | None = None
 
 
 async def declare_maintenance(request: web.Request) -> web.Response:
     app = request.app
-    app[AUTH].require(request, "admin")
-    return await maintenance_declared(app, await read_small_json(request), _now_ms(request))
+    principal = app[AUTH].require(request, "admin")
+    document = await read_small_json(request)
+    return await maintenance_declared(app, document, _now_ms(request), principal)
 
 
-async def maintenance_declared(app: web.Application, document: Any, now_ms: int) -> web.Response:
-    """Store the window a request body declares: the API's answer (the pages' admin form takes
-    this path too)."""
+async def maintenance_declared(
+    app: web.Application, document: Any, now_ms: int, principal: Principal
+) -> web.Response:
+    """Store the window a request body declares, audited as `principal`'s: the API's answer
+    (the pages' admin form takes this path too)."""
     declaration = parse_declaration(document, app[CONFIG])
     stored = await app[STORE].add_maintenance(
         declaration.slas,
@@ -176,6 +185,9 @@ async def maintenance_declared(app: web.Application, document: Any, now_ms: int)
         declaration.end_ms,
         declaration.reason,
         created_ms=now_ms,
+        kind=declaration.kind,
+        category=declaration.category,
+        principal=(principal.kind, principal.id),
     )
     sla_metrics.invalidate(app)
     return web.json_response(
@@ -205,9 +217,32 @@ def parse_declaration(document: Any, config: Config) -> Declaration:
         problems.append(
             _problem("reason", f"must be a text of at most {MAX_REASON_CHARS} characters")
         )
+    kind, category = _kind_and_category(document, reason, problems)
     if problems or start is None or end is None:
         raise ApiError(400, "invalid maintenance window: nothing was stored", problems)
-    return Declaration(tuple(slas), start, end, reason)
+    return Declaration(tuple(slas), start, end, reason, kind, category)
+
+
+def _kind_and_category(
+    document: Mapping[str, Any], reason: Any, problems: list[dict[str, str]]
+) -> tuple[WindowKind, str | None]:
+    """`kind` (maintenance, the default, or exclusion) and an exclusion's `category`; an
+    exclusion needs a reason and a category (CONTRACT §7)."""
+    kind = document.get("kind", "maintenance")
+    category = document.get("category")
+    if kind not in ("maintenance", "exclusion"):
+        problems.append(_problem("kind", "must be maintenance or exclusion"))
+        return "maintenance", None
+    if kind == "maintenance":
+        if category is not None:
+            problems.append(_problem("category", "only an exclusion has a category"))
+        return "maintenance", None
+    if isinstance(reason, str) and not reason.strip():  # a reason of another type is named above
+        problems.append(_problem("reason", "an exclusion needs a reason"))
+    if category not in EXCLUSION_CATEGORIES:
+        problems.append(_problem("category", f"must be one of {', '.join(EXCLUSION_CATEGORIES)}"))
+        return "exclusion", None
+    return "exclusion", category
 
 
 def _declared_slas(
@@ -284,15 +319,21 @@ async def list_maintenance(request: web.Request) -> web.Response:
 
 async def delete_maintenance(request: web.Request) -> web.Response:
     app = request.app
-    app[AUTH].require(request, "admin")
-    return await maintenance_deleted(app, request.match_info["id"])
+    principal = app[AUTH].require(request, "admin")
+    return await maintenance_deleted(app, request.match_info["id"], _now_ms(request), principal)
 
 
-async def maintenance_deleted(app: web.Application, text: str) -> web.Response:
-    """Delete a declared window by its id as the path gives it: the API's answer."""
+async def maintenance_deleted(
+    app: web.Application, text: str, now_ms: int, principal: Principal
+) -> web.Response:
+    """Delete a declared window by its id as the path gives it, audited as `principal`'s:
+    the API's answer."""
     if not text.isascii() or not text.isdigit() or len(text) > 18:
         raise ApiError(404, f"no declared maintenance window {text[:32]!r}")
-    if not await app[STORE].delete_maintenance(int(text)):
+    deleted = await app[STORE].delete_maintenance(
+        int(text), at_ms=now_ms, principal=(principal.kind, principal.id)
+    )
+    if not deleted:
         raise ApiError(404, f"no declared maintenance window {int(text)}")
     sla_metrics.invalidate(app)
     return web.Response(status=204)
@@ -313,43 +354,6 @@ def find_sla(config: Config, principal: Principal, sla_id: str) -> Sla:
     if sla is None or (principal.kind != "admin" and sla.customer != principal.id):
         raise ApiError(404, f"no SLA {sla_id[:128]!r}")
     return sla
-
-
-def requested_window(query: Mapping[str, str], sla: Sla, now_ms: int) -> tuple[Window, str | None]:
-    """`report_window` of the query's `period`, `from` and `to`; 400 with its message."""
-    try:
-        return report_window(
-            sla, now_ms, period=query.get("period"), from_text=query.get("from"),
-            to_text=query.get("to"),
-        )  # fmt: skip
-    except ValueError as error:
-        raise ApiError(400, str(error)) from None
-
-
-def _known_parameters(request: web.Request, known: Sequence[str]) -> None:
-    """400 for a query parameter the route does not know: a misspelt `perod=2026-10` must not
-    quietly give the report of another period."""
-    unknown = sorted(set(request.query) - set(known))
-    if unknown:
-        raise ApiError(
-            400,
-            f"unknown query parameter {unknown[0][:64]!r}: this route takes {', '.join(known)}",
-            [{"field": name[:64], "error": "unknown parameter"} for name in unknown[:10]],
-        )
-
-
-def _format(request: web.Request, allowed: Sequence[str]) -> str:
-    output = request.query.get("format", "json")
-    if output not in allowed:
-        raise ApiError(400, f"format: must be {', '.join(allowed[:-1])} or {allowed[-1]}")
-    return output
-
-
-def _now_ms(request: web.Request) -> int:
-    now = request.app[CLOCK]()
-    if not math.isfinite(now):
-        raise ApiError(500, "the collector's clock is not a number")
-    return round(now * 1000)
 
 
 def _file_name(found: SlaReport, extension: str) -> str:
@@ -394,15 +398,6 @@ def _ref(name: str) -> dict[str, str]:
 NULLABLE_NUMBER = {"type": ["number", "null"]}
 INSTANT = {"type": "string", "format": "date-time"}
 NULLABLE_INSTANT = {"type": ["string", "null"], "format": "date-time"}
-_YEAR = r"(19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
-PERIOD_PATTERN = (
-    rf"^{_YEAR}-(0[1-9]|1[0-2])$"
-    rf"|^{_YEAR}-[Ww](0[1-9]|[1-4][0-9]|5[0-3])$"
-    rf"|^{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
-)
-"""The forms and ranges of `period`; a day or ISO week the calendar does not have (2026-02-30,
-2026-W54 is out of range anyway, 2025-W53) matches and is refused with a 400."""
-
 WINDOW_PARAMETERS = [
     {
         "name": "period",
@@ -441,7 +436,8 @@ REPORT_FIELDS = [
     "sla", "customer", "name", "from", "to", "as_of", "objective", "up_s", "down_s",
     "unknown_s", "maintenance_s", "eligible_s", "availability", "met", "error_budget_s",
     "error_budget_remaining_s", "credit_percent", "latency", "incidents", "missing_checks",
-    "complete", "future_s", "projected_availability", "verdict",
+    "complete", "future_s", "projected_availability", "verdict", "outside_hours_s",
+    "credit_amount", "currency",
 ]  # fmt: skip
 SUMMARY_FIELDS = [
     "id", "name", "customer", "objective", "period", "from", "to", "as_of", "availability",
@@ -458,7 +454,15 @@ FIGURES: dict[str, Any] = {
     "up_s": {"type": "number"},
     "down_s": {"type": "number"},
     "unknown_s": {"type": "number"},
-    "maintenance_s": {"type": "number"},
+    "maintenance_s": {
+        "type": "number",
+        "description": "maintenance and exclusions inside service hours, up to `as_of`",
+    },
+    "outside_hours_s": {
+        "type": "number",
+        "description": "time up to `as_of` outside the SLA's service hours or on its holidays "
+        "(§7), removed like maintenance; 0 for a 24×7 SLA",
+    },
     "eligible_s": {"type": "number"},
     "availability": NULLABLE_NUMBER,
     "met": {"type": ["boolean", "null"]},
@@ -469,6 +473,12 @@ FIGURES: dict[str, Any] = {
         "description": "complete: the tier of `availability`; in progress: the tier of "
         "`projected_availability`, the credit already certain (§4.8)",
     },
+    "credit_amount": {
+        **NULLABLE_NUMBER,
+        "description": "`credit_percent` of the SLA's `monthly_fee` prorated to the window, "
+        "rounded half-even to the currency's minor unit; null without a fee (§7)",
+    },
+    "currency": {"type": ["string", "null"], "description": "ISO 4217 code of the fee"},
     "missing_checks": {"type": "array", "items": {"type": "string"}},
     "complete": {"type": "boolean", "description": "`as_of` is `to`: the window is over"},
     "future_s": {
@@ -529,12 +539,17 @@ SCHEMAS: dict[str, Any] = {
             "duration_s": {"type": "number"},
             "reason": {"type": "string"},
             "created": NULLABLE_INSTANT,
+            "kind": {"enum": ["maintenance", "exclusion"]},
+            "category": {"enum": [*EXCLUSION_CATEGORIES, None]},
         },
     },
     "MaintenanceDeclaration": {
         "type": "object",
         "required": ["start", "end"],
-        "description": "Exactly one of `sla` and `slas`. `end` after `start`, at most 366 days.",
+        "description": "Exactly one of `sla` and `slas`. `end` after `start`, at most 366 days. "
+        '`"kind": "exclusion"` declares time the contract excludes after the fact (CONTRACT §7: '
+        "counted as maintenance, listed apart): it needs a `reason` and a `category`. Every "
+        "declaration and deletion is kept in the audit log (`GET /api/v1/audit`).",
         "properties": {
             "sla": {"type": "string", "pattern": openapi.ID_REGEX},
             "slas": {
@@ -545,6 +560,12 @@ SCHEMAS: dict[str, Any] = {
             "start": INSTANT,
             "end": INSTANT,
             "reason": {"type": ["string", "null"], "maxLength": MAX_REASON_CHARS},
+            "kind": {"enum": ["maintenance", "exclusion"], "default": "maintenance"},
+            "category": {
+                "enum": list(EXCLUSION_CATEGORIES),
+                "description": "an exclusion's: customer (caused by the customer), "
+                "force_majeure, third_party or other",
+            },
         },
     },
     "Report": {
@@ -560,6 +581,12 @@ SCHEMAS: dict[str, Any] = {
             "latency": _ref("Latency"),
             "incidents": {"type": "array", "items": _ref("Incident")},
             "maintenance": {"type": "array", "items": _ref("MaintenanceWindow")},
+            "exclusions": {
+                "type": "array",
+                "items": _ref("MaintenanceWindow"),
+                "description": "time excluded after the fact (CONTRACT §7), counted in "
+                "`maintenance_s`, with its reason and category",
+            },
         },
     },
     "SlaSummary": {

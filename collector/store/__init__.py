@@ -20,7 +20,9 @@ from slawatch.collector.store.protocols import (
     StoreLifecycle,
 )
 from slawatch.collector.store.records import (
+    EXCLUSION_CATEGORIES,
     AlertChanges,
+    AuditEntry,
     BrowserSession,
     DeclaredMaintenance,
     IngestResult,
@@ -34,7 +36,9 @@ from slawatch.collector.store.records import (
 )
 
 __all__ = [
+    "EXCLUSION_CATEGORIES",
     "AlertChanges",
+    "AuditEntry",
     "BrowserSession",
     "DeclaredMaintenance",
     "IngestResult",

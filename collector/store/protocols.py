@@ -21,6 +21,7 @@ from slawatch.collector.engine.timeline import FOREVER_MS, Run
 from slawatch.collector.samples import SampleRow
 from slawatch.collector.store.records import (
     AlertChanges,
+    AuditEntry,
     BrowserSession,
     DeclaredMaintenance,
     IngestResult,
@@ -31,6 +32,7 @@ from slawatch.collector.store.records import (
     SeenAgent,
     SeenCheck,
     ShareLink,
+    WindowKind,
 )
 
 
@@ -174,15 +176,34 @@ class SampleStore(Protocol):
 
 
 class MaintenanceStore(Protocol):
-    """Maintenance windows declared at run time (`POST /api/v1/maintenance`)."""
+    """Windows declared at run time (`POST /api/v1/maintenance`): maintenance, and exclusions
+    after the fact (CONTRACT §7), with the audit log of every declaration and deletion."""
 
     async def add_maintenance(
-        self, slas: Sequence[str], start_ms: int, end_ms: int, reason: str, *, created_ms: int
+        self,
+        slas: Sequence[str],
+        start_ms: int,
+        end_ms: int,
+        reason: str,
+        *,
+        created_ms: int,
+        kind: WindowKind = "maintenance",
+        category: str | None = None,
+        principal: tuple[str, str] = ("admin", "admin"),
     ) -> DeclaredMaintenance:
-        """Store a window covering `slas` (validated by the caller); returns it with its id."""
+        """Store a window covering `slas` (validated by the caller) and its audit line
+        (`declare` by `principal`, (role, name), at `created_ms`) in one transaction; returns
+        it with its id."""
 
-    async def delete_maintenance(self, maintenance_id: int) -> bool:
-        """Remove a declared window; False if there was none with that id."""
+    async def delete_maintenance(
+        self,
+        maintenance_id: int,
+        *,
+        at_ms: int | None = None,
+        principal: tuple[str, str] = ("admin", "admin"),
+    ) -> bool:
+        """Remove a declared window and log its deletion (the window whole); False if there
+        was none with that id (nothing logged)."""
 
     async def declared_maintenance(
         self,
@@ -192,6 +213,12 @@ class MaintenanceStore(Protocol):
     ) -> list[DeclaredMaintenance]:
         """Declared windows covering any of `slas` (every window with None) that overlap
         [start_ms, end_ms), by start."""
+
+    async def audit_log(
+        self, slas: Sequence[str] | None = None, *, limit: int = 1000
+    ) -> list[AuditEntry]:
+        """The newest `limit` audit lines about windows covering any of `slas` (all with None),
+        newest first."""
 
 
 class OutboxStore(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 # ------------------------------------------------------------------ samples, runs and rollups
 
@@ -56,6 +57,30 @@ class DeclaredMaintenance:
     end_ms: int
     reason: str
     created_ms: int
+    kind: WindowKind = "maintenance"
+    """`exclusion`: time the contract excludes after the fact (CONTRACT §7); counts as
+    maintenance, listed apart."""
+    category: str | None = None
+    """An exclusion's category (`EXCLUSION_CATEGORIES`); None for maintenance."""
+
+
+WindowKind = Literal["maintenance", "exclusion"]
+EXCLUSION_CATEGORIES = ("customer", "force_majeure", "third_party", "other")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One line of the audit log of declared windows (CONTRACT §7): who declared or deleted
+    which window, when. Deleted windows stay here whole."""
+
+    id: int
+    at_ms: int
+    action: Literal["declare", "delete"]
+    principal_kind: str
+    """The role of the token used (`admin`), never the token."""
+    principal_id: str
+    """The name of the token's holder (`admin`, a customer's id)."""
+    window: DeclaredMaintenance
 
 
 # --------------------------------------------------------------------------- alert outbox
