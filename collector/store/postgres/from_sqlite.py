@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 
+from slawatch.collector.store.postgres.maintenance import AUDIT_COLUMNS
 from slawatch.collector.store.postgres.partitions import Partitions
 from slawatch.collector.store.sqlite.histograms import decode_histogram
 
@@ -225,13 +226,17 @@ async def _copy_step(
 async def _copy_small_tables(
     reader: sqlite3.Connection, db: asyncpg.Connection, progress: Progress
 ) -> None:
-    """Agents, the raw horizon, maintenance, the alert outbox and state, keys: one transaction."""
+    """Agents, the raw horizon, maintenance and its audit log, the alert outbox and state, keys:
+    one transaction."""
     if await _finished(db, "rest") is None:
         return
     tables: list[tuple[str, Sequence[str], str, Callable[[tuple[Any, ...]], tuple[Any, ...]]]] = [
         ("agents", ("id", "labels", "last_push_ms"), "id", tuple),
-        ("maintenance", ("id", "start_ms", "end_ms", "reason", "created_ms"), "id", tuple),
+        ("maintenance", ("id", "start_ms", "end_ms", "reason", "created_ms", "kind", "category"),
+         "id", tuple),
         ("maintenance_slas", ("sla", "maintenance"), "maintenance", tuple),
+        ("maintenance_audit", ("id", *AUDIT_COLUMNS), "id",
+         lambda r: (*r[:6], r[6].split(" "), *r[7:])),
         ("alert_outbox", OUTBOX_COLUMNS, "seq",
          lambda r: (*r[:7], bytes(r[7]), *r[8:10], bool(r[10]), *r[11:])),
         ("alert_open", ("rule", "subject", "topic", "state"), "rule", tuple),
@@ -259,7 +264,11 @@ async def _copy_small_tables(
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 int(horizon[0][0]),
             )
-        for table, column in (("maintenance", "id"), ("alert_outbox", "seq")):
+        for table, column in (
+            ("maintenance", "id"),
+            ("maintenance_audit", "id"),
+            ("alert_outbox", "seq"),
+        ):
             await db.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'),"
                 f" GREATEST((SELECT MAX({column}) FROM {table}), 1))"

@@ -162,6 +162,26 @@ MIGRATIONS: tuple[str, ...] = (
         revoked_ms BIGINT
     );
     """,
+    # 4: exclusions after the fact (kind, category) and the audit log of declared windows
+    """
+    ALTER TABLE maintenance ADD COLUMN kind TEXT NOT NULL DEFAULT 'maintenance';
+    ALTER TABLE maintenance ADD COLUMN category TEXT;
+    CREATE TABLE maintenance_audit (
+        id BIGSERIAL PRIMARY KEY,
+        at_ms BIGINT NOT NULL,
+        action TEXT NOT NULL,
+        principal_kind TEXT NOT NULL,
+        principal_id TEXT NOT NULL,
+        window_id BIGINT NOT NULL,
+        slas TEXT[] NOT NULL,
+        start_ms BIGINT NOT NULL,
+        end_ms BIGINT NOT NULL,
+        reason TEXT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        category TEXT
+    );
+    """,
 )
 """Numbered from 1 by position; a new migration is appended, never edited once released."""
 
