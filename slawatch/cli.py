@@ -121,6 +121,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="a file, or a folder to write slawatch-YYYYmmdd-HHMMSS.db (UTC) in",
     )
     backup.set_defaults(handler=run_backup)
+
+    importer = commands.add_parser(
+        "import", help="print slawatch checks and alerts from Uptime Kuma or Gatus"
+    )
+    importer.add_argument("tool", choices=["uptime-kuma", "gatus"])
+    importer.add_argument(
+        "source", type=Path, metavar="FILE", help="Uptime Kuma's kuma.db, or Gatus' config.yaml"
+    )
+    importer.add_argument(
+        "--env-file",
+        type=Path,
+        metavar="FILE",
+        help="write the secrets the YAML references as ${VARIABLES} to this new file (mode 600)",
+    )
+    importer.add_argument(
+        "--history",
+        action="store_true",
+        help="also store Uptime Kuma's heartbeats as samples of agent 'imported' (needs --config)",
+    )
+    importer.add_argument(
+        "--config", type=Path, metavar="FILE", help="the collector's config, for --history"
+    )
+    importer.set_defaults(handler=run_import)
     return parser
 
 
@@ -201,6 +224,14 @@ def run_backup(args: argparse.Namespace) -> int:
     from slawatch.collector.backup import run
 
     return run(load(args.config, "report"), args.out, force=args.force)
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from slawatch.importers.command import run
+
+    return run(
+        args.tool, args.source, env_file=args.env_file, history=args.history, config=args.config
+    )
 
 
 if __name__ == "__main__":
