@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="put the spool's dead letters back in the queue, then run",
     )
+    agent.add_argument(
+        "--check",
+        action="store_true",
+        help="only check the spool is writable and the collector answers /healthz: exit 0 or 1",
+    )
     agent.set_defaults(handler=run_agent)
 
     collector = commands.add_parser("collector", help="ingest API, store, SLAs, alerts, pages")
@@ -159,9 +164,17 @@ def load(path: Path, process: str) -> Config:
 
 
 def run_agent(args: argparse.Namespace) -> int:
+    config = load(args.config, "agent")
+    if args.check:
+        from slawatch.agent import health_check
+
+        if config.agent is None:
+            print(f"{args.config}: no agent: section", file=sys.stderr)
+            return EXIT_USAGE
+        return health_check.run(config.agent)
     from slawatch.agent.main import run
 
-    return run(load(args.config, "agent"), replay_dead=args.replay_dead)
+    return run(config, replay_dead=args.replay_dead)
 
 
 def run_collector(args: argparse.Namespace) -> int:
