@@ -10,10 +10,10 @@ import asyncio
 import gc
 import signal
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import prometheus_client
 import structlog
-from aiohttp import web
 
 from slawatch.agent.metrics import AgentMetrics, start_metrics_server
 from slawatch.agent.probes import host_problems
@@ -22,6 +22,9 @@ from slawatch.agent.scheduler import ProbeFunction, Scheduler
 from slawatch.agent.shipper import Shipper
 from slawatch.agent.spool import Spool, SpoolError
 from slawatch.config.schema import AgentConfig, Check, Config
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = structlog.get_logger()
 
