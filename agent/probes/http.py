@@ -199,7 +199,8 @@ def _take_events(connection: h11.Connection, answer: _Answer, progress: Progress
             if not MIN_STATUS <= event.status_code <= MAX_STATUS:
                 raise ProbeFailure(f"bad response: status {event.status_code}")
             answer.status_code = progress.status_code = event.status_code
-            answer.location = header(event.headers, b"location")
+            if event.status_code in REDIRECT_STATUSES:  # only a redirect's is ever read
+                answer.location = header(event.headers, b"location")
         elif isinstance(event, h11.Data):
             answer.body += event.data[: BODY_READ_LIMIT_BYTES - len(answer.body)]
             if len(answer.body) >= BODY_READ_LIMIT_BYTES:

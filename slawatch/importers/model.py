@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,9 +74,10 @@ class SourceError(Exception):
 
 
 def check_id(name: str, taken: set[str], fallback: str) -> str:
-    """A check or channel id (`[a-z0-9][a-z0-9._-]{0,127}`) from a display name, unique among
-    `taken` (which it joins)."""
-    base = ID_CHARS.sub("-", name.lower()).strip("-._")[: MAX_ID - 4] or fallback
+    """A check or channel id (`[a-z0-9][a-z0-9._-]{0,127}`) from a display name (accents
+    dropped: `Café` → `cafe`), unique among `taken` (which it joins)."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    base = ID_CHARS.sub("-", ascii_name.lower()).strip("-._")[: MAX_ID - 4] or fallback
     if not base[0].isalnum():
         base = f"{fallback}-{base}"[: MAX_ID - 4]
     candidate, n = base, 2
