@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,14 +136,21 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 
 class LagRecorder:
-    """Stands in for the schedule-lag histogram to keep every observation."""
+    """Stands in for the schedule-lag histogram to keep every observation, in two arrays of
+    floats (16 bytes each, where a list of tuples took 120: the agent's RSS is measured in the
+    same process)."""
 
     def __init__(self) -> None:
-        self.lags: list[tuple[float, float]] = []
-        """(monotonic time, lag)"""
+        self.times = array("d")
+        """Monotonic time of each observation."""
+        self.lags = array("d")
 
     def observe(self, value: float) -> None:
-        self.lags.append((time.monotonic(), value))
+        self.times.append(time.monotonic())
+        self.lags.append(value)
+
+    def since(self, start: float) -> list[float]:
+        return [lag for at, lag in zip(self.times, self.lags, strict=True) if at >= start]
 
 
 # ---------------------------------------------------------------------------------- the agent
@@ -182,7 +190,7 @@ async def bench_agent(folder: Path, target_port: int, load: Load) -> Figures:
         rss, peak = rss_mb()
     finally:
         await agent.stop()
-    lags = [lag for at, lag in recorder.lags if at >= start]
+    lags = recorder.since(start)
     figures = Figures(probes, elapsed, cpu)
     pushed = agent.registry.get_sample_value("slawatch_samples_pushed_total") or 0
     up = sum(

@@ -93,11 +93,15 @@ def import_config(path: Path) -> Imported:
             continue
         try:
             check = endpoint_check(endpoint, taken, label)
+            endpoint_rules = _rules(endpoint, check, alerting, channel_of)
         except Unmapped as reason:
             skipped.append(Skipped(label, str(reason)))
             continue
+        except (AttributeError, TypeError, ValueError) as error:
+            skipped.append(Skipped(label, f"not an endpoint as Gatus documents them ({error})"))
+            continue
         checks.append(check)
-        rules += _rules(endpoint, check, alerting, channel_of)
+        rules += endpoint_rules
     return Imported(
         tool=TOOL,
         file=str(path),
@@ -280,6 +284,10 @@ def _channels(
             kind, values = _provider(provider, settings)
         except Unmapped as reason:
             skipped.append(Skipped(label, str(reason), "channels"))
+            continue
+        except (AttributeError, TypeError, ValueError) as error:
+            why = f"not a provider as Gatus documents them ({error})"
+            skipped.append(Skipped(label, why, "channels"))
             continue
         channel_id = check_id(provider, taken, "gatus")
         data: dict[str, Any] = {"id": channel_id, "type": kind}

@@ -437,3 +437,23 @@ def test_history_needs_a_config_and_only_kuma_has_one(kuma: Path, gatus: Path) -
     result = run_slawatch(["import", "gatus", str(gatus), "--history", "--config", "x.yaml"])
     assert (result.returncode, result.stdout) == (2, "")
     assert "only Uptime Kuma keeps a history" in result.stderr
+
+
+def test_gatus_malformed_endpoints_are_skipped_saying_why(tmp_path: Path) -> None:
+    path = tmp_path / "gatus.yaml"
+    path.write_text(
+        "endpoints:\n"
+        "  - {name: a, url: 'https://a.example/', client: oops}\n"
+        "  - {name: b, url: 'https://b.example/', alerts: [{type: slack, failure-threshold: many}]}\n"
+        "  - just-a-string\n"
+        "  - {name: c, url: 'https://c.example/'}\n"
+        "alerting:\n  slack: {webhook-url: 'https://hooks.slack.com/x'}\n",
+        encoding="utf-8",
+    )
+    result = run_slawatch(["import", "gatus", str(path)])
+    assert result.returncode == 0, result.stderr
+    assert "# not imported: endpoint a: not an endpoint as Gatus documents them" in result.stdout
+    assert "# not imported: endpoint b: not an endpoint as Gatus documents them" in result.stdout
+    assert "# not imported: endpoints[2]: not a mapping" in result.stdout
+    assert "  - id: c\n" in result.stdout
+    assert "Traceback" not in result.stderr
