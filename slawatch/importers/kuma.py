@@ -283,7 +283,7 @@ def _ordered(data: dict[str, Any]) -> dict[str, Any]:
 
 
 CHANNEL_TYPES = {
-    # Kuma type: (slawatch type, {slawatch key: Kuma config key}, secret keys)
+    # Kuma type: (slawatch type, {slawatch key: key of the notification's config JSON})
     "slack": ("slack", {"url": "slackwebhookURL"}),
     "discord": ("discord", {"url": "discordWebhookUrl"}),
     "teams": ("teams", {"url": "webhookUrl"}),
