@@ -1,10 +1,18 @@
 """Ingest speed of `slawatch collector`, against the raw ceiling of SQLite on the same rows.
 
     .venv/bin/python bench/ingest.py [--samples 2000000] [--agents 4] [--batch 1000]
-                                     [--newest-first] [--runs 1] [--against DIR]
+                                     [--checks 100] [--order in-order,newest-first,shuffled]
+                                     [--shuffle-span 1440] [--runs 1] [--against DIR]
 
-1. Pre-encodes gzip bodies of `--batch` samples for each of `--agents` agents (100 checks each,
-   samples in time order as agents send them).
+1. Pre-encodes gzip bodies of `--batch` samples for each of `--agents` agents (`--checks` checks
+   each, one sample a minute), in each `--order` asked:
+   - `in-order`: samples in time order, as agents send them live;
+   - `newest-first`: the same batches, each agent's newest batch first (a shipper back-filling
+     an outage);
+   - `shuffled`: each agent's samples shuffled within every `--shuffle-span` minutes of its trace
+     (default one day), then cut into batches: every batch holds samples from all over the day,
+     late for every series (a history import, a foreign client, many agents' late samples).
+   Each order runs on a new database, and the rates of the orders are compared in the same run.
 2. Baseline, in this process: sqlite3 `executemany` of the very rows the collector stores, in a
    table of the same schema and PRAGMAs, one commit per batch: the ceiling of the disk and SQLite
    (binding None and bools as fast as the store does, with its adapters for them).
@@ -27,6 +35,7 @@ import asyncio
 import gzip
 import json
 import os
+import random
 import sqlite3
 import statistics
 import subprocess
@@ -45,14 +54,15 @@ from slawatch.collector.store.sqlite.migrations import MIGRATIONS
 from slawatch.config.contract import PHASES
 
 TOKEN_PREFIX = "bench-agent-token-"
-CHECKS_PER_AGENT = 100
 INTERVAL_S = 60
+ORDERS = ("in-order", "newest-first", "shuffled")
 
 
-def make_batches(agent: int, samples: int, batch: int, start: float) -> list[list[dict]]:
+def make_samples(agent: int, samples: int, checks: int, start: float) -> list[dict]:
+    """`samples` of one agent, in time order: `checks` checks, one sample each a minute."""
     rows = []
     for k in range(samples):
-        check, step = k % CHECKS_PER_AGENT, k // CHECKS_PER_AGENT
+        check, step = k % checks, k // checks
         ok = (k * 7919) % 97 != 0
         rows.append(
             {
@@ -67,7 +77,21 @@ def make_batches(agent: int, samples: int, batch: int, start: float) -> list[lis
                 "phases_ms": {"dns": 0.4, "connect": 1.1, "ttfb": 15.2, "transfer": 0.3},
             }
         )
-    return [rows[i : i + batch] for i in range(0, len(rows), batch)]
+    return rows
+
+
+def in_order(rows: list[dict], order: str, checks: int, span: int, batch: int) -> list[list[dict]]:
+    """`rows` (in time order) as the batches of `order`; `span`: minutes shuffled together."""
+    if order == "shuffled":
+        shuffler = random.Random(20261207)
+        rows = list(rows)
+        per_span = checks * span
+        for first in range(0, len(rows), per_span):
+            part = rows[first : first + per_span]
+            shuffler.shuffle(part)
+            rows[first : first + per_span] = part
+    batches = [rows[i : i + batch] for i in range(0, len(rows), batch)]
+    return batches[::-1] if order == "newest-first" else batches
 
 
 def encode(agent: int, batch: list[dict]) -> bytes:
@@ -228,6 +252,12 @@ class Measured:
     def rate(self) -> float:
         return self.samples / self.elapsed
 
+    @property
+    def cpu_per_sample_us(self) -> float:
+        """CPU time of the collector's own threads per sample (its workers apart): what the
+        order of the samples costs it, whatever else the machine is busy with."""
+        return sum(self.threads.values()) / self.samples * 1e6
+
 
 def measure(
     batches: list[list[dict]], bodies: dict[int, list[bytes]], source: Path | None
@@ -278,15 +308,51 @@ def medians(runs: list[Measured]) -> tuple[float, float]:
             statistics.median(m.rate / m.ceiling for m in runs))  # fmt: skip
 
 
+def compare_orders(runs: dict[tuple[str, str], list[Measured]], orders: list[str]) -> None:
+    """Each order's median rate against in-order's, per tree: the goal is shuffled within 2x.
+    Beside it, the collector's CPU time per sample, which the machine's load changes less."""
+    if "in-order" not in orders or len(orders) < 2:
+        return
+    for label in dict.fromkeys(label for label, _ in runs):
+        base = medians(runs[(label, "in-order")])[0]
+        base_cpu = statistics.median(m.cpu_per_sample_us for m in runs[(label, "in-order")])
+        print(f"orders ({label}), median rates against in-order in the same run:")
+        for order in orders:
+            rate, ratio = medians(runs[(label, order)])
+            cpu = statistics.median(m.cpu_per_sample_us for m in runs[(label, order)])
+            print(f"  {order:>12}: {rate:9,.0f} samples/s  ratio to in-order {rate / base:.2f}"
+                  f"  to the raw ceiling {ratio:.2f}"
+                  + ("  (goal >= 0.5)" if order == "shuffled" else "")
+                  + f"; collector CPU {cpu:.1f} us/sample, x{cpu / base_cpu:.2f}")  # fmt: skip
+
+
+def parse_orders(text: str) -> list[str]:
+    orders = [order.strip() for order in text.split(",") if order.strip()]
+    unknown = [order for order in orders if order not in ORDERS]
+    if unknown or not orders:
+        raise SystemExit(f"--order {text}: each of {', '.join(ORDERS)}, separated by commas")
+    return list(dict.fromkeys(orders))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=2_000_000)
     parser.add_argument("--agents", type=int, default=4)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--checks", type=int, default=100, help="checks of each agent")
     parser.add_argument(
-        "--newest-first",
-        action="store_true",
-        help="push each agent's batches newest first, as a shipper back-filling an outage",
+        "--order",
+        default="in-order",
+        help="orders to push the samples in, comma-separated: " + ", ".join(ORDERS),
+    )
+    parser.add_argument(
+        "--shuffle-span",
+        type=int,
+        default=1440,
+        help="minutes of each agent's trace shuffled together (--order shuffled)",
+    )
+    parser.add_argument(
+        "--newest-first", action="store_true", help="the same as --order newest-first"
     )
     parser.add_argument("--runs", type=int, default=1, help="runs of each collector (medians)")
     parser.add_argument(
@@ -295,38 +361,57 @@ def main() -> None:
         help="another source tree, whose collector runs in turn with this one's",
     )
     args = parser.parse_args()
+    orders = ["newest-first"] if args.newest_first else parse_orders(args.order)
     if args.runs < 1:
         raise SystemExit(f"--runs {args.runs}: at least 1")
+    if args.checks < 1 or args.shuffle_span < 1:
+        raise SystemExit("--checks and --shuffle-span: at least 1")
     if args.against and not (
         (args.against / "slawatch" / "cli.py").is_file() and (args.against / "collector").is_dir()
     ):
         raise SystemExit(f"--against {args.against}: not a slawatch source tree")
     per_agent = args.samples // args.agents
-    start = time.time() - (per_agent // CHECKS_PER_AGENT + 10) * INTERVAL_S
-    print(f"encoding {args.samples} samples: {args.agents} agents, batches of {args.batch}")
-    batches = {a: make_batches(a, per_agent, args.batch, start) for a in range(args.agents)}
-    bodies = {a: [encode(a, b) for b in batches[a]] for a in batches}
-    if args.newest_first:
-        bodies = {a: list(reversed(agent_bodies)) for a, agent_bodies in bodies.items()}
-    flat = [b for agent in batches.values() for b in agent]
-    order = "newest first" if args.newest_first else "in time order"
+    start = time.time() - (per_agent // args.checks + 10) * INTERVAL_S
+    print(f"encoding {args.samples} samples: {args.agents} agents of {args.checks} checks, "
+          f"batches of {args.batch}, orders {', '.join(orders)}")  # fmt: skip
+    samples = {a: make_samples(a, per_agent, args.checks, start) for a in range(args.agents)}
+    traces = {
+        order: {
+            a: in_order(rows, order, args.checks, args.shuffle_span, args.batch)
+            for a, rows in samples.items()
+        }
+        for order in orders
+    }
+    bodies = {
+        order: {a: [encode(a, b) for b in batches] for a, batches in trace.items()}
+        for order, trace in traces.items()
+    }
     sources: dict[str, Path | None] = {"this tree": None}
     if args.against:
         sources[str(args.against)] = args.against.resolve()
-    runs: dict[str, list[Measured]] = {label: [] for label in sources}
+    runs: dict[tuple[str, str], list[Measured]] = {
+        (label, order): [] for label in sources for order in orders
+    }
+    several = len(sources) > 1 or args.runs > 1 or len(orders) > 1
     for number in range(1, args.runs + 1):
-        for label, source in sources.items():
-            if len(sources) > 1 or args.runs > 1:
-                print(f"-- run {number} of {args.runs}: {label}")
-            runs[label].append(measure(flat, bodies, source))
-            report(runs[label][-1], args.agents, order)
+        for order in orders:
+            flat = [b for agent in traces[order].values() for b in agent]
+            for label, source in sources.items():
+                if several:
+                    print(f"-- run {number} of {args.runs}: {label}, {order}")
+                runs[(label, order)].append(measure(flat, bodies[order], source))
+                report(runs[(label, order)][-1], args.agents, order)
     if len(sources) > 1 or args.runs > 1:
-        for label, measured in runs.items():
+        for (label, order), measured in runs.items():
             rate, ratio = medians(measured)
-            print(f"median of {len(measured)} ({label}): {rate:,.0f} samples/s, ratio {ratio:.2f}")
+            print(f"median of {len(measured)} ({label}, {order}): {rate:,.0f} samples/s, "
+                  f"ratio {ratio:.2f}")  # fmt: skip
+    compare_orders(runs, orders)
     if args.against:
-        this, other = (medians(runs[label])[0] for label in sources)
-        print(f"this tree / {args.against}: {this / other:.3f} (medians of runs alternated)")
+        for order in orders:
+            this, other = (medians(runs[(label, order)])[0] for label in sources)
+            print(f"{order}: this tree / {args.against}: {this / other:.3f} "
+                  "(medians of runs alternated)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ own is `setup` below.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -46,7 +47,7 @@ CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", Store)
 AUTH = web.AppKey("auth", Authenticator)
 METRICS = web.AppKey("metrics", CollectorMetrics)
-CLOCK = web.AppKey("clock", Callable[[], float])
+CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 """Unix seconds now; tests replace it to put the collector at a chosen instant."""
 BATCH_JUDGE = web.AppKey("batch_judge", BatchJudge)
 """Parses and validates pushed batches, big ones in worker processes; tests may replace it
@@ -98,9 +99,7 @@ def create_app(
     app[BATCH_JUDGE] = BatchJudge()
     app[PUSH_ADMISSION] = PushAdmission()
     for state in ("active", "waiting"):
-        metrics.pushes.labels(state).set_function(
-            lambda state=state: getattr(app[PUSH_ADMISSION], state)
-        )
+        metrics.pushes.labels(state).set_function(functools.partial(_admission_count, app, state))
     app[INGEST_LISTENERS] = []
     app[METRICS_REFRESHERS] = []
     app[HEALTH] = health = StoreHealth(store, clock)
@@ -406,3 +405,9 @@ def _collector(app: web.Application) -> Any:
 def _iso(ms: int) -> str:
     text = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
     return text.replace("+00:00", "Z")
+
+
+def _admission_count(app: web.Application, state: str) -> int:
+    """The pushes `active` or `waiting` at the admission control, for its gauge."""
+    count: int = getattr(app[PUSH_ADMISSION], state)
+    return count

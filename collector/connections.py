@@ -36,6 +36,7 @@ from typing import Any
 import orjson
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from slawatch.collector.log_throttle import LogThrottle
 from slawatch.collector.metrics import CollectorMetrics
@@ -144,7 +145,7 @@ class ConnectionGuard:
         return lambda: _Guarded(self, factory)
 
     @property
-    def middleware(self) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    def middleware(self) -> Middleware:
         @web.middleware
         async def track_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
             transport = request.transport

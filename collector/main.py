@@ -123,10 +123,11 @@ class Collector:
             keepalive_timeout=KEEPALIVE_TIMEOUT_S,
         )
         listen = self.settings.listen
+        failures: tuple[type[Exception], ...] = (OSError, *self.store.errors)
         try:
             try:
                 await runner.setup()
-            except (OSError, *self.store.errors) as error:
+            except failures as error:
                 failure = storage_failure(error, self.settings.database)
                 raise StartError(failure.message if failure else str(error)) from error
             try:
@@ -181,6 +182,7 @@ class Collector:
 
     async def _prune_forever(self, clock: Callable[[], float]) -> None:
         retention = self.settings.retention
+        failures: tuple[type[Exception], ...] = (*self.store.errors, OSError)
         while True:
             try:
                 await self.store.prune(
@@ -188,7 +190,7 @@ class Collector:
                     raw_retention_ms=round(retention.raw * 1000),
                     rollup_retention_ms=round(retention.rollups * 1000),
                 )
-            except (*self.store.errors, OSError) as error:
+            except failures as error:
                 log.error("prune_failed", error=str(error))
             await asyncio.sleep(PRUNE_EVERY_S)
 

@@ -168,7 +168,7 @@ class _CheckUp(Collector):
     def render(self, states: Mapping[str, CheckNow]) -> bytes:
         """The text exposition of these states (prometheus_client's, of this collector alone)."""
         self._states = states
-        return generate_latest(self)  # type: ignore[arg-type]
+        return generate_latest(self)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(self.NAME, self.HELP, labels=["check"])

@@ -208,7 +208,7 @@ class _PathTracker:
 
     def event(self, event: yaml.Event) -> bool:
         """Take one event; False once past `index`."""
-        if event.start_mark.index > self.index:
+        if event.start_mark is not None and event.start_mark.index > self.index:
             return False
         if isinstance(event, yaml.ScalarEvent):
             self._node(event.value)
@@ -272,11 +272,11 @@ class _PathTracker:
 
 
 def _bad_scalar(
-    root: yaml.Node, error: Exception, is_secret: Callable[[KeyPath], bool]
+    root: yaml.Node | None, error: Exception, is_secret: Callable[[KeyPath], bool]
 ) -> ConfigProblem:
     """The scalar YAML resolved to a type it cannot build (a timestamp that is no date)."""
     constructor = yaml.SafeLoader("")
-    for path, node in _scalars(root, ()):
+    for path, node in () if root is None else _scalars(root, ()):
         try:
             constructor.construct_object(node)
         except (ValueError, OverflowError) as failure:

@@ -104,10 +104,10 @@ async def probe(check: Check, progress: Progress) -> ProbeResult:
     records = [rdata.to_text() for rrset in answer.answer for rdata in rrset]
     if rcode == "NOERROR" and not any(rrset.rdtype == asked for rrset in answer.answer):
         return progress.finish(f"no {target.record_type} record for {target.name} (NOERROR)")
-    error = text_lacks(
+    problem = text_lacks(
         "\n".join(records), expect.answer_contains, expect.answer_regex, "answer", lines=True
     ) or slower_than(expect.max_latency, progress.mark_us)
-    return progress.finish(error)
+    return progress.finish(problem)
 
 
 def host_problem() -> str | None:

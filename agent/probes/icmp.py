@@ -36,10 +36,13 @@ from slawatch.config.values import HOST, POSITIVE_DURATION
 
 T = TypeVar("T")
 
-PROTOCOLS = {socket.AF_INET: socket.IPPROTO_ICMP, socket.AF_INET6: socket.IPPROTO_ICMPV6}
-ECHO_REQUEST = {socket.AF_INET: 8, socket.AF_INET6: 128}
-ECHO_REPLY = {socket.AF_INET: 0, socket.AF_INET6: 129}
-FAMILY_NAMES = {socket.AF_INET: "ICMP", socket.AF_INET6: "ICMPv6"}
+PROTOCOLS: dict[int, int] = {
+    socket.AF_INET: socket.IPPROTO_ICMP,
+    socket.AF_INET6: socket.IPPROTO_ICMPV6,
+}
+ECHO_REQUEST: dict[int, int] = {socket.AF_INET: 8, socket.AF_INET6: 128}
+ECHO_REPLY: dict[int, int] = {socket.AF_INET: 0, socket.AF_INET6: 129}
+FAMILY_NAMES: dict[int, str] = {socket.AF_INET: "ICMP", socket.AF_INET6: "ICMPv6"}
 HEADER = struct.Struct("!BBHHH")
 """Type, code, checksum, identifier, sequence."""
 PAYLOAD_PREFIX = b"slawatch"

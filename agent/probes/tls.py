@@ -128,4 +128,4 @@ def _asn1_time(tag: int, text: str) -> float:
     elif tag != 0x18:
         raise ValueError(f"not an ASN.1 time (tag {tag:#x})")
     fields = (text[0:4], text[4:6], text[6:8], text[8:10], text[10:12], text[12:14])
-    return float(calendar.timegm(tuple(int(f) for f in fields)))  # type: ignore[arg-type]
+    return float(calendar.timegm(tuple(int(f) for f in fields)))

@@ -50,7 +50,7 @@ async def list_notifications(request: web.Request) -> web.Response:
             [{"field": name[:40], "error": "unknown parameter"} for name in unknown],
         )
     statuses = _statuses(query.get("status"))
-    limit = _integer(query.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    limit = _integer(query.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
     before = _integer(query.get("before"), "before", None, 1, MAX_BEFORE)
     channel = query.get("channel")
     rows = await app[STORE].notifications(

@@ -36,7 +36,7 @@ from slawatch.collector.engine.maintenance import Interval
 from slawatch.collector.engine.periods import Window
 from slawatch.collector.engine.sla import Report
 from slawatch.collector.reports.build import compute_from_store
-from slawatch.collector.store import SampleStore
+from slawatch.collector.store import Store
 from slawatch.config.schema import BurnRateWindow, Sla
 
 Severity = Literal["page", "ticket"]
@@ -111,7 +111,7 @@ def step(
 
 
 async def rates(
-    store: SampleStore,
+    store: Store,
     sla: Sla,
     conditions: Sequence[BurnRateWindow],
     now_ms: int,

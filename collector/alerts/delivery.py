@@ -327,8 +327,9 @@ def _body_retry_after(document: Any) -> float | None:
     candidates = [parameters.get("retry_after") if isinstance(parameters, dict) else None]
     candidates.append(document.get("retry_after"))
     for value in candidates:
-        is_number = isinstance(value, int | float) and not isinstance(value, bool)
-        if is_number and math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if math.isfinite(value):
             return max(0.0, float(value))
     return None
 

@@ -31,6 +31,12 @@ Also silent monitors (`silences`: `no_data`, `agent_silent`) and, on a slower pa
 config windows and those declared at run time) silences what it covers: a check is covered when
 every SLA containing it is in maintenance.
 
+A pass holds the event loop only to read its inputs and to record and commit what it decided:
+which targets to judge, the silences, and the judging itself run in a worker thread on what that
+pass alone holds. An incremental evaluator (the collector's) judges only the targets whose
+inputs changed since they were last judged or whose time came (`schedule`): the same decisions
+as judging them all, for a fraction of the work.
+
 Notification ids are stable per (channel, target, event, run[, reminder]) (see
 `Outbox.notifications`), and the outbox stores a notification once per channel and id: one
 notification per (channel, target, event, run) however many rules match.
@@ -39,11 +45,9 @@ notification per (channel, target, event, run) however many rules match.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,15 +63,18 @@ from slawatch.collector.alerts.events import (
     Resolved,
 )
 from slawatch.collector.alerts.facts import Facts, facts_of
+from slawatch.collector.alerts.judging import AlertState, Judgement, judge
 from slawatch.collector.alerts.outbox import Decision, Outbox, Pass, ms
 from slawatch.collector.alerts.pages import Links
+from slawatch.collector.alerts.schedule import Schedule, next_look_ms
 from slawatch.collector.alerts.silences import ALL_RULES, Silences
 from slawatch.collector.alerts.targets import Target, Watch
 from slawatch.collector.engine.incidents import Runs
 from slawatch.collector.engine.maintenance import Interval, maintenance_intervals
 from slawatch.collector.engine.states import State
 from slawatch.collector.engine.timeline import Run
-from slawatch.collector.store import AlertChanges, OpenAlert, Store
+from slawatch.collector.store import AlertChanges, OpenAlert, SeenAgent, Store
+from slawatch.config.contract import MAX_FUTURE_S
 from slawatch.config.schema import AlertRule, Config
 
 log = structlog.get_logger()
@@ -82,37 +89,33 @@ SUPERSEDED_BY_RESOLVED = ("down", "reminder")
 """What a `resolved` replaces while it still waits in a chat channel's queue (`Outbox`)."""
 
 
-@dataclass(slots=True)
-class AlertState:
-    """An open alert of one rule about one target (stored as JSON)."""
-
-    run_ms: int
-    """The identity of its notifications: the outage's start, or, for a flapping episode that
-    began with no outage open, the episode's first change."""
-    last_sent_ms: int
-    """When the last down, reminder or flapping message was decided (`repeat` counts from it)."""
-    error: str | None = None
-    reminders: int = 0
-    flapping_since_ms: int | None = None
-    """Set while flapping: quiet until the target settles."""
-    outage: bool = True
-    """An outage is open (a `down` was decided for it): only its recovery closes it, with a
-    `resolved`. False for a flapping episode alone."""
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> AlertState:
-        fields = json.loads(text)
-        if "outage" not in fields:  # stored before episodes and outages were told apart
-            episode = fields.get("flapping_since_ms")
-            fields["outage"] = episode is None or episode != fields["run_ms"]
-        return cls(**fields)
-
-
 Entry = tuple[str, AlertRule, AlertState | None]
 """A rule watching a target: its key, the rule, its open alert about the target."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    """What a pass reads from the store (and the checks the ingest touched), before judging."""
+
+    now_ms: int
+    open_alerts: Sequence[OpenAlert]
+    last_runs: Mapping[str, Mapping[str, Run]]
+    maintenance: frozenset[str]
+    """The SLAs in maintenance now."""
+    seen: Sequence[SeenAgent]
+    touched: set[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a pass judges (`Evaluator._plan`), and the silences it found."""
+
+    check_ids: Sequence[str]
+    open_alerts: Mapping[tuple[str, str, str], OpenAlert]
+    needed: Sequence[Target]
+    """The targets to judge now."""
+    by_target: Mapping[str, Sequence[Entry]]
+    silences: Pass
 
 
 class Evaluator:
@@ -123,7 +126,10 @@ class Evaluator:
         outbox: Outbox,
         *,
         clock: Callable[[], float] = time.time,
+        incremental: bool = False,
     ) -> None:
+        """`incremental`: each pass judges only the targets whose inputs changed or whose time
+        came (`schedule`); the collector tells it which checks got samples (`touch`)."""
         self.store = store
         self.config = config
         self.outbox = outbox
@@ -140,15 +146,30 @@ class Evaluator:
             max(r.flapping.window, r.flapping.settle) for r in config.alerts.rules if r.flapping
         ]
         self.lookback_ms = ms(max([LOOKBACK_MIN_S, *windows]))
+        self.schedule = Schedule() if incremental else None
+
+    def touch(self, checks: Iterable[str]) -> None:
+        """These checks got new samples (the collector's ingest says so)."""
+        if self.schedule is not None:
+            self.schedule.touch(checks)
 
     async def evaluate(self, *, budgets: bool | None = None) -> AlertChanges:
-        """Judge every target now, commit what that decides; returns it.
+        """Judge every target now (incremental: those whose inputs changed or whose time
+        came, which decides the same), commit what that decides; returns it.
 
         `budgets`: also burn rates, breaches and the digest (default: if `SLA_EVERY_S` passed
         since they last were). One pass at a time.
         """
         async with self._lock:
-            return await self._evaluate(budgets)
+            try:
+                changes = await self._evaluate(budgets)
+            except BaseException:
+                if self.schedule is not None:  # nothing of it was committed: judge all again
+                    self.schedule = Schedule()
+                raise
+            if self.schedule is not None:
+                self.schedule.committed(changes.opened, changes.closed)
+            return changes
 
     async def _evaluate(self, budgets: bool | None) -> AlertChanges:
         await self.links.signer.load(self.store)
@@ -157,14 +178,22 @@ class Evaluator:
             last = self._budgets_at_ms
             budgets = last is None or now_ms - last >= ms(SLA_EVERY_S)
         work = Pass(now_ms)
-        open_alerts = {(a.rule, a.subject, a.topic): a for a in await self.store.open_alerts()}
-        last_runs = await self.store.last_runs()
-        maintenance = await self._in_maintenance(now_ms)
-        watched = self.watch.targets(self.watch.check_ids(last_runs))
-        await self._state_alerts(work, watched, open_alerts, last_runs, maintenance)
-        seen = await self.store.seen_agents()
-        self.silences.no_data(work, last_runs, seen, maintenance, open_alerts)
-        self.silences.agent_silent(work, last_runs, seen, maintenance, open_alerts)
+        # Taken before reading: whatever the ingest touches from now on, the next pass judges.
+        touched = self.schedule.take_touched() if self.schedule is not None else set()
+        inputs = _Inputs(
+            now_ms,
+            await self.store.open_alerts(),
+            await self.store.last_runs(),
+            frozenset(await self._in_maintenance(now_ms)),
+            await self.store.seen_agents(),
+            touched,
+        )
+        plan = await asyncio.to_thread(self._plan, inputs)
+        await self._state_alerts(work, plan, inputs.maintenance)
+        work.decisions.extend(plan.silences.decisions)  # after the state changes, as before
+        work.opened.extend(plan.silences.opened)
+        work.closed.extend(plan.silences.closed)
+        open_alerts = plan.open_alerts
         if budgets:
             self._budgets_at_ms = now_ms
             try:
@@ -175,7 +204,7 @@ class Evaluator:
                 await self.budget_alerts.weekly_digest(work)
             except (ValueError, RuntimeError) as error:
                 log.error("alert_digest_failed", error=str(error))
-        self._close_orphans(work, watched, open_alerts)
+        self._close_orphans(work, plan.check_ids, open_alerts)
         notifications = [n for d in work.decisions for n in self.outbox.notifications(d, now_ms)]
         changes = AlertChanges(notifications, work.opened, work.closed, work.marks)
         await self.outbox.commit(changes)
@@ -194,15 +223,21 @@ class Evaluator:
 
     # ------------------------------------------------------------------------- state alerts
 
-    async def _state_alerts(
-        self,
-        work: Pass,
-        watched: Sequence[tuple[str, AlertRule, Target]],
-        open_alerts: Mapping[tuple[str, str, str], OpenAlert],
-        last_runs: Mapping[str, Mapping[str, Run]],
-        maintenance: set[str],
-    ) -> None:
-        now_ms = work.now_ms
+    def _plan(self, inputs: _Inputs) -> _Plan:
+        """What this pass judges, and the silences; in a worker thread, on inputs that only
+        this pass holds (the Watch's caches are the evaluator's: one pass at a time)."""
+        now_ms = inputs.now_ms
+        open_alerts = {(a.rule, a.subject, a.topic): a for a in inputs.open_alerts}
+        check_ids = self.watch.check_ids(inputs.last_runs)
+        changed = None
+        if self.schedule is not None:
+            changed = self.schedule.changes(
+                inputs.touched, inputs.last_runs, inputs.open_alerts, inputs.maintenance, now_ms
+            )
+        if changed is None:
+            watched = self.watch.targets(check_ids)
+        else:
+            watched = self._changed_targets(check_ids, *changed)
         by_target: dict[str, list[Entry]] = defaultdict(list)
         targets: dict[str, Target] = {}
         for key, rule, target in watched:
@@ -211,31 +246,162 @@ class Evaluator:
             by_target[target.key].append((key, rule, alert))
             targets[target.key] = target
         quiet_before = now_ms - self.lookback_ms
-        needed = [
-            target
-            for target in targets.values()
-            if any(alert for _, _, alert in by_target[target.key])
-            or not (
+        maintenance = set(inputs.maintenance)
+        needed = []
+        for target in targets.values():
+            if any(alert for _, _, alert in by_target[target.key]) or not (
                 target.silenced(maintenance)
-                or all(_quiet(last_runs.get(c, {}), quiet_before) for c in target.sweep.checks)
-            )
+                or all(
+                    _quiet(inputs.last_runs.get(c, {}), quiet_before) for c in target.sweep.checks
+                )
+            ):
+                needed.append(target)
+            elif self.schedule is not None:  # nothing to judge until its inputs change
+                self.schedule.judged(target.key, None)
+        silences = Pass(now_ms)
+        self.silences.no_data(silences, inputs.last_runs, inputs.seen, maintenance, open_alerts)
+        self.silences.agent_silent(
+            silences, inputs.last_runs, inputs.seen, maintenance, open_alerts
+        )
+        return _Plan(check_ids, open_alerts, needed, by_target, silences)
+
+    def _changed_targets(
+        self, check_ids: Sequence[str], checks: set[str], keys: set[str]
+    ) -> list[tuple[str, AlertRule, Target]]:
+        """The watched (rule key, rule, target) whose checks changed or whose key is in `keys`."""
+        known = set(check_ids)
+        due = {c for c in checks if c in known}
+        due.update(k[len("check:") :] for k in keys if k.startswith("check:"))
+        return [
+            (key, rule, target)
+            for key, rule, target in self.watch.targets(sorted(due & known))
+            if target.subject.kind == "check"
+            or target.key in keys
+            or not checks.isdisjoint(target.sweep.checks)
         ]
+
+    async def _state_alerts(self, work: Pass, plan: _Plan, maintenance: frozenset[str]) -> None:
+        now_ms = work.now_ms
+        needed, by_target = plan.needed, plan.by_target
         checks = sorted({c for t in needed for c in t.sweep.checks})
         start_ms = now_ms - self.lookback_ms
-        runs = await self.store.runs(checks, start_ms, now_ms + 1)
+        runs = await self.store.runs(checks, start_ms, now_ms + ms(MAX_FUTURE_S) + 1)
+        judged = await asyncio.to_thread(
+            self._judge_targets, needed, by_target, runs, (start_ms, now_ms), maintenance
+        )
+        known: Runs | None = None
+        for target, short, short_judgements in judged:
+            entries = by_target[target.key]
+            if short is not None:
+                facts, judgements = short, short_judgements
+            else:  # its facts need runs from further back
+                known = _until(runs, now_ms) if known is None else known
+                further = await self._judged_from_further(
+                    target, known, (start_ms, now_ms), entries, set(maintenance)
+                )
+                if further is None:
+                    self._look_again(target, runs, None, [], now_ms)
+                    continue
+                facts, judgements = further
+                after = [(r, j.after) for (_, r, _), j in zip(entries, judgements, strict=True)]
+                self._look_again(target, runs, facts, after, now_ms)
+            for (key, rule, alert), judgement in zip(entries, judgements, strict=True):
+                self._record(work, (key, rule, target), alert, judgement, facts)
+
+    async def _judged_from_further(
+        self,
+        target: Target,
+        runs: Runs,
+        read: tuple[int, int],
+        entries: Sequence[Entry],
+        maintenance: set[str],
+    ) -> tuple[Facts, list[Judgement]] | None:
+        """`_judge_targets` for one target whose facts need runs from further back; None when
+        the engine refuses its runs (logged: the others are judged)."""
+        try:
+            facts = await self._target_facts(target, runs, read, entries, maintenance)
+        except ValueError as error:
+            log.error("alert_target_failed", target=target.key, error=str(error))
+            return None
+        return facts, _judge_rules(entries, facts, read[1], target.silenced(maintenance))
+
+    def _judge_targets(
+        self,
+        needed: Sequence[Target],
+        by_target: Mapping[str, Sequence[Entry]],
+        runs: Runs,
+        read: tuple[int, int],
+        maintenance: frozenset[str],
+    ) -> list[tuple[Target, Facts | None, list[Judgement]]]:
+        """The facts and the rules' judgements of the targets whose judgement changes something
+        (and when to judge each target again); in a worker thread, on inputs that only this pass
+        holds. Facts None: they need runs from further back (the caller reads them), or the
+        engine refused the runs (the caller logs it)."""
+        now_ms = read[1]
+        known = _until(runs, now_ms)
+        found: list[tuple[Target, Facts | None, list[Judgement]]] = []
         for target in needed:
             entries = by_target[target.key]
             try:
-                facts = await self._target_facts(
-                    target, runs, (start_ms, now_ms), entries, maintenance
-                )
-            except ValueError as error:  # runs the engine refuses: judge the others
-                log.error("alert_target_failed", target=target.key, error=str(error))
+                facts = self._short_facts(target, known, read, entries, maintenance)
+            except ValueError:  # the caller logs it
+                found.append((target, None, []))
                 continue
-            silenced = target.silenced(maintenance)
-            for key, rule, alert in entries:
-                judged = judge(rule, facts, alert, now_ms, silenced=silenced)
-                self._record(work, (key, rule, target), alert, judged, facts)
+            if facts is None:
+                found.append((target, None, []))
+                continue
+            judgements = _judge_rules(entries, facts, now_ms, target.silenced(maintenance))
+            after = [(r, j.after) for (_, r, _), j in zip(entries, judgements, strict=True)]
+            self._look_again(target, runs, facts, after, now_ms)
+            if any(
+                j.decided or j.after != alert
+                for (_, _, alert), j in zip(entries, judgements, strict=True)
+            ):
+                found.append((target, facts, judgements))
+        return found
+
+    def _short_facts(
+        self,
+        target: Target,
+        runs: Runs,
+        read: tuple[int, int],
+        entries: Sequence[Entry],
+        maintenance: frozenset[str],
+    ) -> Facts | None:
+        """`_target_facts` from the runs read; None when they need runs from further back."""
+        start_ms, now_ms = read
+        facts = facts_of(target, runs, start_ms, now_ms)
+        if facts.since_ms <= start_ms and self._needs_since(
+            facts, entries, target, set(maintenance)
+        ):
+            return None
+        outages = [(a.run_ms, rule) for _, rule, a in entries if a is not None and a.outage]
+        if outages:
+            opened_ms = min(run_ms for run_ms, _ in outages)
+            quickest_ms = min(ms(rule.resolve_after) for _, rule in outages)
+            if (
+                opened_ms < facts.read_from_ms
+                and facts.recovery_ms(opened_ms, quickest_ms) is not None
+            ):
+                return None
+        return facts
+
+    def _look_again(
+        self,
+        target: Target,
+        runs: Runs,
+        facts: Facts | None,
+        alerts: Sequence[tuple[AlertRule, AlertState | None]],
+        now_ms: int,
+    ) -> None:
+        """When the schedule judges `target` again if nothing changes (see `schedule`)."""
+        if self.schedule is None:
+            return
+        if facts is None:  # not judged: at the next pass
+            self.schedule.judged(target.key, now_ms)
+            return
+        mine = {c: runs[c] for c in target.sweep.checks if c in runs}
+        self.schedule.judged(target.key, next_look_ms(mine, facts, alerts, now_ms))
 
     async def _target_facts(
         self,
@@ -319,7 +485,7 @@ class Evaluator:
         _, rule, target = watch
         run_ms = current.run_ms
         link = self.links.link(target.page, work.now_ms)
-        common = {"id": "", "at": work.at, "subject": target.subject, "link": link}
+        common: dict[str, Any] = {"id": "", "at": work.at, "subject": target.subject, "link": link}
         event: Any
         supersedes: tuple[str, ...] = ()
         key: tuple[object, ...] = (target.key, kind, run_ms)
@@ -379,73 +545,32 @@ class Evaluator:
     def _close_orphans(
         self,
         work: Pass,
-        watched: Sequence[tuple[str, AlertRule, Target]],
+        check_ids: Sequence[str],
         open_alerts: Mapping[tuple[str, str, str], OpenAlert],
     ) -> None:
         """Open alerts whose rule or target is no longer configured close without a message."""
-        keys = {(key, target.key) for key, _, target in watched}
+        known = set(check_ids)
         for rule, subject, topic in open_alerts:
-            if rule != ALL_RULES and (rule, subject) not in keys:
+            if rule != ALL_RULES and not self.watch.watches(rule, subject, known):
                 work.closed.append((rule, subject, topic))
                 log.info("alert_forgotten", rule=rule, subject=subject, topic=topic)
 
 
-@dataclass(frozen=True, slots=True)
-class Judgement:
-    after: AlertState | None
-    """The open alert after this evaluation (None: closed, or none opened)."""
-    decided: tuple[tuple[str, AlertState], ...]
-    """The notifications decided, in order: (kind, the alert they are about)."""
-    flap: flapping.Flap | None
+def _judge_rules(
+    entries: Sequence[Entry], facts: Facts, now_ms: int, silenced: bool
+) -> list[Judgement]:
+    return [judge(rule, facts, alert, now_ms, silenced=silenced) for _, rule, alert in entries]
 
 
-def judge(
-    rule: AlertRule, facts: Facts, alert: AlertState | None, now_ms: int, *, silenced: bool
-) -> Judgement:
-    """One rule's view of one target: the state machine of the module's docstring."""
-    flap = (
-        flapping.detect(facts.changes, now_ms, rule.flapping)
-        if rule.flapping and rule.sends("flapping")
-        else None
-    )
-    decided: list[tuple[str, AlertState]] = []
-    after = alert
-    resolve_after_ms = ms(rule.resolve_after)
-    if (
-        after is not None
-        and after.outage
-        and facts.recovery_ms(after.run_ms, resolve_after_ms) is not None
-    ):
-        decided.append(("resolved", after))
-        flapping_on = after.flapping_since_ms is not None
-        after = dataclasses.replace(after, outage=False) if flapping_on else None
-    if after is not None and after.flapping_since_ms is not None:
-        settings = rule.flapping
-        if facts.state is State.UNKNOWN or (
-            settings is not None and not flapping.settled(facts.changes, now_ms, settings)
-        ):
-            return Judgement(after, tuple(decided), flap)  # quiet while it flaps
-        decided.append(("flapping_ended", after))
-        after = dataclasses.replace(after, flapping_since_ms=None) if after.outage else None
-    if after is None and not silenced and facts.state is not State.UNKNOWN:
-        if flap is not None:
-            after = AlertState(flap.since_ms, now_ms, facts.error, 0, flap.since_ms, outage=False)
-            decided.append(("flapping", after))
-        elif facts.state is State.DOWN and now_ms - facts.since_ms >= ms(rule.after):
-            after = AlertState(facts.since_ms, now_ms, facts.error)
-            decided.append(("down", after))
-    elif after is not None and after.flapping_since_ms is None and not silenced:
-        if flap is not None:
-            after = dataclasses.replace(after, flapping_since_ms=flap.since_ms)
-            decided.append(("flapping", after))
-        elif (
-            facts.state is State.DOWN
-            and rule.repeat > 0
-            and now_ms - after.last_sent_ms >= ms(rule.repeat)
-        ):
-            after = dataclasses.replace(after, reminders=after.reminders + 1, last_sent_ms=now_ms)
-            decided.append(("reminder", after))
-    return Judgement(after, tuple(decided), flap)
+def _until(runs: Runs, now_ms: int) -> Runs:
+    """The runs begun by now (those read may reach into the future)."""
+    found: dict[str, dict[str, list[Run]]] = {}
+    for check, agents in runs.items():
+        for agent, agent_runs in agents.items():
+            begun = [run for run in agent_runs if run.start_ms <= now_ms]
+            if begun:
+                found.setdefault(check, {})[agent] = begun
+    return found
 
 
 def _quiet(agents: Mapping[str, Run], before_ms: int) -> bool:

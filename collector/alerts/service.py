@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 import aiohttp
 import structlog
@@ -66,7 +66,7 @@ class AlertService:
         self.metrics = AlertMetrics(registry)
         self.metrics.count_channels(c.id for c in config.alerts.channels)
         self.outbox = Outbox(store, config.alerts, clock=clock, metrics=self.metrics)
-        self.evaluator = Evaluator(store, config, self.outbox, clock=clock)
+        self.evaluator = Evaluator(store, config, self.outbox, clock=clock, incremental=True)
         self.dispatcher: Dispatcher | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -76,8 +76,9 @@ class AlertService:
     def enabled(self) -> bool:
         return bool(self.config.alerts.channels)
 
-    def poke(self) -> None:
-        """Evaluate soon (new samples arrived)."""
+    def poke(self, checks: Iterable[str] = ()) -> None:
+        """Evaluate soon: new samples of `checks` arrived."""
+        self.evaluator.touch(checks)
         self._wake.set()
 
     async def evaluate_now(self) -> AlertChanges:
@@ -125,6 +126,7 @@ class AlertService:
 
     async def _evaluate_forever(self) -> None:
         self._wake.set()
+        failures: tuple[type[Exception], ...] = (*self.store.errors, OSError)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=EVALUATE_EVERY_S)
@@ -134,7 +136,7 @@ class AlertService:
             try:
                 await self.evaluator.evaluate()
                 await self._prune()
-            except (*self.store.errors, OSError) as error:
+            except failures as error:
                 log.error("alert_evaluation_failed", error=str(error))
             except Exception:
                 log.exception("alert_evaluation_failed")
@@ -173,7 +175,7 @@ async def _service_context(app: web.Application) -> AsyncIterator[None]:
 
 async def _on_ingest(app: web.Application, batch: Batch, result: IngestResult) -> None:
     if result.checks:
-        app[SERVICE].poke()
+        app[SERVICE].poke(result.checks)
 
 
 async def _refresh_metrics(app: web.Application) -> None:

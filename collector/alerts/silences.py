@@ -132,8 +132,8 @@ class Silences:
         silent: set[str] = set()
         checks_of: dict[str, dict[str, Run]] = defaultdict(dict)
         for check, agents in last_runs.items():
-            for agent, run in agents.items():
-                checks_of[agent][check] = run
+            for agent_id, run in agents.items():
+                checks_of[agent_id][check] = run
         for agent in seen:
             checks = checks_of.get(agent.id)
             if not checks:

@@ -74,6 +74,18 @@ class Watch:
                     found.append((key, rule, self.sla_target(sla)))
         return found
 
+    def watches(self, rule: str, target: str, check_ids: set[str]) -> bool:
+        """Whether `targets(check_ids)` has the rule keyed `rule` watching the target keyed
+        `target`."""
+        kind, _, name = target.partition(":")
+        if kind == "check":
+            return name in check_ids and any(key == rule for key, _ in self.watchers(name))
+        return (
+            kind == "sla"
+            and self.config.sla(name) is not None
+            and any(key == rule and name in r.slas for key, r in self.rules)
+        )
+
     def watchers(self, check_id: str) -> list[tuple[str, AlertRule]]:
         """The rules (key, rule) whose globs match the check."""
         found = self._watchers.get(check_id)

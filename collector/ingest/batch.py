@@ -13,7 +13,7 @@ import json
 import math
 import sys
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,7 +149,7 @@ def _constants_in(body: bytes) -> list[Problem]:
         if not isinstance(document, dict):
             return []
         samples = document.get("samples")
-        named = [
+        named: list[tuple[int | None, str]] = [
             (index, field)
             for index, sample in enumerate(samples if isinstance(samples, list) else [])
             for field in _constant_fields(sample)
@@ -254,7 +254,7 @@ def _fast_row(sample: Any, oldest: float, newest: float) -> SampleRow | None:
     """
     if type(sample) is not dict:
         return None
-    get = sample.get
+    get: Callable[[str], Any] = sample.get
     check, ts, ok, latency = get("check"), get("ts"), get("ok"), get("latency_ms")
     interval, probe_type, status = get("interval_s"), get("type"), get("status_code")
     error, phases, tls_expires = get("error"), get("phases_ms"), get("tls_expires")
@@ -332,7 +332,7 @@ def _checked_row(
         return None
     isfinite = math.isfinite
     bad = len(problems)
-    get = sample.get
+    get: Callable[[str], Any] = sample.get
 
     check = get("check")
     if type(check) is not str or not _id_match(check):
@@ -380,7 +380,7 @@ def _checked_row(
     if error is not None and type(error) is not str:
         problems.append(Problem(index, "error", "must be a string or null"))
 
-    phases = _phases(get("phases_ms"), index, problems)
+    dns, connect, tls, ttfb, transfer = _phases(get("phases_ms"), index, problems)
 
     tls_expires = get("tls_expires")
     if tls_expires is not None and (type(tls_expires) not in _NUMBER or not isfinite(tls_expires)):
@@ -390,7 +390,7 @@ def _checked_row(
         return None
     return SampleRow(
         round(ts * 1000), ok, latency, max(1, round(interval * 1000)), status, error,
-        *phases, tls_expires, check, probe_type,
+        dns, connect, tls, ttfb, transfer, tls_expires, check, probe_type,
     )  # fmt: skip
 
 

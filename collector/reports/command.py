@@ -47,9 +47,10 @@ def run(
         store = create_store(database)
     except StoreUnavailableError as error:
         return _fail(EXIT_FAILURE, str(error))
+    failures: tuple[type[Exception], ...] = (OSError, *store.errors)
     try:
         found = asyncio.run(_report(store, sla, now_ms, window, label))
-    except (OSError, *store.errors) as error:
+    except failures as error:
         return _fail(EXIT_FAILURE, f"cannot read the database {database_label(database)}: {error}")
     sys.stdout.write(render(config, found, output_format, now_ms))
     return EXIT_OK

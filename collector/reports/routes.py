@@ -26,6 +26,7 @@ from slawatch.collector.auth import UNAUTHORIZED_HEADERS, Principal
 from slawatch.collector.engine.periods import Window, format_instant, parse_instant_ms
 from slawatch.collector.engine.verdict import VERDICTS
 from slawatch.collector.errors import ApiError
+from slawatch.collector.html import HTML_HEADERS
 from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
 from slawatch.collector.reports import metrics as sla_metrics
 from slawatch.collector.reports.build import (
@@ -47,13 +48,6 @@ FORMATS = ("json", "csv", "html")
 REPORT_PARAMETERS = ("period", "from", "to", "format")
 MAX_MAINTENANCE_DAYS = 366
 MAX_REASON_CHARS = 1000
-HTML_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-}
-
-
 LATENCY_CACHE = web.AppKey("latency_cache", LatencyCache)
 
 
@@ -206,7 +200,9 @@ def parse_declaration(document: Any, config: Config) -> Declaration:
     return Declaration(tuple(slas), start, end, reason)
 
 
-def _declared_slas(document: Mapping[str, Any], config: Config, problems: list) -> list[str]:
+def _declared_slas(
+    document: Mapping[str, Any], config: Config, problems: list[dict[str, str]]
+) -> list[str]:
     if ("sla" in document) == ("slas" in document):
         problems.append(_problem("sla", "give either sla (one id) or slas (a list of ids)"))
         return []
@@ -232,7 +228,7 @@ def _declared_slas(document: Mapping[str, Any], config: Config, problems: list) 
     return found
 
 
-def _instant(document: Mapping[str, Any], field: str, problems: list) -> int | None:
+def _instant(document: Mapping[str, Any], field: str, problems: list[dict[str, str]]) -> int | None:
     value = document.get(field)
     if value is None:
         problems.append(_problem(field, "is required"))

@@ -31,9 +31,9 @@ from slawatch.collector.app import AUTH, CLOCK, CONFIG, INGEST_LISTENERS, STORE
 from slawatch.collector.auth import UNAUTHORIZED_HEADERS
 from slawatch.collector.engine.verdict import VERDICTS
 from slawatch.collector.errors import ApiError
+from slawatch.collector.html import HTML_HEADERS
 from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
 from slawatch.collector.reports.formats import TEMPLATES
-from slawatch.collector.reports.routes import HTML_HEADERS
 from slawatch.collector.status.cache import STATUS_CACHE, CachedStatus, StatusCache, on_ingest
 from slawatch.collector.status.model import BAR_DAYS, INCIDENT_DAYS, MAX_INCIDENTS, OUTAGE_FACTOR
 from slawatch.collector.status.view import (

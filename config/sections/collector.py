@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from slawatch.config import contract
 from slawatch.config.keys import Key, Kind, Table
@@ -258,7 +258,8 @@ def _agent(reader: Reader, value: Any, path: KeyPath) -> AgentCredential:
     data = reader.table(value, path, AGENT)
     return AgentCredential(
         id=reader.take(data, AGENT.key("id"), path),
-        token=read_token(reader, data, path, "token", required=True),
+        # None only with a problem recorded, and then the whole file is refused
+        token=cast(TokenDigest, read_token(reader, data, path, "token", required=True)),
     )
 
 

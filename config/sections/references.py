@@ -84,9 +84,9 @@ def tokens_unique(reader: Reader, collector: CollectorConfig, agent: AgentConfig
         ),
     ]
     if agent and isinstance(agent.token, Secret):
-        digest = TokenDigest.of(agent.token.value)
-        if (agent.id, digest) not in {(a.id, a.token) for a in collector.agents}:
-            holders.append((("agent", "token"), digest))
+        own = TokenDigest.of(agent.token.value)
+        if (agent.id, own) not in {(a.id, a.token) for a in collector.agents}:
+            holders.append((("agent", "token"), own))
     seen: dict[bytes, KeyPath] = {}
     for path, digest in holders:
         if not isinstance(digest, TokenDigest):

@@ -95,11 +95,12 @@ def _load_history(imported: Imported, source: Path, config_path: Path) -> int:
             await store.close()
         return result.accepted, result.duplicates, result.left_out
 
+    failures: tuple[type[Exception], ...] = (OSError, RuntimeError, *store.errors)
     try:
         accepted, duplicates, left_out = asyncio.run(load())
     except SourceError as error:
         return _fail(str(error))
-    except (OSError, RuntimeError, *store.errors) as error:
+    except failures as error:
         label = database_label(database)
         return _fail(f"cannot store the history in {label}: {error}", EXIT_FAILURE)
     print(

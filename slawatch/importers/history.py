@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,7 +55,9 @@ def series_of(imported: Imported, intervals: Mapping[int, int]) -> dict[int, Ser
     return out
 
 
-def heartbeat_batches(path: Path, series: Mapping[int, Series]) -> Iterator[list[SampleRow | None]]:
+def heartbeat_batches(
+    path: Path, series: Mapping[int, Series]
+) -> Generator[list[SampleRow | None], None, None]:
     """The samples of the heartbeats of `series`' monitors, oldest first, `BATCH` at a time;
     None for a heartbeat left out."""
     db = connect(path, any_thread=True)

@@ -76,6 +76,7 @@ def test_the_agent_pushes_within_seconds_of_the_collectors_return(tmp_path: Path
     events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     failed = [e for e in events if e["event"] == "push_failed"]
     assert max(e["retry_in_s"] for e in failed) > BACK_WITHIN_S, "the backoff had grown"
-    assert any(e["event"] == "collector_back" for e in events)
+    # Seen through its /healthz probe (`collector_back`), or, when the collector's start took
+    # until the backoff's end, by the retry itself: either way within seconds.
     assert took < BACK_WITHIN_S, f"pushed {took:.1f} s after the collector was back"
     assert AGENT not in log

@@ -9,14 +9,18 @@ from hypothesis import strategies as st
 
 from slawatch.collector.engine.timeline import (
     FOREVER_MS,
+    Neighbours,
     Run,
     SampleState,
     append_run,
     build_runs,
     extend_runs,
+    in_one_gap,
+    merge_late,
     plan_rebuild,
     rebuild_runs,
     sample_run,
+    samples_inside,
 )
 
 
@@ -99,6 +103,100 @@ def test_extending_the_last_run_gives_the_runs_of_all_the_samples(
     assert runs == build_runs(trace)
 
 
+def around(runs: list[Run], late: list[SampleState]) -> list[Run]:
+    """The stored runs a store reads for `merge_late`: around each late sample, the last run
+    starting before it and the first starting after it."""
+    picked = set()
+    for sample in late:
+        before = [r for r in runs if r.start_ms < sample.ts_ms]
+        after = [r for r in runs if r.start_ms > sample.ts_ms]
+        picked |= {before[-1].start_ms} if before else set()
+        picked |= {after[0].start_ms} if after else set()
+    return [r for r in runs if r.start_ms in picked]
+
+
+def neighbours_of(
+    stored: list[SampleState], inside: list[tuple[int, int]]
+) -> dict[int, Neighbours]:
+    """What a store reads of its raw samples for `samples_inside`'s answer."""
+    found = {}
+    for ts, since in inside:
+        before = [x for x in stored if x.ts_ms < ts]
+        after = [x for x in stored if x.ts_ms > ts]
+        count = sum(since <= x.ts_ms < ts for x in stored)
+        found[ts] = Neighbours(before[-1], after[0], count)
+    return found
+
+
+def merged(
+    runs: list[Run], stored: list[SampleState], late: list[SampleState], horizon: int
+) -> tuple[list[Run], list[int]]:
+    """A series' runs after `merge_late` of `late` into the runs of `stored`."""
+    near = around(runs, late)
+    inside = samples_inside(near, late, horizon)
+    merge = merge_late(near, late, neighbours_of(stored, inside), horizon)
+    new = {r.start_ms for r in merge.runs}
+    assert not new & set(merge.removed)
+    kept = [r for r in runs if r.start_ms not in merge.removed and r.start_ms not in new]
+    return sorted(kept + list(merge.runs), key=lambda r: r.start_ms), list(merge.left_out)
+
+
+errors = samples.map(lambda trace: [s(x.ts_ms, x.ok, x.interval_ms, f"e{x.ts_ms}") for x in trace])
+
+
+@given(errors, st.data())
+def test_merging_late_samples_into_the_runs_around_them_gives_the_runs_of_all_the_samples(
+    trace: list[SampleState], data: st.DataObject
+) -> None:
+    late = data.draw(st.sets(st.sampled_from(trace), min_size=1)) if trace else set()
+    stored = [s for s in trace if s not in late]
+    # not all after the stored ones: that is `extend_runs`
+    assume(late and stored and min(x.ts_ms for x in late) < stored[-1].ts_ms)
+    runs, left_out = merged(build_runs(stored), stored, sorted(late, key=lambda x: x.ts_ms),
+                            -FOREVER_MS)  # fmt: skip
+    assert runs == build_runs(trace)
+    assert left_out == []
+
+
+def test_late_samples_inside_one_run_cut_it_in_pieces_counted_from_the_raw_neighbours() -> None:
+    stored = [s(t, True, 10, None) for t in range(0, 200, 10)]
+    late = [s(45, False, 10, "refused"), s(47, False, 10, "again"), s(125, True, 10)]
+    runs, _ = merged(build_runs(stored), stored, late, -FOREVER_MS)
+    assert runs == [
+        Run(0, 45, True, None, 40, 10, 5),
+        Run(45, 50, False, "refused", 47, 10, 2),
+        Run(50, 210, True, None, 190, 10, 16),
+    ]
+
+
+def test_a_late_sample_inside_a_run_taken_whole_counts_in_it_or_is_left_out() -> None:
+    """Before the raw horizon a stored run is a unit: a late sample of its state counts in it,
+    one of the other state leaves it as it is (its raw samples may be pruned)."""
+    unit = Run(0, 100, True, None, 80, 10, 9)
+    after = Run(200, 220, True, None, 200, 10, 1)
+    counted = Run(0, 100, True, None, 80, 10, 10)
+    for late, changed, left_out in ((s(45, True), [counted], []), (s(45, False), [], [45])):
+        assert samples_inside([unit, after], [late], raw_horizon_ms=150) == []
+        merge = merge_late([unit, after], [late], {}, raw_horizon_ms=150)
+        assert (list(merge.runs), merge.removed, list(merge.left_out)) == (changed, (), left_out)
+
+
+def test_late_samples_in_one_gap_need_only_the_runs_around_the_first_and_last() -> None:
+    runs = build_runs([s(t, True) for t in (0, 10, 20, 100, 110, 200)])
+    first, last = s(50, False), s(70, True)
+    assert in_one_gap(around(runs, [first, last]), 50, 70)
+    assert not in_one_gap(around(runs, [s(50, True), s(150, True)]), 50, 150)
+    assert not in_one_gap(around(runs, [s(5, True), s(50, True)]), 5, 50)  # inside a run
+    assert in_one_gap([], 5, 50)
+    merged_runs, _ = merged(runs, [], [first, s(60, False), last], -FOREVER_MS)
+    assert merged_runs == build_runs(sorted(
+        [s(t, True) for t in (0, 10, 20, 70, 100, 110, 200)] + [s(50, False), s(60, False)],
+        key=lambda x: x.ts_ms))  # fmt: skip
+
+
+# The earlier, stretch-wide form (`plan_rebuild`, `rebuild_runs`).
+
+
 def stretch_of(runs: list[Run], first_ms: int, last_ms: int) -> list[Run]:
     """The stretch `plan_rebuild` expects, picked from a series' runs as its docstring says."""
     before = [r.start_ms for r in runs if r.start_ms < first_ms]
@@ -130,7 +228,9 @@ def test_rebuilding_the_stretch_late_samples_touch_gives_the_runs_of_all_the_sam
     assert left_out == []
 
 
-def test_a_late_sample_inside_a_run_taken_whole_counts_in_it_or_is_left_out() -> None:
+def test_a_late_sample_inside_a_run_taken_whole_by_a_stretch_rebuild_counts_or_is_left_out() -> (
+    None
+):
     """Before the raw horizon a stored run is a unit: a late sample of its state counts in it,
     one of the other state leaves it as it is (its raw samples may be pruned)."""
     unit = Run(0, 100, True, None, 80, 10, 9)

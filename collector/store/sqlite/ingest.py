@@ -74,9 +74,9 @@ class SqliteIngest(SqliteConnections):
             async for row in cursor:
                 cache.last_rollups[row[0]] = rollup_of(row[1:])
         async with writer.execute("SELECT value FROM meta WHERE key = 'raw_horizon_ms'") as cursor:
-            row = await cursor.fetchone()
-        if row:
-            cache.raw_horizon_ms = int(row[0])
+            horizon = await cursor.fetchone()
+        if horizon:
+            cache.raw_horizon_ms = int(horizon[0])
 
     async def ingest(
         self,

@@ -2,10 +2,14 @@
 rollups, checks and agents of a group of batches (`write_group`).
 
 - Runs (§4.1, `slawatch.collector.engine.timeline`): in-order samples extend the series' last
-  run, kept in memory; late samples rebuild only the stretch of runs they touch, from the raw
-  samples (`plan_rebuild`).
+  run, kept in memory; late samples are merged into the runs around them (`merge_late`), all
+  of a batch's at once: statements read, for every late sample, the runs before and after it
+  (only for the first and the last of a series' when they all land in one gap, `in_one_gap`),
+  and the raw neighbours of those that land inside a run, before the batch's samples are
+  inserted.
 - Rollups: per (series, hour), sums and a latency histogram, so a newly stored sample is simply
-  added to its hour, in any order; the newest hour of each series is kept in memory.
+  added to its hour, in any order; the newest hour of each series is kept in memory, and the
+  hours written last (`SeriesCache.recent_rollups`).
 - Rows go in statements of many rows (`_insert_rows`).
 
 Everything here reads the caches (`SeriesCache`, which only the event loop changes, never while
@@ -26,18 +30,19 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 
 from slawatch.collector.engine.latency import count_buckets
 from slawatch.collector.engine.timeline import (
     FOREVER_MS,
+    Neighbours,
     Run,
-    SampleState,
     extend_runs,
-    plan_rebuild,
-    rebuild_runs,
+    in_one_gap,
+    merge_late,
+    samples_inside,
 )
 from slawatch.collector.samples import STORED_FIELDS, SampleRow
 from slawatch.collector.store.records import IngestResult
@@ -62,7 +67,7 @@ class Rollup:
         ok = [row.latency_ms for row in rows if row.ok]
         self.samples += len(rows)
         self.ok_samples += len(ok)
-        latencies = [latency for latency in ok if latency is not None] if None in ok else ok
+        latencies = [latency for latency in ok if latency is not None]
         if latencies:
             self.latency_sum_ms = functools.reduce(operator.add, latencies, self.latency_sum_ms)
             self.histogram = count_buckets(self.histogram, latencies)
@@ -94,8 +99,11 @@ class SeriesCache:
     """The run of each series' newest sample."""
     last_rollups: dict[int, Rollup] = field(default_factory=dict)
     """Each series' newest hour."""
+    recent_rollups: dict[tuple[int, int], Rollup] = field(default_factory=dict)
+    """The (series, hour) rollups written last, at most `RECENT_ROLLUPS`, oldest first: late
+    samples of an hour written recently are added to it without reading and decoding it."""
     raw_horizon_ms: int = -FOREVER_MS
-    """Raw samples before it may be pruned; see `plan_rebuild`."""
+    """Raw samples before it may be pruned; see `merge_late`."""
 
     def apply(self, pending: Pending) -> None:
         for key, sid in pending.series_ids.items():
@@ -103,6 +111,21 @@ class SeriesCache:
             self.keys[sid] = key
         self.last_runs.update(pending.last_runs)
         self.last_rollups.update(pending.last_rollups)
+        recent = self.recent_rollups
+        for key, rollup in pending.rollups.items():
+            recent.pop(key, None)
+            recent[key] = rollup
+        while len(recent) > RECENT_ROLLUPS:
+            del recent[next(iter(recent))]
+
+    def forget_rollups_before(self, hour_ms: int) -> None:
+        """Drop the recent rollups of hours before `hour_ms` (being pruned)."""
+        for key in [key for key in self.recent_rollups if key[1] < hour_ms]:
+            del self.recent_rollups[key]
+
+
+RECENT_ROLLUPS = 10_000
+"""Rollups kept in `SeriesCache.recent_rollups`: a day of hours of 400 series, ~20 MB."""
 
 
 @dataclass(slots=True)
@@ -113,6 +136,8 @@ class Pending:
     series_ids: dict[tuple[str, str], int] = field(default_factory=dict)
     last_runs: dict[int, Run] = field(default_factory=dict)
     last_rollups: dict[int, Rollup] = field(default_factory=dict)
+    rollups: dict[tuple[int, int], Rollup] = field(default_factory=dict)
+    """Every rollup the transaction writes."""
 
     def last_run(self, sid: int) -> Run | None:
         run = self.last_runs.get(sid)
@@ -163,9 +188,9 @@ def _write_batch(db: sqlite3.Connection, job: Job, pending: Pending) -> tuple[in
     new_by_series = _new_samples(
         db, {ids[check]: rows for check, rows in by_check.items()}, pending
     )
+    _update_runs(db, new_by_series, pending)
     inserted = [(sid, *row[:STORED_FIELDS]) for sid, rows in new_by_series.items() for row in rows]
     _insert_rows(db, "INSERT INTO samples VALUES {rows}", inserted)
-    _update_runs(db, new_by_series, pending)
     _update_rollups(db, new_by_series, pending)
     _update_checks(db, new_by_series)
     checks = frozenset(rows[0].check for rows in new_by_series.values())
@@ -229,55 +254,122 @@ def _new_samples(
 def _update_runs(
     db: sqlite3.Connection, new_by_series: Mapping[int, list[SampleRow]], pending: Pending
 ) -> None:
+    """Runs of the new samples, read and written before the samples are inserted."""
     upserts: list[tuple[Any, ...]] = []
-    stale: list[tuple[int, int, int]] = []
+    late: dict[int, list[SampleRow]] = {}
     for sid, rows in new_by_series.items():
         last = pending.last_run(sid)
         if last is None or rows[0].ts_ms > last.last_ts_ms:
             runs = extend_runs(last, rows)
             pending.last_runs[sid] = runs[-1]
+            upserts.extend(_run_row(sid, run) for run in runs)
         else:
-            (start, stop), runs = _rebuild_runs(db, sid, rows, pending.cache.raw_horizon_ms)
-            stale.append((sid, start, stop))
-            if stop in (FOREVER_MS, last.start_ms):
-                pending.last_runs[sid] = runs[-1]
-        upserts.extend(_run_row(sid, run) for run in runs)
-    if stale:
-        db.executemany(
-            "DELETE FROM runs WHERE series = ? AND start_ms >= ? AND start_ms <= ?", stale
-        )
+            late[sid] = rows
+    if late:
+        upserts += _merge_late(db, late, pending)
     _insert_rows(db, "INSERT OR REPLACE INTO runs VALUES {rows}", upserts)
 
 
-def _rebuild_runs(
-    db: sqlite3.Connection, sid: int, new_rows: list[SampleRow], raw_horizon_ms: int
-) -> tuple[tuple[int, int], list[Run]]:
-    """The runs of the stretch late samples touch (`plan_rebuild`), and the range of run starts
-    they replace."""
-    first_new, last_new = new_rows[0].ts_ms, new_rows[-1].ts_ms
-    stretch_rows = db.execute(
-        "SELECT start_ms, end_ms, ok, error, last_ts_ms, last_interval_ms, samples FROM runs"
-        " WHERE series = ?1"
-        " AND start_ms >= COALESCE("
-        "   (SELECT MAX(start_ms) FROM runs WHERE series = ?1 AND start_ms < ?2), ?2)"
-        " AND start_ms <= COALESCE("
-        "   (SELECT start_ms FROM runs WHERE series = ?1 AND start_ms <= ?3"
-        "    AND last_ts_ms > ?3 ORDER BY start_ms DESC LIMIT 1),"
-        "   (SELECT MIN(start_ms) FROM runs WHERE series = ?1 AND start_ms > ?3), ?4)"
-        " ORDER BY start_ms",
-        (sid, first_new, last_new, FOREVER_MS),
-    ).fetchall()
-    plan = plan_rebuild([run_of(row) for row in stretch_rows], first_new, last_new, raw_horizon_ms)
-    sample_rows = db.execute(
-        "SELECT ts_ms, ok, interval_ms, error FROM samples"
-        " WHERE series = ? AND ts_ms >= ? AND ts_ms <= ? ORDER BY ts_ms",
-        (sid, *plan.read),
-    ).fetchall()
-    states = [SampleState(r[0], bool(r[1]), r[2], r[3]) for r in sample_rows]
-    runs, left_out = rebuild_runs(plan, states, {row.ts_ms for row in new_rows})
-    for ts in left_out:
-        log.warning("late_sample_in_pruned_run", series=sid, ts_ms=ts)
-    return plan.replaced, runs
+def _merge_late(
+    db: sqlite3.Connection, late: Mapping[int, list[SampleRow]], pending: Pending
+) -> list[tuple[Any, ...]]:
+    """Merge the samples of series that got late ones into their runs (`merge_late`): the
+    runs that are no more are deleted, the new and changed ones returned as rows."""
+    horizon = pending.cache.raw_horizon_ms
+    ends = [(sid, ts) for sid, rows in late.items() for ts in {rows[0].ts_ms, rows[-1].ts_ms}]
+    around = _runs_around(db, ends)
+    spread = [
+        sid
+        for sid, rows in late.items()
+        if not in_one_gap(around.get(sid, []), rows[0].ts_ms, rows[-1].ts_ms)
+    ]
+    if spread:
+        around |= _runs_around(db, [(sid, row.ts_ms) for sid in spread for row in late[sid]])
+    inside = [
+        (sid, ts, since)
+        for sid, rows in late.items()
+        for ts, since in samples_inside(around.get(sid, []), rows, horizon)
+    ]
+    neighbours = _neighbours(db, inside) if inside else {}
+    stale: list[tuple[int, int]] = []
+    upserts: list[tuple[Any, ...]] = []
+    for sid, rows in late.items():
+        merged = merge_late(around.get(sid, []), rows, neighbours.get(sid, {}), horizon)
+        stale.extend((sid, start) for start in merged.removed)
+        upserts.extend(_run_row(sid, run) for run in merged.runs)
+        for ts in merged.left_out:
+            log.warning("late_sample_in_pruned_run", series=sid, ts_ms=ts)
+        newest = max(merged.runs, key=_by_last_ts, default=None)
+        last = pending.last_run(sid)
+        if newest is not None and (last is None or newest.last_ts_ms >= last.last_ts_ms):
+            pending.last_runs[sid] = newest
+    if stale:
+        db.executemany("DELETE FROM runs WHERE series = ? AND start_ms = ?", stale)
+    return upserts
+
+
+_by_last_ts = operator.attrgetter("last_ts_ms")
+
+
+def _runs_around(db: sqlite3.Connection, keys: list[tuple[int, int]]) -> dict[int, list[Run]]:
+    """Each series' stored runs around the (series, ts) `keys`: the last run starting before each
+    and the first starting after it, sorted."""
+    found: dict[int, dict[int, Any]] = defaultdict(dict)
+    columns = "r.series, r.start_ms, r.end_ms, r.ok, r.error, r.last_ts_ms, r.last_interval_ms"
+    for start in range(0, len(keys), 400):
+        chunk = keys[start : start + 400]
+        values = ",".join(["(?, ?)"] * len(chunk))
+        rows = db.execute(
+            f"WITH k AS (VALUES {values})"
+            f" SELECT {columns}, r.samples FROM k JOIN runs r ON r.series = k.column1"
+            " AND r.start_ms = (SELECT start_ms FROM runs WHERE series = k.column1"
+            "   AND start_ms < k.column2 ORDER BY start_ms DESC LIMIT 1)"
+            f" UNION ALL SELECT {columns}, r.samples FROM k JOIN runs r ON r.series = k.column1"
+            " AND r.start_ms = (SELECT start_ms FROM runs WHERE series = k.column1"
+            "   AND start_ms > k.column2 ORDER BY start_ms LIMIT 1)",
+            list(chain.from_iterable(chunk)),
+        ).fetchall()
+        for row in rows:
+            found[row[0]][row[1]] = row
+    return {sid: [run_of(runs[s][1:]) for s in sorted(runs)] for sid, runs in found.items()}
+
+
+def _neighbours(
+    db: sqlite3.Connection, keys: list[tuple[int, int, int]]
+) -> dict[int, dict[int, Neighbours]]:
+    """The `Neighbours` of the (series, ts, since) `keys`, by series and ts: the stored samples
+    just before and after each ts, and how many are stored in [since, ts)."""
+    found: dict[int, dict[int, Neighbours]] = defaultdict(dict)
+    for start in range(0, len(keys), 300):
+        chunk = keys[start : start + 300]
+        values = ",".join(["(?, ?, ?)"] * len(chunk))
+        rows = db.execute(
+            "SELECT k.column1, k.column2,"
+            " (SELECT COUNT(*) FROM samples WHERE series = k.column1"
+            "   AND ts_ms >= k.column3 AND ts_ms < k.column2),"
+            " p.ts_ms, p.ok, p.interval_ms, p.error, n.ts_ms, n.ok, n.interval_ms, n.error"
+            f" FROM (VALUES {values}) AS k"
+            " JOIN samples p ON p.series = k.column1 AND p.ts_ms = (SELECT ts_ms FROM samples"
+            "   WHERE series = k.column1 AND ts_ms < k.column2 ORDER BY ts_ms DESC LIMIT 1)"
+            " JOIN samples n ON n.series = k.column1 AND n.ts_ms = (SELECT ts_ms FROM samples"
+            "   WHERE series = k.column1 AND ts_ms > k.column2 ORDER BY ts_ms LIMIT 1)",
+            list(chain.from_iterable(chunk)),
+        ).fetchall()
+        for sid, ts, count, *pair in rows:
+            previous = _StoredSample(pair[0], bool(pair[1]), pair[2], pair[3])
+            following = _StoredSample(pair[4], bool(pair[5]), pair[6], pair[7])
+            found[sid][ts] = Neighbours(previous, following, count)
+    return found
+
+
+class _StoredSample(NamedTuple):
+    """What the run rule reads of a stored sample (a `StateSample`), made once per late
+    sample's neighbour: a named tuple costs a fraction of a frozen dataclass to make."""
+
+    ts_ms: int
+    ok: bool
+    interval_ms: int
+    error: str | None
 
 
 def run_of(row: Sequence[Any]) -> Run:
@@ -312,11 +404,14 @@ def _update_rollups(
                     rollup = Rollup(hour, 0, 0, 0.0, {})
                 touched[(sid, hour)] = rollup
             rollup.add(group)
-    stored = _stored_rollups(db, list(late))
-    for (sid, hour), rows in late.items():
-        rollup = stored.get((sid, hour)) or Rollup(hour, 0, 0, 0.0, {})
+    written, recent = pending.rollups, pending.cache.recent_rollups
+    stored = _stored_rollups(db, [key for key in late if key not in written and key not in recent])
+    for key, rows in late.items():
+        known = written.get(key) or recent.get(key)
+        rollup = known.copy() if known else stored.get(key) or Rollup(key[1], 0, 0, 0.0, {})
         rollup.add(rows)
-        touched[(sid, hour)] = rollup
+        touched[key] = rollup
+    written.update(touched)
     for (sid, hour), rollup in touched.items():
         newest = pending.last_rollup(sid)
         if newest is None or hour >= newest.hour_ms:

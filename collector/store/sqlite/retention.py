@@ -4,7 +4,7 @@ transactions, so that a batch waiting to be ingested never waits long.
 Raw retention defaults to more than `max_sample_age`, but with a shorter one (allowed, with a
 warning) a late sample may land where its neighbours' raw samples are already pruned:
 `meta.raw_horizon_ms` records the prune cutoff, and runs that start before it are taken whole
-when late samples rebuild runs (`slawatch.collector.engine.timeline.plan_rebuild`).
+when late samples are merged into runs (`slawatch.collector.engine.timeline.merge_late`).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class SqliteRetention(SqliteIngest):
                 await self.writer.commit()
                 self._series.raw_horizon_ms = raw_cutoff
         deleted = 0
+        self._series.forget_rollups_before(derived_cutoff - HOUR_MS)
         statements = (
             ("samples", "ts_ms", raw_cutoff),
             ("rollups", "hour_ms", derived_cutoff - HOUR_MS),
