@@ -34,6 +34,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
+from prometheus_client import Gauge
 
 from slawatch.agent.metrics import AgentMetrics
 from slawatch.agent.sample import ProbeResult, Sample
@@ -113,6 +114,9 @@ class Scheduler:
         self._started = False
         self._failing: dict[str, str] = {}
         """Check id → error of its last probe, for the checks whose last probe failed."""
+        self._gauges: dict[str, tuple[Gauge, Gauge]] = {}
+        """Check id → its (success, duration) gauges: `labels()` looked up once per check (a
+        check's labels removed from the metrics must leave this too)."""
 
     async def start(self) -> None:
         self._started = True
@@ -213,8 +217,14 @@ class Scheduler:
     def _record(self, check: Check, result: ProbeResult, duration: float) -> None:
         if self.metrics:
             seconds = duration if result.latency_ms is None else result.latency_ms / 1000
-            self.metrics.probe_success.labels(check=check.id).set(1 if result.ok else 0)
-            self.metrics.probe_duration.labels(check=check.id).set(seconds)
+            gauges = self._gauges.get(check.id)
+            if gauges is None:
+                gauges = self._gauges[check.id] = (
+                    self.metrics.probe_success.labels(check=check.id),
+                    self.metrics.probe_duration.labels(check=check.id),
+                )
+            gauges[0].set(1 if result.ok else 0)
+            gauges[1].set(seconds)
         previous_error = self._failing.get(check.id)
         if result.ok:
             if previous_error is not None:

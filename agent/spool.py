@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import aiosqlite
+import orjson
 import structlog
 
 from slawatch.agent.metrics import AgentMetrics
@@ -130,6 +130,9 @@ class Spool:
             await self._db.execute("PRAGMA journal_mode=WAL")
             await self._db.execute("PRAGMA synchronous=NORMAL")
             await self._db.execute("PRAGMA busy_timeout=5000")
+            # The queue's hot pages are few (new rows at one end, acknowledged ones leaving at
+            # the other): 512 KiB of page cache rather than SQLite's 2 MiB keeps the agent small.
+            await self._db.execute("PRAGMA cache_size=-512")
             for statement in SCHEMA:
                 await self._db.execute(statement)
             self._queued = await self._count("queue")
@@ -161,7 +164,7 @@ class Spool:
 
         Raises SpoolError if the commit failed (disk full, file removed); the sample is lost.
         """
-        body = json.dumps(sample.to_json(), separators=(",", ":"), allow_nan=False)
+        body = orjson.dumps(sample.to_json()).decode()  # compact JSON, 5× faster than json
         committed = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(sample.ts, body, committed))
         if self._writer is None or self._writer.done():

@@ -36,6 +36,7 @@ from slawatch.collector.ingest.workers import BatchJudge
 from slawatch.collector.metrics import CollectorMetrics
 from slawatch.collector.storage_errors import StorageFailure, storage_failure
 from slawatch.collector.store import IngestResult, Store
+from slawatch.collector.store.coordination import Coordination, RemoteIngest, coordination_of
 from slawatch.config.contract import MAX_BODY_BYTES, STATE_CHANGE_HEADER
 from slawatch.config.schema import Config
 
@@ -61,6 +62,8 @@ INGEST_LISTENERS = web.AppKey("ingest_listeners", list[IngestListener])
 """Called after each stored batch (alerts evaluate states on ingest); errors are logged."""
 METRICS_REFRESHERS = web.AppKey("metrics_refreshers", list[MetricsRefresher])
 """Called before each scrape of /metrics, to set gauges of state (SLA availability...)."""
+COORDINATION = web.AppKey("coordination", Coordination)
+"""Which collector of a shared database leads (alerts), and what the others ingest."""
 CONFIG_LISTENERS = web.AppKey("config_listeners", list[ConfigListener])
 """Called after a reload has put a new config in `CONFIG` (`fleet.reload`): a feature that
 keeps something made from the config makes it again (`replace_state`)."""
@@ -106,6 +109,8 @@ def create_app(
     for state in ("active", "waiting"):
         metrics.pushes.labels(state).set_function(functools.partial(_admission_count, app, state))
     app[INGEST_LISTENERS] = []
+    app[COORDINATION] = coordination = coordination_of(store)
+    metrics.alert_leader.set_function(lambda: coordination.is_leader)
     app[METRICS_REFRESHERS] = []
     app[CONFIG_LISTENERS] = []
     app[HEALTH] = health = StoreHealth(store, clock)
@@ -277,11 +282,7 @@ async def _ingest(request: web.Request, principal: Principal) -> web.Response:
     metrics.ingest_batches.labels("stored").inc()
     metrics.samples_ingested.labels(batch.agent).inc(result.accepted)
     metrics.samples_duplicate.labels(batch.agent).inc(result.duplicates)
-    for listener in app[INGEST_LISTENERS]:
-        try:
-            await listener(app, batch, result)
-        except Exception:
-            log.exception("ingest_listener_failed", listener=getattr(listener, "__name__", "?"))
+    await _tell_ingest_listeners(app, batch, result)
     return web.json_response({"accepted": result.accepted, "duplicates": result.duplicates})
 
 
@@ -420,6 +421,36 @@ def _collector(app: web.Application) -> Any:
 def _iso(ms: int) -> str:
     text = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
     return text.replace("+00:00", "Z")
+
+
+async def _tell_ingest_listeners(app: web.Application, batch: Batch, result: IngestResult) -> None:
+    for listener in app[INGEST_LISTENERS]:
+        try:
+            await listener(app, batch, result)
+        except Exception:
+            log.exception("ingest_listener_failed", listener=getattr(listener, "__name__", "?"))
+
+
+def remote_ingest_listener(app: web.Application) -> RemoteIngest:
+    """What tells the ingest listeners of the samples another collector of the same database
+    stored (`Coordination.start`): the status caches drop what they changed, the alert leader
+    evaluates."""
+    tasks: set[asyncio.Task[None]] = set()
+
+    def heard(agent: str, accepted: int, checks: frozenset[str] | None) -> None:
+        if checks is None:
+            config = app[CONFIG]
+            checks = frozenset(c.id for c in config.checks) | frozenset(
+                check for sla in config.slas for check in sla.checks
+            )
+        result = IngestResult(accepted, 0, checks)
+        task = asyncio.get_running_loop().create_task(
+            _tell_ingest_listeners(app, Batch(agent, []), result)
+        )
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    return heard
 
 
 def _admission_count(app: web.Application, state: str) -> int:

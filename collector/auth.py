@@ -21,14 +21,21 @@ from slawatch.config.schema import AgentCredential, CollectorConfig, TokenDigest
 
 Kind = Literal["admin", "agent", "customer", "metrics"]
 
-UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="slawatch"'}
-
 
 @dataclass(frozen=True, slots=True)
 class Principal:
     kind: Kind
     id: str
     """The agent's or customer's id; "admin" for the admin."""
+
+
+UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="slawatch"'}
+REQUEST_PRINCIPAL = web.RequestKey("principal", Principal)
+"""Where a middleware puts the principal of a request without a bearer token, found by other
+means (a browser's session cookie, a share link's key: `slawatch.collector.pages`); read by
+`Authenticator.of`. Set only for requests that change nothing (GET, HEAD)."""
+REQUEST_SHARE_KEY = web.RequestKey("share_key", str)
+"""The share link's key a request was let in by, if it was (its page's links carry it on)."""
 
 
 class Authenticator:
@@ -71,9 +78,18 @@ class Authenticator:
             return None
         return known[1]
 
+    def of(self, request: web.Request) -> Principal | None:
+        """The caller: by its bearer token when it sends one, else as a middleware found it
+        (`REQUEST_PRINCIPAL`), else None."""
+        authorization = request.headers.get("Authorization")
+        if authorization:
+            return self.identify(authorization)
+        found = request.get(REQUEST_PRINCIPAL)
+        return found if isinstance(found, Principal) else None
+
     def require(self, request: web.Request, *kinds: Kind) -> Principal:
         """The caller if it is one of `kinds`: else 401 (no or unknown token) or 403."""
-        principal = self.identify(request.headers.get("Authorization"))
+        principal = self.of(request)
         if principal is None:
             raise ApiError(401, "missing or unknown bearer token", headers=UNAUTHORIZED_HEADERS)
         if principal.kind not in kinds:

@@ -20,6 +20,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import structlog
 
@@ -84,13 +85,14 @@ class StoreHealth:
 
     async def check_database(self) -> None:
         """`PRAGMA quick_check` of the whole database, in a thread; problems are logged and
-        mark it corrupt."""
+        mark it corrupt. SQLite only: a database server checks its own pages."""
+        path = self._store.path
+        if not isinstance(path, Path):
+            return
         started = time.perf_counter()
         checking: list[sqlite3.Connection] = []
         try:
-            problems = await asyncio.to_thread(
-                quick_check, self._store.path, opened=checking.append
-            )
+            problems = await asyncio.to_thread(quick_check, path, opened=checking.append)
         except asyncio.CancelledError:
             for connection in checking:  # the collector stops: so does the check, at once
                 with contextlib.suppress(sqlite3.ProgrammingError):

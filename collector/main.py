@@ -22,6 +22,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from slawatch.collector import app as api
+from slawatch.collector import pages
 from slawatch.collector.alerts import api as alerts_api
 from slawatch.collector.alerts import service as alerts_service
 from slawatch.collector.auth import Authenticator
@@ -39,6 +40,7 @@ from slawatch.collector.evidence.keys import EvidenceKeyError
 from slawatch.collector.fleet import checks as fleet_checks
 from slawatch.collector.fleet import reload as fleet_reload
 from slawatch.collector.metrics import CollectorMetrics
+from slawatch.collector.reports import accounting
 from slawatch.collector.reports import routes as report_api
 from slawatch.collector.status import routes as status
 from slawatch.collector.storage_errors import storage_failure
@@ -60,12 +62,14 @@ ROUTES: tuple[RouteSetup, ...] = (
     api.setup,
     report_api.setup,
     evidence_api.setup,
+    accounting.setup,
     alerts_service.setup,
     alerts_api.setup,
     status.setup,
     period_close.setup,
     fleet_checks.setup,
     fleet_reload.setup,
+    pages.setup,
 )
 """The `setup(app)` of every module of routes; a new module adds its own here."""
 
@@ -132,7 +136,12 @@ class Collector:
             keepalive_timeout=KEEPALIVE_TIMEOUT_S,
         )
         listen = self.settings.listen
-        failures: tuple[type[Exception], ...] = (OSError, EvidenceKeyError, *self.store.errors)
+        failures: tuple[type[Exception], ...] = (
+            OSError,
+            TimeoutError,
+            EvidenceKeyError,
+            *self.store.errors,
+        )
         try:
             try:
                 await runner.setup()
@@ -179,7 +188,14 @@ class Collector:
         stop the store closes last, after the alerts have committed their deliveries in flight
         (`alerts.service`) and the other features their work."""
         await self.store.open()
+        coordination = app[api.COORDINATION]
+        try:
+            await coordination.start(api.remote_ingest_listener(app))
+        except BaseException:
+            await self.store.close()
+            raise
         yield
+        await coordination.stop()
         await self.store.close()
 
     async def _retention_context(self, app: web.Application) -> AsyncIterator[None]:

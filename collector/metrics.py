@@ -109,6 +109,12 @@ class CollectorMetrics:
             ["kind"],
             registry=registry,
         )
+        self.alert_leader = Gauge(
+            "slawatch_alert_leader",
+            "1 on the collector that evaluates alerts and delivers notifications, 0 on the"
+            " others sharing its database",
+            registry=registry,
+        )
         self.healthy = Gauge(
             "slawatch_healthy",
             "1 while /healthz says ok, 0 while it says degraded (store unwritable or corrupt)",

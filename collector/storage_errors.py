@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-Kind = Literal["disk_full", "corrupt", "read_only", "busy", "io_error"]
+from slawatch.collector.store.factory import database_label
+
+Kind = Literal["disk_full", "corrupt", "read_only", "busy", "io_error", "unreachable"]
 
 LOW_SPACE_BYTES = 1024 * 1024
 """Free space below which an I/O error while writing is taken for a full disk."""
@@ -52,7 +54,22 @@ _WORDS: dict[Kind, str] = {
     "read_only": "database not writable",
     "busy": "database busy",
     "io_error": "storage I/O error",
+    "unreachable": "database unreachable",
 }
+_POSTGRES_KINDS: dict[str, Kind] = {
+    "53100": "disk_full",
+    "25006": "read_only",
+    "40001": "busy",
+    "40P01": "busy",
+    "55P03": "busy",
+    "XX001": "corrupt",
+    "XX002": "corrupt",
+    "57P01": "unreachable",
+    "57P02": "unreachable",
+    "57P03": "unreachable",
+}
+"""PostgreSQL's SQLSTATE codes that say something of the database's state; class 08
+(connection exceptions) and 58 (system errors) are taken whole below."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +85,12 @@ class StorageFailure:
         return 507 if self.kind == "disk_full" else 503
 
 
-def storage_failure(error: BaseException, database: Path) -> StorageFailure | None:
-    """What `error` says about the storage of `database`; None if it is not a storage failure
-    (a bug, a constraint, a cancelled call)."""
+def storage_failure(error: BaseException, database: Path | str) -> StorageFailure | None:
+    """What `error` says about the storage of `database` (an SQLite file, or a database URL,
+    named without its password); None if it is not a storage failure (a bug, a constraint, a
+    cancelled call)."""
+    if isinstance(database, str):
+        return _server_failure(error, database_label(database))
     kind: Kind | None = None
     if isinstance(error, sqlite3.Error):
         code = getattr(error, "sqlite_errorcode", None)
@@ -87,6 +107,28 @@ def storage_failure(error: BaseException, database: Path) -> StorageFailure | No
     elif kind == "disk_full":
         detail = _room_problem(database) or ""
     text = f"{_WORDS[kind]}: {database}"
+    return StorageFailure(kind, f"{text} ({detail})" if detail else text)
+
+
+def _server_failure(error: BaseException, where: str) -> StorageFailure | None:
+    """A database server's error (PostgreSQL, through asyncpg, recognised by its SQLSTATE
+    without importing the driver), or the network's."""
+    kind: Kind | None = None
+    sqlstate = getattr(error, "sqlstate", None)
+    if isinstance(sqlstate, str) and type(error).__module__.startswith("asyncpg"):
+        kind = _POSTGRES_KINDS.get(sqlstate)
+        if kind is None and sqlstate[:2] == "08":
+            kind = "unreachable"
+        elif kind is None and sqlstate[:2] in ("53", "58"):
+            kind = "io_error"
+    elif any(cls.__name__ == "InterfaceError" for cls in type(error).__mro__):
+        kind = "unreachable"  # asyncpg's: a connection closed under the caller
+    elif isinstance(error, (OSError, TimeoutError)):
+        kind = "unreachable"
+    if kind is None:
+        return None
+    detail = str(error).replace("\n", " ").strip()
+    text = f"{_WORDS[kind]}: {where}"
     return StorageFailure(kind, f"{text} ({detail})" if detail else text)
 
 

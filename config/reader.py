@@ -422,7 +422,7 @@ class Reader:
             return (parse or key.kind.parse or _unparsed)(value)
         except ValueProblems as problems:
             for part, message in problems.problems:
-                self.fail((*path, name, part) if part else (*path, name), message)
+                self.fail((*path, name, part) if part != "" else (*path, name), message)
         except ValueError as error:
             message = str(error)
             if key.secret and isinstance(value, str) and value:

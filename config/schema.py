@@ -12,7 +12,8 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import date, time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -201,12 +202,23 @@ class ReportTo:
 
 
 @dataclass(frozen=True, slots=True)
+class Brand:
+    """A customer's look on its status page and reports."""
+
+    logo_url: str | None = None
+    """http(s), a plain host: the pages' Content-Security-Policy names its origin."""
+    accent: str | None = None
+    """A CSS colour: `#0a7d5a`, `rgb(10 125 90)`, `hsl(…)`."""
+
+
+@dataclass(frozen=True, slots=True)
 class Customer:
     id: str
     name: str
     token: TokenDigest | None = None
     public_status: bool = False
     report_to: ReportTo | None = None
+    brand: Brand | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +297,46 @@ class CreditTier:
     percent: float
 
 
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+"""Weekdays as `slas[].hours[].days` writes them, Monday first (`date.weekday()`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceHours:
+    """One line of `slas[].hours` (CONTRACT §7): on `days` (0 Monday … 6 Sunday), the local
+    wall-clock time from `start_s` to `end_s` seconds after midnight (86400: "24:00")."""
+
+    days: tuple[int, ...]
+    start_s: int
+    end_s: int
+
+    def to_json(self) -> dict[str, Any]:
+        """As the config file writes it: `{"days": ["mon", …], "from": "08:00", "to": "18:00"}`."""
+        return {
+            "days": [DAY_NAMES[day] for day in self.days],
+            "from": clock_text(self.start_s),
+            "to": clock_text(self.end_s),
+        }
+
+
+def clock_text(seconds: int) -> str:
+    """`HH:MM`, or `HH:MM:SS` when the seconds are not 0; 86400 is "24:00"."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours:02d}:{minutes:02d}" + (f":{secs:02d}" if secs else "")
+
+
+@dataclass(frozen=True, slots=True)
+class MonthlyFee:
+    """`slas[].monthly_fee`: what the customer pays per month, in an ISO 4217 currency."""
+
+    amount: Decimal
+    currency: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"amount": str(self.amount), "currency": self.currency}
+
+
 @dataclass(frozen=True, slots=True)
 class Sla:
     id: str
@@ -301,6 +353,11 @@ class Sla:
     latency: LatencyObjective | None = None
     maintenance: tuple[Maintenance, ...] = ()
     credits: tuple[CreditTier, ...] = ()
+    hours: tuple[ServiceHours, ...] = ()
+    """Service hours (CONTRACT §7); none: 24×7."""
+    holidays: tuple[date, ...] = ()
+    """Whole local days outside service hours (with or without `hours`)."""
+    monthly_fee: MonthlyFee | None = None
 
 
 # ---------------------------------------------------------------------------------------- alerts
@@ -379,6 +436,9 @@ class AlertRule:
     """Empty: no burn-rate alerts."""
     flapping: FlappingSettings | None = FlappingSettings()
     """None: no flap detection."""
+    only_in_hours: bool = field(default=False, repr=False)
+    """Quiet outside the service hours of the SLAs covering the target (CONTRACT §7). Not in
+    the repr: a rule's content hash (its open alerts' key) stays what it was before this key."""
 
     def sends(self, kind: str) -> bool:
         return kind in self.events and (kind != "resolved" or self.resolved)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import email.utils
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any
@@ -175,7 +175,7 @@ class ValueProblems(ValueError):
     """Problems of parts of one value (a header, a label), each named by its key below the
     value's own path ("" for the value itself)."""
 
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
+    def __init__(self, problems: Sequence[tuple[str | int, str]]) -> None:
         super().__init__(problems[0][1])
         self.problems = problems
 

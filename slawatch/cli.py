@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     zero.add_argument("--metrics-listen", metavar="HOST:PORT")
     zero.add_argument("--checks-poll", metavar="DURATION", help="default 30s")
+    agent.add_argument(
+        "--check",
+        action="store_true",
+        help="only check the spool is writable and the collector answers /healthz: exit 0 or 1",
+    )
     agent.set_defaults(handler=run_agent)
 
     collector = commands.add_parser("collector", help="ingest API, store, SLAs, alerts, pages")
@@ -155,6 +160,37 @@ def build_parser() -> argparse.ArgumentParser:
         "GET /api/v1/evidence-key); default: the key the bundle names",
     )
     verify.set_defaults(handler=run_verify_evidence)
+    migrate = commands.add_parser(
+        "migrate-store", help="copy the SQLite store into an empty PostgreSQL database"
+    )
+    migrate.add_argument("--config", required=True, type=Path, metavar="FILE")
+    migrate.add_argument("--to", required=True, metavar="URL", help="postgresql://user@host/db")
+    migrate.add_argument(
+        "--chunk-rows", type=int, default=20_000, metavar="N", help="rows per transaction"
+    )
+    migrate.set_defaults(handler=run_migrate_store)
+    importer = commands.add_parser(
+        "import", help="print slawatch checks and alerts from Uptime Kuma or Gatus"
+    )
+    importer.add_argument("tool", choices=["uptime-kuma", "gatus"])
+    importer.add_argument(
+        "source", type=Path, metavar="FILE", help="Uptime Kuma's kuma.db, or Gatus' config.yaml"
+    )
+    importer.add_argument(
+        "--env-file",
+        type=Path,
+        metavar="FILE",
+        help="write the secrets the YAML references as ${VARIABLES} to this new file (mode 600)",
+    )
+    importer.add_argument(
+        "--history",
+        action="store_true",
+        help="also store Uptime Kuma's heartbeats as samples of agent 'imported' (needs --config)",
+    )
+    importer.add_argument(
+        "--config", type=Path, metavar="FILE", help="the collector's config, for --history"
+    )
+    importer.set_defaults(handler=run_import)
     return parser
 
 
@@ -181,9 +217,18 @@ def run_agent(args: argparse.Namespace) -> int:
         if zero_config:
             options = ", ".join("--" + name.replace("_", "-") for name in zero_config)
             return _usage(f"slawatch agent: --config or {options}, not both")
+        config = load(args.config, "agent")
+        if args.check:
+            from slawatch.agent import health_check
+
+            if config.agent is None:
+                return _usage(f"{args.config}: no agent: section")
+            return health_check.run(config.agent)
         from slawatch.agent.main import run
 
-        return run(load(args.config, "agent"), replay_dead=args.replay_dead)
+        return run(config, replay_dead=args.replay_dead)
+    if args.check:
+        return _usage("slawatch agent --check: give --config FILE")
     missing = [
         option
         for option, value in (
@@ -291,6 +336,20 @@ def run_verify_evidence(args: argparse.Namespace) -> int:
     from slawatch.collector.evidence.verify import main as verify
 
     return verify(args.bundle, args.key)
+
+
+def run_migrate_store(args: argparse.Namespace) -> int:
+    from slawatch.collector.migrate_store import run
+
+    return run(load(args.config, "report"), args.to, chunk_rows=args.chunk_rows)
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from slawatch.importers.command import run
+
+    return run(
+        args.tool, args.source, env_file=args.env_file, history=args.history, config=args.config
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Real headless Chromium for the browser tests (`@pytest.mark.browser`): run it on a URL, and
-a local proxy that adds a bearer token, since a browser cannot send one itself.
+a local proxy that adds a bearer token, since a browser cannot send one itself; or drive it with
+Playwright (`playwright_browser`), with what a page must not do watched (`Watched`) and an
+accessibility pass by axe-core (`axe_violations`).
 
 The proxy passes the collector's status and its page's headers through (Content-Type and the
 Content-Security-Policy included), so a page must render under the policy it is served with.
@@ -12,6 +14,7 @@ import shutil
 import struct
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +90,65 @@ def png_size(path: Path) -> tuple[int, int]:
     assert header[:8] == b"\x89PNG\r\n\x1a\n" and header[12:16] == b"IHDR", "not a PNG"
     width, height = struct.unpack(">II", header[16:24])
     return width, height
+
+
+# ------------------------------------------------------------------------------ Playwright
+
+AXE = Path(__file__).resolve().parent.parent / ".cache" / "npm" / "node_modules" / "axe-core"
+"""axe-core, installed by `scripts/test` (`npm install --prefix .cache/npm`)."""
+SERIOUS = ("serious", "critical")
+
+
+@asynccontextmanager
+async def playwright_browser() -> AsyncIterator[Any]:
+    """Debian's Chromium driven by Playwright (its own browser builds are never downloaded)."""
+    playwright_api = pytest.importorskip("playwright.async_api")
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@dataclass
+class Watched:
+    """What a page said that it should not: console errors, uncaught errors, dialogs (an
+    `alert()` that markup in data managed to run), Content-Security-Policy violations."""
+
+    errors: list[str] = field(default_factory=list)
+
+    def watch(self, page: Any) -> Any:
+        page.on("console", lambda m: self.errors.append(f"console: {m.text}")
+                if m.type == "error" else None)  # fmt: skip
+        page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+
+        async def dialog(d: Any) -> None:
+            self.errors.append(f"dialog: {d.message}")
+            await d.dismiss()
+
+        page.on("dialog", dialog)
+        return page
+
+
+CSP_WATCH = """document.addEventListener("securitypolicyviolation",
+  e => console.error("CSP violation: " + e.violatedDirective + " " + e.blockedURI));"""
+"""An init script (Playwright runs it whatever the page's policy) reporting CSP violations as
+console errors."""
+
+
+async def axe_violations(page: Any, disabled: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The serious and critical violations axe-core finds on the page. Its context must bypass
+    the CSP (`bypass_csp=True`): axe is injected as a script, which the pages' policy refuses."""
+    if not (AXE / "axe.min.js").exists():
+        pytest.skip("needs axe-core (scripts/test installs it under .cache/npm)")
+    await page.add_script_tag(path=str(AXE / "axe.min.js"))
+    rules = {rule: {"enabled": False} for rule in disabled}
+    result = await page.evaluate("rules => axe.run(document, {rules})", rules)
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["html"][:200] for n in v["nodes"][:3]]}
+        for v in result["violations"]
+        if v["impact"] in SERIOUS
+    ]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -8,6 +9,7 @@ import pytest
 
 from slawatch.collector.store import Store, create_store
 from tests.chat_services import ChatServices, running_chat_services
+from tests.postgres_cluster import Cluster, PostgresMissing, running_cluster
 from tests.stores import BACKENDS, StoreFactory, store_factory_for
 
 
@@ -23,12 +25,29 @@ def write_config(tmp_path: Path):
     return write
 
 
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """The session's throwaway PostgreSQL cluster (`tests.postgres_cluster`), started when a
+    test first needs it; skipped without a PostgreSQL server, except under CI=true."""
+    try:
+        with running_cluster() as cluster:
+            yield cluster
+    except PostgresMissing as missing:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI must run the PostgreSQL tests: {missing}")
+        pytest.skip(str(missing))
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def store_factory(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> StoreFactory:
     """Stores of each backend in turn (`tests.stores`): a test that uses it runs on every one."""
-    return store_factory_for(request.param, tmp_path_factory.mktemp(f"stores-{request.param}"))
+    return store_factory_for(
+        request.param,
+        tmp_path_factory.mktemp(f"stores-{request.param}"),
+        lambda: request.getfixturevalue("postgres_cluster"),
+    )
 
 
 @pytest.fixture

@@ -20,14 +20,6 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-import dns.asyncbackend
-import dns.asyncquery
-import dns.exception
-import dns.inet
-import dns.message
-import dns.rcode
-import dns.rdatatype
-
 from slawatch.agent.probes.errors import ProbeFailure
 from slawatch.agent.probes.expect import slower_than, text_lacks
 from slawatch.agent.probes.net import address_of
@@ -79,6 +71,15 @@ async def probe(check: Check, progress: Progress) -> ProbeResult:
     target = check.target
     if not isinstance(target, DnsTarget):
         raise TypeError(f"check {check.id}: the dns probe needs a DnsTarget")
+    # dnspython is loaded by `host_problem` when an agent with DNS checks starts.
+    import dns.asyncbackend
+    import dns.asyncquery
+    import dns.exception
+    import dns.inet
+    import dns.message
+    import dns.rcode
+    import dns.rdatatype
+
     address, family = await address_of(target.server, target.port)
     query = dns.message.make_query(target.name, target.record_type)
     destination = dns.inet.low_level_address_tuple((address, target.port), family)
@@ -107,6 +108,16 @@ async def probe(check: Check, progress: Progress) -> ProbeResult:
         "\n".join(records), expect.answer_contains, expect.answer_regex, "answer", lines=True
     ) or slower_than(expect.max_latency, progress.mark_us)
     return progress.finish(problem)
+
+
+def host_problem() -> str | None:
+    """Loads dnspython, at the start of an agent with DNS checks only: the others are spared
+    its 3 MB and its import time."""
+    try:
+        import dns.asyncquery  # noqa: F401
+    except ImportError as error:
+        return f"dnspython cannot be imported: {error}"
+    return None
 
 
 def from_url(url: str) -> dict[str, object]:
@@ -218,6 +229,7 @@ CHECK_TYPE = CheckTypeSpec(
     target=DnsTarget,
     expect_target=DnsExpect,
     probe=probe,
+    host_problem=host_problem,
     schemes=("dns",),
     from_url=from_url,
     example="""\

@@ -19,7 +19,9 @@ import functools
 import os
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from slawatch.agent.probes.errors import ProbeFailure
@@ -31,6 +33,8 @@ from slawatch.config.keys import Key, Kind, Table
 from slawatch.config.registry import CheckTypeSpec
 from slawatch.config.schema import Check
 from slawatch.config.values import HOST, POSITIVE_DURATION
+
+T = TypeVar("T")
 
 PROTOCOLS: dict[int, int] = {
     socket.AF_INET: socket.IPPROTO_ICMP,
@@ -83,13 +87,47 @@ async def _echo(sock: socket.socket, family: int, address: str) -> None:
     identifier, sequence = struct.unpack("!HH", os.urandom(4))
     payload = PAYLOAD_PREFIX + os.urandom(8)
     raw = sock.type == socket.SOCK_RAW
-    await loop.sock_sendto(sock, echo_request(family, identifier, sequence, payload), (address, 0))
+    request = echo_request(family, identifier, sequence, payload)
+    while _attempt(sock.sendto, request, (address, 0)) is None:
+        await _ready(loop.add_writer, loop.remove_writer, sock)
     while True:
-        data, _ = await loop.sock_recvfrom(sock, READ_SIZE)
+        while (received := _attempt(sock.recvfrom, READ_SIZE)) is None:
+            await _ready(loop.add_reader, loop.remove_reader, sock)
+        data, _ = received
         if raw and family == socket.AF_INET:
             data = data[(data[0] & 0x0F) * 4 :]  # a raw IPv4 socket gives the IP header too
         if is_reply(data, family, identifier if raw else None, sequence, payload):
             return
+
+
+def _attempt(operation: Callable[..., T], *args: Any) -> T | None:
+    """One non-blocking try; None when the socket would block.
+
+    Rather than the loop's `sock_sendto`/`sock_recvfrom`, which not every event loop has
+    (uvloop, the agent's loop, lacks them): readiness is awaited with `add_reader`/`add_writer`.
+    """
+    try:
+        return operation(*args)
+    except (BlockingIOError, InterruptedError):
+        return None
+
+
+async def _ready(
+    watch: Callable[..., object], unwatch: Callable[[int], object], sock: socket.socket
+) -> None:
+    """Wait until `sock` is ready for what `watch` (the loop's add_reader or add_writer)
+    watches."""
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    watch(sock.fileno(), _wake, waiter)
+    try:
+        await waiter
+    finally:
+        unwatch(sock.fileno())
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def echo_request(family: int, identifier: int, sequence: int, payload: bytes) -> bytes:

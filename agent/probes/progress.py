@@ -65,9 +65,9 @@ class Progress:
             deadline = self.deadline
             # A deadline that already fired (the work awaited past it) cannot move any more:
             # the probe ends as the timeout it has become.
-            if deadline is not None and not deadline.expired():
-                if (when := deadline.when()) is not None:
-                    deadline.reschedule(when + skipped)
+            when = None if deadline is None or deadline.expired() else deadline.when()
+            if deadline is not None and when is not None:
+                deadline.reschedule(when + skipped)
 
     def finish(self, error: str | None = None) -> ProbeResult:
         """Every phase done; `error` is an expectation the answer failed, or None if UP."""

@@ -67,7 +67,12 @@ async def list_notifications(request: web.Request) -> web.Response:
 async def send_test(request: web.Request) -> web.Response:
     app = request.app
     app[AUTH].require(request, "admin")
-    document = await read_small_json(request)
+    return await test_sent(app, await read_small_json(request))
+
+
+async def test_sent(app: web.Application, document: Any) -> web.Response:
+    """Send a test message to the channel a request body names: the API's answer (the pages'
+    admin form takes this path too)."""
     channel_id = document.get("channel") if isinstance(document, dict) else None
     if not isinstance(channel_id, str):
         raise ApiError(400, 'body must be {"channel": "ID"}', [{"field": "channel"}])

@@ -82,6 +82,7 @@ async def build(
         week_report = (await sla_report(store, sla, window, now_ms, latency=False)).report
         period = current_window(sla.period, sla.timezone, now_ms)
         period_report = (await sla_report(store, sla, period, now_ms, latency=False)).report
+        amount = period_report.credit_amount
         reviews.append(
             DigestSla(
                 sla=sla.id,
@@ -101,6 +102,8 @@ async def build(
                 period_projected_availability=period_report.projected_availability,
                 period_complete=period_report.complete,
                 week_measured_s=week_report.eligible_ms / 1000,
+                credit_amount=None if amount is None else str(amount),
+                currency=sla.monthly_fee.currency if sla.monthly_fee else None,
             )
         )
     return Digest(

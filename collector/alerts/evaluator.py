@@ -69,6 +69,7 @@ from slawatch.collector.alerts.pages import Links
 from slawatch.collector.alerts.schedule import Schedule, next_look_ms
 from slawatch.collector.alerts.silences import ALL_RULES, Silences
 from slawatch.collector.alerts.targets import Target, Watch
+from slawatch.collector.engine.hours import outside_hours
 from slawatch.collector.engine.incidents import Runs
 from slawatch.collector.engine.maintenance import Interval, maintenance_intervals
 from slawatch.collector.engine.states import State
@@ -104,6 +105,9 @@ class _Inputs:
     """The SLAs in maintenance now."""
     seen: Sequence[SeenAgent]
     touched: set[str]
+    outside_hours: frozenset[str] = frozenset()
+    """The SLAs outside their service hours now (CONTRACT §7): rules with `only_in_hours` are
+    quiet about the targets only they count."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,9 +191,10 @@ class Evaluator:
             frozenset(await self._in_maintenance(now_ms)),
             await self.store.seen_agents(),
             touched,
+            frozenset(self._outside_hours(now_ms)),
         )
         plan = await asyncio.to_thread(self._plan, inputs)
-        await self._state_alerts(work, plan, inputs.maintenance)
+        await self._state_alerts(work, plan, inputs.maintenance, inputs.outside_hours)
         work.decisions.extend(plan.silences.decisions)  # after the state changes, as before
         work.opened.extend(plan.silences.opened)
         work.closed.extend(plan.silences.closed)
@@ -209,6 +214,11 @@ class Evaluator:
         changes = AlertChanges(notifications, work.opened, work.closed, work.marks)
         await self.outbox.commit(changes)
         return changes
+
+    def _outside_hours(self, now_ms: int) -> set[str]:
+        """The SLAs outside their service hours now (§7)."""
+        now = Interval(now_ms, now_ms + 1)
+        return {sla.id for sla in self.config.slas if outside_hours(sla, now)}
 
     async def _in_maintenance(self, now_ms: int) -> set[str]:
         """The SLAs in maintenance now, config windows and declared ones."""
@@ -232,7 +242,12 @@ class Evaluator:
         changed = None
         if self.schedule is not None:
             changed = self.schedule.changes(
-                inputs.touched, inputs.last_runs, inputs.open_alerts, inputs.maintenance, now_ms
+                inputs.touched,
+                inputs.last_runs,
+                inputs.open_alerts,
+                # service hours opening or closing silence and unsilence like maintenance
+                inputs.maintenance | {f"hours:{sla}" for sla in inputs.outside_hours},
+                now_ms,
             )
         if changed is None:
             watched = self.watch.targets(check_ids)
@@ -280,14 +295,26 @@ class Evaluator:
             or not checks.isdisjoint(target.sweep.checks)
         ]
 
-    async def _state_alerts(self, work: Pass, plan: _Plan, maintenance: frozenset[str]) -> None:
+    async def _state_alerts(
+        self,
+        work: Pass,
+        plan: _Plan,
+        maintenance: frozenset[str],
+        closed: frozenset[str] = frozenset(),
+    ) -> None:
         now_ms = work.now_ms
         needed, by_target = plan.needed, plan.by_target
         checks = sorted({c for t in needed for c in t.sweep.checks})
         start_ms = now_ms - self.lookback_ms
         runs = await self.store.runs(checks, start_ms, now_ms + ms(MAX_FUTURE_S) + 1)
         judged = await asyncio.to_thread(
-            self._judge_targets, needed, by_target, runs, (start_ms, now_ms), maintenance
+            self._judge_targets,
+            needed,
+            by_target,
+            runs,
+            (start_ms, now_ms),
+            maintenance,
+            closed=closed,
         )
         known: Runs | None = None
         for target, short, short_judgements in judged:
@@ -297,7 +324,7 @@ class Evaluator:
             else:  # its facts need runs from further back
                 known = _until(runs, now_ms) if known is None else known
                 further = await self._judged_from_further(
-                    target, known, (start_ms, now_ms), entries, set(maintenance)
+                    target, known, (start_ms, now_ms), entries, set(maintenance), closed=closed
                 )
                 if further is None:
                     self._look_again(target, runs, None, [], now_ms)
@@ -315,6 +342,8 @@ class Evaluator:
         read: tuple[int, int],
         entries: Sequence[Entry],
         maintenance: set[str],
+        *,
+        closed: frozenset[str] = frozenset(),
     ) -> tuple[Facts, list[Judgement]] | None:
         """`_judge_targets` for one target whose facts need runs from further back; None when
         the engine refuses its runs (logged: the others are judged)."""
@@ -323,7 +352,9 @@ class Evaluator:
         except ValueError as error:
             log.error("alert_target_failed", target=target.key, error=str(error))
             return None
-        return facts, _judge_rules(entries, facts, read[1], target.silenced(maintenance))
+        return facts, _judge_rules(
+            entries, facts, read[1], target.silenced(maintenance), target.silenced(set(closed))
+        )
 
     def _judge_targets(
         self,
@@ -332,6 +363,8 @@ class Evaluator:
         runs: Runs,
         read: tuple[int, int],
         maintenance: frozenset[str],
+        *,
+        closed: frozenset[str] = frozenset(),
     ) -> list[tuple[Target, Facts | None, list[Judgement]]]:
         """The facts and the rules' judgements of the targets whose judgement changes something
         (and when to judge each target again); in a worker thread, on inputs that only this pass
@@ -350,7 +383,9 @@ class Evaluator:
             if facts is None:
                 found.append((target, None, []))
                 continue
-            judgements = _judge_rules(entries, facts, now_ms, target.silenced(maintenance))
+            judgements = _judge_rules(
+                entries, facts, now_ms, target.silenced(maintenance), target.silenced(set(closed))
+            )
             after = [(r, j.after) for (_, r, _), j in zip(entries, judgements, strict=True)]
             self._look_again(target, runs, facts, after, now_ms)
             if any(
@@ -557,9 +592,14 @@ class Evaluator:
 
 
 def _judge_rules(
-    entries: Sequence[Entry], facts: Facts, now_ms: int, silenced: bool
+    entries: Sequence[Entry], facts: Facts, now_ms: int, silenced: bool, closed: bool = False
 ) -> list[Judgement]:
-    return [judge(rule, facts, alert, now_ms, silenced=silenced) for _, rule, alert in entries]
+    """Each rule's judgement; `closed`: the target is outside service hours, where rules with
+    `only_in_hours` are quiet (CONTRACT §7)."""
+    return [
+        judge(rule, facts, alert, now_ms, silenced=silenced or (closed and rule.only_in_hours))
+        for _, rule, alert in entries
+    ]
 
 
 def _until(runs: Runs, now_ms: int) -> Runs:

@@ -335,6 +335,9 @@ class DigestSla:
     """Whether the period is over (then its credit is owed, else only certain so far)."""
     week_measured_s: float | None = None
     """Up + down time of the week, what `week_availability` stands on."""
+    credit_amount: str | None = None
+    """The credit as money (CONTRACT §7), exact ("45.00"); None without a `monthly_fee`."""
+    currency: str | None = None
 
     @property
     def met(self) -> bool | None:

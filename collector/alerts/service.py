@@ -27,6 +27,7 @@ from slawatch.collector.alerts.outbox import STOP_WAIT_S, AlertMetrics, Dispatch
 from slawatch.collector.app import (
     CLOCK,
     CONFIG,
+    COORDINATION,
     INGEST_LISTENERS,
     METRICS,
     METRICS_REFRESHERS,
@@ -35,6 +36,7 @@ from slawatch.collector.app import (
 from slawatch.collector.evidence.channels import with_report_channels
 from slawatch.collector.ingest.batch import Batch
 from slawatch.collector.store import AlertChanges, IngestResult, Store
+from slawatch.collector.store.coordination import Coordination
 from slawatch.config.schema import Config
 
 log = structlog.get_logger()
@@ -72,6 +74,9 @@ class AlertService:
         self.dispatcher: Dispatcher | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        """The service stops (shared databases: stop waiting for leadership)."""
+        self._evaluator_stop = asyncio.Event()
+        """The evaluator stops after its pass under way (service stopping, or leadership lost)."""
         self._pruned_ms: int | None = None
 
     @property
@@ -80,7 +85,8 @@ class AlertService:
 
     def poke(self, checks: Iterable[str] = ()) -> None:
         """Evaluate soon: new samples of `checks` arrived."""
-        self.evaluator.touch(checks)
+        if self.enabled:  # else no pass ever takes them
+            self.evaluator.touch(checks)
         self._wake.set()
 
     async def reload(self, config: Config) -> int:
@@ -94,7 +100,9 @@ class AlertService:
         self.outbox.alerts = with_report_channels(config)
         self.metrics.count_channels(c.id for c in self.outbox.alerts.channels)
         previous = self.evaluator
-        self.evaluator = Evaluator(self.store, config, self.outbox, clock=self.clock)
+        self.evaluator = Evaluator(
+            self.store, config, self.outbox, clock=self.clock, incremental=True
+        )  # its first pass judges every target under the new rules
         self.evaluator.started_ms = previous.started_ms
         self.evaluator.silences.started_ms = previous.started_ms
         given_up = 0
@@ -115,7 +123,10 @@ class AlertService:
         return await self.dispatcher.run_due()
 
     @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
+    async def running(self, coordination: Coordination | None = None) -> AsyncIterator[None]:
+        """Evaluate and deliver while the block runs. With collectors sharing the database
+        (`coordination.shared`), only while this one leads: a follower waits for leadership,
+        and a leader that loses it stops at once (another one takes over)."""
         if not self.enabled:
             yield
             return
@@ -126,11 +137,48 @@ class AlertService:
                 hint="collector.listen is every interface: set collector.public_url to the"
                 " address people open, links in alerts use the loopback meanwhile",
             )
+        if coordination is None or not coordination.shared:
+            async with self._leading():
+                yield
+            return
+        self._stopping.clear()
+        following = asyncio.create_task(self._lead_when_chosen(coordination), name="alerts-leader")
+        try:
+            yield
+        finally:
+            self._stopping.set()
+            self._wake.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await following
+
+    async def _lead_when_chosen(self, coordination: Coordination) -> None:
+        while not self._stopping.is_set():
+            chosen = asyncio.create_task(coordination.leading())
+            stopping = asyncio.create_task(self._stopping.wait())
+            await asyncio.wait([chosen, stopping], return_when=asyncio.FIRST_COMPLETED)
+            for task in (chosen, stopping):
+                task.cancel()
+            if self._stopping.is_set():
+                return
+            log.info("alerts_leading")
+            async with self._leading():
+                lost = asyncio.create_task(coordination.lost())
+                stopping = asyncio.create_task(self._stopping.wait())
+                await asyncio.wait([lost, stopping], return_when=asyncio.FIRST_COMPLETED)
+                for task in (lost, stopping):
+                    task.cancel()
+            self.dispatcher = None  # a follower delivers nothing, even after a reload
+            if not self._stopping.is_set():
+                log.warning("alerts_following", reason="leadership lost")
+
+    @contextlib.asynccontextmanager
+    async def _leading(self) -> AsyncIterator[None]:
+        """The dispatcher's channel loops and the evaluator, for the block."""
         async with aiohttp.ClientSession() as session:
             self.dispatcher = Dispatcher(self.outbox, session)
             await self.outbox.give_up_orphans()
             self.dispatcher.start()
-            self._stopping.clear()
+            self._evaluator_stop.clear()
             evaluating = asyncio.create_task(self._evaluate_forever(), name="alerts-evaluator")
             try:
                 yield
@@ -139,7 +187,7 @@ class AlertService:
 
     async def _stop_evaluating(self, evaluating: asyncio.Task[None]) -> None:
         """Let a pass under way commit what it decided (bounded), then stop."""
-        self._stopping.set()
+        self._evaluator_stop.set()
         self._wake.set()
         _, late = await asyncio.wait([evaluating], timeout=STOP_WAIT_S)
         if late:
@@ -155,7 +203,7 @@ class AlertService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=EVALUATE_EVERY_S)
             self._wake.clear()
-            if self._stopping.is_set():
+            if self._evaluator_stop.is_set():
                 return
             try:
                 await self.evaluator.evaluate()
@@ -165,7 +213,7 @@ class AlertService:
             except Exception:
                 log.exception("alert_evaluation_failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=PASS_GAP_S)
+                await asyncio.wait_for(self._evaluator_stop.wait(), timeout=PASS_GAP_S)
 
     async def _prune(self) -> None:
         now_ms = ms(self.clock())
@@ -193,7 +241,7 @@ def setup(app: web.Application) -> None:
 
 
 async def _service_context(app: web.Application) -> AsyncIterator[None]:
-    async with app[SERVICE].running():
+    async with app[SERVICE].running(app[COORDINATION]):
         yield
 
 

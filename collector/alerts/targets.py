@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -28,7 +29,7 @@ class Target:
     page: Page | None
     """What its messages link to."""
 
-    def silenced(self, maintenance: set[str]) -> bool:
+    def silenced(self, maintenance: AbstractSet[str]) -> bool:
         """Every SLA that covers the target is in maintenance. A check that another SLA still
         counts is watched: that SLA's customer is not in maintenance. A check in no SLA is never
         silenced."""

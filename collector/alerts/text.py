@@ -557,7 +557,8 @@ def _digest_fact(sla: DigestSla, zone: ZoneInfo) -> Fact:
         + period,
         f"Budget left {format_duration(max(sla.budget_remaining_s, 0.0))} of "
         f"{format_duration(sla.budget_s)} ({_budget_left(sla.budget_s, sla.budget_remaining_s)})"
-        f" · {credit} {format_number(sla.credit_percent)}%",
+        f" · {credit} {format_number(sla.credit_percent)}%"
+        + (f" ({sla.credit_amount} {sla.currency})" if sla.credit_amount is not None else ""),
     ]
     if sla.incidents:
         lines.append(f"{_count(len(sla.incidents), 'incident')} this week:")

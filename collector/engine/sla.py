@@ -11,8 +11,9 @@ How a report is made, in the order of §4:
 2. `forgive` turns every maximal DOWN run shorter than `min_downtime` into UP (§4.4.1). An
    UNKNOWN stretch ends a DOWN run (§4.7); so does now, so an ongoing run is forgiven only until
    it reaches `min_downtime`.
-3. Maintenance is cut out (§4.4.2); the DOWN pieces left are the incidents (§4.5). A DOWN run
-   that crosses a maintenance window is two incidents, one on each side.
+3. Maintenance and the time outside service hours (§7, `hours`) are cut out (§4.4.2); the DOWN
+   pieces left are the incidents (§4.5). A DOWN run that crosses a maintenance window or the
+   end of service hours is two incidents, one on each side.
 4. Totals over `[from, as_of)`, then UNKNOWN time as `unknown:` says (§4.4.3), then the figures
    of §4.6.
 
@@ -38,9 +39,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from operator import itemgetter
 from typing import Any, Literal
 
+from slawatch.collector.engine.billing import credit_amount
+from slawatch.collector.engine.hours import outside_hours
 from slawatch.collector.engine.incidents import FailingRuns, Runs, Spans
 from slawatch.collector.engine.latency import RankedLatencies
 from slawatch.collector.engine.maintenance import (
@@ -170,8 +174,9 @@ class Report:
     down_ms: int
     unknown_ms: int
     maintenance_ms: int
+    """Maintenance (and exclusions) inside service hours, up to `as_of`."""
     future_ms: int
-    """The part of the window after `as_of`, less its maintenance."""
+    """The part of the window after `as_of`, less its maintenance and time outside hours."""
     availability: float | None
     projected_availability: float | None
     """The availability if the rest of the window is up (§4.8); `availability` once complete."""
@@ -198,6 +203,8 @@ class Report:
     """Per check of the SLA, the agents with data in the window up to `as_of` (by id)."""
     wider_history: Interval | None = None
     """Set when `history` was too short for an incident's run_start/run_end: fetch this range."""
+    outside_hours_ms: int = 0
+    """Time of the window up to `as_of` outside service hours (§7), maintenance or not."""
 
     @property
     def stated_as_of_ms(self) -> int:
@@ -232,6 +239,13 @@ class Report:
         return self.error_budget_remaining_s / self.error_budget_s
 
     @property
+    def credit_amount(self) -> Decimal | None:
+        """`credit_percent` of the monthly fee prorated to the window (§7); None without a fee."""
+        return credit_amount(
+            self.sla.monthly_fee, self.credit_percent, self.window, self.sla.timezone
+        )
+
+    @property
     def open_incident(self) -> Incident | None:
         return next((i for i in self.incidents if i.end_ms is None), None)
 
@@ -256,12 +270,15 @@ class Report:
             "down_s": self.down_ms / 1000,
             "unknown_s": self.unknown_ms / 1000,
             "maintenance_s": self.maintenance_ms / 1000,
+            "outside_hours_s": self.outside_hours_ms / 1000,
             "eligible_s": self.eligible_ms / 1000,
             "availability": self.availability,
             "met": self.met,
             "error_budget_s": self.error_budget_s,
             "error_budget_remaining_s": self.error_budget_remaining_s,
             "credit_percent": _plain(self.credit_percent),
+            "credit_amount": None if self.credit_amount is None else float(self.credit_amount),
+            "currency": self.sla.monthly_fee.currency if self.sla.monthly_fee else None,
             "missing_checks": list(self.missing_checks),
             "complete": self.complete,
             "future_s": self.future_ms / 1000,
@@ -301,7 +318,7 @@ def latency_plan(
     `hourly`, whole UTC hours come from histograms and only the rest from raw samples."""
     as_of = window.as_of(now_ms)
     span = Interval(window.from_ms, as_of)
-    holes = maintenance_intervals(sla.maintenance, sla.timezone, span, declared_maintenance)
+    holes, _ = removed_time(sla, span, declared_maintenance)
     eligible = subtract(span, holes)
     if not hourly:
         return LatencyPlan(tuple(eligible), ())
@@ -317,6 +334,18 @@ def latency_plan(
         hours.append(Interval(first_hour, last_hour))
         raw.append(Interval(last_hour, part.end_ms))
     return LatencyPlan(tuple(merge(raw)), tuple(merge(hours)))
+
+
+def removed_time(
+    sla: Sla, span: Interval, declared_maintenance: Sequence[Interval] = ()
+) -> tuple[list[Interval], list[Interval]]:
+    """The time of `span` removed from the SLA (§4.4.2, §7): maintenance (config and declared)
+    and time outside service hours, merged; and the part outside service hours alone."""
+    maintenance = maintenance_intervals(sla.maintenance, sla.timezone, span, declared_maintenance)
+    outside = outside_hours(sla, span)
+    if not outside:
+        return maintenance, outside
+    return merge([*maintenance, *outside]), outside
 
 
 # ---------------------------------------------------------------------------------- timeline
@@ -566,12 +595,13 @@ def compute_report(
     timeline = service_timeline(sla, runs, start, end)
     judged = forgive(timeline.segments, seconds_to_ms(sla.min_downtime))
     span = Interval(min(start, window.from_ms), max(end, window.to_ms))
-    holes = maintenance_intervals(sla.maintenance, sla.timezone, span, declared_maintenance)
+    holes, outside = removed_time(sla, span, declared_maintenance)
     pieces = list(cut_out(judged, holes))
 
     up, down = _up_and_down(pieces, window.from_ms, as_of)
-    maintenance = overlap_ms(holes, window.from_ms, as_of)
-    unknown = (as_of - window.from_ms) - up - down - maintenance
+    outside_ms = overlap_ms(outside, window.from_ms, as_of)
+    maintenance = overlap_ms(holes, window.from_ms, as_of) - outside_ms
+    unknown = (as_of - window.from_ms) - up - down - maintenance - outside_ms
     if sla.unknown == "up":
         up, unknown = up + unknown, 0
     elif sla.unknown == "down":
@@ -611,6 +641,7 @@ def compute_report(
         unmeasured_before_ms=unmeasured_before,
         agents=agents,
         wider_history=_wider_history(history, outages, start, end, now_ms),
+        outside_hours_ms=outside_ms,
     )
 
 

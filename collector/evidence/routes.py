@@ -25,7 +25,7 @@ from slawatch.collector.evidence import kept
 from slawatch.collector.evidence.bundle import EvidenceUnavailable, write_bundle
 from slawatch.collector.evidence.feature import EVIDENCE_KEY, key_context
 from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
-from slawatch.collector.reports.asked import WINDOW_PARAMETERS, find_sla, requested_window
+from slawatch.collector.reports.queries import WINDOW_PARAMETERS, find_sla, requested_window
 
 log = structlog.get_logger()
 

@@ -57,6 +57,7 @@ from slawatch.collector.engine.sla import (
 from slawatch.collector.engine.states import State
 from slawatch.collector.engine.timeline import Run
 from slawatch.collector.store import DeclaredMaintenance, Store
+from slawatch.collector.store.records import WindowKind
 from slawatch.config.schema import Quorum, Sla
 
 EARLIEST_MS = 0
@@ -96,6 +97,9 @@ class MaintenanceItem:
     id: int | None = None
     """The id of a declared window (to delete it); None for a config window."""
     created_ms: int | None = None
+    kind: WindowKind = "maintenance"
+    """`exclusion`: declared after the fact (CONTRACT §7), listed apart from maintenance."""
+    category: str | None = None
 
     @classmethod
     def of_declared(
@@ -110,6 +114,8 @@ class MaintenanceItem:
             declared.reason,
             declared.id,
             declared.created_ms,
+            declared.kind,
+            declared.category,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -122,6 +128,8 @@ class MaintenanceItem:
             "duration_s": (self.end_ms - self.start_ms) / 1000,
             "reason": self.reason,
             "created": None if self.created_ms is None else format_instant(self.created_ms),
+            "kind": self.kind,
+            "category": self.category,
         }
 
 
@@ -133,14 +141,26 @@ class SlaReport:
     period: str | None
     """The calendar period's name (`2026-11`, `2026-W47`, `2026-11-27`), None for from/to."""
     maintenance: tuple[MaintenanceItem, ...]
-    """The windows overlapping the report's window, config and declared, by start."""
+    """The windows overlapping the report's window, config and declared (maintenance and
+    exclusions: see `planned` and `exclusions`), by start."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             **self.report.to_json(),
             "period": self.period,
-            "maintenance": [item.to_json() for item in self.maintenance],
+            "maintenance": [item.to_json() for item in self.planned],
+            "exclusions": [item.to_json() for item in self.exclusions],
         }
+
+    @property
+    def planned(self) -> tuple[MaintenanceItem, ...]:
+        """The maintenance windows, exclusions left out."""
+        return tuple(item for item in self.maintenance if item.kind == "maintenance")
+
+    @property
+    def exclusions(self) -> tuple[MaintenanceItem, ...]:
+        """Time excluded after the fact (CONTRACT §7), with its reason and category."""
+        return tuple(item for item in self.maintenance if item.kind == "exclusion")
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,42 +366,43 @@ async def _exact_at_objective(
 
 
 class LatencyCache:
-    """Merged latency histograms of whole UTC days, per set of checks, kept while the day's
-    rollups are unchanged (`Store.rollup_day_marks`).
+    """Merged latency histograms of UTC days or parts of days, per set of checks, kept while
+    the day's rollups are unchanged (`Store.rollup_day_marks`).
 
-    A month's report then merges 30 cached days instead of 720 hours x agents of histograms;
-    a late sample still counts at once, since it changes the marks of its day. The least
-    recently used days go first past `max_days`.
+    A month's report then merges 30 cached days instead of 720 hours x agents of histograms,
+    and an 8x5 SLA's its 21 cached service days; a late sample still counts at once, since it
+    changes the marks of its day. The least recently used entries go first past `max_days`.
     """
 
     def __init__(self, max_days: int = 1024) -> None:
         self.max_days = max_days
         self._days: OrderedDict[
-            tuple[tuple[str, ...], int], tuple[tuple[int, int], dict[int, int]]
+            tuple[tuple[str, ...], int, int], tuple[tuple[int, int], dict[int, int]]
         ] = OrderedDict()
 
     async def histograms(
         self, store: Store, checks: Sequence[str], start_ms: int, end_ms: int
     ) -> dict[int, int]:
         """What `store.latency_histograms(checks, start_ms, end_ms)` answers."""
-        first_day = -(-start_ms // DAY_MS) * DAY_MS
-        last_day = end_ms // DAY_MS * DAY_MS
-        if first_day >= last_day:
-            return await store.latency_histograms(checks, start_ms, end_ms)
+        first_day = start_ms // DAY_MS * DAY_MS
+        last_day = -(-end_ms // DAY_MS) * DAY_MS
         merged: dict[int, int] = {}
-        for edge_start, edge_end in ((start_ms, first_day), (last_day, end_ms)):
-            if edge_start < edge_end:
-                _add_counts(merged, await store.latency_histograms(checks, edge_start, edge_end))
         which = tuple(sorted(set(checks)))
-        for day, mark in (await store.rollup_day_marks(checks, first_day, last_day)).items():
-            cached = self._days.get((which, day))
+        marks = await store.rollup_day_marks(checks, first_day, last_day)
+        for day in range(first_day, last_day, DAY_MS):
+            mark = marks.get(day)
+            piece_start, piece_end = max(start_ms, day), min(end_ms, day + DAY_MS)
+            if mark is None or piece_start >= piece_end:
+                continue  # no rollup that day: nothing to merge
+            key = (which, piece_start, piece_end)
+            cached = self._days.get(key)
             if cached is None or cached[0] != mark:
-                cached = (mark, await store.latency_histograms(checks, day, day + DAY_MS))
-                self._days[(which, day)] = cached
+                found = await store.latency_histograms(checks, piece_start, piece_end)
+                cached = self._days[key] = (mark, found)
                 while len(self._days) > self.max_days:
                     self._days.popitem(last=False)
             else:
-                self._days.move_to_end((which, day))
+                self._days.move_to_end(key)
             _add_counts(merged, cached[1])
         return merged
 

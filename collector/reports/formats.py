@@ -30,11 +30,14 @@ from slawatch.collector.reports.words import (
     IN_PROGRESS_RULE,
     VERDICT_TEXT,
     budget_note,
+    exclusion_text,
     measured,
+    service_hours_text,
     span,
     verdict_meaning,
 )
-from slawatch.config.schema import Config
+from slawatch.config.currencies import quantum
+from slawatch.config.schema import Brand, Config, Sla
 
 REPORT_COLUMNS = (
     "sla", "customer", "name", "period", "from", "to", "as_of", "objective",
@@ -44,6 +47,7 @@ REPORT_COLUMNS = (
     "latency_objective_ms", "latency_objective_percentile", "latency_met",
     "incidents", "missing_checks",
     "complete", "future_s", "projected_availability", "verdict",
+    "outside_hours_s", "credit_amount", "currency",
 )  # fmt: skip
 """The CSV's columns: new ones are appended, so that spreadsheets reading by position keep
 working."""
@@ -85,6 +89,7 @@ def report_csv(reports: Iterable[SlaReport]) -> str:
                 "latency_met": latency["met"],
                 "incidents": len(data["incidents"]),
                 "missing_checks": " ".join(data["missing_checks"]),
+                "credit_amount": found.report.credit_amount,
             }
         )
     return _csv(REPORT_COLUMNS, rows)
@@ -152,6 +157,7 @@ def report_page(found: SlaReport, config: Config, generated_ms: int) -> str:
         customer_name=customer.name if customer else customer_id,
         provider=settings.provider_name if settings else None,
         generated_ms=generated_ms,
+        brand=customer.brand if customer else None,
     )
 
 
@@ -161,10 +167,11 @@ def report_html(
     customer_name: str | None,
     provider: str | None,
     generated_ms: int,
+    brand: Brand | None = None,
 ) -> str:
-    """The printable report a provider sends a customer."""
+    """The printable report a provider sends a customer (in `brand`'s colour and logo)."""
     return TEMPLATES.get_template("report.html").render(
-        view=_view(found, customer_name, provider, generated_ms)
+        view=_view(found, customer_name, provider, generated_ms), brand=brand
     )
 
 
@@ -212,17 +219,31 @@ def _view(
         "budget_used_text": None if budget_used is None else f"{budget_used:.1f} %",
         "budget_note": budget_note(report, lambda ms: local_time(ms, tz)),
         "credit": Figure(f"{_number(report.credit_percent)} %", repr(report.credit_percent)),
+        "credit_amount": None
+        if report.credit_amount is None
+        else Figure(money(report.credit_amount, sla), str(report.credit_amount)),
+        "monthly_fee": None if sla.monthly_fee is None else money(sla.monthly_fee.amount, sla),
         "credits": [(f"{_number(t.below)} %", f"{_number(t.percent)} %") for t in sla.credits],
         "times": [
             ("Up", report.up_ms),
             ("Down", report.down_ms),
             ("Unknown (excluded)" if sla.unknown == "exclude" else "Unknown", report.unknown_ms),
             ("Maintenance", report.maintenance_ms),
+            *(
+                [("Outside service hours", report.outside_hours_ms)]
+                if service_hours_text(sla)
+                else []
+            ),
             ("Eligible (up + down)", report.eligible_ms),
         ],
+        "service_hours": service_hours_text(sla),
         "duration_ms": lambda ms: duration(ms / 1000),
         "incidents": [_incident_view(i, tz) for i in report.incidents],
-        "maintenance": [_maintenance_view(m, tz) for m in found.maintenance],
+        "maintenance": [_maintenance_view(m, tz) for m in found.planned],
+        "exclusions": [
+            {**_maintenance_view(m, tz), "text": exclusion_text(m.category, m.reason)}
+            for m in found.exclusions
+        ],
         "latency": {
             "count": latency.count,
             "rows": [
@@ -292,8 +313,8 @@ def method_notes(found: SlaReport) -> list[str]:
         )
     else:
         notes.append("Every outage counts, however short: no minimum downtime is forgiven.")
-    if found.maintenance:
-        count = len(found.maintenance)
+    if found.planned:
+        count = len(found.planned)
         listed = (
             "The maintenance window listed above is"
             if count == 1
@@ -305,6 +326,22 @@ def method_notes(found: SlaReport) -> list[str]:
         )
     else:
         notes.append("No maintenance window falls in this period.")
+    if found.exclusions:
+        reasons = "; ".join(exclusion_text(m.category, m.reason) for m in found.exclusions)
+        notes.append(
+            f"Time excluded after the fact by the terms of the agreement counts as maintenance "
+            f"({len(found.exclusions)} listed above: {reasons})."
+        )
+    hours = service_hours_text(sla)
+    if hours:
+        notes.append(
+            f"Only service hours count: {hours}. Time outside them "
+            f"({span(report.outside_hours_ms / 1000)} up to the figures' time) is removed like "
+            "maintenance, after short outages are forgiven, so an outage is judged by its whole "
+            "length; the error budget covers service hours only."
+        )
+    else:
+        notes.append("Service is due around the clock (24×7): every hour counts.")
     notes += [
         "Availability = up time / (up time + down time). The error budget is the down time the "
         "objective allows over the measured time and the rest of the period.",
@@ -408,6 +445,12 @@ def percent(value: float, *, floor: bool = False, places: int = 4) -> str:
     shown = exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_FLOOR) if floor else exact
     text = format(shown.normalize(), "f") if shown != shown.to_integral() else str(int(shown))
     return f"{text} %"
+
+
+def money(amount: Decimal, sla: Sla) -> str:
+    """`1,234.50 EUR`: the amount as exact as the currency's minor unit, and its code."""
+    currency = sla.monthly_fee.currency if sla.monthly_fee else ""
+    return f"{amount.quantize(quantum(currency)):,} {currency}".strip()
 
 
 def _number(value: float) -> str:

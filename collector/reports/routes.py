@@ -13,29 +13,23 @@ without a token.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from slawatch.collector import links, openapi
-from slawatch.collector.app import AUTH, CLOCK, CONFIG, STORE, read_small_json
+from slawatch.collector.admin_actions import MAINTENANCE_ACTIONS, MaintenanceActions
+from slawatch.collector.app import AUTH, CONFIG, STORE, read_small_json
 from slawatch.collector.auth import UNAUTHORIZED_HEADERS, Principal
+from slawatch.collector.branding import with_logo
 from slawatch.collector.engine.periods import format_instant, parse_instant_ms
 from slawatch.collector.engine.verdict import VERDICTS
 from slawatch.collector.errors import ApiError
 from slawatch.collector.html import HTML_HEADERS
 from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
 from slawatch.collector.reports import metrics as sla_metrics
-from slawatch.collector.reports.asked import (
-    INSTANT,
-    WINDOW_PARAMETERS,
-    find_sla,
-    requested_window,
-    visible_slas,
-)
 from slawatch.collector.reports.build import (
     EARLIEST_MS,
     LATEST_MS,
@@ -48,10 +42,23 @@ from slawatch.collector.reports.build import (
     summaries,
 )
 from slawatch.collector.reports.formats import incidents_csv, report_csv, report_page
+from slawatch.collector.reports.queries import (
+    INSTANT,
+    WINDOW_PARAMETERS,
+    find_sla,
+    requested_window,
+    visible_slas,
+)
+from slawatch.collector.reports.queries import known_parameters as _known_parameters
+from slawatch.collector.reports.queries import now_ms as _now_ms
+from slawatch.collector.reports.queries import output_format as _format
+from slawatch.collector.store import EXCLUSION_CATEGORIES
+from slawatch.collector.store.records import WindowKind
 from slawatch.config.schema import Config, Sla
 
 FORMATS = ("json", "csv", "html")
-REPORT_PARAMETERS = ("period", "from", "to", "format")
+REPORT_PARAMETERS = ("period", "from", "to", "format", "key")
+"""`key`: a share link's (`slawatch.collector.pages.share`)."""
 MAX_MAINTENANCE_DAYS = 366
 MAX_REASON_CHARS = 1000
 LATENCY_CACHE = web.AppKey("latency_cache", LatencyCache)
@@ -66,6 +73,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/v1/maintenance", list_maintenance)
     app.router.add_delete("/api/v1/maintenance/{id}", delete_maintenance)
     app[LATENCY_CACHE] = LatencyCache()
+    app[MAINTENANCE_ACTIONS] = MaintenanceActions(maintenance_declared, maintenance_deleted)
     openapi.document(app).add(PATHS, SCHEMAS)
     sla_metrics.setup(app)
 
@@ -160,18 +168,32 @@ class Declaration:
     start_ms: int
     end_ms: int
     reason: str
+    kind: WindowKind = "maintenance"
+    category: str | None = None
 
 
 async def declare_maintenance(request: web.Request) -> web.Response:
     app = request.app
-    app[AUTH].require(request, "admin")
-    declaration = parse_declaration(await read_small_json(request), app[CONFIG])
+    principal = app[AUTH].require(request, "admin")
+    document = await read_small_json(request)
+    return await maintenance_declared(app, document, _now_ms(request), principal)
+
+
+async def maintenance_declared(
+    app: web.Application, document: Any, now_ms: int, principal: Principal
+) -> web.Response:
+    """Store the window a request body declares, audited as `principal`'s: the API's answer
+    (the pages' admin form takes this path too)."""
+    declaration = parse_declaration(document, app[CONFIG])
     stored = await app[STORE].add_maintenance(
         declaration.slas,
         declaration.start_ms,
         declaration.end_ms,
         declaration.reason,
-        created_ms=_now_ms(request),
+        created_ms=now_ms,
+        kind=declaration.kind,
+        category=declaration.category,
+        principal=(principal.kind, principal.id),
     )
     sla_metrics.invalidate(app)
     return web.json_response(
@@ -201,9 +223,32 @@ def parse_declaration(document: Any, config: Config) -> Declaration:
         problems.append(
             _problem("reason", f"must be a text of at most {MAX_REASON_CHARS} characters")
         )
+    kind, category = _kind_and_category(document, reason, problems)
     if problems or start is None or end is None:
         raise ApiError(400, "invalid maintenance window: nothing was stored", problems)
-    return Declaration(tuple(slas), start, end, reason)
+    return Declaration(tuple(slas), start, end, reason, kind, category)
+
+
+def _kind_and_category(
+    document: Mapping[str, Any], reason: Any, problems: list[dict[str, str]]
+) -> tuple[WindowKind, str | None]:
+    """`kind` (maintenance, the default, or exclusion) and an exclusion's `category`; an
+    exclusion needs a reason and a category (CONTRACT §7)."""
+    kind = document.get("kind", "maintenance")
+    category = document.get("category")
+    if kind not in ("maintenance", "exclusion"):
+        problems.append(_problem("kind", "must be maintenance or exclusion"))
+        return "maintenance", None
+    if kind == "maintenance":
+        if category is not None:
+            problems.append(_problem("category", "only an exclusion has a category"))
+        return "maintenance", None
+    if isinstance(reason, str) and not reason.strip():  # a reason of another type is named above
+        problems.append(_problem("reason", "an exclusion needs a reason"))
+    if category not in EXCLUSION_CATEGORIES:
+        problems.append(_problem("category", f"must be one of {', '.join(EXCLUSION_CATEGORIES)}"))
+        return "exclusion", None
+    return "exclusion", category
 
 
 def _declared_slas(
@@ -280,43 +325,27 @@ async def list_maintenance(request: web.Request) -> web.Response:
 
 async def delete_maintenance(request: web.Request) -> web.Response:
     app = request.app
-    app[AUTH].require(request, "admin")
-    text = request.match_info["id"]
+    principal = app[AUTH].require(request, "admin")
+    return await maintenance_deleted(app, request.match_info["id"], _now_ms(request), principal)
+
+
+async def maintenance_deleted(
+    app: web.Application, text: str, now_ms: int, principal: Principal
+) -> web.Response:
+    """Delete a declared window by its id as the path gives it, audited as `principal`'s:
+    the API's answer."""
     if not text.isascii() or not text.isdigit() or len(text) > 18:
         raise ApiError(404, f"no declared maintenance window {text[:32]!r}")
-    if not await app[STORE].delete_maintenance(int(text)):
+    deleted = await app[STORE].delete_maintenance(
+        int(text), at_ms=now_ms, principal=(principal.kind, principal.id)
+    )
+    if not deleted:
         raise ApiError(404, f"no declared maintenance window {int(text)}")
     sla_metrics.invalidate(app)
     return web.Response(status=204)
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-def _known_parameters(request: web.Request, known: Sequence[str]) -> None:
-    """400 for a query parameter the route does not know: a misspelt `perod=2026-10` must not
-    quietly give the report of another period."""
-    unknown = sorted(set(request.query) - set(known))
-    if unknown:
-        raise ApiError(
-            400,
-            f"unknown query parameter {unknown[0][:64]!r}: this route takes {', '.join(known)}",
-            [{"field": name[:64], "error": "unknown parameter"} for name in unknown[:10]],
-        )
-
-
-def _format(request: web.Request, allowed: Sequence[str]) -> str:
-    output = request.query.get("format", "json")
-    if output not in allowed:
-        raise ApiError(400, f"format: must be {', '.join(allowed[:-1])} or {allowed[-1]}")
-    return output
-
-
-def _now_ms(request: web.Request) -> int:
-    now = request.app[CLOCK]()
-    if not math.isfinite(now):
-        raise ApiError(500, "the collector's clock is not a number")
-    return round(now * 1000)
 
 
 def _file_name(found: SlaReport, extension: str) -> str:
@@ -343,7 +372,10 @@ def _csv(text: str, file_name: str) -> web.Response:
 
 def _html(config: Config, found: SlaReport, now_ms: int) -> web.Response:
     page = report_page(found, config, now_ms)
-    return web.Response(text=page, content_type="text/html", charset="utf-8", headers=HTML_HEADERS)
+    settings, customer_id = config.collector, found.report.sla.customer
+    customer = settings.customer(customer_id) if settings and customer_id else None
+    headers = with_logo(HTML_HEADERS, customer.brand if customer else None)
+    return web.Response(text=page, content_type="text/html", charset="utf-8", headers=headers)
 
 
 # ------------------------------------------------------------------------------------ OpenAPI
@@ -371,7 +403,8 @@ REPORT_FIELDS = [
     "sla", "customer", "name", "from", "to", "as_of", "objective", "up_s", "down_s",
     "unknown_s", "maintenance_s", "eligible_s", "availability", "met", "error_budget_s",
     "error_budget_remaining_s", "credit_percent", "latency", "incidents", "missing_checks",
-    "complete", "future_s", "projected_availability", "verdict",
+    "complete", "future_s", "projected_availability", "verdict", "outside_hours_s",
+    "credit_amount", "currency",
 ]  # fmt: skip
 SUMMARY_FIELDS = [
     "id", "name", "customer", "objective", "period", "from", "to", "as_of", "availability",
@@ -388,7 +421,15 @@ FIGURES: dict[str, Any] = {
     "up_s": {"type": "number"},
     "down_s": {"type": "number"},
     "unknown_s": {"type": "number"},
-    "maintenance_s": {"type": "number"},
+    "maintenance_s": {
+        "type": "number",
+        "description": "maintenance and exclusions inside service hours, up to `as_of`",
+    },
+    "outside_hours_s": {
+        "type": "number",
+        "description": "time up to `as_of` outside the SLA's service hours or on its holidays "
+        "(§7), removed like maintenance; 0 for a 24×7 SLA",
+    },
     "eligible_s": {"type": "number"},
     "availability": NULLABLE_NUMBER,
     "met": {"type": ["boolean", "null"]},
@@ -399,6 +440,12 @@ FIGURES: dict[str, Any] = {
         "description": "complete: the tier of `availability`; in progress: the tier of "
         "`projected_availability`, the credit already certain (§4.8)",
     },
+    "credit_amount": {
+        **NULLABLE_NUMBER,
+        "description": "`credit_percent` of the SLA's `monthly_fee` prorated to the window, "
+        "rounded half-even to the currency's minor unit; null without a fee (§7)",
+    },
+    "currency": {"type": ["string", "null"], "description": "ISO 4217 code of the fee"},
     "missing_checks": {"type": "array", "items": {"type": "string"}},
     "complete": {"type": "boolean", "description": "`as_of` is `to`: the window is over"},
     "future_s": {
@@ -459,12 +506,17 @@ SCHEMAS: dict[str, Any] = {
             "duration_s": {"type": "number"},
             "reason": {"type": "string"},
             "created": NULLABLE_INSTANT,
+            "kind": {"enum": ["maintenance", "exclusion"]},
+            "category": {"enum": [*EXCLUSION_CATEGORIES, None]},
         },
     },
     "MaintenanceDeclaration": {
         "type": "object",
         "required": ["start", "end"],
-        "description": "Exactly one of `sla` and `slas`. `end` after `start`, at most 366 days.",
+        "description": "Exactly one of `sla` and `slas`. `end` after `start`, at most 366 days. "
+        '`"kind": "exclusion"` declares time the contract excludes after the fact (CONTRACT §7: '
+        "counted as maintenance, listed apart): it needs a `reason` and a `category`. Every "
+        "declaration and deletion is kept in the audit log (`GET /api/v1/audit`).",
         "properties": {
             "sla": {"type": "string", "pattern": openapi.ID_REGEX},
             "slas": {
@@ -475,6 +527,12 @@ SCHEMAS: dict[str, Any] = {
             "start": INSTANT,
             "end": INSTANT,
             "reason": {"type": ["string", "null"], "maxLength": MAX_REASON_CHARS},
+            "kind": {"enum": ["maintenance", "exclusion"], "default": "maintenance"},
+            "category": {
+                "enum": list(EXCLUSION_CATEGORIES),
+                "description": "an exclusion's: customer (caused by the customer), "
+                "force_majeure, third_party or other",
+            },
         },
     },
     "Report": {
@@ -490,6 +548,12 @@ SCHEMAS: dict[str, Any] = {
             "latency": _ref("Latency"),
             "incidents": {"type": "array", "items": _ref("Incident")},
             "maintenance": {"type": "array", "items": _ref("MaintenanceWindow")},
+            "exclusions": {
+                "type": "array",
+                "items": _ref("MaintenanceWindow"),
+                "description": "time excluded after the fact (CONTRACT §7), counted in "
+                "`maintenance_s`, with its reason and category",
+            },
         },
     },
     "SlaSummary": {

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from slawatch.collector.engine.sla import Report
 from slawatch.collector.engine.verdict import Verdict
+from slawatch.config.schema import DAY_NAMES, ServiceHours, Sla, clock_text
 
 VERDICT_TEXT: dict[Verdict, str] = {
     "met": "objective met",
@@ -101,4 +102,52 @@ def budget_note(report: Report, when: Callable[[int], str]) -> str | None:
         f"The error budget is {span(report.error_budget_s)}, not the "
         f"{span(report.calendar_error_budget_s)} of the whole period: {why} unknown and left "
         "out, as time without data is, with their share of the budget."
+    )
+
+
+EXCLUSION_TEXT = {
+    "customer": "customer-caused",
+    "force_majeure": "force majeure",
+    "third_party": "third-party",
+    "other": "other",
+}
+"""An exclusion's category (CONTRACT §7) as a customer reads it: "excluded: customer-caused"."""
+
+
+def exclusion_text(category: str | None, reason: str) -> str:
+    """ "excluded: customer-caused — DNS change by the customer"."""
+    words = EXCLUSION_TEXT.get(category or "other", "other")
+    return f"excluded: {words} — {reason}" if reason else f"excluded: {words}"
+
+
+def service_hours_text(sla: Sla) -> str | None:
+    """ "Mon–Fri 08:00–18:00, Sat 10:00–14:00 (Europe/Paris), except 25 Dec 2026": the SLA's
+    service hours (CONTRACT §7) in words; None for a 24×7 SLA without holidays."""
+    if not sla.hours and not sla.holidays:
+        return None
+    lines = ", ".join(_hours_line(line) for line in sla.hours) or "all day, every day"
+    text = f"{lines} ({sla.timezone})"
+    if sla.holidays:
+        days = ", ".join(f"{d.day} {d:%b %Y}" for d in sla.holidays)
+        text += f", except {days}"
+    return text
+
+
+def _hours_line(line: ServiceHours) -> str:
+    return f"{_days_text(line.days)} {clock_text(line.start_s)}–{clock_text(line.end_s)}"
+
+
+def _days_text(days: tuple[int, ...]) -> str:
+    """(0, 1, 2, 3, 4) → "Mon–Fri"; (0, 2, 4) → "Mon, Wed, Fri"; every day → "every day"."""
+    if len(days) == 7:
+        return "every day"
+    runs: list[list[int]] = []
+    for day in days:
+        if runs and day == runs[-1][-1] + 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    names = [DAY_NAMES[day].capitalize() for day in range(7)]
+    return ", ".join(
+        names[run[0]] if len(run) == 1 else f"{names[run[0]]}–{names[run[-1]]}" for run in runs
     )

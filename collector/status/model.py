@@ -27,7 +27,7 @@ from slawatch.collector.reports.build import (
     summaries,
     window_reports,
 )
-from slawatch.collector.store import Store
+from slawatch.collector.store import DeclaredMaintenance, Store
 from slawatch.config.schema import Config, Customer, RecurringMaintenance, Sla
 
 BAR_DAYS = 90
@@ -70,6 +70,8 @@ class SlaStatus:
     incidents: tuple[Incident, ...]
     """Of the last `INCIDENT_DAYS`, newest first, at most `MAX_INCIDENTS`."""
     incident_count: int
+    exclusions: tuple[DeclaredMaintenance, ...] = ()
+    """Time excluded after the fact (CONTRACT §7) in the current period, by start."""
 
     @property
     def sla(self) -> Sla:
@@ -130,6 +132,7 @@ async def customer_status(
     found = await summaries(store, slas, now_ms)
     days = await daily_reports(store, slas, BAR_DAYS, now_ms)
     upkeep = await maintenance_ahead(store, slas, now_ms)
+    declared = await store.declared_maintenance([sla.id for sla in slas])
     first_seen = {check.id: check.first_seen_ms for check in await store.seen_checks()}
     recent = await window_reports(store, slas, recent_window(now_ms), now_ms)
     statuses = []
@@ -142,6 +145,7 @@ async def customer_status(
             u.start_ms <= now_ms < u.end_ms and sla.id in {s.id for s in u.slas} for u in upkeep
         )
         first_data = min((first_seen[c] for c in sla.checks if c in first_seen), default=None)
+        period = summary.report.window
         statuses.append(
             SlaStatus(
                 summary=summary,
@@ -149,6 +153,14 @@ async def customer_status(
                 days=tuple(_day_status(sla, report, first_data) for report in days[sla.id]),
                 incidents=incidents[:MAX_INCIDENTS],
                 incident_count=len(incidents),
+                exclusions=tuple(
+                    d
+                    for d in declared
+                    if d.kind == "exclusion"
+                    and sla.id in d.slas
+                    and d.end_ms > period.from_ms
+                    and d.start_ms < period.to_ms
+                ),
             )
         )
     settings = config.collector
@@ -197,6 +209,8 @@ async def maintenance_ahead(store: Store, slas: Sequence[Sla], now_ms: int) -> l
                 add(seconds_to_ms(window.start), end, window.reason, sla, None)
     by_id = {sla.id: sla for sla in slas}
     for declared in await store.declared_maintenance(list(by_id), now_ms, LATEST_MS):
+        if declared.kind == "exclusion":
+            continue  # declared after the fact: listed with its SLA, not as upkeep
         for sla_id in declared.slas:
             if sla_id in by_id:
                 add(declared.start_ms, declared.end_ms, declared.reason, by_id[sla_id], None)
@@ -230,8 +244,8 @@ def day_level(report: Report) -> Level:
     reach: two minutes down in the first five of a day is a day below its objective, not a
     major outage."""
     if report.availability is None or report.projected_availability is None:
-        maintenance, unknown = report.maintenance_ms, report.unknown_ms
-        return "maintenance" if maintenance > 0 and maintenance >= unknown else "no_data"
+        removed, unknown = report.maintenance_ms + report.outside_hours_ms, report.unknown_ms
+        return "maintenance" if removed > 0 and removed >= unknown else "no_data"
     judged = report.availability if report.complete else report.projected_availability
     if report.down_ms == 0 or judged >= report.sla.objective:
         return "operational"

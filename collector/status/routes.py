@@ -23,12 +23,12 @@ import json
 import math
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from slawatch.collector import links, openapi
 from slawatch.collector.app import (
-    AUTH,
     CLOCK,
     CONFIG,
     CONFIG_LISTENERS,
@@ -36,12 +36,15 @@ from slawatch.collector.app import (
     STORE,
     replace_state,
 )
-from slawatch.collector.auth import UNAUTHORIZED_HEADERS
+from slawatch.collector.auth import REQUEST_SHARE_KEY
+from slawatch.collector.branding import with_logo
 from slawatch.collector.engine.verdict import VERDICTS
 from slawatch.collector.errors import ApiError
 from slawatch.collector.html import HTML_HEADERS
 from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
 from slawatch.collector.reports.formats import TEMPLATES
+from slawatch.collector.status.access import access as _access
+from slawatch.collector.status.access import find_customer as _customer
 from slawatch.collector.status.cache import STATUS_CACHE, CachedStatus, StatusCache, on_ingest
 from slawatch.collector.status.model import BAR_DAYS, INCIDENT_DAYS, MAX_INCIDENTS, OUTAGE_FACTOR
 from slawatch.collector.status.view import (
@@ -52,7 +55,6 @@ from slawatch.collector.status.view import (
     render_page,
     status_to_json,
 )
-from slawatch.config.contract import ID_PATTERN
 from slawatch.config.schema import Config, Customer
 
 # ------------------------------------------------------------------------------------- routes
@@ -89,12 +91,30 @@ async def status_page(request: web.Request) -> web.StreamResponse:
             raise
         return _html_error(error)
     redactor = request.app[REDACTOR]
-    page = cached.output(
-        "html",
-        privileged,
-        lambda: render_page(cached.status, report_links=privileged, redactor=redactor),
-    )
-    return web.Response(text=page, content_type="text/html", charset="utf-8", headers=_HEADERS)
+    shared = request.get(REQUEST_SHARE_KEY)
+    if shared:  # a share link's page: its report links carry the key
+        page = render_page(
+            cached.status,
+            report_links=True,
+            redactor=redactor,
+            link_query="&" + urlencode({"key": shared}),
+        )
+    elif "Authorization" not in request.headers and privileged:  # a browser's session
+        page = cached.output(
+            "html-session",
+            privileged,
+            lambda: render_page(
+                cached.status, report_links=True, redactor=redactor, signed_in=True
+            ),
+        )
+    else:
+        page = cached.output(
+            "html",
+            privileged,
+            lambda: render_page(cached.status, report_links=privileged, redactor=redactor),
+        )
+    headers = with_logo(_HEADERS, customer.brand)
+    return web.Response(text=page, content_type="text/html", charset="utf-8", headers=headers)
 
 
 async def status_json(request: web.Request) -> web.Response:
@@ -115,41 +135,6 @@ async def _json(request: web.Request, name: str) -> web.Response:
 
 
 _HEADERS = {**HTML_HEADERS, "Cache-Control": "no-cache", "Vary": "Authorization, Accept"}
-
-
-def _customer(config: Config, name: str) -> Customer | None:
-    settings = config.collector
-    if settings is None or not ID_PATTERN.fullmatch(name):
-        return None
-    return settings.customer(name)
-
-
-def _access(request: web.Request, name: str) -> tuple[Customer, bool]:
-    """The customer whose status is asked and whether the caller may see its reports.
-
-    404 for an unknown customer (and for another customer's token: as if it did not exist);
-    for a private page, 401 without a known token and 403 for an agent's. A signed link
-    (`slawatch.collector.links`) reads exactly the page it was made for; a wrong or expired one is a
-    401."""
-    customer = _customer(request.app[CONFIG], name)
-    if customer is None:
-        raise ApiError(404, f"no status page {name[:128]!r}")
-    principal = request.app[AUTH].identify(request.headers.get("Authorization"))
-    privileged = principal is not None and (
-        principal.kind == "admin" or (principal.kind == "customer" and principal.id == customer.id)
-    )
-    if privileged or customer.public_status:
-        return customer, privileged
-    signature = links.signed(request)
-    if signature is not None:  # a link from an alert: this page, no report links
-        if signature:
-            return customer, False
-        raise ApiError(401, links.REFUSED, headers=UNAUTHORIZED_HEADERS)
-    if principal is None:
-        raise ApiError(401, "missing or unknown bearer token", headers=UNAUTHORIZED_HEADERS)
-    if principal.kind == "customer":
-        raise ApiError(404, f"no status page {name[:128]!r}")
-    raise ApiError(403, f"this token may not do this (it is a {principal.kind} token)")
 
 
 async def _cached(request: web.Request, customer: Customer) -> CachedStatus:

@@ -23,7 +23,9 @@ from slawatch.collector.reports.words import (
     IN_PROGRESS_RULE,
     VERDICT_TEXT,
     budget_note,
+    exclusion_text,
     measured,
+    service_hours_text,
     span,
 )
 from slawatch.collector.status.model import (
@@ -108,6 +110,9 @@ def _sla_json(status: SlaStatus, report_base: str | None, redactor: Redactor) ->
         "eligible_s": report.eligible_ms / 1000,
         "unknown_s": report.unknown_ms / 1000,
         "future_s": report.future_ms / 1000,
+        "outside_hours_s": report.outside_hours_ms / 1000,
+        "service_hours": [line.to_json() for line in sla.hours],
+        "holidays": [day.isoformat() for day in sla.holidays],
         "complete": report.complete,
         "projected_availability": report.projected_availability,
         "met": report.met,
@@ -118,6 +123,16 @@ def _sla_json(status: SlaStatus, report_base: str | None, redactor: Redactor) ->
         "budget_note": budget_note(report, lambda ms: _when(ms, sla.timezone)),
         "credit_percent": report.credit_percent,
         "missing_checks": list(report.missing_checks),
+        "exclusions": [
+            {
+                "start": format_instant(d.start_ms),
+                "end": format_instant(d.end_ms),
+                "category": d.category,
+                "reason": d.reason,
+                "text": exclusion_text(d.category, d.reason),
+            }
+            for d in status.exclusions
+        ],
         "uptime": {
             "days": len(status.days),
             "availability": status.uptime,
@@ -143,6 +158,7 @@ def _day_json(day: DayStatus) -> dict[str, Any]:
         "down_s": report.down_ms / 1000,
         "unknown_s": report.unknown_ms / 1000,
         "maintenance_s": report.maintenance_ms / 1000,
+        "outside_hours_s": report.outside_hours_ms / 1000,
         "eligible_s": report.eligible_ms / 1000,
         "partial": day.partial,
     }
@@ -171,13 +187,24 @@ def report_path(status: SlaStatus) -> str:
 # --------------------------------------------------------------------------------------- HTML
 
 
-def render_page(status: CustomerStatus, *, report_links: bool, redactor: Redactor) -> str:
+def render_page(
+    status: CustomerStatus,
+    *,
+    report_links: bool,
+    redactor: Redactor,
+    link_query: str = "",
+    signed_in: bool = False,
+) -> str:
+    """`link_query` ("&key=…") is added to the report links (a share link's key); `signed_in`
+    (a browser's session) adds a sign-out link."""
     return TEMPLATES.get_template("status.html").render(
-        view=_view(status, report_links, redactor), error=None
+        view=_view(status, report_links, redactor, link_query), error=None, signed_in=signed_in
     )
 
 
-def _view(status: CustomerStatus, report_links: bool, redactor: Redactor) -> dict[str, Any]:
+def _view(
+    status: CustomerStatus, report_links: bool, redactor: Redactor, link_query: str = ""
+) -> dict[str, Any]:
     tz, now = status.timezone, status.now_ms
     incidents = sorted(
         ((s, i) for s in status.slas for i in s.incidents),
@@ -186,6 +213,7 @@ def _view(status: CustomerStatus, report_links: bool, redactor: Redactor) -> dic
     )
     return {
         "customer": status.customer.name,
+        "brand": status.customer.brand,
         "public": status.customer.public_status,
         "provider": status.provider,
         "overall": {
@@ -197,7 +225,7 @@ def _view(status: CustomerStatus, report_links: bool, redactor: Redactor) -> dic
         "updated_iso": format_instant(now),
         "refresh_s": REFRESH_S,
         "timezone": tz,
-        "slas": [_sla_view(s, report_links) for s in status.slas],
+        "slas": [_sla_view(s, report_links, link_query) for s in status.slas],
         "open": [_incident_view(s, i, redactor, now) for s, i in incidents if i.end_ms is None],
         "incidents": [
             _incident_view(s, i, redactor, now) for s, i in incidents[:MAX_PAGE_INCIDENTS]
@@ -213,7 +241,7 @@ def _view(status: CustomerStatus, report_links: bool, redactor: Redactor) -> dic
     }
 
 
-def _sla_view(status: SlaStatus, report_links: bool) -> dict[str, Any]:
+def _sla_view(status: SlaStatus, report_links: bool, link_query: str = "") -> dict[str, Any]:
     report, sla = status.summary.report, status.sla
     return {
         "id": sla.id,
@@ -242,7 +270,15 @@ def _sla_view(status: SlaStatus, report_links: bool) -> dict[str, Any]:
         f"({span(status.uptime_measured_ms / 1000)} measured)",
         "days": [_day_view(day) for day in status.days],
         "missing": list(report.missing_checks),
-        "report": f"..{report_path(status)}" if report_links else None,
+        "service_hours": service_hours_text(sla),
+        "exclusions": [
+            {
+                "text": exclusion_text(d.category, d.reason),
+                "when": f"{_when(d.start_ms, sla.timezone)} – {_when(d.end_ms, sla.timezone)}",
+            }
+            for d in status.exclusions
+        ],
+        "report": f"..{report_path(status)}{link_query}" if report_links else None,
         "timezone": sla.timezone,
     }
 
@@ -264,7 +300,9 @@ def _day_view(day: DayStatus) -> dict[str, str]:
     report = day.report
     label = f"{day.day:%a} {day.day.day} {day.day:%b %Y}"
     maintenance = f"{span(report.maintenance_ms / 1000)} maintenance"
-    if day.level == "maintenance":
+    if day.level == "maintenance" and not report.maintenance_ms:
+        text = f"{label}: outside service hours"
+    elif day.level == "maintenance":
         text = f"{label}: maintenance only ({span(report.maintenance_ms / 1000)})"
     elif report.availability is None or day.level == "no_data":
         text = f"{label}: no data" + (f", {maintenance}" if report.maintenance_ms else "")

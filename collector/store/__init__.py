@@ -15,12 +15,16 @@ from slawatch.collector.store.protocols import (
     MaintenanceStore,
     OutboxStore,
     SampleStore,
+    SessionStore,
     Store,
     StoreLifecycle,
 )
 from slawatch.collector.store.records import (
+    EXCLUSION_CATEGORIES,
     RAW_SAMPLE_COLUMNS,
     AlertChanges,
+    AuditEntry,
+    BrowserSession,
     DeclaredMaintenance,
     IngestResult,
     LastSample,
@@ -30,11 +34,15 @@ from slawatch.collector.store.records import (
     RawSample,
     SeenAgent,
     SeenCheck,
+    ShareLink,
 )
 
 __all__ = [
+    "EXCLUSION_CATEGORIES",
     "RAW_SAMPLE_COLUMNS",
     "AlertChanges",
+    "AuditEntry",
+    "BrowserSession",
     "DeclaredMaintenance",
     "IngestResult",
     "KeyStore",
@@ -48,6 +56,8 @@ __all__ = [
     "SampleStore",
     "SeenAgent",
     "SeenCheck",
+    "SessionStore",
+    "ShareLink",
     "Store",
     "StoreLifecycle",
     "StoreUnavailableError",

@@ -1,8 +1,8 @@
 """`create_store`: the backend `collector.database` names.
 
 The config gives an SQLite file path (a `Path`, the embedded default) or a database URL as
-written (a `str`); a `postgresql://` URL (CONTRACT §6) will give the PostgreSQL store, a package
-beside `sqlite/` implementing the same Protocols.
+written (a `str`); a `postgresql://` URL (CONTRACT §6) gives the PostgreSQL store (`postgres/`,
+beside `sqlite/`, implementing the same Protocols).
 """
 
 from __future__ import annotations
@@ -27,10 +27,14 @@ def create_store(database: Path | str) -> Store:
         return SqliteStore(database)
     scheme = urlsplit(database).scheme.lower()
     if scheme in POSTGRESQL_SCHEMES:
-        raise StoreUnavailableError(
-            "collector.database: PostgreSQL support is not installed/available yet in this"
-            " slawatch; use an SQLite file path"
-        )
+        try:
+            from slawatch.collector.store.postgres import PostgresStore
+        except ImportError as missing:
+            raise StoreUnavailableError(
+                f"collector.database: PostgreSQL needs the asyncpg driver ({missing}):"
+                " pip install 'slawatch[postgres]'"
+            ) from None
+        return PostgresStore(database)
     raise StoreUnavailableError(
         f"collector.database: unknown database URL scheme {scheme!r}: an SQLite file path or a"
         " postgresql:// URL"

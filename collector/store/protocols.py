@@ -14,12 +14,15 @@ writes returns once its write is durable (committed, and on disk).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from slawatch.collector.engine.timeline import FOREVER_MS, Run
 from slawatch.collector.samples import SampleRow
 from slawatch.collector.store.records import (
     AlertChanges,
+    AuditEntry,
+    BrowserSession,
     DeclaredMaintenance,
     IngestResult,
     LastSample,
@@ -29,11 +32,18 @@ from slawatch.collector.store.records import (
     RawSample,
     SeenAgent,
     SeenCheck,
+    ShareLink,
+    WindowKind,
 )
 
 
 class StoreLifecycle(Protocol):
     """Opening, closing and the health of the database."""
+
+    @property
+    def path(self) -> Path | str:
+        """The database as logs and errors may name it: an SQLite file, or a database URL
+        without its password."""
 
     @property
     def errors(self) -> tuple[type[Exception], ...]:
@@ -159,6 +169,12 @@ class SampleStore(Protocol):
     async def last_samples(self) -> dict[str, dict[str, LastSample]]:
         """check → agent → its newest stored sample."""
 
+    async def check_samples(
+        self, check: str, start_ms: int, end_ms: int, limit: int
+    ) -> list[tuple[str, SampleRow]]:
+        """(agent, sample) of the raw samples of one check in [start_ms, end_ms), newest first,
+        at most `limit` (a check's page: its latencies and phases). The rows' `type` is None."""
+
     async def sample_count(self) -> int:
         """How many raw samples are stored."""
 
@@ -169,15 +185,34 @@ class SampleStore(Protocol):
 
 
 class MaintenanceStore(Protocol):
-    """Maintenance windows declared at run time (`POST /api/v1/maintenance`)."""
+    """Windows declared at run time (`POST /api/v1/maintenance`): maintenance, and exclusions
+    after the fact (CONTRACT §7), with the audit log of every declaration and deletion."""
 
     async def add_maintenance(
-        self, slas: Sequence[str], start_ms: int, end_ms: int, reason: str, *, created_ms: int
+        self,
+        slas: Sequence[str],
+        start_ms: int,
+        end_ms: int,
+        reason: str,
+        *,
+        created_ms: int,
+        kind: WindowKind = "maintenance",
+        category: str | None = None,
+        principal: tuple[str, str] = ("admin", "admin"),
     ) -> DeclaredMaintenance:
-        """Store a window covering `slas` (validated by the caller); returns it with its id."""
+        """Store a window covering `slas` (validated by the caller) and its audit line
+        (`declare` by `principal`, (role, name), at `created_ms`) in one transaction; returns
+        it with its id."""
 
-    async def delete_maintenance(self, maintenance_id: int) -> bool:
-        """Remove a declared window; False if there was none with that id."""
+    async def delete_maintenance(
+        self,
+        maintenance_id: int,
+        *,
+        at_ms: int | None = None,
+        principal: tuple[str, str] = ("admin", "admin"),
+    ) -> bool:
+        """Remove a declared window and log its deletion (the window whole); False if there
+        was none with that id (nothing logged)."""
 
     async def declared_maintenance(
         self,
@@ -187,6 +222,12 @@ class MaintenanceStore(Protocol):
     ) -> list[DeclaredMaintenance]:
         """Declared windows covering any of `slas` (every window with None) that overlap
         [start_ms, end_ms), by start."""
+
+    async def audit_log(
+        self, slas: Sequence[str] | None = None, *, limit: int = 1000
+    ) -> list[AuditEntry]:
+        """The newest `limit` audit lines about windows covering any of `slas` (all with None),
+        newest first."""
 
 
 class OutboxStore(Protocol):
@@ -270,5 +311,40 @@ class KeyStore(Protocol):
         one database."""
 
 
-class Store(StoreLifecycle, SampleStore, MaintenanceStore, OutboxStore, KeyStore, Protocol):
+class SessionStore(Protocol):
+    """Browser sessions (`/login`) and share links (`/api/v1/share-links`): both found by the
+    SHA-256 of a random secret that only its holder has; the secret itself is never stored."""
+
+    async def add_session(self, session: BrowserSession) -> None:
+        """Store a new session."""
+
+    async def session(self, key_sha256: bytes, now_ms: int) -> BrowserSession | None:
+        """The session of this digest, None when there is none or it expired by `now_ms`."""
+
+    async def delete_session(self, key_sha256: bytes) -> bool:
+        """End one session (sign-out); False if there was none."""
+
+    async def delete_sessions(self, kind: str, principal: str) -> int:
+        """End every session of one principal (revocation); how many there were."""
+
+    async def prune_sessions(self, now_ms: int) -> int:
+        """Forget the sessions expired by `now_ms`; how many."""
+
+    async def add_share_link(self, link: ShareLink, key_sha256: bytes) -> None:
+        """Store a new share link opened by the key of this digest."""
+
+    async def share_link(self, key_sha256: bytes, now_ms: int) -> ShareLink | None:
+        """The link of this key's digest while it is valid at `now_ms` (not expired, not
+        revoked); else None."""
+
+    async def share_links(self) -> list[ShareLink]:
+        """Every share link not revoked, newest first (expired ones included)."""
+
+    async def revoke_share_link(self, link_id: str, now_ms: int) -> bool:
+        """Revoke a link; False if there was none with that id or it was revoked already."""
+
+
+class Store(
+    StoreLifecycle, SampleStore, MaintenanceStore, OutboxStore, KeyStore, SessionStore, Protocol
+):
     """Everything a collector asks of its database."""

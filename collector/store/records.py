@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 # ------------------------------------------------------------------ samples, runs and rollups
 
@@ -66,6 +66,30 @@ class DeclaredMaintenance:
     end_ms: int
     reason: str
     created_ms: int
+    kind: WindowKind = "maintenance"
+    """`exclusion`: time the contract excludes after the fact (CONTRACT §7); counts as
+    maintenance, listed apart."""
+    category: str | None = None
+    """An exclusion's category (`EXCLUSION_CATEGORIES`); None for maintenance."""
+
+
+WindowKind = Literal["maintenance", "exclusion"]
+EXCLUSION_CATEGORIES = ("customer", "force_majeure", "third_party", "other")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One line of the audit log of declared windows (CONTRACT §7): who declared or deleted
+    which window, when. Deleted windows stay here whole."""
+
+    id: int
+    at_ms: int
+    action: Literal["declare", "delete"]
+    principal_kind: str
+    """The role of the token used (`admin`), never the token."""
+    principal_id: str
+    """The name of the token's holder (`admin`, a customer's id)."""
+    window: DeclaredMaintenance
 
 
 # --------------------------------------------------------------------------- alert outbox
@@ -144,3 +168,34 @@ class AlertChanges:
 
     def __bool__(self) -> bool:
         return bool(self.notifications or self.opened or self.closed or self.marks)
+
+
+# ------------------------------------------------------------------- sessions and share links
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserSession:
+    """A browser signed in at `/login` (`slawatch.collector.pages.sessions`). The store keeps
+    the SHA-256 of the cookie's value, never the value."""
+
+    key_sha256: bytes
+    kind: str
+    """The principal's kind: "admin" or "customer"."""
+    principal: str
+    """The customer's id; "admin" for the admin."""
+    csrf: str
+    """The token every form of this session must send back."""
+    created_ms: int
+    expires_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShareLink:
+    """Read access to one customer's status page, badges and reports for whoever holds the key
+    (`POST /api/v1/share-links`). The store keeps the SHA-256 of the key, never the key."""
+
+    id: str
+    customer: str
+    created_ms: int
+    expires_ms: int
+    revoked_ms: int | None = None

@@ -131,6 +131,14 @@ RULE = Table(
         ),
         Key("resolved", BOOLEAN, "Send `resolved` on recovery.", default=True, example="false"),
         Key(
+            "only_in_hours",
+            BOOLEAN,
+            "Open alerts and send reminders only inside the service hours of the SLAs that "
+            "count the target (`slas[].hours`); `resolved` still goes out.",
+            default=False,
+            example="true",
+        ),
+        Key(
             "resolve_after",
             DURATION,
             "`resolved` only once the target has been UP this long.",
@@ -262,6 +270,7 @@ def _rule(reader: Reader, value: Any, path: KeyPath) -> AlertRule:
         after=reader.take(data, key("after"), path),
         repeat=reader.take(data, key("repeat"), path),
         resolved=reader.take(data, key("resolved"), path),
+        only_in_hours=reader.take(data, key("only_in_hours"), path),
         resolve_after=reader.take(data, key("resolve_after"), path),
         events=reader.take(data, key("events"), path, default=ALERT_EVENTS),
         burn_rate=_burn_rate(reader, data.get("burn_rate"), (*path, "burn_rate")),

@@ -6,12 +6,14 @@ import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from slawatch.config import contract
 from slawatch.config.keys import Key, Kind, Table
 from slawatch.config.reader import INVALID, KeyPath, Reader
 from slawatch.config.schema import (
     AgentCredential,
+    Brand,
     CollectorConfig,
     Customer,
     ReportTo,
@@ -35,6 +37,7 @@ from slawatch.config.values import (
     SECRET_URL,
     TEXT,
     format_duration,
+    parse_http_url,
 )
 
 MIN_TOKEN_CHARS = 16
@@ -64,6 +67,29 @@ def parse_provider(value: object) -> str:
     if any(not character.isprintable() for character in name):
         raise ValueError("must be one line of printable characters")
     return name
+
+
+_CSS_HEX = re.compile(r"#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
+_CSS_FUNCTION = re.compile(r"(?:rgb|rgba|hsl|hsla)\([0-9.%, /deg]{1,60}\)")
+_PLAIN_HOST = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?")
+
+
+def parse_css_colour(value: object) -> str:
+    """A CSS colour written as `#rgb`, `#rrggbb` (with alpha too), or `rgb()`/`hsl()` of
+    numbers: nothing else can reach a page's style sheet."""
+    text = value.strip() if isinstance(value, str) else None
+    if text is None or not (_CSS_HEX.fullmatch(text) or _CSS_FUNCTION.fullmatch(text)):
+        raise ValueError("must be a CSS colour such as #0a7d5a or rgb(10 125 90)")
+    return text
+
+
+def parse_logo_url(value: object) -> str:
+    """An http(s) URL of an image, its host plain (the pages' CSP names its origin)."""
+    url = parse_http_url(value)
+    netloc = urlsplit(url).netloc
+    if not _PLAIN_HOST.fullmatch(netloc) or any(c in url for c in "\"' <>;,"):
+        raise ValueError("must be an http:// or https:// URL of a plain host, without quotes")
+    return url
 
 
 TOKEN = Kind(f"string, {MIN_TOKEN_CHARS}+ characters")
@@ -135,6 +161,24 @@ REPORT_TO = Table(
         ),
     )
 )
+BRAND = Table(
+    (
+        Key(
+            "logo_url",
+            Kind("URL (http, https)", parse_logo_url),
+            "An image shown at the top of the status page and reports; the pages' "
+            "Content-Security-Policy allows its origin.",
+            example="https://acme.example/logo.svg",
+        ),
+        Key(
+            "accent",
+            Kind("CSS colour", parse_css_colour),
+            "The accent colour of the status page and reports: `#rgb`, `#rrggbb` or "
+            "`rgb()`/`hsl()` of numbers.",
+            example="#0a7d5a",
+        ),
+    )
+)
 CUSTOMER = Table(
     (
         Key(
@@ -166,6 +210,12 @@ CUSTOMER = Table(
             "Where the customer's reports go when a period closes (after `reports.delay`): "
             "once per SLA and period, durably, listed in `/api/v1/notifications`.",
             table=REPORT_TO,
+        ),
+        Key(
+            "brand",
+            MAPPING,
+            "The customer's look on its status page and reports.",
+            table=BRAND,
         ),
     )
 )
@@ -199,9 +249,10 @@ TABLE = Table(
         Key(
             "database",
             DATABASE,
-            "The SQLite file; created with its folders if missing. A `postgresql://` URL is read"
-            " as written, but this version has no PostgreSQL backend yet: the collector refuses"
-            " it at start.",
+            "The SQLite file, created with its folders if missing; or a PostgreSQL database,"
+            " `postgresql://user@host:5432/db` (password in the URL through `${ENV}`, or in"
+            " `~/.pgpass`; never logged), which several collectors may share (README: Scaling"
+            " out).",
             default_doc="data/slawatch.db beside the config file",
         ),
         Key(
@@ -334,6 +385,17 @@ def _customer(reader: Reader, value: Any, path: KeyPath) -> Customer:
         report_to=None
         if data.get("report_to") is None
         else _report_to(reader, data["report_to"], (*path, "report_to")),
+        brand=_brand(reader, data.get("brand"), (*path, "brand")),
+    )
+
+
+def _brand(reader: Reader, value: Any, path: KeyPath) -> Brand | None:
+    if value is None:
+        return None
+    data = reader.table(value, path, BRAND)
+    return Brand(
+        logo_url=reader.take(data, BRAND.key("logo_url"), path),
+        accent=reader.take(data, BRAND.key("accent"), path),
     )
 
 

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from slawatch.config import contract
+from slawatch.config import contract, currencies
 from slawatch.config.keys import Key, Kind, Table
 from slawatch.config.reader import INVALID, KeyPath, Reader
 from slawatch.config.schema import (
+    DAY_NAMES,
     CreditTier,
     LatencyObjective,
     Maintenance,
+    MonthlyFee,
     OneOffMaintenance,
     RecurringMaintenance,
+    ServiceHours,
     Sla,
 )
 from slawatch.config.values import (
@@ -28,6 +34,7 @@ from slawatch.config.values import (
     TEXT,
     TIME_OF_DAY,
     TIMEZONE,
+    ValueProblems,
     between,
     choice,
     parse_instant,
@@ -35,6 +42,122 @@ from slawatch.config.values import (
 )
 
 INSTANT = Kind("RFC 3339 time (in the SLA's timezone without an offset)")
+
+
+def parse_days(value: object) -> tuple[int, ...]:
+    """`mon-fri`, `sat`, `mon,wed,fri`, `[mon, tue]` or `fri-mon` (across the weekend) → weekday
+    numbers, Monday 0, sorted."""
+    items = value if isinstance(value, list) else [value]
+    days: set[int] = set()
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise ValueError("must be days like mon-fri, sat or [mon, wed, fri]")
+        for part in item.split(","):
+            days.update(_day_range(part.strip().lower()))
+    if not days:
+        raise ValueError("must name at least one day, like mon-fri")
+    return tuple(sorted(days))
+
+
+def _day_range(text: str) -> range | list[int]:
+    first, _, last = text.partition("-")
+    start, end = _day(first.strip()), _day((last or first).strip())
+    if end >= start:
+        return range(start, end + 1)
+    return [*range(start, 7), *range(end + 1)]
+
+
+def _day(text: str) -> int:
+    for index, name in enumerate(DAY_NAMES):
+        if text in (name, contract.WEEKDAYS[index]):
+            return index
+    raise ValueError(f"{text!r} is not a day: use {', '.join(DAY_NAMES)} (ranges like mon-fri)")
+
+
+def parse_clock(value: object, *, midnight_after: bool = False) -> int:
+    """`HH:MM` or `HH:MM:SS` → seconds after midnight; `24:00` only with `midnight_after`."""
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*", str(value))
+    hint = '"24:00"' if midnight_after else '"23:59"'
+    if not match:
+        raise ValueError(f'must be a time of day from "00:00" to {hint}, like "08:00"')
+    hour, minute, second = (int(part or 0) for part in match.groups())
+    seconds = hour * 3600 + minute * 60 + second
+    if minute > 59 or second > 59 or seconds > 86_400 or (seconds == 86_400) > midnight_after:
+        raise ValueError(f'must be a time of day from "00:00" to {hint}, like "08:00"')
+    return seconds
+
+
+def parse_holiday(value: object) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValueError("must be a date like 2026-12-25") from None
+
+
+def parse_holidays(value: object) -> tuple[date, ...]:
+    if not isinstance(value, list):
+        value = [value]
+    found: set[date] = set()
+    problems: list[tuple[str | int, str]] = []
+    for index, item in enumerate(value):
+        try:
+            found.add(parse_holiday(item))
+        except ValueError as error:
+            problems.append((index, str(error)))
+    if problems:
+        raise ValueProblems(problems)
+    return tuple(sorted(found))
+
+
+def parse_amount(value: object) -> Decimal:
+    """A money amount ≥ 0, read from the YAML source (450.10 stays 450.10, not a float)."""
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError("must be an amount like 450.00") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError("must be an amount of 0 or more, like 450.00")
+    return amount
+
+
+def parse_currency(value: object) -> str:
+    if not isinstance(value, str) or value.strip().upper() not in currencies.CODES:
+        raise ValueError("must be an ISO 4217 currency code like EUR, USD or JPY")
+    return value.strip().upper()
+
+
+DAYS = Kind("days: mon…sun, ranges and lists", parse_days, example="mon-fri")
+FROM_CLOCK = Kind('time of day "HH:MM"', parse_clock, from_source=True, example='"08:00"')
+TO_CLOCK = Kind(
+    'time of day "HH:MM" ("24:00" allowed)',
+    lambda value: parse_clock(value, midnight_after=True),
+    from_source=True,
+    example='"18:00"',
+)
+HOLIDAYS = Kind("list of dates YYYY-MM-DD", parse_holidays, example="[2026-12-25, 2027-01-01]")
+AMOUNT = Kind("amount", parse_amount, from_source=True, example="450.00")
+CURRENCY = Kind("ISO 4217 currency code", parse_currency, example="EUR")
+
+HOURS = Table(
+    (
+        Key("days", DAYS, "The weekdays this line covers.", required=True),
+        Key("from", FROM_CLOCK, "Local start time of service.", required=True),
+        Key(
+            "to",
+            TO_CLOCK,
+            "Local end time of service, after `from` (`24:00`: to midnight).",
+            required=True,
+        ),
+    )
+)
+MONTHLY_FEE = Table(
+    (
+        Key("amount", AMOUNT, "What the customer pays per month.", required=True),
+        Key("currency", CURRENCY, "Its currency.", required=True),
+    )
+)
 
 LATENCY = Table(
     (
@@ -155,6 +278,25 @@ TABLE = Table(
             "availability is under.",
             table=CREDIT,
         ),
+        Key(
+            "hours",
+            MAPPINGS,
+            "Service hours in the SLA's timezone: time outside them is removed like maintenance "
+            "(`outside_hours_s` in reports). None: 24×7.",
+            table=HOURS,
+        ),
+        Key(
+            "holidays",
+            HOLIDAYS,
+            "Whole local days outside service hours.",
+        ),
+        Key(
+            "monthly_fee",
+            MAPPING,
+            "What the customer pays per month: credits are also given as amounts "
+            "(`GET /api/v1/credits`).",
+            table=MONTHLY_FEE,
+        ),
     )
 )
 KEY = Key("slas", MAPPINGS, "The service level agreements.", table=TABLE)
@@ -193,7 +335,25 @@ def _sla(reader: Reader, value: Any, path: KeyPath) -> Sla:
         credits=reader.items(
             data.get("credits"), (*path, "credits"), lambda v, p: _credit(reader, v, p)
         ),
+        hours=reader.items(data.get("hours"), (*path, "hours"), lambda v, p: _hours(reader, v, p)),
+        holidays=values["holidays"] if values["holidays"] not in (INVALID, None) else (),
+        monthly_fee=_monthly_fee(reader, data.get("monthly_fee"), (*path, "monthly_fee")),
     )
+
+
+def _hours(reader: Reader, value: Any, path: KeyPath) -> ServiceHours:
+    values = reader.values(reader.table(value, path, HOURS), path, HOURS)
+    start, end = values["from"], values["to"]
+    if INVALID not in (start, end) and end <= start:
+        reader.fail((*path, "to"), "must be after from (a line ends the day it starts)")
+    return ServiceHours(days=values["days"], start_s=start, end_s=end)
+
+
+def _monthly_fee(reader: Reader, value: Any, path: KeyPath) -> MonthlyFee | None:
+    if value is None:
+        return None
+    values = reader.values(reader.table(value, path, MONTHLY_FEE), path, MONTHLY_FEE)
+    return MonthlyFee(amount=values["amount"], currency=values["currency"])
 
 
 def _latency(reader: Reader, value: Any, path: KeyPath) -> LatencyObjective | None:

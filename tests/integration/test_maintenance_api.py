@@ -71,6 +71,7 @@ async def test_a_declared_window_round_trip_changes_the_report(client: TestClien
         "id": created["id"], "source": "declared", "slas": ["acme-platform", "acme-web"],
         "start": "2026-11-03T02:00:00Z", "end": "2026-11-03T03:00:00Z", "duration_s": 3600.0,
         "reason": "database upgrade", "created": "2026-11-10T12:00:00Z",
+        "kind": "maintenance", "category": None,
     }  # fmt: skip
     during = await report(client, period="2026-11-03")
     assert (during["up_s"], during["maintenance_s"]) == (78660.0, 3600.0)

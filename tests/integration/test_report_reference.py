@@ -55,6 +55,7 @@ async def stored_report(
         return found.report.to_json()
 
 
+@pytest.mark.timeout(600)  # 80 scenarios, on a PostgreSQL server too: minutes on a loaded machine
 @STORE_PROPERTY
 @given(scenarios(), st.randoms(use_true_random=False))
 def test_a_report_read_from_the_store_equals_the_reference(

@@ -2,8 +2,14 @@
 
 It shares nothing with the engine but the config dataclasses: it starts from raw samples, not
 runs, cuts time at every instant where anything could change (sample times, coverage ends,
-maintenance edges, from, to, as_of, now), and asks each elementary piece "what is the state at
-your first millisecond?" by reading the samples directly. Slow, and obviously right.
+maintenance edges, from, to, as_of, now, and with service hours every whole UTC minute), and asks
+each elementary piece "what is the state at your first millisecond?" by reading the samples
+directly. Slow, and obviously right.
+
+Service hours (§7) are read off the wall clock of each instant: `datetime.astimezone` gives the
+local date and time, and the instant is in hours when that date is no holiday and a line of
+`hours` for its weekday holds that time. Every zone's offset and every line of hours the tests
+draw is whole minutes, so the answer can only change on a whole UTC minute.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from zoneinfo import ZoneInfo
 from slawatch.config.schema import OneOffMaintenance, Sla
 
 DAY = 86_400_000
+MINUTE = 60_000
 WEEKDAY_NAMES = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 
@@ -108,6 +115,49 @@ def maintenance_windows(
     return windows
 
 
+def in_service_hours(sla: Sla, t: int) -> bool:
+    """§7: the wall clock in the SLA's timezone reads a service time on a working day."""
+    if not sla.hours and not sla.holidays:
+        return True
+    local = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=t)).astimezone(
+        ZoneInfo(sla.timezone)
+    )
+    if local.date() in sla.holidays:
+        return False
+    if not sla.hours:
+        return True
+    clock_ms = (local.hour * 3600 + local.minute * 60 + local.second) * 1000
+    clock_ms += local.microsecond // 1000
+    return any(
+        local.weekday() in line.days and line.start_s * 1000 <= clock_ms < line.end_s * 1000
+        for line in sla.hours
+    )
+
+
+def reference_credit_amount(
+    sla: Sla, percent: float, from_ms: int, to_ms: int
+) -> tuple[float | None, str | None]:
+    """§7: the monthly fee shared out over each local calendar month by milliseconds, times the
+    percent, rounded half-even (`round` of a Fraction) to the currency's minor unit."""
+    fee = sla.monthly_fee
+    if fee is None:
+        return None, None
+    zone = ZoneInfo(sla.timezone)
+    local = datetime.fromtimestamp(from_ms / 1000, zone)
+    year, month = local.year, local.month
+    share = Fraction(0)
+    while True:
+        start = round(datetime(year, month, 1, tzinfo=zone).timestamp() * 1000)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        end = round(datetime(year, month, 1, tzinfo=zone).timestamp() * 1000)
+        if start >= to_ms:
+            break
+        share += Fraction(max(0, min(end, to_ms) - max(start, from_ms)), end - start)
+    digits = {"JPY": 0, "KWD": 3}.get(fee.currency, 2)
+    exact = Fraction(fee.amount) * share * Fraction(str(percent)) / 100
+    return float(round(exact, digits)), fee.currency
+
+
 def nearest_rank(values: list[float], percentile: float) -> float:
     rank = math.ceil(Fraction(str(percentile)) * len(values) / 100)
     return sorted(values)[max(rank, 1) - 1]
@@ -121,7 +171,10 @@ def reference_report(
     to_ms: int,
     now_ms: int,
     declared: Sequence[tuple[int, int]] = (),
+    exclusions: Sequence[tuple[int, int]] = (),
 ) -> dict[str, Any]:
+    """§4 and §7. `declared`: maintenance declared at run time; `exclusions`: time excluded
+    after the fact, which counts exactly as maintenance (§7)."""
     as_of = max(from_ms, min(to_ms, now_ms))
     checks = sorted(set(sla.checks))
     series = {
@@ -133,7 +186,7 @@ def reference_report(
     all_ts = [s.ts_ms for value in series.values() for s in value]
     first = min([from_ms, *all_ts])
     last = max(to_ms, now_ms)
-    maint = maintenance_windows(sla, declared, first, last)
+    maint = maintenance_windows(sla, [*declared, *exclusions], first, last)
 
     cuts = {first, last, from_ms, to_ms, as_of, now_ms}
     for value in series.values():
@@ -141,11 +194,14 @@ def reference_report(
             cuts.update((s.ts_ms, s.ts_ms + 2 * s.interval_ms))
     for start, end in maint:
         cuts.update((start, end))
+    if sla.hours or sla.holidays:
+        cuts.update(range(-(-first // MINUTE) * MINUTE, last, MINUTE))
     cuts = sorted(c for c in cuts if first <= c <= last)
     pieces = list(pairwise(cuts))
 
     def in_maintenance(t: int) -> bool:
-        return any(start <= t < end for start, end in maint)
+        """Removed from the SLA: maintenance, or outside service hours."""
+        return not in_service_hours(sla, t) or any(start <= t < end for start, end in maint)
 
     def checks_at(t: int) -> dict[str, str]:
         return {
@@ -178,10 +234,15 @@ def reference_report(
         i = j + 1
 
     # §4.4 (2): maintenance; §4.4 (3): unknown.
-    totals = {"up": 0, "down": 0, "unknown": 0, "maintenance": 0}
+    totals = {"up": 0, "down": 0, "unknown": 0, "maintenance": 0, "outside_hours": 0}
     for (a, b), state in zip(past, judged, strict=True):
         if from_ms <= a < as_of:
-            totals["maintenance" if in_maintenance(a) else state] += b - a
+            if not in_service_hours(sla, a):
+                totals["outside_hours"] += b - a
+            elif in_maintenance(a):
+                totals["maintenance"] += b - a
+            else:
+                totals[state] += b - a
     if sla.unknown != "exclude":
         totals[sla.unknown] += totals["unknown"]
         totals["unknown"] = 0
@@ -214,6 +275,7 @@ def reference_report(
     if credited is not None:
         credit = max([t.percent for t in sla.credits if credited < t.below], default=0)
 
+    amount, currency = reference_credit_amount(sla, credit, from_ms, to_ms)
     incidents = reference_incidents(
         series,
         past,
@@ -268,12 +330,15 @@ def reference_report(
         "down_s": down / 1000,
         "unknown_s": totals["unknown"] / 1000,
         "maintenance_s": totals["maintenance"] / 1000,
+        "outside_hours_s": totals["outside_hours"] / 1000,
         "eligible_s": eligible / 1000,
         "availability": availability,
         "met": None if availability is None else availability >= sla.objective,
         "error_budget_s": float(budget),
         "error_budget_remaining_s": float(remaining),
         "credit_percent": credit,
+        "credit_amount": amount,
+        "currency": currency,
         "latency": latency,
         "incidents": incidents,
         "missing_checks": missing,

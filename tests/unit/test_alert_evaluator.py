@@ -662,3 +662,62 @@ async def test_a_check_is_silenced_only_when_every_sla_using_it_is_in_maintenanc
     await probe(store, clock, T0 + 90, ok=False, check="web")
     await judge.evaluate()
     assert [k for k, _ in await kinds(store)] == ["down"]  # both in maintenance: silence
+
+
+async def test_only_in_hours_waits_for_service_hours_and_other_rules_do_not(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    """Friday 03:00 UTC; service from 03:05. The plain rule alerts at once; the `only_in_hours`
+    rule stays quiet until hours begin, then alerts the outage from its start."""
+    text = (
+        CONFIG.replace(
+            "  - {id: shop, customer: acme, checks: [web, db], objective: 99.9}\n",
+            "  - id: shop\n    customer: acme\n    checks: [web, db]\n    objective: 99.9\n"
+            '    hours: [{days: mon-fri, from: "03:05", to: "24:00"}]\n',
+        )
+        + "    - {checks: [web], channels: [ops], after: 0s, repeat: 1m, only_in_hours: true}\n"
+        + "    - {checks: [web], channels: [tickets], after: 0s}\n"
+    )
+    judge = evaluator(store, parse_config(text, base_dir=tmp_path, process="collector"), clock)
+    await probe(store, clock, T0 + 120, ok=False)
+    await judge.evaluate()
+    assert await kinds(store, "ops") == []
+    assert [kind for kind, _ in await kinds(store, "tickets")] == ["down"]
+    await probe(store, clock, T0 + 290, ok=False)
+    await judge.evaluate()
+    assert await kinds(store, "ops") == []
+    await probe(store, clock, T0 + 310, ok=False)
+    await judge.evaluate()
+    (down,) = await notifications(store, channel="ops")
+    assert down.kind == "down"
+    assert decode_event(down.event).since == T0  # type: ignore[union-attr]
+    await probe(store, clock, T0 + 340, ok=True)
+    await judge.evaluate()
+    assert [kind for kind, _ in await kinds(store, "ops")] == ["down", "resolved"]
+
+
+async def test_only_in_hours_keeps_reminders_quiet_after_hours_and_still_resolves(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    """Service until 03:02: an alert opened at 03:00 gets no reminder at 03:03 or later, and its
+    recovery is still told."""
+    text = (
+        CONFIG.replace(
+            "  - {id: shop, customer: acme, checks: [web, db], objective: 99.9}\n",
+            "  - id: shop\n    customer: acme\n    checks: [web, db]\n    objective: 99.9\n"
+            '    hours: [{days: fri, from: "00:00", to: "03:02"}]\n',
+        )
+        + "    - {checks: [web], channels: [ops], after: 0s, repeat: 1m, only_in_hours: true}\n"
+    )
+    judge = evaluator(store, parse_config(text, base_dir=tmp_path, process="collector"), clock)
+    await probe(store, clock, T0 + 30, ok=False)
+    await judge.evaluate()
+    await probe(store, clock, T0 + 100, ok=False)
+    await judge.evaluate()
+    assert [kind for kind, _ in await kinds(store)] == ["down", "reminder"]
+    await probe(store, clock, T0 + 300, ok=False)
+    await judge.evaluate()
+    assert [kind for kind, _ in await kinds(store)] == ["down", "reminder"]
+    await probe(store, clock, T0 + 320, ok=True)
+    await judge.evaluate()
+    assert [kind for kind, _ in await kinds(store)] == ["down", "reminder", "resolved"]

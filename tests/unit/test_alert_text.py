@@ -359,3 +359,12 @@ def test_a_digest_with_a_breached_sla_is_red_and_one_at_risk_amber() -> None:
     message = compose(replace(base, slas=(at_risk, breached)))
     assert message.tone == "bad"
     assert message.summary.endswith("2 SLAs: 1 objective breached, 1 at risk")
+
+
+def test_a_digest_gives_the_credit_as_money_when_the_sla_has_a_fee() -> None:
+    base = paris_week_digest()
+    sla = replace(base.slas[0], credit_percent=10.0, credit_amount="45.00", currency="EUR")
+    (fact,) = compose(replace(base, slas=(sla,))).facts
+    assert "credit 10% (45.00 EUR)" in fact.value
+    (plain,) = compose(base).facts
+    assert "EUR" not in plain.value

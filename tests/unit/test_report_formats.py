@@ -7,6 +7,8 @@ import csv
 import io
 import re
 from dataclasses import replace
+from datetime import date
+from decimal import Decimal
 
 import pytest
 
@@ -23,7 +25,14 @@ from slawatch.collector.reports.formats import (
     report_csv,
     report_html,
 )
-from slawatch.config.schema import CreditTier, LatencyObjective, OneOffMaintenance, Sla
+from slawatch.config.schema import (
+    CreditTier,
+    LatencyObjective,
+    MonthlyFee,
+    OneOffMaintenance,
+    ServiceHours,
+    Sla,
+)
 from tests.support import ms
 
 S = 1000
@@ -97,7 +106,8 @@ def test_new_csv_columns_come_after_the_existing_ones() -> None:
         "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "latency_objective_ms",
         "latency_objective_percentile", "latency_met", "incidents", "missing_checks",
     ]  # fmt: skip
-    assert header[27:] == ["complete", "future_s", "projected_availability", "verdict"]
+    assert header[27:31] == ["complete", "future_s", "projected_availability", "verdict"]
+    assert header[31:] == ["outside_hours_s", "credit_amount", "currency"]
 
 
 def test_csv_quotes_commas_quotes_and_line_breaks() -> None:
@@ -301,3 +311,32 @@ def test_checks_seen_from_different_locations_are_each_named() -> None:
     assert "The checks are probed: acme-db from one location (eu-1); acme-web from 2 " in notes
     assert "every location with a result seeing it down (quorum: all)" in notes
     assert "The service is down when any of its checks is down." in notes
+
+
+def test_service_hours_and_the_credit_amount_are_shown_and_explained() -> None:
+    """An 8×5 SLA with a holiday and a fee: the header, the time table, the method notes and
+    the credit say so; the CSV carries the outside time and the exact amount."""
+    found = first_day_outage(
+        hours=(ServiceHours((0, 1, 2, 3, 4), 8 * 3600, 18 * 3600),),
+        holidays=(date(2026, 12, 25),),
+        timezone="Europe/Paris",
+        monthly_fee=MonthlyFee(Decimal("1250.00"), "EUR"),
+    )
+    page = render(found)
+    assert "Service hours: Mon–Fri 08:00–18:00 (Europe/Paris), except 25 Dec 2026" in page
+    assert "Outside service hours" in page
+    notes = method(found)
+    assert "Only service hours count: Mon–Fri 08:00–18:00 (Europe/Paris)" in notes
+    assert "the error budget covers service hours only" in notes
+    # 1 November 2026 is a Sunday: the whole outage is outside service hours.
+    assert found.report.down_ms == 0
+    [row] = rows(report_csv([found]))
+    assert row["outside_hours_s"] == repr(found.report.outside_hours_ms / 1000)
+    assert (row["credit_amount"], row["currency"]) == ("0.00", "EUR")
+    assert 'id="credit-amount" value="0.00">0.00 EUR<' in page
+
+
+def test_a_round_the_clock_sla_says_so() -> None:
+    notes = method(first_day_outage())
+    assert "Service is due around the clock (24×7)" in notes
+    assert "Outside service hours" not in render(first_day_outage())

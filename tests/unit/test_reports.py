@@ -252,7 +252,7 @@ async def test_a_partial_hour_whose_raw_samples_are_pruned_reads_its_hours_histo
 
 async def test_the_latency_cache_answers_as_the_store_and_sees_late_samples(store: Store) -> None:
     # Three days of one check by two agents, a sample every 10 minutes; the range asked starts
-    # and ends mid-day, so edges come from the store and the whole day between from the cache.
+    # and ends mid-day: its partial days and the whole day between are each cached.
     day = ms("2026-11-01T00:00:00Z")
     for agent, latency in (("eu-1", 40.0), ("us-1", 90.0)):
         rows = [
@@ -274,6 +274,26 @@ async def test_the_latency_cache_answers_as_the_store_and_sees_late_samples(stor
     everything = await store.latency_histograms(["a"], day, day + 3 * 24 * HOUR)
     assert await cache.histograms(store, ["a"], day, day + 3 * 24 * HOUR) == everything
     assert len(cache._days) == 2
+
+
+async def test_the_latency_cache_keeps_service_hours_of_each_day(store: Store) -> None:
+    """An 8x5 SLA asks 08:00-18:00 of each day: those parts of days are cached too, and a late
+    sample inside one of them is counted at once."""
+    day = ms("2026-11-02T00:00:00Z")
+    rows = [row(day + i * 10 * MIN, True, "a", 50.0 + i % 9) for i in range(2 * 144)]
+    await store.ingest("eu-1", rows, labels=None, now_ms=NOW)
+    cache = LatencyCache()
+    parts = [(day + 8 * HOUR, day + 18 * HOUR), (day + 32 * HOUR, day + 42 * HOUR)]
+    for start, end in parts * 2:
+        assert await cache.histograms(store, ["a"], start, end) == (
+            await store.latency_histograms(["a"], start, end)
+        )
+    assert len(cache._days) == 2
+    await store.ingest("eu-1", [row(day + 9 * HOUR + 1, True, "a", 900.0)], labels=None,
+                       now_ms=NOW)  # fmt: skip
+    after = await cache.histograms(store, ["a"], *parts[0])
+    assert after == await store.latency_histograms(["a"], *parts[0])
+    assert sum(after.values()) == 61
 
 
 # ------------------------------------------------------------------------------------ windows

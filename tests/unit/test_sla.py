@@ -383,12 +383,15 @@ def test_the_contract_example() -> None:
         "down_s": 120.0,
         "unknown_s": 0.0,
         "maintenance_s": 7200.0,
+        "outside_hours_s": 0.0,
         "eligible_s": 2275200.0,
         "availability": 99.99472573839662,
         "met": True,
         "error_budget_s": 2584.8,
         "error_budget_remaining_s": 2464.8,
         "credit_percent": 0,
+        "credit_amount": None,
+        "currency": None,
         "latency": {
             # Nearest rank of 100 values: p50 is the 50th (80.1), p95 the 95th (130.2),
             # p99 the 99th (250.0).

@@ -14,6 +14,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -36,6 +37,7 @@ from slawatch.collector.engine.timeline import Run, SampleState, build_runs
 from slawatch.config.schema import (
     CreditTier,
     LatencyObjective,
+    MonthlyFee,
     OneOffMaintenance,
     Quorum,
     RecurringMaintenance,
@@ -64,6 +66,15 @@ traces meet DST changes."""
 ZONES = list(BASES)
 UNITS = [1_000, 10_000, 60_000]
 """The time scale of a scenario: intervals, windows and maintenance are a few units long."""
+FEES = [
+    None,
+    None,
+    MonthlyFee(Decimal("450.00"), "EUR"),
+    MonthlyFee(Decimal("45025"), "JPY"),
+    MonthlyFee(Decimal("12.345"), "KWD"),
+    MonthlyFee(Decimal("0.05"), "USD"),
+]
+"""Monthly fees in currencies with 2, 0 and 3 minor units (§7 credits as amounts)."""
 ERRORS = [None, "timeout", "connection refused", "status 503"]
 HOUR = 3_600_000
 MINUTE = 60_000
@@ -136,10 +147,10 @@ def maintenance(draw: st.DrawFn, base_ms: int, zone: str, unit: int) -> tuple:
 
 
 @st.composite
-def scenarios(draw: st.DrawFn) -> Scenario:
+def scenarios(draw: st.DrawFn, scales: Sequence[int] = tuple(UNITS)) -> Scenario:
     zone = draw(st.sampled_from(ZONES))
     base = to_ms(draw(st.sampled_from(BASES[zone])))
-    unit = draw(st.sampled_from(UNITS))
+    unit = draw(st.sampled_from(scales))
     checks = [f"c{i}" for i in range(draw(st.integers(1, 3)))]
     agents = [f"a{i}" for i in range(draw(st.integers(1, 3)))]
     samples: Samples = {
@@ -179,6 +190,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         latency=latency,
         maintenance=draw(maintenance(base, zone, unit)),
         credits=tuple(tiers),
+        monthly_fee=draw(st.sampled_from(FEES)),
     )
     start = base + draw(units(unit, -10, 60))
     window = Window(start, start + max(1, draw(units(unit, 0, 80))))

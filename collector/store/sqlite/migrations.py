@@ -14,9 +14,11 @@ Tables:
 - `checks`, `agents`: every check seen (type, last interval, first/last seen) and the latest
   labels of every agent.
 - `meta`: `raw_horizon_ms`, the prune cutoff of raw samples.
-- `maintenance`, `maintenance_slas`: windows declared at run time.
+- `maintenance`, `maintenance_slas`: windows declared at run time, maintenance or exclusions.
+- `maintenance_audit`: every declaration and deletion of a window, the window copied whole.
 - `alert_outbox`, `alert_open`, `alert_marks`: the alerts' durable outbox and state.
 - `secrets`: keys generated once (the link key).
+- `sessions`, `share_links`: browser sessions and share links, by the SHA-256 of their secret.
 """
 
 from __future__ import annotations
@@ -167,6 +169,46 @@ MIGRATIONS: tuple[str, ...] = (
         ttfb_us = round(ttfb_us * 1000),
         transfer_us = round(transfer_us * 1000)
     WHERE COALESCE(dns_us, connect_us, tls_us, ttfb_us, transfer_us) IS NOT NULL;
+    """,
+    # 6: browser sessions (`/login`) and share links, by the SHA-256 of their secret
+    """
+    CREATE TABLE IF NOT EXISTS sessions (
+        key_sha256 BLOB PRIMARY KEY,
+        kind TEXT NOT NULL,
+        principal TEXT NOT NULL,
+        csrf TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS sessions_by_principal ON sessions (kind, principal);
+    CREATE TABLE IF NOT EXISTS share_links (
+        id TEXT PRIMARY KEY,
+        key_sha256 BLOB NOT NULL UNIQUE,
+        customer TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        revoked_ms INTEGER
+    );
+    """,
+    # 7: exclusions after the fact (kind, category) and the audit log of declared windows
+    """
+    ALTER TABLE maintenance ADD COLUMN kind TEXT NOT NULL DEFAULT 'maintenance';
+    ALTER TABLE maintenance ADD COLUMN category TEXT;
+    CREATE TABLE maintenance_audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        principal_kind TEXT NOT NULL,
+        principal_id TEXT NOT NULL,
+        window_id INTEGER NOT NULL,
+        slas TEXT NOT NULL,
+        start_ms INTEGER NOT NULL,
+        end_ms INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        category TEXT
+    );
     """,
 )
 """Numbered from 1 by position; a new migration is appended, never edited once released."""

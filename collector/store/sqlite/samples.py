@@ -10,6 +10,7 @@ from typing import cast
 
 from slawatch.collector.engine.latency import bucket_range, latency_bucket
 from slawatch.collector.engine.timeline import Run
+from slawatch.collector.samples import SampleRow
 from slawatch.collector.store.records import LastSample, RawSample, SeenAgent, SeenCheck
 from slawatch.collector.store.sqlite.histograms import decode_histogram
 from slawatch.collector.store.sqlite.ingest import SqliteIngest
@@ -189,6 +190,22 @@ class SqliteSampleReads(SqliteIngest):
                     ts, bool(ok), latency, status, error
                 )
         return result
+
+    async def check_samples(
+        self, check: str, start_ms: int, end_ms: int, limit: int
+    ) -> list[tuple[str, SampleRow]]:
+        async with self.reader.execute(
+            "SELECT s.agent, x.ts_ms, x.ok, x.latency_ms, x.interval_ms, x.status_code, x.error,"
+            " x.dns_us, x.connect_us, x.tls_us, x.ttfb_us, x.transfer_us, x.tls_expires"
+            " FROM series s CROSS JOIN samples x ON x.series = s.id"
+            " WHERE s.check_id = ? AND x.ts_ms >= ? AND x.ts_ms < ?"
+            " ORDER BY x.ts_ms DESC LIMIT ?",
+            (check, start_ms, end_ms, limit),
+        ) as cursor:
+            return [
+                (row[0], SampleRow(*row[1:], check, None)._replace(ok=bool(row[2])))  # type: ignore[call-arg]
+                for row in await cursor.fetchall()
+            ]
 
     async def sample_count(self) -> int:
         async with self.reader.execute("SELECT COUNT(*) FROM samples") as cursor:

@@ -1,0 +1,1 @@
+"""`slawatch import`: another monitoring tool's checks and alerts as slawatch config."""
