@@ -12,13 +12,14 @@ from __future__ import annotations
 import dataclasses
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import time
+from datetime import date, time
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from slawatch.collector.engine.maintenance import Interval, merge, occurrences
 from slawatch.collector.engine.periods import format_instant
 from slawatch.collector.store.records import RawSample
-from slawatch.config.schema import CreditTier, LatencyObjective, Sla
+from slawatch.config.schema import CreditTier, LatencyObjective, MonthlyFee, ServiceHours, Sla
 
 BUNDLE_FORMAT = "slawatch-evidence/1"
 DATA_FILES = ("report.json", "samples.csv", "windows.json", "sla.json")
@@ -47,8 +48,10 @@ def _plain(value: Any) -> Any:
         return [_plain(item) for item in value]
     if isinstance(value, Mapping):
         return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, time):
+    if isinstance(value, time | date):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)  # exact: a fee of 450.00 stays "450.00", never a float
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
@@ -67,7 +70,7 @@ def sla_from_json(document: Any) -> Sla:
         reader = _SLA_FIELDS.get(field.name)
         try:
             values[field.name] = reader(value) if reader else value
-        except (TypeError, KeyError, ValueError) as error:
+        except (TypeError, KeyError, ValueError, InvalidOperation) as error:
             raise BundleError(f"sla.json: {field.name}: cannot be read ({error})") from None
     values["maintenance"] = ()
     try:
@@ -92,7 +95,37 @@ def _quorum(value: Any) -> Any:
     return value
 
 
+def service_hours(value: Any) -> tuple[ServiceHours, ...]:
+    """`hours` as `sla_json` writes them: `{"days": [0…6], "start_s": …, "end_s": …}`."""
+    found = []
+    for line in value:
+        days = tuple(int(day) for day in line["days"])
+        start_s, end_s = int(line["start_s"]), int(line["end_s"])
+        if not days or any(day not in range(7) for day in days):
+            raise ValueError("days must be 0 (Monday) to 6 (Sunday)")
+        if not 0 <= start_s < end_s <= 86_400:
+            raise ValueError("start_s and end_s must be 0 <= start_s < end_s <= 86400")
+        found.append(ServiceHours(days, start_s, end_s))
+    return tuple(found)
+
+
+def holidays(value: Any) -> tuple[date, ...]:
+    return tuple(date.fromisoformat(str(day)) for day in value)
+
+
+def _monthly_fee(value: Any) -> MonthlyFee | None:
+    if value is None:
+        return None
+    amount = Decimal(str(value["amount"]))
+    if not amount.is_finite() or amount < 0:
+        raise ValueError("amount must be a number >= 0")
+    return MonthlyFee(amount, str(value["currency"]))
+
+
 _SLA_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "hours": service_hours,
+    "holidays": holidays,
+    "monthly_fee": _monthly_fee,
     "checks": lambda value: tuple(str(check) for check in value),
     "objective": float,
     "min_downtime": float,
@@ -116,8 +149,9 @@ def windows_json(sla: Sla, span: Interval, declared: Iterable[Any]) -> dict[str,
     for window in declared:
         if window.end_ms <= span.start_ms or window.start_ms >= span.end_ms:
             continue
-        item = _window("declared", window.id, window.start_ms, window.end_ms, window.reason)
-        if getattr(window, "kind", "maintenance") == EXCLUSION_KIND:
+        kind = getattr(window, "kind", "maintenance")
+        item = _window("declared", window.id, window.start_ms, window.end_ms, window.reason, kind)
+        if kind == EXCLUSION_KIND:
             item["category"] = getattr(window, "category", None)
             exclusions.append(item)
         else:
@@ -135,10 +169,16 @@ def windows_json(sla: Sla, span: Interval, declared: Iterable[Any]) -> dict[str,
 
 
 def _window(
-    source: str, ident: int | None, start_ms: int, end_ms: int, reason: str
+    source: str,
+    ident: int | None,
+    start_ms: int,
+    end_ms: int,
+    reason: str,
+    kind: str = "maintenance",
 ) -> dict[str, Any]:
     return {
         "source": source,
+        "kind": kind,
         "id": ident,
         "start": format_instant(start_ms),
         "end": format_instant(end_ms),
@@ -146,6 +186,21 @@ def _window(
         "end_ms": end_ms,
         "reason": reason,
     }
+
+
+def windows_hours(document: Any) -> tuple[tuple[ServiceHours, ...], tuple[date, ...]]:
+    """The service hours and holidays of a `windows.json`; BundleError naming the field."""
+    if not isinstance(document, dict):
+        raise BundleError("windows.json: must be a JSON object")
+    try:
+        found_hours = service_hours(document.get("hours", []))
+    except (TypeError, KeyError, ValueError) as error:
+        raise BundleError(f"windows.json: hours: cannot be read ({error})") from None
+    try:
+        found_holidays = holidays(document.get("holidays", []))
+    except (TypeError, ValueError) as error:
+        raise BundleError(f"windows.json: holidays: cannot be read ({error})") from None
+    return found_hours, found_holidays
 
 
 def removed_intervals(document: Any) -> list[Interval]:

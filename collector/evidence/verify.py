@@ -14,6 +14,7 @@ or the report's field, that differs; 2 when the bundle or the key cannot be read
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import sys
@@ -38,18 +39,20 @@ from slawatch.collector.evidence.documents import (
     manifest_fields,
     removed_intervals,
     sla_from_json,
+    windows_hours,
 )
 from slawatch.collector.evidence.keys import PublicKey, parse_public_key
 from slawatch.collector.store import RAW_SAMPLE_COLUMNS, RawSample
+from slawatch.config.schema import Sla
 
 HASH_CHUNK = 1024 * 1024
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 """A JSON document of a bundle larger than this is refused unread (a report is kilobytes)."""
 GATHER_EVERY = 10_000
 """Ok samples with a latency are handed to the gatherer this many at a time."""
-REPORT_EXTRAS = ("period", "maintenance")
+REPORT_EXTRAS = ("period", "maintenance", "exclusions")
 """Fields of report.json that are not the engine's figures (the period's name, the windows as
-people read them, checked through windows.json)."""
+people read them: the engine's figures are recomputed from windows.json)."""
 
 
 class VerificationFailed(Exception):
@@ -98,7 +101,9 @@ def verify(path: Path, key: PublicKey | None = None) -> Verified:
         _check_files(archive, names, files)
         report = _json(archive.read("report.json"), "report.json")
         sla = sla_from_json(_json(archive.read("sla.json"), "sla.json"))
-        removed = removed_intervals(_json(archive.read("windows.json"), "windows.json"))
+        windows = _json(archive.read("windows.json"), "windows.json")
+        removed = removed_intervals(windows)
+        sla = _with_windows_hours(sla, windows)
         window_from, window_to, now_ms, history = manifest_fields(
             manifest, ["from_ms", "to_ms", "computed_at_ms", "history"]
         )
@@ -127,6 +132,18 @@ def verify(path: Path, key: PublicKey | None = None) -> Verified:
             f"samples.csv: holds {count} samples, manifest.json says {declared_count}"
         )
     return Verified(key, key_source, count, sla.id, report.get("period"))
+
+
+def _with_windows_hours(sla: Sla, windows: Any) -> Sla:
+    """The SLA with the service hours and holidays of windows.json, which must be those of
+    sla.json: the time outside hours the engine removes comes from the document that lists
+    every removed window."""
+    found_hours, found_holidays = windows_hours(windows)
+    if found_hours != sla.hours:
+        raise VerificationFailed("windows.json: hours: differ from sla.json's")
+    if found_holidays != sla.holidays:
+        raise VerificationFailed("windows.json: holidays: differ from sla.json's")
+    return dataclasses.replace(sla, hours=found_hours, holidays=found_holidays)
 
 
 def _json(data: bytes, name: str) -> Any:
