@@ -150,7 +150,9 @@ def windows_json(sla: Sla, span: Interval, declared: Iterable[Any]) -> dict[str,
         if window.end_ms <= span.start_ms or window.start_ms >= span.end_ms:
             continue
         kind = getattr(window, "kind", "maintenance")
-        item = _window("declared", window.id, window.start_ms, window.end_ms, window.reason, kind)
+        item = _window(
+            "declared", window.id, window.start_ms, window.end_ms, window.reason, kind=kind
+        )
         if kind == EXCLUSION_KIND:
             item["category"] = getattr(window, "category", None)
             exclusions.append(item)
@@ -174,6 +176,7 @@ def _window(
     start_ms: int,
     end_ms: int,
     reason: str,
+    *,
     kind: str = "maintenance",
 ) -> dict[str, Any]:
     return {

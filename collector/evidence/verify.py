@@ -316,7 +316,8 @@ def _compare(path: str, stated: Any, recomputed: Any) -> None:
     if _same(stated, recomputed):
         return
     raise VerificationFailed(
-        f"report.json: {path}: the bundle says {stated!r}, recomputed {recomputed!r}"
+        f"report.json: {path}: the bundle says {stated!r}, recomputed {recomputed!r} from "
+        "samples.csv, windows.json and sla.json"
     )
 
 
