@@ -29,6 +29,7 @@ from slawatch.collector.pages import share
 from slawatch.collector.pages.render import page
 from slawatch.collector.pages.sessions import require_form, require_page
 from slawatch.collector.reports.build import LATEST_MS
+from slawatch.collector.store import EXCLUSION_CATEGORIES
 
 log = structlog.get_logger()
 
@@ -61,13 +62,16 @@ async def admin_page(request: web.Request) -> web.Response:
         slas=[(sla.id, sla.name) for sla in config.slas],
         channels=[channel.id for channel in config.alerts.channels],
         customers=[(c.id, c.name) for c in settings.customers] if settings else [],
+        exclusion_categories=EXCLUSION_CATEGORIES,
         maintenance=[
             {
                 "id": m.id,
                 "slas": ", ".join(m.slas),
                 "start": format_instant(m.start_ms),
                 "end": format_instant(m.end_ms),
-                "reason": m.reason,
+                "reason": m.reason
+                if m.category is None
+                else f"excluded ({m.category}): {m.reason}",
             }
             for m in declared
         ],
@@ -137,12 +141,15 @@ async def _declare(
         "end": utc_instant(fields.get("end", "")),
         "reason": fields.get("reason", ""),
     }
+    if fields.get("kind", "maintenance") != "maintenance":  # an exclusion (CONTRACT §7)
+        document |= {"kind": fields["kind"], "category": fields.get("category", "")}
     answer = _answer(
         await request.app[MAINTENANCE_ACTIONS].declare(
             request.app, document, _now_ms(request), principal
         )
     )
-    return f"Maintenance declared for {document['sla']}.", answer
+    what = "Exclusion" if "kind" in document else "Maintenance"
+    return f"{what} declared for {document['sla']}.", answer
 
 
 async def _delete(
@@ -200,8 +207,10 @@ def setup(app: web.Application) -> None:
     app.router.add_post(
         "/admin/maintenance",
         _action(
-            "declare maintenance",
+            "declare a window",
             lambda f: [
+                ("Kind", f.get("kind", "maintenance")),
+                *([("Category", f.get("category", ""))] if f.get("kind") == "exclusion" else []),
                 ("SLA", f.get("sla", "")),
                 ("From", utc_instant(f.get("start", ""))),
                 ("To", utc_instant(f.get("end", ""))),

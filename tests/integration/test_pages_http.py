@@ -333,6 +333,29 @@ async def test_an_admin_action_needs_the_csrf_token_then_a_confirmation(site: Si
             assert [m for m in (await listed.json())["maintenance"] if m.get("id")] == []
 
 
+async def test_the_admin_form_declares_an_exclusion_with_its_category(site: Site) -> None:
+    form = {"sla": "acme-web", "start": "2026-11-11T02:00", "end": "2026-11-11T03:00",
+            "kind": "exclusion", "category": "customer", "reason": "DNS change by the customer"}  # fmt: skip
+    async with browser() as session:
+        await sign_in(session, site.url, ADMIN)
+        csrf = await page_csrf(session, f"{site.url}/admin")
+        async with session.post(f"{site.url}/admin/maintenance",
+                                data={**form, "csrf": csrf}) as confirm:  # fmt: skip
+            text = await confirm.text()
+            assert confirm.status == 200 and "exclusion" in text and "customer" in text
+        async with session.post(f"{site.url}/admin/maintenance",
+                                data={**form, "csrf": csrf, "confirmed": "yes"}) as done:  # fmt: skip
+            assert done.status == 200, await done.text()
+        async with session.get(f"{site.url}/api/v1/maintenance?sla=acme-web") as listed:
+            windows = [m for m in (await listed.json())["maintenance"] if m.get("id")]
+        assert [(w["kind"], w["category"], w["reason"]) for w in windows] == [
+            ("exclusion", "customer", "DNS change by the customer")
+        ]
+        async with session.post(f"{site.url}/admin/maintenance", data={
+            **form, "category": "", "csrf": csrf, "confirmed": "yes"}) as refused:  # fmt: skip
+            assert refused.status == 400  # the API's rule: an exclusion needs its category
+
+
 async def test_an_admin_actions_refusal_shows_the_apis_errors(site: Site) -> None:
     async with browser() as session:
         await sign_in(session, site.url, ADMIN)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from slawatch.collector.store import StoreUnavailableError, create_store, database_label
+from slawatch.collector.store.postgres import PostgresStore
 from slawatch.collector.store.sqlite import SqliteStore
 from slawatch.config.loader import parse_config
 
@@ -18,9 +19,9 @@ def test_a_path_is_an_sqlite_store(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("url", ["postgresql://u@h/db", "POSTGRES://u@h/db"])
-def test_a_postgresql_url_is_a_clear_error_until_its_backend_is_installed(url: str) -> None:
-    with pytest.raises(StoreUnavailableError, match="PostgreSQL support is not installed"):
-        create_store(url)
+def test_a_postgresql_url_is_a_postgresql_store(url: str) -> None:
+    # made, not opened: no server is asked until `open()`
+    assert isinstance(create_store(url), PostgresStore)
 
 
 def test_an_unknown_url_scheme_is_named() -> None:
