@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Literal
 
+from slawatch.collector.engine.incidents import Runs
 from slawatch.collector.engine.latency import latency_bucket
 from slawatch.collector.engine.maintenance import Interval, merge, occurrences
 from slawatch.collector.engine.periods import (
@@ -43,17 +44,14 @@ from slawatch.collector.engine.periods import (
     restore_offset_plus,
     zone_of,
 )
-from slawatch.collector.engine.sla import (
+from slawatch.collector.engine.report_latency import (
     HOUR_MS,
     LatencySource,
-    Report,
-    Runs,
     bucket_at_percentile,
-    compute_report,
-    history_range,
     latency_plan,
-    service_timeline,
 )
+from slawatch.collector.engine.service_timeline import service_timeline
+from slawatch.collector.engine.sla import Report, compute_report, history_range
 from slawatch.collector.engine.states import State
 from slawatch.collector.engine.timeline import Run
 from slawatch.collector.store import DeclaredMaintenance, Store
