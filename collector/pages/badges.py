@@ -14,8 +14,8 @@ from aiohttp import web
 from slawatch.collector.app import AUTH, CLOCK, CONFIG, STORE
 from slawatch.collector.engine.sla import Report
 from slawatch.collector.errors import ApiError
-from slawatch.collector.reports.build import summaries
 from slawatch.collector.reports.formats import percent
+from slawatch.collector.reports.shared import summaries
 from slawatch.collector.routing import (
     Handler,
     Id,

@@ -20,7 +20,7 @@ from slawatch.collector.pages import charts
 from slawatch.collector.pages.overview import STALE_INTERVALS, STATE_ICON, STATE_TEXT, age
 from slawatch.collector.pages.render import message, page
 from slawatch.collector.pages.sessions import require_page
-from slawatch.collector.reports.build import window_reports
+from slawatch.collector.reports.shared import window_reports
 from slawatch.collector.reports.words import span
 from slawatch.collector.routing import Route, add_routes
 from slawatch.collector.status.view import Redactor, plain_error

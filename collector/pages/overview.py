@@ -33,8 +33,8 @@ from slawatch.collector.engine.states import State
 from slawatch.collector.pages import charts
 from slawatch.collector.pages.render import TEMPLATES, page
 from slawatch.collector.pages.sessions import require_page
-from slawatch.collector.reports.build import SlaSummary, daily_reports, summaries
 from slawatch.collector.reports.formats import percent
+from slawatch.collector.reports.shared import SlaSummary, daily_reports, summaries
 from slawatch.collector.reports.words import VERDICT_TEXT, measured, span
 from slawatch.collector.routing import Route, add_routes
 from slawatch.collector.status.cache import STATUS_CACHE

@@ -40,7 +40,6 @@ from slawatch.collector.reports.build import (
     maintenance_list,
     rfc3339,
     sla_report,
-    summaries,
 )
 from slawatch.collector.reports.formats import incidents_csv, report_csv, report_page
 from slawatch.collector.reports.models import MAX_REASON_CHARS
@@ -53,6 +52,7 @@ from slawatch.collector.reports.queries import (
 from slawatch.collector.reports.queries import known_parameters as _known_parameters
 from slawatch.collector.reports.queries import now_ms as _now_ms
 from slawatch.collector.reports.queries import output_format as _format
+from slawatch.collector.reports.shared import summaries
 from slawatch.collector.routing import Id, Reply, Route, add_routes, error, path_param, query_param
 from slawatch.collector.store import EXCLUSION_CATEGORIES
 from slawatch.collector.store.records import WindowKind
