@@ -28,7 +28,6 @@ from slawatch.collector.ingest.admission import PushAdmission
 from slawatch.collector.ingest.batch import Batch
 from slawatch.collector.ingest.workers import BatchJudge
 from slawatch.collector.metrics import CollectorMetrics
-from slawatch.collector.routing import DECLARED_ROUTES
 from slawatch.collector.storage_errors import StorageFailure, storage_failure
 from slawatch.collector.store import IngestResult, Store
 from slawatch.collector.store.coordination import Coordination, RemoteIngest, coordination_of
@@ -96,7 +95,6 @@ def create_app(
     app[CONFIG_LISTENERS] = []
     app[HEALTH] = health = StoreHealth(store, clock)
     metrics.healthy.set_function(lambda: health.reason is None)
-    app[DECLARED_ROUTES] = []
     app.on_cleanup.append(_close_batch_judge)
     return app
 

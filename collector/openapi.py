@@ -26,7 +26,7 @@ def document(app: web.Application) -> dict[str, Any]:
     """The document of the routes added to `app` so far."""
     components = Components()
     paths: dict[str, dict[str, Any]] = {}
-    for route in app[DECLARED_ROUTES]:
+    for route in app.get(DECLARED_ROUTES, []):
         if route.documented:
             paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, components)
     return {
@@ -51,6 +51,8 @@ def _operation(route: Route, components: Components) -> dict[str, Any]:
         operation["description"] = route.description
     if route.security in SECURITY:
         operation["security"] = SECURITY[route.security]
+    elif route.scopes:
+        operation["security"] = [{"bearer": list(route.scopes)}]
     if route.parameters:
         operation["parameters"] = [_parameter(p, components) for p in route.parameters]
     if route.body is not None:

@@ -2,19 +2,22 @@
 are both made from these declarations.
 
 A feature lists its routes as `Route` values, each naming its method, path, handler, summary,
-who may call it (`security`), its parameters, the type of its JSON request body and its replies
-by status, and adds them with `add_routes(app, ROUTES)` in its `setup`. Bodies are typed models
-(`slawatch.collector.jsonschema`); their JSON Schemas are generated from the types.
+who may call it (`security`, `scopes`), its parameters, the type of its JSON request body and its
+replies by status, and adds them with `add_routes(app, ROUTES)` in its `setup`. Bodies are typed
+models (`slawatch.collector.jsonschema`); their JSON Schemas are generated from the types.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
 
+from slawatch.collector.app import AUTH
+from slawatch.collector.auth import Kind, Principal
 from slawatch.collector.errors import Error
 from slawatch.collector.jsonschema import Schema
 from slawatch.config.contract import ID_PATTERN
@@ -95,6 +98,10 @@ class Route:
     replies: Mapping[int, Reply] = field(default_factory=dict)
     description: str | None = None
     security: Security = "bearer"
+    scopes: tuple[Kind, ...] = ()
+    """The kinds of token that may call it, checked before the handler runs (401 without a
+    known token, 403 for another kind); the handler reads the caller with `caller(request)`.
+    Empty: the handler decides (open routes, signed links, public pages)."""
     parameters: tuple[Param, ...] = ()
     body: Any = None
     """The type of the JSON request body; None: the route takes none."""
@@ -103,6 +110,10 @@ class Route:
     served_by: str | None = None
     """The path of the route whose pattern also serves this one (`/status/{customer}` serves
     `/status/{customer}.json`): documented, not added to the router again."""
+
+    def __post_init__(self) -> None:
+        if self.scopes and self.security != "bearer":
+            raise ValueError(f"{self.method} {self.path}: scopes need a bearer token")
 
     def all_replies(self) -> dict[int, Reply]:
         """The declared replies, with those of a token for a route that takes one, by status."""
@@ -114,14 +125,32 @@ class Route:
 
 DECLARED_ROUTES = web.AppKey("declared_routes", list[Route])
 """Every route added to the application, in order: the OpenAPI document is made from them."""
+CALLER = web.RequestKey("caller", Principal)
+
+
+def caller(request: web.Request) -> Principal:
+    """The caller a route's `scopes` let in."""
+    return request[CALLER]
 
 
 def add_routes(app: web.Application, routes: Iterable[Route]) -> None:
     """Add the routes to the router (GET also answers HEAD) and to the declarations."""
+    if DECLARED_ROUTES not in app:
+        app[DECLARED_ROUTES] = []
     for route in routes:
         if route.served_by is None:
+            handler = _scoped(route.handler, route.scopes) if route.scopes else route.handler
             if route.method == "GET":
-                app.router.add_get(route.path, route.handler)
+                app.router.add_get(route.path, handler)
             else:
-                app.router.add_route(route.method, route.path, route.handler)
+                app.router.add_route(route.method, route.path, handler)
         app[DECLARED_ROUTES].append(route)
+
+
+def _scoped(handler: Handler, scopes: tuple[Kind, ...]) -> Handler:
+    @functools.wraps(handler)
+    async def scoped(request: web.Request) -> web.StreamResponse:
+        request[CALLER] = request.app[AUTH].require(request, *scopes)
+        return await handler(request)
+
+    return scoped

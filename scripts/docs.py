@@ -303,7 +303,14 @@ def _operation(path: str, method: str, operation: Mapping[str, Any]) -> Iterator
     text = operation.get("summary", "")
     if operation.get("description"):
         text += f"\n\n{operation['description']}"
-    auth = "none" if operation.get("security") == [] else "bearer token"
+    security = operation.get("security")
+    kinds = [kind for need in security or [] for kind in need.get("bearer", [])]
+    if security == []:
+        auth = "none"
+    elif kinds:
+        auth = f"bearer token ({' or '.join(kinds)})"
+    else:
+        auth = "bearer token"
     yield f"{text}\n\nAuthentication: {auth}.\n"
     parameters = operation.get("parameters", [])
     if parameters:

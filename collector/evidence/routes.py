@@ -18,13 +18,13 @@ from typing import IO, Literal, TypedDict
 import structlog
 from aiohttp import web
 
-from slawatch.collector.app import AUTH, CLOCK, CONFIG, STORE
+from slawatch.collector.app import CLOCK, CONFIG, STORE
 from slawatch.collector.errors import ApiError
 from slawatch.collector.evidence import kept
 from slawatch.collector.evidence.bundle import EvidenceUnavailable, write_bundle
 from slawatch.collector.evidence.feature import EVIDENCE_KEY, key_context
 from slawatch.collector.reports.queries import WINDOW_PARAMETERS, find_sla, requested_window
-from slawatch.collector.routing import Id, Reply, Route, add_routes, error, path_param
+from slawatch.collector.routing import Id, Reply, Route, add_routes, caller, error, path_param
 
 log = structlog.get_logger()
 
@@ -43,7 +43,7 @@ async def get_key(request: web.Request) -> web.Response:
 
 async def get_evidence(request: web.Request) -> web.StreamResponse:
     app = request.app
-    principal = app[AUTH].require(request, "admin", "customer")
+    principal = caller(request)
     sla = find_sla(app[CONFIG], principal, request.match_info["sla"])
     unknown = sorted(set(request.query) - set(EVIDENCE_PARAMETERS))
     if unknown:
@@ -129,6 +129,7 @@ ROUTES = (
         get_evidence,
         "The signed evidence bundle (ZIP) of an SLA over a period or window (CONTRACT §7); for "
         "a closed period, the bundle kept at its close",
+        scopes=("admin", "customer"),
         parameters=(path_param("sla", Id), *WINDOW_PARAMETERS),
         replies={
             200: Reply(

@@ -21,10 +21,10 @@ from typing import Annotated, Any, TypedDict
 import orjson
 from aiohttp import web
 
-from slawatch.collector.app import AUTH, CONFIG
+from slawatch.collector.app import CONFIG
 from slawatch.collector.errors import ApiError
 from slawatch.collector.jsonschema import Schema
-from slawatch.collector.routing import Reply, Route, add_routes, error, header_param
+from slawatch.collector.routing import Reply, Route, add_routes, caller, error, header_param
 from slawatch.config.contract import LABELS_HEADER
 from slawatch.config.schema import Check, Config
 from slawatch.config.values import parse_labels
@@ -89,7 +89,7 @@ def catalog(app: web.Application) -> CheckCatalog:
 async def agent_checks(request: web.Request) -> web.Response:
     """The calling agent's checks; 304 when `If-None-Match` names their version."""
     app = request.app
-    principal = app[AUTH].require(request, "agent")
+    principal = caller(request)
     labels = {**_sent_labels(request), **_central_labels(app[CONFIG], principal.id)}
     body, version = catalog(app).answer(principal.id, labels)
     etag = f'"{version}"'
@@ -146,6 +146,7 @@ ROUTES = (
         PATH,
         agent_checks,
         "The calling agent's central checks (agent token)",
+        scopes=("agent",),
         description="The collector's `checks:` selecting this agent by `agents` and `labels`. "
         "Send `If-None-Match` with the last ETag: 304 while nothing changed.",
         parameters=(

@@ -206,7 +206,6 @@ def setup(app: web.Application, load: Callable[[], Config] | None = None) -> Non
 
 async def reload_route(request: web.Request) -> web.Response:
     app = request.app
-    app[AUTH].require(request, "admin")
     try:
         changes = await app[RELOADER].reload()
     except ReloadRefused as refused:
@@ -259,6 +258,7 @@ ROUTES = (
         PATH,
         reload_route,
         "Re-read the collector's config file (admin), as SIGHUP does",
+        scopes=("admin",),
         description="A file that fails validation is refused whole (422, its problems with "
         "their key paths) and the old config keeps running.",
         replies={

@@ -13,7 +13,6 @@ from typing import Annotated, NotRequired, TypedDict
 from aiohttp import web
 
 from slawatch.collector.app import (
-    AUTH,
     BATCH_JUDGE,
     CLOCK,
     CONFIG,
@@ -35,7 +34,7 @@ from slawatch.collector.ingest.batch import (
     BatchError,
 )
 from slawatch.collector.jsonschema import INLINE, Schema, with_keywords
-from slawatch.collector.routing import Id, Reply, Route, add_routes, error
+from slawatch.collector.routing import Id, Reply, Route, add_routes, caller, error
 from slawatch.config.contract import MAX_BATCH_SAMPLES, MAX_INTERVAL_S, STATE_CHANGE_HEADER
 
 REFUSAL_REASONS = {
@@ -47,7 +46,7 @@ REFUSAL_REASONS = {
 
 async def push_samples(request: web.Request) -> web.Response:
     app = request.app
-    principal = app[AUTH].require(request, "agent", "admin")
+    principal = caller(request)
     state_change = request.headers.get(STATE_CHANGE_HEADER) == "1"
     try:
         async with app[PUSH_ADMISSION].turn(state_change=state_change):
@@ -179,6 +178,7 @@ ROUTES = (
         "/api/v1/samples",
         push_samples,
         "Push a batch of samples (agent token; all or nothing; idempotent)",
+        scopes=("agent", "admin"),
         description="Bodies may be gzip-compressed (`Content-Encoding: gzip`); at most 10 MiB, "
         "also after decompression. 200 only once the batch is committed.",
         body=SampleBatch,

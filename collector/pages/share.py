@@ -25,7 +25,7 @@ import structlog
 from aiohttp import web
 
 from slawatch.collector import store
-from slawatch.collector.app import AUTH, CLOCK, CONFIG, STORE
+from slawatch.collector.app import CLOCK, CONFIG, STORE
 from slawatch.collector.auth import (
     REQUEST_PRINCIPAL,
     REQUEST_SHARE_KEY,
@@ -37,7 +37,16 @@ from slawatch.collector.engine.periods import format_instant, parse_instant_ms
 from slawatch.collector.errors import ApiError
 from slawatch.collector.jsonschema import INLINE, Schema
 from slawatch.collector.reports.build import rfc3339
-from slawatch.collector.routing import Id, Instant, Reply, Route, add_routes, error, path_param
+from slawatch.collector.routing import (
+    Id,
+    Instant,
+    Reply,
+    Route,
+    add_routes,
+    caller,
+    error,
+    path_param,
+)
 from slawatch.config.contract import ID_PATTERN
 from slawatch.config.schema import Config
 
@@ -151,7 +160,7 @@ async def revoke(app: web.Application, link_id: str, now_ms: int, principal: Pri
 
 
 async def create_link(request: web.Request) -> web.Response:
-    principal = request.app[AUTH].require(request, "admin")
+    principal = caller(request)
     document = await read_small_json(request)
     answer = await mint(request.app, document, _now_ms(request), principal)
     return web.json_response(
@@ -160,13 +169,12 @@ async def create_link(request: web.Request) -> web.Response:
 
 
 async def list_links(request: web.Request) -> web.Response:
-    request.app[AUTH].require(request, "admin")
     found = await request.app[STORE].share_links()
     return web.json_response({"share_links": [link_json(link) for link in found]})
 
 
 async def delete_link(request: web.Request) -> web.Response:
-    principal = request.app[AUTH].require(request, "admin")
+    principal = caller(request)
     await revoke(request.app, request.match_info["id"], _now_ms(request), principal)
     return web.Response(status=204)
 
@@ -207,6 +215,7 @@ ROUTES = (
         create_link,
         "Mint a share link: a customer's status page, badges and reports, read-only, until it "
         "expires",
+        scopes=("admin",),
         body=Annotated[ShareLinkRequest, INLINE],
         replies={
             201: Reply("The link", NewShareLink),
@@ -218,6 +227,7 @@ ROUTES = (
         "/api/v1/share-links",
         list_links,
         "Share links not revoked (their keys are never shown again)",
+        scopes=("admin",),
         replies={200: Reply("The links", Annotated[ShareLinkList, INLINE])},
     ),
     Route(
@@ -225,6 +235,7 @@ ROUTES = (
         "/api/v1/share-links/{id}",
         delete_link,
         "Revoke a share link",
+        scopes=("admin",),
         parameters=(path_param("id"),),
         replies={204: Reply("Revoked"), 404: error("No such link (or revoked already)")},
     ),

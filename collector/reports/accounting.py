@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from aiohttp import web
 
-from slawatch.collector.app import AUTH, CONFIG, STORE
+from slawatch.collector.app import CONFIG, STORE
 from slawatch.collector.engine.periods import format_instant
 from slawatch.collector.errors import ApiError
 from slawatch.collector.jsonschema import INLINE, Schema
@@ -52,7 +52,6 @@ def setup(app: web.Application) -> None:
 
 async def list_credits(request: web.Request) -> web.Response:
     app = request.app
-    app[AUTH].require(request, "admin")
     known_parameters(request, ("period", "format"))
     output = output_format(request, ("json", "csv"))
     asked = request.query.get("period")
@@ -114,7 +113,6 @@ def _cell(value: Any) -> str:
 
 async def list_audit(request: web.Request) -> web.Response:
     app = request.app
-    app[AUTH].require(request, "admin")
     known_parameters(request, ("sla", "limit"))
     sla_id = request.query.get("sla")
     if sla_id is not None and app[CONFIG].sla(sla_id) is None:
@@ -163,6 +161,7 @@ ROUTES = (
         "/api/v1/credits",
         list_credits,
         "Service credits of every SLA over a period, in percent and as money (admin; CONTRACT §7)",
+        scopes=("admin",),
         parameters=(
             query_param(
                 "period",
@@ -187,6 +186,7 @@ ROUTES = (
         list_audit,
         "Every declaration and deletion of a maintenance window or exclusion, newest first "
         "(admin; CONTRACT §7)",
+        scopes=("admin",),
         parameters=(
             query_param("sla", Id),
             query_param(

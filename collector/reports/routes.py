@@ -53,7 +53,16 @@ from slawatch.collector.reports.queries import known_parameters as _known_parame
 from slawatch.collector.reports.queries import now_ms as _now_ms
 from slawatch.collector.reports.queries import output_format as _format
 from slawatch.collector.reports.shared import summaries
-from slawatch.collector.routing import Id, Reply, Route, add_routes, error, path_param, query_param
+from slawatch.collector.routing import (
+    Id,
+    Reply,
+    Route,
+    add_routes,
+    caller,
+    error,
+    path_param,
+    query_param,
+)
 from slawatch.collector.store import EXCLUSION_CATEGORIES
 from slawatch.collector.store.records import WindowKind
 from slawatch.config.schema import Config, Sla
@@ -79,7 +88,7 @@ def setup(app: web.Application) -> None:
 
 async def list_slas(request: web.Request) -> web.Response:
     app = request.app
-    principal = app[AUTH].require(request, "admin", "customer")
+    principal = caller(request)
     now_ms = _now_ms(request)
     found = await summaries(app[STORE], visible_slas(app[CONFIG], principal), now_ms)
     return web.json_response(
@@ -123,7 +132,7 @@ def _signed_report(request: web.Request, valid: bool) -> Sla:
 
 async def list_incidents(request: web.Request) -> web.Response:
     app = request.app
-    principal = app[AUTH].require(request, "admin", "customer")
+    principal = caller(request)
     _known_parameters(request, ("sla", "period", "from", "to", "format"))
     output = _format(request, ("json", "csv"))
     slas = _asked_slas(request, principal)
@@ -170,7 +179,7 @@ class Declaration:
 
 async def declare_maintenance(request: web.Request) -> web.Response:
     app = request.app
-    principal = app[AUTH].require(request, "admin")
+    principal = caller(request)
     document = await read_small_json(request)
     return await maintenance_declared(app, document, _now_ms(request), principal)
 
@@ -309,7 +318,7 @@ def _asked_slas(request: web.Request, principal: Principal) -> list[Sla]:
 
 async def list_maintenance(request: web.Request) -> web.Response:
     app = request.app
-    principal = app[AUTH].require(request, "admin", "customer")
+    principal = caller(request)
     _known_parameters(request, ("sla", "period", "from", "to"))
     slas = _asked_slas(request, principal)
     now_ms = _now_ms(request)
@@ -321,7 +330,7 @@ async def list_maintenance(request: web.Request) -> web.Response:
 
 async def delete_maintenance(request: web.Request) -> web.Response:
     app = request.app
-    principal = app[AUTH].require(request, "admin")
+    principal = caller(request)
     return await maintenance_deleted(app, request.match_info["id"], _now_ms(request), principal)
 
 
@@ -388,6 +397,7 @@ ROUTES = (
         "/api/v1/slas",
         list_slas,
         "The caller's SLAs (admin: all; customer: its own), current period each",
+        scopes=("admin", "customer"),
         replies={200: Reply("Summaries", Annotated[models.SlaList, INLINE])},
     ),
     Route(
@@ -416,6 +426,7 @@ ROUTES = (
         list_incidents,
         "Incidents (CONTRACT §4.5) of one or every visible SLA, each over its window (default: "
         "its current period)",
+        scopes=("admin", "customer"),
         parameters=(
             SLA_FILTER,
             *WINDOW_PARAMETERS,
@@ -436,6 +447,7 @@ ROUTES = (
         "/api/v1/maintenance",
         declare_maintenance,
         "Declare a maintenance window for one or more SLAs (admin)",
+        scopes=("admin",),
         body=models.MaintenanceDeclaration,
         replies={
             201: Reply("Stored", models.MaintenanceWindow),
@@ -449,6 +461,7 @@ ROUTES = (
         list_maintenance,
         "Maintenance windows, declared and from the config (expanded over the window); without "
         "a window: each SLA's current period, and every declared window not yet over",
+        scopes=("admin", "customer"),
         parameters=(SLA_FILTER, *WINDOW_PARAMETERS),
         replies={
             200: Reply("Windows by start", Annotated[models.MaintenanceList, INLINE]),
@@ -461,6 +474,7 @@ ROUTES = (
         "/api/v1/maintenance/{id}",
         delete_maintenance,
         "Delete a declared maintenance window (admin)",
+        scopes=("admin",),
         parameters=(path_param("id", int),),
         replies={204: Reply("Deleted"), 404: error("No declared window with this id")},
     ),
