@@ -34,6 +34,9 @@ from slawatch.collector.connections import (
     connection_cap,
     raise_open_file_limit,
 )
+from slawatch.collector.evidence import close as period_close
+from slawatch.collector.evidence import routes as evidence_api
+from slawatch.collector.evidence.keys import EvidenceKeyError
 from slawatch.collector.fleet import checks as fleet_checks
 from slawatch.collector.fleet import reload as fleet_reload
 from slawatch.collector.metrics import CollectorMetrics
@@ -58,10 +61,12 @@ RouteSetup = Callable[[web.Application], None]
 ROUTES: tuple[RouteSetup, ...] = (
     api.setup,
     report_api.setup,
+    evidence_api.setup,
     accounting.setup,
     alerts_service.setup,
     alerts_api.setup,
     status.setup,
+    period_close.setup,
     fleet_checks.setup,
     fleet_reload.setup,
     pages.setup,
@@ -131,7 +136,12 @@ class Collector:
             keepalive_timeout=KEEPALIVE_TIMEOUT_S,
         )
         listen = self.settings.listen
-        failures: tuple[type[Exception], ...] = (OSError, TimeoutError, *self.store.errors)
+        failures: tuple[type[Exception], ...] = (
+            OSError,
+            TimeoutError,
+            EvidenceKeyError,
+            *self.store.errors,
+        )
         try:
             try:
                 await runner.setup()

@@ -123,6 +123,10 @@ def _read(reader: Reader, source: Path, process: str, typed_channels: bool) -> C
         alerts=alert_settings,
     )
     _require_sections(reader, process, settings, agent_settings)
+    for i, customer in enumerate(settings.customers if settings else ()):
+        if customer.report_to and customer.report_to.email and report_settings.smtp is None:
+            path = ("collector", "customers", i, "report_to", "email")
+            reader.fail(path, "needs reports.smtp: the SMTP server that mail leaves through")
     config = Config(
         path=source,
         folder=reader.base_dir,

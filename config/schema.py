@@ -192,6 +192,16 @@ class AgentCredential:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportTo:
+    """Where a customer's reports go when a period closes (CONTRACT §7)."""
+
+    email: tuple[str, ...] = ()
+    webhook: Secret | None = None
+    secret: Secret | None = None
+    """The HMAC-SHA256 key of the webhook's signature (as an alert webhook's `secret`)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Brand:
     """A customer's look on its status page and reports."""
 
@@ -207,6 +217,7 @@ class Customer:
     name: str
     token: TokenDigest | None = None
     public_status: bool = False
+    report_to: ReportTo | None = None
     brand: Brand | None = None
 
 
@@ -235,6 +246,8 @@ class CollectorConfig:
     max_connections: int | None = None
     """HTTP connections kept open at most; None: 10,000, lowered to what the open-file limit
     leaves room for (`slawatch.collector.connections`)."""
+    evidence_key: Path | None = None
+    """The evidence signing key's file; None: beside the SQLite database."""
 
     def customer(self, customer_id: str) -> Customer | None:
         return next((c for c in self.customers if c.id == customer_id), None)
@@ -491,6 +504,8 @@ class SmtpSettings:
 @dataclass(frozen=True, slots=True)
 class ReportsConfig:
     smtp: SmtpSettings | None = None
+    delay: float = 3600.0
+    """How long after a period ends its reports are sent (late samples still count)."""
 
 
 # ------------------------------------------------------------------------------------------ file

@@ -149,6 +149,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backup.set_defaults(handler=run_backup)
 
+    verify = commands.add_parser(
+        "verify-evidence", help="check an evidence bundle: signature, hashes, every number"
+    )
+    verify.add_argument("bundle", type=Path, metavar="FILE.zip")
+    verify.add_argument(
+        "--key",
+        metavar="PUBKEY",
+        help="the collector's public key (a file with PEM or base64, or the base64 itself; "
+        "GET /api/v1/evidence-key); default: the key the bundle names",
+    )
+    verify.set_defaults(handler=run_verify_evidence)
     migrate = commands.add_parser(
         "migrate-store", help="copy the SQLite store into an empty PostgreSQL database"
     )
@@ -319,6 +330,12 @@ def run_backup(args: argparse.Namespace) -> int:
     from slawatch.collector.backup import run
 
     return run(load(args.config, "report"), args.out, force=args.force)
+
+
+def run_verify_evidence(args: argparse.Namespace) -> int:
+    from slawatch.collector.evidence.verify import main as verify
+
+    return verify(args.bundle, args.key)
 
 
 def run_migrate_store(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import email.policy
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -54,6 +54,8 @@ class SmtpServer:
     data_answers: list[str] = field(default_factory=list)
     """What the next DATA commands get instead of 250 ("451 4.3.0 try again later")."""
     messages: list[Received] = field(default_factory=list)
+    on_message: Callable[[Received], None] | None = None
+    """Called with each message accepted, before the server answers its DATA."""
     _arrived: threading.Condition = field(default_factory=threading.Condition)
 
     # aiosmtpd's handler hooks
@@ -76,6 +78,8 @@ class SmtpServer:
         with self._arrived:
             self.messages.append(received)
             self._arrived.notify_all()
+        if self.on_message is not None:
+            self.on_message(received)
         return "250 2.0.0 queued"
 
     def authenticate(
@@ -100,10 +104,11 @@ def smtp_server(
     users: dict[str, str] | None = None,
     starttls: ssl.SSLContext | None = None,
     tls: ssl.SSLContext | None = None,
+    port: int | None = None,
 ) -> Iterator[SmtpServer]:
     """A server that offers STARTTLS with `starttls`, or speaks TLS from the start with `tls`;
     with `users`, AUTH over TLS is required before any mail."""
-    server = SmtpServer(port=free_port(), users=dict(users or {}))
+    server = SmtpServer(port=port or free_port(), users=dict(users or {}))
     options: dict[str, Any] = {}
     if users:
         options |= {"authenticator": server.authenticate, "auth_required": True}

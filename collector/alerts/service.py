@@ -33,6 +33,7 @@ from slawatch.collector.app import (
     METRICS_REFRESHERS,
     STORE,
 )
+from slawatch.collector.evidence.channels import with_report_channels
 from slawatch.collector.ingest.batch import Batch
 from slawatch.collector.store import AlertChanges, IngestResult, Store
 from slawatch.collector.store.coordination import Coordination
@@ -66,8 +67,9 @@ class AlertService:
         self.config = config
         self.clock = clock
         self.metrics = AlertMetrics(registry)
-        self.metrics.count_channels(c.id for c in config.alerts.channels)
-        self.outbox = Outbox(store, config.alerts, clock=clock, metrics=self.metrics)
+        alerts = with_report_channels(config)  # reports of closed periods go the same way
+        self.metrics.count_channels(c.id for c in alerts.channels)
+        self.outbox = Outbox(store, alerts, clock=clock, metrics=self.metrics)
         self.evaluator = Evaluator(store, config, self.outbox, clock=clock, incremental=True)
         self.dispatcher: Dispatcher | None = None
         self._wake = asyncio.Event()
@@ -79,7 +81,7 @@ class AlertService:
 
     @property
     def enabled(self) -> bool:
-        return bool(self.config.alerts.channels)
+        return bool(self.outbox.alerts.channels)
 
     def poke(self, checks: Iterable[str] = ()) -> None:
         """Evaluate soon: new samples of `checks` arrived."""
@@ -95,8 +97,8 @@ class AlertService:
         loops are restarted for the new set of channels, each delivery in flight finishing
         first. Alerts disabled at start (no channel) need a restart to begin."""
         self.config = config
-        self.outbox.alerts = config.alerts
-        self.metrics.count_channels(c.id for c in config.alerts.channels)
+        self.outbox.alerts = with_report_channels(config)
+        self.metrics.count_channels(c.id for c in self.outbox.alerts.channels)
         previous = self.evaluator
         self.evaluator = Evaluator(
             self.store, config, self.outbox, clock=self.clock, incremental=True
@@ -250,4 +252,4 @@ async def _on_ingest(app: web.Application, batch: Batch, result: IngestResult) -
 
 async def _refresh_metrics(app: web.Application) -> None:
     service = app[SERVICE]
-    await service.metrics.refresh(service.store, (c.id for c in service.config.alerts.channels))
+    await service.metrics.refresh(service.store, (c.id for c in service.outbox.alerts.channels))

@@ -270,6 +270,24 @@ async def compute_from_store(
     source = None
     if latency:
         source = await latency_source(store, sla, window, now_ms, declared, cache=latency_cache)
+    report, _ = await settled_report(
+        store, sla, window, now_ms, declared=declared, latency=source, incidents=incidents
+    )
+    return report
+
+
+async def settled_report(
+    store: Store,
+    sla: Sla,
+    window: Window,
+    now_ms: int,
+    *,
+    declared: Sequence[Interval],
+    latency: LatencySource | None,
+    incidents: Literal["all", "open"] = "all",
+) -> tuple[Report, Interval]:
+    """`compute_report` over the history it settles on, and that history (the range of runs it
+    read: evidence bundles recompute the report over the same range)."""
     history = history_range(sla, window, now_ms)
     for _ in range(MAX_HISTORY_ROUNDS):
         runs = await store.runs(sla.checks, history.start_ms, history.end_ms)
@@ -279,12 +297,12 @@ async def compute_from_store(
             window,
             now_ms,
             declared_maintenance=declared,
-            latency=source,
+            latency=latency,
             history=history,
             incidents=incidents,
         )
         if report.wider_history is None:
-            return report
+            return report, history
         history = report.wider_history
     raise RuntimeError(f"the history of SLA {sla.id!r} did not settle")
 

@@ -42,7 +42,13 @@ from slawatch.collector.reports.build import (
     summaries,
 )
 from slawatch.collector.reports.formats import incidents_csv, report_csv, report_page
-from slawatch.collector.reports.queries import PERIOD_PATTERN, requested_window
+from slawatch.collector.reports.queries import (
+    INSTANT,
+    WINDOW_PARAMETERS,
+    find_sla,
+    requested_window,
+    visible_slas,
+)
 from slawatch.collector.reports.queries import known_parameters as _known_parameters
 from slawatch.collector.reports.queries import now_ms as _now_ms
 from slawatch.collector.reports.queries import output_format as _format
@@ -342,20 +348,6 @@ async def maintenance_deleted(
 # ------------------------------------------------------------------------------------ helpers
 
 
-def visible_slas(config: Config, principal: Principal) -> list[Sla]:
-    if principal.kind == "admin":
-        return list(config.slas)
-    return [sla for sla in config.slas if sla.customer == principal.id]
-
-
-def find_sla(config: Config, principal: Principal, sla_id: str) -> Sla:
-    """The SLA if the caller may see it; else 404, the same whether it exists or not."""
-    sla = config.sla(sla_id)
-    if sla is None or (principal.kind != "admin" and sla.customer != principal.id):
-        raise ApiError(404, f"no SLA {sla_id[:128]!r}")
-    return sla
-
-
 def _file_name(found: SlaReport, extension: str) -> str:
     window = found.report.window
     if found.period is not None:
@@ -396,32 +388,7 @@ def _ref(name: str) -> dict[str, str]:
 
 
 NULLABLE_NUMBER = {"type": ["number", "null"]}
-INSTANT = {"type": "string", "format": "date-time"}
 NULLABLE_INSTANT = {"type": ["string", "null"], "format": "date-time"}
-WINDOW_PARAMETERS = [
-    {
-        "name": "period",
-        "in": "query",
-        "required": False,
-        "description": "A calendar period in the SLA's timezone: 2026-11 (month), 2026-W47 (ISO "
-        "week) or 2026-11-27 (day). Not with from/to. Default: the SLA's current period.",
-        "schema": {"type": "string", "pattern": PERIOD_PATTERN},
-    },
-    {
-        "name": "from",
-        "in": "query",
-        "required": False,
-        "description": "Window start, RFC 3339 with an offset; with `to`",
-        "schema": INSTANT,
-    },
-    {
-        "name": "to",
-        "in": "query",
-        "required": False,
-        "description": "Window end, RFC 3339 with an offset, after `from`; with `from`",
-        "schema": INSTANT,
-    },
-]
 SLA_FILTER = {
     "name": "sla",
     "in": "query",

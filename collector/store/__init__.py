@@ -21,6 +21,7 @@ from slawatch.collector.store.protocols import (
 )
 from slawatch.collector.store.records import (
     EXCLUSION_CATEGORIES,
+    RAW_SAMPLE_COLUMNS,
     AlertChanges,
     AuditEntry,
     BrowserSession,
@@ -30,6 +31,7 @@ from slawatch.collector.store.records import (
     NewNotification,
     Notification,
     OpenAlert,
+    RawSample,
     SeenAgent,
     SeenCheck,
     ShareLink,
@@ -37,6 +39,7 @@ from slawatch.collector.store.records import (
 
 __all__ = [
     "EXCLUSION_CATEGORIES",
+    "RAW_SAMPLE_COLUMNS",
     "AlertChanges",
     "AuditEntry",
     "BrowserSession",
@@ -49,6 +52,7 @@ __all__ = [
     "Notification",
     "OpenAlert",
     "OutboxStore",
+    "RawSample",
     "SampleStore",
     "SeenAgent",
     "SeenCheck",

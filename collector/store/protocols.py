@@ -13,7 +13,7 @@ writes returns once its write is durable (committed, and on disk).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -29,6 +29,7 @@ from slawatch.collector.store.records import (
     NewNotification,
     Notification,
     OpenAlert,
+    RawSample,
     SeenAgent,
     SeenCheck,
     ShareLink,
@@ -125,6 +126,14 @@ class SampleStore(Protocol):
 
         Raw samples only exist for `retention.raw`; older windows use `latency_histograms`.
         """
+
+    def raw_samples(
+        self, checks: Sequence[str], start_ms: int, end_ms: int, *, chunk: int = 5000
+    ) -> AsyncIterator[list[RawSample]]:
+        """Every raw sample of `checks` (all agents) with `ts_ms` in [start_ms, end_ms), in
+        lists of at most `chunk`, by check, agent and time, each a tuple of
+        `records.RAW_SAMPLE_COLUMNS`: streamed, so that a month of samples (evidence bundles)
+        never sits whole in memory."""
 
     async def bucket_latencies(
         self, checks: Sequence[str], start_ms: int, end_ms: int, bucket: int

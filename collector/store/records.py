@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 # ------------------------------------------------------------------ samples, runs and rollups
 
@@ -16,6 +16,15 @@ class IngestResult:
     duplicates: int
     checks: frozenset[str]
     """The checks that got newly stored samples."""
+
+
+RAW_SAMPLE_COLUMNS = (
+    "check", "agent", "ts_ms", "ok", "latency_ms", "interval_ms", "status_code", "error",
+)  # fmt: skip
+"""The fields of a raw sample as `SampleStore.raw_samples` gives it, in order (`ok` 0 or 1):
+what SLA numbers are made of (a sample's phases and certificate expiry are not)."""
+RawSample = tuple[Any, ...]
+"""A raw sample as `SampleStore.raw_samples` gives it: the fields of `RAW_SAMPLE_COLUMNS`."""
 
 
 @dataclass(frozen=True, slots=True)

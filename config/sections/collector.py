@@ -16,6 +16,7 @@ from slawatch.config.schema import (
     Brand,
     CollectorConfig,
     Customer,
+    ReportTo,
     Retention,
     TokenDigest,
 )
@@ -23,6 +24,8 @@ from slawatch.config.values import (
     BOOLEAN,
     COUNT,
     DATABASE,
+    EMAIL_ADDRESSES,
+    FILE_PATH,
     HOST_PORT,
     HTTP_URL,
     ID,
@@ -30,6 +33,8 @@ from slawatch.config.values import (
     MAPPING,
     MAPPINGS,
     POSITIVE_DURATION,
+    SECRET_TEXT,
+    SECRET_URL,
     TEXT,
     format_duration,
     parse_http_url,
@@ -129,6 +134,33 @@ AGENT = Table(
         ),
     )
 )
+REPORT_TO = Table(
+    (
+        Key(
+            "email",
+            EMAIL_ADDRESSES,
+            "Who gets each closed period's report by e-mail (an HTML body, the CSV and JSON "
+            "attached), through `reports.smtp`.",
+            example="[sla@acme.example]",
+        ),
+        Key(
+            "webhook",
+            SECRET_URL,
+            "Where a signed `period_closed` event carrying the report is POSTed (signed as "
+            "an alert `webhook` channel's events are).",
+            secret=True,
+            example="${ACME_REPORTS_HOOK}",
+        ),
+        Key(
+            "secret",
+            SECRET_TEXT,
+            "The HMAC-SHA256 key the webhook's receiver checks signatures with; required with "
+            "`webhook`.",
+            secret=True,
+            example="${ACME_REPORTS_SECRET}",
+        ),
+    )
+)
 BRAND = Table(
     (
         Key(
@@ -173,6 +205,13 @@ CUSTOMER = Table(
             default=False,
         ),
         Key(
+            "report_to",
+            MAPPING,
+            "Where the customer's reports go when a period closes (after `reports.delay`): "
+            "once per SLA and period, durably, listed in `/api/v1/notifications`.",
+            table=REPORT_TO,
+        ),
+        Key(
             "brand",
             MAPPING,
             "The customer's look on its status page and reports.",
@@ -215,6 +254,16 @@ TABLE = Table(
             " `~/.pgpass`; never logged), which several collectors may share (README: Scaling"
             " out).",
             default_doc="data/slawatch.db beside the config file",
+        ),
+        Key(
+            "evidence_key",
+            FILE_PATH,
+            "The Ed25519 private key that signs evidence bundles (CONTRACT §7): made there at "
+            "the first start (mode 0600), kept and backed up with the database. Collectors "
+            "sharing a PostgreSQL database should share one key file.",
+            default_doc="`<database>.evidence-key` beside the SQLite database; with a database "
+            "URL, a key made for each process (bundles then name different keys)",
+            example="/var/lib/slawatch/evidence.key",
         ),
         Key(
             "max_sample_age",
@@ -297,6 +346,7 @@ def read(reader: Reader, value: Any) -> CollectorConfig:
         provider=reader.take(data, take("provider"), path),
         metrics_token=read_token(reader, data, path, "metrics_token"),
         max_connections=reader.take(data, take("max_connections"), path),
+        evidence_key=reader.resolve_path(reader.take(data, take("evidence_key"), path)),
     )
 
 
@@ -332,6 +382,9 @@ def _customer(reader: Reader, value: Any, path: KeyPath) -> Customer:
         name=reader.take(data, CUSTOMER.key("name"), path, default=customer_id),
         token=read_token(reader, data, path, "token"),
         public_status=reader.take(data, CUSTOMER.key("public_status"), path),
+        report_to=None
+        if data.get("report_to") is None
+        else _report_to(reader, data["report_to"], (*path, "report_to")),
         brand=_brand(reader, data.get("brand"), (*path, "brand")),
     )
 
@@ -344,6 +397,17 @@ def _brand(reader: Reader, value: Any, path: KeyPath) -> Brand | None:
         logo_url=reader.take(data, BRAND.key("logo_url"), path),
         accent=reader.take(data, BRAND.key("accent"), path),
     )
+
+
+def _report_to(reader: Reader, value: Any, path: KeyPath) -> ReportTo:
+    data = reader.table(value, path, REPORT_TO)
+    key = REPORT_TO.key
+    webhook = reader.take(data, key("webhook"), path)
+    secret = reader.take(data, key("secret"), path)
+    if data.get("webhook") is not None and data.get("secret") is None:
+        reader.fail((*path, "secret"), "is required with webhook: its events are signed")
+    email = reader.take(data, key("email"), path)
+    return ReportTo(email=tuple(email or ()), webhook=webhook, secret=secret)
 
 
 def read_token(

@@ -8,7 +8,16 @@ from typing import Any
 from slawatch.config.keys import Key, Table
 from slawatch.config.reader import KeyPath, Reader
 from slawatch.config.schema import ReportsConfig, SmtpSettings
-from slawatch.config.values import BOOLEAN, EMAIL_ADDRESS, HOST, MAPPING, PORT, SECRET_TEXT, TEXT
+from slawatch.config.values import (
+    BOOLEAN,
+    DURATION,
+    EMAIL_ADDRESS,
+    HOST,
+    MAPPING,
+    PORT,
+    SECRET_TEXT,
+    TEXT,
+)
 
 SMTPS_PORT = 465
 SUBMISSION_PORT = 587
@@ -58,6 +67,14 @@ SMTP = Table(
 TABLE = Table(
     (
         Key(
+            "delay",
+            DURATION,
+            "How long after a period ends its reports are sent to customers "
+            "(`collector.customers[].report_to`) and its evidence bundle is made and kept: "
+            "time for late samples to arrive.",
+            default="1h",
+        ),
+        Key(
             "smtp",
             MAPPING,
             "The SMTP server that mail leaves through: `email` alert channels, and reports sent "
@@ -73,7 +90,10 @@ def read(reader: Reader, value: Any) -> ReportsConfig:
     path: KeyPath = ("reports",)
     data = reader.table(value, path, TABLE)
     smtp = data.get("smtp")
-    return ReportsConfig(smtp=None if smtp is None else read_smtp(reader, smtp, (*path, "smtp")))
+    return ReportsConfig(
+        smtp=None if smtp is None else read_smtp(reader, smtp, (*path, "smtp")),
+        delay=reader.take(data, TABLE.key("delay"), path),
+    )
 
 
 def read_smtp(reader: Reader, value: Any, path: KeyPath) -> SmtpSettings:

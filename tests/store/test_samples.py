@@ -255,3 +255,29 @@ def test_any_arrival_order_and_batching_gives_the_runs_and_rollups_of_in_order_a
                 assert await in_order.last_runs() == await shuffled.last_runs()
 
     asyncio.run(scenario())
+
+
+# ------------------------------------------------------------------------------- raw samples
+
+
+async def test_raw_samples_stream_by_check_agent_and_time_in_chunks(store: Store) -> None:
+    await ingest(store, [row(T0 + 2 * MINUTE), row(T0, ok=False, latency=None, error="refused"),
+                         row(T0 + MINUTE, check="db"), row(T0 + 5 * MINUTE)], agent="us-1")  # fmt: skip
+    await ingest(store, [row(T0 + MINUTE), row(T0 + 3 * MINUTE), row(T0, check="other")])
+    chunks = [
+        chunk async for chunk in store.raw_samples(["web", "db"], T0, T0 + 5 * MINUTE, chunk=2)
+    ]
+    assert all(1 <= len(chunk) <= 2 for chunk in chunks)
+    found = [tuple(r) for chunk in chunks for r in chunk]
+    assert [(r[0], r[1], r[2]) for r in found] == [
+        ("db", "us-1", T0 + MINUTE),
+        ("web", "eu-1", T0 + MINUTE),
+        ("web", "eu-1", T0 + 3 * MINUTE),
+        ("web", "us-1", T0),
+        ("web", "us-1", T0 + 2 * MINUTE),
+    ]
+    refused = found[3]
+    assert (bool(refused[3]), refused[4], refused[5], refused[6], refused[7]) == (
+        False, None, MINUTE, 200, "refused",
+    )  # fmt: skip
+    assert [c async for c in store.raw_samples([], T0, FOREVER)] == []

@@ -5,13 +5,13 @@ collector may have written since, and every read sees what any of them committed
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from slawatch.collector.engine.latency import bucket_range, latency_bucket
 from slawatch.collector.engine.timeline import Run
 from slawatch.collector.samples import SampleRow
 from slawatch.collector.store.postgres.ingest import RUN_COLUMNS, PostgresIngest
-from slawatch.collector.store.records import LastSample, SeenAgent, SeenCheck
+from slawatch.collector.store.records import LastSample, RawSample, SeenAgent, SeenCheck
 
 DAY_MS = 86_400_000
 _SERIES_OF = "SELECT id FROM series WHERE check_id = ANY($1::text[])"
@@ -76,6 +76,35 @@ class PostgresSampleReads(PostgresIngest):
             end_ms,
         )
         return [row[0] for row in rows]
+
+    async def raw_samples(
+        self, checks: Sequence[str], start_ms: int, end_ms: int, *, chunk: int = 5000
+    ) -> AsyncIterator[list[RawSample]]:
+        if not checks:
+            return
+        # One connection and one read-only transaction for the whole stream: a server-side
+        # cursor per series, so a month of samples never sits whole in memory, and every chunk
+        # sees the same snapshot. Series in byte order (COLLATE "C"), as SQLite sorts them.
+        async with (
+            self.pool.acquire() as db,
+            db.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            series = await db.fetch(
+                "SELECT id, check_id, agent FROM series WHERE check_id = ANY($1::text[])"
+                ' ORDER BY check_id COLLATE "C", agent COLLATE "C"',
+                list(checks),
+            )
+            for sid, check, agent in series:
+                cursor = await db.cursor(
+                    "SELECT ts_ms, ok::int, latency_ms, interval_ms, status_code, error"
+                    " FROM samples WHERE series = $1 AND ts_ms >= $2 AND ts_ms < $3"
+                    " ORDER BY ts_ms",
+                    sid,
+                    start_ms,
+                    end_ms,
+                )
+                while rows := await cursor.fetch(chunk):
+                    yield [(check, agent, *row) for row in rows]
 
     async def bucket_latencies(
         self, checks: Sequence[str], start_ms: int, end_ms: int, bucket: int

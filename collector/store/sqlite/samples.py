@@ -5,12 +5,13 @@ behind a writer; the newest run of each series comes from memory."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from typing import cast
 
 from slawatch.collector.engine.latency import bucket_range, latency_bucket
 from slawatch.collector.engine.timeline import Run
 from slawatch.collector.samples import SampleRow
-from slawatch.collector.store.records import LastSample, SeenAgent, SeenCheck
+from slawatch.collector.store.records import LastSample, RawSample, SeenAgent, SeenCheck
 from slawatch.collector.store.sqlite.histograms import decode_histogram
 from slawatch.collector.store.sqlite.ingest import SqliteIngest
 from slawatch.collector.store.sqlite.ingest_transaction import run_of
@@ -79,6 +80,26 @@ class SqliteSampleReads(SqliteIngest):
             (*checks, start_ms, end_ms),
         ) as cursor:
             return [row[0] for row in await cursor.fetchall()]
+
+    async def raw_samples(
+        self, checks: Sequence[str], start_ms: int, end_ms: int, *, chunk: int = 5000
+    ) -> AsyncIterator[list[RawSample]]:
+        if not checks:
+            return
+        async with self.reader.execute(
+            f"SELECT id, check_id, agent FROM series WHERE check_id IN ({_marks(checks)})"
+            " ORDER BY check_id, agent",
+            tuple(checks),
+        ) as cursor:
+            series = await cursor.fetchall()
+        for sid, check, agent in series:
+            async with self.reader.execute(
+                "SELECT ?, ?, ts_ms, ok, latency_ms, interval_ms, status_code, error FROM samples"
+                " WHERE series = ? AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms",
+                (check, agent, sid, start_ms, end_ms),
+            ) as cursor:
+                while rows := await cursor.fetchmany(chunk):
+                    yield cast(list[RawSample], rows)
 
     async def bucket_latencies(
         self, checks: Sequence[str], start_ms: int, end_ms: int, bucket: int
