@@ -66,6 +66,12 @@ def header_param(name: str, description: str | None = None) -> Param:
     return Param(name, "header", str, description=description)
 
 
+SHARE_KEY = query_param(
+    "key", str, "a share link's key (`POST /api/v1/share-links`): read-only, until it expires"
+)
+"""Taken by the pages a share link opens (`slawatch.collector.pages.share`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """What a route answers with one status: a description, the type of its JSON body (if it

@@ -17,6 +17,7 @@ from slawatch.collector.errors import ApiError
 from slawatch.collector.reports.formats import percent
 from slawatch.collector.reports.shared import summaries
 from slawatch.collector.routing import (
+    SHARE_KEY,
     Handler,
     Id,
     Reply,
@@ -24,7 +25,6 @@ from slawatch.collector.routing import (
     add_routes,
     error,
     path_param,
-    query_param,
 )
 from slawatch.collector.status.access import access
 from slawatch.collector.status.cache import STATUS_CACHE
@@ -139,7 +139,7 @@ def _route(path: str, handler: Handler, summary: str) -> Route:
         "is public, else with the customer's session or token, a share link's `key`, or the "
         "admin's.",
         security="optional",
-        parameters=(path_param("sla", Id), query_param("key", str, "a share link's key")),
+        parameters=(path_param("sla", Id), SHARE_KEY),
         replies={
             200: Reply("The badge", media=(("image/svg+xml", str),)),
             404: error("No such SLA (or another customer's)"),

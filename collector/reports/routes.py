@@ -54,6 +54,7 @@ from slawatch.collector.reports.queries import now_ms as _now_ms
 from slawatch.collector.reports.queries import output_format as _format
 from slawatch.collector.reports.shared import summaries
 from slawatch.collector.routing import (
+    SHARE_KEY,
     Id,
     Reply,
     Route,
@@ -409,6 +410,8 @@ ROUTES = (
             SLA,
             *WINDOW_PARAMETERS,
             query_param("format", Annotated[ReportFormat, Schema(default="json")]),
+            SHARE_KEY,
+            *links.DECLARED,
         ),
         replies={
             200: Reply(

@@ -44,6 +44,7 @@ from slawatch.collector.jsonschema import INLINE, Schema
 from slawatch.collector.reports.formats import TEMPLATES
 from slawatch.collector.routing import (
     FORBIDDEN,
+    SHARE_KEY,
     Id,
     Instant,
     Reply,
@@ -338,7 +339,7 @@ ROUTES = (
         "A customer's status page (HTML; public pages need no token)",
         description="Errors are HTML for clients that accept text/html, else JSON.",
         security="optional",
-        parameters=(CUSTOMER,),
+        parameters=(CUSTOMER, SHARE_KEY, *links.DECLARED),
         replies={
             200: Reply("The page", media=(("text/html", str),)),
             401: error(PRIVATE, html=True),
@@ -352,7 +353,7 @@ ROUTES = (
         status_page,
         JSON_SUMMARY,
         security="optional",
-        parameters=(CUSTOMER,),
+        parameters=(CUSTOMER, SHARE_KEY, *links.DECLARED),
         replies=JSON_REPLIES,
         served_by="/status/{customer}",
     ),
@@ -362,7 +363,7 @@ ROUTES = (
         status_json,
         JSON_SUMMARY,
         security="optional",
-        parameters=(CUSTOMER,),
+        parameters=(CUSTOMER, SHARE_KEY, *links.DECLARED),
         replies=JSON_REPLIES,
     ),
 )
