@@ -271,11 +271,11 @@ def _blocks(raw: IO[bytes]) -> Iterator[tuple[int, list[list[str]]]]:
     and agent, each with the line number of its first row (the header is line 1)."""
     text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
     reader = csv.reader(text)
-    header = next(reader, None)
-    if header is None or tuple(header) != RAW_SAMPLE_COLUMNS:
+    header = _read(reader, 1)
+    if not header or tuple(header[0]) != RAW_SAMPLE_COLUMNS:
         raise VerificationFailed(f"samples.csv: the header must be {','.join(RAW_SAMPLE_COLUMNS)}")
     line = 2
-    while rows := list(islice(reader, READ_BLOCK)):
+    while rows := _read(reader, READ_BLOCK):
         try:
             groups = [list(group) for _, group in groupby(rows, key=_SERIES)]
         except IndexError:  # a row of fewer than two fields: the last block starts with it
@@ -288,6 +288,18 @@ def _blocks(raw: IO[bytes]) -> Iterator[tuple[int, list[list[str]]]]:
 
 
 _SERIES = itemgetter(0, 1)
+
+
+def _read(reader: Any, count: int) -> list[list[str]]:
+    """Up to `count` rows of `reader`; VerificationFailed when the text is not CSV in UTF-8."""
+    try:
+        return list(islice(reader, count))
+    except UnicodeDecodeError as error:  # read a block of bytes at a time: no line to name
+        raise VerificationFailed(f"samples.csv: not UTF-8 text ({error})") from None
+    except csv.Error as error:
+        raise VerificationFailed(
+            f"samples.csv: line {reader.line_num}: not CSV ({error})"
+        ) from None
 
 
 def _columns(line: int, block: list[list[str]], after_ts: int | None) -> _Columns:

@@ -118,3 +118,20 @@ def test_a_line_that_is_not_a_sample_in_order_is_named(
     header = "check,agent,ts_ms,ok,latency_ms,interval_ms,status_code,error\r\n"
     with pytest.raises(verify.VerificationFailed, match=f"^samples.csv: {failure}$"):
         read_samples(io.BytesIO((header + body).encode()), ["web", "db"], [Interval(0, 10**6)])
+
+
+@pytest.mark.parametrize(
+    ("body", "failure"),
+    [
+        (b"web,eu-1,1000,1,5.0,30000,200,\r\nweb,eu-1,2000,1,5.0,30000,200,\xff\r\n",
+         "not UTF-8 text"),
+        (b"web,eu-1,1000,1,5.0,30000,200,\r\nweb,eu-1,2000,1,5.0,30000,200," + b"x" * 200_000,
+         "line 3: not CSV"),
+    ],
+)  # fmt: skip
+def test_samples_that_cannot_be_read_as_utf8_csv_fail_naming_the_file(
+    body: bytes, failure: str
+) -> None:
+    header = b"check,agent,ts_ms,ok,latency_ms,interval_ms,status_code,error\r\n"
+    with pytest.raises(verify.VerificationFailed, match=f"^samples.csv: {failure} "):
+        read_samples(io.BytesIO(header + body), ["web"], [Interval(0, 10**6)])
