@@ -181,13 +181,17 @@ async def _write_samples(
             count += len(chunk.rows)
             if writing is not None:
                 size += await writing
-            writing = _in_thread(_write_rows, entry, digest, chunk, latencies)
+            writing = asyncio.ensure_future(
+                _in_thread(_write_rows, entry, digest, chunk, latencies)
+            )
         if writing is not None:
             size += await writing
             writing = None
     finally:
-        if writing is not None:
+        if writing is not None:  # the stream ended by an error: the thread finishes first
             await asyncio.wait([writing])
+            if not writing.cancelled():
+                writing.exception()  # the stream's error is the one raised
         await _in_thread(entry.close)
     return digest.hexdigest(), size, count
 
