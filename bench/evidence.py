@@ -13,18 +13,22 @@ Each figure in seconds of wall clock and of the process' CPU (all its threads; P
 own work is in its server). Goal: the bundle in <= 5 s and <= 150 MB peak RSS (of the whole
 process, Python included). `--quick` uses a 120 s interval (a smoke run, not the figures).
 
-Figures (2026-12-07, 2 cores shared with other sessions):
+Figures (2026-12-07, 2 cores shared with other sessions; the load swings wall clock 1-3x
+CPU time, so the CPU seconds are the figures to compare):
 - first version (reads overlapped with writes, csv.writer), load 13 to 17: 32.6 s, 7.8x
   streaming the raw samples (4.15 s); peak RSS 123 MB;
 - then (one thread at a time, CSV lines by hand), load 13 to 17: 12.4 s, 2.8x streaming
-  (4.47 s); peak RSS 122 MB (108 MB before the bundle); verify-evidence 22.9 s. The same code,
-  run again beside the next, at load 5: 6.7-10.0 s, 3.8-4.2 s of CPU; verify-evidence
-  10.4-16.6 s, 5.4-6.6 s of CPU; on PostgreSQL at load 4: 4.2-4.5 s, 3.1-4.1 s of CPU,
-  verify-evidence 5.9-7.0 s;
-- now, run alternately with it: SQLite 6.6-6.7 s, 3.0-3.3 s of CPU, peak RSS 126 MB (74 MB
-  before the bundle); verify-evidence 9.2-12.3 s, 4.3-4.7 s of CPU (3.3 s alone in a process);
-  PostgreSQL 3.0-3.1 s, 2.2-2.3 s of CPU, peak RSS 121 MB, verify-evidence 4.4-4.6 s. The
-  bundle's bytes are the same as before, and the same from either backend.
+  (4.47 s); peak RSS 122 MB; verify-evidence 22.9 s. Run again alternately with the next, at
+  load 5: SQLite 6.7-10.0 s, 3.8-4.2 s of CPU, verify-evidence (in process) 10.4-16.6 s,
+  5.4-6.6 s of CPU; PostgreSQL, load 4: 4.2-4.5 s, 3.1-4.1 s of CPU, verify 5.9-7.0 s;
+- now, in those alternate runs: SQLite 6.6-6.7 s, 3.0-3.3 s of CPU, peak RSS 126 MB (74 MB
+  before the bundle); verify-evidence (in process) 9.2-12.3 s, 4.3-4.7 s of CPU; PostgreSQL
+  3.0-3.1 s, 2.2-2.3 s of CPU, peak RSS 121 MB, verify 4.4-4.6 s. The bundle's bytes are the
+  same as before, and the same from either backend. Then, with the writing thread overlapping
+  the next read and verify-evidence as its own command: at load 2.6, SQLite 3.6 s (2.8 s of
+  CPU), verify-evidence (in process) 7.2 s; at load 7, SQLite 8.2 s (2.9 s of CPU), 126 MB, verify-evidence
+  7.4 s (3.6 s of CPU, Python's start included); PostgreSQL 6.7 s (2.1 s of CPU), 126 MB,
+  verify-evidence 10.1 s (3.5 s of CPU).
 What made the difference: the database renders each line's end (interval, status, the error
 quoted as csv.writer quotes it) while it reads, in its thread or its server; the latencies are
 written by orjson a chunk at a time (repr's digits, at a third of repr's cost); columns are
@@ -32,9 +36,10 @@ taken with itemgetter and formatted, hashed and deflated by C iterators, with no
 per sample, in a thread while the store reads the next chunk; verify-evidence reads
 samples.csv in blocks checked a column at a time and extends the runs block by block. What
 is left is mostly making a Python object of each field read (sqlite3's rows, csv's fields)
-and sorting the month's latencies for exact percentiles. The wall-clock goal is met on
-PostgreSQL and on a machine with a core to spare; SQLite on this loaded machine takes 2x its
-CPU time in wall clock.
+and sorting the month's latencies for exact percentiles (which, held as floats to be exact,
+are the one part of the memory that grows with the window: ~40 bytes an ok sample at the
+sort). The time goal is met while the machine has a core to spare (load under ~3); at load 7
+the ~2-3 s of CPU take 7-8 s of wall clock.
 """
 
 from __future__ import annotations
