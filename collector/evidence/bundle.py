@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from operator import is_not, itemgetter
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 import orjson
 
@@ -234,7 +234,7 @@ def _latency_texts(latency_ms: Sequence[float | None]) -> Iterable[str]:
     magnitude but below 1e-4 ("0.00001" for 1e-05), and a whole list at once: at a third of
     the cost of `repr` a value. Chunks holding such small values (or non-finite ones) take
     `repr`; tests/unit/test_evidence_documents.py holds both to `csv.writer`."""
-    measured = list(filter(_is_not_none, latency_ms))
+    measured = cast(list[float], list(filter(_is_not_none, latency_ms)))
     if measured and min(map(abs, measured)) >= ORJSON_AS_REPR_FROM and math.isfinite(sum(measured)):
         texts = orjson.dumps(latency_ms).decode()[1:-1].split(",")
         return map(_EMPTY_FOR_NULL.get, texts, texts)

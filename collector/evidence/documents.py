@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from functools import partial
 from itertools import compress
 from operator import is_not
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from slawatch.collector.engine.maintenance import Interval, merge, occurrences
 from slawatch.collector.engine.periods import format_instant
@@ -248,7 +248,7 @@ class LatencyGatherer:
         """Samples of one series, sorted by `ts_ms`: `ok` true or 1, `latency_ms` None where
         there is none."""
         for measured in self._measured(ts_ms, ok, latency_ms):
-            self.values.extend(filter(_is_not_none, measured))
+            self.values.extend(cast(Iterator[float], filter(_is_not_none, measured)))
 
     def add_text(
         self, ts_ms: Sequence[int], ok: Sequence[Any], latency_text: Sequence[str]

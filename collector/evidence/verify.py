@@ -53,6 +53,7 @@ HASH_CHUNK = 1024 * 1024
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 """A JSON document of a bundle larger than this is refused unread (a report is kilobytes)."""
 GC_YOUNG_THRESHOLD = 50_000
+"""The command's youngest-generation threshold (Python's default: 700), as the collector's."""
 READ_BLOCK = 20_000
 """samples.csv is read this many rows at a time."""
 REPORT_EXTRAS = ("period", "maintenance", "exclusions")

@@ -23,7 +23,7 @@ from slawatch.collector.store.sqlite.ingest import SqliteIngest
 from slawatch.collector.store.sqlite.ingest_transaction import run_of
 
 DAY_MS = 86_400_000
-CSV_TAIL = (
+_CSV_TAIL = (
     "',' || interval_ms || ',' || coalesce(status_code, '') || ',' || CASE"
     " WHEN error IS NULL THEN ''"
     " WHEN instr(error, ',') OR instr(error, '\"') OR instr(error, char(13))"
@@ -128,7 +128,7 @@ class SqliteSampleReads(SqliteIngest):
             series = await cursor.fetchall()
         for sid, check, agent in series:
             async with self.reader.execute(
-                f"SELECT ts_ms, ok, latency_ms, {CSV_TAIL} FROM samples"
+                f"SELECT ts_ms, ok, latency_ms, {_CSV_TAIL} FROM samples"
                 " WHERE series = ? AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms",
                 (sid, start_ms, end_ms),
             ) as cursor:
