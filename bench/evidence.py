@@ -26,9 +26,9 @@ CPU time, so the CPU seconds are the figures to compare):
   3.0-3.1 s, 2.2-2.3 s of CPU, peak RSS 121 MB, verify 4.4-4.6 s. The bundle's bytes are the
   same as before, and the same from either backend. Then, with the writing thread overlapping
   the next read and verify-evidence as its own command: at load 2.6, SQLite 3.6 s (2.8 s of
-  CPU), verify-evidence (in process) 7.2 s; at load 7, SQLite 8.2 s (2.9 s of CPU), 126 MB, verify-evidence
-  7.4 s (3.6 s of CPU, Python's start included); PostgreSQL 6.7 s (2.1 s of CPU), 126 MB,
-  verify-evidence 10.1 s (3.5 s of CPU).
+  CPU), verify-evidence (in process) 7.2 s; at load 7, SQLite 8.2 s (2.9 s of CPU), 126 MB,
+  verify-evidence 7.4 s (3.6 s of CPU, Python's start included); PostgreSQL 6.7 s (2.1 s of
+  CPU), 126 MB, verify-evidence 10.1 s (3.5 s of CPU).
 What made the difference: the database renders each line's end (interval, status, the error
 quoted as csv.writer quotes it) while it reads, in its thread or its server; the latencies are
 written by orjson a chunk at a time (repr's digits, at a third of repr's cost); columns are
