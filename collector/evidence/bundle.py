@@ -118,7 +118,9 @@ async def write_bundle(
             stamp,
             latencies=latencies,
         )
-        report = replace(report, latency=summarize_latency(sla, LatencySource(latencies.values)))
+        # Sorting a month's latencies takes a second on a loaded machine: not in the event loop.
+        latency = await asyncio.to_thread(summarize_latency, sla, LatencySource(latencies.values))
+        report = replace(report, latency=latency)
         del latencies
         found = SlaReport(report, period, tuple(maintenance_in(sla, window, declared)))
         span = Interval(min(samples_from, window.from_ms), max(history.end_ms, window.to_ms))
