@@ -23,6 +23,7 @@ from slawatch.collector.store.records import (
     AlertChanges,
     AuditEntry,
     BrowserSession,
+    CsvSampleRows,
     DeclaredMaintenance,
     IngestResult,
     LastSample,
@@ -134,6 +135,14 @@ class SampleStore(Protocol):
         lists of at most `chunk`, by check, agent and time, each a tuple of
         `records.RAW_SAMPLE_COLUMNS`: streamed, so that a month of samples (evidence bundles)
         never sits whole in memory."""
+
+    def raw_sample_csv_rows(
+        self, checks: Sequence[str], start_ms: int, end_ms: int, *, chunk: int = 20_000
+    ) -> AsyncIterator[CsvSampleRows]:
+        """The samples of `raw_samples`, in the same order and chunks of at most `chunk` rows
+        of one check and agent, with most of their CSV text made by the database (see
+        `records.CsvSampleRows`): an evidence bundle's samples.csv, written at the speed of
+        reading."""
 
     async def bucket_latencies(
         self, checks: Sequence[str], start_ms: int, end_ms: int, bucket: int

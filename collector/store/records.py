@@ -28,6 +28,22 @@ RawSample = tuple[Any, ...]
 
 
 @dataclass(frozen=True, slots=True)
+class CsvSampleRows:
+    """Raw samples of one check and agent, by time, as `SampleStore.raw_sample_csv_rows` gives
+    them: most of each line of a CSV of `RAW_SAMPLE_COLUMNS` rendered by the database already.
+
+    Each row is `(ts_ms, ok, latency_ms, tail)`: `ok` 0 or 1, `latency_ms` a float or None,
+    and `tail` the text of the line after `latency_ms`, i.e. `,interval_ms,status_code,error`
+    and CRLF, as Python's `csv.writer` writes it (null as an empty field, `error` quoted where
+    it holds a comma, a double quote, CR or LF). The latency stays a float: its text in the CSV
+    is Python's `repr`, which no database writes the same."""
+
+    check: str
+    agent: str
+    rows: Sequence[tuple[int, int, float | None, str]]
+
+
+@dataclass(frozen=True, slots=True)
 class LastSample:
     ts_ms: int
     ok: bool

@@ -4,12 +4,15 @@ order and batching, a batch stored whole or not at all."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from slawatch.collector.engine.timeline import Run, SampleState, build_runs
+from slawatch.collector.evidence.bundle import csv_lines
 from slawatch.collector.samples import SampleRow
 from slawatch.collector.store import Store
 from tests.store.support import FOREVER, HOUR_MS, MINUTE, T0, ingest, rollups, row
@@ -281,3 +284,32 @@ async def test_raw_samples_stream_by_check_agent_and_time_in_chunks(store: Store
         False, None, MINUTE, 200, "refused",
     )  # fmt: skip
     assert [c async for c in store.raw_samples([], T0, FOREVER)] == []
+
+
+async def test_raw_sample_csv_rows_make_the_lines_csv_writer_writes(store: Store) -> None:
+    """The database renders the end of each line (`CsvSampleRows`): errors quoted where they
+    must be, null as empty, on every backend as `csv.writer` over `raw_samples`."""
+    errors = [None, "", "refused", 'said "no"', "a, b", "line\nbreak", "cr\ronly", "crlf\r\n",
+              " spaced ", "ünïcode ✓", "%s %d {}", "\"", ","]  # fmt: skip
+    latencies = [50.0, None, 0.30000000000000004, 1e-05, 1e16, 0.0, 120.0, 107.36597055400621]
+    rows = [
+        row(T0 + i * MINUTE, ok=i % 3 != 0, latency=latencies[i % len(latencies)],
+            error=errors[i % len(errors)])._replace(status_code=None if i % 4 == 0 else 200 + i)
+        for i in range(2 * len(errors))
+    ]  # fmt: skip
+    await ingest(store, rows, agent="us-1")
+    await ingest(store, rows[:5])
+    await ingest(store, [row(T0, check="db")])
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\r\n")
+    async for chunk in store.raw_samples(["web", "db"], T0, FOREVER):
+        writer.writerows(chunk)
+    found, sizes = [], []
+    async for rendered in store.raw_sample_csv_rows(["web", "db"], T0, FOREVER, chunk=7):
+        sizes.append(len(rendered.rows))
+        ts_ms, ok, latency_ms, tails = zip(*rendered.rows, strict=True)
+        found.append(csv_lines(rendered.check, rendered.agent, ts_ms=ts_ms, ok=ok,
+                               latency_ms=latency_ms, tails=tails))  # fmt: skip
+    assert "".join(found) == expected.getvalue()
+    assert sizes == [1, 5, 7, 7, 7, 5]
+    assert [c async for c in store.raw_sample_csv_rows([], T0, FOREVER)] == []

@@ -11,11 +11,25 @@ from slawatch.collector.engine.latency import bucket_range, latency_bucket
 from slawatch.collector.engine.timeline import Run
 from slawatch.collector.samples import SampleRow
 from slawatch.collector.store.postgres.ingest import RUN_COLUMNS, PostgresIngest
-from slawatch.collector.store.records import LastSample, RawSample, SeenAgent, SeenCheck
+from slawatch.collector.store.records import (
+    CsvSampleRows,
+    LastSample,
+    RawSample,
+    SeenAgent,
+    SeenCheck,
+)
 
 DAY_MS = 86_400_000
 _SERIES_OF = "SELECT id FROM series WHERE check_id = ANY($1::text[])"
 _RUN_SELECT = ", ".join(f"r.{column}" for column in RUN_COLUMNS.split(", "))
+_CSV_TAIL = (
+    "',' || interval_ms::text || ',' || coalesce(status_code::text, '') || ',' || CASE"
+    " WHEN error IS NULL THEN ''"
+    " WHEN strpos(error, ',') > 0 OR strpos(error, '\"') > 0 OR strpos(error, chr(13)) > 0"
+    " OR strpos(error, chr(10)) > 0 THEN '\"' || replace(error, '\"', '\"\"') || '\"'"
+    " ELSE error END || chr(13) || chr(10)"
+)
+"""`records.CsvSampleRows`' tail of a line: `,interval_ms,status_code,error` and CRLF."""
 
 
 def _run(row: Sequence[object]) -> Run:
@@ -105,6 +119,34 @@ class PostgresSampleReads(PostgresIngest):
                 )
                 while rows := await cursor.fetch(chunk):
                     yield [(check, agent, *row) for row in rows]
+
+    async def raw_sample_csv_rows(
+        self, checks: Sequence[str], start_ms: int, end_ms: int, *, chunk: int = 20_000
+    ) -> AsyncIterator[CsvSampleRows]:
+        if not checks:
+            return
+        # As `raw_samples`: one snapshot, a server-side cursor per series. The server renders
+        # the tail of each line, in its own process, while this one formats the chunk before.
+        async with (
+            self.pool.acquire() as db,
+            db.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            series = await db.fetch(
+                "SELECT id, check_id, agent FROM series WHERE check_id = ANY($1::text[])"
+                ' ORDER BY check_id COLLATE "C", agent COLLATE "C"',
+                list(checks),
+            )
+            for sid, check, agent in series:
+                cursor = await db.cursor(
+                    f"SELECT ts_ms, ok::int, latency_ms, {_CSV_TAIL}"
+                    " FROM samples WHERE series = $1 AND ts_ms >= $2 AND ts_ms < $3"
+                    " ORDER BY ts_ms",
+                    sid,
+                    start_ms,
+                    end_ms,
+                )
+                while rows := await cursor.fetch(chunk):
+                    yield CsvSampleRows(check, agent, rows)
 
     async def bucket_latencies(
         self, checks: Sequence[str], start_ms: int, end_ms: int, bucket: int

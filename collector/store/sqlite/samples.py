@@ -11,12 +11,26 @@ from typing import cast
 from slawatch.collector.engine.latency import bucket_range, latency_bucket
 from slawatch.collector.engine.timeline import Run
 from slawatch.collector.samples import SampleRow
-from slawatch.collector.store.records import LastSample, RawSample, SeenAgent, SeenCheck
+from slawatch.collector.store.records import (
+    CsvSampleRows,
+    LastSample,
+    RawSample,
+    SeenAgent,
+    SeenCheck,
+)
 from slawatch.collector.store.sqlite.histograms import decode_histogram
 from slawatch.collector.store.sqlite.ingest import SqliteIngest
 from slawatch.collector.store.sqlite.ingest_transaction import run_of
 
 DAY_MS = 86_400_000
+_CSV_TAIL = (
+    "',' || interval_ms || ',' || coalesce(status_code, '') || ',' || CASE"
+    " WHEN error IS NULL THEN ''"
+    " WHEN instr(error, ',') OR instr(error, '\"') OR instr(error, char(13))"
+    " OR instr(error, char(10)) THEN '\"' || replace(error, '\"', '\"\"') || '\"'"
+    " ELSE error END || char(13, 10)"
+)
+"""`records.CsvSampleRows`' tail of a line: `,interval_ms,status_code,error` and CRLF."""
 
 
 def _marks(values: Sequence[object]) -> str:
@@ -100,6 +114,28 @@ class SqliteSampleReads(SqliteIngest):
             ) as cursor:
                 while rows := await cursor.fetchmany(chunk):
                     yield cast(list[RawSample], rows)
+
+    async def raw_sample_csv_rows(
+        self, checks: Sequence[str], start_ms: int, end_ms: int, *, chunk: int = 20_000
+    ) -> AsyncIterator[CsvSampleRows]:
+        if not checks:
+            return
+        async with self.reader.execute(
+            f"SELECT id, check_id, agent FROM series WHERE check_id IN ({_marks(checks)})"
+            " ORDER BY check_id, agent",
+            tuple(checks),
+        ) as cursor:
+            series = await cursor.fetchall()
+        for sid, check, agent in series:
+            async with self.reader.execute(
+                f"SELECT ts_ms, ok, latency_ms, {_CSV_TAIL} FROM samples"
+                " WHERE series = ? AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms",
+                (sid, start_ms, end_ms),
+            ) as cursor:
+                while rows := await cursor.fetchmany(chunk):
+                    yield CsvSampleRows(
+                        check, agent, cast(list[tuple[int, int, float | None, str]], rows)
+                    )
 
     async def bucket_latencies(
         self, checks: Sequence[str], start_ms: int, end_ms: int, bucket: int
