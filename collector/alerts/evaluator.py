@@ -260,11 +260,12 @@ class Evaluator:
             alert = AlertState.from_json(row.state) if row else None
             by_target[target.key].append((key, rule, alert))
             targets[target.key] = target
-        quiet_before = now_ms - self.lookback_ms
         maintenance = set(inputs.maintenance)
         needed = []
         for target in targets.values():
-            if any(alert for _, _, alert in by_target[target.key]) or not (
+            entries = by_target[target.key]
+            quiet_before = now_ms - self.lookback_ms if _flap_rules(entries) else now_ms
+            if any(alert for _, _, alert in entries) or not (
                 target.silenced(maintenance)
                 or all(
                     _quiet(inputs.last_runs.get(c, {}), quiet_before) for c in target.sweep.checks
@@ -274,10 +275,10 @@ class Evaluator:
             elif self.schedule is not None:  # nothing to judge until its inputs change
                 self.schedule.judged(target.key, None)
         silences = Pass(now_ms)
-        self.silences.no_data(silences, inputs.last_runs, inputs.seen, maintenance, open_alerts)
-        self.silences.agent_silent(
-            silences, inputs.last_runs, inputs.seen, maintenance, open_alerts
-        )
+        if self.schedule is None or self.silences.due(
+            now_ms, inputs.touched, inputs.last_runs, open_alerts
+        ):
+            self.silences.sweep(silences, inputs.last_runs, inputs.seen, maintenance, open_alerts)
         return _Plan(check_ids, open_alerts, needed, by_target, silences)
 
     def _changed_targets(
@@ -617,3 +618,11 @@ def _quiet(agents: Mapping[str, Run], before_ms: int) -> bool:
     """No agent's last run is DOWN or began after `before_ms`: the target was UP or UNKNOWN
     throughout since then, with no change."""
     return all(run.ok and run.start_ms <= before_ms for run in agents.values())
+
+
+def _flap_rules(entries: Sequence[Entry]) -> bool:
+    """Whether a rule of these watches for flapping: only such a rule needs the changes of the
+    lookback. Without an open alert, the others decide something only about a target DOWN now
+    (a `down`), and one whose every agent's last run is UP and begun by now is UP or UNKNOWN
+    now (issue 15: a fleet that just started, every check UP, is not judged every pass)."""
+    return any(rule.flapping is not None and rule.sends("flapping") for _, rule, _ in entries)

@@ -50,6 +50,87 @@ class Silences:
     def __init__(self, watch: Watch, started_ms: int) -> None:
         self.watch = watch
         self.started_ms = started_ms
+        self._next_sweep_ms: int | None = None
+        """Nothing can fall silent before this (None: sweep at the next pass); see `due`."""
+        self._swept: frozenset[str] = frozenset()
+        """The checks the last sweep looked at."""
+        self._sweep_next_ms: int | None = None
+
+    def due(
+        self, now_ms: int, touched: Iterable[str], last_runs: LastRuns, open_alerts: OpenAlerts
+    ) -> bool:
+        """Whether a sweep (`no_data`, `agent_silent`) may decide or close anything now (issue
+        15: 20,000 checks are not swept every second to find that none is silent).
+
+        A sweep that finds nothing silent notes the first instant at which, without new
+        samples, a check or an agent could be: its newest sample (push) plus its threshold. New
+        samples only move that later, except where a check's newest sample comes with a shorter
+        interval (a check known only from samples): the checks `touched` since are looked at
+        again here, and a check never swept before means a sweep. An agent that starts pushing
+        after a sweep is silent no sooner than `AGENT_SILENT_MIN_S` later: the next sweep comes
+        by then. A silence told already ends only when its check (agent) is heard from again:
+        a touched one means a sweep; one not told yet (maintenance) means a sweep every pass."""
+        if self._next_sweep_ms is None or now_ms >= self._next_sweep_ms:
+            return True
+        silences = {subject for rule, subject, _ in open_alerts if rule == ALL_RULES}
+        for check_id in touched:
+            if check_id not in self._swept:
+                return True
+            agents = last_runs.get(check_id, {})
+            if silences and (
+                f"check:{check_id}" in silences or any(f"agent:{a}" in silences for a in agents)
+            ):
+                return True  # heard from again: the silence may end
+            deadline = self._deadline_ms(check_id, last_runs.get(check_id, {}))
+            if deadline is not None:
+                self._next_sweep_ms = min(self._next_sweep_ms, deadline)
+        return now_ms >= self._next_sweep_ms
+
+    def sweep(
+        self,
+        work: Pass,
+        last_runs: LastRuns,
+        seen: Iterable[SeenAgent],
+        maintenance: set[str],
+        open_alerts: OpenAlerts,
+    ) -> None:
+        """`no_data` and `agent_silent`, noting when the next sweep is `due`."""
+        seen = list(seen)
+        self._sweep_next_ms = work.now_ms + ms(AGENT_SILENT_MIN_S)
+        self.no_data(work, last_runs, seen, maintenance, open_alerts)
+        self.agent_silent(work, last_runs, seen, maintenance, open_alerts)
+        self._swept = frozenset(last_runs)
+        self._next_sweep_ms = self._sweep_next_ms
+
+    def _quiet_until(self, deadline_ms: int | None) -> None:
+        """Something of the sweep under way falls silent at `deadline_ms` (None: is now)."""
+        if self._sweep_next_ms is not None:
+            self._sweep_next_ms = (
+                None if deadline_ms is None else min(self._sweep_next_ms, deadline_ms)
+            )
+
+    def _threshold(self, check_id: str, agents: Mapping[str, Run]) -> tuple[float, float] | None:
+        """(`no_data` threshold, interval) of a check, in seconds; None: no `no_data` for it."""
+        if not self.watch.channels_for(check_id, NO_DATA):
+            return None
+        configured = self.watch.checks.get(check_id)
+        if configured is not None:
+            threshold_s, interval_s = configured.no_data, configured.interval
+        else:
+            newest = max(agents.values(), key=lambda run: run.last_ts_ms)
+            interval_s = newest.last_interval_ms / 1000
+            threshold_s = 2 * interval_s
+        return None if threshold_s is None else (threshold_s, interval_s)
+
+    def _deadline_ms(self, check_id: str, agents: Mapping[str, Run]) -> int | None:
+        """When the check falls silent without new samples (None: never)."""
+        if not agents and check_id not in self.watch.checks:
+            return None
+        found = self._threshold(check_id, agents)
+        if found is None:
+            return None
+        last_ms = max((run.last_ts_ms for run in agents.values()), default=0)
+        return max(last_ms, self.started_ms) + ms(found[0])
 
     def silent(self, now_ms: int, last_ms: int | None, threshold_ms: int, *, back: bool) -> bool:
         """Nothing since `last_ms` (None: ever) for `threshold_ms`, counted from the
@@ -77,29 +158,26 @@ class Silences:
         newest_of_agent = _newest_sample_of_agents(last_runs)
         silent: set[str] = set()
         for check_id in self.watch.check_ids(last_runs):
-            channels = self.watch.channels_for(check_id, NO_DATA)
-            if not channels:
+            agents = last_runs.get(check_id, {})
+            found = self._threshold(check_id, agents)
+            if found is None:
                 continue
+            threshold_s, interval_s = found
+            channels = self.watch.channels_for(check_id, NO_DATA)
             target = self.watch.check_target(check_id)
             configured = self.watch.checks.get(check_id)
-            agents = last_runs.get(check_id, {})
             newest = max(agents.values(), key=lambda run: run.last_ts_ms, default=None)
-            if configured is not None:
-                threshold_s, interval_s = configured.no_data, configured.interval
-            else:
-                assert newest is not None
-                interval_s = newest.last_interval_ms / 1000
-                threshold_s = 2 * interval_s
-            if threshold_s is None:
-                continue
             last_ms = newest.last_ts_ms if newest else None
             back = bool(agents) and self.back(pushes.get(agent) for agent in agents)
             if not self.silent(now_ms, last_ms, ms(threshold_s), back=back):
+                self._quiet_until(max(last_ms or 0, self.started_ms) + ms(threshold_s))
                 continue
             silent.add(target.key)
-            if target.silenced(maintenance) or not _opens_silence(
-                work, open_alerts, (target.key, NO_DATA), {"last_ms": last_ms}
-            ):
+            if target.silenced(maintenance):
+                if (ALL_RULES, target.key, NO_DATA) not in open_alerts:
+                    self._quiet_until(None)  # told when the maintenance ends: look every pass
+                continue
+            if not _opens_silence(work, open_alerts, (target.key, NO_DATA), {"last_ms": last_ms}):
                 continue
             expected = sorted(agents) or list(configured.agents or () if configured else ())
             behind = _clocks_behind(sorted(agents), pushes, newest_of_agent, now_ms, threshold_s)
@@ -142,6 +220,7 @@ class Silences:
             threshold_ms = max(2 * shortest_ms, ms(AGENT_SILENT_MIN_S))
             back = self.back([agent.last_push_ms])
             if not self.silent(now_ms, agent.last_push_ms, threshold_ms, back=back):
+                self._quiet_until(max(agent.last_push_ms, self.started_ms) + threshold_ms)
                 continue
             channels = tuple(
                 dict.fromkeys(
@@ -153,6 +232,8 @@ class Silences:
             subject = f"agent:{agent.id}"
             silent.add(subject)
             if all(self.watch.check_target(c).silenced(maintenance) for c in checks):
+                if (ALL_RULES, subject, AGENT_SILENT) not in open_alerts:
+                    self._quiet_until(None)
                 continue
             if not _opens_silence(
                 work, open_alerts, (subject, AGENT_SILENT), {"last_push_ms": agent.last_push_ms}
