@@ -48,6 +48,7 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,7 +115,7 @@ class _Inputs:
 class _Plan:
     """What a pass judges (`Evaluator._plan`), and the silences it found."""
 
-    check_ids: Sequence[str]
+    check_ids: AbstractSet[str]
     open_alerts: Mapping[tuple[str, str, str], OpenAlert]
     needed: Sequence[Target]
     """The targets to judge now."""
@@ -239,6 +240,7 @@ class Evaluator:
         now_ms = inputs.now_ms
         open_alerts = {(a.rule, a.subject, a.topic): a for a in inputs.open_alerts}
         check_ids = self.watch.check_ids(inputs.last_runs)
+        known = self.watch.check_id_set(inputs.last_runs)
         changed = None
         if self.schedule is not None:
             changed = self.schedule.changes(
@@ -252,7 +254,7 @@ class Evaluator:
         if changed is None:
             watched = self.watch.targets(check_ids)
         else:
-            watched = self._changed_targets(check_ids, *changed)
+            watched = self._changed_targets(known, *changed)
         by_target: dict[str, list[Entry]] = defaultdict(list)
         targets: dict[str, Target] = {}
         for key, rule, target in watched:
@@ -276,16 +278,15 @@ class Evaluator:
                 self.schedule.judged(target.key, None)
         silences = Pass(now_ms)
         if self.schedule is None or self.silences.due(
-            now_ms, inputs.touched, inputs.last_runs, open_alerts
+            now_ms, inputs.touched, inputs.last_runs, open_alerts, inputs.seen
         ):
             self.silences.sweep(silences, inputs.last_runs, inputs.seen, maintenance, open_alerts)
-        return _Plan(check_ids, open_alerts, needed, by_target, silences)
+        return _Plan(known, open_alerts, needed, by_target, silences)
 
     def _changed_targets(
-        self, check_ids: Sequence[str], checks: set[str], keys: set[str]
+        self, known: AbstractSet[str], checks: set[str], keys: set[str]
     ) -> list[tuple[str, AlertRule, Target]]:
         """The watched (rule key, rule, target) whose checks changed or whose key is in `keys`."""
-        known = set(check_ids)
         due = {c for c in checks if c in known}
         due.update(k[len("check:") :] for k in keys if k.startswith("check:"))
         return [
@@ -581,11 +582,10 @@ class Evaluator:
     def _close_orphans(
         self,
         work: Pass,
-        check_ids: Sequence[str],
+        known: AbstractSet[str],
         open_alerts: Mapping[tuple[str, str, str], OpenAlert],
     ) -> None:
         """Open alerts whose rule or target is no longer configured close without a message."""
-        known = set(check_ids)
         for rule, subject, topic in open_alerts:
             if rule != ALL_RULES and not self.watch.watches(rule, subject, known):
                 work.closed.append((rule, subject, topic))

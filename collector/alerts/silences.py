@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 
 from slawatch.collector.alerts.events import AgentClock, AgentSilent, NoData
 from slawatch.collector.alerts.outbox import Decision, Pass, ms
+from slawatch.collector.alerts.sweeps import SweepSchedule
 from slawatch.collector.alerts.targets import Watch
 from slawatch.collector.engine.timeline import Run
 from slawatch.collector.store import OpenAlert, SeenAgent
@@ -50,41 +51,27 @@ class Silences:
     def __init__(self, watch: Watch, started_ms: int) -> None:
         self.watch = watch
         self.started_ms = started_ms
-        self._next_sweep_ms: int | None = None
-        """Nothing can fall silent before this (None: sweep at the next pass); see `due`."""
-        self._swept: frozenset[str] = frozenset()
-        """The checks the last sweep looked at."""
-        self._sweep_next_ms: int | None = None
+        self.sweeps = SweepSchedule()
 
     def due(
-        self, now_ms: int, touched: Iterable[str], last_runs: LastRuns, open_alerts: OpenAlerts
+        self,
+        now_ms: int,
+        touched: Iterable[str],
+        last_runs: LastRuns,
+        open_alerts: OpenAlerts,
+        seen: Iterable[SeenAgent],
     ) -> bool:
-        """Whether a sweep (`no_data`, `agent_silent`) may decide or close anything now (issue
-        15: 20,000 checks are not swept every second to find that none is silent).
-
-        A sweep that finds nothing silent notes the first instant at which, without new
-        samples, a check or an agent could be: its newest sample (push) plus its threshold. New
-        samples only move that later, except where a check's newest sample comes with a shorter
-        interval (a check known only from samples): the checks `touched` since are looked at
-        again here, and a check never swept before means a sweep. An agent that starts pushing
-        after a sweep is silent no sooner than `AGENT_SILENT_MIN_S` later: the next sweep comes
-        by then. A silence told already ends only when its check (agent) is heard from again:
-        a touched one means a sweep; one not told yet (maintenance) means a sweep every pass."""
-        if self._next_sweep_ms is None or now_ms >= self._next_sweep_ms:
-            return True
-        silences = {subject for rule, subject, _ in open_alerts if rule == ALL_RULES}
-        for check_id in touched:
-            if check_id not in self._swept:
-                return True
-            agents = last_runs.get(check_id, {})
-            if silences and (
-                f"check:{check_id}" in silences or any(f"agent:{a}" in silences for a in agents)
-            ):
-                return True  # heard from again: the silence may end
-            deadline = self._deadline_ms(check_id, last_runs.get(check_id, {}))
-            if deadline is not None:
-                self._next_sweep_ms = min(self._next_sweep_ms, deadline)
-        return now_ms >= self._next_sweep_ms
+        """Whether a `sweep` may decide or close anything now (`sweeps`)."""
+        return self.sweeps.due(
+            now_ms,
+            touched=touched,
+            last_runs=last_runs,
+            open_alerts=open_alerts,
+            seen=seen,
+            started_ms=self.started_ms,
+            check_instant=lambda check: self._deadline_ms(check, last_runs.get(check, {})),
+            agent_threshold=_agent_threshold_ms,
+        )
 
     def sweep(
         self,
@@ -94,20 +81,12 @@ class Silences:
         maintenance: set[str],
         open_alerts: OpenAlerts,
     ) -> None:
-        """`no_data` and `agent_silent`, noting when the next sweep is `due`."""
+        """`no_data` and `agent_silent`, noting when the next sweep is due."""
         seen = list(seen)
-        self._sweep_next_ms = work.now_ms + ms(AGENT_SILENT_MIN_S)
+        self.sweeps.begin(work.now_ms)
         self.no_data(work, last_runs, seen, maintenance, open_alerts)
         self.agent_silent(work, last_runs, seen, maintenance, open_alerts)
-        self._swept = frozenset(last_runs)
-        self._next_sweep_ms = self._sweep_next_ms
-
-    def _quiet_until(self, deadline_ms: int | None) -> None:
-        """Something of the sweep under way falls silent at `deadline_ms` (None: is now)."""
-        if self._sweep_next_ms is not None:
-            self._sweep_next_ms = (
-                None if deadline_ms is None else min(self._sweep_next_ms, deadline_ms)
-            )
+        self.sweeps.end(last_runs)
 
     def _threshold(self, check_id: str, agents: Mapping[str, Run]) -> tuple[float, float] | None:
         """(`no_data` threshold, interval) of a check, in seconds; None: no `no_data` for it."""
@@ -123,14 +102,24 @@ class Silences:
         return None if threshold_s is None else (threshold_s, interval_s)
 
     def _deadline_ms(self, check_id: str, agents: Mapping[str, Run]) -> int | None:
-        """When the check falls silent without new samples (None: never)."""
-        if not agents and check_id not in self.watch.checks:
+        """When the check falls silent without new samples (None: never); `_threshold`'s
+        arithmetic inlined, as every pass asks it of each check touched."""
+        if not self.watch.channels_for(check_id, NO_DATA):
             return None
-        found = self._threshold(check_id, agents)
-        if found is None:
+        last_ms, interval_ms = 0, 0
+        for run in agents.values():
+            if run.last_ts_ms > last_ms:
+                last_ms, interval_ms = run.last_ts_ms, run.last_interval_ms
+        configured = self.watch.checks.get(check_id)
+        if configured is not None:
+            if configured.no_data is None:
+                return None
+            threshold_ms = ms(configured.no_data)
+        elif not agents:
             return None
-        last_ms = max((run.last_ts_ms for run in agents.values()), default=0)
-        return max(last_ms, self.started_ms) + ms(found[0])
+        else:
+            threshold_ms = ms(2 * (interval_ms / 1000))
+        return max(last_ms, self.started_ms) + threshold_ms
 
     def silent(self, now_ms: int, last_ms: int | None, threshold_ms: int, *, back: bool) -> bool:
         """Nothing since `last_ms` (None: ever) for `threshold_ms`, counted from the
@@ -170,12 +159,14 @@ class Silences:
             last_ms = newest.last_ts_ms if newest else None
             back = bool(agents) and self.back(pushes.get(agent) for agent in agents)
             if not self.silent(now_ms, last_ms, ms(threshold_s), back=back):
-                self._quiet_until(max(last_ms or 0, self.started_ms) + ms(threshold_s))
+                self.sweeps.check_quiet_until(
+                    check_id, max(last_ms or 0, self.started_ms) + ms(threshold_s)
+                )
                 continue
             silent.add(target.key)
             if target.silenced(maintenance):
                 if (ALL_RULES, target.key, NO_DATA) not in open_alerts:
-                    self._quiet_until(None)  # told when the maintenance ends: look every pass
+                    self.sweeps.silent_untold()  # told when the maintenance ends
                 continue
             if not _opens_silence(work, open_alerts, (target.key, NO_DATA), {"last_ms": last_ms}):
                 continue
@@ -217,10 +208,10 @@ class Silences:
             if not checks:
                 continue
             shortest_ms = min(run.last_interval_ms for run in checks.values())
-            threshold_ms = max(2 * shortest_ms, ms(AGENT_SILENT_MIN_S))
+            threshold_ms = _agent_threshold_ms(shortest_ms)
             back = self.back([agent.last_push_ms])
             if not self.silent(now_ms, agent.last_push_ms, threshold_ms, back=back):
-                self._quiet_until(max(agent.last_push_ms, self.started_ms) + threshold_ms)
+                self.sweeps.agent_quiet(agent.id, threshold_ms)
                 continue
             channels = tuple(
                 dict.fromkeys(
@@ -233,7 +224,7 @@ class Silences:
             silent.add(subject)
             if all(self.watch.check_target(c).silenced(maintenance) for c in checks):
                 if (ALL_RULES, subject, AGENT_SILENT) not in open_alerts:
-                    self._quiet_until(None)
+                    self.sweeps.silent_untold()
                 continue
             if not _opens_silence(
                 work, open_alerts, (subject, AGENT_SILENT), {"last_push_ms": agent.last_push_ms}
@@ -249,6 +240,11 @@ class Silences:
             key = (subject, AGENT_SILENT, agent.last_push_ms)
             work.decisions.append(Decision(event, key, channels, subject, agent.last_push_ms))
         _close_silences(work, open_alerts, AGENT_SILENT, silent)
+
+
+def _agent_threshold_ms(shortest_interval_ms: int) -> int:
+    """An agent is silent after twice its shortest check interval, a minute at least."""
+    return max(2 * shortest_interval_ms, ms(AGENT_SILENT_MIN_S))
 
 
 def _newest_sample_of_agents(last_runs: LastRuns) -> dict[str, int]:
