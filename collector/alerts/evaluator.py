@@ -153,10 +153,13 @@ class Evaluator:
         self.lookback_ms = ms(max([LOOKBACK_MIN_S, *windows]))
         self.schedule = Schedule() if incremental else None
 
-    def touch(self, checks: Iterable[str]) -> None:
-        """These checks got new samples (the collector's ingest says so)."""
+    def touch(
+        self, checks: Iterable[str], oldest: Mapping[tuple[str, str], int] | None = None
+    ) -> None:
+        """These checks got new samples (the collector's ingest says so); `oldest`: (check,
+        agent) → the oldest sample of them, when known (`Schedule.touch`)."""
         if self.schedule is not None:
-            self.schedule.touch(checks)
+            self.schedule.touch(checks, oldest)
 
     async def evaluate(self, *, budgets: bool | None = None) -> AlertChanges:
         """Judge every target now (incremental: those whose inputs changed or whose time
@@ -284,9 +287,10 @@ class Evaluator:
         return _Plan(known, open_alerts, needed, by_target, silences)
 
     def _changed_targets(
-        self, known: AbstractSet[str], checks: set[str], keys: set[str]
+        self, known: AbstractSet[str], checks: set[str], keys: set[str], extended: set[str]
     ) -> list[tuple[str, AlertRule, Target]]:
-        """The watched (rule key, rule, target) whose checks changed or whose key is in `keys`."""
+        """The watched (rule key, rule, target) whose checks changed or whose key is in `keys`;
+        SLA targets also when a check of theirs was only `extended` (`Schedule.changes`)."""
         due = {c for c in checks if c in known}
         due.update(k[len("check:") :] for k in keys if k.startswith("check:"))
         return [
@@ -295,6 +299,7 @@ class Evaluator:
             if target.subject.kind == "check"
             or target.key in keys
             or not checks.isdisjoint(target.sweep.checks)
+            or (target.subject.kind == "sla" and not extended.isdisjoint(target.sweep.checks))
         ]
 
     async def _state_alerts(
@@ -438,7 +443,9 @@ class Evaluator:
             self.schedule.judged(target.key, now_ms)
             return
         mine = {c: runs[c] for c in target.sweep.checks if c in runs}
-        self.schedule.judged(target.key, next_look_ms(mine, facts, alerts, now_ms))
+        look_at_ms, others_ms = next_look_ms(mine, facts, alerts, now_ms)
+        own = target.subject.kind == "check"  # SLA targets: judged whenever a check changes
+        self.schedule.judged(target.key, look_at_ms, others_ms if own else None)
 
     async def _target_facts(
         self,
