@@ -118,10 +118,10 @@ class Schedule:
         }
         checks -= extended
         for check in extended:
-            key = f"check:{check}"
-            others = self._others.get(key)
+            target = f"check:{check}"
+            others = self._others.get(target)
             if others is not None:
-                self._look_at[key] = min(others, _ends_look_ms(last_runs[check], now_ms))
+                self._look_at[target] = min(others, _ends_look_ms(last_runs[check], now_ms))
         targets = {key for key, at_ms in self._look_at.items() if at_ms <= now_ms}
         for key in previous_open.keys() ^ self._open.keys():
             targets.add(key[1])

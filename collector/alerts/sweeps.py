@@ -107,11 +107,11 @@ class SweepSchedule:
                 self._note(check_id, at_ms)
                 if at_ms <= now_ms:
                     return True
-        for agent in seen:
-            threshold_ms = self._agents.get(agent.id)
-            if threshold_ms is None or f"agent:{agent.id}" in told:
+        for pushing in seen:
+            threshold_ms = self._agents.get(pushing.id)
+            if threshold_ms is None or f"agent:{pushing.id}" in told:
                 continue
-            if max(agent.last_push_ms, started_ms) + threshold_ms <= now_ms:
+            if max(pushing.last_push_ms, started_ms) + threshold_ms <= now_ms:
                 return True
         return False
 

@@ -63,7 +63,8 @@ class Watch:
     def check_ids(self, last_runs: Mapping[str, object]) -> Sequence[str]:
         """The configured checks and those seen in samples, sorted (kept while the checks seen
         stay the same: every pass asks, and a fleet's checks seldom change)."""
-        if self._seen != last_runs.keys():
+        seen = self._seen
+        if seen is None or len(seen) != len(last_runs) or not seen.issuperset(last_runs):
             self._seen = frozenset(last_runs)
             self._check_ids = tuple(sorted(self.checks.keys() | self._seen))
             self._check_id_set = frozenset(self._check_ids)
