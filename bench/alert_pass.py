@@ -80,8 +80,8 @@ class Clock:
         return self.now
 
 
-async def on_the_loop(function: Callable[..., _T], /, *args: Any) -> _T:
-    return function(*args)
+async def on_the_loop(function: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+    return function(*args, **kwargs)
 
 
 class Stalls:
@@ -137,9 +137,11 @@ async def run(args: argparse.Namespace) -> dict[str, list[tuple[float, float, fl
                         await store.ingest(f"agent-{agent:04d}", batch, labels=None,
                                            now_ms=round(ts * 1000))  # fmt: skip
                 clock.now = ts + 0.5
+                touched = {(f"a{a:04d}-c{c:02d}", f"agent-{a:04d}"): round(ts * 1000)
+                           for a in agents for c in range(args.checks)}  # fmt: skip
                 for variant, judge in judges.items():
-                    judge.touch(f"a{a:04d}-c{c:02d}" for a in agents
-                                for c in range(args.checks))  # fmt: skip
+                    # as the collector's ingest tells it: the checks, and their oldest samples
+                    judge.touch({check for check, _ in touched}, touched)
                     saved = evaluator_module.asyncio
                     if variant == "before":
                         evaluator_module.asyncio = SimpleNamespace(to_thread=on_the_loop)  # type: ignore[assignment]

@@ -48,6 +48,7 @@ import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,7 +115,7 @@ class _Inputs:
 class _Plan:
     """What a pass judges (`Evaluator._plan`), and the silences it found."""
 
-    check_ids: Sequence[str]
+    check_ids: AbstractSet[str]
     open_alerts: Mapping[tuple[str, str, str], OpenAlert]
     needed: Sequence[Target]
     """The targets to judge now."""
@@ -152,10 +153,13 @@ class Evaluator:
         self.lookback_ms = ms(max([LOOKBACK_MIN_S, *windows]))
         self.schedule = Schedule() if incremental else None
 
-    def touch(self, checks: Iterable[str]) -> None:
-        """These checks got new samples (the collector's ingest says so)."""
+    def touch(
+        self, checks: Iterable[str], oldest: Mapping[tuple[str, str], int] | None = None
+    ) -> None:
+        """These checks got new samples (the collector's ingest says so); `oldest`: (check,
+        agent) → the oldest sample of them, when known (`Schedule.touch`)."""
         if self.schedule is not None:
-            self.schedule.touch(checks)
+            self.schedule.touch(checks, oldest)
 
     async def evaluate(self, *, budgets: bool | None = None) -> AlertChanges:
         """Judge every target now (incremental: those whose inputs changed or whose time
@@ -239,6 +243,7 @@ class Evaluator:
         now_ms = inputs.now_ms
         open_alerts = {(a.rule, a.subject, a.topic): a for a in inputs.open_alerts}
         check_ids = self.watch.check_ids(inputs.last_runs)
+        known = self.watch.check_id_set(inputs.last_runs)
         changed = None
         if self.schedule is not None:
             changed = self.schedule.changes(
@@ -252,7 +257,7 @@ class Evaluator:
         if changed is None:
             watched = self.watch.targets(check_ids)
         else:
-            watched = self._changed_targets(check_ids, *changed)
+            watched = self._changed_targets(known, *changed)
         by_target: dict[str, list[Entry]] = defaultdict(list)
         targets: dict[str, Target] = {}
         for key, rule, target in watched:
@@ -260,11 +265,12 @@ class Evaluator:
             alert = AlertState.from_json(row.state) if row else None
             by_target[target.key].append((key, rule, alert))
             targets[target.key] = target
-        quiet_before = now_ms - self.lookback_ms
         maintenance = set(inputs.maintenance)
         needed = []
         for target in targets.values():
-            if any(alert for _, _, alert in by_target[target.key]) or not (
+            entries = by_target[target.key]
+            quiet_before = now_ms - self.lookback_ms if _flap_rules(entries) else now_ms
+            if any(alert for _, _, alert in entries) or not (
                 target.silenced(maintenance)
                 or all(
                     _quiet(inputs.last_runs.get(c, {}), quiet_before) for c in target.sweep.checks
@@ -274,17 +280,17 @@ class Evaluator:
             elif self.schedule is not None:  # nothing to judge until its inputs change
                 self.schedule.judged(target.key, None)
         silences = Pass(now_ms)
-        self.silences.no_data(silences, inputs.last_runs, inputs.seen, maintenance, open_alerts)
-        self.silences.agent_silent(
-            silences, inputs.last_runs, inputs.seen, maintenance, open_alerts
-        )
-        return _Plan(check_ids, open_alerts, needed, by_target, silences)
+        if self.schedule is None or self.silences.due(
+            now_ms, inputs.touched, inputs.last_runs, open_alerts, inputs.seen
+        ):
+            self.silences.sweep(silences, inputs.last_runs, inputs.seen, maintenance, open_alerts)
+        return _Plan(known, open_alerts, needed, by_target, silences)
 
     def _changed_targets(
-        self, check_ids: Sequence[str], checks: set[str], keys: set[str]
+        self, known: AbstractSet[str], checks: set[str], keys: set[str], extended: set[str]
     ) -> list[tuple[str, AlertRule, Target]]:
-        """The watched (rule key, rule, target) whose checks changed or whose key is in `keys`."""
-        known = set(check_ids)
+        """The watched (rule key, rule, target) whose checks changed or whose key is in `keys`;
+        SLA targets also when a check of theirs was only `extended` (`Schedule.changes`)."""
         due = {c for c in checks if c in known}
         due.update(k[len("check:") :] for k in keys if k.startswith("check:"))
         return [
@@ -293,6 +299,7 @@ class Evaluator:
             if target.subject.kind == "check"
             or target.key in keys
             or not checks.isdisjoint(target.sweep.checks)
+            or (target.subject.kind == "sla" and not extended.isdisjoint(target.sweep.checks))
         ]
 
     async def _state_alerts(
@@ -436,7 +443,9 @@ class Evaluator:
             self.schedule.judged(target.key, now_ms)
             return
         mine = {c: runs[c] for c in target.sweep.checks if c in runs}
-        self.schedule.judged(target.key, next_look_ms(mine, facts, alerts, now_ms))
+        look_at_ms, others_ms = next_look_ms(mine, facts, alerts, now_ms)
+        own = target.subject.kind == "check"  # SLA targets: judged whenever a check changes
+        self.schedule.judged(target.key, look_at_ms, others_ms if own else None)
 
     async def _target_facts(
         self,
@@ -580,11 +589,10 @@ class Evaluator:
     def _close_orphans(
         self,
         work: Pass,
-        check_ids: Sequence[str],
+        known: AbstractSet[str],
         open_alerts: Mapping[tuple[str, str, str], OpenAlert],
     ) -> None:
         """Open alerts whose rule or target is no longer configured close without a message."""
-        known = set(check_ids)
         for rule, subject, topic in open_alerts:
             if rule != ALL_RULES and not self.watch.watches(rule, subject, known):
                 work.closed.append((rule, subject, topic))
@@ -617,3 +625,11 @@ def _quiet(agents: Mapping[str, Run], before_ms: int) -> bool:
     """No agent's last run is DOWN or began after `before_ms`: the target was UP or UNKNOWN
     throughout since then, with no change."""
     return all(run.ok and run.start_ms <= before_ms for run in agents.values())
+
+
+def _flap_rules(entries: Sequence[Entry]) -> bool:
+    """Whether a rule of these watches for flapping: only such a rule needs the changes of the
+    lookback. Without an open alert, the others decide something only about a target DOWN now
+    (a `down`), and one whose every agent's last run is UP and begun by now is UP or UNKNOWN
+    now (issue 15: a fleet that just started, every check UP, is not judged every pass)."""
+    return any(rule.flapping is not None and rule.sends("flapping") for _, rule, _ in entries)

@@ -15,7 +15,10 @@ its open alerts, the maintenance in force, and the clock. Between passes:
   change leaving the window or the settle time passing. A target is judged again at the first
   of them, and at the latest `LOOK_AGAIN_S` after it was last judged.
 So a pass judges the changed and the due targets and leaves the others as a full pass would
-leave them: judging them would decide nothing.
+leave them: judging them would decide nothing. A check whose runs only grew by newer samples
+(same start, state and error: an UP check being probed) changes nothing of its own target but
+the ends of those runs, which move later: its target is judged when its other instants come,
+not on every push (`Schedule.changes`; the ingest tells each check's oldest new sample).
 """
 
 from __future__ import annotations
@@ -45,19 +48,39 @@ class Schedule:
 
     def __init__(self) -> None:
         self._touched: set[str] = set()
+        self._oldest: dict[tuple[str, str], int] = {}
+        """(check, agent) → the oldest sample touched since the last `take_touched`."""
+        self._unsaid: set[str] = set()
+        """Checks touched without saying what samples they got."""
+        self._taken: tuple[dict[tuple[str, str], int], set[str]] = ({}, set())
         self._look_at: dict[str, int] = {}
         """Target key → when to judge it again without a change; absent: when it changes."""
+        self._others: dict[str, int] = {}
+        """Check target key → its `_look_at` but for the ends of its agents' last runs."""
         self._last_runs: Mapping[str, Mapping[str, Run]] | None = None
         self._open: dict[tuple[str, str, str], str] | None = None
         self._maintenance: frozenset[str] | None = None
 
-    def touch(self, checks: Iterable[str]) -> None:
-        """These checks got new samples."""
-        self._touched.update(checks)
+    def touch(
+        self, checks: Iterable[str], oldest: Mapping[tuple[str, str], int] | None = None
+    ) -> None:
+        """These checks got new samples; `oldest`: (check, agent) → the oldest of them, when
+        known (a check whose runs only grew by newer samples need not be judged again)."""
+        checks = set(checks)
+        self._touched |= checks
+        if oldest is None:
+            self._unsaid |= checks
+            return
+        for key, ts_ms in oldest.items():
+            known = self._oldest.get(key)
+            if known is None or ts_ms < known:
+                self._oldest[key] = ts_ms
 
     def take_touched(self) -> set[str]:
         """The checks touched since the last call (on the event loop, where `touch` is)."""
         touched, self._touched = self._touched, set()
+        self._taken = (self._oldest, self._unsaid)
+        self._oldest, self._unsaid = {}, set()
         return touched
 
     def changes(
@@ -67,10 +90,14 @@ class Schedule:
         open_alerts: Iterable[OpenAlert],
         maintenance: frozenset[str],
         now_ms: int,
-    ) -> tuple[set[str], set[str]] | None:
-        """(changed checks, target keys changed or due) since the last call (`touched`: the
-        checks the ingest touched meanwhile); None: judge every target (the first pass, or
-        maintenance changed). The caller judges them, then records each with `judged`."""
+    ) -> tuple[set[str], set[str], set[str]] | None:
+        """(changed checks, target keys changed or due, checks only extended) since the last
+        call (`touched`: the checks the ingest touched meanwhile); None: judge every target (the
+        first pass, or maintenance changed). The caller judges them, then records each with
+        `judged`. A check whose every agent's last run only grew by samples newer than it
+        held (same start, state and error, begun by now) is only extended: its own target
+        decides nothing new (its instants, but for those runs' ends, which moved, are kept), so
+        it is judged only when one of them comes; SLA targets are judged (`_changed_targets`)."""
         previous_runs, self._last_runs = self._last_runs, last_runs
         previous_open = self._open
         self._open = {(a.rule, a.subject, a.topic): a.state for a in open_alerts}
@@ -82,13 +109,26 @@ class Schedule:
         checks.update(
             check for check, agents in last_runs.items() if previous_runs.get(check) != agents
         )
+        oldest, unsaid = self._taken
+        extended = {
+            check
+            for check in checks
+            if check not in unsaid
+            and _extended(check, previous_runs.get(check), last_runs[check], oldest, now_ms)
+        }
+        checks -= extended
+        for check in extended:
+            target = f"check:{check}"
+            others = self._others.get(target)
+            if others is not None:
+                self._look_at[target] = min(others, _ends_look_ms(last_runs[check], now_ms))
         targets = {key for key, at_ms in self._look_at.items() if at_ms <= now_ms}
         for key in previous_open.keys() ^ self._open.keys():
             targets.add(key[1])
         for key, state in self._open.items():
             if previous_open.get(key, state) != state:
                 targets.add(key[1])
-        return checks, targets
+        return checks, targets, extended
 
     def committed(
         self, opened: Iterable[OpenAlert], closed: Iterable[tuple[str, str, str]]
@@ -101,11 +141,52 @@ class Schedule:
         for key in closed:
             self._open.pop(key, None)
 
-    def judged(self, target: str, look_at_ms: int | None) -> None:
+    def judged(self, target: str, look_at_ms: int | None, others_ms: int | None = None) -> None:
+        """`target` judged: look at it again at `look_at_ms` (None: when it changes);
+        `others_ms`: the same but for the ends of its agents' last runs (check targets)."""
         if look_at_ms is None:
             self._look_at.pop(target, None)
         else:
             self._look_at[target] = look_at_ms
+        if others_ms is None:
+            self._others.pop(target, None)
+        else:
+            self._others[target] = others_ms
+
+
+def _extended(
+    check: str,
+    before: Mapping[str, Run] | None,
+    now: Mapping[str, Run],
+    oldest: Mapping[tuple[str, str], int],
+    now_ms: int,
+) -> bool:
+    """Whether the check's last runs only grew, by samples newer than they held, since
+    `before` (see `Schedule.changes`)."""
+    if before is None or before.keys() != now.keys():
+        return False
+    for agent, run in now.items():
+        was = before[agent]
+        if run == was:
+            continue
+        first_new = oldest.get((check, agent))
+        if (
+            first_new is None
+            or first_new <= was.last_ts_ms
+            or run.start_ms != was.start_ms
+            or run.ok != was.ok
+            or run.error != was.error
+            or run.start_ms > now_ms
+        ):
+            return False
+    return True
+
+
+def _ends_look_ms(agents: Mapping[str, Run], now_ms: int) -> int:
+    """The first instant after `now_ms` at which one of these runs' coverage ends (each taken
+    with the next millisecond, as in `next_look_ms`); far away if none."""
+    found = [at for run in agents.values() for at in (run.end_ms, run.end_ms + 1) if at > now_ms]
+    return min(found, default=now_ms + _ms(LOOK_AGAIN_S))
 
 
 def next_look_ms(
@@ -113,17 +194,21 @@ def next_look_ms(
     facts: Facts,
     alerts: Sequence[tuple[AlertRule, AlertState | None]],
     now_ms: int,
-) -> int:
+) -> tuple[int, int]:
     """The first instant after `now_ms` at which the clock alone may change the judgement of a
     target whose runs (those read, future ones included), facts and open alerts (after this
-    judgement, per rule) are these (see the module). Each instant is taken with the next
-    millisecond: some conditions hold from an instant on, others only past it."""
+    judgement, per rule) are these (see the module), and the first such instant but for the
+    ends of each agent's last run (see `Schedule.changes`). Each instant is taken with the
+    next millisecond: some conditions hold from an instant on, others only past it."""
     instants: list[int] = [now_ms + _ms(LOOK_AGAIN_S)]
+    ends: list[int] = []
     for agents in runs.values():
         for agent_runs in agents.values():
             for run in agent_runs:
                 instants.append(run.start_ms)
                 instants.append(run.end_ms)
+            if agent_runs:
+                ends.append(instants.pop())
     last = facts.segments[-1] if facts.segments else None
     for rule, alert in alerts:
         instants.append(facts.since_ms + _ms(rule.after))
@@ -136,4 +221,8 @@ def next_look_ms(
                 instants.append(change + settle)
         if alert is not None and rule.repeat > 0:
             instants.append(alert.last_sent_ms + _ms(rule.repeat))
-    return min(at for instant in instants for at in (instant, instant + 1) if at > now_ms)
+    others = min(at for instant in instants for at in (instant, instant + 1) if at > now_ms)
+    first_end = min(
+        (at for instant in ends for at in (instant, instant + 1) if at > now_ms), default=others
+    )
+    return min(others, first_end), others

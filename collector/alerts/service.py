@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 
 import aiohttp
 import structlog
@@ -83,10 +83,13 @@ class AlertService:
     def enabled(self) -> bool:
         return bool(self.outbox.alerts.channels)
 
-    def poke(self, checks: Iterable[str] = ()) -> None:
-        """Evaluate soon: new samples of `checks` arrived."""
+    def poke(
+        self, checks: Iterable[str] = (), oldest: Mapping[tuple[str, str], int] | None = None
+    ) -> None:
+        """Evaluate soon: new samples of `checks` arrived (`oldest`: (check, agent) → the
+        oldest of them, when known)."""
         if self.enabled:  # else no pass ever takes them
-            self.evaluator.touch(checks)
+            self.evaluator.touch(checks, oldest)
         self._wake.set()
 
     async def reload(self, config: Config) -> int:
@@ -247,7 +250,19 @@ async def _service_context(app: web.Application) -> AsyncIterator[None]:
 
 async def _on_ingest(app: web.Application, batch: Batch, result: IngestResult) -> None:
     if result.checks:
-        app[SERVICE].poke(result.checks)
+        app[SERVICE].poke(result.checks, _oldest_samples(batch))
+
+
+def _oldest_samples(batch: Batch) -> dict[tuple[str, str], int]:
+    """(check, agent) → the batch's oldest sample of the check."""
+    oldest: dict[tuple[str, str], int] = {}
+    agent = batch.agent
+    for row in batch.samples:
+        key = (row.check, agent)
+        known = oldest.get(key)
+        if known is None or row.ts_ms < known:
+            oldest[key] = row.ts_ms
+    return oldest
 
 
 async def _refresh_metrics(app: web.Application) -> None:

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 
 from slawatch.collector.alerts.events import AgentClock, AgentSilent, NoData
 from slawatch.collector.alerts.outbox import Decision, Pass, ms
+from slawatch.collector.alerts.sweeps import SweepSchedule
 from slawatch.collector.alerts.targets import Watch
 from slawatch.collector.engine.timeline import Run
 from slawatch.collector.store import OpenAlert, SeenAgent
@@ -50,6 +51,75 @@ class Silences:
     def __init__(self, watch: Watch, started_ms: int) -> None:
         self.watch = watch
         self.started_ms = started_ms
+        self.sweeps = SweepSchedule()
+
+    def due(
+        self,
+        now_ms: int,
+        touched: Iterable[str],
+        last_runs: LastRuns,
+        open_alerts: OpenAlerts,
+        seen: Iterable[SeenAgent],
+    ) -> bool:
+        """Whether a `sweep` may decide or close anything now (`sweeps`)."""
+        return self.sweeps.due(
+            now_ms,
+            touched=touched,
+            last_runs=last_runs,
+            open_alerts=open_alerts,
+            seen=seen,
+            started_ms=self.started_ms,
+            check_instant=lambda check: self._deadline_ms(check, last_runs.get(check, {})),
+            agent_threshold=_agent_threshold_ms,
+        )
+
+    def sweep(
+        self,
+        work: Pass,
+        last_runs: LastRuns,
+        seen: Iterable[SeenAgent],
+        maintenance: set[str],
+        open_alerts: OpenAlerts,
+    ) -> None:
+        """`no_data` and `agent_silent`, noting when the next sweep is due."""
+        seen = list(seen)
+        self.sweeps.begin(work.now_ms)
+        self.no_data(work, last_runs, seen, maintenance, open_alerts)
+        self.agent_silent(work, last_runs, seen, maintenance, open_alerts)
+        self.sweeps.end(last_runs)
+
+    def _threshold(self, check_id: str, agents: Mapping[str, Run]) -> tuple[float, float] | None:
+        """(`no_data` threshold, interval) of a check, in seconds; None: no `no_data` for it."""
+        if not self.watch.channels_for(check_id, NO_DATA):
+            return None
+        configured = self.watch.checks.get(check_id)
+        if configured is not None:
+            threshold_s, interval_s = configured.no_data, configured.interval
+        else:
+            newest = max(agents.values(), key=lambda run: run.last_ts_ms)
+            interval_s = newest.last_interval_ms / 1000
+            threshold_s = 2 * interval_s
+        return None if threshold_s is None else (threshold_s, interval_s)
+
+    def _deadline_ms(self, check_id: str, agents: Mapping[str, Run]) -> int | None:
+        """When the check falls silent without new samples (None: never); `_threshold`'s
+        arithmetic inlined, as every pass asks it of each check touched."""
+        if not self.watch.channels_for(check_id, NO_DATA):
+            return None
+        last_ms, interval_ms = 0, 0
+        for run in agents.values():
+            if run.last_ts_ms > last_ms:
+                last_ms, interval_ms = run.last_ts_ms, run.last_interval_ms
+        configured = self.watch.checks.get(check_id)
+        if configured is not None:
+            if configured.no_data is None:
+                return None
+            threshold_ms = ms(configured.no_data)
+        elif not agents:
+            return None
+        else:
+            threshold_ms = ms(2 * (interval_ms / 1000))
+        return max(last_ms, self.started_ms) + threshold_ms
 
     def silent(self, now_ms: int, last_ms: int | None, threshold_ms: int, *, back: bool) -> bool:
         """Nothing since `last_ms` (None: ever) for `threshold_ms`, counted from the
@@ -77,29 +147,28 @@ class Silences:
         newest_of_agent = _newest_sample_of_agents(last_runs)
         silent: set[str] = set()
         for check_id in self.watch.check_ids(last_runs):
-            channels = self.watch.channels_for(check_id, NO_DATA)
-            if not channels:
+            agents = last_runs.get(check_id, {})
+            found = self._threshold(check_id, agents)
+            if found is None:
                 continue
+            threshold_s, interval_s = found
+            channels = self.watch.channels_for(check_id, NO_DATA)
             target = self.watch.check_target(check_id)
             configured = self.watch.checks.get(check_id)
-            agents = last_runs.get(check_id, {})
             newest = max(agents.values(), key=lambda run: run.last_ts_ms, default=None)
-            if configured is not None:
-                threshold_s, interval_s = configured.no_data, configured.interval
-            else:
-                assert newest is not None
-                interval_s = newest.last_interval_ms / 1000
-                threshold_s = 2 * interval_s
-            if threshold_s is None:
-                continue
             last_ms = newest.last_ts_ms if newest else None
             back = bool(agents) and self.back(pushes.get(agent) for agent in agents)
             if not self.silent(now_ms, last_ms, ms(threshold_s), back=back):
+                self.sweeps.check_quiet_until(
+                    check_id, max(last_ms or 0, self.started_ms) + ms(threshold_s)
+                )
                 continue
             silent.add(target.key)
-            if target.silenced(maintenance) or not _opens_silence(
-                work, open_alerts, (target.key, NO_DATA), {"last_ms": last_ms}
-            ):
+            if target.silenced(maintenance):
+                if (ALL_RULES, target.key, NO_DATA) not in open_alerts:
+                    self.sweeps.silent_untold()  # told when the maintenance ends
+                continue
+            if not _opens_silence(work, open_alerts, (target.key, NO_DATA), {"last_ms": last_ms}):
                 continue
             expected = sorted(agents) or list(configured.agents or () if configured else ())
             behind = _clocks_behind(sorted(agents), pushes, newest_of_agent, now_ms, threshold_s)
@@ -139,9 +208,10 @@ class Silences:
             if not checks:
                 continue
             shortest_ms = min(run.last_interval_ms for run in checks.values())
-            threshold_ms = max(2 * shortest_ms, ms(AGENT_SILENT_MIN_S))
+            threshold_ms = _agent_threshold_ms(shortest_ms)
             back = self.back([agent.last_push_ms])
             if not self.silent(now_ms, agent.last_push_ms, threshold_ms, back=back):
+                self.sweeps.agent_quiet(agent.id, threshold_ms)
                 continue
             channels = tuple(
                 dict.fromkeys(
@@ -153,6 +223,8 @@ class Silences:
             subject = f"agent:{agent.id}"
             silent.add(subject)
             if all(self.watch.check_target(c).silenced(maintenance) for c in checks):
+                if (ALL_RULES, subject, AGENT_SILENT) not in open_alerts:
+                    self.sweeps.silent_untold()
                 continue
             if not _opens_silence(
                 work, open_alerts, (subject, AGENT_SILENT), {"last_push_ms": agent.last_push_ms}
@@ -168,6 +240,11 @@ class Silences:
             key = (subject, AGENT_SILENT, agent.last_push_ms)
             work.decisions.append(Decision(event, key, channels, subject, agent.last_push_ms))
         _close_silences(work, open_alerts, AGENT_SILENT, silent)
+
+
+def _agent_threshold_ms(shortest_interval_ms: int) -> int:
+    """An agent is silent after twice its shortest check interval, a minute at least."""
+    return max(2 * shortest_interval_ms, ms(AGENT_SILENT_MIN_S))
 
 
 def _newest_sample_of_agents(last_runs: LastRuns) -> dict[str, int]:

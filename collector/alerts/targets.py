@@ -4,7 +4,7 @@ watch each one. The config does not change while a collector runs, so lookups ar
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -56,10 +56,24 @@ class Watch:
         self._watchers: dict[str, list[tuple[str, AlertRule]]] = {}
         """check id → the rules whose globs match it."""
         self._channels: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._seen: frozenset[str] | None = None
+        self._check_ids: tuple[str, ...] = ()
+        self._check_id_set: frozenset[str] = frozenset()
 
-    def check_ids(self, last_runs: Mapping[str, object]) -> list[str]:
-        """The configured checks and those seen in samples."""
-        return sorted(self.checks.keys() | set(last_runs))
+    def check_ids(self, last_runs: Mapping[str, object]) -> Sequence[str]:
+        """The configured checks and those seen in samples, sorted (kept while the checks seen
+        stay the same: every pass asks, and a fleet's checks seldom change)."""
+        seen = self._seen
+        if seen is None or len(seen) != len(last_runs) or not seen.issuperset(last_runs):
+            self._seen = frozenset(last_runs)
+            self._check_ids = tuple(sorted(self.checks.keys() | self._seen))
+            self._check_id_set = frozenset(self._check_ids)
+        return self._check_ids
+
+    def check_id_set(self, last_runs: Mapping[str, object]) -> frozenset[str]:
+        """`check_ids` as a set."""
+        self.check_ids(last_runs)
+        return self._check_id_set
 
     def targets(self, check_ids: Iterable[str]) -> list[tuple[str, AlertRule, Target]]:
         """Every (rule key, rule, target) the rules watch."""
@@ -75,7 +89,7 @@ class Watch:
                     found.append((key, rule, self.sla_target(sla)))
         return found
 
-    def watches(self, rule: str, target: str, check_ids: set[str]) -> bool:
+    def watches(self, rule: str, target: str, check_ids: AbstractSet[str]) -> bool:
         """Whether `targets(check_ids)` has the rule keyed `rule` watching the target keyed
         `target`."""
         kind, _, name = target.partition(":")

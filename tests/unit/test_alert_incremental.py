@@ -67,7 +67,8 @@ async def compare(scenario: Scenario, instants: list[list[int]], folder: Path) -
                         await judge.store.ingest(
                             agent, [row(ts, ok)], labels=None, now_ms=round(ts * 1000)
                         )
-                    incremental.touch(["web"])
+                    # as the collector's ingest tells it: the checks, and their oldest samples
+                    incremental.touch(["web"], {("web", agent): round(ts * 1000)})
             for offset_ms in instants[index]:
                 clock.now = ts + offset_ms / 1000
                 expected = decided(await full.evaluate(budgets=False))

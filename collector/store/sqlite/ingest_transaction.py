@@ -25,7 +25,7 @@ import json
 import operator
 import sqlite3
 from bisect import bisect_left
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
@@ -99,7 +99,7 @@ class SeriesCache:
     """The run of each series' newest sample."""
     last_rollups: dict[int, Rollup] = field(default_factory=dict)
     """Each series' newest hour."""
-    recent_rollups: dict[tuple[int, int], Rollup] = field(default_factory=dict)
+    recent_rollups: OrderedDict[tuple[int, int], Rollup] = field(default_factory=OrderedDict)
     """The (series, hour) rollups written last, at most `RECENT_ROLLUPS`, oldest first: late
     samples of an hour written recently are added to it without reading and decoding it."""
     raw_horizon_ms: int = -FOREVER_MS
@@ -113,10 +113,10 @@ class SeriesCache:
         self.last_rollups.update(pending.last_rollups)
         recent = self.recent_rollups
         for hour_key, rollup in pending.rollups.items():
-            recent.pop(hour_key, None)
             recent[hour_key] = rollup
-        while len(recent) > RECENT_ROLLUPS:
-            del recent[next(iter(recent))]
+            recent.move_to_end(hour_key)
+        while len(recent) > RECENT_ROLLUPS:  # a dict's first key, deleted often, is O(n) to find
+            recent.popitem(last=False)
 
     def forget_rollups_before(self, hour_ms: int) -> None:
         """Drop the recent rollups of hours before `hour_ms` (being pruned)."""
