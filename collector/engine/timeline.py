@@ -222,8 +222,12 @@ def merge_late(
     `raw_horizon_ms` (raw samples before it may be pruned) is never split: a late sample inside
     it is counted in it if it has its state, and otherwise left out — the run was decided from
     samples that may no longer be re-read, and keeping its boundaries is better than guessing.
+    Late samples that only add to the count of the run they land inside (`_absorb`) are counted
+    in it without a rebuild.
     """
-    starts = [run.start_ms for run in around]
+    original = {run.start_ms: run for run in around}
+    starts = list(original)
+    around, late, counted = _absorb(around, starts, late, neighbours, raw_horizon_ms)
     stretches: list[tuple[int, int, list[StateSample]]] = []
     for sample in late:
         index = bisect_left(starts, sample.ts_ms) - 1
@@ -241,13 +245,67 @@ def merge_late(
     runs: list[Run] = []
     left_out: list[int] = []
     for low, high, samples in stretches:
-        stored = {run.start_ms: run for run in around[low : high + 1]}
+        counted.difference_update(range(low, high + 1))
         rebuilt = _merge_stretch(around[low : high + 1], samples, neighbours, raw_horizon_ms,
                                  left_out)  # fmt: skip
-        runs += (run for run in rebuilt if stored.get(run.start_ms) != run)
+        runs += (run for run in rebuilt if original.get(run.start_ms) != run)
         rebuilt_starts = {run.start_ms for run in rebuilt}
-        removed += (start for start in stored if start not in rebuilt_starts)
+        removed += (run.start_ms for run in around[low : high + 1]
+                    if run.start_ms not in rebuilt_starts)  # fmt: skip
+    if counted:
+        runs = sorted([*runs, *(around[index] for index in counted)], key=_start)
     return LateMerge(tuple(removed), tuple(runs), tuple(left_out))
+
+
+def _absorb(
+    around: Sequence[Run],
+    starts: Sequence[int],
+    late: Sequence[StateSample],
+    neighbours: Mapping[int, Neighbours],
+    raw_horizon_ms: int,
+) -> tuple[Sequence[Run], Sequence[StateSample], set[int]]:
+    """Late samples that only add to the count of the run they land inside (the most of those
+    that fill the holes of a run): all of its state, each covering the next sample, late or
+    stored, in a run whose raw samples are kept. Then no boundary moves: the stored sample
+    before each covers it, as it covered the next stored one; the run's first and last samples
+    stay its own.
+
+    Returns `around` with those runs counted anew, the other late samples, and the indexes of
+    the runs counted anew.
+    """
+    inside: dict[int, list[StateSample]] = {}
+    for sample in late:
+        index = bisect_left(starts, sample.ts_ms) - 1
+        if index >= 0 and sample.ts_ms < around[index].last_ts_ms:
+            inside.setdefault(index, []).append(sample)
+    counted: set[int] = set()
+    taken: set[int] = set()
+    changed = list(around)
+    for index, samples in inside.items():
+        run = around[index]
+        if run.start_ms < raw_horizon_ms or any(sample.ok != run.ok for sample in samples):
+            continue
+        nexts = [*(sample.ts_ms for sample in samples[1:]), FOREVER_MS]
+        if all(
+            min(following, neighbours[sample.ts_ms].following.ts_ms)
+            <= sample.ts_ms + 2 * sample.interval_ms
+            for sample, following in zip(samples, nexts, strict=True)
+        ):
+            changed[index] = _counting(run, run.samples + len(samples))
+            counted.add(index)
+            taken.update(sample.ts_ms for sample in samples)
+    if not taken:
+        return around, late, counted
+    return changed, [sample for sample in late if sample.ts_ms not in taken], counted
+
+
+def _counting(run: Run, samples: int) -> Run:
+    return Run(run.start_ms, run.end_ms, run.ok, run.error, run.last_ts_ms, run.last_interval_ms,
+               samples)  # fmt: skip
+
+
+def _start(run: Run) -> int:
+    return run.start_ms
 
 
 _Unit = tuple[int, bool, "str | None", int, int, int]

@@ -169,6 +169,33 @@ def test_late_samples_inside_one_run_cut_it_in_pieces_counted_from_the_raw_neigh
     ]
 
 
+def test_late_samples_that_fill_holes_of_their_runs_state_only_add_to_its_count() -> None:
+    stored = [s(t, True, 10) for t in (0, 20, 40, 60, 80)]
+    late = [s(10, True, 10), s(30, True, 10), s(70, True, 10)]
+    runs = build_runs(stored)
+    near = around(runs, late)
+    merge = merge_late(near, late, neighbours_of(stored, samples_inside(near, late, -FOREVER_MS)),
+                       -FOREVER_MS)  # fmt: skip
+    assert (list(merge.runs), merge.removed) == ([Run(0, 100, True, None, 80, 10, 8)], ())
+    assert merged(runs, stored, late, -FOREVER_MS)[0] == build_runs(
+        sorted(stored + late, key=lambda x: x.ts_ms)
+    )
+
+
+def test_a_late_sample_that_does_not_cover_the_next_one_cuts_its_run_though_of_its_state() -> None:
+    """A late sample's own interval bounds its coverage: one of 4 ms at 10 reaches 18, short of
+    the stored sample at 20 (and of the late one at 19 that it precedes, in the second case)."""
+    stored = [s(t, True, 10) for t in (0, 20, 40)]
+    for late in (
+        [s(10, True, 4)],
+        [s(10, True, 4), s(19, True, 10)],
+        [s(5, True, 10), s(10, True, 4)],
+    ):
+        expected = build_runs(sorted(stored + late, key=lambda x: x.ts_ms))
+        assert len(expected) == 2
+        assert merged(build_runs(stored), stored, late, -FOREVER_MS)[0] == expected
+
+
 def test_a_late_sample_inside_a_run_taken_whole_counts_in_it_or_is_left_out() -> None:
     """Before the raw horizon a stored run is a unit: a late sample of its state counts in it,
     one of the other state leaves it as it is (its raw samples may be pruned)."""
