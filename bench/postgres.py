@@ -60,6 +60,7 @@ BATCH = 1000
 CHECKS_PER_AGENT = 50
 TOKEN = "bench-agent-token-"
 ADMIN = "bench-admin-token-0123456789"
+PARTS = ("ingest", "report", "failover")
 COLUMNS = ("series", "ts_ms", "ok", "latency_ms", "interval_ms", "status_code", "error", "dns_us",
            "connect_us", "tls_us", "ttfb_us", "transfer_us", "tls_expires")  # fmt: skip
 
@@ -313,7 +314,7 @@ async def failover_times(cluster: Cluster, folder: Path, kills: int) -> list[flo
     return times
 
 
-async def main(samples: int, kills: int, quick: bool) -> None:
+async def main(samples: int, kills: int, quick: bool, parts: set[str]) -> None:
     start = time.time() - 3 * 86400
     per_agent_rows = [agent_samples(a, samples // AGENTS, start) for a in range(AGENTS)]
     total = sum(len(r) for r in per_agent_rows)
@@ -321,32 +322,49 @@ async def main(samples: int, kills: int, quick: bool) -> None:
     shuffled = [batches(r, True, a) for a, r in enumerate(per_agent_rows)]
     with running_cluster() as cluster, tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        print(f"samples {total}, {AGENTS} agents, batches of {BATCH}")
-        ceiling = await copy_ceiling(cluster, ordered)
-        print(f"COPY ceiling (bare table, a transaction per batch): {ceiling:,.0f}/s")
-        ordered_bodies = [bodies(a, b) for a, b in enumerate(ordered)]
-        shuffled_bodies = [bodies(a, b) for a, b in enumerate(shuffled)]
-        one = await ingest_rate(cluster, folder, ordered_bodies, 1, total)
-        print(f"HTTP ingest, time order, 1 collector: {one:,.0f}/s = {one / ceiling:.2f} of COPY")
-        mixed = await ingest_rate(cluster, folder, shuffled_bodies, 1, total)
-        print(f"HTTP ingest, shuffled in each batch: {mixed:,.0f}/s = {mixed / ceiling:.2f} of COPY"
-              f" ({mixed / one:.2f} of time order)")  # fmt: skip
-        two = await ingest_rate(cluster, folder, ordered_bodies, 2, total)
-        print(f"HTTP ingest, time order, 2 collectors: {two:,.0f}/s = {two / one:.2f}x one")
-        report = bench_report_module()
-        interval = 120 if quick else 30
-        pg = cluster.new_database()
-        stored = await fill(report, pg, interval)
-        sqlite = folder / "month.db"
-        await fill(report, sqlite, interval)
-        pg_ms = await month_report_ms(report, pg)
-        sqlite_ms = await month_report_ms(report, sqlite)
-        print(f"month report over {stored:,} samples, warm: PostgreSQL {pg_ms:.1f} ms,"
-              f" SQLite {sqlite_ms:.1f} ms ({pg_ms / sqlite_ms:.2f}x)")  # fmt: skip
-        times = await failover_times(cluster, folder, kills)
-        median = statistics.median(times)
-        print(f"leader failover after SIGKILL, {kills} kills: median {median:.2f} s"
-              f" (min {min(times):.2f}, max {max(times):.2f})")  # fmt: skip
+        if "ingest" in parts:
+            await ingest_figures(cluster, folder, ordered, shuffled, total)
+        if "report" in parts:
+            await report_figures(folder, cluster, quick)
+        if "failover" in parts:
+            times = await failover_times(cluster, folder, kills)
+            median = statistics.median(times)
+            print(f"leader failover after SIGKILL, {kills} kills: median {median:.2f} s"
+                  f" (min {min(times):.2f}, max {max(times):.2f})")  # fmt: skip
+
+
+async def ingest_figures(
+    cluster: Cluster,
+    folder: Path,
+    ordered: list[list[list[dict[str, Any]]]],
+    shuffled: list[list[list[dict[str, Any]]]],
+    total: int,
+) -> None:
+    print(f"samples {total}, {AGENTS} agents, batches of {BATCH}")
+    ceiling = await copy_ceiling(cluster, ordered)
+    print(f"COPY ceiling (bare table, a transaction per batch): {ceiling:,.0f}/s")
+    ordered_bodies = [bodies(a, b) for a, b in enumerate(ordered)]
+    shuffled_bodies = [bodies(a, b) for a, b in enumerate(shuffled)]
+    one = await ingest_rate(cluster, folder, ordered_bodies, 1, total)
+    print(f"HTTP ingest, time order, 1 collector: {one:,.0f}/s = {one / ceiling:.2f} of COPY")
+    mixed = await ingest_rate(cluster, folder, shuffled_bodies, 1, total)
+    print(f"HTTP ingest, shuffled in each batch: {mixed:,.0f}/s = {mixed / ceiling:.2f} of COPY"
+          f" ({mixed / one:.2f} of time order)")  # fmt: skip
+    two = await ingest_rate(cluster, folder, ordered_bodies, 2, total)
+    print(f"HTTP ingest, time order, 2 collectors: {two:,.0f}/s = {two / one:.2f}x one")
+
+
+async def report_figures(folder: Path, cluster: Cluster, quick: bool) -> None:
+    report = bench_report_module()
+    interval = 120 if quick else 30
+    pg = cluster.new_database()
+    stored = await fill(report, pg, interval)
+    sqlite = folder / "month.db"
+    await fill(report, sqlite, interval)
+    pg_ms = await month_report_ms(report, pg)
+    sqlite_ms = await month_report_ms(report, sqlite)
+    print(f"month report over {stored:,} samples, warm: PostgreSQL {pg_ms:.1f} ms,"
+          f" SQLite {sqlite_ms:.1f} ms ({pg_ms / sqlite_ms:.2f}x)")  # fmt: skip
 
 
 if __name__ == "__main__":
@@ -354,5 +372,13 @@ if __name__ == "__main__":
     parser.add_argument("--samples", type=int, default=200_000)
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--quick", action="store_true", help="a smaller month: a smoke run")
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help="which figures, comma-separated: " + ", ".join(PARTS),
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.samples, args.kills, args.quick))
+    parts = {part.strip() for part in args.parts.split(",") if part.strip()}
+    if not parts or parts - set(PARTS):
+        raise SystemExit(f"--parts {args.parts}: some of {', '.join(PARTS)}, separated by commas")
+    asyncio.run(main(args.samples, args.kills, args.quick, parts))
