@@ -35,6 +35,13 @@ from slawatch.collector.store.postgres.coordination import (
     new_token,
 )
 from slawatch.collector.store.postgres.late_runs import merge_late_runs
+from slawatch.collector.store.postgres.literals import (
+    bool_array,
+    float_array,
+    int_array,
+    int_arrays,
+    text_array,
+)
 from slawatch.collector.store.postgres.partitions import Partitions
 from slawatch.collector.store.records import IngestResult
 
@@ -61,15 +68,17 @@ SAMPLE_COLUMNS = ("series", "ts_ms", "ok", "latency_ms", "interval_ms", "status_
                   "tls_expires")  # fmt: skip
 _UPSERT_RUNS = f"""
 INSERT INTO runs (series, {RUN_COLUMNS})
-SELECT * FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bool[], $5::text[],
-                     $6::bigint[], $7::bigint[], $8::int[])
+SELECT * FROM unnest($1::text::int[], $2::text::bigint[], $3::text::bigint[], $4::text::bool[],
+                     $5::text::text[], $6::text::bigint[], $7::text::bigint[], $8::text::int[])
 ON CONFLICT (series, start_ms) DO UPDATE SET end_ms = excluded.end_ms, ok = excluded.ok,
     error = excluded.error, last_ts_ms = excluded.last_ts_ms,
     last_interval_ms = excluded.last_interval_ms, samples = excluded.samples
 """
-_UPSERT_ROLLUP = """
+_UPSERT_ROLLUPS = """
 INSERT INTO rollups (series, hour_ms, samples, ok_samples, latency_sum_ms, buckets, counts)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+SELECT s, h, n, o, l, b::smallint[], c::int[]
+FROM unnest($1::text::int[], $2::text::bigint[], $3::text::int[], $4::text::int[],
+            $5::text::float8[], $6::text::text[], $7::text::text[]) AS u(s, h, n, o, l, b, c)
 ON CONFLICT (series, hour_ms) DO UPDATE SET samples = excluded.samples,
     ok_samples = excluded.ok_samples, latency_sum_ms = excluded.latency_sum_ms,
     buckets = excluded.buckets, counts = excluded.counts
@@ -249,11 +258,17 @@ class PostgresIngest(PostgresConnections):
             upserts += await merge_late_runs(db, late, horizon)
         if not upserts:
             return
-        columns: list[list[Any]] = [[] for _ in range(8)]
-        for sid, run in upserts:
-            for column, value in zip(columns, (sid, *_run_values(run)), strict=True):
-                column.append(value)
-        await db.execute(_UPSERT_RUNS, *columns)
+        await db.execute(
+            _UPSERT_RUNS,
+            int_array(sid for sid, _ in upserts),
+            int_array(run.start_ms for _, run in upserts),
+            int_array(run.end_ms for _, run in upserts),
+            bool_array(run.ok for _, run in upserts),
+            text_array(run.error for _, run in upserts),
+            int_array(run.last_ts_ms for _, run in upserts),
+            int_array(run.last_interval_ms for _, run in upserts),
+            int_array(run.samples for _, run in upserts),
+        )
 
 
 def _unique_by_ts(rows: list[SampleRow]) -> list[SampleRow]:
@@ -317,11 +332,6 @@ def _run_of(row: Sequence[Any]) -> Run:
     return Run(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
 
 
-def _run_values(run: Run) -> tuple[Any, ...]:
-    return (run.start_ms, run.end_ms, run.ok, run.error, run.last_ts_ms, run.last_interval_ms,
-            run.samples)  # fmt: skip
-
-
 # ------------------------------------------------------------------------------------ rollups
 
 
@@ -356,7 +366,19 @@ async def _update_rollups(
         ordered = sorted(histogram)
         upserts.append((key[0], key[1], samples + len(rows), ok_samples + len(ok), latency_sum,
                         ordered, [histogram[b] for b in ordered]))  # fmt: skip
-    await db.executemany(_UPSERT_ROLLUP, upserts)
+    if not upserts:
+        return
+    columns = list(zip(*upserts, strict=True))
+    await db.execute(
+        _UPSERT_ROLLUPS,
+        int_array(columns[0]),
+        int_array(columns[1]),
+        int_array(columns[2]),
+        int_array(columns[3]),
+        float_array(columns[4]),
+        int_arrays(columns[5]),
+        int_arrays(columns[6]),
+    )
 
 
 # ------------------------------------------------------------------------------------- series

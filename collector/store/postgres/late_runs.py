@@ -12,19 +12,20 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import asyncpg
 import structlog
 
 from slawatch.collector.engine.timeline import Neighbours, Run, merge_late, samples_inside
 from slawatch.collector.samples import SampleRow
+from slawatch.collector.store.postgres.literals import int_array
 
 log = structlog.get_logger()
 
 _AROUND = """
 SELECT k.series, r.start_ms, r.end_ms, r.ok, r.error, r.last_ts_ms, r.last_interval_ms, r.samples
-FROM unnest($1::int[], $2::bigint[]) AS k(series, ts_ms)
+FROM unnest($1::text::int[], $2::text::bigint[]) AS k(series, ts_ms)
 CROSS JOIN LATERAL (
     (SELECT * FROM runs WHERE series = k.series AND start_ms < k.ts_ms
      ORDER BY start_ms DESC LIMIT 1)
@@ -38,7 +39,8 @@ SELECT k.series, k.ts_ms,
     (SELECT COUNT(*) FROM samples
      WHERE series = k.series AND ts_ms >= k.since AND ts_ms < k.ts_ms),
     p.ts_ms, p.ok, p.interval_ms, p.error, n.ts_ms, n.ok, n.interval_ms, n.error
-FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])
+FROM unnest($1::text::int[], $2::text::bigint[], $3::text::bigint[], $4::text::bigint[],
+            $5::text::bigint[])
     AS k(series, ts_ms, since, low, high)
 CROSS JOIN LATERAL (SELECT ts_ms, ok, interval_ms, error FROM samples WHERE series = k.series
     AND ts_ms >= k.low AND ts_ms < k.ts_ms ORDER BY ts_ms DESC LIMIT 1) AS p
@@ -46,7 +48,7 @@ CROSS JOIN LATERAL (SELECT ts_ms, ok, interval_ms, error FROM samples WHERE seri
     AND ts_ms > k.ts_ms AND ts_ms <= k.high ORDER BY ts_ms LIMIT 1) AS n
 """
 _DELETE_RUNS = """
-DELETE FROM runs r USING unnest($1::int[], $2::bigint[]) AS k(series, start_ms)
+DELETE FROM runs r USING unnest($1::text::int[], $2::text::bigint[]) AS k(series, start_ms)
 WHERE r.series = k.series AND r.start_ms = k.start_ms
 """
 
@@ -82,7 +84,8 @@ async def merge_late_runs(
         for ts in merged.left_out:
             log.warning("late_sample_in_pruned_run", series=sid, ts_ms=ts)
     if stale:
-        await db.execute(_DELETE_RUNS, [k[0] for k in stale], [k[1] for k in stale])
+        series, starts = int_array(k[0] for k in stale), int_array(k[1] for k in stale)
+        await db.execute(_DELETE_RUNS, series, starts)
     return upserts
 
 
@@ -92,7 +95,8 @@ async def _runs_around(
     """Each series' stored runs around the (series, ts) `keys`: the last run starting before
     each and the first starting after it, sorted, each once."""
     found: dict[int, dict[int, Run]] = {}
-    for row in await db.fetch(_AROUND, [k[0] for k in keys], [k[1] for k in keys]):
+    series, timestamps = int_array(k[0] for k in keys), int_array(k[1] for k in keys)
+    for row in await db.fetch(_AROUND, series, timestamps):
         found.setdefault(row[0], {})[row[1]] = Run(*row[1:])
     return {sid: [runs[start] for start in sorted(runs)] for sid, runs in found.items()}
 
@@ -102,7 +106,7 @@ async def _neighbours(
 ) -> dict[int, dict[int, Neighbours]]:
     """The `Neighbours` of the late samples (series, ts, since, run start, run's last sample)
     that land inside a run, by series and ts."""
-    columns: list[list[Any]] = [[key[i] for key in keys] for i in range(5)]
+    columns = [int_array(key[i] for key in keys) for i in range(5)]
     found: dict[int, dict[int, Neighbours]] = {}
     for sid, ts, count, *pair in await db.fetch(_NEIGHBOURS, *columns):
         previous = _StoredSample(pair[0], pair[1], pair[2], pair[3])
