@@ -1,11 +1,13 @@
 """The PostgreSQL store (issue 17), each figure against a baseline measured in the same run.
 
     .venv/bin/python bench/postgres.py [--samples 200000] [--kills 10] [--quick]
+                                       [--parts ingest,report,failover]
 
 Starts a throwaway PostgreSQL cluster (as the tests do, `tests/postgres_cluster.py`: fsync off,
 so the figures are of slawatch and PostgreSQL's work, not of this machine's disk), then:
 1. Ingest through HTTP: 4 agents, 1,000-sample batches, all at once, into `slawatch collector`
-   on PostgreSQL, samples in time order, then shuffled within each batch; baseline: COPY of the
+   on PostgreSQL, samples in time order, then shuffled within each batch, then shuffled within
+   each day (every batch late for every series: merged into runs); baseline: COPY of the
    very same rows into a bare table of the same columns, one transaction per batch, 4
    connections at once (the raw ceiling). Goal >= 0.5 of it.
 2. The same pushes (time order) split over two collectors on the same database, against one.
@@ -85,6 +87,20 @@ def batches(samples: list[dict[str, Any]], shuffle: bool, seed: int) -> list[lis
         rng = random.Random(seed)
         found = [rng.sample(batch, k=len(batch)) for batch in found]
     return found
+
+
+def day_shuffled(samples: list[dict[str, Any]], seed: int) -> list[list[dict[str, Any]]]:
+    """`samples` (in time order) shuffled within each day of the trace, then cut into batches:
+    every batch late for every series (a history import, a foreign client), as
+    bench/ingest.py's `shuffled` order."""
+    rng = random.Random(seed)
+    per_day = CHECKS_PER_AGENT * 1440
+    mixed: list[dict[str, Any]] = []
+    for first in range(0, len(samples), per_day):
+        mixed += rng.sample(
+            samples[first : first + per_day], k=len(samples[first : first + per_day])
+        )
+    return batches(mixed, False, seed)
 
 
 def bodies(agent: int, found: list[list[dict[str, Any]]]) -> list[bytes]:
@@ -320,10 +336,13 @@ async def main(samples: int, kills: int, quick: bool, parts: set[str]) -> None:
     total = sum(len(r) for r in per_agent_rows)
     ordered = [batches(r, False, a) for a, r in enumerate(per_agent_rows)]
     shuffled = [batches(r, True, a) for a, r in enumerate(per_agent_rows)]
+    late = [day_shuffled(r, a) for a, r in enumerate(per_agent_rows)]
     with running_cluster() as cluster, tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if "ingest" in parts:
-            await ingest_figures(cluster, folder, ordered, shuffled, total)
+            await ingest_figures(
+                cluster, folder, ordered=ordered, shuffled=shuffled, late=late, total=total
+            )
         if "report" in parts:
             await report_figures(folder, cluster, quick)
         if "failover" in parts:
@@ -336,8 +355,10 @@ async def main(samples: int, kills: int, quick: bool, parts: set[str]) -> None:
 async def ingest_figures(
     cluster: Cluster,
     folder: Path,
+    *,
     ordered: list[list[list[dict[str, Any]]]],
     shuffled: list[list[list[dict[str, Any]]]],
+    late: list[list[list[dict[str, Any]]]],
     total: int,
 ) -> None:
     print(f"samples {total}, {AGENTS} agents, batches of {BATCH}")
@@ -350,6 +371,10 @@ async def ingest_figures(
     mixed = await ingest_rate(cluster, folder, shuffled_bodies, 1, total)
     print(f"HTTP ingest, shuffled in each batch: {mixed:,.0f}/s = {mixed / ceiling:.2f} of COPY"
           f" ({mixed / one:.2f} of time order)")  # fmt: skip
+    late_bodies = [bodies(a, b) for a, b in enumerate(late)]
+    day = await ingest_rate(cluster, folder, late_bodies, 1, total)
+    print(f"HTTP ingest, shuffled over each day: {day:,.0f}/s = {day / ceiling:.2f} of COPY"
+          f" ({day / one:.2f} of time order; goal >= 0.5)")  # fmt: skip
     two = await ingest_rate(cluster, folder, ordered_bodies, 2, total)
     print(f"HTTP ingest, time order, 2 collectors: {two:,.0f}/s = {two / one:.2f}x one")
 
