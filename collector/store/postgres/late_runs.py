@@ -4,8 +4,8 @@ runs before and after every late sample; the raw neighbours of those that land i
 read before the batch's late samples are inserted, holding the series' locks.
 
 A batch of samples shuffled over a day so costs a few statements, not a re-read of the day's
-runs and raw samples for every series it touches (`plan_rebuild`, the earlier form: 3.3k
-samples/s against 43k in time order, measured in process).
+runs and raw samples for every series it touches (the earlier form, which rebuilt the whole
+stretch late samples span: 3.3k samples/s against 43k in time order, measured in process).
 """
 
 from __future__ import annotations
