@@ -30,6 +30,12 @@ def test_every_evidence_operation_conforms_to_the_document(
         assume(sends_what_it_says(case))
         if mode is POSITIVE:
             _apply_the_rules_in_words(case)
-        case.call_and_validate(headers={"Authorization": f"Bearer {ADMIN}"})
+        response = case.call(headers={"Authorization": f"Bearer {ADMIN}"})
+        if mode is POSITIVE and response.status_code == 410:
+            # A period whose raw samples are pruned and that has no kept bundle: documented.
+            assert "410" in found[label].definition.raw["responses"]
+            assert "pruned" in response.json()["error"]
+            return
+        case.validate_response(response, headers={"Authorization": f"Bearer {ADMIN}"})
 
     conforms()

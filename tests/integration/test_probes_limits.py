@@ -84,7 +84,9 @@ async def test_a_slow_body_within_the_timeout_is_up() -> None:
     async with http_target() as target:
         result = await run_probe(http_check(target.url("/slow-body/0.1"), timeout=2))
     assert result.ok, result.error
-    assert result.phases_ms["transfer"] >= 100
+    # The body's second part comes 100 ms after the first byte; the probe may see that first
+    # byte a little late on a busy loop, so the transfer it measures may be a little shorter.
+    assert result.phases_ms["transfer"] >= 50
 
 
 async def test_a_silent_listener_times_out_tcp_banner_and_http() -> None:
