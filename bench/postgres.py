@@ -16,18 +16,23 @@ so the figures are of slawatch and PostgreSQL's work, not of this machine's disk
 4. Leader failover: two collectors, the leader killed with SIGKILL `--kills` times; the time
    until the other says `slawatch_alert_leader 1` (median). Goal well under 15 s.
 
-Figures (2026-12-07, 2 cores shared with seven other sessions' work, load average 5-7; 200,000
-samples; run before the month's ANALYZE was added, so its report figure is of a database
-without statistics):
-- COPY ceiling 113k/s; HTTP ingest in time order 9.8k/s = 0.09 of it (goal 0.5: not met),
-  shuffled within each batch 10.9k/s = 0.10 (1.11 of time order: no cliff); two collectors
-  1.09x one (the database and both collectors on the same two loaded cores: the database is the
-  limit here). The store alone, in process, 4 agents: 18-19k/s.
-- month report over 777,600 samples, warm: PostgreSQL 199 ms, SQLite 48 ms (an earlier run:
-  112 vs 85 ms). In process with statistics (ANALYZE), the same month at a 120 s interval:
-  145 ms without them, 80 ms with.
-- leader failover after SIGKILL, 10 kills: median 1.90 s (1.66 to 1.97): the next try of the
-  lock (every 2 s) after the server dropped the dead connection.
+Figures (2026-12-07, later: 2 cores shared with four other sessions' work, load average 4-7;
+200,000 samples; the tree before this session's ingest changes run with this script through
+bench/against, then this tree, one after the other):
+- COPY ceiling 160k/s then 249k/s (the machine's speed drifts); HTTP ingest in time order
+  25.9k/s -> 40.0k/s = 0.16 of it both times (goal 0.5: not met), shuffled within each batch
+  1.1x time order (no cliff), shuffled over each day (every batch late for every series) 3.7k/s
+  -> 6.6k/s = 0.14 -> 0.16 of time order (goal 0.5: not met). In process, 4 agents, the day
+  shuffled: 4.9k -> 8.3k/s, in time order 38k -> 91k/s (the store's CPU 9.5 -> 5.5 us a sample,
+  the server's 11.4 -> 7.1). What limits: the collector's own work per sample (HTTP, validation
+  in its worker, the store's Python) on the two cores the server also needs; a late sample
+  also rewrites its run and its hour's rollup (the server: ~50 us a sample, ~7 in time order).
+- month report over 777,600 samples, warm: PostgreSQL 50.2 ms, SQLite 60.4 ms in the same run
+  (in process, 30 s interval: 34-35 ms against 31-36 ms, with or without ANALYZE; with a cold
+  latency cache 0.36-0.42 s, 0.9-1.6 s without statistics before the series were looked up
+  first).
+- leader failover after SIGKILL, 10 kills (an earlier run): median 1.90 s (1.66 to 1.97): the
+  next try of the lock (every 2 s) after the server dropped the dead connection.
 """
 
 from __future__ import annotations
