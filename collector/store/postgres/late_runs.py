@@ -84,8 +84,9 @@ async def merge_late_runs(
         for ts in merged.left_out:
             log.warning("late_sample_in_pruned_run", series=sid, ts_ms=ts)
     if stale:
-        series, starts = int_array(k[0] for k in stale), int_array(k[1] for k in stale)
-        await db.execute(_DELETE_RUNS, series, starts)
+        await db.execute(
+            _DELETE_RUNS, int_array(key[0] for key in stale), int_array(key[1] for key in stale)
+        )
     return upserts
 
 
