@@ -21,7 +21,7 @@ the engine's fast paths and after, run one after the other):
 - GET /api/v1/slas, 500 SLAs: 1339 ms before (0.84 to 0.94 s on a quieter machine), 227 ms
   after; to the 500 reports one by one: 0.52 -> 0.07. In process, without HTTP: 763 -> ~300 ms.
 What made the difference: one check seen by one agent (each summary's shared service timeline)
-is its runs, no sweep (`slawatch.collector.engine.sla.service_timeline`); the general sweep counts
+is its runs, no sweep (`slawatch.collector.engine.service_timeline`); the general sweep counts
 states as
 ints; summaries ask the engine for the open incident only; maintenance and forgiveness leave
 untouched segments as they are; missing checks are found by bisection.

@@ -29,7 +29,8 @@ import aiohttp
 from report import NOW_MS, build, timed  # bench/report.py: the same month of data and timer
 
 from slawatch.collector.main import Collector
-from slawatch.collector.reports.build import compute_from_store, daily_reports, last_days
+from slawatch.collector.reports.build import compute_from_store
+from slawatch.collector.reports.shared import daily_reports, last_days
 from slawatch.collector.status.cache import STATUS_CACHE
 from slawatch.collector.store import create_store
 from slawatch.config.loader import parse_config

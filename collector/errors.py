@@ -7,9 +7,14 @@ middleware of `slawatch.collector.app` turns it (and every other exception) into
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from aiohttp import web
+
+
+class Error(TypedDict):
+    error: str
+    details: list[dict[str, Any]]
 
 
 class ApiError(Exception):

@@ -31,11 +31,17 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from slawatch.collector.app import CLOCK, STORE
+from slawatch.collector.routing import query_param
 from slawatch.collector.store import KeyStore
 
 EXPIRES = "expires"
 SIGNATURE = "signature"
 PARAMETERS = (EXPIRES, SIGNATURE)
+DECLARED = (
+    query_param(EXPIRES, int, "a signed link's (from an alert): when it stops opening the page"),
+    query_param(SIGNATURE, str, "a signed link's: the HMAC of the page and `expires`"),
+)
+"""The parameters of a signed link, as the routes that accept one declare them."""
 REFUSED = "this link has expired or its signature is not valid: open a newer one, or use a token"
 VALID_S = 30 * 86_400
 """How long a link in a message opens its page: a month of scrolling back through a channel."""

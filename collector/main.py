@@ -22,7 +22,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from slawatch.collector import app as api
-from slawatch.collector import pages
+from slawatch.collector import openapi, pages
 from slawatch.collector.alerts import api as alerts_api
 from slawatch.collector.alerts import service as alerts_service
 from slawatch.collector.auth import Authenticator
@@ -39,7 +39,9 @@ from slawatch.collector.evidence import routes as evidence_api
 from slawatch.collector.evidence.keys import EvidenceKeyError
 from slawatch.collector.fleet import checks as fleet_checks
 from slawatch.collector.fleet import reload as fleet_reload
+from slawatch.collector.ingest import routes as ingest
 from slawatch.collector.metrics import CollectorMetrics
+from slawatch.collector.monitoring import routes as monitoring
 from slawatch.collector.reports import accounting
 from slawatch.collector.reports import routes as report_api
 from slawatch.collector.status import routes as status
@@ -59,7 +61,9 @@ generation; Python's default is 700. See `tune_garbage_collector`."""
 
 RouteSetup = Callable[[web.Application], None]
 ROUTES: tuple[RouteSetup, ...] = (
-    api.setup,
+    monitoring.setup,
+    openapi.setup,
+    ingest.setup,
     report_api.setup,
     evidence_api.setup,
     accounting.setup,

@@ -1,304 +1,120 @@
-"""The OpenAPI 3 document of the collector's HTTP API, served at `GET /api/v1/openapi.json`.
+"""The OpenAPI 3.1 document of the collector's HTTP API, served at `GET /api/v1/openapi.json`.
 
-Built in code next to the routes it describes. A module that adds routes documents them with one
-call, `document(app).add(paths, schemas)`, before the application starts.
+Made from the routes as declared (`slawatch.collector.routing`): paths, parameters, who may call
+them, and the JSON Schemas of bodies generated from their typed models
+(`slawatch.collector.jsonschema`). Nothing here is written by hand but the document's head.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from slawatch import __version__
-from slawatch.collector.ingest.batch import MAX_LABEL_LENGTH, MAX_LABELS, MAX_TYPE_LENGTH
-from slawatch.config.contract import MAX_BATCH_SAMPLES, MAX_INTERVAL_S, PHASES
-
-ID_REGEX = "^[a-z0-9][a-z0-9._-]{0,127}$"
+from slawatch.collector.jsonschema import Components
+from slawatch.collector.routing import DECLARED_ROUTES, Param, Reply, Route, add_routes
 
 JSON = "application/json"
+SECURITY: dict[str, list[dict[str, list[str]]]] = {"none": [], "optional": [{}, {"bearer": []}]}
+"""Each route's `security` but the default (bearer, the document's)."""
 
 
-def error_response(description: str) -> dict[str, Any]:
-    """A response of the collector's one error shape (`slawatch.collector.errors`)."""
-    return {"description": description, "content": {JSON: {"schema": _ref("Error")}}}
-
-
-def json_response(description: str, schema: Mapping[str, Any]) -> dict[str, Any]:
-    return {"description": description, "content": {JSON: {"schema": dict(schema)}}}
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-UNAUTHORIZED = error_response("Missing or unknown bearer token")
-FORBIDDEN = error_response("The token may not do this")
-
-SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["error", "details"],
-        "properties": {
-            "error": {"type": "string"},
-            "details": {"type": "array", "items": {"type": "object"}},
+def document(app: web.Application) -> dict[str, Any]:
+    """The document of the routes added to `app` so far."""
+    components = Components()
+    paths: dict[str, dict[str, Any]] = {}
+    for route in app.get(DECLARED_ROUTES, []):
+        if route.documented:
+            paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, components)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "slawatch collector",
+            "version": __version__,
+            "description": "Ingest of agents' samples, SLA reports, status and metrics.",
         },
-    },
-    "SampleProblem": {
-        "type": "object",
-        "required": ["index", "field", "error"],
-        "properties": {
-            "index": {"type": ["integer", "null"]},
-            "field": {"type": "string"},
-            "error": {"type": "string"},
+        "paths": paths,
+        "components": {
+            "schemas": components.schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
-    },
-    "Sample": {
-        "type": "object",
-        "required": ["check", "ts", "ok", "interval_s"],
-        "properties": {
-            "check": {"type": "string", "pattern": ID_REGEX},
-            "ts": {
-                "type": "number",
-                "description": "Unix seconds when the probe started; refused more than 5 minutes"
-                " ahead of the collector's clock or older than its max_sample_age",
-            },
-            "ok": {"type": "boolean"},
-            "latency_ms": {"type": ["number", "null"], "minimum": 0},
-            "interval_s": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_INTERVAL_S},
-            "type": {"type": ["string", "null"], "minLength": 1, "maxLength": MAX_TYPE_LENGTH},
-            "status_code": {"type": ["integer", "null"], "minimum": 100, "maximum": 599},
-            "error": {"type": ["string", "null"]},
-            "phases_ms": {
-                "type": ["object", "null"],
-                "description": "Durations in ms; names other than these are ignored",
-                "properties": {phase: {"type": "number", "minimum": 0} for phase in PHASES},
-            },
-            "tls_expires": {"type": ["number", "null"]},
-        },
-        "if": {"required": ["ok"], "properties": {"ok": {"const": True}}},
-        "then": {"required": ["latency_ms"], "properties": {"latency_ms": {"type": "number"}}},
-    },
-    "SampleBatch": {
-        "type": "object",
-        "required": ["agent", "samples"],
-        "properties": {
-            "agent": {"type": "string", "pattern": ID_REGEX},
-            "labels": {
-                "type": "object",
-                "maxProperties": MAX_LABELS,
-                "propertyNames": {"maxLength": MAX_LABEL_LENGTH},
-                "additionalProperties": {"type": "string", "maxLength": MAX_LABEL_LENGTH},
-            },
-            "samples": {"type": "array", "maxItems": MAX_BATCH_SAMPLES, "items": _ref("Sample")},
-        },
-    },
-    "IngestResult": {
-        "type": "object",
-        "required": ["accepted", "duplicates"],
-        "properties": {
-            "accepted": {"type": "integer", "minimum": 0},
-            "duplicates": {"type": "integer", "minimum": 0},
-        },
-    },
-    "AgentView": {
-        "type": "object",
-        "required": ["agent", "state", "since", "last_sample"],
-        "properties": {
-            "agent": {"type": "string"},
-            "state": {"enum": ["up", "down", "unknown"]},
-            "since": {"type": ["string", "null"], "format": "date-time"},
-            "last_sample": {
-                "type": ["object", "null"],
-                "properties": {
-                    "ts": {"type": "number"},
-                    "ok": {"type": "boolean"},
-                    "latency_ms": {"type": ["number", "null"]},
-                    "status_code": {"type": ["integer", "null"]},
-                    "error": {"type": ["string", "null"]},
-                },
-            },
-            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-        },
-    },
-    "CheckView": {
-        "type": "object",
-        "required": ["id", "state", "quorum", "agents"],
-        "properties": {
-            "id": {"type": "string"},
-            "type": {"type": ["string", "null"]},
-            "interval_s": {"type": ["number", "null"]},
-            "configured": {"type": "boolean"},
-            "first_seen": {"type": ["string", "null"], "format": "date-time"},
-            "last_seen": {"type": ["string", "null"], "format": "date-time"},
-            "quorum": {"type": ["string", "integer"]},
-            "state": {"enum": ["up", "down", "unknown"]},
-            "agents": {"type": "array", "items": _ref("AgentView")},
-        },
-    },
-}
+        "security": [{"bearer": []}],
+    }
 
-PATHS: dict[str, Any] = {
-    "/healthz": {
-        "get": {
-            "summary": "Health: can the collector keep what it is sent?",
-            "security": [],
-            "responses": {
-                "200": json_response(
-                    "Healthy",
-                    {
-                        "type": "object",
-                        "required": ["status"],
-                        "properties": {"status": {"const": "ok"}},
-                    },
-                ),
-                "503": json_response(
-                    "Degraded: the store cannot write (disk full…) or the database is corrupt",
-                    {
-                        "type": "object",
-                        "required": ["status", "reason"],
-                        "properties": {
-                            "status": {"const": "degraded"},
-                            "reason": {"type": "string"},
-                        },
-                    },
-                ),
-            },
+
+def _operation(route: Route, components: Components) -> dict[str, Any]:
+    operation: dict[str, Any] = {"summary": route.summary}
+    if route.description is not None:
+        operation["description"] = route.description
+    if route.security in SECURITY:
+        operation["security"] = SECURITY[route.security]
+    elif route.scopes:
+        operation["security"] = [{"bearer": list(route.scopes)}]
+    if route.parameters:
+        operation["parameters"] = [_parameter(p, components) for p in route.parameters]
+    if route.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {JSON: {"schema": components.schema_of(route.body)}},
         }
-    },
-    "/metrics": {
-        "get": {
-            "summary": "Prometheus metrics",
-            "description": "Open to anyone, unless `collector.metrics_token` is set: then that "
-            "token (or the admin token) is needed.",
-            "security": [{}, {"bearer": []}],
-            "responses": {
-                "200": {
-                    "description": "Prometheus text format",
-                    "content": {"text/plain": {"schema": {"type": "string"}}},
-                },
-                "401": UNAUTHORIZED,
-                "403": FORBIDDEN,
-            },
-        }
-    },
-    "/api/v1/openapi.json": {
-        "get": {
-            "summary": "This document",
-            "security": [],
-            "responses": {"200": json_response("OpenAPI 3 document", {"type": "object"})},
-        }
-    },
-    "/api/v1/samples": {
-        "post": {
-            "summary": "Push a batch of samples (agent token; all or nothing; idempotent)",
-            "description": "Bodies may be gzip-compressed (`Content-Encoding: gzip`); at most "
-            "10 MiB, also after decompression. 200 only once the batch is committed.",
-            "requestBody": {
-                "required": True,
-                "content": {JSON: {"schema": _ref("SampleBatch")}},
-            },
-            "responses": {
-                "200": json_response("Stored", _ref("IngestResult")),
-                "400": {
-                    "description": "Invalid batch: nothing of it stored",
-                    "content": {
-                        JSON: {
-                            "schema": {
-                                "type": "object",
-                                "required": ["error", "details"],
-                                "properties": {
-                                    "error": {"type": "string"},
-                                    "details": {
-                                        "type": "array",
-                                        "items": _ref("SampleProblem"),
-                                    },
-                                },
-                            }
-                        }
-                    },
-                },
-                "401": UNAUTHORIZED,
-                "403": error_response("Not an agent token, or pushing as another agent"),
-                "408": error_response("The body did not arrive within 30 s"),
-                "413": error_response("Body over 10 MiB (also after decompression)"),
-                "415": error_response("Unsupported Content-Encoding"),
-                "429": error_response(
-                    "The collector is shedding load: push again after `Retry-After` seconds"
-                ),
-                "503": error_response(
-                    "The store cannot take it now (I/O error, corruption): retry after"
-                    " Retry-After seconds"
-                ),
-                "507": error_response(
-                    "The collector's disk is full: retry after Retry-After seconds"
-                ),
-            },
-        }
-    },
-    "/api/v1/checks": {
-        "get": {
-            "summary": "Every check seen, with its state now per agent and under its quorum",
-            "responses": {
-                "200": json_response(
-                    "Checks",
-                    {
-                        "type": "object",
-                        "required": ["checks", "now"],
-                        "properties": {
-                            "now": {"type": "string", "format": "date-time"},
-                            "checks": {"type": "array", "items": _ref("CheckView")},
-                        },
-                    },
-                ),
-                "401": UNAUTHORIZED,
-                "403": FORBIDDEN,
-            },
-        }
-    },
-}
+    operation["responses"] = {
+        str(status): _response(reply, components) for status, reply in route.all_replies().items()
+    }
+    return operation
 
 
-class OpenApiDocument:
-    def __init__(self) -> None:
-        self._document: dict[str, Any] = {
-            "openapi": "3.1.0",
-            "info": {
-                "title": "slawatch collector",
-                "version": __version__,
-                "description": "Ingest of agents' samples, SLA reports, status and metrics.",
-            },
-            "paths": copy.deepcopy(PATHS),
-            "components": {
-                "schemas": copy.deepcopy(SCHEMAS),
-                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            },
-            "security": [{"bearer": []}],
-        }
-
-    def add(self, paths: Mapping[str, Any], schemas: Mapping[str, Any] | None = None) -> None:
-        """Document more routes (path → operations) and the schemas they refer to."""
-        for path, operations in paths.items():
-            self._document["paths"].setdefault(path, {}).update(copy.deepcopy(operations))
-        self._document["components"]["schemas"].update(copy.deepcopy(dict(schemas or {})))
-
-    def as_dict(self) -> dict[str, Any]:
-        return self._document
+def _parameter(parameter: Param, components: Components) -> dict[str, Any]:
+    described: dict[str, Any] = {
+        "name": parameter.name,
+        "in": parameter.where,
+        "required": parameter.required,
+        "schema": components.schema_of(parameter.type),
+    }
+    if parameter.description is not None:
+        described["description"] = parameter.description
+    if parameter.explode is not None:
+        described["style"] = "form"
+        described["explode"] = parameter.explode
+    return described
 
 
-OPENAPI = web.AppKey("openapi", OpenApiDocument)
+def _response(reply: Reply, components: Components) -> dict[str, Any]:
+    media = ((JSON, reply.json),) if reply.json is not None else ()
+    content = {
+        name: {"schema": components.schema_of(body)} for name, body in (*media, *reply.media)
+    }
+    described: dict[str, Any] = {"description": reply.description}
+    if content:
+        described["content"] = content
+    return described
 
 
-def document(app: web.Application) -> OpenApiDocument:
-    return app[OPENAPI]
+@dataclass(slots=True)
+class _Served:
+    """The document as served, made at the first request (every route is added by then)."""
+
+    text: str | None = None
+
+
+SERVED = web.AppKey("openapi_served", _Served)
 
 
 async def serve(request: web.Request) -> web.Response:
-    return web.json_response(request.app[OPENAPI].as_dict())
+    served = request.app[SERVED]
+    if served.text is None:
+        served.text = orjson.dumps(document(request.app)).decode()
+    return web.json_response(text=served.text)
+
+
+ROUTES = (
+    Route("GET", "/api/v1/openapi.json", serve, "This document", security="none",
+          replies={200: Reply("OpenAPI 3 document", dict[str, Any])}),
+)  # fmt: skip
 
 
 def setup(app: web.Application) -> None:
-    app[OPENAPI] = OpenApiDocument()
-    app.router.add_get("/api/v1/openapi.json", serve)
+    app[SERVED] = _Served()
+    add_routes(app, ROUTES)

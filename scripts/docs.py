@@ -266,7 +266,7 @@ def api() -> str:
         for path, method, operation in operations
     )
     notice = NOTICE.format(
-        source="the collector's OpenAPI document (collector/openapi.py and the routes)"
+        source="the collector's OpenAPI document (made from the routes' declarations)"
     )
     parts = [API_INTRO.format(notice=notice, routes=routes), "## Routes\n"]
     for path, method, operation in operations:
@@ -289,7 +289,7 @@ def openapi_document() -> dict[str, Any]:
         config = parse_config(
             "collector: {listen: '127.0.0.1:0'}\n", base_dir=Path(folder), process="collector"
         )
-        return openapi.document(Collector(config).app).as_dict()
+        return openapi.document(Collector(config).app)
 
 
 def _anchor(method: str, path: str) -> str:
@@ -303,7 +303,14 @@ def _operation(path: str, method: str, operation: Mapping[str, Any]) -> Iterator
     text = operation.get("summary", "")
     if operation.get("description"):
         text += f"\n\n{operation['description']}"
-    auth = "none" if operation.get("security") == [] else "bearer token"
+    security = operation.get("security")
+    kinds = [kind for need in security or [] for kind in need.get("bearer", [])]
+    if security == []:
+        auth = "none"
+    elif kinds:
+        auth = f"bearer token ({' or '.join(kinds)})"
+    else:
+        auth = "bearer token"
     yield f"{text}\n\nAuthentication: {auth}.\n"
     parameters = operation.get("parameters", [])
     if parameters:

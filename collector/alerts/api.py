@@ -10,22 +10,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal, NotRequired, TypedDict, get_args
 
 from aiohttp import web
 
-from slawatch.collector import openapi
+from slawatch.collector import store
 from slawatch.collector.alerts import channels
 from slawatch.collector.alerts.events import Test, new_notification_id
 from slawatch.collector.alerts.outbox import decode_event
 from slawatch.collector.alerts.service import SERVICE
 from slawatch.collector.alerts.text import summary
-from slawatch.collector.app import AUTH, CLOCK, CONFIG, STORE, read_small_json
+from slawatch.collector.app import CLOCK, CONFIG, STORE
+from slawatch.collector.bodies import read_small_json
 from slawatch.collector.engine.periods import format_instant
 from slawatch.collector.errors import ApiError
-from slawatch.collector.store import Notification
+from slawatch.collector.jsonschema import INLINE, Schema
+from slawatch.collector.routing import Instant, Reply, Route, add_routes, error, query_param
 
-STATUSES = ("held", "pending", "sent", "given_up", "merged")
+Status = Literal["held", "pending", "sent", "given_up", "merged"]
+STATUSES: tuple[str, ...] = get_args(Status)
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_BEFORE = 2**62
@@ -33,14 +36,11 @@ QUERY = frozenset({"status", "channel", "before", "limit"})
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/api/v1/notifications", list_notifications)
-    app.router.add_post("/api/v1/alerts/test", send_test)
-    openapi.document(app).add(PATHS, SCHEMAS)
+    add_routes(app, ROUTES)
 
 
 async def list_notifications(request: web.Request) -> web.Response:
     app = request.app
-    app[AUTH].require(request, "admin")
     query = request.query
     unknown = sorted(set(query) - QUERY)
     if unknown:
@@ -66,7 +66,6 @@ async def list_notifications(request: web.Request) -> web.Response:
 
 async def send_test(request: web.Request) -> web.Response:
     app = request.app
-    app[AUTH].require(request, "admin")
     return await test_sent(app, await read_small_json(request))
 
 
@@ -110,7 +109,7 @@ async def test_sent(app: web.Application, document: Any) -> web.Response:
     raise ApiError(502, f"channel {channel.id!r} did not take the test message: {reason}", [answer])
 
 
-def notification_json(row: Notification) -> dict[str, Any]:
+def notification_json(row: store.Notification) -> dict[str, Any]:
     waiting = row.status in ("held", "pending")
     return {
         "seq": row.seq,
@@ -130,7 +129,7 @@ def notification_json(row: Notification) -> dict[str, Any]:
     }
 
 
-def _summary(row: Notification) -> str | None:
+def _summary(row: store.Notification) -> str | None:
     try:
         return summary(decode_event(row.event))
     except (ValueError, KeyError, TypeError):
@@ -168,128 +167,93 @@ def _integer(text: str | None, name: str, default: int | None, low: int, high: i
     return value
 
 
-# ---------------------------------------------------------------------------------- OpenAPI
+# ---------------------------------------------------------------------------------- models
 
-SCHEMAS: dict[str, Any] = {
-    "Notification": {
-        "type": "object",
-        "required": ["seq", "id", "channel", "event", "status", "created", "attempts"],
-        "properties": {
-            "seq": {"type": "integer"},
-            "id": {"type": "string"},
-            "channel": {"type": "string"},
-            "event": {"type": "string"},
-            "status": {"enum": list(STATUSES)},
-            "subject": {"type": ["string", "null"]},
-            "summary": {"type": ["string", "null"]},
-            "created": {"type": "string", "format": "date-time"},
-            "next_attempt": {"type": ["string", "null"], "format": "date-time"},
-            "attempts": {"type": "integer", "minimum": 0},
-            "last_status": {"type": ["integer", "null"]},
-            "last_error": {"type": ["string", "null"]},
-            "finished": {"type": ["string", "null"], "format": "date-time"},
-            "merged_into": {"type": ["string", "null"]},
-        },
-    },
-    "TestDelivery": {
-        "type": "object",
-        "required": ["channel", "id", "delivered", "outcome"],
-        "properties": {
-            "channel": {"type": "string"},
-            "id": {"type": "string"},
-            "delivered": {"type": "boolean"},
-            "outcome": {"enum": ["delivered", "retry", "rejected"]},
-            "status": {"type": ["integer", "null"]},
-            "retry_after": {"type": ["number", "null"]},
-            "error": {"type": ["string", "null"]},
-        },
-    },
-}
 
-PATHS: dict[str, Any] = {
-    "/api/v1/notifications": {
-        "get": {
-            "summary": "Alert notifications stored in the outbox, newest first",
-            "parameters": [
-                {
-                    "name": "status",
-                    "in": "query",
-                    "description": "Only these statuses, comma-separated",
-                    "style": "form",
-                    "explode": False,
-                    "schema": {"type": "array", "minItems": 1, "items": {"enum": list(STATUSES)}},
-                },
-                {"name": "channel", "in": "query", "schema": {"type": "string"}},
-                {
-                    "name": "before",
-                    "in": "query",
-                    "description": "Only notifications with a smaller seq (paging)",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_BEFORE},
-                },
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-                },
-            ],
-            "responses": {
-                "200": openapi.json_response(
-                    "Notifications and counts per channel and status",
-                    {
-                        "type": "object",
-                        "required": ["notifications", "counts"],
-                        "properties": {
-                            "notifications": {
-                                "type": "array",
-                                "items": {"$ref": "#/components/schemas/Notification"},
-                            },
-                            "counts": {
-                                "type": "object",
-                                "additionalProperties": {
-                                    "type": "object",
-                                    "additionalProperties": {"type": "integer"},
-                                },
-                            },
-                        },
-                    },
-                ),
-                "400": openapi.error_response("Bad status, before or limit; unknown parameter"),
-                "401": openapi.UNAUTHORIZED,
-                "403": openapi.FORBIDDEN,
-            },
-        }
-    },
-    "/api/v1/alerts/test": {
-        "post": {
-            "summary": "Send a test message to a channel now and say what it answered",
-            "description": "The message links to a page this channel's alerts open: the status"
-            " page of a customer its rules watch, else an SLA's report (signed like every"
-            " alert link, so it opens without a token). A click proves that"
-            " `collector.public_url` reaches this collector.",
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["channel"],
-                            "properties": {"channel": {"type": "string"}},
-                        }
-                    }
-                },
-            },
-            "responses": {
-                "200": openapi.json_response(
-                    "Delivered", {"$ref": "#/components/schemas/TestDelivery"}
-                ),
-                "400": openapi.error_response("Not a JSON object with a channel"),
-                "401": openapi.UNAUTHORIZED,
-                "403": openapi.FORBIDDEN,
-                "404": openapi.error_response("No such channel"),
-                "413": openapi.error_response("Body too large"),
-                "502": openapi.error_response("The channel did not take it (details: its answer)"),
-                "503": openapi.error_response("Alerts are not running"),
-            },
-        }
-    },
-}
+class Notification(TypedDict):
+    seq: int
+    id: str
+    channel: str
+    event: str
+    status: Status
+    subject: NotRequired[str | None]
+    summary: NotRequired[str | None]
+    created: Instant
+    next_attempt: NotRequired[Instant | None]
+    attempts: Annotated[int, Schema(minimum=0)]
+    last_status: NotRequired[int | None]
+    last_error: NotRequired[str | None]
+    finished: NotRequired[Instant | None]
+    merged_into: NotRequired[str | None]
+
+
+class NotificationList(TypedDict):
+    notifications: list[Notification]
+    counts: dict[str, dict[str, int]]
+
+
+class TestRequest(TypedDict):
+    channel: str
+
+
+class TestDelivery(TypedDict):
+    channel: str
+    id: str
+    delivered: bool
+    outcome: Literal["delivered", "retry", "rejected"]
+    status: NotRequired[int | None]
+    retry_after: NotRequired[float | None]
+    error: NotRequired[str | None]
+
+
+ROUTES = (
+    Route(
+        "GET",
+        "/api/v1/notifications",
+        list_notifications,
+        "Alert notifications stored in the outbox, newest first",
+        scopes=("admin",),
+        parameters=(
+            query_param(
+                "status",
+                Annotated[list[Status], Schema(min_items=1)],
+                "Only these statuses, comma-separated",
+                explode=False,
+            ),
+            query_param("channel", str),
+            query_param(
+                "before",
+                Annotated[int, Schema(minimum=1, maximum=MAX_BEFORE)],
+                "Only notifications with a smaller seq (paging)",
+            ),
+            query_param("limit", Annotated[int, Schema(minimum=1, maximum=MAX_LIMIT)]),
+        ),
+        replies={
+            200: Reply(
+                "Notifications and counts per channel and status",
+                Annotated[NotificationList, INLINE],
+            ),
+            400: error("Bad status, before or limit; unknown parameter"),
+        },
+    ),
+    Route(
+        "POST",
+        "/api/v1/alerts/test",
+        send_test,
+        "Send a test message to a channel now and say what it answered",
+        scopes=("admin",),
+        description="The message links to a page this channel's alerts open: the status page "
+        "of a customer its rules watch, else an SLA's report (signed like every alert link, so "
+        "it opens without a token). A click proves that `collector.public_url` reaches this "
+        "collector.",
+        body=Annotated[TestRequest, INLINE],
+        replies={
+            200: Reply("Delivered", TestDelivery),
+            400: error("Not a JSON object with a channel"),
+            404: error("No such channel"),
+            413: error("Body too large"),
+            502: error("The channel did not take it (details: its answer)"),
+            503: error("Alerts are not running"),
+        },
+    ),
+)

@@ -19,7 +19,7 @@ from slawatch.collector.alerts.targets import Watch
 from slawatch.collector.engine.maintenance import Interval
 from slawatch.collector.engine.periods import current_window, period_label
 from slawatch.collector.engine.sla import Report
-from slawatch.collector.reports.build import summaries
+from slawatch.collector.reports.shared import summaries
 from slawatch.collector.store import OpenAlert, Store
 from slawatch.config.schema import AlertRule, Config, Sla
 

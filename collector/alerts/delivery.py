@@ -42,8 +42,8 @@ import aiohttp
 import aiosmtplib
 import structlog
 
+from slawatch.collector.alerts.layout import clip, one_line
 from slawatch.collector.alerts.signing import signature_headers
-from slawatch.collector.alerts.text import clip, one_line
 from slawatch.config.schema import Channel, Secret, SmtpSettings
 from slawatch.config.values import email_address_only
 

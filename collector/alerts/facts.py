@@ -12,7 +12,7 @@ from slawatch.collector.alerts import flapping
 from slawatch.collector.alerts.events import AgentView
 from slawatch.collector.alerts.targets import Target
 from slawatch.collector.engine.incidents import Runs, first_error
-from slawatch.collector.engine.sla import Segment, service_timeline
+from slawatch.collector.engine.service_timeline import Segment, service_timeline
 from slawatch.collector.engine.states import State
 
 

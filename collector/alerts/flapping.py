@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from slawatch.collector.engine.sla import Segment
+from slawatch.collector.engine.service_timeline import Segment
 from slawatch.collector.engine.states import State
 from slawatch.config.schema import FlappingSettings
 

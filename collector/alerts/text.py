@@ -6,18 +6,16 @@ UTC"), label/value facts, list lines (a storm's changes) and a link. Channel mod
 `Message` to their service's markup and limits. Everything here is plain text: each channel
 escapes it for its own markup.
 
-Times are shown in UTC: the people reading are in many zones, and "03:12 UTC" is unambiguous.
+Times are shown in UTC (`alerts.formats`); the shape of a message and the channels' layout
+helpers are `alerts.layout`'s.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Literal
+from collections.abc import Iterable
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from slawatch.collector.alerts.events import (
@@ -42,6 +40,17 @@ from slawatch.collector.alerts.events import (
     Subject,
     Test,
 )
+from slawatch.collector.alerts.formats import (
+    format_date,
+    format_duration,
+    format_instant,
+    format_number,
+    format_percent,
+    format_rate,
+    format_span,
+    format_time,
+)
+from slawatch.collector.alerts.layout import Fact, Message, clip, one_line
 from slawatch.collector.engine.verdict import Verdict
 from slawatch.collector.reports.words import VERDICT_TEXT
 
@@ -54,16 +63,6 @@ VERDICT_MARK: dict[Verdict, str] = {
     "no_data": "",
 }
 
-Tone = Literal["bad", "warning", "good", "info"]
-"""How a channel colours the message: red, amber, green, neutral."""
-TONE_COLORS: dict[Tone, int] = {
-    "bad": 0xD92D20,
-    "warning": 0xF79009,
-    "good": 0x12B76A,
-    "info": 0x2E90FA,
-}
-
-ELLIPSIS = "…"
 DASH = " — "
 ERROR_SUMMARY_CHARS = 200
 """An error longer than this is cut in the one-line summary (the facts keep more of it)."""
@@ -85,29 +84,6 @@ _HEADLINES = {
     "digest": "SLA REVIEW",
     "test": "TEST",
 }
-_SPACES = re.compile(r"[\s\x00-\x1f\x7f]+")
-
-
-@dataclass(frozen=True, slots=True)
-class Fact:
-    label: str
-    value: str
-    short: bool = True
-    """Short facts sit side by side (two columns); long ones take a row of their own."""
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    kind: str
-    title: str
-    summary: str
-    """The first line: what, where, since when, in one line."""
-    tone: Tone
-    at: float
-    facts: tuple[Fact, ...] = ()
-    lines: tuple[str, ...] = ()
-    """List items: a storm's changes, one per line."""
-    link: str | None = None
 
 
 def compose(event: Event) -> Message:
@@ -599,141 +575,3 @@ def _count(n: int, noun: str) -> str:
 
 def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
-
-
-# ------------------------------------------------------------------------------- plain text
-
-
-def plain_text(message: Message, limit: int, measure: Callable[[str], int] = len) -> str:
-    """The message as plain text within `limit` units of `measure` (ntfy's bytes, an e-mail's
-    text part): the summary, the facts as `Label: value` lines, the list lines, the link."""
-    head = [clip(message.summary, limit // 4, measure), ""]
-    tail = [""]
-    if message.link:
-        tail.append(f"Open in slawatch: {message.link}")
-    tail.append(f"slawatch · {format_instant(message.at)}")
-    body = [_plain_fact(fact) for fact in message.facts]
-    body += [f"• {line}" for line in message.lines]
-    room = limit - measure("\n".join(head + tail)) - 1
-    kept = fit_lines((clip(line, room, measure) for line in body), room, measure)
-    return "\n".join(head + kept + tail)
-
-
-def _plain_fact(fact: Fact) -> str:
-    separator = "\n" if "\n" in fact.value else " "
-    return f"{fact.label}:{separator}{fact.value}"
-
-
-def utf8_len(text: str) -> int:
-    return len(text.encode("utf-8"))
-
-
-# ---------------------------------------------------------------------------------- formats
-
-
-def one_line(text: str) -> str:
-    """Whitespace and control characters collapsed: remote errors may carry anything."""
-    return _SPACES.sub(" ", text).strip()
-
-
-def clip(text: str, limit: int, measure: Callable[[str], int] = len) -> str:
-    """`text` cut to at most `limit` units of `measure`, ending with "…" when cut.
-
-    `measure` must add up per character and count each at least 1 (`len`, `utf16_len`, the
-    length after escaping), so the longest prefix that fits is found by bisection.
-    """
-    if measure(text) <= limit:
-        return text
-    budget = limit - measure(ELLIPSIS)
-    if budget < 0:
-        return ""
-    low, high = 0, min(len(text), budget)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if measure(text[:middle]) <= budget:
-            low = middle
-        else:
-            high = middle - 1
-    return text[:low].rstrip() + ELLIPSIS
-
-
-def fit_lines(lines: Iterable[str], room: int, measure: Callable[[str], int] = len) -> list[str]:
-    """As many `lines` as fit in `room` units (joined by newlines), then "… and N more"."""
-    pending = list(lines)
-    kept: list[str] = []
-    for index, line in enumerate(pending):
-        more = f"… and {len(pending) - index} more"
-        rest_fits = index == len(pending) - 1 or measure(more) + 1 <= room - measure(line) - 1
-        if measure(line) + 1 > room or not rest_fits:
-            kept.append(more)
-            break
-        kept.append(line)
-        room -= measure(line) + 1
-    return kept
-
-
-def utf16_len(text: str) -> int:
-    """Length as JavaScript counts it (Discord, Telegram): astral characters count 2."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def format_duration(seconds: float) -> str:
-    """ "45s", "7m 4s", "1h", "2d 3h": the two largest units, rounded down."""
-    total = max(0, int(seconds))
-    if total < 60:
-        return f"{total}s"
-    units = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
-    index = next(i for i, (_, size) in enumerate(units) if total >= size)
-    (big_name, big_size), (small_name, small_size) = units[index], units[index + 1]
-    big, small = total // big_size, total % big_size // small_size
-    return f"{big}{big_name} {small}{small_name}" if small else f"{big}{big_name}"
-
-
-def format_time(ts: float, reference: float, *, with_date: bool = False) -> str:
-    """ "03:12 UTC", with the date when `ts` is not on `reference`'s day (or when asked)."""
-    moment = datetime.fromtimestamp(ts, UTC)
-    if with_date or moment.date() != datetime.fromtimestamp(reference, UTC).date():
-        return moment.strftime("%Y-%m-%d %H:%M UTC")
-    return moment.strftime("%H:%M UTC")
-
-
-def format_span(start: float, end: float, reference: float) -> str:
-    """ "03:12–03:19 UTC", or with dates when the span crosses a day or is not today's."""
-    first = datetime.fromtimestamp(start, UTC)
-    last = datetime.fromtimestamp(end, UTC)
-    today = datetime.fromtimestamp(reference, UTC).date()
-    if first.date() == last.date() == today:
-        return f"{first:%H:%M}–{last:%H:%M} UTC"
-    if first.date() == last.date():
-        return f"{first:%Y-%m-%d %H:%M}–{last:%H:%M} UTC"
-    return f"{first:%Y-%m-%d %H:%M} – {last:%Y-%m-%d %H:%M} UTC"
-
-
-def format_instant(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def format_date(ts: float, zone: ZoneInfo | None = None) -> str:
-    """The calendar date of `ts` in `zone` (default UTC)."""
-    return datetime.fromtimestamp(ts, zone or UTC).strftime("%Y-%m-%d")
-
-
-def rfc3339(ts: float) -> str:
-    """ "2026-11-27T03:12:05Z", with milliseconds when the instant has them."""
-    moment = datetime.fromtimestamp(ts, UTC)
-    spec = "seconds" if moment.microsecond < 1000 else "milliseconds"
-    return moment.isoformat(timespec=spec).replace("+00:00", "Z")
-
-
-def format_percent(value: float) -> str:
-    """Rounded down to 3 decimals, so 99.8999 never reads as 99.9 and 99.9999 never as 100."""
-    floored = math.floor(round(value * 1000, 6)) / 1000
-    return f"{floored:.3f}".rstrip("0").rstrip(".") + "%"
-
-
-def format_number(value: float) -> str:
-    return f"{value:.2f}".rstrip("0").rstrip(".")
-
-
-def format_rate(rate: float) -> str:
-    return f"{rate:.1f}×"

@@ -17,7 +17,12 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from slawatch.collector.engine.maintenance import Interval, merge, subtract
+from slawatch.collector.engine.maintenance import (
+    Interval,
+    maintenance_intervals,
+    merge,
+    subtract,
+)
 from slawatch.collector.engine.periods import zone_of
 from slawatch.config.schema import ServiceHours, Sla
 
@@ -100,3 +105,15 @@ def offset_ms(zone: ZoneInfo, instant_ms: int) -> int:
     moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=instant_ms)
     offset = zone.utcoffset(moment.astimezone(zone))
     return 0 if offset is None else offset // timedelta(milliseconds=1)
+
+
+def removed_time(
+    sla: Sla, span: Interval, declared_maintenance: Sequence[Interval] = ()
+) -> tuple[list[Interval], list[Interval]]:
+    """The time of `span` removed from the SLA (§4.4.2, §7): maintenance (config and declared)
+    and time outside service hours, merged; and the part outside service hours alone."""
+    maintenance = maintenance_intervals(sla.maintenance, sla.timezone, span, declared_maintenance)
+    outside = outside_hours(sla, span)
+    if not outside:
+        return maintenance, outside
+    return merge([*maintenance, *outside]), outside

@@ -24,7 +24,7 @@ from typing import Literal
 
 from slawatch.config.schema import Sla
 
-Verdict = Literal["met", "breached", "on_track", "at_risk", "no_data"]
+Verdict = Literal["met", "on_track", "at_risk", "breached", "no_data"]
 VERDICTS: tuple[Verdict, ...] = ("met", "on_track", "at_risk", "breached", "no_data")
 AT_RISK_SHARE = Fraction(1, 4)
 """A window in progress with less than this share of its error budget left is at risk."""

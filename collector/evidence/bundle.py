@@ -31,7 +31,7 @@ import orjson
 
 from slawatch.collector.engine.maintenance import Interval, merge
 from slawatch.collector.engine.periods import Window, format_instant
-from slawatch.collector.engine.sla import LatencySource, latency_plan, summarize_latency
+from slawatch.collector.engine.report_latency import LatencySource, latency_plan, summarize_latency
 from slawatch.collector.evidence.documents import (
     DATA_FILES,
     MANIFEST,

@@ -13,19 +13,18 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Literal, TypedDict
 
 import structlog
 from aiohttp import web
 
-from slawatch.collector import openapi
-from slawatch.collector.app import AUTH, CLOCK, CONFIG, STORE
+from slawatch.collector.app import CLOCK, CONFIG, STORE
 from slawatch.collector.errors import ApiError
 from slawatch.collector.evidence import kept
 from slawatch.collector.evidence.bundle import EvidenceUnavailable, write_bundle
 from slawatch.collector.evidence.feature import EVIDENCE_KEY, key_context
-from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
 from slawatch.collector.reports.queries import WINDOW_PARAMETERS, find_sla, requested_window
+from slawatch.collector.routing import Id, Reply, Route, add_routes, caller, error, path_param
 
 log = structlog.get_logger()
 
@@ -34,10 +33,8 @@ STREAM_CHUNK = 256 * 1024
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/api/v1/evidence-key", get_key)
-    app.router.add_get("/api/v1/slas/{sla}/evidence", get_evidence)
+    add_routes(app, ROUTES)
     app.cleanup_ctx.append(key_context)
-    openapi.document(app).add(PATHS, SCHEMAS)
 
 
 async def get_key(request: web.Request) -> web.Response:
@@ -46,7 +43,7 @@ async def get_key(request: web.Request) -> web.Response:
 
 async def get_evidence(request: web.Request) -> web.StreamResponse:
     app = request.app
-    principal = app[AUTH].require(request, "admin", "customer")
+    principal = caller(request)
     sla = find_sla(app[CONFIG], principal, request.match_info["sla"])
     unknown = sorted(set(request.query) - set(EVIDENCE_PARAMETERS))
     if unknown:
@@ -67,9 +64,9 @@ async def get_evidence(request: web.Request) -> web.StreamResponse:
             await write_bundle(
                 app[STORE], sla, window, now_ms, app[EVIDENCE_KEY], target=handle, period=period
             )
-        except EvidenceUnavailable as error:
+        except EvidenceUnavailable as unavailable:
             handle.close()
-            raise ApiError(410, str(error)) from None
+            raise ApiError(410, str(unavailable)) from None
         except BaseException:
             handle.close()
             raise
@@ -100,64 +97,49 @@ async def _stream(request: web.Request, handle: IO[bytes], name: str) -> web.Str
     return response
 
 
-# ------------------------------------------------------------------------------------ OpenAPI
+# ------------------------------------------------------------------------------------- routes
 
-PATHS: dict[str, Any] = {
-    "/api/v1/evidence-key": {
-        "get": {
-            "summary": "The Ed25519 public key that signs evidence bundles (CONTRACT §7)",
-            "security": [],
-            "responses": {
-                "200": json_response(
-                    "`public_key`: base64 of the 32 raw bytes (RFC 8032); `public_key_pem`: "
-                    "the same as PEM (SubjectPublicKeyInfo); `key_id`: the first 16 hex digits "
-                    "of its SHA-256, as bundles name it",
-                    {"$ref": "#/components/schemas/EvidenceKey"},
-                )
-            },
-        }
-    },
-    "/api/v1/slas/{sla}/evidence": {
-        "get": {
-            "summary": "The signed evidence bundle (ZIP) of an SLA over a period or window "
-            "(CONTRACT §7); for a closed period, the bundle kept at its close",
-            "parameters": [
-                {
-                    "name": "sla",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "pattern": openapi.ID_REGEX},
-                },
-                *WINDOW_PARAMETERS,
-            ],
-            "responses": {
-                "200": {
-                    "description": "report.json, samples.csv, windows.json, sla.json, "
-                    "manifest.json and manifest.sig; check it with `slawatch verify-evidence`",
-                    "content": {
-                        "application/zip": {"schema": {"type": "string", "format": "binary"}}
-                    },
-                },
-                "400": error_response("Bad period or from/to"),
-                "401": UNAUTHORIZED,
-                "403": FORBIDDEN,
-                "404": error_response("No such SLA (or not the caller's)"),
-                "410": error_response(
-                    "The raw samples of this window are pruned and no bundle was kept"
-                ),
-            },
-        }
-    },
-}
-SCHEMAS: dict[str, Any] = {
-    "EvidenceKey": {
-        "type": "object",
-        "required": ["algorithm", "key_id", "public_key", "public_key_pem"],
-        "properties": {
-            "algorithm": {"const": "Ed25519"},
-            "key_id": {"type": "string"},
-            "public_key": {"type": "string"},
-            "public_key_pem": {"type": "string"},
+
+class EvidenceKey(TypedDict):
+    algorithm: Literal["Ed25519"]
+    key_id: str
+    public_key: str
+    public_key_pem: str
+
+
+ROUTES = (
+    Route(
+        "GET",
+        "/api/v1/evidence-key",
+        get_key,
+        "The Ed25519 public key that signs evidence bundles (CONTRACT §7)",
+        security="none",
+        replies={
+            200: Reply(
+                "`public_key`: base64 of the 32 raw bytes (RFC 8032); `public_key_pem`: the "
+                "same as PEM (SubjectPublicKeyInfo); `key_id`: the first 16 hex digits of its "
+                "SHA-256, as bundles name it",
+                EvidenceKey,
+            )
         },
-    }
-}
+    ),
+    Route(
+        "GET",
+        "/api/v1/slas/{sla}/evidence",
+        get_evidence,
+        "The signed evidence bundle (ZIP) of an SLA over a period or window (CONTRACT §7); for "
+        "a closed period, the bundle kept at its close",
+        scopes=("admin", "customer"),
+        parameters=(path_param("sla", Id), *WINDOW_PARAMETERS),
+        replies={
+            200: Reply(
+                "report.json, samples.csv, windows.json, sla.json, manifest.json and "
+                "manifest.sig; check it with `slawatch verify-evidence`",
+                media=(("application/zip", bytes),),
+            ),
+            400: error("Bad period or from/to"),
+            404: error("No such SLA (or not the caller's)"),
+            410: error("The raw samples of this window are pruned and no bundle was kept"),
+        },
+    ),
+)

@@ -28,7 +28,8 @@ import orjson
 
 from slawatch.collector.engine.maintenance import Interval
 from slawatch.collector.engine.periods import Window
-from slawatch.collector.engine.sla import LatencySource, compute_report, latency_plan
+from slawatch.collector.engine.report_latency import LatencySource, latency_plan
+from slawatch.collector.engine.sla import compute_report
 from slawatch.collector.engine.timeline import Run, SampleState, build_runs
 from slawatch.collector.evidence.documents import (
     DATA_FILES,

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 import orjson
 from aiohttp import web
 
-from slawatch.collector import openapi
-from slawatch.collector.app import AUTH, CONFIG
+from slawatch.collector.app import CONFIG
 from slawatch.collector.errors import ApiError
-from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
+from slawatch.collector.jsonschema import Schema
+from slawatch.collector.routing import Reply, Route, add_routes, caller, error, header_param
 from slawatch.config.contract import LABELS_HEADER
 from slawatch.config.schema import Check, Config
 from slawatch.config.values import parse_labels
@@ -75,8 +75,7 @@ CATALOG = web.AppKey("check_catalog", dict[str, CheckCatalog])
 
 def setup(app: web.Application) -> None:
     app[CATALOG] = {}
-    app.router.add_get(PATH, agent_checks)
-    openapi.document(app).add(PATHS, SCHEMAS)
+    add_routes(app, ROUTES)
 
 
 def catalog(app: web.Application) -> CheckCatalog:
@@ -90,7 +89,7 @@ def catalog(app: web.Application) -> CheckCatalog:
 async def agent_checks(request: web.Request) -> web.Response:
     """The calling agent's checks; 304 when `If-None-Match` names their version."""
     app = request.app
-    principal = app[AUTH].require(request, "agent")
+    principal = caller(request)
     labels = {**_sent_labels(request), **_central_labels(app[CONFIG], principal.id)}
     body, version = catalog(app).answer(principal.id, labels)
     etag = f'"{version}"'
@@ -127,53 +126,41 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-# --------------------------------------------------------------------------------------- OpenAPI
+# ---------------------------------------------------------------------------------------- routes
 
-SCHEMAS: dict[str, Any] = {
-    "AgentChecks": {
-        "type": "object",
-        "required": ["checks", "version"],
-        "properties": {
-            "checks": {
-                "type": "array",
-                "items": {"type": "object"},
-                "description": "the checks as `checks:` of a config file writes them, without "
-                "`agents` and `labels`",
-            },
-            "version": {"type": "string", "description": "also the answer's strong ETag"},
+
+class AgentChecks(TypedDict):
+    checks: Annotated[
+        list[dict[str, Any]],
+        Schema(
+            description="the checks as `checks:` of a config file writes them, without "
+            "`agents` and `labels`"
+        ),
+    ]
+    version: Annotated[str, Schema(description="also the answer's strong ETag")]
+
+
+ROUTES = (
+    Route(
+        "GET",
+        PATH,
+        agent_checks,
+        "The calling agent's central checks (agent token)",
+        scopes=("agent",),
+        description="The collector's `checks:` selecting this agent by `agents` and `labels`. "
+        "Send `If-None-Match` with the last ETag: 304 while nothing changed.",
+        parameters=(
+            header_param(
+                LABELS_HEADER,
+                "the agent's labels as a JSON object (its `agent.labels`); "
+                "`collector.agents[].labels` override them",
+            ),
+            header_param("If-None-Match", "the ETag of the last answer"),
+        ),
+        replies={
+            200: Reply("The checks", AgentChecks),
+            304: Reply("Unchanged since the version in If-None-Match"),
+            400: error("A malformed labels header"),
         },
-    }
-}
-PATHS: dict[str, Any] = {
-    PATH: {
-        "get": {
-            "summary": "The calling agent's central checks (agent token)",
-            "description": "The collector's `checks:` selecting this agent by `agents` and "
-            "`labels`. Send `If-None-Match` with the last ETag: 304 while nothing changed.",
-            "parameters": [
-                {
-                    "name": LABELS_HEADER,
-                    "in": "header",
-                    "required": False,
-                    "schema": {"type": "string"},
-                    "description": "the agent's labels as a JSON object (its `agent.labels`); "
-                    "`collector.agents[].labels` override them",
-                },
-                {
-                    "name": "If-None-Match",
-                    "in": "header",
-                    "required": False,
-                    "schema": {"type": "string"},
-                    "description": "the ETag of the last answer",
-                },
-            ],
-            "responses": {
-                "200": json_response("The checks", {"$ref": "#/components/schemas/AgentChecks"}),
-                "304": {"description": "Unchanged since the version in If-None-Match"},
-                "400": error_response("A malformed labels header"),
-                "401": UNAUTHORIZED,
-                "403": FORBIDDEN,
-            },
-        }
-    }
-}
+    ),
+)

@@ -22,18 +22,18 @@ import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 import structlog
 from aiohttp import web
 from prometheus_client import Gauge
 
-from slawatch.collector import openapi
 from slawatch.collector.alerts.service import SERVICE
 from slawatch.collector.app import AUTH, CONFIG, CONFIG_LISTENERS, METRICS, replace_state
 from slawatch.collector.errors import ApiError
-from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
+from slawatch.collector.jsonschema import INLINE, Schema
 from slawatch.collector.reports import metrics as sla_metrics
+from slawatch.collector.routing import Reply, Route, add_routes, error
 from slawatch.config.loader import load_config
 from slawatch.config.reader import ConfigError
 from slawatch.config.schema import CollectorConfig, Config
@@ -201,13 +201,11 @@ def setup(app: web.Application, load: Callable[[], Config] | None = None) -> Non
         return load_config(path, process="collector")
 
     app[RELOADER] = Reloader(app, load or from_file)
-    app.router.add_post(PATH, reload_route)
-    openapi.document(app).add(PATHS, {})
+    add_routes(app, ROUTES)
 
 
 async def reload_route(request: web.Request) -> web.Response:
     app = request.app
-    app[AUTH].require(request, "admin")
     try:
         changes = await app[RELOADER].reload()
     except ReloadRefused as refused:
@@ -223,50 +221,49 @@ async def reload_route(request: web.Request) -> web.Response:
     return web.json_response(changes.to_json())
 
 
-PATHS: dict[str, Any] = {
-    PATH: {
-        "post": {
-            "summary": "Re-read the collector's config file (admin), as SIGHUP does",
-            "description": "A file that fails validation is refused whole (422, its problems "
-            "with their key paths) and the old config keeps running.",
-            "responses": {
-                "200": json_response(
-                    "Reloaded: what changed, by section",
-                    {
-                        "type": "object",
-                        "properties": {
-                            "reloaded": {"type": "boolean"},
-                            "changed": {
-                                "type": "object",
-                                "description": "by section (checks, slas, customers, agents, "
-                                "channels, rules, collector): the ids added, removed, changed; "
-                                "sections without change are left out",
-                                "additionalProperties": {
-                                    "type": "object",
-                                    "properties": {
-                                        key: {"type": "array", "items": {"type": "string"}}
-                                        for key in ("added", "removed", "changed")
-                                    },
-                                },
-                            },
-                            "needs_restart": {
-                                "type": "array",
-                                "items": {"type": "string"},
-                                "description": "keys changed in the file that keep their old "
-                                "value until the collector restarts (collector.listen…)",
-                            },
-                            "notifications_given_up": {
-                                "type": "integer",
-                                "description": "notifications waiting for a removed channel, "
-                                "given up with that reason (see /api/v1/notifications)",
-                            },
-                        },
-                    },
-                ),
-                "401": UNAUTHORIZED,
-                "403": FORBIDDEN,
-                "422": error_response("The new file is invalid; nothing changed"),
-            },
-        }
-    }
-}
+class SectionChanges(TypedDict, total=False):
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+
+
+class ReloadResult(TypedDict, total=False):
+    reloaded: bool
+    changed: Annotated[
+        dict[str, Annotated[SectionChanges, INLINE]],
+        Schema(
+            description="by section (checks, slas, customers, agents, channels, rules, "
+            "collector): the ids added, removed, changed; sections without change are left out"
+        ),
+    ]
+    needs_restart: Annotated[
+        list[str],
+        Schema(
+            description="keys changed in the file that keep their old value until the "
+            "collector restarts (collector.listen…)"
+        ),
+    ]
+    notifications_given_up: Annotated[
+        int,
+        Schema(
+            description="notifications waiting for a removed channel, given up with that "
+            "reason (see /api/v1/notifications)"
+        ),
+    ]
+
+
+ROUTES = (
+    Route(
+        "POST",
+        PATH,
+        reload_route,
+        "Re-read the collector's config file (admin), as SIGHUP does",
+        scopes=("admin",),
+        description="A file that fails validation is refused whole (422, its problems with "
+        "their key paths) and the old config keeps running.",
+        replies={
+            200: Reply("Reloaded: what changed, by section", Annotated[ReloadResult, INLINE]),
+            422: error("The new file is invalid; nothing changed"),
+        },
+    ),
+)

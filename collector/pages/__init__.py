@@ -13,6 +13,7 @@ from aiohttp import web
 
 from slawatch.collector.pages import actions, badges, checkpage, overview, sessions, share
 from slawatch.collector.pages.render import static_file
+from slawatch.collector.routing import Route, add_routes
 
 
 def setup(app: web.Application) -> None:
@@ -22,4 +23,7 @@ def setup(app: web.Application) -> None:
     checkpage.setup(app)
     badges.setup(app)
     actions.setup(app)
-    app.router.add_get("/pages/static/{name}", static_file)
+    add_routes(
+        app,
+        (Route("GET", "/pages/static/{name}", static_file, "The pages' files", documented=False),),
+    )

@@ -29,6 +29,7 @@ from slawatch.collector.pages import share
 from slawatch.collector.pages.render import page
 from slawatch.collector.pages.sessions import require_form, require_page
 from slawatch.collector.reports.build import LATEST_MS
+from slawatch.collector.routing import Route, add_routes
 from slawatch.collector.store import EXCLUSION_CATEGORIES
 
 log = structlog.get_logger()
@@ -200,11 +201,24 @@ async def _sign_out(
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_post("/admin/sessions/sign-out", _action(
-        "sign out every session of", lambda f: [("Principal", f.get("principal", ""))],
-        _sign_out))  # fmt: skip
-    app.router.add_get("/admin", admin_page)
-    app.router.add_post(
+    add_routes(app, ROUTES)
+
+
+ROUTES = (
+    Route("GET", "/admin", admin_page, "The admin page", documented=False),
+    Route(
+        "POST",
+        "/admin/sessions/sign-out",
+        _action(
+            "sign out every session of",
+            lambda f: [("Principal", f.get("principal", ""))],
+            _sign_out,
+        ),
+        "Sign out every session of a principal",
+        documented=False,
+    ),
+    Route(
+        "POST",
         "/admin/maintenance",
         _action(
             "declare a window",
@@ -218,16 +232,25 @@ def setup(app: web.Application) -> None:
             ],
             _declare,
         ),
-    )
-    app.router.add_post(
+        "Declare a maintenance window or an exclusion",
+        documented=False,
+    ),
+    Route(
+        "POST",
         "/admin/maintenance/{id}/delete",
         _action("delete maintenance", lambda f: [("Window", f.get("window", ""))], _delete),
-    )
-    app.router.add_post(
+        "Delete a declared window",
+        documented=False,
+    ),
+    Route(
+        "POST",
         "/admin/alerts/test",
         _action("send a test alert", lambda f: [("Channel", f.get("channel", ""))], _test),
-    )
-    app.router.add_post(
+        "Send a test alert",
+        documented=False,
+    ),
+    Route(
+        "POST",
         "/admin/share-links",
         _action(
             "mint a share link",
@@ -237,8 +260,14 @@ def setup(app: web.Application) -> None:
             ],
             _mint,
         ),
-    )
-    app.router.add_post(
+        "Mint a share link",
+        documented=False,
+    ),
+    Route(
+        "POST",
         "/admin/share-links/{id}/revoke",
         _action("revoke a share link", lambda f: [("Link", f.get("link", ""))], _revoke),
-    )
+        "Revoke a share link",
+        documented=False,
+    ),
+)

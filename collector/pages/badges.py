@@ -7,17 +7,25 @@ of the SLA's customer: anyone when it is public, else its session, its token, a 
 from __future__ import annotations
 
 import math
-from typing import Any
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from slawatch.collector import openapi
 from slawatch.collector.app import AUTH, CLOCK, CONFIG, STORE
 from slawatch.collector.engine.sla import Report
 from slawatch.collector.errors import ApiError
-from slawatch.collector.reports.build import summaries
 from slawatch.collector.reports.formats import percent
+from slawatch.collector.reports.shared import summaries
+from slawatch.collector.routing import (
+    SHARE_KEY,
+    Handler,
+    Id,
+    Reply,
+    Route,
+    add_routes,
+    error,
+    path_param,
+)
 from slawatch.collector.status.access import access
 from slawatch.collector.status.cache import STATUS_CACHE
 from slawatch.collector.status.model import sla_state
@@ -118,37 +126,32 @@ def _svg(text: str) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/badge/{sla}/availability.svg", availability_badge)
-    app.router.add_get("/badge/{sla}/status.svg", status_badge)
-    openapi.document(app).add(PATHS, {})
+    add_routes(app, ROUTES)
 
 
-def _operation(summary: str) -> dict[str, Any]:
-    return {
-        "summary": summary,
-        "description": "Readable wherever the SLA's customer's status page is: by anyone when it "
+def _route(path: str, handler: Handler, summary: str) -> Route:
+    return Route(
+        "GET",
+        path,
+        handler,
+        summary,
+        description="Readable wherever the SLA's customer's status page is: by anyone when it "
         "is public, else with the customer's session or token, a share link's `key`, or the "
         "admin's.",
-        "security": [{}, {"bearer": []}],
-        "parameters": [
-            {"name": "sla", "in": "path", "required": True,
-             "schema": {"type": "string", "pattern": openapi.ID_REGEX}},
-            {"name": "key", "in": "query", "required": False, "schema": {"type": "string"},
-             "description": "a share link's key"},
-        ],
-        "responses": {
-            "200": {"description": "The badge",
-                    "content": {"image/svg+xml": {"schema": {"type": "string"}}}},
-            "401": openapi.UNAUTHORIZED,
-            "403": openapi.FORBIDDEN,
-            "404": openapi.error_response("No such SLA (or another customer's)"),
+        security="optional",
+        parameters=(path_param("sla", Id), SHARE_KEY),
+        replies={
+            200: Reply("The badge", media=(("image/svg+xml", str),)),
+            404: error("No such SLA (or another customer's)"),
         },
-    }  # fmt: skip
+    )
 
 
-PATHS: dict[str, Any] = {
-    "/badge/{sla}/availability.svg": {
-        "get": _operation("The current period's availability as a badge, coloured by verdict")
-    },
-    "/badge/{sla}/status.svg": {"get": _operation("The SLA's state now as a badge")},
-}
+ROUTES = (
+    _route(
+        "/badge/{sla}/availability.svg",
+        availability_badge,
+        "The current period's availability as a badge, coloured by verdict",
+    ),
+    _route("/badge/{sla}/status.svg", status_badge, "The SLA's state now as a badge"),
+)

@@ -20,8 +20,9 @@ from slawatch.collector.pages import charts
 from slawatch.collector.pages.overview import STALE_INTERVALS, STATE_ICON, STATE_TEXT, age
 from slawatch.collector.pages.render import message, page
 from slawatch.collector.pages.sessions import require_page
-from slawatch.collector.reports.build import window_reports
+from slawatch.collector.reports.shared import window_reports
 from slawatch.collector.reports.words import span
+from slawatch.collector.routing import Route, add_routes
 from slawatch.collector.status.view import Redactor, plain_error
 from slawatch.config.contract import ID_PATTERN
 from slawatch.config.schema import Sla
@@ -196,4 +197,4 @@ def _tls_view(expires: float | None, now_ms: int) -> dict[str, Any] | None:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/checks/{id}", check_page)
+    add_routes(app, (Route("GET", "/checks/{id}", check_page, "A check's page", documented=False),))

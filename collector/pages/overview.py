@@ -33,9 +33,10 @@ from slawatch.collector.engine.states import State
 from slawatch.collector.pages import charts
 from slawatch.collector.pages.render import TEMPLATES, page
 from slawatch.collector.pages.sessions import require_page
-from slawatch.collector.reports.build import SlaSummary, daily_reports, summaries
 from slawatch.collector.reports.formats import percent
+from slawatch.collector.reports.shared import SlaSummary, daily_reports, summaries
 from slawatch.collector.reports.words import VERDICT_TEXT, measured, span
+from slawatch.collector.routing import Route, add_routes
 from slawatch.collector.status.cache import STATUS_CACHE
 from slawatch.collector.store import DeclaredMaintenance, Notification, OpenAlert, Store
 from slawatch.config.schema import Config
@@ -385,4 +386,6 @@ async def _close(app: web.Application) -> None:
 def setup(app: web.Application) -> None:
     app[OVERVIEW_CACHE] = OverviewCache()
     app.on_cleanup.append(_close)
-    app.router.add_get("/", overview_page)
+    add_routes(
+        app, (Route("GET", "/", overview_page, "The operator's overview", documented=False),)
+    )

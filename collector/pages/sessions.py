@@ -36,6 +36,7 @@ from slawatch.collector.app import AUTH, CLOCK, CONFIG, STORE
 from slawatch.collector.auth import REQUEST_PRINCIPAL, Principal
 from slawatch.collector.pages import share
 from slawatch.collector.pages.render import REQUEST_SESSION, Answer, message, page
+from slawatch.collector.routing import Route, add_routes
 from slawatch.collector.store import BrowserSession
 
 log = structlog.get_logger()
@@ -323,10 +324,15 @@ async def logout(request: web.Request) -> web.Response:
     return response
 
 
+ROUTES = (
+    Route("GET", "/login", login_page, "The sign-in form", documented=False),
+    Route("POST", "/login", login, "Sign in: a session cookie", documented=False),
+    Route("GET", "/logout", logout_page, "The sign-out form", documented=False),
+    Route("POST", "/logout", logout, "Sign out: the session ends", documented=False),
+)
+
+
 def setup(app: web.Application) -> None:
     app[LIMITER] = LoginLimiter()
     app.middlewares.append(principal_middleware)
-    app.router.add_get("/login", login_page)
-    app.router.add_post("/login", login)
-    app.router.add_get("/logout", logout_page)
-    app.router.add_post("/logout", logout)
+    add_routes(app, ROUTES)

@@ -18,24 +18,35 @@ import hashlib
 import math
 import re
 import secrets
-from typing import Any
+from typing import Annotated, Any, TypedDict
 from urllib.parse import urlencode
 
 import structlog
 from aiohttp import web
 
-from slawatch.collector import openapi
-from slawatch.collector.app import AUTH, CLOCK, CONFIG, STORE, read_small_json
+from slawatch.collector import store
+from slawatch.collector.app import CLOCK, CONFIG, STORE
 from slawatch.collector.auth import (
     REQUEST_PRINCIPAL,
     REQUEST_SHARE_KEY,
     UNAUTHORIZED_HEADERS,
     Principal,
 )
+from slawatch.collector.bodies import read_small_json
 from slawatch.collector.engine.periods import format_instant, parse_instant_ms
 from slawatch.collector.errors import ApiError
+from slawatch.collector.jsonschema import INLINE, Schema
 from slawatch.collector.reports.build import rfc3339
-from slawatch.collector.store import ShareLink
+from slawatch.collector.routing import (
+    Id,
+    Instant,
+    Reply,
+    Route,
+    add_routes,
+    caller,
+    error,
+    path_param,
+)
 from slawatch.config.contract import ID_PATTERN
 from slawatch.config.schema import Config
 
@@ -78,7 +89,7 @@ async def resolve(request: web.Request) -> None:
 # ---------------------------------------------------------------------------- the API
 
 
-def link_json(link: ShareLink) -> dict[str, Any]:
+def link_json(link: store.ShareLink) -> dict[str, Any]:
     return {
         "id": link.id,
         "customer": link.customer,
@@ -128,7 +139,7 @@ async def mint(
     if problems or expires_ms is None or not isinstance(customer, str):
         raise ApiError(400, "invalid share link: nothing was stored", problems)
     key = secrets.token_urlsafe(32)
-    link = ShareLink(secrets.token_urlsafe(9), customer, now_ms, expires_ms)
+    link = store.ShareLink(secrets.token_urlsafe(9), customer, now_ms, expires_ms)
     await app[STORE].add_share_link(link, key_digest(key))
     log.info(
         "share_link_minted",
@@ -149,7 +160,7 @@ async def revoke(app: web.Application, link_id: str, now_ms: int, principal: Pri
 
 
 async def create_link(request: web.Request) -> web.Response:
-    principal = request.app[AUTH].require(request, "admin")
+    principal = caller(request)
     document = await read_small_json(request)
     answer = await mint(request.app, document, _now_ms(request), principal)
     return web.json_response(
@@ -158,109 +169,74 @@ async def create_link(request: web.Request) -> web.Response:
 
 
 async def list_links(request: web.Request) -> web.Response:
-    request.app[AUTH].require(request, "admin")
     found = await request.app[STORE].share_links()
     return web.json_response({"share_links": [link_json(link) for link in found]})
 
 
 async def delete_link(request: web.Request) -> web.Response:
-    principal = request.app[AUTH].require(request, "admin")
+    principal = caller(request)
     await revoke(request.app, request.match_info["id"], _now_ms(request), principal)
     return web.Response(status=204)
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_post("/api/v1/share-links", create_link)
-    app.router.add_get("/api/v1/share-links", list_links)
-    app.router.add_delete("/api/v1/share-links/{id}", delete_link)
-    openapi.document(app).add(PATHS, SCHEMAS)
+    add_routes(app, ROUTES)
 
 
-# ---------------------------------------------------------------------------- OpenAPI
+# ----------------------------------------------------------------------------- routes
 
-_REF = "#/components/schemas/"
-_INSTANT = {"type": "string", "format": "date-time"}
-_LINK: dict[str, Any] = {
-    "type": "object",
-    "required": ["id", "customer", "created", "expires"],
-    "properties": {
-        "id": {"type": "string"},
-        "customer": {"type": "string"},
-        "created": _INSTANT,
-        "expires": _INSTANT,
-    },
-}
-SCHEMAS: dict[str, Any] = {
-    "ShareLink": _LINK,
-    "NewShareLink": {
-        **_LINK,
-        "required": [*_LINK["required"], "url"],
-        "properties": {
-            **_LINK["properties"],
-            "url": {
-                "type": "string",
-                "description": "absolute from collector.public_url, else a path; shown once",
-            },
+
+class ShareLink(TypedDict):
+    id: str
+    customer: str
+    created: Instant
+    expires: Instant
+
+
+class NewShareLink(ShareLink):
+    url: Annotated[
+        str, Schema(description="absolute from collector.public_url, else a path; shown once")
+    ]
+
+
+class ShareLinkRequest(TypedDict):
+    customer: Id
+    expires: Instant
+
+
+class ShareLinkList(TypedDict):
+    share_links: list[ShareLink]
+
+
+ROUTES = (
+    Route(
+        "POST",
+        "/api/v1/share-links",
+        create_link,
+        "Mint a share link: a customer's status page, badges and reports, read-only, until it "
+        "expires",
+        scopes=("admin",),
+        body=Annotated[ShareLinkRequest, INLINE],
+        replies={
+            201: Reply("The link", NewShareLink),
+            400: error("Invalid customer or expiry"),
         },
-    },
-}
-PATHS: dict[str, Any] = {
-    "/api/v1/share-links": {
-        "post": {
-            "summary": "Mint a share link: a customer's status page, badges and reports, "
-            "read-only, until it expires",
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["customer", "expires"],
-                            "properties": {
-                                "customer": {"type": "string", "pattern": openapi.ID_REGEX},
-                                "expires": _INSTANT,
-                            },
-                        }
-                    }
-                },
-            },
-            "responses": {
-                "201": openapi.json_response("The link", {"$ref": _REF + "NewShareLink"}),
-                "400": openapi.error_response("Invalid customer or expiry"),
-                "401": openapi.UNAUTHORIZED,
-                "403": openapi.FORBIDDEN,
-            },
-        },
-        "get": {
-            "summary": "Share links not revoked (their keys are never shown again)",
-            "responses": {
-                "200": openapi.json_response(
-                    "The links",
-                    {
-                        "type": "object",
-                        "required": ["share_links"],
-                        "properties": {
-                            "share_links": {"type": "array", "items": {"$ref": _REF + "ShareLink"}}
-                        },
-                    },
-                ),
-                "401": openapi.UNAUTHORIZED,
-                "403": openapi.FORBIDDEN,
-            },
-        },
-    },
-    "/api/v1/share-links/{id}": {
-        "delete": {
-            "summary": "Revoke a share link",
-            "parameters": [
-                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
-            "responses": {
-                "204": {"description": "Revoked"},
-                "401": openapi.UNAUTHORIZED,
-                "403": openapi.FORBIDDEN,
-                "404": openapi.error_response("No such link (or revoked already)"),
-            },
-        }
-    },
-}
+    ),
+    Route(
+        "GET",
+        "/api/v1/share-links",
+        list_links,
+        "Share links not revoked (their keys are never shown again)",
+        scopes=("admin",),
+        replies={200: Reply("The links", Annotated[ShareLinkList, INLINE])},
+    ),
+    Route(
+        "DELETE",
+        "/api/v1/share-links/{id}",
+        delete_link,
+        "Revoke a share link",
+        scopes=("admin",),
+        parameters=(path_param("id"),),
+        replies={204: Reply("Revoked"), 404: error("No such link (or revoked already)")},
+    ),
+)

@@ -15,15 +15,15 @@ from __future__ import annotations
 import csv
 import io
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 
-from slawatch.collector import openapi
-from slawatch.collector.app import AUTH, CONFIG, STORE
+from slawatch.collector.app import CONFIG, STORE
 from slawatch.collector.engine.periods import format_instant
 from slawatch.collector.errors import ApiError
-from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
+from slawatch.collector.jsonschema import INLINE, Schema
+from slawatch.collector.reports import models
 from slawatch.collector.reports.build import SlaReport, sla_report
 from slawatch.collector.reports.queries import (
     PERIOD_PATTERN,
@@ -32,7 +32,8 @@ from slawatch.collector.reports.queries import (
     output_format,
     requested_window,
 )
-from slawatch.collector.store import EXCLUSION_CATEGORIES, AuditEntry
+from slawatch.collector.routing import Id, Reply, Route, add_routes, error, query_param
+from slawatch.collector.store import AuditEntry
 
 CREDIT_COLUMNS = (
     "period", "customer", "sla", "availability", "verdict", "credit_percent", "credit_amount",
@@ -43,9 +44,7 @@ DEFAULT_AUDIT_LINES = 1000
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/api/v1/credits", list_credits)
-    app.router.add_get("/api/v1/audit", list_audit)
-    openapi.document(app).add(PATHS, SCHEMAS)
+    add_routes(app, ROUTES)
 
 
 # ------------------------------------------------------------------------------------ credits
@@ -53,7 +52,6 @@ def setup(app: web.Application) -> None:
 
 async def list_credits(request: web.Request) -> web.Response:
     app = request.app
-    app[AUTH].require(request, "admin")
     known_parameters(request, ("period", "format"))
     output = output_format(request, ("json", "csv"))
     asked = request.query.get("period")
@@ -115,7 +113,6 @@ def _cell(value: Any) -> str:
 
 async def list_audit(request: web.Request) -> web.Response:
     app = request.app
-    app[AUTH].require(request, "admin")
     known_parameters(request, ("sla", "limit"))
     sla_id = request.query.get("sla")
     if sla_id is not None and app[CONFIG].sla(sla_id) is None:
@@ -156,153 +153,54 @@ def _field(name: str, error: str) -> dict[str, str]:
     return {"field": name, "error": error}
 
 
-# ------------------------------------------------------------------------------------ OpenAPI
+# ------------------------------------------------------------------------------------- routes
 
-NULLABLE_NUMBER = {"type": ["number", "null"]}
-INSTANT = {"type": "string", "format": "date-time"}
-SCHEMAS: dict[str, Any] = {
-    "Credit": {
-        "type": "object",
-        "required": [
-            "customer",
-            "sla",
-            "availability",
-            "verdict",
-            "credit_percent",
-            "credit_amount",
-            "currency",
-        ],
-        "properties": {
-            "customer": {"type": ["string", "null"]},
-            "sla": {"type": "string"},
-            "availability": NULLABLE_NUMBER,
-            "verdict": {"type": "string"},
-            "credit_percent": {"type": "number"},
-            "credit_amount": {
-                **NULLABLE_NUMBER,
-                "description": "monthly_fee prorated to the period × credit_percent / 100, "
-                "rounded half-even to the currency's minor unit; null without a fee",
-            },
-            "currency": {"type": ["string", "null"], "description": "ISO 4217"},
+ROUTES = (
+    Route(
+        "GET",
+        "/api/v1/credits",
+        list_credits,
+        "Service credits of every SLA over a period, in percent and as money (admin; CONTRACT §7)",
+        scopes=("admin",),
+        parameters=(
+            query_param(
+                "period",
+                Annotated[str, Schema(pattern=PERIOD_PATTERN)],
+                "2026-11 (month), 2026-W47 (ISO week) or 2026-11-27 (day), in each SLA's timezone",
+                required=True,
+            ),
+            query_param("format", Annotated[Literal["json", "csv"], Schema(default="json")]),
+        ),
+        replies={
+            200: Reply(
+                "Credits as JSON, or CSV for a billing system",
+                Annotated[models.CreditList, INLINE],
+                (("text/csv", str),),
+            ),
+            400: error("Missing or bad period or format"),
         },
-    },
-    "AuditEntry": {
-        "type": "object",
-        "required": ["id", "time", "action", "principal", "window"],
-        "properties": {
-            "id": {"type": "integer"},
-            "time": INSTANT,
-            "action": {"enum": ["declare", "delete"]},
-            "principal": {
-                "type": "object",
-                "description": "who did it: the token's role and name, never the token",
-                "properties": {"role": {"type": "string"}, "name": {"type": "string"}},
-            },
-            "window": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "integer"},
-                    "kind": {"enum": ["maintenance", "exclusion"]},
-                    "category": {"enum": [*EXCLUSION_CATEGORIES, None]},
-                    "slas": {"type": "array", "items": {"type": "string"}},
-                    "start": INSTANT,
-                    "end": INSTANT,
-                    "reason": {"type": "string"},
-                    "created": INSTANT,
-                },
-            },
+    ),
+    Route(
+        "GET",
+        "/api/v1/audit",
+        list_audit,
+        "Every declaration and deletion of a maintenance window or exclusion, newest first "
+        "(admin; CONTRACT §7)",
+        scopes=("admin",),
+        parameters=(
+            query_param("sla", Id),
+            query_param(
+                "limit",
+                Annotated[
+                    int,
+                    Schema(minimum=1, maximum=MAX_AUDIT_LINES, default=DEFAULT_AUDIT_LINES),
+                ],
+            ),
+        ),
+        replies={
+            200: Reply("The audit log", Annotated[models.AuditLog, INLINE]),
+            400: error("Bad limit"),
+            404: error("No such SLA"),
         },
-    },
-}
-PATHS: dict[str, Any] = {
-    "/api/v1/credits": {
-        "get": {
-            "summary": "Service credits of every SLA over a period, in percent and as money "
-            "(admin; CONTRACT §7)",
-            "parameters": [
-                {
-                    "name": "period",
-                    "in": "query",
-                    "required": True,
-                    "schema": {"type": "string", "pattern": PERIOD_PATTERN},
-                    "description": "2026-11 (month), 2026-W47 (ISO week) or 2026-11-27 (day), "
-                    "in each SLA's timezone",
-                },
-                {
-                    "name": "format",
-                    "in": "query",
-                    "required": False,
-                    "schema": {"enum": ["json", "csv"], "default": "json"},
-                },
-            ],
-            "responses": {
-                "200": {
-                    "description": "Credits as JSON, or CSV for a billing system",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["period", "credits"],
-                                "properties": {
-                                    "period": {"type": "string"},
-                                    "credits": {
-                                        "type": "array",
-                                        "items": {"$ref": "#/components/schemas/Credit"},
-                                    },
-                                },
-                            }
-                        },
-                        "text/csv": {"schema": {"type": "string"}},
-                    },
-                },
-                "400": error_response("Missing or bad period or format"),
-                "401": UNAUTHORIZED,
-                "403": FORBIDDEN,
-            },
-        }
-    },
-    "/api/v1/audit": {
-        "get": {
-            "summary": "Every declaration and deletion of a maintenance window or exclusion, "
-            "newest first (admin; CONTRACT §7)",
-            "parameters": [
-                {
-                    "name": "sla",
-                    "in": "query",
-                    "required": False,
-                    "schema": {"type": "string", "pattern": openapi.ID_REGEX},
-                },
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "required": False,
-                    "schema": {
-                        "type": "integer",
-                        "minimum": 1,
-                        "maximum": MAX_AUDIT_LINES,
-                        "default": DEFAULT_AUDIT_LINES,
-                    },
-                },
-            ],
-            "responses": {
-                "200": json_response(
-                    "The audit log",
-                    {
-                        "type": "object",
-                        "required": ["audit"],
-                        "properties": {
-                            "audit": {
-                                "type": "array",
-                                "items": {"$ref": "#/components/schemas/AuditEntry"},
-                            }
-                        },
-                    },
-                ),
-                "400": error_response("Bad limit"),
-                "401": UNAUTHORIZED,
-                "403": FORBIDDEN,
-                "404": error_response("No such SLA"),
-            },
-        }
-    },
-}
+    ),
+)

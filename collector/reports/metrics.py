@@ -36,7 +36,7 @@ from slawatch.collector.app import (
 )
 from slawatch.collector.engine.verdict import VERDICTS
 from slawatch.collector.ingest.batch import Batch
-from slawatch.collector.reports.build import SlaSummary, summaries
+from slawatch.collector.reports.shared import SlaSummary, summaries
 from slawatch.collector.store import IngestResult
 
 log = structlog.get_logger()

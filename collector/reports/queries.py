@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Annotated
 
 from aiohttp import web
 
@@ -15,10 +16,10 @@ from slawatch.collector.app import CLOCK
 from slawatch.collector.auth import Principal
 from slawatch.collector.engine.periods import Window
 from slawatch.collector.errors import ApiError
+from slawatch.collector.jsonschema import Schema
 from slawatch.collector.reports.build import report_window
+from slawatch.collector.routing import Instant, query_param
 from slawatch.config.schema import Config, Sla
-
-INSTANT = {"type": "string", "format": "date-time"}
 
 _YEAR = r"(19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
 PERIOD_PATTERN = (
@@ -28,30 +29,16 @@ PERIOD_PATTERN = (
 )
 """The forms and ranges of `period`; a day or ISO week the calendar does not have (2026-02-30,
 2026-W54 is out of range anyway, 2025-W53) matches and is refused with a 400."""
-WINDOW_PARAMETERS = [
-    {
-        "name": "period",
-        "in": "query",
-        "required": False,
-        "description": "A calendar period in the SLA's timezone: 2026-11 (month), 2026-W47 (ISO "
-        "week) or 2026-11-27 (day). Not with from/to. Default: the SLA's current period.",
-        "schema": {"type": "string", "pattern": PERIOD_PATTERN},
-    },
-    {
-        "name": "from",
-        "in": "query",
-        "required": False,
-        "description": "Window start, RFC 3339 with an offset; with `to`",
-        "schema": INSTANT,
-    },
-    {
-        "name": "to",
-        "in": "query",
-        "required": False,
-        "description": "Window end, RFC 3339 with an offset, after `from`; with `from`",
-        "schema": INSTANT,
-    },
-]
+WINDOW_PARAMETERS = (
+    query_param(
+        "period",
+        Annotated[str, Schema(pattern=PERIOD_PATTERN)],
+        "A calendar period in the SLA's timezone: 2026-11 (month), 2026-W47 (ISO week) or "
+        "2026-11-27 (day). Not with from/to. Default: the SLA's current period.",
+    ),
+    query_param("from", Instant, "Window start, RFC 3339 with an offset; with `to`"),
+    query_param("to", Instant, "Window end, RFC 3339 with an offset, after `from`; with `from`"),
+)
 
 
 def visible_slas(config: Config, principal: Principal) -> list[Sla]:

@@ -15,21 +15,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
 from aiohttp import web
 
-from slawatch.collector import links, openapi
+from slawatch.collector import links
 from slawatch.collector.admin_actions import MAINTENANCE_ACTIONS, MaintenanceActions
-from slawatch.collector.app import AUTH, CONFIG, STORE, read_small_json
+from slawatch.collector.app import AUTH, CONFIG, STORE
 from slawatch.collector.auth import UNAUTHORIZED_HEADERS, Principal
+from slawatch.collector.bodies import read_small_json
 from slawatch.collector.branding import with_logo
 from slawatch.collector.engine.periods import format_instant, parse_instant_ms
-from slawatch.collector.engine.verdict import VERDICTS
 from slawatch.collector.errors import ApiError
 from slawatch.collector.html import HTML_HEADERS
-from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
+from slawatch.collector.jsonschema import INLINE, Schema
 from slawatch.collector.reports import metrics as sla_metrics
+from slawatch.collector.reports import models
 from slawatch.collector.reports.build import (
     EARLIEST_MS,
     LATEST_MS,
@@ -39,11 +40,10 @@ from slawatch.collector.reports.build import (
     maintenance_list,
     rfc3339,
     sla_report,
-    summaries,
 )
 from slawatch.collector.reports.formats import incidents_csv, report_csv, report_page
+from slawatch.collector.reports.models import MAX_REASON_CHARS
 from slawatch.collector.reports.queries import (
-    INSTANT,
     WINDOW_PARAMETERS,
     find_sla,
     requested_window,
@@ -52,29 +52,35 @@ from slawatch.collector.reports.queries import (
 from slawatch.collector.reports.queries import known_parameters as _known_parameters
 from slawatch.collector.reports.queries import now_ms as _now_ms
 from slawatch.collector.reports.queries import output_format as _format
+from slawatch.collector.reports.shared import summaries
+from slawatch.collector.routing import (
+    SHARE_KEY,
+    Id,
+    Reply,
+    Route,
+    add_routes,
+    caller,
+    error,
+    path_param,
+    query_param,
+)
 from slawatch.collector.store import EXCLUSION_CATEGORIES
 from slawatch.collector.store.records import WindowKind
 from slawatch.config.schema import Config, Sla
 
-FORMATS = ("json", "csv", "html")
+ReportFormat = Literal["json", "csv", "html"]
+FORMATS: tuple[str, ...] = get_args(ReportFormat)
 REPORT_PARAMETERS = ("period", "from", "to", "format", "key")
 """`key`: a share link's (`slawatch.collector.pages.share`)."""
 MAX_MAINTENANCE_DAYS = 366
-MAX_REASON_CHARS = 1000
 LATENCY_CACHE = web.AppKey("latency_cache", LatencyCache)
 
 
 def setup(app: web.Application) -> None:
     links.setup(app)
-    app.router.add_get("/api/v1/slas", list_slas)
-    app.router.add_get("/api/v1/slas/{sla}/report", get_report)
-    app.router.add_get("/api/v1/incidents", list_incidents)
-    app.router.add_post("/api/v1/maintenance", declare_maintenance)
-    app.router.add_get("/api/v1/maintenance", list_maintenance)
-    app.router.add_delete("/api/v1/maintenance/{id}", delete_maintenance)
+    add_routes(app, ROUTES)
     app[LATENCY_CACHE] = LatencyCache()
     app[MAINTENANCE_ACTIONS] = MaintenanceActions(maintenance_declared, maintenance_deleted)
-    openapi.document(app).add(PATHS, SCHEMAS)
     sla_metrics.setup(app)
 
 
@@ -83,7 +89,7 @@ def setup(app: web.Application) -> None:
 
 async def list_slas(request: web.Request) -> web.Response:
     app = request.app
-    principal = app[AUTH].require(request, "admin", "customer")
+    principal = caller(request)
     now_ms = _now_ms(request)
     found = await summaries(app[STORE], visible_slas(app[CONFIG], principal), now_ms)
     return web.json_response(
@@ -127,7 +133,7 @@ def _signed_report(request: web.Request, valid: bool) -> Sla:
 
 async def list_incidents(request: web.Request) -> web.Response:
     app = request.app
-    principal = app[AUTH].require(request, "admin", "customer")
+    principal = caller(request)
     _known_parameters(request, ("sla", "period", "from", "to", "format"))
     output = _format(request, ("json", "csv"))
     slas = _asked_slas(request, principal)
@@ -174,7 +180,7 @@ class Declaration:
 
 async def declare_maintenance(request: web.Request) -> web.Response:
     app = request.app
-    principal = app[AUTH].require(request, "admin")
+    principal = caller(request)
     document = await read_small_json(request)
     return await maintenance_declared(app, document, _now_ms(request), principal)
 
@@ -313,7 +319,7 @@ def _asked_slas(request: web.Request, principal: Principal) -> list[Sla]:
 
 async def list_maintenance(request: web.Request) -> web.Response:
     app = request.app
-    principal = app[AUTH].require(request, "admin", "customer")
+    principal = caller(request)
     _known_parameters(request, ("sla", "period", "from", "to"))
     slas = _asked_slas(request, principal)
     now_ms = _now_ms(request)
@@ -325,7 +331,7 @@ async def list_maintenance(request: web.Request) -> web.Response:
 
 async def delete_maintenance(request: web.Request) -> web.Response:
     app = request.app
-    principal = app[AUTH].require(request, "admin")
+    principal = caller(request)
     return await maintenance_deleted(app, request.match_info["id"], _now_ms(request), principal)
 
 
@@ -378,356 +384,101 @@ def _html(config: Config, found: SlaReport, now_ms: int) -> web.Response:
     return web.Response(text=page, content_type="text/html", charset="utf-8", headers=headers)
 
 
-# ------------------------------------------------------------------------------------ OpenAPI
+# ------------------------------------------------------------------------------------- routes
 
-_REF = "#/components/schemas/"
+SLA = path_param("sla", Id)
+SLA_FILTER = query_param("sla", Id, "Only this SLA (default: every SLA the caller may see)")
+NOT_FOUND = error("No such SLA (or not the caller's)")
+BAD_WINDOW = error("Bad period, from/to or format")
+CSV = ("text/csv", str)
 
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": _REF + name}
-
-
-NULLABLE_NUMBER = {"type": ["number", "null"]}
-NULLABLE_INSTANT = {"type": ["string", "null"], "format": "date-time"}
-SLA_FILTER = {
-    "name": "sla",
-    "in": "query",
-    "required": False,
-    "description": "Only this SLA (default: every SLA the caller may see)",
-    "schema": {"type": "string", "pattern": openapi.ID_REGEX},
-}
-NOT_FOUND = error_response("No such SLA (or not the caller's)")
-BAD_WINDOW = error_response("Bad period, from/to or format")
-
-REPORT_FIELDS = [
-    "sla", "customer", "name", "from", "to", "as_of", "objective", "up_s", "down_s",
-    "unknown_s", "maintenance_s", "eligible_s", "availability", "met", "error_budget_s",
-    "error_budget_remaining_s", "credit_percent", "latency", "incidents", "missing_checks",
-    "complete", "future_s", "projected_availability", "verdict", "outside_hours_s",
-    "credit_amount", "currency",
-]  # fmt: skip
-SUMMARY_FIELDS = [
-    "id", "name", "customer", "objective", "period", "from", "to", "as_of", "availability",
-    "met", "error_budget_s", "error_budget_remaining_s", "error_budget_remaining_ratio",
-    "credit_percent", "state", "open_incident", "missing_checks", "complete", "future_s",
-    "projected_availability", "verdict",
-]  # fmt: skip
-
-FIGURES: dict[str, Any] = {
-    "from": INSTANT,
-    "to": INSTANT,
-    "as_of": INSTANT,
-    "objective": {"type": "number"},
-    "up_s": {"type": "number"},
-    "down_s": {"type": "number"},
-    "unknown_s": {"type": "number"},
-    "maintenance_s": {
-        "type": "number",
-        "description": "maintenance and exclusions inside service hours, up to `as_of`",
-    },
-    "outside_hours_s": {
-        "type": "number",
-        "description": "time up to `as_of` outside the SLA's service hours or on its holidays "
-        "(§7), removed like maintenance; 0 for a 24×7 SLA",
-    },
-    "eligible_s": {"type": "number"},
-    "availability": NULLABLE_NUMBER,
-    "met": {"type": ["boolean", "null"]},
-    "error_budget_s": {"type": "number"},
-    "error_budget_remaining_s": {"type": "number"},
-    "credit_percent": {
-        "type": "number",
-        "description": "complete: the tier of `availability`; in progress: the tier of "
-        "`projected_availability`, the credit already certain (§4.8)",
-    },
-    "credit_amount": {
-        **NULLABLE_NUMBER,
-        "description": "`credit_percent` of the SLA's `monthly_fee` prorated to the window, "
-        "rounded half-even to the currency's minor unit; null without a fee (§7)",
-    },
-    "currency": {"type": ["string", "null"], "description": "ISO 4217 code of the fee"},
-    "missing_checks": {"type": "array", "items": {"type": "string"}},
-    "complete": {"type": "boolean", "description": "`as_of` is `to`: the window is over"},
-    "future_s": {
-        "type": "number",
-        "description": "the window after `as_of`, less its maintenance: what the error budget "
-        "and the projection count as still to come",
-    },
-    "projected_availability": {
-        **NULLABLE_NUMBER,
-        "description": "100 · (up_s + future_s) / (eligible_s + future_s): the availability if "
-        "the rest of the window is up; `availability` once complete",
-    },
-    "verdict": {
-        "enum": list(VERDICTS),
-        "description": "complete: met | breached (by `availability`); in progress: on_track "
-        "(at least 25 % of the error budget left), at_risk (less), breached (budget overspent: "
-        "the objective can no longer be met); no_data when both availabilities are null",
-    },
-}
-"""`Report.figures_json`: the properties a report and an SLA's summary share."""
-
-SCHEMAS: dict[str, Any] = {
-    "Incident": {
-        "type": "object",
-        "required": ["start", "end", "duration_s", "run_start", "run_end", "checks", "error"],
-        "properties": {
-            "start": INSTANT,
-            "end": {**NULLABLE_INSTANT, "description": "null while the outage goes on now"},
-            "duration_s": {"type": "number", "minimum": 0},
-            "run_start": INSTANT,
-            "run_end": NULLABLE_INSTANT,
-            "checks": {"type": "array", "items": {"type": "string"}},
-            "error": {"type": ["string", "null"]},
+ROUTES = (
+    Route(
+        "GET",
+        "/api/v1/slas",
+        list_slas,
+        "The caller's SLAs (admin: all; customer: its own), current period each",
+        scopes=("admin", "customer"),
+        replies={200: Reply("Summaries", Annotated[models.SlaList, INLINE])},
+    ),
+    Route(
+        "GET",
+        "/api/v1/slas/{sla}/report",
+        get_report,
+        "The report of an SLA over a period or window (CONTRACT §4.6)",
+        parameters=(
+            SLA,
+            *WINDOW_PARAMETERS,
+            query_param("format", Annotated[ReportFormat, Schema(default="json")]),
+            SHARE_KEY,
+            *links.DECLARED,
+        ),
+        replies={
+            200: Reply(
+                "The report as JSON, CSV (one row) or a printable HTML page",
+                models.Report,
+                (CSV, ("text/html", str)),
+            ),
+            400: BAD_WINDOW,
+            404: NOT_FOUND,
         },
-    },
-    "Latency": {
-        "type": "object",
-        "required": ["count", "p50_ms", "p95_ms", "p99_ms", "objective_ms", "met"],
-        "properties": {
-            "count": {"type": "integer", "minimum": 0},
-            "p50_ms": NULLABLE_NUMBER,
-            "p95_ms": NULLABLE_NUMBER,
-            "p99_ms": NULLABLE_NUMBER,
-            "objective_ms": NULLABLE_NUMBER,
-            "objective_percentile": NULLABLE_NUMBER,
-            "met": {"type": ["boolean", "null"]},
+    ),
+    Route(
+        "GET",
+        "/api/v1/incidents",
+        list_incidents,
+        "Incidents (CONTRACT §4.5) of one or every visible SLA, each over its window (default: "
+        "its current period)",
+        scopes=("admin", "customer"),
+        parameters=(
+            SLA_FILTER,
+            *WINDOW_PARAMETERS,
+            query_param("format", Annotated[Literal["json", "csv"], Schema(default="json")]),
+        ),
+        replies={
+            200: Reply(
+                "Incidents, by SLA then start; CSV: one row per incident",
+                Annotated[models.IncidentList, INLINE],
+                (CSV,),
+            ),
+            400: BAD_WINDOW,
+            404: NOT_FOUND,
         },
-    },
-    "MaintenanceWindow": {
-        "type": "object",
-        "required": ["id", "source", "slas", "start", "end", "reason"],
-        "properties": {
-            "id": {"type": ["integer", "null"], "description": "null for a config window"},
-            "source": {"enum": ["declared", "config"]},
-            "slas": {"type": "array", "items": {"type": "string"}},
-            "start": INSTANT,
-            "end": INSTANT,
-            "duration_s": {"type": "number"},
-            "reason": {"type": "string"},
-            "created": NULLABLE_INSTANT,
-            "kind": {"enum": ["maintenance", "exclusion"]},
-            "category": {"enum": [*EXCLUSION_CATEGORIES, None]},
+    ),
+    Route(
+        "POST",
+        "/api/v1/maintenance",
+        declare_maintenance,
+        "Declare a maintenance window for one or more SLAs (admin)",
+        scopes=("admin",),
+        body=models.MaintenanceDeclaration,
+        replies={
+            201: Reply("Stored", models.MaintenanceWindow),
+            400: error("Invalid window, naming each bad field; nothing stored"),
+            413: error("Body over 64 KiB"),
         },
-    },
-    "MaintenanceDeclaration": {
-        "type": "object",
-        "required": ["start", "end"],
-        "description": "Exactly one of `sla` and `slas`. `end` after `start`, at most 366 days. "
-        '`"kind": "exclusion"` declares time the contract excludes after the fact (CONTRACT §7: '
-        "counted as maintenance, listed apart): it needs a `reason` and a `category`. Every "
-        "declaration and deletion is kept in the audit log (`GET /api/v1/audit`).",
-        "properties": {
-            "sla": {"type": "string", "pattern": openapi.ID_REGEX},
-            "slas": {
-                "type": "array",
-                "minItems": 1,
-                "items": {"type": "string", "pattern": openapi.ID_REGEX},
-            },
-            "start": INSTANT,
-            "end": INSTANT,
-            "reason": {"type": ["string", "null"], "maxLength": MAX_REASON_CHARS},
-            "kind": {"enum": ["maintenance", "exclusion"], "default": "maintenance"},
-            "category": {
-                "enum": list(EXCLUSION_CATEGORIES),
-                "description": "an exclusion's: customer (caused by the customer), "
-                "force_majeure, third_party or other",
-            },
+    ),
+    Route(
+        "GET",
+        "/api/v1/maintenance",
+        list_maintenance,
+        "Maintenance windows, declared and from the config (expanded over the window); without "
+        "a window: each SLA's current period, and every declared window not yet over",
+        scopes=("admin", "customer"),
+        parameters=(SLA_FILTER, *WINDOW_PARAMETERS),
+        replies={
+            200: Reply("Windows by start", Annotated[models.MaintenanceList, INLINE]),
+            400: BAD_WINDOW,
+            404: NOT_FOUND,
         },
-    },
-    "Report": {
-        "type": "object",
-        "description": "CONTRACT §4.6",
-        "required": REPORT_FIELDS,
-        "properties": {
-            "sla": {"type": "string"},
-            "customer": {"type": ["string", "null"]},
-            "name": {"type": "string"},
-            "period": {"type": ["string", "null"]},
-            **FIGURES,
-            "latency": _ref("Latency"),
-            "incidents": {"type": "array", "items": _ref("Incident")},
-            "maintenance": {"type": "array", "items": _ref("MaintenanceWindow")},
-            "exclusions": {
-                "type": "array",
-                "items": _ref("MaintenanceWindow"),
-                "description": "time excluded after the fact (CONTRACT §7), counted in "
-                "`maintenance_s`, with its reason and category",
-            },
-        },
-    },
-    "SlaSummary": {
-        "type": "object",
-        "required": SUMMARY_FIELDS,
-        "properties": {
-            "id": {"type": "string"},
-            "name": {"type": "string"},
-            "customer": {"type": ["string", "null"]},
-            "period": {"type": "string"},
-            **FIGURES,
-            "error_budget_remaining_ratio": NULLABLE_NUMBER,
-            "state": {"enum": ["up", "down", "unknown"]},
-            "open_incident": {"oneOf": [{"type": "null"}, _ref("Incident")]},
-        },
-    },
-}
-
-CSV_CONTENT = {"text/csv": {"schema": {"type": "string"}}}
-PATHS: dict[str, Any] = {
-    "/api/v1/slas": {
-        "get": {
-            "summary": "The caller's SLAs (admin: all; customer: its own), current period each",
-            "responses": {
-                "200": json_response(
-                    "Summaries",
-                    {
-                        "type": "object",
-                        "required": ["now", "slas"],
-                        "properties": {
-                            "now": INSTANT,
-                            "slas": {"type": "array", "items": _ref("SlaSummary")},
-                        },
-                    },
-                ),
-                "401": UNAUTHORIZED,
-                "403": FORBIDDEN,
-            },
-        }
-    },
-    "/api/v1/slas/{sla}/report": {
-        "get": {
-            "summary": "The report of an SLA over a period or window (CONTRACT §4.6)",
-            "parameters": [
-                {
-                    "name": "sla",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "pattern": openapi.ID_REGEX},
-                },
-                *WINDOW_PARAMETERS,
-                {
-                    "name": "format",
-                    "in": "query",
-                    "required": False,
-                    "schema": {"enum": list(FORMATS), "default": "json"},
-                },
-            ],
-            "responses": {
-                "200": {
-                    "description": "The report as JSON, CSV (one row) or a printable HTML page",
-                    "content": {
-                        "application/json": {"schema": _ref("Report")},
-                        **CSV_CONTENT,
-                        "text/html": {"schema": {"type": "string"}},
-                    },
-                },
-                "400": BAD_WINDOW,
-                "401": UNAUTHORIZED,
-                "403": FORBIDDEN,
-                "404": NOT_FOUND,
-            },
-        }
-    },
-    "/api/v1/incidents": {
-        "get": {
-            "summary": "Incidents (CONTRACT §4.5) of one or every visible SLA, each over its "
-            "window (default: its current period)",
-            "parameters": [
-                SLA_FILTER,
-                *WINDOW_PARAMETERS,
-                {
-                    "name": "format",
-                    "in": "query",
-                    "required": False,
-                    "schema": {"enum": ["json", "csv"], "default": "json"},
-                },
-            ],
-            "responses": {
-                "200": {
-                    "description": "Incidents, by SLA then start; CSV: one row per incident",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["incidents", "windows"],
-                                "properties": {
-                                    "incidents": {
-                                        "type": "array",
-                                        "items": {
-                                            "allOf": [
-                                                _ref("Incident"),
-                                                {
-                                                    "type": "object",
-                                                    "required": ["sla"],
-                                                    "properties": {"sla": {"type": "string"}},
-                                                },
-                                            ]
-                                        },
-                                    },
-                                    "windows": {"type": "array", "items": {"type": "object"}},
-                                },
-                            }
-                        },
-                        **CSV_CONTENT,
-                    },
-                },
-                "400": BAD_WINDOW,
-                "401": UNAUTHORIZED,
-                "403": FORBIDDEN,
-                "404": NOT_FOUND,
-            },
-        }
-    },
-    "/api/v1/maintenance": {
-        "post": {
-            "summary": "Declare a maintenance window for one or more SLAs (admin)",
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": _ref("MaintenanceDeclaration")}},
-            },
-            "responses": {
-                "201": json_response("Stored", _ref("MaintenanceWindow")),
-                "400": error_response("Invalid window, naming each bad field; nothing stored"),
-                "401": UNAUTHORIZED,
-                "403": FORBIDDEN,
-                "413": error_response("Body over 64 KiB"),
-            },
-        },
-        "get": {
-            "summary": "Maintenance windows, declared and from the config (expanded over the "
-            "window); without a window: each SLA's current period, and every declared window "
-            "not yet over",
-            "parameters": [SLA_FILTER, *WINDOW_PARAMETERS],
-            "responses": {
-                "200": json_response(
-                    "Windows by start",
-                    {
-                        "type": "object",
-                        "required": ["maintenance"],
-                        "properties": {
-                            "maintenance": {"type": "array", "items": _ref("MaintenanceWindow")}
-                        },
-                    },
-                ),
-                "400": BAD_WINDOW,
-                "401": UNAUTHORIZED,
-                "403": FORBIDDEN,
-                "404": NOT_FOUND,
-            },
-        },
-    },
-    "/api/v1/maintenance/{id}": {
-        "delete": {
-            "summary": "Delete a declared maintenance window (admin)",
-            "parameters": [
-                {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
-            ],
-            "responses": {
-                "204": {"description": "Deleted"},
-                "401": UNAUTHORIZED,
-                "403": FORBIDDEN,
-                "404": error_response("No declared window with this id"),
-            },
-        }
-    },
-}
+    ),
+    Route(
+        "DELETE",
+        "/api/v1/maintenance/{id}",
+        delete_maintenance,
+        "Delete a declared maintenance window (admin)",
+        scopes=("admin",),
+        parameters=(path_param("id", int),),
+        replies={204: Reply("Deleted"), 404: error("No declared window with this id")},
+    ),
+)

@@ -20,13 +20,8 @@ from slawatch.collector.engine.maintenance import Interval, occurrences, seconds
 from slawatch.collector.engine.periods import Window, from_ms, zone_of
 from slawatch.collector.engine.sla import Incident, Report
 from slawatch.collector.engine.states import State
-from slawatch.collector.reports.build import (
-    LATEST_MS,
-    SlaSummary,
-    daily_reports,
-    summaries,
-    window_reports,
-)
+from slawatch.collector.reports.build import LATEST_MS
+from slawatch.collector.reports.shared import SlaSummary, daily_reports, summaries, window_reports
 from slawatch.collector.store import DeclaredMaintenance, Store
 from slawatch.config.schema import Config, Customer, RecurringMaintenance, Sla
 

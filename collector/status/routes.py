@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, TypedDict
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-from slawatch.collector import links, openapi
+from slawatch.collector import links
 from slawatch.collector.app import (
     CLOCK,
     CONFIG,
@@ -38,11 +37,22 @@ from slawatch.collector.app import (
 )
 from slawatch.collector.auth import REQUEST_SHARE_KEY
 from slawatch.collector.branding import with_logo
-from slawatch.collector.engine.verdict import VERDICTS
+from slawatch.collector.engine.verdict import Verdict
 from slawatch.collector.errors import ApiError
 from slawatch.collector.html import HTML_HEADERS
-from slawatch.collector.openapi import FORBIDDEN, UNAUTHORIZED, error_response, json_response
+from slawatch.collector.jsonschema import INLINE, Schema
 from slawatch.collector.reports.formats import TEMPLATES
+from slawatch.collector.routing import (
+    FORBIDDEN,
+    SHARE_KEY,
+    Id,
+    Instant,
+    Reply,
+    Route,
+    add_routes,
+    error,
+    path_param,
+)
 from slawatch.collector.status.access import access as _access
 from slawatch.collector.status.access import find_customer as _customer
 from slawatch.collector.status.cache import STATUS_CACHE, CachedStatus, StatusCache, on_ingest
@@ -62,13 +72,11 @@ from slawatch.config.schema import Config, Customer
 
 def setup(app: web.Application) -> None:
     links.setup(app)
-    app.router.add_get("/status/{customer}", status_page)
-    app.router.add_get("/api/v1/status/{customer}", status_json)
+    add_routes(app, ROUTES)
     app[STATUS_CACHE] = StatusCache()
     app[REDACTOR] = Redactor.of(app[CONFIG])
     app[INGEST_LISTENERS].append(on_ingest)
     app[CONFIG_LISTENERS].append(_reloaded)
-    openapi.document(app).add(PATHS, SCHEMAS)
 
 
 async def _reloaded(app: web.Application, config: Config) -> None:
@@ -184,193 +192,178 @@ def _collector_url(config: Config) -> str:
 REDACTOR = web.AppKey("status_redactor", Redactor)
 
 
-# ------------------------------------------------------------------------------------ OpenAPI
+# ------------------------------------------------------------------------------------- models
 
-_REF = "#/components/schemas/"
-_NUMBER_OR_NULL = {"type": ["number", "null"]}
-_INSTANT = {"type": "string", "format": "date-time"}
-_CUSTOMER = {
-    "name": "customer",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": openapi.ID_REGEX},
+
+class StatusDay(TypedDict):
+    date: Annotated[str, Schema(format="date")]
+    from_: Instant
+    to: Instant
+    level: Annotated[
+        str,
+        Schema(
+            enum=list(LEVEL_TEXT),
+            description="the day's colour: operational (objective met), degraded (down up to "
+            f"{OUTAGE_FACTOR} times what the objective allows), outage, maintenance (no up or "
+            "down time, mostly maintenance), no_data (none, or before the first sample of the "
+            "SLA's checks whatever `unknown` makes of that time); today, in progress, by the "
+            "availability it can still reach (`projected_availability`)",
+        ),
+    ]
+    availability: float | None
+    up_s: float
+    down_s: float
+    unknown_s: float
+    maintenance_s: float
+    eligible_s: Annotated[float, Schema(description="measured time: up_s + down_s")]
+    partial: Annotated[bool, Schema(description="today, counted up to now")]
+
+
+class StatusIncident(TypedDict):
+    start: Instant
+    end: Instant | None
+    duration_s: Annotated[float, Schema(minimum=0)]
+    run_start: Instant
+    run_end: Instant | None
+    checks: list[str]
+    error: str | None
+    summary: Annotated[str, Schema(description="the error in plain words")]
+
+
+class Uptime(TypedDict):
+    days: int
+    availability: float | None
+    eligible_s: float
+
+
+class SlaStatus(TypedDict):
+    id: str
+    name: str
+    state: Annotated[str, Schema(enum=list(STATE_TEXT))]
+    timezone: str
+    period: str
+    from_: Instant
+    to: Instant
+    as_of: Instant
+    objective: float
+    availability: float | None
+    eligible_s: Annotated[float, Schema(description="the measured time the availability stands on")]
+    unknown_s: float
+    future_s: float
+    complete: bool
+    projected_availability: float | None
+    met: bool | None
+    verdict: Annotated[Verdict, Schema(description="CONTRACT §4.8, as in reports")]
+    error_budget_s: float
+    error_budget_remaining_s: float
+    error_budget_remaining_ratio: float | None
+    budget_note: Annotated[
+        str | None,
+        Schema(
+            description="why the error budget is smaller than the calendar's (time without "
+            "data, such as before monitoring began, is left out); null when it is not"
+        ),
+    ]
+    credit_percent: float
+    missing_checks: list[str]
+    uptime: Annotated[Uptime, INLINE]
+    days: Annotated[
+        list[StatusDay],
+        Schema(
+            description=f"the last {BAR_DAYS} calendar days in the SLA's timezone, oldest first"
+        ),
+    ]
+    open_incidents: list[StatusIncident]
+    incidents: Annotated[
+        list[StatusIncident],
+        Schema(
+            description=f"of the last {INCIDENT_DAYS} days, newest first, at most {MAX_INCIDENTS}"
+        ),
+    ]
+    incident_count: Annotated[int, Schema(minimum=0)]
+    report: Annotated[
+        str | None,
+        Schema(
+            description="the printable report of the current period; only for the customer's "
+            "and the admin token"
+        ),
+    ]
+
+
+class CustomerName(TypedDict):
+    id: str
+    name: str
+
+
+class MaintenanceNotice(TypedDict):
+    slas: list[str]
+    start: Instant
+    end: Instant
+    reason: str
+    ongoing: bool
+    schedule: Annotated[
+        str | None,
+        Schema(description="a recurring window's: this is its current or next occurrence"),
+    ]
+
+
+class CustomerStatus(TypedDict):
+    customer: Annotated[CustomerName, INLINE]
+    provider: str
+    updated: Instant
+    refresh_s: int
+    status: Annotated[str, Schema(enum=list(OVERALL_TEXT))]
+    status_text: str
+    timezone: str
+    slas: list[SlaStatus]
+    maintenance: list[Annotated[MaintenanceNotice, INLINE]]
+
+
+# ------------------------------------------------------------------------------------- routes
+
+CUSTOMER = path_param("customer", Id)
+NOT_FOUND = "No such customer (or another customer's token)"
+PRIVATE = "A private page without a known token"
+JSON_REPLIES = {
+    200: Reply("The status", CustomerStatus),
+    401: error(PRIVATE),
+    404: error(NOT_FOUND),
 }
-_OPTIONAL_TOKEN: list[dict[str, list[str]]] = [{}, {"bearer": []}]
-_NOT_FOUND = error_response("No such customer (or another customer's token)")
+JSON_SUMMARY = "A customer's status page as JSON (public pages need no token)"
 
-
-def _object(properties: dict[str, Any]) -> dict[str, Any]:
-    """An object schema whose every property is always there."""
-    return {"type": "object", "required": list(properties), "properties": properties}
-
-
-_UNAUTHORIZED = {
-    **UNAUTHORIZED,
-    "description": "A private page without a known token",
-}
-
-SCHEMAS: dict[str, Any] = {
-    "StatusDay": _object(
-        {
-            "date": {"type": "string", "format": "date"},
-            "from": _INSTANT,
-            "to": _INSTANT,
-            "level": {
-                "enum": list(LEVEL_TEXT),
-                "description": "the day's colour: operational (objective met), degraded (down "
-                f"up to {OUTAGE_FACTOR} times what the objective allows), outage, maintenance "
-                "(no up or down time, mostly maintenance), no_data (none, or before the first "
-                "sample of the SLA's checks whatever `unknown` makes of that time); today, in "
-                "progress, by the availability it can still reach (`projected_availability`)",
-            },
-            "availability": _NUMBER_OR_NULL,
-            "up_s": {"type": "number"},
-            "down_s": {"type": "number"},
-            "unknown_s": {"type": "number"},
-            "maintenance_s": {"type": "number"},
-            "eligible_s": {"type": "number", "description": "measured time: up_s + down_s"},
-            "partial": {"type": "boolean", "description": "today, counted up to now"},
-        }
+ROUTES = (
+    Route(
+        "GET",
+        "/status/{customer}",
+        status_page,
+        "A customer's status page (HTML; public pages need no token)",
+        description="Errors are HTML for clients that accept text/html, else JSON.",
+        security="optional",
+        parameters=(CUSTOMER, SHARE_KEY, *links.DECLARED),
+        replies={
+            200: Reply("The page", media=(("text/html", str),)),
+            401: error(PRIVATE, html=True),
+            403: error(FORBIDDEN.description, html=True),
+            404: error(NOT_FOUND, html=True),
+        },
     ),
-    "StatusIncident": _object(
-        {
-            "start": _INSTANT,
-            "end": {"type": ["string", "null"], "format": "date-time"},
-            "duration_s": {"type": "number", "minimum": 0},
-            "run_start": _INSTANT,
-            "run_end": {"type": ["string", "null"], "format": "date-time"},
-            "checks": {"type": "array", "items": {"type": "string"}},
-            "error": {"type": ["string", "null"]},
-            "summary": {"type": "string", "description": "the error in plain words"},
-        }
+    Route(
+        "GET",
+        "/status/{customer}.json",
+        status_page,
+        JSON_SUMMARY,
+        security="optional",
+        parameters=(CUSTOMER, SHARE_KEY, *links.DECLARED),
+        replies=JSON_REPLIES,
+        served_by="/status/{customer}",
     ),
-    "SlaStatus": _object(
-        {
-            "id": {"type": "string"},
-            "name": {"type": "string"},
-            "state": {"enum": list(STATE_TEXT)},
-            "timezone": {"type": "string"},
-            "period": {"type": "string"},
-            "from": _INSTANT,
-            "to": _INSTANT,
-            "as_of": _INSTANT,
-            "objective": {"type": "number"},
-            "availability": _NUMBER_OR_NULL,
-            "eligible_s": {
-                "type": "number",
-                "description": "the measured time the availability stands on",
-            },
-            "unknown_s": {"type": "number"},
-            "future_s": {"type": "number"},
-            "complete": {"type": "boolean"},
-            "projected_availability": _NUMBER_OR_NULL,
-            "met": {"type": ["boolean", "null"]},
-            "verdict": {"enum": list(VERDICTS), "description": "CONTRACT §4.8, as in reports"},
-            "error_budget_s": {"type": "number"},
-            "error_budget_remaining_s": {"type": "number"},
-            "error_budget_remaining_ratio": _NUMBER_OR_NULL,
-            "budget_note": {
-                "type": ["string", "null"],
-                "description": "why the error budget is smaller than the calendar's (time "
-                "without data, such as before monitoring began, is left out); null when it is "
-                "not",
-            },
-            "credit_percent": {"type": "number"},
-            "missing_checks": {"type": "array", "items": {"type": "string"}},
-            "uptime": _object(
-                {
-                    "days": {"type": "integer"},
-                    "availability": _NUMBER_OR_NULL,
-                    "eligible_s": {"type": "number"},
-                }
-            ),
-            "days": {
-                "type": "array",
-                "items": {"$ref": _REF + "StatusDay"},
-                "description": f"the last {BAR_DAYS} calendar days in the SLA's timezone, "
-                "oldest first",
-            },
-            "open_incidents": {"type": "array", "items": {"$ref": _REF + "StatusIncident"}},
-            "incidents": {
-                "type": "array",
-                "items": {"$ref": _REF + "StatusIncident"},
-                "description": f"of the last {INCIDENT_DAYS} days, newest first, at most "
-                f"{MAX_INCIDENTS}",
-            },
-            "incident_count": {"type": "integer", "minimum": 0},
-            "report": {
-                "type": ["string", "null"],
-                "description": "the printable report of the current period; only for the "
-                "customer's and the admin token",
-            },
-        }
+    Route(
+        "GET",
+        "/api/v1/status/{customer}",
+        status_json,
+        JSON_SUMMARY,
+        security="optional",
+        parameters=(CUSTOMER, SHARE_KEY, *links.DECLARED),
+        replies=JSON_REPLIES,
     ),
-    "CustomerStatus": _object(
-        {
-            "customer": _object({"id": {"type": "string"}, "name": {"type": "string"}}),
-            "provider": {"type": "string"},
-            "updated": _INSTANT,
-            "refresh_s": {"type": "integer"},
-            "status": {"enum": list(OVERALL_TEXT)},
-            "status_text": {"type": "string"},
-            "timezone": {"type": "string"},
-            "slas": {"type": "array", "items": {"$ref": _REF + "SlaStatus"}},
-            "maintenance": {
-                "type": "array",
-                "items": _object(
-                    {
-                        "slas": {"type": "array", "items": {"type": "string"}},
-                        "start": _INSTANT,
-                        "end": _INSTANT,
-                        "reason": {"type": "string"},
-                        "ongoing": {"type": "boolean"},
-                        "schedule": {
-                            "type": ["string", "null"],
-                            "description": "a recurring window's: this is its current or next "
-                            "occurrence",
-                        },
-                    }
-                ),
-            },
-        }
-    ),
-}
-
-_JSON_OPERATION = {
-    "summary": "A customer's status page as JSON (public pages need no token)",
-    "security": _OPTIONAL_TOKEN,
-    "parameters": [_CUSTOMER],
-    "responses": {
-        "200": json_response("The status", {"$ref": _REF + "CustomerStatus"}),
-        "401": _UNAUTHORIZED,
-        "403": FORBIDDEN,
-        "404": _NOT_FOUND,
-    },
-}
-
-_HTML = {"text/html": {"schema": {"type": "string"}}}
-
-
-def _or_html(response: Mapping[str, Any]) -> dict[str, Any]:
-    """An error response that is a small HTML page for clients that accept text/html."""
-    return {**response, "content": {**response["content"], **_HTML}}
-
-
-PATHS: dict[str, Any] = {
-    "/status/{customer}": {
-        "get": {
-            "summary": "A customer's status page (HTML; public pages need no token)",
-            "description": "Errors are HTML for clients that accept text/html, else JSON.",
-            "security": _OPTIONAL_TOKEN,
-            "parameters": [_CUSTOMER],
-            "responses": {
-                "200": {"description": "The page", "content": _HTML},
-                "401": _or_html(_UNAUTHORIZED),
-                "403": _or_html(FORBIDDEN),
-                "404": _or_html(_NOT_FOUND),
-            },
-        }
-    },
-    "/status/{customer}.json": {"get": _JSON_OPERATION},
-    "/api/v1/status/{customer}": {"get": _JSON_OPERATION},
-}
+)

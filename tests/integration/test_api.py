@@ -356,15 +356,14 @@ async def test_routes_added_by_another_module_get_the_same_store_and_errors(
     aiohttp_client: Callable[..., Any], collector: Collector, clock: Clock
 ) -> None:
     from slawatch.collector import app as api
-    from slawatch.collector import openapi
+    from slawatch.collector.routing import Reply, Route, add_routes
 
     async def count(request: web.Request) -> web.Response:
         request.app[api.AUTH].require(request, "admin", "customer")
         return web.json_response({"samples": await request.app[api.STORE].sample_count()})
 
     def setup(app: web.Application) -> None:
-        app.router.add_get("/api/v1/count", count)
-        openapi.document(app).add({"/api/v1/count": {"get": {"responses": {"200": {}}}}})
+        add_routes(app, (Route("GET", "/api/v1/count", count, "Count", {200: Reply("n")}),))
 
     setup(collector.app)
     client = await aiohttp_client(collector.app)

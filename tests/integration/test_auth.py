@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from slawatch.collector.auth import Authenticator
 from slawatch.collector.main import Collector
+from slawatch.collector.routing import DECLARED_ROUTES
 from slawatch.config.loader import parse_config
 from slawatch.config.schema import AgentCredential, TokenDigest
 
@@ -125,3 +126,31 @@ def test_identify_compares_with_every_digest_and_never_matches_a_prefix(tmp_path
     assert authenticator.identify(f"bearer   {EU1}").id == "eu-1"  # type: ignore[union-attr]
     assert authenticator.identify(f"Bearer {ACME[:10]}") is None
     assert authenticator.identify(f"Bearer {EMBEDDED}") is None
+
+
+METRICS = "metrics-token-0123456789"
+TOKENS = {"admin": ADMIN, "agent": EU1, "customer": ACME, "metrics": METRICS}
+
+
+async def test_every_route_refuses_the_kinds_of_token_its_declaration_leaves_out(
+    aiohttp_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    """A route's `scopes` are what the document says and what the router enforces: a token of
+    another kind gets 403 and no token 401, before the handler runs (so no body is needed)."""
+    config = parse_config(
+        CONFIG + f"  metrics_token: {METRICS}\n", base_dir=tmp_path, process="collector"
+    )
+    collector = Collector(config)
+    client = await aiohttp_client(collector.app)
+    scoped = [route for route in collector.app[DECLARED_ROUTES] if route.scopes]
+    assert len(scoped) >= 15
+    for route in scoped:
+        path = route.path.replace("{sla}", "acme-web").replace("{id}", "1")
+        assert (await client.request(route.method, path)).status == 401, route.path
+        for kind, token in TOKENS.items():
+            headers = {"Authorization": f"Bearer {token}"}
+            status = (await client.request(route.method, path, headers=headers)).status
+            if kind in route.scopes:
+                assert status not in (401, 403), (route.method, route.path, kind)
+            else:
+                assert status == 403, (route.method, route.path, kind)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from slawatch.collector import app as api
+from slawatch.collector import bodies
 from slawatch.collector.main import Collector
 from slawatch.config.loader import parse_config
 from tests.support import async_wait_until
@@ -155,7 +155,7 @@ async def test_at_the_cap_with_every_connection_busy_a_new_one_gets_503_and_retr
 async def test_a_body_that_does_not_arrive_in_time_is_refused_with_408(
     collector: Collector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(api, "BODY_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(bodies, "BODY_TIMEOUT_S", 0.5)
     reader, writer = await connect(collector, busy_push() + b'{"agent": "eu-1", ')
     status, _, body = await answer(reader)
     assert status == 408

@@ -13,8 +13,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, assume, given, settings
 
+from slawatch.collector import openapi
 from slawatch.collector.main import Collector
-from slawatch.collector.openapi import OPENAPI
 from slawatch.config.loader import parse_config
 from tests.openapi_rig import ADMIN, operations, sends_what_it_says
 
@@ -24,7 +24,8 @@ OWN_OPERATIONS = {
     "POST /api/v1/samples": True,
     "GET /api/v1/checks": False,
 }
-"""The routes of `slawatch.collector.app`, and whether they take input. Other modules' routes are in the
+"""The routes of `slawatch.collector.monitoring` and `slawatch.collector.ingest`, and whether
+they take input. Other modules' routes are in the
 same document (`documented_operations`) and are theirs to test the same way."""
 POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE
 CASES = [(label, POSITIVE) for label in OWN_OPERATIONS] + [
@@ -39,7 +40,7 @@ def documented_operations(folder: Path) -> set[str]:
     config = parse_config(
         "collector: {listen: 127.0.0.1:0}\n", base_dir=folder, process="collector"
     )
-    document = Collector(config).app[OPENAPI].as_dict()
+    document = openapi.document(Collector(config).app)
     return {
         f"{method.upper()} {path}"
         for path, methods in document["paths"].items()

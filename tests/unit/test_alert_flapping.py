@@ -8,7 +8,7 @@ from pathlib import Path
 from slawatch.collector.alerts import flapping
 from slawatch.collector.alerts.evaluator import AlertState
 from slawatch.collector.alerts.outbox import decode_event
-from slawatch.collector.engine.sla import Segment
+from slawatch.collector.engine.service_timeline import Segment
 from slawatch.collector.engine.states import State
 from slawatch.collector.samples import SampleRow
 from slawatch.collector.store import Store

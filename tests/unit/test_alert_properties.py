@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 
 from slawatch.collector.alerts.evaluator import Evaluator
 from slawatch.collector.alerts.events import Down, Event, Resolved
+from slawatch.collector.alerts.formats import rfc3339
 from slawatch.collector.alerts.outbox import Outbox, decode_event
 from slawatch.collector.alerts.targets import Target
-from slawatch.collector.alerts.text import rfc3339
-from slawatch.collector.engine.sla import Segment, service_timeline
+from slawatch.collector.engine.service_timeline import Segment, service_timeline
 from slawatch.collector.engine.states import State
 from slawatch.collector.samples import SampleRow
 from slawatch.collector.store import Store, create_store

@@ -17,7 +17,8 @@ from slawatch.collector.alerts import channels
 from slawatch.collector.alerts.channels import telegram
 from slawatch.collector.alerts.delivery import JSON_CONTENT_TYPE, ChannelError, RenderedMessage
 from slawatch.collector.alerts.events import Down, Event, Subject
-from slawatch.collector.alerts.text import TONE_COLORS, compose
+from slawatch.collector.alerts.layout import TONE_COLORS
+from slawatch.collector.alerts.text import compose
 from slawatch.config.schema import Channel, Secret, SmtpSettings
 from tests.chat_services import (
     ACME_WEB,

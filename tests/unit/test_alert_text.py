@@ -23,20 +23,16 @@ from slawatch.collector.alerts.events import (
     new_notification_id,
     stable_notification_id,
 )
-from slawatch.collector.alerts.outbox import decode_event
-from slawatch.collector.alerts.text import (
-    clip,
-    compose,
-    fit_lines,
+from slawatch.collector.alerts.formats import (
     format_duration,
     format_percent,
     format_span,
     format_time,
-    one_line,
     rfc3339,
-    summary,
-    utf16_len,
 )
+from slawatch.collector.alerts.layout import clip, fit_lines, one_line, utf16_len
+from slawatch.collector.alerts.outbox import decode_event
+from slawatch.collector.alerts.text import compose, summary
 from slawatch.collector.store import create_store
 from tests.chat_services import ACME_SLA, ACME_WEB, AT, SINCE, sample_events, storm
 from tests.unit.test_alert_digest import config as digest_config

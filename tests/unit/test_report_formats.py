@@ -13,7 +13,8 @@ from decimal import Decimal
 import pytest
 
 from slawatch.collector.engine.periods import window_for_period
-from slawatch.collector.engine.sla import LatencySource, compute_report
+from slawatch.collector.engine.report_latency import LatencySource
+from slawatch.collector.engine.sla import compute_report
 from slawatch.collector.engine.timeline import Run
 from slawatch.collector.reports.build import MaintenanceItem, SlaReport
 from slawatch.collector.reports.formats import (

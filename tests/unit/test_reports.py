@@ -20,15 +20,13 @@ from slawatch.collector.engine.sla import history_range
 from slawatch.collector.engine.timeline import Run
 from slawatch.collector.reports.build import (
     LatencyCache,
-    SharedTimelines,
     compute_from_store,
     maintenance_in,
     report_window,
-    shared_report,
     sla_report,
-    summaries,
 )
-from slawatch.collector.reports.build import _has_run_within as has_run_within
+from slawatch.collector.reports.shared import SharedTimelines, shared_report, summaries
+from slawatch.collector.reports.shared import _has_run_within as has_run_within
 from slawatch.collector.samples import SampleRow
 from slawatch.collector.store import DeclaredMaintenance, Store, create_store
 from slawatch.config.schema import LatencyObjective, OneOffMaintenance, RecurringMaintenance, Sla

@@ -15,13 +15,8 @@ import pytest
 from slawatch.collector.engine.latency import bucket_value
 from slawatch.collector.engine.maintenance import Interval
 from slawatch.collector.engine.periods import Window, format_instant, window_for_period
-from slawatch.collector.engine.sla import (
-    LatencySource,
-    compute_report,
-    history_range,
-    latency_plan,
-    summarize_latency,
-)
+from slawatch.collector.engine.report_latency import LatencySource, latency_plan, summarize_latency
+from slawatch.collector.engine.sla import compute_report, history_range
 from slawatch.collector.engine.states import State
 from slawatch.collector.engine.timeline import Run, SampleState, build_runs
 from slawatch.config.schema import CreditTier, LatencyObjective, OneOffMaintenance, Sla

@@ -24,14 +24,9 @@ from hypothesis import strategies as st
 from slawatch.collector.engine.latency import latency_bucket
 from slawatch.collector.engine.maintenance import Interval
 from slawatch.collector.engine.periods import Window
-from slawatch.collector.engine.sla import (
-    LatencySource,
-    compute_report,
-    history_range,
-    latency_plan,
-    service_timeline,
-    swept_timeline,
-)
+from slawatch.collector.engine.report_latency import LatencySource, latency_plan
+from slawatch.collector.engine.service_timeline import service_timeline, swept_timeline
+from slawatch.collector.engine.sla import compute_report, history_range
 from slawatch.collector.engine.states import State, quorum_state, service_state
 from slawatch.collector.engine.timeline import Run, SampleState, build_runs
 from slawatch.config.schema import (

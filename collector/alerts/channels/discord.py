@@ -15,16 +15,9 @@ from typing import Any
 
 from slawatch.collector.alerts.delivery import RenderedMessage, channel_secret
 from slawatch.collector.alerts.events import Event
-from slawatch.collector.alerts.text import (
-    TONE_COLORS,
-    Fact,
-    Message,
-    clip,
-    compose,
-    fit_lines,
-    rfc3339,
-    utf16_len,
-)
+from slawatch.collector.alerts.formats import rfc3339
+from slawatch.collector.alerts.layout import TONE_COLORS, Fact, Message, clip, fit_lines, utf16_len
+from slawatch.collector.alerts.text import compose
 from slawatch.config.keys import Key, Table
 from slawatch.config.registry import ChannelSpec
 from slawatch.config.schema import Channel, Secret

@@ -29,16 +29,16 @@ from slawatch.collector.alerts.delivery import (
     send_mail,
 )
 from slawatch.collector.alerts.events import Event
-from slawatch.collector.alerts.text import (
+from slawatch.collector.alerts.formats import format_instant
+from slawatch.collector.alerts.layout import (
     TONE_COLORS,
     Message,
     clip,
-    compose,
     fit_lines,
-    format_instant,
     one_line,
     plain_text,
 )
+from slawatch.collector.alerts.text import compose
 from slawatch.config.keys import Key, Table
 from slawatch.config.registry import ChannelSpec
 from slawatch.config.schema import Channel, SmtpSettings

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from slawatch.collector.alerts.delivery import RenderedMessage, channel_secret
 from slawatch.collector.alerts.events import Event
-from slawatch.collector.alerts.text import Message, clip, compose, fit_lines, format_instant
+from slawatch.collector.alerts.formats import format_instant
+from slawatch.collector.alerts.layout import Message, clip, fit_lines
+from slawatch.collector.alerts.text import compose
 from slawatch.config.keys import Key, Table
 from slawatch.config.registry import ChannelSpec
 from slawatch.config.schema import Channel, Secret

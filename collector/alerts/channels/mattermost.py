@@ -14,14 +14,9 @@ from typing import Any
 
 from slawatch.collector.alerts.delivery import RenderedMessage, channel_secret
 from slawatch.collector.alerts.events import Event
-from slawatch.collector.alerts.text import (
-    TONE_COLORS,
-    Message,
-    clip,
-    compose,
-    fit_lines,
-    format_instant,
-)
+from slawatch.collector.alerts.formats import format_instant
+from slawatch.collector.alerts.layout import TONE_COLORS, Message, clip, fit_lines
+from slawatch.collector.alerts.text import compose
 from slawatch.config.keys import Key, Table
 from slawatch.config.registry import ChannelSpec
 from slawatch.config.schema import Channel, Secret

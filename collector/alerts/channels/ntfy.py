@@ -30,7 +30,8 @@ import aiohttp
 from slawatch.collector.alerts import delivery
 from slawatch.collector.alerts.delivery import DeliveryResult, RenderedMessage, channel_secret
 from slawatch.collector.alerts.events import Event
-from slawatch.collector.alerts.text import Message, Tone, clip, compose, plain_text, utf8_len
+from slawatch.collector.alerts.layout import Message, Tone, clip, plain_text, utf8_len
+from slawatch.collector.alerts.text import compose
 from slawatch.config.keys import Key, Kind, Table
 from slawatch.config.registry import ChannelSpec
 from slawatch.config.schema import Channel, Secret

@@ -48,7 +48,9 @@ from slawatch.collector.alerts.events import (
     Resolved,
     Subject,
 )
-from slawatch.collector.alerts.text import Message, Tone, clip, compose, rfc3339
+from slawatch.collector.alerts.formats import rfc3339
+from slawatch.collector.alerts.layout import Message, Tone, clip
+from slawatch.collector.alerts.text import compose
 from slawatch.config.keys import Key, Table
 from slawatch.config.registry import ChannelSpec
 from slawatch.config.schema import Channel, Secret

@@ -13,7 +13,9 @@ from typing import Any
 
 from slawatch.collector.alerts.delivery import RenderedMessage, channel_secret
 from slawatch.collector.alerts.events import Event
-from slawatch.collector.alerts.text import Fact, Message, clip, compose, format_instant
+from slawatch.collector.alerts.formats import format_instant
+from slawatch.collector.alerts.layout import Fact, Message, clip
+from slawatch.collector.alerts.text import compose
 from slawatch.config.keys import Key, Table
 from slawatch.config.registry import ChannelSpec
 from slawatch.config.schema import Channel, Secret

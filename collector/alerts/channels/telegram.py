@@ -13,14 +13,9 @@ from html import escape
 
 from slawatch.collector.alerts.delivery import ChannelError, RenderedMessage, channel_secret
 from slawatch.collector.alerts.events import Event
-from slawatch.collector.alerts.text import (
-    Message,
-    clip,
-    compose,
-    fit_lines,
-    format_instant,
-    utf16_len,
-)
+from slawatch.collector.alerts.formats import format_instant
+from slawatch.collector.alerts.layout import Message, clip, fit_lines, utf16_len
+from slawatch.collector.alerts.text import compose
 from slawatch.config.keys import Key, Table
 from slawatch.config.registry import ChannelSpec
 from slawatch.config.schema import Channel, Secret

@@ -32,7 +32,9 @@ from slawatch.collector.alerts.events import (
     Subject,
     Test,
 )
-from slawatch.collector.alerts.text import ERROR_FACT_CHARS, clip, rfc3339, summary
+from slawatch.collector.alerts.formats import rfc3339
+from slawatch.collector.alerts.layout import clip
+from slawatch.collector.alerts.text import ERROR_FACT_CHARS, summary
 from slawatch.config.keys import Key, Table
 from slawatch.config.registry import ChannelSpec
 from slawatch.config.schema import Channel, Secret
