@@ -1,11 +1,13 @@
 """The PostgreSQL store (issue 17), each figure against a baseline measured in the same run.
 
     .venv/bin/python bench/postgres.py [--samples 200000] [--kills 10] [--quick]
+                                       [--parts ingest,report,failover]
 
 Starts a throwaway PostgreSQL cluster (as the tests do, `tests/postgres_cluster.py`: fsync off,
 so the figures are of slawatch and PostgreSQL's work, not of this machine's disk), then:
 1. Ingest through HTTP: 4 agents, 1,000-sample batches, all at once, into `slawatch collector`
-   on PostgreSQL, samples in time order, then shuffled within each batch; baseline: COPY of the
+   on PostgreSQL, samples in time order, then shuffled within each batch, then shuffled within
+   each day (every batch late for every series: merged into runs); baseline: COPY of the
    very same rows into a bare table of the same columns, one transaction per batch, 4
    connections at once (the raw ceiling). Goal >= 0.5 of it.
 2. The same pushes (time order) split over two collectors on the same database, against one.
@@ -14,18 +16,23 @@ so the figures are of slawatch and PostgreSQL's work, not of this machine's disk
 4. Leader failover: two collectors, the leader killed with SIGKILL `--kills` times; the time
    until the other says `slawatch_alert_leader 1` (median). Goal well under 15 s.
 
-Figures (2026-12-07, 2 cores shared with seven other sessions' work, load average 5-7; 200,000
-samples; run before the month's ANALYZE was added, so its report figure is of a database
-without statistics):
-- COPY ceiling 113k/s; HTTP ingest in time order 9.8k/s = 0.09 of it (goal 0.5: not met),
-  shuffled within each batch 10.9k/s = 0.10 (1.11 of time order: no cliff); two collectors
-  1.09x one (the database and both collectors on the same two loaded cores: the database is the
-  limit here). The store alone, in process, 4 agents: 18-19k/s.
-- month report over 777,600 samples, warm: PostgreSQL 199 ms, SQLite 48 ms (an earlier run:
-  112 vs 85 ms). In process with statistics (ANALYZE), the same month at a 120 s interval:
-  145 ms without them, 80 ms with.
-- leader failover after SIGKILL, 10 kills: median 1.90 s (1.66 to 1.97): the next try of the
-  lock (every 2 s) after the server dropped the dead connection.
+Figures (2026-12-07, later: 2 cores shared with four other sessions' work, load average 4-7;
+200,000 samples; the tree before this session's ingest changes run with this script through
+bench/against, then this tree, one after the other):
+- COPY ceiling 160k/s then 249k/s (the machine's speed drifts); HTTP ingest in time order
+  25.9k/s -> 40.0k/s = 0.16 of it both times (goal 0.5: not met), shuffled within each batch
+  1.1x time order (no cliff), shuffled over each day (every batch late for every series) 3.7k/s
+  -> 6.6k/s = 0.14 -> 0.16 of time order (goal 0.5: not met). In process, 4 agents, the day
+  shuffled: 4.9k -> 8.3k/s, in time order 38k -> 91k/s (the store's CPU 9.5 -> 5.5 us a sample,
+  the server's 11.4 -> 7.1). What limits: the collector's own work per sample (HTTP, validation
+  in its worker, the store's Python) on the two cores the server also needs; a late sample
+  also rewrites its run and its hour's rollup (the server: ~50 us a sample, ~7 in time order).
+- month report over 777,600 samples, warm: PostgreSQL 50.2 ms, SQLite 60.4 ms in the same run
+  (in process, 30 s interval: 34-35 ms against 31-36 ms, with or without ANALYZE; with a cold
+  latency cache 0.36-0.42 s, 0.9-1.6 s without statistics before the series were looked up
+  first).
+- leader failover after SIGKILL, 10 kills (an earlier run): median 1.90 s (1.66 to 1.97): the
+  next try of the lock (every 2 s) after the server dropped the dead connection.
 """
 
 from __future__ import annotations
@@ -60,6 +67,7 @@ BATCH = 1000
 CHECKS_PER_AGENT = 50
 TOKEN = "bench-agent-token-"
 ADMIN = "bench-admin-token-0123456789"
+PARTS = ("ingest", "report", "failover")
 COLUMNS = ("series", "ts_ms", "ok", "latency_ms", "interval_ms", "status_code", "error", "dns_us",
            "connect_us", "tls_us", "ttfb_us", "transfer_us", "tls_expires")  # fmt: skip
 
@@ -84,6 +92,20 @@ def batches(samples: list[dict[str, Any]], shuffle: bool, seed: int) -> list[lis
         rng = random.Random(seed)
         found = [rng.sample(batch, k=len(batch)) for batch in found]
     return found
+
+
+def day_shuffled(samples: list[dict[str, Any]], seed: int) -> list[list[dict[str, Any]]]:
+    """`samples` (in time order) shuffled within each day of the trace, then cut into batches:
+    every batch late for every series (a history import, a foreign client), as
+    bench/ingest.py's `shuffled` order."""
+    rng = random.Random(seed)
+    per_day = CHECKS_PER_AGENT * 1440
+    mixed: list[dict[str, Any]] = []
+    for first in range(0, len(samples), per_day):
+        mixed += rng.sample(
+            samples[first : first + per_day], k=len(samples[first : first + per_day])
+        )
+    return batches(mixed, False, seed)
 
 
 def bodies(agent: int, found: list[list[dict[str, Any]]]) -> list[bytes]:
@@ -313,40 +335,66 @@ async def failover_times(cluster: Cluster, folder: Path, kills: int) -> list[flo
     return times
 
 
-async def main(samples: int, kills: int, quick: bool) -> None:
+async def main(samples: int, kills: int, quick: bool, parts: set[str]) -> None:
     start = time.time() - 3 * 86400
     per_agent_rows = [agent_samples(a, samples // AGENTS, start) for a in range(AGENTS)]
     total = sum(len(r) for r in per_agent_rows)
     ordered = [batches(r, False, a) for a, r in enumerate(per_agent_rows)]
     shuffled = [batches(r, True, a) for a, r in enumerate(per_agent_rows)]
+    late = [day_shuffled(r, a) for a, r in enumerate(per_agent_rows)]
     with running_cluster() as cluster, tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        print(f"samples {total}, {AGENTS} agents, batches of {BATCH}")
-        ceiling = await copy_ceiling(cluster, ordered)
-        print(f"COPY ceiling (bare table, a transaction per batch): {ceiling:,.0f}/s")
-        ordered_bodies = [bodies(a, b) for a, b in enumerate(ordered)]
-        shuffled_bodies = [bodies(a, b) for a, b in enumerate(shuffled)]
-        one = await ingest_rate(cluster, folder, ordered_bodies, 1, total)
-        print(f"HTTP ingest, time order, 1 collector: {one:,.0f}/s = {one / ceiling:.2f} of COPY")
-        mixed = await ingest_rate(cluster, folder, shuffled_bodies, 1, total)
-        print(f"HTTP ingest, shuffled in each batch: {mixed:,.0f}/s = {mixed / ceiling:.2f} of COPY"
-              f" ({mixed / one:.2f} of time order)")  # fmt: skip
-        two = await ingest_rate(cluster, folder, ordered_bodies, 2, total)
-        print(f"HTTP ingest, time order, 2 collectors: {two:,.0f}/s = {two / one:.2f}x one")
-        report = bench_report_module()
-        interval = 120 if quick else 30
-        pg = cluster.new_database()
-        stored = await fill(report, pg, interval)
-        sqlite = folder / "month.db"
-        await fill(report, sqlite, interval)
-        pg_ms = await month_report_ms(report, pg)
-        sqlite_ms = await month_report_ms(report, sqlite)
-        print(f"month report over {stored:,} samples, warm: PostgreSQL {pg_ms:.1f} ms,"
-              f" SQLite {sqlite_ms:.1f} ms ({pg_ms / sqlite_ms:.2f}x)")  # fmt: skip
-        times = await failover_times(cluster, folder, kills)
-        median = statistics.median(times)
-        print(f"leader failover after SIGKILL, {kills} kills: median {median:.2f} s"
-              f" (min {min(times):.2f}, max {max(times):.2f})")  # fmt: skip
+        if "ingest" in parts:
+            await ingest_figures(
+                cluster, folder, ordered=ordered, shuffled=shuffled, late=late, total=total
+            )
+        if "report" in parts:
+            await report_figures(folder, cluster, quick)
+        if "failover" in parts:
+            times = await failover_times(cluster, folder, kills)
+            median = statistics.median(times)
+            print(f"leader failover after SIGKILL, {kills} kills: median {median:.2f} s"
+                  f" (min {min(times):.2f}, max {max(times):.2f})")  # fmt: skip
+
+
+async def ingest_figures(
+    cluster: Cluster,
+    folder: Path,
+    *,
+    ordered: list[list[list[dict[str, Any]]]],
+    shuffled: list[list[list[dict[str, Any]]]],
+    late: list[list[list[dict[str, Any]]]],
+    total: int,
+) -> None:
+    print(f"samples {total}, {AGENTS} agents, batches of {BATCH}")
+    ceiling = await copy_ceiling(cluster, ordered)
+    print(f"COPY ceiling (bare table, a transaction per batch): {ceiling:,.0f}/s")
+    ordered_bodies = [bodies(a, b) for a, b in enumerate(ordered)]
+    shuffled_bodies = [bodies(a, b) for a, b in enumerate(shuffled)]
+    one = await ingest_rate(cluster, folder, ordered_bodies, 1, total)
+    print(f"HTTP ingest, time order, 1 collector: {one:,.0f}/s = {one / ceiling:.2f} of COPY")
+    mixed = await ingest_rate(cluster, folder, shuffled_bodies, 1, total)
+    print(f"HTTP ingest, shuffled in each batch: {mixed:,.0f}/s = {mixed / ceiling:.2f} of COPY"
+          f" ({mixed / one:.2f} of time order)")  # fmt: skip
+    late_bodies = [bodies(a, b) for a, b in enumerate(late)]
+    day = await ingest_rate(cluster, folder, late_bodies, 1, total)
+    print(f"HTTP ingest, shuffled over each day: {day:,.0f}/s = {day / ceiling:.2f} of COPY"
+          f" ({day / one:.2f} of time order; goal >= 0.5)")  # fmt: skip
+    two = await ingest_rate(cluster, folder, ordered_bodies, 2, total)
+    print(f"HTTP ingest, time order, 2 collectors: {two:,.0f}/s = {two / one:.2f}x one")
+
+
+async def report_figures(folder: Path, cluster: Cluster, quick: bool) -> None:
+    report = bench_report_module()
+    interval = 120 if quick else 30
+    pg = cluster.new_database()
+    stored = await fill(report, pg, interval)
+    sqlite = folder / "month.db"
+    await fill(report, sqlite, interval)
+    pg_ms = await month_report_ms(report, pg)
+    sqlite_ms = await month_report_ms(report, sqlite)
+    print(f"month report over {stored:,} samples, warm: PostgreSQL {pg_ms:.1f} ms,"
+          f" SQLite {sqlite_ms:.1f} ms ({pg_ms / sqlite_ms:.2f}x)")  # fmt: skip
 
 
 if __name__ == "__main__":
@@ -354,5 +402,13 @@ if __name__ == "__main__":
     parser.add_argument("--samples", type=int, default=200_000)
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--quick", action="store_true", help="a smaller month: a smoke run")
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help="which figures, comma-separated: " + ", ".join(PARTS),
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.samples, args.kills, args.quick))
+    parts = {part.strip() for part in args.parts.split(",") if part.strip()}
+    if not parts or parts - set(PARTS):
+        raise SystemExit(f"--parts {args.parts}: some of {', '.join(PARTS)}, separated by commas")
+    asyncio.run(main(args.samples, args.kills, args.quick, parts))

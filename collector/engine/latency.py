@@ -52,9 +52,13 @@ def bucket_range(bucket: int) -> tuple[float, float] | None:
     return LATENCY_GAMMA ** (bucket - 1.01), LATENCY_GAMMA ** (bucket + 0.01)
 
 
-def count_buckets(histogram: dict[int, int], latencies: Sequence[float]) -> dict[int, int]:
+def count_buckets(
+    histogram: dict[int, int], latencies: Sequence[float], *, in_order: bool = True
+) -> dict[int, int]:
     """`histogram` (bucket → count, in bucket order) with `latencies` counted in; returns it, or
-    a new dict in bucket order when a new bucket came in.
+    a new dict in bucket order when a new bucket came in. With `in_order=False` new buckets stay
+    at the end, in `histogram` itself (putting 50 buckets back in order costs several times
+    counting one latency: a store that sorts them when it encodes them need not).
 
     Written for the ingest path, which counts a few samples of each series at a time: the
     buckets are computed by C loops (`map`) with the very operations of `latency_bucket`, so
@@ -71,7 +75,7 @@ def count_buckets(histogram: dict[int, int], latencies: Sequence[float]) -> dict
     known = len(histogram)
     for bucket in buckets:
         histogram[bucket] = histogram.get(bucket, 0) + 1
-    if len(histogram) > known:  # new buckets went to the end: back in order
+    if in_order and len(histogram) > known:  # new buckets went to the end: back in order
         return dict(sorted(histogram.items()))
     return histogram
 

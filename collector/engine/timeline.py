@@ -9,15 +9,14 @@ a derived table and the SLA engine reads them:
   ingest path: a sample that extends the open run creates no object); `build_runs` is it from
   nothing.
 - `samples_inside` and `merge_late`: what a store re-derives when late samples land among stored
-  runs — only the runs around each late sample, whose raw samples may be partly pruned
-  (`plan_rebuild` and `rebuild_runs`, its earlier form, rebuild the whole stretch they span).
+  runs — only the runs around each late sample, whose raw samples may be partly pruned.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 FOREVER_MS = 2**62
@@ -196,16 +195,6 @@ def samples_inside(
     return inside
 
 
-def in_one_gap(around: Sequence[Run], first_ms: int, last_ms: int) -> bool:
-    """Whether late samples from `first_ms` to `last_ms` all land in one gap between stored
-    runs, as the runs `around` the first and the last of them show (see `samples_inside`):
-    then those runs are all `merge_late` needs (an agent filling a gap, newest batch first)."""
-    before = [run for run in around if run.start_ms < first_ms]
-    if before and first_ms < before[-1].last_ts_ms:
-        return False
-    return not any(first_ms < run.start_ms < last_ms for run in around)
-
-
 def merge_late(
     around: Sequence[Run],
     late: Sequence[StateSample],
@@ -222,8 +211,12 @@ def merge_late(
     `raw_horizon_ms` (raw samples before it may be pruned) is never split: a late sample inside
     it is counted in it if it has its state, and otherwise left out — the run was decided from
     samples that may no longer be re-read, and keeping its boundaries is better than guessing.
+    Late samples that only add to the count of the run they land inside (`_absorb`) are counted
+    in it without a rebuild.
     """
-    starts = [run.start_ms for run in around]
+    original = {run.start_ms: run for run in around}
+    starts = list(original)
+    around, late, counted = _absorb(around, starts, late, neighbours, raw_horizon_ms)
     stretches: list[tuple[int, int, list[StateSample]]] = []
     for sample in late:
         index = bisect_left(starts, sample.ts_ms) - 1
@@ -241,13 +234,67 @@ def merge_late(
     runs: list[Run] = []
     left_out: list[int] = []
     for low, high, samples in stretches:
-        stored = {run.start_ms: run for run in around[low : high + 1]}
+        counted.difference_update(range(low, high + 1))
         rebuilt = _merge_stretch(around[low : high + 1], samples, neighbours, raw_horizon_ms,
                                  left_out)  # fmt: skip
-        runs += (run for run in rebuilt if stored.get(run.start_ms) != run)
+        runs += (run for run in rebuilt if original.get(run.start_ms) != run)
         rebuilt_starts = {run.start_ms for run in rebuilt}
-        removed += (start for start in stored if start not in rebuilt_starts)
+        removed += (run.start_ms for run in around[low : high + 1]
+                    if run.start_ms not in rebuilt_starts)  # fmt: skip
+    if counted:
+        runs = sorted([*runs, *(around[index] for index in counted)], key=_start)
     return LateMerge(tuple(removed), tuple(runs), tuple(left_out))
+
+
+def _absorb(
+    around: Sequence[Run],
+    starts: Sequence[int],
+    late: Sequence[StateSample],
+    neighbours: Mapping[int, Neighbours],
+    raw_horizon_ms: int,
+) -> tuple[Sequence[Run], Sequence[StateSample], set[int]]:
+    """Late samples that only add to the count of the run they land inside (the most of those
+    that fill the holes of a run): all of its state, each covering the next sample, late or
+    stored, in a run whose raw samples are kept. Then no boundary moves: the stored sample
+    before each covers it, as it covered the next stored one; the run's first and last samples
+    stay its own.
+
+    Returns `around` with those runs counted anew, the other late samples, and the indexes of
+    the runs counted anew.
+    """
+    inside: dict[int, list[StateSample]] = {}
+    for sample in late:
+        index = bisect_left(starts, sample.ts_ms) - 1
+        if index >= 0 and sample.ts_ms < around[index].last_ts_ms:
+            inside.setdefault(index, []).append(sample)
+    counted: set[int] = set()
+    taken: set[int] = set()
+    changed = list(around)
+    for index, samples in inside.items():
+        run = around[index]
+        if run.start_ms < raw_horizon_ms or any(sample.ok != run.ok for sample in samples):
+            continue
+        nexts = [*(sample.ts_ms for sample in samples[1:]), FOREVER_MS]
+        if all(
+            min(following, neighbours[sample.ts_ms].following.ts_ms)
+            <= sample.ts_ms + 2 * sample.interval_ms
+            for sample, following in zip(samples, nexts, strict=True)
+        ):
+            changed[index] = _counting(run, run.samples + len(samples))
+            counted.add(index)
+            taken.update(sample.ts_ms for sample in samples)
+    if not taken:
+        return around, late, counted
+    return changed, [sample for sample in late if sample.ts_ms not in taken], counted
+
+
+def _counting(run: Run, samples: int) -> Run:
+    return Run(run.start_ms, run.end_ms, run.ok, run.error, run.last_ts_ms, run.last_interval_ms,
+               samples)  # fmt: skip
+
+
+def _start(run: Run) -> int:
+    return run.start_ms
 
 
 _Unit = tuple[int, bool, "str | None", int, int, int]
@@ -335,108 +382,4 @@ def _fold(units: Sequence[_Unit], cap_ms: int) -> list[Run]:
         start, ok, error, last_ts, interval, count = unit
         end = last_ts + 2 * interval
     runs.append(Run(start, min(end, cap_ms), ok, error, last_ts, interval, count))
-    return runs
-
-
-# ------------------------------------------------------------------ late samples, by stretch
-#
-# The earlier form of the same job, kept for stores that rebuild the whole stretch late samples
-# span from its raw samples (the PostgreSQL store's branch was built on it): simpler, but a batch
-# of samples spread over a day re-reads the day. `merge_late` above is the form to use.
-
-
-@dataclass(frozen=True, slots=True)
-class Rebuild:
-    """How to re-derive the runs of one series that late samples change (`plan_rebuild`)."""
-
-    replaced: tuple[int, int]
-    """The stored runs starting in [first, last] are replaced by the rebuilt ones."""
-    read: tuple[int, int]
-    """The raw samples to read, with `ts_ms` in [first, last]."""
-    units: tuple[Run, ...]
-    """Stored runs taken whole, as units, instead of from their raw samples."""
-    after: Run | None
-    """The stored run that holds the next sample after the late ones: the rebuilt runs end no
-    later than it did."""
-
-
-def plan_rebuild(
-    stretch: Sequence[Run], first_new_ms: int, last_new_ms: int, raw_horizon_ms: int
-) -> Rebuild:
-    """What to rebuild when new samples, from `first_new_ms` to `last_new_ms`, land among a
-    series' stored runs (not all after its last sample).
-
-    `stretch` is the stored runs, sorted, from the run starting last before `first_new_ms`
-    (if any) to the run holding the next sample after `last_new_ms` (the last run starting at or
-    before it whose last sample is after it, else the first run starting after it; the series'
-    end if none): outside it no pair of consecutive samples changes, and so no run boundary does
-    (§4.1 decides a boundary from two consecutive samples).
-
-    When the new samples fall between two runs rather than inside them (an agent filling a gap,
-    newest first, after an outage), those runs take part whole, as units, and only the samples
-    of the gap are read: filling a long gap batch by batch stays linear. A run that starts before
-    `raw_horizon_ms` (raw samples before it may be pruned) is always taken whole.
-    """
-    before = stretch[0] if stretch and stretch[0].start_ms < first_new_ms else None
-    after = stretch[-1] if stretch and stretch[-1].last_ts_ms > last_new_ms else None
-    start = before.start_ms if before else first_new_ms
-    stop = after.start_ms if after else FOREVER_MS
-    before_whole = before is not None and before.last_ts_ms < first_new_ms
-    after_whole = after is not None and last_new_ms < after.start_ms
-    units = tuple(
-        run
-        for run in stretch
-        if run.start_ms < raw_horizon_ms
-        or (before_whole and run is before)
-        or (after_whole and run is after)
-    )
-    read_from = before.last_ts_ms + 1 if before and before_whole else start
-    read_to = after.last_ts_ms if after and not after_whole else stop - 1
-    return Rebuild((start, stop), (read_from, read_to), units, after)
-
-
-def rebuild_runs(
-    plan: Rebuild, samples: Iterable[StateSample], new_ts: Collection[int]
-) -> tuple[list[Run], list[int]]:
-    """The runs of `plan`'s stretch from its raw `samples` (sorted) and its units, and the
-    timestamps of new samples left out of them.
-
-    A raw sample inside a unit's span is already part of it, unless it is new (`new_ts`): then it
-    is counted in the unit if it has the unit's state, and otherwise left out — the unit was
-    decided from samples that may no longer be re-read, and keeping its boundaries is better
-    than guessing new ones.
-    """
-    left_out: list[int] = []
-    runs = build_runs(samples) if not plan.units else _with_units(plan, samples, new_ts, left_out)
-    if plan.after is not None:
-        runs[-1] = replace(runs[-1], end_ms=min(runs[-1].end_ms, plan.after.end_ms))
-    return runs, left_out
-
-
-def _with_units(
-    plan: Rebuild, samples: Iterable[StateSample], new_ts: Collection[int], left_out: list[int]
-) -> list[Run]:
-    items: list[Run] = []
-    units = iter(plan.units)
-    current = next(units, None)
-    absorbed = 0
-    for sample in samples:
-        ts = sample.ts_ms
-        while current is not None and current.last_ts_ms < ts:
-            items.append(replace(current, samples=current.samples + absorbed))
-            current, absorbed = next(units, None), 0
-        if current is not None and current.start_ms <= ts:
-            if ts in new_ts:
-                if sample.ok == current.ok:
-                    absorbed += 1
-                else:
-                    left_out.append(ts)
-            continue
-        items.append(sample_run(sample))
-    if current is not None:
-        items.append(replace(current, samples=current.samples + absorbed))
-    items.extend(units)
-    runs: list[Run] = []
-    for item in items:
-        append_run(runs, item)
     return runs

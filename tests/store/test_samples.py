@@ -156,6 +156,22 @@ async def test_a_late_failure_splits_the_run_it_lands_in(store: Store) -> None:
     assert (await store.last_runs())["web"]["eu-1"] == runs[-1]
 
 
+async def test_errors_with_quotes_backslashes_braces_and_commas_are_kept_in_their_runs(
+    store: Store,
+) -> None:
+    """In time order and late: a store may send a batch's runs as text (PostgreSQL's array
+    literals), and must quote whatever an error holds."""
+    errors = ['say "no", {maybe}', "C:\\temp\\x", "NULL", "", '\u00e9t\u00e9 \\"']
+    await ingest(store, [row(T0 + i * 10 * MINUTE, ok=False, latency=None, error=error)
+                         for i, error in enumerate(errors)])  # fmt: skip
+    late = [row(T0 + i * 10 * MINUTE + 5 * MINUTE, ok=False, latency=None, error=f"late {e}")
+            for i, e in enumerate(errors)]  # fmt: skip
+    await ingest(store, late[::-1])
+    runs = (await store.runs(["web"], T0, T0 + HOUR_MS))["web"]["eu-1"]
+    expected = [e for error in errors for e in (error, f"late {error}")]
+    assert [run.error for run in runs] == expected
+
+
 async def test_a_late_sample_before_a_change_keeps_the_run_cut_where_the_change_is(
     store: Store,
 ) -> None:

@@ -7,10 +7,12 @@ import asyncio
 import contextlib
 import errno
 import os
+import random
 import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -22,6 +24,7 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from slawatch.collector.engine.latency import MAX_BUCKET, ZERO_BUCKET, latency_bucket
+from slawatch.collector.engine.timeline import build_runs
 from slawatch.collector.ingest.batch import phase_microseconds
 from slawatch.collector.store.sqlite import SqliteStore, connections, migrations
 from slawatch.collector.store.sqlite.backup import backup_database
@@ -148,16 +151,18 @@ def test_histograms_encode_and_decode_exactly() -> None:
 def test_an_hours_histogram_encodes_the_same_however_its_buckets_came_in(
     batches: list[list[float]],
 ) -> None:
-    """A rollup keeps its histogram in bucket order (new buckets put back in order), which
-    `encode_histogram` encodes as it is: the bytes are those of the counts, batch after batch."""
+    """A rollup's histogram takes new buckets last; `encode_histogram` puts them in order: the
+    bytes are those of the counts in bucket order, batch after batch."""
     rollup = Rollup(T0, 0, 0, 0.0, {})
     seen: list[float] = []
     for latencies in batches:
         rollup.add([row(T0, latency=latency) for latency in latencies])
         seen += latencies
         expected = Counter(map(latency_bucket, seen))
-        assert encode_histogram(rollup.histogram) == encode_histogram(expected)
-        assert list(rollup.histogram) == sorted(expected)
+        assert encode_histogram(rollup.histogram) == encode_histogram(
+            dict(sorted(expected.items()))
+        )
+        assert rollup.histogram == expected
         assert decode_histogram(encode_histogram(rollup.histogram)) == expected
 
 
@@ -392,3 +397,56 @@ async def test_a_late_sample_left_out_of_a_pruned_run_is_logged(store: SqliteSto
         assert await ingest(store, [row(late, ok=False, latency=None)]) == (1, 0)
     left_out = [entry for entry in logs if entry["event"] == "late_sample_in_pruned_run"]
     assert [entry["ts_ms"] for entry in left_out] == [late]
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 100_000), limit=st.sampled_from([0, 2, 5, 10_000]))
+def test_late_samples_give_the_runs_of_all_samples_however_few_runs_are_held_in_memory(
+    seed: int, limit: int
+) -> None:
+    """The runs of series with late samples are held in memory (`recent_runs`), as a suffix of
+    each series' runs, within a limit: late samples before the first run held, series that left
+    the memory and came back, and a restart all give the runs of the samples in time order."""
+    rnd = random.Random(seed)
+    rows = []
+    for check in ("web", "db"):
+        ts, ok = T0, True
+        for _ in range(rnd.randint(20, 90)):
+            ok = ok if rnd.random() < 0.8 else not ok
+            interval = rnd.choice((MINUTE, MINUTE, MINUTE // 4))
+            rows.append(row(ts, ok, check=check, interval_ms=interval,
+                            error=None if ok else f"e{ts}"))  # fmt: skip
+            ts += interval * rnd.choice((1, 1, 1, 2, 3))
+    newest_first = sorted(rows, key=lambda r: -r.ts_ms)
+    cut = rnd.randint(1, len(rows))
+    late = newest_first[cut:]
+    batches = [newest_first[:cut][::-1]]
+    while late:  # older and older, shuffled within each batch, some mixed with random ones
+        size = rnd.randint(1, 12)
+        batch, late = late[:size], late[size:]
+        if late and rnd.random() < 0.3:
+            batch.append(late.pop(rnd.randrange(len(late))))
+        batches.append(rnd.sample(batch, len(batch)))
+
+    async def scenario(folder: Path) -> None:
+        store = SqliteStore(folder / "collector.db")
+        await store.open()
+        store._series.recent_runs.limit = limit
+        try:
+            for number, batch in enumerate(batches):
+                await ingest(store, batch)
+                if number == len(batches) // 2:
+                    await store.close()
+                    store = SqliteStore(folder / "collector.db")
+                    await store.open()
+                    store._series.recent_runs.limit = limit
+            assert store._series.recent_runs.size <= limit
+            for check in ("web", "db"):
+                mine = sorted((r for r in rows if r.check == check), key=lambda r: r.ts_ms)
+                got = (await store.runs([check], 0, FOREVER))[check]["eu-1"]
+                assert got == build_runs(mine)
+        finally:
+            await store.close()
+
+    with tempfile.TemporaryDirectory() as folder:
+        asyncio.run(scenario(Path(folder)))

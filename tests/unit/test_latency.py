@@ -89,3 +89,15 @@ def test_a_percentile_in_a_bucket_gives_the_buckets_value_and_index() -> None:
     assert ranked.at(20) == (10.0, None)
     assert ranked.at(100) == (30.0, None)
     assert RankedLatencies.of([], {}).at(50) is None
+
+
+@given(st.lists(latency_lists, min_size=1, max_size=6))
+def test_counting_without_keeping_bucket_order_counts_the_same_in_the_same_dict(
+    batches: list[list[float]],
+) -> None:
+    histogram: dict[int, int] = {}
+    seen: list[float] = []
+    for latencies in batches:
+        assert count_buckets(histogram, latencies, in_order=False) is histogram
+        seen += latencies
+        assert histogram == Counter(map(latency_bucket, seen))

@@ -15,10 +15,7 @@ from slawatch.collector.engine.timeline import (
     append_run,
     build_runs,
     extend_runs,
-    in_one_gap,
     merge_late,
-    plan_rebuild,
-    rebuild_runs,
     sample_run,
     samples_inside,
 )
@@ -169,6 +166,33 @@ def test_late_samples_inside_one_run_cut_it_in_pieces_counted_from_the_raw_neigh
     ]
 
 
+def test_late_samples_that_fill_holes_of_their_runs_state_only_add_to_its_count() -> None:
+    stored = [s(t, True, 10) for t in (0, 20, 40, 60, 80)]
+    late = [s(10, True, 10), s(30, True, 10), s(70, True, 10)]
+    runs = build_runs(stored)
+    near = around(runs, late)
+    merge = merge_late(near, late, neighbours_of(stored, samples_inside(near, late, -FOREVER_MS)),
+                       -FOREVER_MS)  # fmt: skip
+    assert (list(merge.runs), merge.removed) == ([Run(0, 100, True, None, 80, 10, 8)], ())
+    assert merged(runs, stored, late, -FOREVER_MS)[0] == build_runs(
+        sorted(stored + late, key=lambda x: x.ts_ms)
+    )
+
+
+def test_a_late_sample_that_does_not_cover_the_next_one_cuts_its_run_though_of_its_state() -> None:
+    """A late sample's own interval bounds its coverage: one of 4 ms at 10 reaches 18, short of
+    the stored sample at 20 (and of the late one at 19 that it precedes, in the second case)."""
+    stored = [s(t, True, 10) for t in (0, 20, 40)]
+    for late in (
+        [s(10, True, 4)],
+        [s(10, True, 4), s(19, True, 10)],
+        [s(5, True, 10), s(10, True, 4)],
+    ):
+        expected = build_runs(sorted(stored + late, key=lambda x: x.ts_ms))
+        assert len(expected) == 2
+        assert merged(build_runs(stored), stored, late, -FOREVER_MS)[0] == expected
+
+
 def test_a_late_sample_inside_a_run_taken_whole_counts_in_it_or_is_left_out() -> None:
     """Before the raw horizon a stored run is a unit: a late sample of its state counts in it,
     one of the other state leaves it as it is (its raw samples may be pruned)."""
@@ -179,65 +203,3 @@ def test_a_late_sample_inside_a_run_taken_whole_counts_in_it_or_is_left_out() ->
         assert samples_inside([unit, after], [late], raw_horizon_ms=150) == []
         merge = merge_late([unit, after], [late], {}, raw_horizon_ms=150)
         assert (list(merge.runs), merge.removed, list(merge.left_out)) == (changed, (), left_out)
-
-
-def test_late_samples_in_one_gap_need_only_the_runs_around_the_first_and_last() -> None:
-    runs = build_runs([s(t, True) for t in (0, 10, 20, 100, 110, 200)])
-    first, last = s(50, False), s(70, True)
-    assert in_one_gap(around(runs, [first, last]), 50, 70)
-    assert not in_one_gap(around(runs, [s(50, True), s(150, True)]), 50, 150)
-    assert not in_one_gap(around(runs, [s(5, True), s(50, True)]), 5, 50)  # inside a run
-    assert in_one_gap([], 5, 50)
-    merged_runs, _ = merged(runs, [], [first, s(60, False), last], -FOREVER_MS)
-    assert merged_runs == build_runs(sorted(
-        [s(t, True) for t in (0, 10, 20, 70, 100, 110, 200)] + [s(50, False), s(60, False)],
-        key=lambda x: x.ts_ms))  # fmt: skip
-
-
-# The earlier, stretch-wide form (`plan_rebuild`, `rebuild_runs`).
-
-
-def stretch_of(runs: list[Run], first_ms: int, last_ms: int) -> list[Run]:
-    """The stretch `plan_rebuild` expects, picked from a series' runs as its docstring says."""
-    before = [r.start_ms for r in runs if r.start_ms < first_ms]
-    low = max(before) if before else first_ms
-    holding = [r.start_ms for r in runs if r.start_ms <= last_ms < r.last_ts_ms]
-    after = [r.start_ms for r in runs if r.start_ms > last_ms]
-    high = holding[-1] if holding else (min(after) if after else FOREVER_MS)
-    return [r for r in runs if low <= r.start_ms <= high]
-
-
-@given(samples, st.data())
-def test_rebuilding_the_stretch_late_samples_touch_gives_the_runs_of_all_the_samples(
-    trace: list[SampleState], data: st.DataObject
-) -> None:
-    late = data.draw(st.sets(st.sampled_from(trace), min_size=1)) if trace else set()
-    stored = [s for s in trace if s not in late]
-    # not all after the stored ones: that is `extend_runs`
-    assume(late and stored and min(x.ts_ms for x in late) < stored[-1].ts_ms)
-    runs = build_runs(stored)
-    first, last = min(x.ts_ms for x in late), max(x.ts_ms for x in late)
-    plan = plan_rebuild(stretch_of(runs, first, last), first, last, raw_horizon_ms=-FOREVER_MS)
-    low, high = plan.read
-    rebuilt, left_out = rebuild_runs(
-        plan, [s for s in trace if low <= s.ts_ms <= high], {x.ts_ms for x in late}
-    )
-    start, stop = plan.replaced
-    kept = [r for r in runs if not start <= r.start_ms <= stop]
-    assert sorted(kept + rebuilt, key=lambda r: r.start_ms) == build_runs(trace)
-    assert left_out == []
-
-
-def test_a_late_sample_inside_a_run_taken_whole_by_a_stretch_rebuild_counts_or_is_left_out() -> (
-    None
-):
-    """Before the raw horizon a stored run is a unit: a late sample of its state counts in it,
-    one of the other state leaves it as it is (its raw samples may be pruned)."""
-    unit = Run(0, 100, True, None, 80, 10, 9)
-    after = Run(200, 220, True, None, 200, 10, 1)
-    for late, expected_samples, left_out in ((s(45, True), 10, []), (s(45, False), 9, [45])):
-        plan = plan_rebuild([unit, after], 45, 45, raw_horizon_ms=150)
-        assert plan.units == (unit, after)
-        runs, left = rebuild_runs(plan, [late], {45})
-        assert (runs[0].start_ms, runs[0].end_ms, runs[0].samples) == (0, 100, expected_samples)
-        assert left == left_out

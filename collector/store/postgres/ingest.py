@@ -7,9 +7,9 @@ order, so two batches never wait on each other in a cycle): what a transaction r
 previous writer of that series committed, whichever collector that was. So concurrent batches of
 the same (agent, check), through one collector or two, give the runs and rollups one writer would.
 The rules are the pure ones of `slawatch.collector.engine.timeline` and `.latency`, as on SQLite:
-- new samples are those the insert did not find stored (`ON CONFLICT DO NOTHING RETURNING`);
-- runs: samples after the series' last one extend its last run; late ones rebuild the stretch of
-  runs they touch from the raw samples (`plan_rebuild`);
+- new samples are those after the series' last one, and late ones not found stored;
+- runs: samples after the series' last one extend its last run; late ones are merged into the
+  runs around each of them (`late_runs`, read before the late samples are inserted);
 - rollups: per (series, hour) counts and a latency histogram, the new samples added in;
 - the series' type, interval and first/last seen, and the agent's labels.
 The caller gets its answer once the transaction is committed.
@@ -25,14 +25,7 @@ import asyncpg
 import structlog
 
 from slawatch.collector.engine.latency import count_buckets
-from slawatch.collector.engine.timeline import (
-    FOREVER_MS,
-    Run,
-    SampleState,
-    extend_runs,
-    plan_rebuild,
-    rebuild_runs,
-)
+from slawatch.collector.engine.timeline import FOREVER_MS, Run, extend_runs
 from slawatch.collector.samples import STORED_FIELDS, SampleRow
 from slawatch.collector.store.postgres.connections import PostgresConnections
 from slawatch.collector.store.postgres.coordination import (
@@ -40,6 +33,14 @@ from slawatch.collector.store.postgres.coordination import (
     PostgresCoordination,
     ingest_payload,
     new_token,
+)
+from slawatch.collector.store.postgres.late_runs import merge_late_runs
+from slawatch.collector.store.postgres.literals import (
+    bool_array,
+    float_array,
+    int_array,
+    int_arrays,
+    text_array,
 )
 from slawatch.collector.store.postgres.partitions import Partitions
 from slawatch.collector.store.records import IngestResult
@@ -55,23 +56,34 @@ _INCOMING = "CREATE TEMP TABLE IF NOT EXISTS incoming_samples (LIKE samples) ON 
 """Each connection's own table the batch is COPYed into first: COPY's binary rows cost the
 client a fraction of what encoding 13 arrays for `unnest` does (measured in process: most of
 the time of a 1,000-sample batch went to asyncpg's array encoding)."""
-_INSERT_SAMPLES = """
-INSERT INTO samples SELECT * FROM incoming_samples ON CONFLICT DO NOTHING RETURNING series, ts_ms
+_NOT_STORED = """
+SELECT i.series, i.ts_ms FROM incoming_samples i
+LEFT JOIN LATERAL (SELECT 1 AS stored FROM samples s
+                   WHERE s.series = i.series AND s.ts_ms = i.ts_ms LIMIT 1) AS f ON true
+WHERE f.stored IS NULL
 """
+"""The late samples not stored yet, each looked up by primary key (a LATERAL with LIMIT is not
+turned into a join: `NOT EXISTS` was, and the planner, with no statistics of the temporary
+table, chose to scan the samples, 60 ms a batch)."""
+_INSERT_SAMPLES = "INSERT INTO samples SELECT * FROM incoming_samples ON CONFLICT DO NOTHING"
+"""The late samples, once their runs are merged (the series' locks keep out other writers of
+them meanwhile; a duplicate is left out again)."""
 SAMPLE_COLUMNS = ("series", "ts_ms", "ok", "latency_ms", "interval_ms", "status_code", "error",
                   "dns_us", "connect_us", "tls_us", "ttfb_us", "transfer_us",
                   "tls_expires")  # fmt: skip
 _UPSERT_RUNS = f"""
 INSERT INTO runs (series, {RUN_COLUMNS})
-SELECT * FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bool[], $5::text[],
-                     $6::bigint[], $7::bigint[], $8::int[])
+SELECT * FROM unnest($1::text::int[], $2::text::bigint[], $3::text::bigint[], $4::text::bool[],
+                     $5::text::text[], $6::text::bigint[], $7::text::bigint[], $8::text::int[])
 ON CONFLICT (series, start_ms) DO UPDATE SET end_ms = excluded.end_ms, ok = excluded.ok,
     error = excluded.error, last_ts_ms = excluded.last_ts_ms,
     last_interval_ms = excluded.last_interval_ms, samples = excluded.samples
 """
-_UPSERT_ROLLUP = """
+_UPSERT_ROLLUPS = """
 INSERT INTO rollups (series, hour_ms, samples, ok_samples, latency_sum_ms, buckets, counts)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+SELECT s, h, n, o, l, b::smallint[], c::int[]
+FROM unnest($1::text::int[], $2::text::bigint[], $3::text::int[], $4::text::int[],
+            $5::text::float8[], $6::text::text[], $7::text::text[]) AS u(s, h, n, o, l, b, c)
 ON CONFLICT (series, hour_ms) DO UPDATE SET samples = excluded.samples,
     ok_samples = excluded.ok_samples, latency_sum_ms = excluded.latency_sum_ms,
     buckets = excluded.buckets, counts = excluded.counts
@@ -178,9 +190,12 @@ class PostgresIngest(PostgresConnections):
                 sorted(by_series),
             )
             last_runs = await _last_runs(db, list(by_series))
-            new_by_series = await _insert_samples(db, by_series, last_runs)
+            new_by_series, late = await _copy_samples(db, by_series, last_runs)
             if new_by_series:
                 await self._update_runs(db, new_by_series, last_runs)
+            if late:
+                await db.execute(_INSERT_SAMPLES)
+            if new_by_series:
                 await _update_rollups(db, new_by_series)
                 await _update_series_seen(db, new_by_series)
             accepted = sum(len(rows) for rows in new_by_series.values())
@@ -236,56 +251,29 @@ class PostgresIngest(PostgresConnections):
         """The runs of the series of `new_by_series` (newly stored samples), in the batch's
         transaction, holding those series' locks."""
         upserts: list[tuple[int, Run]] = []
+        late: dict[int, list[SampleRow]] = {}
         for sid, rows in new_by_series.items():
             last = last_runs.get(sid)
             if last is None or rows[0].ts_ms > last.last_ts_ms:
-                runs = extend_runs(last, rows)
+                upserts.extend((sid, run) for run in extend_runs(last, rows))
             else:
-                (start, stop), runs = await self._rebuild_runs(db, sid, rows)
-                await db.execute(
-                    "DELETE FROM runs WHERE series = $1 AND start_ms >= $2 AND start_ms <= $3",
-                    sid,
-                    start,
-                    stop,
-                )
-            upserts.extend((sid, run) for run in runs)
-        columns: list[list[Any]] = [[] for _ in range(8)]
-        for sid, run in upserts:
-            for column, value in zip(columns, (sid, *_run_values(run)), strict=True):
-                column.append(value)
-        await db.execute(_UPSERT_RUNS, *columns)
-
-    async def _rebuild_runs(
-        self, db: asyncpg.Connection, sid: int, new_rows: list[SampleRow]
-    ) -> tuple[tuple[int, int], list[Run]]:
-        first_new, last_new = new_rows[0].ts_ms, new_rows[-1].ts_ms
-        stretch_rows = await db.fetch(
-            f"SELECT {RUN_COLUMNS} FROM runs WHERE series = $1"
-            " AND start_ms >= COALESCE("
-            "   (SELECT MAX(start_ms) FROM runs WHERE series = $1 AND start_ms < $2), $2)"
-            " AND start_ms <= COALESCE("
-            "   (SELECT start_ms FROM runs WHERE series = $1 AND start_ms <= $3"
-            "    AND last_ts_ms > $3 ORDER BY start_ms DESC LIMIT 1),"
-            "   (SELECT MIN(start_ms) FROM runs WHERE series = $1 AND start_ms > $3), $4)"
-            " ORDER BY start_ms",
-            sid,
-            first_new,
-            last_new,
-            FOREVER_MS,
+                late[sid] = rows
+        if late:
+            horizon = await self._read_raw_horizon(db)
+            upserts += await merge_late_runs(db, late, horizon)
+        if not upserts:
+            return
+        await db.execute(
+            _UPSERT_RUNS,
+            int_array(sid for sid, _ in upserts),
+            int_array(run.start_ms for _, run in upserts),
+            int_array(run.end_ms for _, run in upserts),
+            bool_array(run.ok for _, run in upserts),
+            text_array(run.error for _, run in upserts),
+            int_array(run.last_ts_ms for _, run in upserts),
+            int_array(run.last_interval_ms for _, run in upserts),
+            int_array(run.samples for _, run in upserts),
         )
-        horizon = await self._read_raw_horizon(db)
-        plan = plan_rebuild([_run_of(row) for row in stretch_rows], first_new, last_new, horizon)
-        sample_rows = await db.fetch(
-            "SELECT ts_ms, ok, interval_ms, error FROM samples"
-            " WHERE series = $1 AND ts_ms >= $2 AND ts_ms <= $3 ORDER BY ts_ms",
-            sid,
-            *plan.read,
-        )
-        states = [SampleState(r[0], r[1], r[2], r[3]) for r in sample_rows]
-        runs, left_out = rebuild_runs(plan, states, {row.ts_ms for row in new_rows})
-        for ts in left_out:
-            log.warning("late_sample_in_pruned_run", series=sid, ts_ms=ts)
-        return plan.replaced, runs
 
 
 def _unique_by_ts(rows: list[SampleRow]) -> list[SampleRow]:
@@ -308,15 +296,15 @@ async def _last_runs(db: asyncpg.Connection, series: list[int]) -> dict[int, Run
     return {row[0]: _run_of(row[1:]) for row in rows}
 
 
-async def _insert_samples(
+async def _copy_samples(
     db: asyncpg.Connection, by_series: Mapping[int, list[SampleRow]], last_runs: Mapping[int, Run]
-) -> dict[int, list[SampleRow]]:
-    """Insert every sample; each series' samples newly stored, sorted by ts.
+) -> tuple[dict[int, list[SampleRow]], bool]:
+    """Each series' samples not stored yet, sorted by ts; whether some of them are late.
 
     A series' samples all newer than its newest stored one (the last run's last sample, as on
-    SQLite) are new without asking: COPYed straight into `samples`. The others go through
-    `incoming_samples` (made by `ingest` for the connection) and INSERT … ON CONFLICT DO
-    NOTHING RETURNING, which says which were new.
+    SQLite) are new without asking: COPYed straight into `samples`. The others are COPYed into
+    `incoming_samples` (made by `ingest` for the connection), those not found stored are the
+    new ones; they go into `samples` (`_INSERT_SAMPLES`) once their runs are merged.
     """
     result: dict[int, list[SampleRow]] = {}
     fresh: list[tuple[Any, ...]] = []
@@ -336,22 +324,17 @@ async def _insert_samples(
     except (TypeError, ValueError, OverflowError) as error:  # encoded by asyncpg, in process
         raise asyncpg.DataError(f"a sample cannot be stored: {error}") from error
     if late:
-        stored = {(r[0], r[1]) for r in await db.fetch(_INSERT_SAMPLES)}
+        new = {(r[0], r[1]) for r in await db.fetch(_NOT_STORED)}
         for sid, rows in by_series.items():
             if sid not in result:
-                kept = [row for row in rows if (sid, row.ts_ms) in stored]
+                kept = [row for row in rows if (sid, row.ts_ms) in new]
                 if kept:
                     result[sid] = kept
-    return result
+    return result, bool(late)
 
 
 def _run_of(row: Sequence[Any]) -> Run:
     return Run(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
-
-
-def _run_values(run: Run) -> tuple[Any, ...]:
-    return (run.start_ms, run.end_ms, run.ok, run.error, run.last_ts_ms, run.last_interval_ms,
-            run.samples)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------ rollups
@@ -388,7 +371,19 @@ async def _update_rollups(
         ordered = sorted(histogram)
         upserts.append((key[0], key[1], samples + len(rows), ok_samples + len(ok), latency_sum,
                         ordered, [histogram[b] for b in ordered]))  # fmt: skip
-    await db.executemany(_UPSERT_ROLLUP, upserts)
+    if not upserts:
+        return
+    columns = list(zip(*upserts, strict=True))
+    await db.execute(
+        _UPSERT_ROLLUPS,
+        int_array(columns[0]),
+        int_array(columns[1]),
+        int_array(columns[2]),
+        int_array(columns[3]),
+        float_array(columns[4]),
+        int_arrays(columns[5]),
+        int_arrays(columns[6]),
+    )
 
 
 # ------------------------------------------------------------------------------------- series

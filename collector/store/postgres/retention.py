@@ -1,7 +1,7 @@
 """Retention in the PostgreSQL store: raw samples go a whole day at a time, by dropping the
 day's partition once all of it is older than the cutoff (no row-by-row delete, no bloat); the
 day the cutoff falls in loses its older rows by DELETE. Runs and rollups go by DELETE in small
-transactions. `meta.raw_horizon_ms` records the cutoff, as on SQLite (see `plan_rebuild`).
+transactions. `meta.raw_horizon_ms` records the cutoff, as on SQLite (see `merge_late`).
 """
 
 from __future__ import annotations

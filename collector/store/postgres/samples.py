@@ -20,7 +20,11 @@ from slawatch.collector.store.records import (
 )
 
 DAY_MS = 86_400_000
-_SERIES_OF = "SELECT id FROM series WHERE check_id = ANY($1::text[])"
+_SERIES_OF = "ANY(ARRAY(SELECT id FROM series WHERE check_id = ANY($1::text[])))"
+"""The series of the checks `$1`, as `series = {_SERIES_OF}`: their ids are found first (an
+array), and each series' rows then by the primary key, whatever statistics the planner has (with
+`series IN (subquery)` and none, after a bulk load, it scanned the rollups: a cold month report
+took 0.9-1.6 s, 0.37 s with them)."""
 _RUN_SELECT = ", ".join(f"r.{column}" for column in RUN_COLUMNS.split(", "))
 _CSV_TAIL = (
     "',' || interval_ms::text || ',' || coalesce(status_code::text, '') || ',' || CASE"
@@ -83,7 +87,7 @@ class PostgresSampleReads(PostgresIngest):
         if not checks:
             return []
         rows = await self.pool.fetch(
-            f"SELECT latency_ms FROM samples WHERE series IN ({_SERIES_OF})"
+            f"SELECT latency_ms FROM samples WHERE series = {_SERIES_OF}"
             " AND ts_ms >= $2 AND ts_ms < $3 AND ok AND latency_ms IS NOT NULL",
             list(checks),
             start_ms,
@@ -155,7 +159,7 @@ class PostgresSampleReads(PostgresIngest):
         if not checks or around is None:
             return []
         rows = await self.pool.fetch(
-            f"SELECT latency_ms FROM samples WHERE series IN ({_SERIES_OF})"
+            f"SELECT latency_ms FROM samples WHERE series = {_SERIES_OF}"
             " AND ts_ms >= $2 AND ts_ms < $3 AND ok AND latency_ms > $4 AND latency_ms <= $5",
             list(checks),
             start_ms,
@@ -173,7 +177,7 @@ class PostgresSampleReads(PostgresIngest):
             return merged
         for bucket, count in await self.pool.fetch(
             "SELECT b, SUM(c) FROM rollups r CROSS JOIN LATERAL unnest(r.buckets, r.counts)"
-            f" AS u(b, c) WHERE r.series IN ({_SERIES_OF})"
+            f" AS u(b, c) WHERE r.series = {_SERIES_OF}"
             " AND r.hour_ms >= $2 AND r.hour_ms < $3 GROUP BY b ORDER BY b",
             list(checks),
             hour_start_ms,
@@ -208,7 +212,7 @@ class PostgresSampleReads(PostgresIngest):
             return found
         for day, hours, samples in await self.pool.fetch(
             f"SELECT hour_ms - hour_ms % {DAY_MS}, COUNT(*), SUM(samples) FROM rollups"
-            f" WHERE series IN ({_SERIES_OF}) AND hour_ms >= $2 AND hour_ms < $3 GROUP BY 1",
+            f" WHERE series = {_SERIES_OF} AND hour_ms >= $2 AND hour_ms < $3 GROUP BY 1",
             list(checks),
             day_start_ms,
             day_end_ms,

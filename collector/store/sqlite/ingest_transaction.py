@@ -3,10 +3,10 @@ rollups, checks and agents of a group of batches (`write_group`).
 
 - Runs (§4.1, `slawatch.collector.engine.timeline`): in-order samples extend the series' last
   run, kept in memory; late samples are merged into the runs around them (`merge_late`), all
-  of a batch's at once: statements read, for every late sample, the runs before and after it
-  (only for the first and the last of a series' when they all land in one gap, `in_one_gap`),
-  and the raw neighbours of those that land inside a run, before the batch's samples are
-  inserted.
+  of a batch's at once: the runs before and after every late sample come from the series' runs
+  held in memory (`recent_runs`, read once when the series gets its first late samples), and
+  one statement reads the raw neighbours of those that land inside a run, before the batch's
+  samples are inserted.
 - Rollups: per (series, hour), sums and a latency histogram, so a newly stored sample is simply
   added to its hour, in any order; the newest hour of each series is kept in memory, and the
   hours written last (`SeriesCache.recent_rollups`).
@@ -40,13 +40,13 @@ from slawatch.collector.engine.timeline import (
     Neighbours,
     Run,
     extend_runs,
-    in_one_gap,
     merge_late,
     samples_inside,
 )
 from slawatch.collector.samples import STORED_FIELDS, SampleRow
 from slawatch.collector.store.records import IngestResult
 from slawatch.collector.store.sqlite.histograms import decode_histogram, encode_histogram
+from slawatch.collector.store.sqlite.recent_runs import RecentRuns, SeriesRuns, load_runs
 
 log = structlog.get_logger()
 
@@ -60,7 +60,7 @@ class Rollup:
     ok_samples: int
     latency_sum_ms: float
     histogram: dict[int, int]
-    """Bucket → count, in bucket order (`count_buckets` keeps it so)."""
+    """Bucket → count, new buckets last (`encode_histogram` puts them in order)."""
 
     def add(self, rows: Sequence[SampleRow]) -> None:
         """Count `rows` in; each ok sample's latency goes to its bucket."""
@@ -70,7 +70,7 @@ class Rollup:
         latencies = [latency for latency in ok if latency is not None]
         if latencies:
             self.latency_sum_ms = functools.reduce(operator.add, latencies, self.latency_sum_ms)
-            self.histogram = count_buckets(self.histogram, latencies)
+            self.histogram = count_buckets(self.histogram, latencies, in_order=False)
 
     def copy(self) -> Rollup:
         return Rollup(self.hour_ms, self.samples, self.ok_samples, self.latency_sum_ms,
@@ -104,6 +104,8 @@ class SeriesCache:
     samples of an hour written recently are added to it without reading and decoding it."""
     raw_horizon_ms: int = -FOREVER_MS
     """Raw samples before it may be pruned; see `merge_late`."""
+    recent_runs: RecentRuns = field(default_factory=RecentRuns)
+    """The runs of series that got late samples (`recent_runs`)."""
 
     def apply(self, pending: Pending) -> None:
         for key, sid in pending.series_ids.items():
@@ -117,6 +119,8 @@ class SeriesCache:
             recent.move_to_end(hour_key)
         while len(recent) > RECENT_ROLLUPS:  # a dict's first key, deleted often, is O(n) to find
             recent.popitem(last=False)
+        if pending.series_runs:
+            self.recent_runs.put(pending.series_runs)
 
     def forget_rollups_before(self, hour_ms: int) -> None:
         """Drop the recent rollups of hours before `hour_ms` (being pruned)."""
@@ -138,10 +142,27 @@ class Pending:
     last_rollups: dict[int, Rollup] = field(default_factory=dict)
     rollups: dict[tuple[int, int], Rollup] = field(default_factory=dict)
     """Every rollup the transaction writes."""
+    series_runs: dict[int, SeriesRuns] = field(default_factory=dict)
+    """The runs held in memory of the series the transaction reads or changes, as it leaves
+    them (copies: the cache's stay as committed)."""
 
     def last_run(self, sid: int) -> Run | None:
         run = self.last_runs.get(sid)
         return run if run is not None else self.cache.last_runs.get(sid)
+
+    def held_runs(self, sid: int) -> SeriesRuns | None:
+        runs = self.series_runs.get(sid)
+        return runs if runs is not None else self.cache.recent_runs.get(sid)
+
+    def changing_runs(self, sid: int) -> SeriesRuns | None:
+        """The series' runs held in memory, to change (a copy, the first time), if held."""
+        runs = self.series_runs.get(sid)
+        if runs is None:
+            held = self.cache.recent_runs.get(sid)
+            if held is None:
+                return None
+            runs = self.series_runs[sid] = held.copy()
+        return runs
 
     def last_rollup(self, sid: int) -> Rollup | None:
         rollup = self.last_rollups.get(sid)
@@ -263,6 +284,8 @@ def _update_runs(
             runs = extend_runs(last, rows)
             pending.last_runs[sid] = runs[-1]
             upserts.extend(_run_row(sid, run) for run in runs)
+            if (held := pending.changing_runs(sid)) is not None:
+                held.change((), runs)
         else:
             late[sid] = rows
     if late:
@@ -276,27 +299,28 @@ def _merge_late(
     """Merge the samples of series that got late ones into their runs (`merge_late`): the
     runs that are no more are deleted, the new and changed ones returned as rows."""
     horizon = pending.cache.raw_horizon_ms
-    ends = [(sid, ts) for sid, rows in late.items() for ts in {rows[0].ts_ms, rows[-1].ts_ms}]
-    around = _runs_around(db, ends)
-    spread = [
-        sid
-        for sid, rows in late.items()
-        if not in_one_gap(around.get(sid, []), rows[0].ts_ms, rows[-1].ts_ms)
-    ]
-    if spread:
-        around |= _runs_around(db, [(sid, row.ts_ms) for sid in spread for row in late[sid]])
+    around: dict[int, list[Run]] = {}
+    for sid, rows in late.items():
+        held = pending.held_runs(sid)
+        if held is None or not held.covers(rows[0].ts_ms):
+            held = pending.series_runs[sid] = load_runs(db, sid, held, rows[0].ts_ms, run_of)
+        around[sid] = held.around(row.ts_ms for row in rows)
     inside = [
         (sid, ts, since)
         for sid, rows in late.items()
-        for ts, since in samples_inside(around.get(sid, []), rows, horizon)
+        for ts, since in samples_inside(around[sid], rows, horizon)
     ]
     neighbours = _neighbours(db, inside) if inside else {}
-    stale: list[tuple[int, int]] = []
+    stale: dict[int, list[int]] = {}
     upserts: list[tuple[Any, ...]] = []
     for sid, rows in late.items():
-        merged = merge_late(around.get(sid, []), rows, neighbours.get(sid, {}), horizon)
-        stale.extend((sid, start) for start in merged.removed)
+        merged = merge_late(around[sid], rows, neighbours.get(sid, {}), horizon)
+        if merged.removed:
+            stale[sid] = list(merged.removed)
         upserts.extend(_run_row(sid, run) for run in merged.runs)
+        held = pending.changing_runs(sid)
+        assert held is not None  # loaded above
+        held.change(merged.removed, merged.runs)
         for ts in merged.left_out:
             log.warning("late_sample_in_pruned_run", series=sid, ts_ms=ts)
         newest = max(merged.runs, key=_by_last_ts, default=None)
@@ -304,34 +328,22 @@ def _merge_late(
         if newest is not None and (last is None or newest.last_ts_ms >= last.last_ts_ms):
             pending.last_runs[sid] = newest
     if stale:
-        db.executemany("DELETE FROM runs WHERE series = ? AND start_ms = ?", stale)
+        _delete_runs(db, stale)
     return upserts
 
 
+def _delete_runs(db: sqlite3.Connection, stale: Mapping[int, list[int]]) -> None:
+    """Delete the runs of each series starting at its `stale` starts: one statement a series
+    (a step for each row would take the GIL back each time, see `_insert_rows`)."""
+    for sid, starts in stale.items():
+        for first in range(0, len(starts), 500):
+            chunk = starts[first : first + 500]
+            marks = ", ".join("?" * len(chunk))
+            statement = f"DELETE FROM runs WHERE series = ? AND start_ms IN ({marks})"
+            db.execute(statement, (sid, *chunk))
+
+
 _by_last_ts = operator.attrgetter("last_ts_ms")
-
-
-def _runs_around(db: sqlite3.Connection, keys: list[tuple[int, int]]) -> dict[int, list[Run]]:
-    """Each series' stored runs around the (series, ts) `keys`: the last run starting before each
-    and the first starting after it, sorted."""
-    found: dict[int, dict[int, Any]] = defaultdict(dict)
-    columns = "r.series, r.start_ms, r.end_ms, r.ok, r.error, r.last_ts_ms, r.last_interval_ms"
-    for start in range(0, len(keys), 400):
-        chunk = keys[start : start + 400]
-        values = ",".join(["(?, ?)"] * len(chunk))
-        rows = db.execute(
-            f"WITH k AS (VALUES {values})"
-            f" SELECT {columns}, r.samples FROM k JOIN runs r ON r.series = k.column1"
-            " AND r.start_ms = (SELECT start_ms FROM runs WHERE series = k.column1"
-            "   AND start_ms < k.column2 ORDER BY start_ms DESC LIMIT 1)"
-            f" UNION ALL SELECT {columns}, r.samples FROM k JOIN runs r ON r.series = k.column1"
-            " AND r.start_ms = (SELECT start_ms FROM runs WHERE series = k.column1"
-            "   AND start_ms > k.column2 ORDER BY start_ms LIMIT 1)",
-            list(chain.from_iterable(chunk)),
-        ).fetchall()
-        for row in rows:
-            found[row[0]][row[1]] = row
-    return {sid: [run_of(runs[s][1:]) for s in sorted(runs)] for sid, runs in found.items()}
 
 
 def _neighbours(

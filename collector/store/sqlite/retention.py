@@ -72,6 +72,8 @@ class SqliteRetention(SqliteIngest):
             )
             await self.writer.commit()
             removed = cursor.rowcount
+            if table == "runs" and removed:
+                cache.recent_runs.forget(sid)
             if table == "runs" and (last := cache.last_runs.get(sid)) and last.end_ms < cutoff:
                 del cache.last_runs[sid]
             if (
