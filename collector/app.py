@@ -135,8 +135,14 @@ async def request_middleware(
             raise
         kept = {k: v for k, v in error.headers.items() if k in ("Allow", "Retry-After")}
         response = error_response(error.status, error.reason, headers=kept)
-    except (asyncio.CancelledError, ConnectionResetError):
+    except asyncio.CancelledError:
         raise
+    except ConnectionResetError:
+        # The client went away before its answer was written (a scraper that gave up, a
+        # download cancelled): nothing is left to answer. Returned, not raised: aiohttp logs a
+        # traceback for a handler's exception, and it writes this answer quietly or not at all.
+        log.info("client_gone", method=request.method, path=request.path)
+        return web.Response(status=499)
     except Exception as error:
         failure = storage_failure(error, request.app[STORE].path)
         if failure is None:

@@ -352,6 +352,21 @@ async def test_an_unexpected_error_is_a_json_500_without_traceback(
     assert "secret internals" not in body and "Traceback" not in body
 
 
+async def test_a_client_gone_mid_answer_is_one_log_line_without_traceback(
+    aiohttp_client: Callable[..., Any], collector: Collector, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def writes_to_a_closed_connection(request: web.Request) -> web.Response:
+        raise ConnectionResetError("Cannot write to closing transport")  # as aiohttp says it
+
+    collector.app.router.add_get("/gone", writes_to_a_closed_connection)
+    client = await aiohttp_client(collector.app)
+    with capture_logs() as logs:
+        response = await client.get("/gone")
+    assert response.status == 499  # nginx's "client closed request": nobody reads it
+    assert [e["event"] for e in logs if e["event"] == "client_gone"] == ["client_gone"]
+    assert not [r for r in caplog.records if r.exc_info is not None]
+
+
 async def test_routes_added_by_another_module_get_the_same_store_and_errors(
     aiohttp_client: Callable[..., Any], collector: Collector, clock: Clock
 ) -> None:
