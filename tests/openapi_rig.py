@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +44,10 @@ alerts:
     - {{checks: ["*"], channels: [ops]}}
 """
 """Nothing listens at the channel's port: test messages and alerts fail fast."""
+
+
+MAX_REQUEST_LINE = 8190
+"""aiohttp's limit of a request line, in bytes."""
 
 
 def running_rig(folder: Path) -> Iterator[str]:
@@ -84,5 +89,12 @@ def sends_what_it_says(case: schemathesis.Case) -> bool:
     """False for a case with a query parameter of no values: the HTTP client sends no such
     parameter at all, so a negative case whose only fault it was (an unknown parameter) reaches
     the collector valid, and its 200 was reported as a schema-violating request accepted (found
-    seldom, by hypothesis). Such cases are skipped (`assume`)."""
-    return not any(value == [] for value in (case.query or {}).values())
+    seldom, by hypothesis). Such cases are skipped (`assume`).
+
+    False too for a request line over aiohttp's 8,190 bytes: the HTTP layer refuses it (400,
+    "Got more than 8190 bytes when reading", in plain text) before any route or document
+    applies (found seldom, by hypothesis, in a negative query)."""
+    if any(value == [] for value in (case.query or {}).values()):
+        return False
+    query = urllib.parse.urlencode(case.query or {}, doseq=True)
+    return len(case.formatted_path) + len(query) < MAX_REQUEST_LINE // 2  # clients encode more
