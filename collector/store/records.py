@@ -160,6 +160,23 @@ class Notification:
     finished_ms: int | None
     merged_into: str | None
 
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Notification:
+        """From a row of `NOTIFICATION_COLUMNS`, as either backend gives it (SQLite: `grouped`
+        as 0/1; PostgreSQL: `body` as a memoryview)."""
+        return cls(
+            row[0], row[1], row[2], row[3], row[4], row[5], row[6], bytes(row[7]), row[8],
+            row[9], bool(row[10]), *row[11:],
+        )  # fmt: skip
+
+
+NOTIFICATION_COLUMNS = (
+    "seq, id, channel, kind, subject, run_ms, event, body, headers, status, grouped,"
+    " created_ms, due_ms, released_ms, attempts, last_status, last_error, finished_ms,"
+    " merged_into"
+)
+"""The outbox's columns in `Notification`'s order, for `Notification.from_row`."""
+
 
 @dataclass(frozen=True, slots=True)
 class OpenAlert:

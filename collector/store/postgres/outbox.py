@@ -9,17 +9,13 @@ from typing import Any
 
 from slawatch.collector.store.postgres.connections import PostgresConnections
 from slawatch.collector.store.records import (
+    NOTIFICATION_COLUMNS,
     AlertChanges,
     NewNotification,
     Notification,
     OpenAlert,
 )
 
-_NOTIFICATION_COLUMNS = (
-    "seq, id, channel, kind, subject, run_ms, event, body, headers, status, grouped,"
-    " created_ms, due_ms, released_ms, attempts, last_status, last_error, finished_ms,"
-    " merged_into"
-)
 _INSERT = (
     "INSERT INTO alert_outbox (id, channel, kind, subject, run_ms, event, body, headers, status,"
     " grouped, created_ms, due_ms, released_ms)"
@@ -220,13 +216,6 @@ class PostgresOutbox(PostgresConnections):
         self, condition: str, values: Sequence[Any]
     ) -> list[Notification]:
         rows = await self.pool.fetch(
-            f"SELECT {_NOTIFICATION_COLUMNS} FROM alert_outbox WHERE {condition}", *values
+            f"SELECT {NOTIFICATION_COLUMNS} FROM alert_outbox WHERE {condition}", *values
         )
-        return [_notification(row) for row in rows]
-
-
-def _notification(row: Sequence[Any]) -> Notification:
-    return Notification(
-        row[0], row[1], row[2], row[3], row[4], row[5], row[6], bytes(row[7]), row[8], row[9],
-        row[10], row[11], row[12], row[13], row[14], row[15], row[16], row[17], row[18],
-    )  # fmt: skip
+        return [Notification.from_row(row) for row in rows]

@@ -7,18 +7,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from slawatch.collector.store.records import (
+    NOTIFICATION_COLUMNS,
     AlertChanges,
     NewNotification,
     Notification,
     OpenAlert,
 )
 from slawatch.collector.store.sqlite.connections import SqliteConnections
-
-_NOTIFICATION_COLUMNS = (
-    "seq, id, channel, kind, subject, run_ms, event, body, headers, status, grouped,"
-    " created_ms, due_ms, released_ms, attempts, last_status, last_error, finished_ms,"
-    " merged_into"
-)
 
 
 class SqliteOutbox(SqliteConnections):
@@ -201,13 +196,6 @@ class SqliteOutbox(SqliteConnections):
         self, condition: str, values: Sequence[Any]
     ) -> list[Notification]:
         async with self.reader.execute(
-            f"SELECT {_NOTIFICATION_COLUMNS} FROM alert_outbox WHERE {condition}", values
+            f"SELECT {NOTIFICATION_COLUMNS} FROM alert_outbox WHERE {condition}", values
         ) as cursor:
-            return [_notification(row) for row in await cursor.fetchall()]
-
-
-def _notification(row: Sequence[Any]) -> Notification:
-    return Notification(
-        row[0], row[1], row[2], row[3], row[4], row[5], row[6], bytes(row[7]), row[8], row[9],
-        bool(row[10]), *row[11:],
-    )  # fmt: skip
+            return [Notification.from_row(row) for row in await cursor.fetchall()]
