@@ -35,6 +35,9 @@ from slawatch.config.schema import Config
 
 log = structlog.get_logger()
 
+CLIENT_GONE = 499
+"""The status counted for a request whose client went away before its answer (nginx's)."""
+
 IngestListener = Callable[[web.Application, Batch, IngestResult], Awaitable[None]]
 MetricsRefresher = Callable[[web.Application], Awaitable[None]]
 ConfigListener = Callable[[web.Application, Config], Awaitable[None]]
@@ -141,8 +144,7 @@ async def request_middleware(
         # The client went away before its answer was written (a scraper that gave up, a
         # download cancelled): nothing is left to answer. Returned, not raised: aiohttp logs a
         # traceback for a handler's exception, and it writes this answer quietly or not at all.
-        log.info("client_gone", method=request.method, path=request.path)
-        return web.Response(status=499)
+        response = web.Response(status=CLIENT_GONE)
     except Exception as error:
         failure = storage_failure(error, request.app[STORE].path)
         if failure is None:
@@ -162,6 +164,8 @@ async def request_middleware(
             status=response.status,
             reason=failure.message,
         )
+    elif response.status == CLIENT_GONE:
+        log.info("client_gone", method=request.method, path=request.path)
     elif response.status >= 400 and request.path != "/healthz":
         log.info(
             "http_refused",

@@ -365,6 +365,8 @@ async def test_a_client_gone_mid_answer_is_one_log_line_without_traceback(
     assert response.status == 499  # nginx's "client closed request": nobody reads it
     assert [e["event"] for e in logs if e["event"] == "client_gone"] == ["client_gone"]
     assert not [r for r in caplog.records if r.exc_info is not None]
+    metrics = await (await client.get("/metrics")).text()
+    assert 'slawatch_http_requests_total{method="GET",route="/gone",status="499"} 1.0' in metrics
 
 
 async def test_routes_added_by_another_module_get_the_same_store_and_errors(
