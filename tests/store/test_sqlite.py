@@ -27,7 +27,7 @@ from slawatch.collector.engine.latency import MAX_BUCKET, ZERO_BUCKET, latency_b
 from slawatch.collector.engine.timeline import build_runs
 from slawatch.collector.ingest.batch import phase_microseconds
 from slawatch.collector.samples import SampleRow
-from slawatch.collector.store.sqlite import SqliteStore, connections, migrations
+from slawatch.collector.store.sqlite import SqliteStore, connections, ingest_transaction, migrations
 from slawatch.collector.store.sqlite import ingest as sqlite_ingest
 from slawatch.collector.store.sqlite.backup import backup_database
 from slawatch.collector.store.sqlite.histograms import decode_histogram, encode_histogram
@@ -415,19 +415,27 @@ def every_other_minute() -> tuple[list[SampleRow], list[SampleRow]]:
     return newest, late
 
 
+@pytest.mark.parametrize("chunk", [3, ingest_transaction.SETTLE_CHUNK_SAMPLES])
 async def test_late_samples_are_set_aside_counted_once_and_merged_before_any_read(
-    store: SqliteStore,
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
+    """Merged a few series at a time (`chunk` samples) or all at once, in one transaction."""
+    monkeypatch.setattr(ingest_transaction, "SETTLE_CHUNK_SAMPLES", chunk)
     newest, late = every_other_minute()
-    assert await ingest(store, newest) == (len(newest), 0)
-    assert await ingest(store, late[::-1]) == (len(late), 0)
-    assert late_rows_table(store.path) == len(late)  # stored, acknowledged, not merged yet
+    checks = ("web", "db", "dns")
+    for check in checks:
+        on_time = [r._replace(check=check) for r in newest]
+        assert await ingest(store, on_time) == (len(newest), 0)
+    for check in checks:
+        assert await ingest(store, [r._replace(check=check) for r in late[::-1]]) == (len(late), 0)
+    assert late_rows_table(store.path) == 3 * len(late)  # stored, acknowledged, not merged yet
     assert await ingest(store, late[:5]) == (0, 5)  # a push sent again: duplicates
-    runs = (await store.runs(["web"], 0, FOREVER))["web"]["eu-1"]
-    assert runs == build_runs(sorted(newest + late))
+    runs = await store.runs(list(checks), 0, FOREVER)
     assert late_rows_table(store.path) == 0
-    counts, _ = await rollups(store, "web")
-    assert sum(count for count, _ in counts["web"].values()) == len(newest) + len(late)
+    for check in checks:
+        assert runs[check]["eu-1"] == build_runs(sorted(newest + late))
+        counts, _ = await rollups(store, check)
+        assert sum(count for count, _ in counts[check].values()) == len(newest) + len(late)
 
 
 async def test_late_samples_are_merged_a_while_after_without_any_read(

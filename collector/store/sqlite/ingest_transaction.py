@@ -211,15 +211,22 @@ def write_group(
     return results
 
 
-def settle_late(db: sqlite3.Connection, pending: Pending) -> int:
+SETTLE_CHUNK_SAMPLES = 20_000
+"""Late samples read and merged at a time (a series' all at once) by `settle_late`: what it holds
+in memory (~1 KB a sample, with its neighbours and runs) stays bounded whatever waits."""
+
+
+def settle_late(db: sqlite3.Connection, pending: Pending) -> None:
     """Merge every late sample set aside into runs and rollups and move it to `samples`, in one
-    transaction; how many."""
+    transaction, a few series at a time."""
+    cache = pending.cache
     db.execute("BEGIN IMMEDIATE")
     try:
-        by_series = _late_samples(db, pending.cache.keys)
-        _update_runs(db, by_series, pending)
-        _insert_samples(db, by_series)
-        _update_rollups(db, by_series, pending)
+        for series in _chunks(cache.late, SETTLE_CHUNK_SAMPLES):
+            by_series = _late_samples(db, series if len(series) < len(cache.late) else None, cache)
+            _update_runs(db, by_series, pending)
+            _insert_samples(db, by_series)
+            _update_rollups(db, by_series, pending)
         db.execute("DELETE FROM late_samples")
         db.execute("COMMIT")
     except BaseException:
@@ -227,7 +234,20 @@ def settle_late(db: sqlite3.Connection, pending: Pending) -> int:
             db.execute("ROLLBACK")
         raise
     pending.settled = True
-    return sum(len(rows) for rows in by_series.values())
+
+
+def _chunks(late: Mapping[int, set[int]], samples: int) -> Iterator[list[int]]:
+    """The series of `late`, in lists of at most `samples` late samples (or one series)."""
+    chunk: list[int] = []
+    size = 0
+    for sid, timestamps in late.items():
+        if chunk and size + len(timestamps) > samples:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(sid)
+        size += len(timestamps)
+    if chunk:
+        yield chunk
 
 
 def read_late(db: sqlite3.Connection, cache: SeriesCache) -> None:
@@ -240,13 +260,16 @@ def read_late(db: sqlite3.Connection, cache: SeriesCache) -> None:
 
 
 def _late_samples(
-    db: sqlite3.Connection, keys: Mapping[int, tuple[str, str]]
+    db: sqlite3.Connection, series: Sequence[int] | None, cache: SeriesCache
 ) -> dict[int, list[SampleRow]]:
-    """The late samples set aside, by series, sorted (`keys`: series → (check, agent))."""
+    """The late samples set aside of `series` (None: all), by series, sorted."""
+    keys = cache.keys
     by_series: dict[int, list[SampleRow]] = defaultdict(list)
+    where = "" if series is None else f" WHERE series IN ({', '.join('?' * len(series))})"
     for sid, ts, ok, *columns in db.execute(
         "SELECT series, ts_ms, ok, latency_ms, interval_ms, status_code, error, dns_us,"
-        " connect_us, tls_us, ttfb_us, transfer_us, tls_expires FROM late_samples"
+        " connect_us, tls_us, ttfb_us, transfer_us, tls_expires FROM late_samples" + where,
+        series or (),
     ):  # in the order set aside: sorting here costs less than SQLite's sorter
         by_series[sid].append(SampleRow(ts, ok == 1, *columns, keys[sid][0], None))  # type: ignore[call-arg]
     for rows in by_series.values():
