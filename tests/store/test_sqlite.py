@@ -449,6 +449,27 @@ async def test_late_samples_are_merged_a_while_after_without_any_read(
     assert store._series.late_count == 0
 
 
+async def test_a_merge_that_fails_is_logged_pushes_go_on_and_the_next_merge_does_it(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(db: sqlite3.Connection, pending: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    store.settle_samples = 1  # merge after every push
+    newest, late = every_other_minute()
+    await ingest(store, newest)
+    monkeypatch.setattr(sqlite_ingest, "settle_late", full_disk)
+    with capture_logs() as logs:
+        assert await ingest(store, late[:9]) == (9, 0)
+        assert await ingest(store, late[9:]) == (len(late) - 9, 0)
+    failed = [entry for entry in logs if entry["event"] == "late_samples_not_merged"]
+    assert [entry["error"] for entry in failed] == ["database or disk is full"] * 2
+    assert late_rows_table(store.path) == len(late)
+    monkeypatch.undo()
+    runs = (await store.runs(["web"], 0, FOREVER))["web"]["eu-1"]
+    assert runs == build_runs(sorted(newest + late))
+
+
 async def test_late_samples_set_aside_when_the_collector_died_are_merged_at_the_next_open(
     tmp_path: Path,
 ) -> None:

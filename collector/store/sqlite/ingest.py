@@ -84,7 +84,7 @@ class SqliteIngest(SqliteConnections):
                 "late_samples_not_merged",
                 database=str(self.path),
                 samples=int(row[0]),
-                hint="the collector merges them within a second, and at its next start",
+                hint="the collector merges them within seconds, and at its next start",
             )
 
     async def close(self) -> None:
@@ -166,9 +166,9 @@ class SqliteIngest(SqliteConnections):
                         taken += len(group[-1].samples)
                     await self._commit_group(group)
                     if self._series.late_count >= self.settle_samples:
-                        await self._settle()
+                        await self._merge_logged()
             if self._series.late_count and (self._settler is None or self._settler.done()):
-                self._settler = asyncio.create_task(self._settle_soon())
+                self._settler = asyncio.create_task(self._merge_soon())
         except BaseException as error:  # cancelled with the loop: no caller waits for ever
             while self._queue:
                 _settle(self._queue.popleft(), error)
@@ -208,9 +208,9 @@ class SqliteIngest(SqliteConnections):
         of samples, runs and rollups call first."""
         if self._series.late_count:
             async with self.write_lock:
-                await self._settle()
+                await self._merge_set_aside()
 
-    async def _settle(self) -> None:
+    async def _merge_set_aside(self) -> None:
         """`settle_late` in the ingest thread, under the write lock; the caches follow once it
         is committed. It goes on to its end even if the caller is cancelled meanwhile."""
         if not self._series.late_count:
@@ -225,12 +225,18 @@ class SqliteIngest(SqliteConnections):
             raise asyncio.CancelledError
         work.result()
 
-    async def _settle_soon(self) -> None:
+    async def _merge_soon(self) -> None:
         """Merge the late samples `SETTLE_AFTER_S` after they were set aside (if nothing did
-        meanwhile); if the merge fails, the next one tries again."""
+        meanwhile)."""
         await asyncio.sleep(SETTLE_AFTER_S)
+        async with self.write_lock:
+            await self._merge_logged()
+
+    async def _merge_logged(self) -> None:
+        """`_merge_set_aside`, under the write lock, for ingest's own sake: if it fails, it is
+        logged, and the next merge (or a read, which then fails with the error) tries again."""
         try:
-            await self.settled()
+            await self._merge_set_aside()
         except self.errors as error:
             log.warning("late_samples_not_merged", database=str(self.path), error=str(error))
 
