@@ -182,7 +182,7 @@ def samples_inside(
     """
     starts = [run.start_ms for run in around]
     inside: list[tuple[int, int]] = []
-    since: dict[int, int] = {}
+    previous = -1
     for sample in late:
         ts = sample.ts_ms
         index = bisect_left(starts, ts) - 1
@@ -190,8 +190,8 @@ def samples_inside(
             continue
         run = around[index]
         if ts < run.last_ts_ms and run.start_ms >= raw_horizon_ms:
-            inside.append((ts, since.get(index, run.start_ms)))
-            since[index] = ts
+            inside.append((ts, inside[-1][0] if index == previous else run.start_ms))
+            previous = index
     return inside
 
 
@@ -211,81 +211,156 @@ def merge_late(
     `raw_horizon_ms` (raw samples before it may be pruned) is never split: a late sample inside
     it is counted in it if it has its state, and otherwise left out — the run was decided from
     samples that may no longer be re-read, and keeping its boundaries is better than guessing.
-    Late samples that only add to the count of the run they land inside (`_absorb`) are counted
+    Late samples that only add to the count of the run they land inside (`_absorbs`) are counted
     in it without a rebuild.
+
+    One pass over the late samples, in order: each is placed among the runs once, and the
+    stretch it belongs to is folded when the next late sample starts another one.
     """
-    original = {run.start_ms: run for run in around}
-    starts = list(original)
-    around, late, counted = _absorb(around, starts, late, neighbours, raw_horizon_ms)
-    stretches: list[tuple[int, int, list[StateSample]]] = []
-    for sample in late:
-        index = bisect_left(starts, sample.ts_ms) - 1
-        if index >= 0 and sample.ts_ms < around[index].last_ts_ms:
-            low = high = index
+    if not around:
+        return LateMerge((), tuple(sample_run(sample) for sample in late), ())
+    merge = _Merge(around)
+    starts = merge.starts
+    last_index = len(around) - 1
+    position, total = 0, len(late)
+    while position < total:
+        sample = late[position]
+        ts = sample.ts_ms
+        index = bisect_left(starts, ts) - 1
+        if index >= 0 and ts < (run := around[index]).last_ts_ms:
+            end = position + 1
+            last_ts = run.last_ts_ms
+            while end < total and late[end].ts_ms < last_ts:
+                end += 1
+            group = late[position:end]
+            position = end
+            if _absorbs(run, group, neighbours, raw_horizon_ms):
+                merge.count(index, run.samples + len(group))
+            else:
+                merge.reach(index, index)
+                merge.feed_to(index)
+                if run.start_ms < raw_horizon_ms:
+                    merge.units.append(_counted_unit(run, group, merge.left_out))
+                else:
+                    _split(run, group, neighbours, merge.units)
+                merge.fed = index + 1
+            continue
+        position += 1
+        if index < 0:
+            merge.reach(0, 0)
         else:
-            low, high = max(index, 0), min(index + 1, len(around) - 1)
-        if stretches and low <= stretches[-1][1]:
-            first, _, samples = stretches[-1]
-            stretches[-1] = (first, max(high, stretches[-1][1]), samples)
-            samples.append(sample)
-        else:
-            stretches.append((low, high, [sample]))
-    removed: list[int] = []
-    runs: list[Run] = []
-    left_out: list[int] = []
-    for low, high, samples in stretches:
-        counted.difference_update(range(low, high + 1))
-        rebuilt = _merge_stretch(around[low : high + 1], samples, neighbours, raw_horizon_ms,
-                                 left_out)  # fmt: skip
-        runs += (run for run in rebuilt if original.get(run.start_ms) != run)
-        rebuilt_starts = {run.start_ms for run in rebuilt}
-        removed += (run.start_ms for run in around[low : high + 1]
-                    if run.start_ms not in rebuilt_starts)  # fmt: skip
-    if counted:
-        runs = sorted([*runs, *(around[index] for index in counted)], key=_start)
-    return LateMerge(tuple(removed), tuple(runs), tuple(left_out))
+            merge.reach(index, index + 1 if index < last_index else index)
+            merge.feed_to(index + 1)
+            merge.open_ended = index == last_index
+        merge.units.append(_sample_unit(sample))
+    merge.close()
+    merge.flush_counted(len(around))
+    return LateMerge(tuple(merge.removed), tuple(merge.runs), tuple(merge.left_out))
 
 
-def _absorb(
-    around: Sequence[Run],
-    starts: Sequence[int],
-    late: Sequence[StateSample],
+class _Merge:
+    """The state of `merge_late`'s pass: the stretch being gathered (its runs `low`..`high`,
+    those before `fed` already its units), the runs counted anew, and the result so far."""
+
+    __slots__ = (
+        "around",
+        "counted",
+        "counts",
+        "fed",
+        "high",
+        "left_out",
+        "low",
+        "open_ended",
+        "removed",
+        "runs",
+        "starts",
+        "units",
+    )  # fmt: skip
+
+    def __init__(self, around: Sequence[Run]) -> None:
+        self.around = around
+        self.starts = [run.start_ms for run in around]
+        self.low = self.high = self.fed = -1
+        self.open_ended = False
+        self.units: list[_Unit] = []
+        self.counts: dict[int, int] = {}
+        """Runs that late samples only add to the count of (`_absorbs`): index -> samples."""
+        self.counted: list[int] = []
+        """The indexes of `counts` not yet in a stretch or in the result, in order."""
+        self.removed: list[int] = []
+        self.runs: list[Run] = []
+        self.left_out: list[int] = []
+
+    def count(self, index: int, samples: int) -> None:
+        self.counts[index] = samples
+        self.counted.append(index)
+
+    def reach(self, low: int, high: int) -> None:
+        """The next late sample touches runs `low`..`high`: it joins the stretch being gathered
+        if that holds run `low`, else it starts the next one."""
+        if low > self.high:
+            self.close()
+            self.flush_counted(low)
+            self.low = self.fed = low
+        self.high = max(self.high, high)
+
+    def feed_to(self, stop: int) -> None:
+        """Runs of the stretch before `stop` not yet in it join it whole."""
+        around, counts, units = self.around, self.counts, self.units
+        for index in range(self.fed, stop):
+            run = around[index]
+            units.append((run.start_ms, run.ok, run.error, run.last_ts_ms, run.last_interval_ms,
+                          counts.get(index, run.samples), run))  # fmt: skip
+        self.fed = max(self.fed, stop)
+
+    def close(self) -> None:
+        """Fold the stretch gathered, if any, into the result."""
+        if not self.units:
+            return
+        self.feed_to(self.high + 1)
+        # A stretch that ends with its last stored sample ends where its last run did: at the
+        # next stored sample (outside the stretch), or two intervals after it.
+        cap = FOREVER_MS if self.open_ended else self.around[self.high].end_ms
+        _fold(self.units, cap, self.runs, self.removed)
+        self.units = []
+        self.open_ended = False
+
+    def flush_counted(self, stop: int) -> None:
+        """Runs counted anew before run `stop` (and after the last stretch folded, `high`) go
+        to the result with their new count; those inside that stretch were folded in it."""
+        counted = self.counted
+        while counted and counted[0] < stop:
+            index = counted.pop(0)
+            if index > self.high:
+                self.runs.append(_counting(self.around[index], self.counts[index]))
+
+
+def _absorbs(
+    run: Run,
+    inside: Sequence[StateSample],
     neighbours: Mapping[int, Neighbours],
     raw_horizon_ms: int,
-) -> tuple[Sequence[Run], Sequence[StateSample], set[int]]:
-    """Late samples that only add to the count of the run they land inside (the most of those
-    that fill the holes of a run): all of its state, each covering the next sample, late or
-    stored, in a run whose raw samples are kept. Then no boundary moves: the stored sample
-    before each covers it, as it covered the next stored one; the run's first and last samples
-    stay its own.
-
-    Returns `around` with those runs counted anew, the other late samples, and the indexes of
-    the runs counted anew.
-    """
-    inside: dict[int, list[StateSample]] = {}
-    for sample in late:
-        index = bisect_left(starts, sample.ts_ms) - 1
-        if index >= 0 and sample.ts_ms < around[index].last_ts_ms:
-            inside.setdefault(index, []).append(sample)
-    counted: set[int] = set()
-    taken: set[int] = set()
-    changed = list(around)
-    for index, samples in inside.items():
-        run = around[index]
-        if run.start_ms < raw_horizon_ms or any(sample.ok != run.ok for sample in samples):
-            continue
-        nexts = [*(sample.ts_ms for sample in samples[1:]), FOREVER_MS]
-        if all(
-            min(following, neighbours[sample.ts_ms].following.ts_ms)
-            <= sample.ts_ms + 2 * sample.interval_ms
-            for sample, following in zip(samples, nexts, strict=True)
+) -> bool:
+    """Whether the late samples `inside` a run only add to its count (the most of those that
+    fill the holes of a run): all of its state, each covering the next sample, late or stored,
+    in a run whose raw samples are kept. Then no boundary moves: the stored sample before each
+    covers it, as it covered the next stored one; the run's first and last samples stay its
+    own."""
+    if run.start_ms < raw_horizon_ms:
+        return False
+    ok = run.ok
+    for sample in inside:
+        if sample.ok != ok:
+            return False
+    last = len(inside) - 1
+    for position, sample in enumerate(inside):
+        ts = sample.ts_ms
+        reach = ts + 2 * sample.interval_ms
+        if neighbours[ts].following.ts_ms > reach and (
+            position == last or inside[position + 1].ts_ms > reach
         ):
-            changed[index] = _counting(run, run.samples + len(samples))
-            counted.add(index)
-            taken.update(sample.ts_ms for sample in samples)
-    if not taken:
-        return around, late, counted
-    return changed, [sample for sample in late if sample.ts_ms not in taken], counted
+            return False
+    return True
 
 
 def _counting(run: Run, samples: int) -> Run:
@@ -293,54 +368,27 @@ def _counting(run: Run, samples: int) -> Run:
                samples)  # fmt: skip
 
 
-def _start(run: Run) -> int:
-    return run.start_ms
-
-
-_Unit = tuple[int, bool, "str | None", int, int, int]
-"""A run in the making: start, ok, error, its last sample's ts and interval, samples. Merging
-late samples folds these, not `Run`s (a frozen dataclass costs several times a tuple to make)."""
-
-
-def _merge_stretch(
-    stored: Sequence[Run],
-    late: Sequence[StateSample],
-    neighbours: Mapping[int, Neighbours],
-    raw_horizon_ms: int,
-    left_out: list[int],
-) -> list[Run]:
-    """The runs of consecutive stored runs and the late samples among them."""
-    units: list[_Unit] = []
-    position = 0
-    for run in stored:
-        while position < len(late) and late[position].ts_ms < run.start_ms:
-            units.append(_sample_unit(late[position]))
-            position += 1
-        inside = []
-        while position < len(late) and late[position].ts_ms < run.last_ts_ms:
-            inside.append(late[position])
-            position += 1
-        if not inside:
-            units.append(_run_unit(run, run.samples))
-        elif run.start_ms < raw_horizon_ms:
-            left_out.extend(sample.ts_ms for sample in inside if sample.ok != run.ok)
-            units.append(_run_unit(run, run.samples + sum(s.ok == run.ok for s in inside)))
-        else:
-            _split(run, inside, neighbours, units)
-    units += (_sample_unit(sample) for sample in late[position:])
-    # A stretch that ends with its last stored sample ends where its last run did: at the next
-    # stored sample (outside the stretch), or two intervals after it.
-    ends_stored = bool(stored) and position == len(late)
-    return _fold(units, stored[-1].end_ms if ends_stored else FOREVER_MS)
-
-
-def _run_unit(run: Run, samples: int) -> _Unit:
-    return (run.start_ms, run.ok, run.error, run.last_ts_ms, run.last_interval_ms, samples)
+_Unit = tuple[int, bool, "str | None", int, int, int, "Run | None"]
+"""A run in the making: start, ok, error, its last sample's ts and interval, samples, and the
+stored run it starts (None for a late sample or a piece of a run after the first). Merging late
+samples folds these, not `Run`s (a frozen dataclass costs several times a tuple to make)."""
 
 
 def _sample_unit(sample: StateSample) -> _Unit:
     ts, ok = sample.ts_ms, sample.ok
-    return (ts, ok, None if ok else sample.error, ts, sample.interval_ms, 1)
+    return (ts, ok, None if ok else sample.error, ts, sample.interval_ms, 1, None)
+
+
+def _counted_unit(run: Run, inside: Sequence[StateSample], left_out: list[int]) -> _Unit:
+    """A run taken whole (its raw samples may be pruned) with the late samples inside it: those
+    of its state counted in it, the others added to `left_out`."""
+    ok, samples = run.ok, run.samples
+    for sample in inside:
+        if sample.ok == ok:
+            samples += 1
+        else:
+            left_out.append(sample.ts_ms)
+    return (run.start_ms, ok, run.error, run.last_ts_ms, run.last_interval_ms, samples, run)
 
 
 def _split(
@@ -352,34 +400,52 @@ def _split(
     """`run` cut around the late samples that land inside it: its pieces of stored samples and
     the late samples, as units in order, added to `units`."""
     counted = 0
-    first_ts, first_error = run.start_ms, run.error
+    first_ts, first_error, stored = run.start_ms, run.error, run
+    ok = run.ok
     for sample in inside:
         around = neighbours[sample.ts_ms]
         if around.stored_since:
             before = around.previous
-            units.append((first_ts, run.ok, first_error, before.ts_ms, before.interval_ms,
-                          around.stored_since))  # fmt: skip
+            units.append((first_ts, ok, first_error, before.ts_ms, before.interval_ms,
+                          around.stored_since, stored))  # fmt: skip
             counted += around.stored_since
         units.append(_sample_unit(sample))
         first_ts = around.following.ts_ms
-        first_error = None if run.ok else around.following.error
-    units.append((first_ts, run.ok, first_error, run.last_ts_ms, run.last_interval_ms,
-                  run.samples - counted))  # fmt: skip
+        first_error = None if ok else around.following.error
+        stored = None
+    units.append((first_ts, ok, first_error, run.last_ts_ms, run.last_interval_ms,
+                  run.samples - counted, stored))  # fmt: skip
 
 
-def _fold(units: Sequence[_Unit], cap_ms: int) -> list[Run]:
-    """`append_run`'s rule over `units` (at least one, in order); the last run ends no later
-    than `cap_ms`."""
-    runs: list[Run] = []
-    start, ok, error, last_ts, interval, count = units[0]
+def _fold(units: Sequence[_Unit], cap_ms: int, runs: list[Run], removed: list[int]) -> None:
+    """`append_run`'s rule over `units` (at least one, in order), the last run ending no later
+    than `cap_ms`: the runs that differ from the stored run they start (or start none) are added
+    to `runs`, the starts of the stored runs merged into a previous one to `removed`."""
+    start, ok, error, last_ts, interval, count, stored = units[0]
     end = last_ts + 2 * interval
-    for unit in units[1:]:
+    for position in range(1, len(units)):
+        unit = units[position]
         if unit[1] == ok and unit[0] <= end:
             last_ts, interval, count = unit[3], unit[4], count + unit[5]
             end = last_ts + 2 * interval
+            if unit[6] is not None:
+                removed.append(unit[0])
             continue
-        runs.append(Run(start, min(end, unit[0]), ok, error, last_ts, interval, count))
-        start, ok, error, last_ts, interval, count = unit
+        end = min(end, unit[0])
+        if stored is None or _differs(stored, end, last_ts, interval, count):
+            runs.append(Run(start, end, ok, error, last_ts, interval, count))
+        start, ok, error, last_ts, interval, count, stored = unit
         end = last_ts + 2 * interval
-    runs.append(Run(start, min(end, cap_ms), ok, error, last_ts, interval, count))
-    return runs
+    end = min(end, cap_ms)
+    if stored is None or _differs(stored, end, last_ts, interval, count):
+        runs.append(Run(start, end, ok, error, last_ts, interval, count))
+
+
+def _differs(stored: Run, end_ms: int, last_ts_ms: int, interval_ms: int, samples: int) -> bool:
+    """Whether a run rebuilt from `stored` (same start, state and error) is another."""
+    return (
+        stored.end_ms != end_ms
+        or stored.samples != samples
+        or stored.last_ts_ms != last_ts_ms
+        or stored.last_interval_ms != interval_ms
+    )
