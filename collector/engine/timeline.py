@@ -214,14 +214,27 @@ def merge_late(
     Late samples that only add to the count of the run they land inside (`_absorbs`) are counted
     in it without a rebuild.
 
-    One pass over the late samples, in order: each is placed among the runs once, and the
-    stretch it belongs to is folded when the next late sample starts another one.
+    One pass over the late samples places each among the runs once (a bisection) and lays the
+    stretches out as units, one after the other; `_fold` rebuilds them in one pass too. (This
+    runs for every late sample a store takes: its cost is in the ingest rate of shuffled
+    samples, `bench/late_merge.py`.)
     """
     if not around:
         return LateMerge((), tuple(sample_run(sample) for sample in late), ())
-    merge = _Merge(around)
-    starts = merge.starts
+    starts = [run.start_ms for run in around]
     last_index = len(around) - 1
+    units: list[_Unit] = []
+    """The stretches' units, each stretch closed by `_stretch_end`."""
+    gathering = False
+    """Whether a stretch is being gathered: its runs up to `high`, those before `fed` in it."""
+    high = fed = -1
+    open_ended = False
+    """Whether the stretch being gathered ends with late samples after the last run."""
+    counts: dict[int, int] = {}
+    """The runs that late samples only add to the count of: index -> samples."""
+    alone: list[int] = []
+    """Those of `counts` in no stretch so far."""
+    left_out: list[int] = []
     position, total = 0, len(late)
     while position < total:
         sample = late[position]
@@ -232,107 +245,81 @@ def merge_late(
             last_ts = run.last_ts_ms
             while end < total and late[end].ts_ms < last_ts:
                 end += 1
-            group = late[position:end]
+            inside = late[position:end]
             position = end
-            if _absorbs(run, group, neighbours, raw_horizon_ms):
-                merge.count(index, run.samples + len(group))
-            else:
-                merge.reach(index, index)
-                merge.feed_to(index)
-                if run.start_ms < raw_horizon_ms:
-                    merge.units.append(_counted_unit(run, group, merge.left_out))
-                else:
-                    _split(run, group, neighbours, merge.units)
-                merge.fed = index + 1
-            continue
-        position += 1
-        if index < 0:
-            merge.reach(0, 0)
+            if _absorbs(run, inside, neighbours, raw_horizon_ms):
+                counts[index] = run.samples + len(inside)
+                if index > high:
+                    alone.append(index)
+                continue
+            first = top = index
         else:
-            merge.reach(index, index + 1 if index < last_index else index)
-            merge.feed_to(index + 1)
-            merge.open_ended = index == last_index
-        merge.units.append(_sample_unit(sample))
-    merge.close()
-    merge.flush_counted(len(around))
-    return LateMerge(tuple(merge.removed), tuple(merge.runs), tuple(merge.left_out))
+            position += 1
+            inside = None
+            first = index if index >= 0 else 0
+            top = index + 1 if index < last_index else first
+        if first > high:
+            if gathering:
+                _feed_whole(around, fed, high + 1, counts, units)
+                units.append(_stretch_end(FOREVER_MS if open_ended else around[high].end_ms))
+            for counted in alone:
+                if counted < first:
+                    _feed_whole(around, counted, counted + 1, counts, units)
+                    units.append(_stretch_end(around[counted].end_ms))
+            alone = []
+            gathering, fed, open_ended = True, first, False
+        if top > high:  # noqa: PLR1730 (max() costs a call, in the loop of every late sample)
+            high = top
+        if inside is None:
+            # A late sample in a gap (or before the first run, or after the last): the runs up
+            # to the gap join the stretch whole, then the sample.
+            while fed <= index:
+                run = around[fed]
+                units.append((run.start_ms, run.ok, run.error, run.last_ts_ms,
+                              run.last_interval_ms, counts.get(fed, run.samples), run))  # fmt: skip
+                fed += 1
+            ok = sample.ok
+            units.append((ts, ok, None if ok else sample.error, ts, sample.interval_ms, 1, None))
+            open_ended = index == last_index
+            continue
+        _feed_whole(around, fed, index, counts, units)
+        fed = index + 1
+        if run.start_ms < raw_horizon_ms:
+            units.append(_counted_unit(run, inside, left_out))
+        else:
+            _split(run, inside, neighbours, units)
+    if gathering:
+        _feed_whole(around, fed, high + 1, counts, units)
+        units.append(_stretch_end(FOREVER_MS if open_ended else around[high].end_ms))
+    for counted in alone:
+        _feed_whole(around, counted, counted + 1, counts, units)
+        units.append(_stretch_end(around[counted].end_ms))
+    runs: list[Run] = []
+    removed: list[int] = []
+    _fold(units, runs, removed)
+    return LateMerge(tuple(removed), tuple(runs), tuple(left_out))
 
 
-class _Merge:
-    """The state of `merge_late`'s pass: the stretch being gathered (its runs `low`..`high`,
-    those before `fed` already its units), the runs counted anew, and the result so far."""
+_Unit = tuple[int, "bool | None", "str | None", int, int, int, "Run | None"]
+"""A run in the making: start, ok, error, its last sample's ts and interval, samples, and the
+stored run it starts (None for a late sample or a piece of a run after the first). Merging late
+samples folds these, not `Run`s (a frozen dataclass costs several times a tuple to make)."""
 
-    __slots__ = (
-        "around",
-        "counted",
-        "counts",
-        "fed",
-        "high",
-        "left_out",
-        "low",
-        "open_ended",
-        "removed",
-        "runs",
-        "starts",
-        "units",
-    )  # fmt: skip
 
-    def __init__(self, around: Sequence[Run]) -> None:
-        self.around = around
-        self.starts = [run.start_ms for run in around]
-        self.low = self.high = self.fed = -1
-        self.open_ended = False
-        self.units: list[_Unit] = []
-        self.counts: dict[int, int] = {}
-        """Runs that late samples only add to the count of (`_absorbs`): index -> samples."""
-        self.counted: list[int] = []
-        """The indexes of `counts` not yet in a stretch or in the result, in order."""
-        self.removed: list[int] = []
-        self.runs: list[Run] = []
-        self.left_out: list[int] = []
+def _stretch_end(cap_ms: int) -> _Unit:
+    """The end of a stretch's units: its last run ends no later than `cap_ms`. (A unit of no
+    state: `_fold` merges nothing into it, and makes no run of it.)"""
+    return (cap_ms, None, None, 0, 0, 0, None)
 
-    def count(self, index: int, samples: int) -> None:
-        self.counts[index] = samples
-        self.counted.append(index)
 
-    def reach(self, low: int, high: int) -> None:
-        """The next late sample touches runs `low`..`high`: it joins the stretch being gathered
-        if that holds run `low`, else it starts the next one."""
-        if low > self.high:
-            self.close()
-            self.flush_counted(low)
-            self.low = self.fed = low
-        self.high = max(self.high, high)
-
-    def feed_to(self, stop: int) -> None:
-        """Runs of the stretch before `stop` not yet in it join it whole."""
-        around, counts, units = self.around, self.counts, self.units
-        for index in range(self.fed, stop):
-            run = around[index]
-            units.append((run.start_ms, run.ok, run.error, run.last_ts_ms, run.last_interval_ms,
-                          counts.get(index, run.samples), run))  # fmt: skip
-        self.fed = max(self.fed, stop)
-
-    def close(self) -> None:
-        """Fold the stretch gathered, if any, into the result."""
-        if not self.units:
-            return
-        self.feed_to(self.high + 1)
-        # A stretch that ends with its last stored sample ends where its last run did: at the
-        # next stored sample (outside the stretch), or two intervals after it.
-        cap = FOREVER_MS if self.open_ended else self.around[self.high].end_ms
-        _fold(self.units, cap, self.runs, self.removed)
-        self.units = []
-        self.open_ended = False
-
-    def flush_counted(self, stop: int) -> None:
-        """Runs counted anew before run `stop` (and after the last stretch folded, `high`) go
-        to the result with their new count; those inside that stretch were folded in it."""
-        counted = self.counted
-        while counted and counted[0] < stop:
-            index = counted.pop(0)
-            if index > self.high:
-                self.runs.append(_counting(self.around[index], self.counts[index]))
+def _feed_whole(
+    around: Sequence[Run], first: int, stop: int, counts: Mapping[int, int], units: list[_Unit]
+) -> None:
+    """Runs `first`..`stop - 1`, which no late sample lands inside, as units."""
+    for index in range(first, stop):
+        run = around[index]
+        units.append((run.start_ms, run.ok, run.error, run.last_ts_ms, run.last_interval_ms,
+                      counts.get(index, run.samples), run))  # fmt: skip
 
 
 def _absorbs(
@@ -361,22 +348,6 @@ def _absorbs(
         ):
             return False
     return True
-
-
-def _counting(run: Run, samples: int) -> Run:
-    return Run(run.start_ms, run.end_ms, run.ok, run.error, run.last_ts_ms, run.last_interval_ms,
-               samples)  # fmt: skip
-
-
-_Unit = tuple[int, bool, "str | None", int, int, int, "Run | None"]
-"""A run in the making: start, ok, error, its last sample's ts and interval, samples, and the
-stored run it starts (None for a late sample or a piece of a run after the first). Merging late
-samples folds these, not `Run`s (a frozen dataclass costs several times a tuple to make)."""
-
-
-def _sample_unit(sample: StateSample) -> _Unit:
-    ts, ok = sample.ts_ms, sample.ok
-    return (ts, ok, None if ok else sample.error, ts, sample.interval_ms, 1, None)
 
 
 def _counted_unit(run: Run, inside: Sequence[StateSample], left_out: list[int]) -> _Unit:
@@ -409,7 +380,9 @@ def _split(
             units.append((first_ts, ok, first_error, before.ts_ms, before.interval_ms,
                           around.stored_since, stored))  # fmt: skip
             counted += around.stored_since
-        units.append(_sample_unit(sample))
+        sample_ok = sample.ok
+        units.append((sample.ts_ms, sample_ok, None if sample_ok else sample.error, sample.ts_ms,
+                      sample.interval_ms, 1, None))  # fmt: skip
         first_ts = around.following.ts_ms
         first_error = None if ok else around.following.error
         stored = None
@@ -417,35 +390,40 @@ def _split(
                   run.samples - counted, stored))  # fmt: skip
 
 
-def _fold(units: Sequence[_Unit], cap_ms: int, runs: list[Run], removed: list[int]) -> None:
-    """`append_run`'s rule over `units` (at least one, in order), the last run ending no later
-    than `cap_ms`: the runs that differ from the stored run they start (or start none) are added
-    to `runs`, the starts of the stored runs merged into a previous one to `removed`."""
-    start, ok, error, last_ts, interval, count, stored = units[0]
-    end = last_ts + 2 * interval
-    for position in range(1, len(units)):
-        unit = units[position]
-        if unit[1] == ok and unit[0] <= end:
-            last_ts, interval, count = unit[3], unit[4], count + unit[5]
+def _fold(units: Iterable[_Unit], runs: list[Run], removed: list[int]) -> None:
+    """`append_run`'s rule over the units of each stretch, its last run ending no later than
+    its `_stretch_end`: the runs that differ from the stored run they start (or start none) are
+    added to `runs`, the starts of the stored runs merged into a previous one to `removed`."""
+    start = last_ts = interval = count = end = 0
+    ok: bool | None = None
+    error: str | None = None
+    stored: Run | None = None
+    for (
+        unit_start,
+        unit_ok,
+        unit_error,
+        unit_last_ts,
+        unit_interval,
+        unit_count,
+        unit_stored,
+    ) in units:
+        if unit_ok == ok and unit_start <= end:
+            last_ts, interval, count = unit_last_ts, unit_interval, count + unit_count
             end = last_ts + 2 * interval
-            if unit[6] is not None:
-                removed.append(unit[0])
+            if unit_stored is not None:
+                removed.append(unit_start)
             continue
-        end = min(end, unit[0])
-        if stored is None or _differs(stored, end, last_ts, interval, count):
-            runs.append(Run(start, end, ok, error, last_ts, interval, count))
-        start, ok, error, last_ts, interval, count, stored = unit
+        if ok is not None:
+            if unit_start < end:  # noqa: PLR1730 (max() costs a call)
+                end = unit_start
+            if (
+                stored is None
+                or stored.end_ms != end
+                or stored.samples != count
+                or stored.last_ts_ms != last_ts
+                or stored.last_interval_ms != interval
+            ):
+                runs.append(Run(start, end, ok, error, last_ts, interval, count))
+        start, ok, error, last_ts = unit_start, unit_ok, unit_error, unit_last_ts
+        interval, count, stored = unit_interval, unit_count, unit_stored
         end = last_ts + 2 * interval
-    end = min(end, cap_ms)
-    if stored is None or _differs(stored, end, last_ts, interval, count):
-        runs.append(Run(start, end, ok, error, last_ts, interval, count))
-
-
-def _differs(stored: Run, end_ms: int, last_ts_ms: int, interval_ms: int, samples: int) -> bool:
-    """Whether a run rebuilt from `stored` (same start, state and error) is another."""
-    return (
-        stored.end_ms != end_ms
-        or stored.samples != samples
-        or stored.last_ts_ms != last_ts_ms
-        or stored.last_interval_ms != interval_ms
-    )
