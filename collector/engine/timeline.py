@@ -228,8 +228,6 @@ def merge_late(
     gathering = False
     """Whether a stretch is being gathered: its runs up to `high`, those before `fed` in it."""
     high = fed = -1
-    open_ended = False
-    """Whether the stretch being gathered ends with late samples after the last run."""
     counts: dict[int, int] = {}
     """The runs that late samples only add to the count of: index -> samples."""
     alone: list[int] = []
@@ -261,13 +259,13 @@ def merge_late(
         if first > high:
             if gathering:
                 _feed_whole(around, fed, high + 1, counts, units)
-                units.append(_stretch_end(FOREVER_MS if open_ended else around[high].end_ms))
+                units.append(_stretch_end(around[high].end_ms))
             for counted in alone:
                 if counted < first:
                     _feed_whole(around, counted, counted + 1, counts, units)
                     units.append(_stretch_end(around[counted].end_ms))
             alone = []
-            gathering, fed, open_ended = True, first, False
+            gathering, fed = True, first
         if top > high:  # noqa: PLR1730 (max() costs a call, in the loop of every late sample)
             high = top
         if inside is None:
@@ -280,7 +278,6 @@ def merge_late(
                 fed += 1
             ok = sample.ok
             units.append((ts, ok, None if ok else sample.error, ts, sample.interval_ms, 1, None))
-            open_ended = index == last_index
             continue
         _feed_whole(around, fed, index, counts, units)
         fed = index + 1
@@ -289,7 +286,10 @@ def merge_late(
         else:
             _split(run, inside, neighbours, units)
     if gathering:
+        # A stretch ends where its last run did (at the next stored sample, outside the
+        # stretch, or two intervals after its last), unless late samples follow the last run.
         _feed_whole(around, fed, high + 1, counts, units)
+        open_ended = late[-1].ts_ms > around[last_index].last_ts_ms
         units.append(_stretch_end(FOREVER_MS if open_ended else around[high].end_ms))
     for counted in alone:
         _feed_whole(around, counted, counted + 1, counts, units)
