@@ -239,6 +239,8 @@ def merge_late(
         ts = sample.ts_ms
         index = bisect_left(starts, ts) - 1
         if index >= 0 and ts < (run := around[index]).last_ts_ms:
+            # The late samples inside run `index`, all at once: they count it anew, or it is
+            # split around them (or taken whole) in its stretch.
             end = position + 1
             last_ts = run.last_ts_ms
             while end < total and late[end].ts_ms < last_ts:
@@ -256,6 +258,10 @@ def merge_late(
             inside = None
             first = index if index >= 0 else 0
             top = index + 1 if index < last_index else first
+        # The sample touches runs `first`..`top`: it joins the stretch being gathered if that
+        # holds run `first`; else that one is closed (its other runs join it whole), and so is
+        # each run counted anew before `first` in no stretch (a stretch of its own), and the
+        # sample starts the next.
         if first > high:
             if gathering:
                 _feed_whole(around, fed, high + 1, counts, units)
@@ -270,7 +276,8 @@ def merge_late(
             high = top
         if inside is None:
             # A late sample in a gap (or before the first run, or after the last): the runs up
-            # to the gap join the stretch whole, then the sample.
+            # to the gap join the stretch whole (`_feed_whole` inline: the most frequent case),
+            # then the sample.
             while fed <= index:
                 run = around[fed]
                 units.append((run.start_ms, run.ok, run.error, run.last_ts_ms,
