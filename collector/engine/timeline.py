@@ -378,7 +378,8 @@ def _split(
     """`run` cut around the late samples that land inside it: its pieces of stored samples and
     the late samples, as units in order, added to `units`."""
     counted = 0
-    first_ts, first_error, stored = run.start_ms, run.error, run
+    first_ts, first_error = run.start_ms, run.error
+    stored: Run | None = run
     ok = run.ok
     for sample in inside:
         around = neighbours[sample.ts_ms]
