@@ -19,6 +19,8 @@
 3. Starts `slawatch collector` as a separate process and pushes every body over HTTP, one
    connection per agent, all agents at once; reports samples/s, the ratio to the ceiling, and
    the RSS at the end of the collector and of the worker processes it judges big batches in.
+   The time counted runs from the first push to the collector's exit after the last answer:
+   late samples are set aside and merged in batches, the last ones when it stops.
 4. `--runs N` repeats 2 and 3 (a new database each time) and gives the medians: the machine's
    speed drifts by ±15 % within minutes, so a single run says little. `--against DIR` runs the
    collector of another source tree (a `git worktree` or `git archive` of another commit, say) in
@@ -279,11 +281,13 @@ def measure(
             rss, peak = rss_mb(process.pid)
             workers_rss = sum(rss_mb(worker)[0] for worker in workers)
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            stopping = time.perf_counter()
+            process.terminate()  # it merges the late samples it set aside before it exits
+            process.wait(timeout=120)
+            stopped = time.perf_counter() - stopping
     total = sum(len(b) for b in batches)
-    return Measured(ceiling, total, elapsed, threads, len(workers), workers_cpu, client,
-                    rss, peak, workers_rss)  # fmt: skip
+    return Measured(ceiling, total, elapsed + stopped, threads, len(workers), workers_cpu,
+                    client, rss, peak, workers_rss)  # fmt: skip
 
 
 def report(m: Measured, agents: int, order: str) -> None:

@@ -7,8 +7,10 @@ with SIGKILL in the middle; after a restart every acknowledged sample is there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from slawatch.collector.engine.timeline import Run, SampleState, build_runs
 from slawatch.collector.store import create_store
 from tests.support import (
     free_port,
@@ -307,3 +310,61 @@ def test_sigterm_under_load_answers_or_refuses_each_push_and_keeps_every_acknowl
     latencies = stored_latencies(tmp_path / "data" / "collector.db")
     assert {float(n * size + i) for n in acknowledged for i in range(size)} <= latencies
     assert len(latencies) % size == 0  # whole batches: nothing half-written
+
+
+def push_samples(url: str, samples: list[dict[str, object]]) -> int:
+    request = urllib.request.Request(
+        f"{url}/api/v1/samples",
+        data=json.dumps({"agent": "eu-1", "samples": samples}).encode(),
+        headers={"Authorization": f"Bearer {AGENT}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status
+
+
+def test_late_samples_acknowledged_then_killed_are_merged_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    """Late samples are set aside and merged into runs in batches: killed with SIGKILL right
+    after answering them, the collector merges them when it starts again."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = write_config(tmp_path, port)
+    minute = 60_000
+    start_ms = int(START * 1000) // minute * minute
+
+    def sample(k: int) -> dict[str, object]:
+        ok = k not in (13, 15)
+        return {"check": "web", "ts": (start_ms + k * minute) / 1000, "ok": ok,
+                "latency_ms": 10.0 + k, "interval_s": 60, "error": None if ok else "refused"}  # fmt: skip
+
+    process = start(config, url)
+    try:
+        assert push_samples(url, [sample(k) for k in range(0, 60, 2)]) == 200
+        assert push_samples(url, [sample(k) for k in range(57, 0, -2)]) == 200  # late, all
+        process.kill()
+        process.wait(timeout=10)
+    finally:
+        stop_process(process)
+    database = tmp_path / "data" / "collector.db"
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        (aside,) = db.execute("SELECT COUNT(*) FROM late_samples").fetchone()
+    assert aside == 29  # acknowledged, stored, not merged: the kill came first
+
+    restarted = start(config, url)
+    code, _, err = stop_process(restarted)
+    assert code == 0, err
+
+    async def read() -> list[Run]:
+        store = create_store(database)
+        await store.open()
+        try:
+            return (await store.runs(["web"], 0, 2**62))["web"]["eu-1"]
+        finally:
+            await store.close()
+
+    states = [SampleState(start_ms + k * minute, k not in (13, 15), minute,
+                          None if k not in (13, 15) else "refused") for k in range(59)]  # fmt: skip
+    assert asyncio.run(read()) == build_runs(states)
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        assert db.execute("SELECT COUNT(*) FROM late_samples").fetchone() == (0,)

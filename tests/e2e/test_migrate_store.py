@@ -5,6 +5,7 @@ skips nothing: everything the PostgreSQL store then reads equals what the SQLite
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -167,3 +168,43 @@ def test_migrate_store_refuses_a_database_that_is_not_empty(
     assert refused.returncode == 2, refused.stderr
     assert "not empty" in refused.stderr and "pw-secret-123" not in refused.stderr
     assert "Traceback" not in refused.stderr and time.time() - started < 60
+
+
+def test_migrate_store_refuses_a_store_left_with_late_samples_not_merged(
+    tmp_path: Path, postgres_cluster: Cluster
+) -> None:
+    """A copy of the file and its WAL taken while late samples wait to be merged is what a
+    kill -9 leaves: migrate-store says so instead of copying runs that miss them; once a
+    collector opened and closed the store (merging them), it copies."""
+    config = write_config(tmp_path)
+    (tmp_path / "data").mkdir()
+    live = tmp_path / "live.db"
+    target = postgres_cluster.new_database()
+
+    async def crash_copy() -> None:
+        store = create_store(live)
+        await store.open()
+        try:
+            await store.ingest("eu-1", [row("web", T0 + k * 10_000, True) for k in range(0, 20, 2)],
+                               labels=None, now_ms=T0)  # fmt: skip
+            await store.ingest("eu-1", [row("web", T0 + k * 10_000, k != 5) for k in range(1, 19, 2)],
+                               labels=None, now_ms=T0)  # fmt: skip
+            for suffix in ("", "-wal"):
+                shutil.copy(f"{live}{suffix}", tmp_path / "data" / f"collector.db{suffix}")
+        finally:
+            await store.close()
+
+    asyncio.run(crash_copy())
+    refused = run_slawatch(["migrate-store", "--config", str(config), "--to", target])
+    assert refused.returncode == 1, refused.stderr
+    assert "9 late samples not merged" in refused.stderr and "Traceback" not in refused.stderr
+
+    async def open_and_close() -> None:
+        store = create_store(tmp_path / "data" / "collector.db")
+        await store.open()
+        await store.close()
+
+    asyncio.run(open_and_close())
+    copied = run_slawatch(["migrate-store", "--config", str(config), "--to", target])
+    assert copied.returncode == 0, copied.stderr
+    assert asyncio.run(view(target))["runs"] == asyncio.run(view(live))["runs"]

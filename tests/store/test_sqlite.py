@@ -26,12 +26,14 @@ from structlog.testing import capture_logs
 from slawatch.collector.engine.latency import MAX_BUCKET, ZERO_BUCKET, latency_bucket
 from slawatch.collector.engine.timeline import build_runs
 from slawatch.collector.ingest.batch import phase_microseconds
+from slawatch.collector.samples import SampleRow
 from slawatch.collector.store.sqlite import SqliteStore, connections, migrations
+from slawatch.collector.store.sqlite import ingest as sqlite_ingest
 from slawatch.collector.store.sqlite.backup import backup_database
 from slawatch.collector.store.sqlite.histograms import decode_histogram, encode_histogram
 from slawatch.collector.store.sqlite.ingest_transaction import Rollup
 from slawatch.collector.store.sqlite.migrations import MIGRATIONS
-from tests.store.support import FOREVER, MINUTE, T0, ingest, row
+from tests.store.support import FOREVER, MINUTE, T0, ingest, rollups, row
 from tests.support import async_wait_until
 
 
@@ -395,18 +397,98 @@ async def test_a_late_sample_left_out_of_a_pruned_run_is_logged(store: SqliteSto
     late = T0 + 20 * MINUTE + 1
     with capture_logs() as logs:
         assert await ingest(store, [row(late, ok=False, latency=None)]) == (1, 0)
+        await store.settled()  # late samples are merged into runs in batches
     left_out = [entry for entry in logs if entry["event"] == "late_sample_in_pruned_run"]
     assert [entry["ts_ms"] for entry in left_out] == [late]
 
 
+def late_rows_table(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return int(db.execute("SELECT COUNT(*) FROM late_samples").fetchone()[0])
+
+
+def every_other_minute() -> tuple[list[SampleRow], list[SampleRow]]:
+    """Samples of even minutes (in time order), and of odd minutes (late, two of them DOWN)."""
+    newest = [row(T0 + i * MINUTE) for i in range(0, 40, 2)]
+    late = [row(T0 + i * MINUTE, ok=i not in (7, 9), error=None if i not in (7, 9) else "x")
+            for i in range(1, 39, 2)]  # fmt: skip
+    return newest, late
+
+
+async def test_late_samples_are_set_aside_counted_once_and_merged_before_any_read(
+    store: SqliteStore,
+) -> None:
+    newest, late = every_other_minute()
+    assert await ingest(store, newest) == (len(newest), 0)
+    assert await ingest(store, late[::-1]) == (len(late), 0)
+    assert late_rows_table(store.path) == len(late)  # stored, acknowledged, not merged yet
+    assert await ingest(store, late[:5]) == (0, 5)  # a push sent again: duplicates
+    runs = (await store.runs(["web"], 0, FOREVER))["web"]["eu-1"]
+    assert runs == build_runs(sorted(newest + late))
+    assert late_rows_table(store.path) == 0
+    counts, _ = await rollups(store, "web")
+    assert sum(count for count, _ in counts["web"].values()) == len(newest) + len(late)
+
+
+async def test_late_samples_are_merged_a_while_after_without_any_read(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_ingest, "SETTLE_AFTER_S", 0.05)
+    newest, late = every_other_minute()
+    await ingest(store, newest)
+    await ingest(store, late)
+    await async_wait_until(lambda: late_rows_table(store.path) == 0)
+    assert store._series.late_count == 0
+
+
+async def test_late_samples_set_aside_when_the_collector_died_are_merged_at_the_next_open(
+    tmp_path: Path,
+) -> None:
+    """A copy of the file and its WAL taken after the push was answered is what a kill -9 leaves
+    on disk: a reader-only store says how many late samples it does not see, the next open
+    merges them."""
+    store = SqliteStore(tmp_path / "collector.db")
+    await store.open()
+    newest, late = every_other_minute()
+    try:
+        await ingest(store, newest)
+        await ingest(store, late)
+        (tmp_path / "crashed").mkdir()
+        for name in ("collector.db", "collector.db-wal"):
+            shutil.copy(tmp_path / name, tmp_path / "crashed" / name)
+    finally:
+        await store.close()
+    assert late_rows_table(tmp_path / "collector.db") == 0  # merged at close
+    crashed = tmp_path / "crashed" / "collector.db"
+    reader = SqliteStore(crashed)
+    with capture_logs() as logs:
+        await reader.open_readonly()
+    await reader.close()
+    warned = [entry for entry in logs if entry["event"] == "late_samples_not_merged"]
+    assert [entry["samples"] for entry in warned] == [len(late)]
+    restarted = SqliteStore(crashed)
+    await restarted.open()
+    try:
+        assert late_rows_table(crashed) == 0
+        runs = (await restarted.runs(["web"], 0, FOREVER))["web"]["eu-1"]
+        assert runs == build_runs(sorted(newest + late))
+    finally:
+        await restarted.close()
+
+
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 100_000), limit=st.sampled_from([0, 2, 5, 10_000]))
+@given(
+    seed=st.integers(0, 100_000),
+    limit=st.sampled_from([0, 2, 5, 10_000]),
+    settle=st.sampled_from([1, sqlite_ingest.SETTLE_SAMPLES]),
+)
 def test_late_samples_give_the_runs_of_all_samples_however_few_runs_are_held_in_memory(
-    seed: int, limit: int
+    seed: int, limit: int, settle: int
 ) -> None:
     """The runs of series with late samples are held in memory (`recent_runs`), as a suffix of
     each series' runs, within a limit: late samples before the first run held, series that left
-    the memory and came back, and a restart all give the runs of the samples in time order."""
+    the memory and came back, and a restart all give the runs of the samples in time order,
+    whether late samples are merged after each batch (`settle` 1) or in one go."""
     rnd = random.Random(seed)
     rows = []
     for check in ("web", "db"):
@@ -432,6 +514,7 @@ def test_late_samples_give_the_runs_of_all_samples_however_few_runs_are_held_in_
         store = SqliteStore(folder / "collector.db")
         await store.open()
         store._series.recent_runs.limit = limit
+        store.settle_samples = settle
         try:
             for number, batch in enumerate(batches):
                 await ingest(store, batch)
@@ -440,6 +523,7 @@ def test_late_samples_give_the_runs_of_all_samples_however_few_runs_are_held_in_
                     store = SqliteStore(folder / "collector.db")
                     await store.open()
                     store._series.recent_runs.limit = limit
+                    store.settle_samples = settle
             assert store._series.recent_runs.size <= limit
             for check in ("web", "db"):
                 mine = sorted((r for r in rows if r.check == check), key=lambda r: r.ts_ms)

@@ -121,6 +121,17 @@ def _open_source(source: Path) -> sqlite3.Connection:
     except sqlite3.Error:
         db.close()
         raise sqlite3.DatabaseError(f"{source} is not a slawatch SQLite store") from None
+    try:
+        (late,) = db.execute("SELECT COUNT(*) FROM late_samples").fetchone()
+    except sqlite3.OperationalError:
+        late = 0  # a schema from before late samples were set aside
+    if late:
+        db.close()
+        raise sqlite3.DatabaseError(
+            f"{source} holds {late} late samples not merged into runs and rollups yet (its"
+            " collector was stopped by a crash): start the collector on it once, stop it, then"
+            " migrate"
+        )
     return db
 
 

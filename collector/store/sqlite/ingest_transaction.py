@@ -1,12 +1,21 @@
-"""One ingest transaction of the SQLite store, run whole in its ingest thread: samples, runs,
-rollups, checks and agents of a group of batches (`write_group`).
+"""The ingest transactions of the SQLite store, each run whole in its ingest thread: samples,
+runs, rollups, checks and agents of a group of batches (`write_group`), and the merge of the late
+samples set aside (`settle_late`).
 
 - Runs (§4.1, `slawatch.collector.engine.timeline`): in-order samples extend the series' last
-  run, kept in memory; late samples are merged into the runs around them (`merge_late`), all
-  of a batch's at once: the runs before and after every late sample come from the series' runs
-  held in memory (`recent_runs`, read once when the series gets its first late samples), and
-  one statement reads the raw neighbours of those that land inside a run, before the batch's
-  samples are inserted.
+  run, kept in memory. A late sample (not newer than its series' newest) is set aside: stored in
+  `late_samples` in the group's transaction (so acknowledged like any other), its timestamp
+  kept in memory (duplicates are refused against it), and merged later with every other set
+  aside, in one transaction (`settle_late`; `SqliteIngest` says when: reads of samples, runs
+  and rollups wait for it). Runs and rollups do not depend on the order samples arrive in, so
+  merging later gives what merging at once would. Merged in batches, a day of shuffled samples
+  costs a third of merging each batch's own: a series' late samples meet the same runs, rollups
+  and B-tree pages once per merge, not once per batch.
+- Merging: late samples are merged into the runs around them (`merge_late`), all of a series'
+  at once: the runs before and after every late sample come from the series' runs held in
+  memory (`recent_runs`, read once when the series gets its first late samples), and one
+  statement reads the raw neighbours of those that land inside a run, before the late samples
+  are moved to `samples`.
 - Rollups: per (series, hour), sums and a latency histogram, so a newly stored sample is simply
   added to its hour, in any order; the newest hour of each series is kept in memory, and the
   hours written last (`SeriesCache.recent_rollups`).
@@ -24,7 +33,7 @@ import functools
 import json
 import operator
 import sqlite3
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -106,6 +115,10 @@ class SeriesCache:
     """Raw samples before it may be pruned; see `merge_late`."""
     recent_runs: RecentRuns = field(default_factory=RecentRuns)
     """The runs of series that got late samples (`recent_runs`)."""
+    late: dict[int, set[int]] = field(default_factory=dict)
+    """The timestamps of the late samples set aside (`late_samples`), by series, until
+    `settle_late`."""
+    late_count: int = 0
 
     def apply(self, pending: Pending) -> None:
         for key, sid in pending.series_ids.items():
@@ -121,6 +134,12 @@ class SeriesCache:
             recent.popitem(last=False)
         if pending.series_runs:
             self.recent_runs.put(pending.series_runs)
+        if pending.settled:
+            self.late.clear()
+            self.late_count = 0
+        for sid, timestamps in pending.late.items():
+            self.late.setdefault(sid, set()).update(timestamps)
+            self.late_count += len(timestamps)
 
     def forget_rollups_before(self, hour_ms: int) -> None:
         """Drop the recent rollups of hours before `hour_ms` (being pruned)."""
@@ -145,6 +164,10 @@ class Pending:
     series_runs: dict[int, SeriesRuns] = field(default_factory=dict)
     """The runs held in memory of the series the transaction reads or changes, as it leaves
     them (copies: the cache's stay as committed)."""
+    late: dict[int, set[int]] = field(default_factory=dict)
+    """The timestamps of the late samples the transaction sets aside, by series."""
+    settled: bool = False
+    """Whether the transaction merged every late sample set aside (`settle_late`)."""
 
     def last_run(self, sid: int) -> Run | None:
         run = self.last_runs.get(sid)
@@ -188,6 +211,49 @@ def write_group(
     return results
 
 
+def settle_late(db: sqlite3.Connection, pending: Pending) -> int:
+    """Merge every late sample set aside into runs and rollups and move it to `samples`, in one
+    transaction; how many."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        by_series = _late_samples(db, pending.cache.keys)
+        _update_runs(db, by_series, pending)
+        _insert_samples(db, by_series)
+        _update_rollups(db, by_series, pending)
+        db.execute("DELETE FROM late_samples")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    pending.settled = True
+    return sum(len(rows) for rows in by_series.values())
+
+
+def read_late(db: sqlite3.Connection, cache: SeriesCache) -> None:
+    """The late samples set aside when the store was last open, back into `cache.late`."""
+    if not db.execute("SELECT 1 FROM sqlite_schema WHERE name = 'late_samples'").fetchall():
+        return  # a schema before migration 8 (tests open older ones)
+    for sid, ts in db.execute("SELECT series, ts_ms FROM late_samples").fetchall():
+        cache.late.setdefault(sid, set()).add(ts)
+    cache.late_count = sum(len(timestamps) for timestamps in cache.late.values())
+
+
+def _late_samples(
+    db: sqlite3.Connection, keys: Mapping[int, tuple[str, str]]
+) -> dict[int, list[SampleRow]]:
+    """The late samples set aside, by series, sorted (`keys`: series → (check, agent))."""
+    by_series: dict[int, list[SampleRow]] = defaultdict(list)
+    for sid, ts, ok, *columns in db.execute(
+        "SELECT series, ts_ms, ok, latency_ms, interval_ms, status_code, error, dns_us,"
+        " connect_us, tls_us, ttfb_us, transfer_us, tls_expires FROM late_samples"
+    ):  # in the order set aside: sorting here costs less than SQLite's sorter
+        by_series[sid].append(SampleRow(ts, ok == 1, *columns, keys[sid][0], None))  # type: ignore[call-arg]
+    for rows in by_series.values():
+        rows.sort(key=_by_ts)
+    return by_series
+
+
 def _write_batch(db: sqlite3.Connection, job: Job, pending: Pending) -> tuple[int, frozenset[str]]:
     labels = job.labels
     db.execute(
@@ -209,13 +275,45 @@ def _write_batch(db: sqlite3.Connection, job: Job, pending: Pending) -> tuple[in
     new_by_series = _new_samples(
         db, {ids[check]: rows for check, rows in by_check.items()}, pending
     )
-    _update_runs(db, new_by_series, pending)
-    inserted = [(sid, *row[:STORED_FIELDS]) for sid, rows in new_by_series.items() for row in rows]
-    _insert_rows(db, "INSERT INTO samples VALUES {rows}", inserted)
-    _update_rollups(db, new_by_series, pending)
+    newest, late = _split_late(new_by_series, pending)
+    _update_runs(db, newest, pending)
+    _insert_samples(db, newest)
+    _update_rollups(db, newest, pending)
+    _set_aside(db, late, pending)
     _update_checks(db, new_by_series)
     checks = frozenset(rows[0].check for rows in new_by_series.values())
-    return len(inserted), checks
+    return sum(len(rows) for rows in new_by_series.values()), checks
+
+
+def _insert_samples(db: sqlite3.Connection, by_series: Mapping[int, list[SampleRow]]) -> None:
+    rows = [(sid, *row[:STORED_FIELDS]) for sid, rows in by_series.items() for row in rows]
+    _insert_rows(db, "INSERT INTO samples VALUES {rows}", rows)
+
+
+def _split_late(
+    by_series: Mapping[int, list[SampleRow]], pending: Pending
+) -> tuple[dict[int, list[SampleRow]], dict[int, list[SampleRow]]]:
+    """Each series' samples (sorted) newer than its newest stored one, and the others (late)."""
+    newest: dict[int, list[SampleRow]] = {}
+    late: dict[int, list[SampleRow]] = {}
+    for sid, rows in by_series.items():
+        last = pending.last_run(sid)
+        cut = 0 if last is None else bisect_right(rows, last.last_ts_ms, key=_by_ts)
+        if cut:
+            late[sid] = rows[:cut]
+        if cut < len(rows):
+            newest[sid] = rows[cut:]
+    return newest, late
+
+
+def _set_aside(
+    db: sqlite3.Connection, late: Mapping[int, list[SampleRow]], pending: Pending
+) -> None:
+    """Store late samples in `late_samples`, to be merged by `settle_late`."""
+    values = [(sid, *row[:STORED_FIELDS]) for sid, rows in late.items() for row in rows]
+    _insert_rows(db, "INSERT INTO late_samples VALUES {rows}", values)
+    for sid, rows in late.items():
+        pending.late.setdefault(sid, set()).update([row.ts_ms for row in rows])
 
 
 def _series_for(
@@ -249,7 +347,7 @@ def _new_samples(
     """Each series' samples not stored yet, sorted by ts, first of equal timestamps kept.
 
     A sample newer than the series' last stored one is new without asking the database;
-    the others are looked up, all series at once.
+    the others are looked up, all series at once, and among the late samples set aside.
     """
     unique_by_series: dict[int, list[SampleRow]] = {}
     maybe_stored: list[tuple[int, int]] = []
@@ -261,6 +359,9 @@ def _new_samples(
             maybe_stored.extend((sid, r.ts_ms) for r in unique if r.ts_ms <= last.last_ts_ms)
         unique_by_series[sid] = unique
     stored = _stored_keys(db, maybe_stored) if maybe_stored else set()
+    for sid, ts in maybe_stored:
+        if ts in pending.cache.late.get(sid, ()) or ts in pending.late.get(sid, ()):
+            stored.add((sid, ts))
     result: dict[int, list[SampleRow]] = {}
     for sid, rows in unique_by_series.items():
         kept = [row for row in rows if (sid, row.ts_ms) not in stored] if stored else rows

@@ -13,6 +13,9 @@ Tables:
   samples' latencies (`slawatch.collector.engine.latency`; encoded by `histograms`).
 - `checks`, `agents`: every check seen (type, last interval, first/last seen) and the latest
   labels of every agent.
+- `late_samples`: samples older than their series' newest, stored (so acknowledged) but not yet
+  merged into runs and rollups: merged in batches, then moved to `samples` (`ingest_transaction`).
+  A rowid table: rows go at its end, and it is emptied at each merge.
 - `meta`: `raw_horizon_ms`, the prune cutoff of raw samples.
 - `maintenance`, `maintenance_slas`: windows declared at run time, maintenance or exclusions.
 - `maintenance_audit`: every declaration and deletion of a window, the window copied whole.
@@ -208,6 +211,24 @@ MIGRATIONS: tuple[str, ...] = (
         created_ms INTEGER NOT NULL,
         kind TEXT NOT NULL,
         category TEXT
+    );
+    """,
+    # 8: late samples set aside until merged into runs and rollups (`ingest_transaction`)
+    """
+    CREATE TABLE late_samples (
+        series INTEGER NOT NULL,
+        ts_ms INTEGER NOT NULL,
+        ok INTEGER NOT NULL,
+        latency_ms REAL,
+        interval_ms INTEGER NOT NULL,
+        status_code INTEGER,
+        error TEXT,
+        dns_us REAL,
+        connect_us REAL,
+        tls_us REAL,
+        ttfb_us REAL,
+        transfer_us REAL,
+        tls_expires REAL
     );
     """,
 )

@@ -1,6 +1,7 @@
 """Reads of the SQLite store's samples family: runs for the SLA engine, latencies and rollups
 for reports, the checks and agents seen. All on the reader connection, which WAL never blocks
-behind a writer; the newest run of each series comes from memory."""
+behind a writer; the newest run of each series comes from memory. Each read of samples, runs or
+rollups first waits for the late samples set aside to be merged (`SqliteIngest.settled`)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ class SqliteSampleReads(SqliteIngest):
     async def runs(
         self, checks: Sequence[str], start_ms: int, end_ms: int
     ) -> dict[str, dict[str, list[Run]]]:
+        await self.settled()
         result: dict[str, dict[str, list[Run]]] = {}
         if not checks:
             return result
@@ -58,7 +60,8 @@ class SqliteSampleReads(SqliteIngest):
         return result
 
     async def last_runs(self) -> dict[str, dict[str, Run]]:
-        """From memory: no query."""
+        """From memory: no query (once the late samples set aside are merged)."""
+        await self.settled()
         result: dict[str, dict[str, Run]] = {}
         keys = self._series.keys
         for sid, run in self._series.last_runs.items():
@@ -67,6 +70,7 @@ class SqliteSampleReads(SqliteIngest):
         return result
 
     async def runs_at(self, at_ms: int) -> dict[str, dict[str, Run]]:
+        await self.settled()
         result: dict[str, dict[str, Run]] = {}
         earlier: list[str] = []
         keys = self._series.keys
@@ -85,6 +89,7 @@ class SqliteSampleReads(SqliteIngest):
     async def latency_values(
         self, checks: Sequence[str], start_ms: int, end_ms: int
     ) -> list[float]:
+        await self.settled()
         if not checks:
             return []
         async with self.reader.execute(
@@ -98,6 +103,7 @@ class SqliteSampleReads(SqliteIngest):
     async def raw_samples(
         self, checks: Sequence[str], start_ms: int, end_ms: int, *, chunk: int = 5000
     ) -> AsyncIterator[list[RawSample]]:
+        await self.settled()
         if not checks:
             return
         async with self.reader.execute(
@@ -118,6 +124,7 @@ class SqliteSampleReads(SqliteIngest):
     async def raw_sample_csv_rows(
         self, checks: Sequence[str], start_ms: int, end_ms: int, *, chunk: int = 20_000
     ) -> AsyncIterator[CsvSampleRows]:
+        await self.settled()
         if not checks:
             return
         async with self.reader.execute(
@@ -140,6 +147,7 @@ class SqliteSampleReads(SqliteIngest):
     async def bucket_latencies(
         self, checks: Sequence[str], start_ms: int, end_ms: int, bucket: int
     ) -> list[float]:
+        await self.settled()
         around = bucket_range(bucket)
         if not checks or around is None:
             return []
@@ -155,6 +163,7 @@ class SqliteSampleReads(SqliteIngest):
     async def latency_histograms(
         self, checks: Sequence[str], hour_start_ms: int, hour_end_ms: int
     ) -> dict[int, int]:
+        await self.settled()
         merged: dict[int, int] = {}
         if not checks:
             return merged
@@ -172,6 +181,7 @@ class SqliteSampleReads(SqliteIngest):
     async def hourly_counts(
         self, checks: Sequence[str], hour_start_ms: int, hour_end_ms: int
     ) -> dict[str, dict[int, tuple[int, int]]]:
+        await self.settled()
         result: dict[str, dict[int, tuple[int, int]]] = {}
         if not checks:
             return result
@@ -189,6 +199,7 @@ class SqliteSampleReads(SqliteIngest):
     async def rollup_day_marks(
         self, checks: Sequence[str], day_start_ms: int, day_end_ms: int
     ) -> dict[int, tuple[int, int]]:
+        await self.settled()
         found: dict[int, tuple[int, int]] = {}
         if not checks:
             return found
@@ -215,6 +226,7 @@ class SqliteSampleReads(SqliteIngest):
             return [SeenAgent(r[0], json.loads(r[1]), r[2]) for r in await cursor.fetchall()]
 
     async def last_samples(self) -> dict[str, dict[str, LastSample]]:
+        await self.settled()
         result: dict[str, dict[str, LastSample]] = {}
         async with self.reader.execute(
             "SELECT s.check_id, s.agent, x.ts_ms, x.ok, x.latency_ms, x.status_code, x.error"
@@ -230,6 +242,7 @@ class SqliteSampleReads(SqliteIngest):
     async def check_samples(
         self, check: str, start_ms: int, end_ms: int, limit: int
     ) -> list[tuple[str, SampleRow]]:
+        await self.settled()
         async with self.reader.execute(
             "SELECT s.agent, x.ts_ms, x.ok, x.latency_ms, x.interval_ms, x.status_code, x.error,"
             " x.dns_us, x.connect_us, x.tls_us, x.ttfb_us, x.transfer_us, x.tls_expires"
@@ -244,6 +257,7 @@ class SqliteSampleReads(SqliteIngest):
             ]
 
     async def sample_count(self) -> int:
+        await self.settled()
         async with self.reader.execute("SELECT COUNT(*) FROM samples") as cursor:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
