@@ -182,7 +182,7 @@ def samples_inside(
     """
     starts = [run.start_ms for run in around]
     inside: list[tuple[int, int]] = []
-    since: dict[int, int] = {}
+    previous = -1
     for sample in late:
         ts = sample.ts_ms
         index = bisect_left(starts, ts) - 1
@@ -190,8 +190,8 @@ def samples_inside(
             continue
         run = around[index]
         if ts < run.last_ts_ms and run.start_ms >= raw_horizon_ms:
-            inside.append((ts, since.get(index, run.start_ms)))
-            since[index] = ts
+            inside.append((ts, inside[-1][0] if index == previous else run.start_ms))
+            previous = index
     return inside
 
 
@@ -211,136 +211,162 @@ def merge_late(
     `raw_horizon_ms` (raw samples before it may be pruned) is never split: a late sample inside
     it is counted in it if it has its state, and otherwise left out — the run was decided from
     samples that may no longer be re-read, and keeping its boundaries is better than guessing.
-    Late samples that only add to the count of the run they land inside (`_absorb`) are counted
+    Late samples that only add to the count of the run they land inside (`_absorbs`) are counted
     in it without a rebuild.
+
+    One pass over the late samples places each among the runs once (a bisection) and lays the
+    stretches out as units, one after the other; `_fold` rebuilds them in one pass too. (This
+    runs for every late sample a store takes: its cost is in the ingest rate of shuffled
+    samples, `bench/late_merge.py`.)
     """
-    original = {run.start_ms: run for run in around}
-    starts = list(original)
-    around, late, counted = _absorb(around, starts, late, neighbours, raw_horizon_ms)
-    stretches: list[tuple[int, int, list[StateSample]]] = []
-    for sample in late:
-        index = bisect_left(starts, sample.ts_ms) - 1
-        if index >= 0 and sample.ts_ms < around[index].last_ts_ms:
-            low = high = index
-        else:
-            low, high = max(index, 0), min(index + 1, len(around) - 1)
-        if stretches and low <= stretches[-1][1]:
-            first, _, samples = stretches[-1]
-            stretches[-1] = (first, max(high, stretches[-1][1]), samples)
-            samples.append(sample)
-        else:
-            stretches.append((low, high, [sample]))
-    removed: list[int] = []
-    runs: list[Run] = []
+    if not around:
+        return LateMerge((), tuple(sample_run(sample) for sample in late), ())
+    starts = [run.start_ms for run in around]
+    last_index = len(around) - 1
+    units: list[_Unit] = []
+    """The stretches' units, each stretch closed by `_stretch_end`."""
+    gathering = False
+    """Whether a stretch is being gathered: its runs up to `high`, those before `fed` in it."""
+    high = fed = -1
+    counts: dict[int, int] = {}
+    """The runs that late samples only add to the count of: index -> samples."""
+    alone: list[int] = []
+    """Those of `counts` in no stretch so far."""
     left_out: list[int] = []
-    for low, high, samples in stretches:
-        counted.difference_update(range(low, high + 1))
-        rebuilt = _merge_stretch(around[low : high + 1], samples, neighbours, raw_horizon_ms,
-                                 left_out)  # fmt: skip
-        runs += (run for run in rebuilt if original.get(run.start_ms) != run)
-        rebuilt_starts = {run.start_ms for run in rebuilt}
-        removed += (run.start_ms for run in around[low : high + 1]
-                    if run.start_ms not in rebuilt_starts)  # fmt: skip
-    if counted:
-        runs = sorted([*runs, *(around[index] for index in counted)], key=_start)
+    position, total = 0, len(late)
+    while position < total:
+        sample = late[position]
+        ts = sample.ts_ms
+        index = bisect_left(starts, ts) - 1
+        if index >= 0 and ts < (run := around[index]).last_ts_ms:
+            # The late samples inside run `index`, all at once: they count it anew, or it is
+            # split around them (or taken whole) in its stretch.
+            end = position + 1
+            last_ts = run.last_ts_ms
+            while end < total and late[end].ts_ms < last_ts:
+                end += 1
+            inside = late[position:end]
+            position = end
+            if _absorbs(run, inside, neighbours, raw_horizon_ms):
+                counts[index] = run.samples + len(inside)
+                if index > high:
+                    alone.append(index)
+                continue
+            first = top = index
+        else:
+            position += 1
+            inside = None
+            first = index if index >= 0 else 0
+            top = index + 1 if index < last_index else first
+        # The sample touches runs `first`..`top`: it joins the stretch being gathered if that
+        # holds run `first`; else that one is closed (its other runs join it whole), and so is
+        # each run counted anew before `first` in no stretch (a stretch of its own), and the
+        # sample starts the next.
+        if first > high:
+            if gathering:
+                _feed_whole(around, fed, high + 1, counts, units)
+                units.append(_stretch_end(around[high].end_ms))
+            for counted in alone:
+                if counted < first:
+                    _feed_whole(around, counted, counted + 1, counts, units)
+                    units.append(_stretch_end(around[counted].end_ms))
+            alone = []
+            gathering, fed = True, first
+        if top > high:  # noqa: PLR1730 (max() costs a call, in the loop of every late sample)
+            high = top
+        if inside is None:
+            # A late sample in a gap (or before the first run, or after the last): the runs up
+            # to the gap join the stretch whole (`_feed_whole` inline: the most frequent case),
+            # then the sample.
+            while fed <= index:
+                run = around[fed]
+                units.append((run.start_ms, run.ok, run.error, run.last_ts_ms,
+                              run.last_interval_ms, counts.get(fed, run.samples), run))  # fmt: skip
+                fed += 1
+            ok = sample.ok
+            units.append((ts, ok, None if ok else sample.error, ts, sample.interval_ms, 1, None))
+            continue
+        _feed_whole(around, fed, index, counts, units)
+        fed = index + 1
+        if run.start_ms < raw_horizon_ms:
+            units.append(_counted_unit(run, inside, left_out))
+        else:
+            _split(run, inside, neighbours, units)
+    if gathering:
+        # A stretch ends where its last run did (at the next stored sample, outside the
+        # stretch, or two intervals after its last), unless late samples follow the last run.
+        _feed_whole(around, fed, high + 1, counts, units)
+        open_ended = late[-1].ts_ms > around[last_index].last_ts_ms
+        units.append(_stretch_end(FOREVER_MS if open_ended else around[high].end_ms))
+    for counted in alone:
+        _feed_whole(around, counted, counted + 1, counts, units)
+        units.append(_stretch_end(around[counted].end_ms))
+    runs: list[Run] = []
+    removed: list[int] = []
+    _fold(units, runs, removed)
     return LateMerge(tuple(removed), tuple(runs), tuple(left_out))
 
 
-def _absorb(
-    around: Sequence[Run],
-    starts: Sequence[int],
-    late: Sequence[StateSample],
-    neighbours: Mapping[int, Neighbours],
-    raw_horizon_ms: int,
-) -> tuple[Sequence[Run], Sequence[StateSample], set[int]]:
-    """Late samples that only add to the count of the run they land inside (the most of those
-    that fill the holes of a run): all of its state, each covering the next sample, late or
-    stored, in a run whose raw samples are kept. Then no boundary moves: the stored sample
-    before each covers it, as it covered the next stored one; the run's first and last samples
-    stay its own.
+_Unit = tuple[int, "bool | None", "str | None", int, int, int, "Run | None"]
+"""A run in the making: start, ok, error, its last sample's ts and interval, samples, and the
+stored run it starts (None for a late sample or a piece of a run after the first). Merging late
+samples folds these, not `Run`s (a frozen dataclass costs several times a tuple to make)."""
 
-    Returns `around` with those runs counted anew, the other late samples, and the indexes of
-    the runs counted anew.
-    """
-    inside: dict[int, list[StateSample]] = {}
-    for sample in late:
-        index = bisect_left(starts, sample.ts_ms) - 1
-        if index >= 0 and sample.ts_ms < around[index].last_ts_ms:
-            inside.setdefault(index, []).append(sample)
-    counted: set[int] = set()
-    taken: set[int] = set()
-    changed = list(around)
-    for index, samples in inside.items():
+
+def _stretch_end(cap_ms: int) -> _Unit:
+    """The end of a stretch's units: its last run ends no later than `cap_ms`. (A unit of no
+    state: `_fold` merges nothing into it, and makes no run of it.)"""
+    return (cap_ms, None, None, 0, 0, 0, None)
+
+
+def _feed_whole(
+    around: Sequence[Run], first: int, stop: int, counts: Mapping[int, int], units: list[_Unit]
+) -> None:
+    """Runs `first`..`stop - 1`, which no late sample lands inside, as units."""
+    for index in range(first, stop):
         run = around[index]
-        if run.start_ms < raw_horizon_ms or any(sample.ok != run.ok for sample in samples):
-            continue
-        nexts = [*(sample.ts_ms for sample in samples[1:]), FOREVER_MS]
-        if all(
-            min(following, neighbours[sample.ts_ms].following.ts_ms)
-            <= sample.ts_ms + 2 * sample.interval_ms
-            for sample, following in zip(samples, nexts, strict=True)
-        ):
-            changed[index] = _counting(run, run.samples + len(samples))
-            counted.add(index)
-            taken.update(sample.ts_ms for sample in samples)
-    if not taken:
-        return around, late, counted
-    return changed, [sample for sample in late if sample.ts_ms not in taken], counted
+        units.append((run.start_ms, run.ok, run.error, run.last_ts_ms, run.last_interval_ms,
+                      counts.get(index, run.samples), run))  # fmt: skip
 
 
-def _counting(run: Run, samples: int) -> Run:
-    return Run(run.start_ms, run.end_ms, run.ok, run.error, run.last_ts_ms, run.last_interval_ms,
-               samples)  # fmt: skip
-
-
-def _start(run: Run) -> int:
-    return run.start_ms
-
-
-_Unit = tuple[int, bool, "str | None", int, int, int]
-"""A run in the making: start, ok, error, its last sample's ts and interval, samples. Merging
-late samples folds these, not `Run`s (a frozen dataclass costs several times a tuple to make)."""
-
-
-def _merge_stretch(
-    stored: Sequence[Run],
-    late: Sequence[StateSample],
+def _absorbs(
+    run: Run,
+    inside: Sequence[StateSample],
     neighbours: Mapping[int, Neighbours],
     raw_horizon_ms: int,
-    left_out: list[int],
-) -> list[Run]:
-    """The runs of consecutive stored runs and the late samples among them."""
-    units: list[_Unit] = []
-    position = 0
-    for run in stored:
-        while position < len(late) and late[position].ts_ms < run.start_ms:
-            units.append(_sample_unit(late[position]))
-            position += 1
-        inside = []
-        while position < len(late) and late[position].ts_ms < run.last_ts_ms:
-            inside.append(late[position])
-            position += 1
-        if not inside:
-            units.append(_run_unit(run, run.samples))
-        elif run.start_ms < raw_horizon_ms:
-            left_out.extend(sample.ts_ms for sample in inside if sample.ok != run.ok)
-            units.append(_run_unit(run, run.samples + sum(s.ok == run.ok for s in inside)))
+) -> bool:
+    """Whether the late samples `inside` a run only add to its count (the most of those that
+    fill the holes of a run): all of its state, each covering the next sample, late or stored,
+    in a run whose raw samples are kept. Then no boundary moves: the stored sample before each
+    covers it, as it covered the next stored one; the run's first and last samples stay its
+    own."""
+    if run.start_ms < raw_horizon_ms:
+        return False
+    ok = run.ok
+    for sample in inside:
+        if sample.ok != ok:
+            return False
+    last = len(inside) - 1
+    for position, sample in enumerate(inside):
+        ts = sample.ts_ms
+        reach = ts + 2 * sample.interval_ms
+        if neighbours[ts].following.ts_ms > reach and (
+            position == last or inside[position + 1].ts_ms > reach
+        ):
+            return False
+    return True
+
+
+def _counted_unit(run: Run, inside: Sequence[StateSample], left_out: list[int]) -> _Unit:
+    """A run taken whole (its raw samples may be pruned) with the late samples inside it: those
+    of its state counted in it, the others added to `left_out`."""
+    ok, samples = run.ok, run.samples
+    for sample in inside:
+        if sample.ok == ok:
+            samples += 1
         else:
-            _split(run, inside, neighbours, units)
-    units += (_sample_unit(sample) for sample in late[position:])
-    # A stretch that ends with its last stored sample ends where its last run did: at the next
-    # stored sample (outside the stretch), or two intervals after it.
-    ends_stored = bool(stored) and position == len(late)
-    return _fold(units, stored[-1].end_ms if ends_stored else FOREVER_MS)
-
-
-def _run_unit(run: Run, samples: int) -> _Unit:
-    return (run.start_ms, run.ok, run.error, run.last_ts_ms, run.last_interval_ms, samples)
-
-
-def _sample_unit(sample: StateSample) -> _Unit:
-    ts, ok = sample.ts_ms, sample.ok
-    return (ts, ok, None if ok else sample.error, ts, sample.interval_ms, 1)
+            left_out.append(sample.ts_ms)
+    return (run.start_ms, ok, run.error, run.last_ts_ms, run.last_interval_ms, samples, run)
 
 
 def _split(
@@ -353,33 +379,59 @@ def _split(
     the late samples, as units in order, added to `units`."""
     counted = 0
     first_ts, first_error = run.start_ms, run.error
+    stored: Run | None = run
+    ok = run.ok
     for sample in inside:
         around = neighbours[sample.ts_ms]
         if around.stored_since:
             before = around.previous
-            units.append((first_ts, run.ok, first_error, before.ts_ms, before.interval_ms,
-                          around.stored_since))  # fmt: skip
+            units.append((first_ts, ok, first_error, before.ts_ms, before.interval_ms,
+                          around.stored_since, stored))  # fmt: skip
             counted += around.stored_since
-        units.append(_sample_unit(sample))
+        sample_ok = sample.ok
+        units.append((sample.ts_ms, sample_ok, None if sample_ok else sample.error, sample.ts_ms,
+                      sample.interval_ms, 1, None))  # fmt: skip
         first_ts = around.following.ts_ms
-        first_error = None if run.ok else around.following.error
-    units.append((first_ts, run.ok, first_error, run.last_ts_ms, run.last_interval_ms,
-                  run.samples - counted))  # fmt: skip
+        first_error = None if ok else around.following.error
+        stored = None
+    units.append((first_ts, ok, first_error, run.last_ts_ms, run.last_interval_ms,
+                  run.samples - counted, stored))  # fmt: skip
 
 
-def _fold(units: Sequence[_Unit], cap_ms: int) -> list[Run]:
-    """`append_run`'s rule over `units` (at least one, in order); the last run ends no later
-    than `cap_ms`."""
-    runs: list[Run] = []
-    start, ok, error, last_ts, interval, count = units[0]
-    end = last_ts + 2 * interval
-    for unit in units[1:]:
-        if unit[1] == ok and unit[0] <= end:
-            last_ts, interval, count = unit[3], unit[4], count + unit[5]
+def _fold(units: Iterable[_Unit], runs: list[Run], removed: list[int]) -> None:
+    """`append_run`'s rule over the units of each stretch, its last run ending no later than
+    its `_stretch_end`: the runs that differ from the stored run they start (or start none) are
+    added to `runs`, the starts of the stored runs merged into a previous one to `removed`."""
+    start = last_ts = interval = count = end = 0
+    ok: bool | None = None
+    error: str | None = None
+    stored: Run | None = None
+    for (
+        unit_start,
+        unit_ok,
+        unit_error,
+        unit_last_ts,
+        unit_interval,
+        unit_count,
+        unit_stored,
+    ) in units:
+        if unit_ok == ok and unit_start <= end:
+            last_ts, interval, count = unit_last_ts, unit_interval, count + unit_count
             end = last_ts + 2 * interval
+            if unit_stored is not None:
+                removed.append(unit_start)
             continue
-        runs.append(Run(start, min(end, unit[0]), ok, error, last_ts, interval, count))
-        start, ok, error, last_ts, interval, count = unit
+        if ok is not None:
+            if unit_start < end:  # noqa: PLR1730 (max() costs a call)
+                end = unit_start
+            if (
+                stored is None
+                or stored.end_ms != end
+                or stored.samples != count
+                or stored.last_ts_ms != last_ts
+                or stored.last_interval_ms != interval
+            ):
+                runs.append(Run(start, end, ok, error, last_ts, interval, count))
+        start, ok, error, last_ts = unit_start, unit_ok, unit_error, unit_last_ts
+        interval, count, stored = unit_interval, unit_count, unit_stored
         end = last_ts + 2 * interval
-    runs.append(Run(start, min(end, cap_ms), ok, error, last_ts, interval, count))
-    return runs

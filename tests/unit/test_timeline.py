@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import random
 
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -134,6 +136,11 @@ def merged(
     merge = merge_late(near, late, neighbours_of(stored, inside), horizon)
     new = {r.start_ms for r in merge.runs}
     assert not new & set(merge.removed)
+    # only what changed, sorted: a store writes these as they are
+    by_start = {r.start_ms: r for r in runs}
+    assert all(by_start.get(r.start_ms) != r for r in merge.runs)
+    assert [r.start_ms for r in merge.runs] == sorted(new)
+    assert list(merge.removed) == sorted(set(merge.removed)) and set(merge.removed) <= set(by_start)
     kept = [r for r in runs if r.start_ms not in merge.removed and r.start_ms not in new]
     return sorted(kept + list(merge.runs), key=lambda r: r.start_ms), list(merge.left_out)
 
@@ -203,3 +210,87 @@ def test_a_late_sample_inside_a_run_taken_whole_counts_in_it_or_is_left_out() ->
         assert samples_inside([unit, after], [late], raw_horizon_ms=150) == []
         merge = merge_late([unit, after], [late], {}, raw_horizon_ms=150)
         assert (list(merge.runs), merge.removed, list(merge.left_out)) == (changed, (), left_out)
+
+
+def test_a_run_counted_anew_between_rebuilt_stretches_comes_out_in_order() -> None:
+    """A late sample that only fills a hole of its run counts it anew, between late samples in
+    gaps before and after it that rebuild their own stretches: the runs come out in order."""
+    stored = [s(t, True, 10) for t in (0, 10, 60, 70, 120, 130, 150, 200, 210, 300, 310)]
+    late = [s(40, False, 10, "e40"), s(140, True, 10), s(250, True, 10)]
+    runs = build_runs(stored)
+    near = around(runs, late)
+    assert len(near) == 5
+    merge = merge_late(near, late, neighbours_of(stored, samples_inside(near, late, -FOREVER_MS)),
+                       -FOREVER_MS)  # fmt: skip
+    assert list(merge.runs) == [
+        Run(40, 60, False, "e40", 40, 10, 1),
+        Run(120, 170, True, None, 150, 10, 4),
+        Run(250, 270, True, None, 250, 10, 1),
+    ]
+    assert merge.removed == ()
+    assert merged(runs, stored, late, -FOREVER_MS)[0] == build_runs(
+        sorted(stored + late, key=lambda x: x.ts_ms)
+    )
+
+
+def runs_taking_old_runs_whole(
+    stored: list[SampleState], late: list[SampleState], horizon: int
+) -> tuple[list[Run], list[int]]:
+    """The rule (`append_run`) over all the samples, but for the stored runs starting before
+    `horizon` that late samples land inside: each is one unit, counting those of its state; the
+    others are left out."""
+    units: list[Run] = []
+    taken: set[int] = set()
+    left_out: list[int] = []
+    for run in build_runs(stored):
+        inside = [x for x in late if run.start_ms < x.ts_ms < run.last_ts_ms]
+        if run.start_ms < horizon and inside:
+            same = sum(x.ok == run.ok for x in inside)
+            left_out += [x.ts_ms for x in inside if x.ok != run.ok]
+            units.append(dataclasses.replace(run, samples=run.samples + same))
+            taken |= {x.ts_ms for x in inside}
+            taken |= {x.ts_ms for x in stored if run.start_ms <= x.ts_ms <= run.last_ts_ms}
+    units += [sample_run(x) for x in stored + late if x.ts_ms not in taken]
+    folded: list[Run] = []
+    for unit in sorted(units, key=lambda r: r.start_ms):
+        append_run(folded, unit)
+    return folded, sorted(left_out)
+
+
+@given(errors, st.data())
+def test_late_samples_inside_runs_older_than_the_raw_horizon_count_in_them_or_are_left_out(
+    trace: list[SampleState], data: st.DataObject
+) -> None:
+    late = data.draw(st.sets(st.sampled_from(trace), min_size=1)) if trace else set()
+    stored = [s for s in trace if s not in late]
+    assume(late and stored and min(x.ts_ms for x in late) < stored[-1].ts_ms)
+    # at a run's start too: the raw samples from the horizon on are kept
+    starts = [r.start_ms for r in build_runs(stored)]
+    horizon = data.draw(st.integers(-10, 510) | st.sampled_from(starts))
+    ordered = sorted(late, key=lambda x: x.ts_ms)
+    runs, left_out = merged(build_runs(stored), stored, ordered, horizon)
+    assert (runs, left_out) == runs_taking_old_runs_whole(stored, ordered, horizon)
+
+
+@given(errors, st.randoms(use_true_random=False), st.integers(1, 6))
+def test_samples_arriving_in_batches_in_any_order_give_the_runs_of_all_the_samples(
+    trace: list[SampleState], rng: random.Random, batches: int
+) -> None:
+    """As a store ingests: each batch's samples newer than the series' last sample extend its
+    runs, the others are merged into the runs around them (runs counted anew, then rebuilt)."""
+    shuffled = trace[:]
+    rng.shuffle(shuffled)
+    stored: list[SampleState] = []
+    runs: list[Run] = []
+    for first in range(batches):
+        batch = sorted(shuffled[first::batches], key=lambda x: x.ts_ms)
+        if not batch:
+            continue
+        if not runs or batch[0].ts_ms > runs[-1].last_ts_ms:
+            touched = extend_runs(runs[-1] if runs else None, batch)
+            runs = runs[:-1] + touched if runs else touched
+        else:
+            runs, left_out = merged(runs, stored, batch, -FOREVER_MS)
+            assert left_out == []
+        stored = sorted(stored + batch, key=lambda x: x.ts_ms)
+    assert runs == build_runs(trace)
