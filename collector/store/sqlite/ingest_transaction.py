@@ -212,8 +212,8 @@ def write_group(
 
 
 SETTLE_CHUNK_SAMPLES = 20_000
-"""Late samples read and merged at a time (a series' all at once) by `settle_late`: what it holds
-in memory (~1 KB a sample, with its neighbours and runs) stays bounded whatever waits."""
+"""Late samples read and merged at a time by `settle_late` (a series' all at once): what it
+holds in memory (~1 KB a sample, with its neighbours and runs) stays bounded whatever waits."""
 
 
 def settle_late(db: sqlite3.Connection, pending: Pending) -> None:
@@ -223,10 +223,14 @@ def settle_late(db: sqlite3.Connection, pending: Pending) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
         for series in _chunks(cache.late, SETTLE_CHUNK_SAMPLES):
-            by_series = _late_samples(db, series if len(series) < len(cache.late) else None, cache)
-            _update_runs(db, by_series, pending)
-            _insert_samples(db, by_series)
-            _update_rollups(db, by_series, pending)
+            late = _late_samples(db, series, cache)
+            _update_runs(db, late, pending)
+            db.execute(  # moved whole by SQLite: no row is made in Python
+                f"INSERT INTO samples ({SAMPLE_COLUMNS}) SELECT {SAMPLE_COLUMNS}"
+                f" FROM late_samples WHERE series IN ({_marks(series)}) ORDER BY series, ts_ms",
+                series,
+            )
+            _update_rollups(db, late, pending)
         db.execute("DELETE FROM late_samples")
         db.execute("COMMIT")
     except BaseException:
@@ -259,22 +263,39 @@ def read_late(db: sqlite3.Connection, cache: SeriesCache) -> None:
     cache.late_count = sum(len(timestamps) for timestamps in cache.late.values())
 
 
+SAMPLE_COLUMNS = (
+    "series, ts_ms, ok, latency_ms, interval_ms, status_code, error, dns_us, connect_us, tls_us,"
+    " ttfb_us, transfer_us, tls_expires"
+)
+"""The columns of `samples` and `late_samples`."""
+
+
 def _late_samples(
-    db: sqlite3.Connection, series: Sequence[int] | None, cache: SeriesCache
+    db: sqlite3.Connection, series: Sequence[int], cache: SeriesCache
 ) -> dict[int, list[SampleRow]]:
-    """The late samples set aside of `series` (None: all), by series, sorted."""
+    """The late samples set aside of `series`, by series, sorted (read in the order of the
+    table's index), with what runs and rollups are made of (no status, phases nor TLS expiry:
+    `settle_late` moves the rows whole)."""
     keys = cache.keys
     by_series: dict[int, list[SampleRow]] = defaultdict(list)
-    where = "" if series is None else f" WHERE series IN ({', '.join('?' * len(series))})"
-    for sid, ts, ok, *columns in db.execute(
-        "SELECT series, ts_ms, ok, latency_ms, interval_ms, status_code, error, dns_us,"
-        " connect_us, tls_us, ttfb_us, transfer_us, tls_expires FROM late_samples" + where,
-        series or (),
-    ):  # in the order set aside: sorting here costs less than SQLite's sorter
-        by_series[sid].append(SampleRow(ts, ok == 1, *columns, keys[sid][0], None))  # type: ignore[call-arg]
-    for rows in by_series.values():
-        rows.sort(key=_by_ts)
+    for sid, ts, ok, latency, interval, error in db.execute(
+        "SELECT series, ts_ms, ok, latency_ms, interval_ms, error FROM late_samples"
+        f" WHERE series IN ({_marks(series)}) ORDER BY series, ts_ms",
+        series,
+    ):
+        row = SampleRow(
+            ts, ok == 1, latency, interval, None, error, *_NO_PHASES, keys[sid][0], None
+        )
+        by_series[sid].append(row)
     return by_series
+
+
+_NO_PHASES = (None,) * 6
+"""A late sample's phases and TLS expiry, which its runs and rollups do not need (and no type)."""
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ", ".join("?" * len(values))
 
 
 def _write_batch(db: sqlite3.Connection, job: Job, pending: Pending) -> tuple[int, frozenset[str]]:

@@ -15,7 +15,7 @@ Tables:
   labels of every agent.
 - `late_samples`: samples older than their series' newest, stored (so acknowledged) but not yet
   merged into runs and rollups: merged in batches, then moved to `samples` (`ingest_transaction`).
-  A rowid table: rows go at its end, and it is emptied at each merge.
+  Rows go at the end of the table, its index reads them back by series; emptied at each merge.
 - `meta`: `raw_horizon_ms`, the prune cutoff of raw samples.
 - `maintenance`, `maintenance_slas`: windows declared at run time, maintenance or exclusions.
 - `maintenance_audit`: every declaration and deletion of a window, the window copied whole.
@@ -230,6 +230,7 @@ MIGRATIONS: tuple[str, ...] = (
         transfer_us REAL,
         tls_expires REAL
     );
+    CREATE INDEX late_samples_by_series ON late_samples (series, ts_ms);
     """,
 )
 """Numbered from 1 by position; a new migration is appended, never edited once released."""
