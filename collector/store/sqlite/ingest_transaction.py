@@ -321,7 +321,7 @@ def _write_batch(db: sqlite3.Connection, job: Job, pending: Pending) -> tuple[in
     )
     newest, late = _split_late(new_by_series, pending)
     _update_runs(db, newest, pending)
-    _insert_samples(db, newest)
+    _insert_samples(db, "samples", newest)
     _update_rollups(db, newest, pending)
     _set_aside(db, late, pending)
     _update_checks(db, new_by_series)
@@ -329,9 +329,12 @@ def _write_batch(db: sqlite3.Connection, job: Job, pending: Pending) -> tuple[in
     return sum(len(rows) for rows in new_by_series.values()), checks
 
 
-def _insert_samples(db: sqlite3.Connection, by_series: Mapping[int, list[SampleRow]]) -> None:
+def _insert_samples(
+    db: sqlite3.Connection, table: str, by_series: Mapping[int, list[SampleRow]]
+) -> None:
+    """The samples of `by_series` into `table` (`samples` or `late_samples`)."""
     rows = [(sid, *row[:STORED_FIELDS]) for sid, rows in by_series.items() for row in rows]
-    _insert_rows(db, "INSERT INTO samples VALUES {rows}", rows)
+    _insert_rows(db, f"INSERT INTO {table} VALUES {{rows}}", rows)
 
 
 def _split_late(
@@ -354,8 +357,7 @@ def _set_aside(
     db: sqlite3.Connection, late: Mapping[int, list[SampleRow]], pending: Pending
 ) -> None:
     """Store late samples in `late_samples`, to be merged by `settle_late`."""
-    values = [(sid, *row[:STORED_FIELDS]) for sid, rows in late.items() for row in rows]
-    _insert_rows(db, "INSERT INTO late_samples VALUES {rows}", values)
+    _insert_samples(db, "late_samples", late)
     for sid, rows in late.items():
         pending.late.setdefault(sid, set()).update([row.ts_ms for row in rows])
 
