@@ -3,6 +3,7 @@
     .venv/bin/python bench/ingest.py [--samples 2000000] [--agents 4] [--batch 1000]
                                      [--checks 100] [--order in-order,newest-first,shuffled]
                                      [--shuffle-span 1440] [--runs 1] [--against DIR]
+                                     [--read-every 0]
 
 1. Pre-encodes gzip bodies of `--batch` samples for each of `--agents` agents (`--checks` checks
    each, one sample a minute), in each `--order` asked:
@@ -21,6 +22,8 @@
    the RSS at the end of the collector and of the worker processes it judges big batches in.
    The time counted runs from the first push to the collector's exit after the last answer:
    late samples are set aside and merged in batches, the last ones when it stops.
+   `--read-every S` reads `GET /api/v1/checks` every S seconds meanwhile and says how long the
+   reads took (on SQLite each waits for the late samples set aside to be merged).
 4. `--runs N` repeats 2 and 3 (a new database each time) and gives the medians: the machine's
    speed drifts by ±15 % within minutes, so a single run says little. `--against DIR` runs the
    collector of another source tree (a `git worktree` or `git archive` of another commit, say) in
@@ -56,6 +59,7 @@ from slawatch.collector.store.sqlite.migrations import MIGRATIONS
 from slawatch.config.contract import PHASES
 
 TOKEN_PREFIX = "bench-agent-token-"
+ADMIN_TOKEN = "bench-admin-token-0123456789"
 INTERVAL_S = 60
 ORDERS = ("in-order", "newest-first", "shuffled")
 
@@ -157,7 +161,7 @@ def start_collector(
     config = folder / "collector.yaml"
     config.write_text(
         f"collector:\n  listen: 127.0.0.1:{port}\n  database: {folder / 'bench.db'}\n"
-        f"  agents:\n{tokens}\n",
+        f"  admin_token: {ADMIN_TOKEN}\n  agents:\n{tokens}\n",
         encoding="utf-8",
     )
     process = subprocess.Popen(
@@ -190,7 +194,12 @@ def _running_tree(source: Path | None) -> dict[str, str] | None:
     return {**os.environ, "PYTHONPATH": str(AGAINST), "SLAWATCH_SOURCE_TREE": str(source)}
 
 
-async def push_all(url: str, bodies: dict[int, list[bytes]]) -> float:
+async def push_all(
+    url: str, bodies: dict[int, list[bytes]], read_every: float, reads: list[float]
+) -> float:
+    """Seconds to push every body; meanwhile, every `read_every` s (0: never), the time
+    `GET /api/v1/checks` takes (it reads every check's runs and last sample) goes to `reads`."""
+
     async def one_agent(agent: int) -> None:
         headers = {
             "Authorization": f"Bearer {TOKEN_PREFIX}{agent:04d}",
@@ -204,8 +213,20 @@ async def push_all(url: str, bodies: dict[int, list[bytes]]) -> float:
                         raise SystemExit(f"push refused: {response.status} {await response.text()}")
                     await response.read()
 
+    async def reader() -> None:
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        async with aiohttp.ClientSession(headers=headers) as session:
+            while True:
+                await asyncio.sleep(read_every)
+                asked = time.perf_counter()
+                async with session.get(f"{url}/api/v1/checks") as response:
+                    await response.read()
+                reads.append(time.perf_counter() - asked)
+
     started = time.perf_counter()
+    reading = asyncio.ensure_future(reader() if read_every > 0 else asyncio.sleep(0))
     await asyncio.gather(*(one_agent(agent) for agent in bodies))
+    reading.cancel()
     return time.perf_counter() - started
 
 
@@ -249,6 +270,8 @@ class Measured:
     rss: float
     peak: float
     workers_rss: float
+    reads: list[float]
+    """Seconds each `--read-every` read took while the samples were pushed."""
 
     @property
     def rate(self) -> float:
@@ -262,7 +285,10 @@ class Measured:
 
 
 def measure(
-    batches: list[list[dict]], bodies: dict[int, list[bytes]], source: Path | None
+    batches: list[list[dict]],
+    bodies: dict[int, list[bytes]],
+    source: Path | None,
+    read_every: float,
 ) -> Measured:
     """The raw ceiling, then the collector of `source` (None: this tree), each on a new database."""
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as name:
@@ -272,7 +298,8 @@ def measure(
         try:
             cpu_before = cpu_seconds(process.pid)
             client_before = time.process_time()
-            elapsed = asyncio.run(push_all(url, bodies))
+            reads: list[float] = []
+            elapsed = asyncio.run(push_all(url, bodies, read_every, reads))
             client = time.process_time() - client_before
             cpu_after = cpu_seconds(process.pid)
             threads = {t: cpu_after[t] - cpu_before.get(t, 0.0) for t in cpu_after}
@@ -287,7 +314,7 @@ def measure(
             stopped = time.perf_counter() - stopping
     total = sum(len(b) for b in batches)
     return Measured(ceiling, total, elapsed + stopped, threads, len(workers), workers_cpu,
-                    client, rss, peak, workers_rss)  # fmt: skip
+                    client, rss, peak, workers_rss, reads)  # fmt: skip
 
 
 def report(m: Measured, agents: int, order: str) -> None:
@@ -301,6 +328,10 @@ def report(m: Measured, agents: int, order: str) -> None:
           + f"{m.workers_cpu:.1f} s"
           + f"; the pushing client: {m.client_cpu / m.elapsed:.0%}")  # fmt: skip
     print(f"ratio to the raw ceiling: {m.rate / m.ceiling:.2f}  (goal >= 0.25, stretch 0.5)")
+    if m.reads:
+        median, longest = statistics.median(m.reads) * 1000, max(m.reads) * 1000
+        print(f"GET /api/v1/checks meanwhile: {len(m.reads)} reads, median {median:.0f} ms, "
+              f"max {longest:.0f} ms")  # fmt: skip
     print(f"collector RSS after {m.samples} samples: {m.rss + m.workers_rss:.0f} MB with its "
           f"workers ({m.rss:.0f} MB, peak {m.peak:.0f} MB, + {m.workers_rss:.0f} MB); "
           "goal < 200")  # fmt: skip
@@ -360,6 +391,13 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=1, help="runs of each collector (medians)")
     parser.add_argument(
+        "--read-every",
+        type=float,
+        default=0.0,
+        help="seconds between reads of GET /api/v1/checks while pushing (0: none); SQLite "
+        "merges the late samples it set aside before each",
+    )
+    parser.add_argument(
         "--against",
         type=Path,
         help="another source tree, whose collector runs in turn with this one's",
@@ -403,7 +441,7 @@ def main() -> None:
             for label, source in sources.items():
                 if several:
                     print(f"-- run {number} of {args.runs}: {label}, {order}")
-                runs[(label, order)].append(measure(flat, bodies[order], source))
+                runs[(label, order)].append(measure(flat, bodies[order], source, args.read_every))
                 report(runs[(label, order)][-1], args.agents, order)
     if len(sources) > 1 or args.runs > 1:
         for (label, order), measured in runs.items():

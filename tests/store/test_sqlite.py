@@ -449,7 +449,7 @@ async def test_late_samples_are_merged_a_while_after_without_any_read(
     assert store._series.late_count == 0
 
 
-async def test_a_merge_that_fails_is_logged_pushes_go_on_and_the_next_merge_does_it(
+async def test_a_merge_that_fails_is_logged_pushes_and_reads_go_on_and_the_next_merge_does_it(
     store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def full_disk(db: sqlite3.Connection, pending: object) -> None:
@@ -462,8 +462,13 @@ async def test_a_merge_that_fails_is_logged_pushes_go_on_and_the_next_merge_does
     with capture_logs() as logs:
         assert await ingest(store, late[:9]) == (9, 0)
         assert await ingest(store, late[9:]) == (len(late) - 9, 0)
+        # A read goes on without them: what was merged, as if they had not arrived yet.
+        runs = (await store.runs(["web"], 0, FOREVER))["web"]["eu-1"]
+        assert runs == build_runs(newest)
     failed = [entry for entry in logs if entry["event"] == "late_samples_not_merged"]
-    assert [entry["error"] for entry in failed] == ["database or disk is full"] * 2
+    assert [(entry["error"], entry["count"]) for entry in failed] == [
+        ("database or disk is full", 1)  # once a minute, counted
+    ]
     assert late_rows_table(store.path) == len(late)
     monkeypatch.undo()
     runs = (await store.runs(["web"], 0, FOREVER))["web"]["eu-1"]

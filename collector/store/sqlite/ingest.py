@@ -22,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from slawatch.collector.log_throttle import LogThrottle
 from slawatch.collector.samples import SampleRow
 from slawatch.collector.store.records import IngestResult
 from slawatch.collector.store.sqlite.connections import SqliteConnections
@@ -59,6 +60,7 @@ class SqliteIngest(SqliteConnections):
         self._committer: asyncio.Task[None] | None = None
         self._series = SeriesCache()
         self._settler: asyncio.Task[None] | None = None
+        self._merge_failures = LogThrottle()
         self.settle_samples = SETTLE_SAMPLES
         """Late samples set aside that are merged at once (tests lower it)."""
 
@@ -93,11 +95,8 @@ class SqliteIngest(SqliteConnections):
             self._settler.cancel()
             await asyncio.wait([self._settler])
             self._settler = None
-        if self._series.late_count and self._ingest_connection is not None:
-            try:
-                await self.settled()
-            except self.errors as error:
-                log.warning("late_samples_not_merged", database=str(self.path), error=str(error))
+        if self._ingest_connection is not None:
+            await self.settled()
         await super().close()
 
     @property
@@ -205,10 +204,12 @@ class SqliteIngest(SqliteConnections):
 
     async def settled(self) -> None:
         """Return once every late sample set aside is merged into runs and rollups: what reads
-        of samples, runs and rollups call first."""
+        of samples, runs and rollups call first. A merge that fails (a full disk) is logged,
+        once a minute, and what reads goes on without those samples (the pushes that meet the
+        same disk say the store is unwritable); the next merge tries again."""
         if self._series.late_count:
             async with self.write_lock:
-                await self._merge_set_aside()
+                await self._merge_logged()
 
     async def _merge_set_aside(self) -> None:
         """`settle_late` in the ingest thread, under the write lock; the caches follow once it
@@ -229,16 +230,20 @@ class SqliteIngest(SqliteConnections):
         """Merge the late samples `SETTLE_AFTER_S` after they were set aside (if nothing did
         meanwhile)."""
         await asyncio.sleep(SETTLE_AFTER_S)
-        async with self.write_lock:
-            await self._merge_logged()
+        await self.settled()
 
     async def _merge_logged(self) -> None:
-        """`_merge_set_aside`, under the write lock, for ingest's own sake: if it fails, it is
-        logged, and the next merge (or a read, which then fails with the error) tries again."""
+        """`_merge_set_aside`, under the write lock; if it fails, it is logged (once a minute)
+        and the next one tries again."""
         try:
             await self._merge_set_aside()
         except self.errors as error:
-            log.warning("late_samples_not_merged", database=str(self.path), error=str(error))
+            failures = self._merge_failures.hit()
+            if failures is not None:
+                log.warning("late_samples_not_merged", database=str(self.path),
+                            error=str(error), count=failures)  # fmt: skip
+        else:
+            self._merge_failures.reset()
 
 
 def _merged(sync_error: BaseException | None) -> None:
