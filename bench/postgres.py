@@ -16,6 +16,13 @@ so the figures are of slawatch and PostgreSQL's work, not of this machine's disk
 4. Leader failover: two collectors, the leader killed with SIGKILL `--kills` times; the time
    until the other says `slawatch_alert_leader 1` (median). Goal well under 15 s.
 
+Figures (2026-12-07, evening, load average 1.2-1.5; 200,000 samples; after merge_late was made
+one pass): COPY ceiling 367k/s; HTTP ingest in time order 45.3k/s = 0.12 of it (goal 0.5: not
+met), shuffled within each batch 0.97x time order, shuffled over each day 13.9k/s = 0.31 of
+time order (6.6k/s before; goal 0.5: not met: late samples are still merged with their batch
+here, SQLite sets them aside and merges them in bulk); two collectors 74.8k/s = 1.65x one
+(goal 1.6x: met in this run, 0.77x-1.9x in earlier ones on this shared machine).
+
 Figures (2026-12-07, later: 2 cores shared with four other sessions' work, load average 4-7;
 200,000 samples; the tree before this session's ingest changes run with this script through
 bench/against, then this tree, one after the other):
