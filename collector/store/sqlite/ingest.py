@@ -9,7 +9,7 @@ batch is committed and synced.
 Late samples are set aside and merged into runs and rollups in batches (`settle_late`): once
 `settle_samples` are waiting, `SETTLE_AFTER_S` after the first, before any read of samples,
 runs or rollups (`settled`), before pruning, and at open and close. Readers never see a late
-sample's runs half-merged: they wait for the merge.
+sample half-counted: they wait for the merge (or, if it fails, read what was merged before).
 """
 
 from __future__ import annotations

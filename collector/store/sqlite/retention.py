@@ -31,7 +31,7 @@ class SqliteRetention(SqliteIngest):
         chunk_rows: int = PRUNE_CHUNK_ROWS,
     ) -> int:
         """Each transaction deletes at most `chunk_rows` rows of one series."""
-        await self.settled()  # late samples set aside meet the runs they were merged into
+        await self.settled()  # late samples set aside first: they may change the runs pruned
         raw_cutoff = now_ms - raw_retention_ms
         derived_cutoff = now_ms - rollup_retention_ms
         if raw_cutoff > self._series.raw_horizon_ms:
