@@ -60,6 +60,8 @@ class Schedule:
         self._last_runs: Mapping[str, Mapping[str, Run]] | None = None
         self._open: dict[tuple[str, str, str], str] | None = None
         self._maintenance: frozenset[str] | None = None
+        self._passed_ms: int | None = None
+        """When the last pass judged."""
 
     def touch(
         self, checks: Iterable[str], oldest: Mapping[tuple[str, str], int] | None = None
@@ -102,7 +104,13 @@ class Schedule:
         previous_open = self._open
         self._open = {(a.rule, a.subject, a.topic): a.state for a in open_alerts}
         previous_maintenance, self._maintenance = self._maintenance, maintenance
-        if previous_runs is None or previous_open is None or previous_maintenance != maintenance:
+        passed_ms, self._passed_ms = self._passed_ms, now_ms
+        if (
+            previous_runs is None
+            or previous_open is None
+            or previous_maintenance != maintenance
+            or passed_ms is None
+        ):
             self._look_at.clear()
             return None
         checks = {check for check in touched if check in last_runs}
@@ -121,7 +129,8 @@ class Schedule:
             target = f"check:{check}"
             others = self._others.get(target)
             if others is not None:
-                self._look_at[target] = min(others, _ends_look_ms(last_runs[check], now_ms))
+                ends = _ends_look_ms(last_runs[check], passed_ms, now_ms)
+                self._look_at[target] = min(others, ends)
         targets = {key for key, at_ms in self._look_at.items() if at_ms <= now_ms}
         for key in previous_open.keys() ^ self._open.keys():
             targets.add(key[1])
@@ -182,10 +191,12 @@ def _extended(
     return True
 
 
-def _ends_look_ms(agents: Mapping[str, Run], now_ms: int) -> int:
-    """The first instant after `now_ms` at which one of these runs' coverage ends (each taken
-    with the next millisecond, as in `next_look_ms`); far away if none."""
-    found = [at for run in agents.values() for at in (run.end_ms, run.end_ms + 1) if at > now_ms]
+def _ends_look_ms(agents: Mapping[str, Run], passed_ms: int, now_ms: int) -> int:
+    """The first instant after the last pass (`passed_ms`) at which one of these runs' coverage
+    ends (each taken with the next millisecond, as in `next_look_ms`): one that came since is
+    due now (an agent that went silent between two passes while the others' runs only grew);
+    far away if none."""
+    found = [at for run in agents.values() for at in (run.end_ms, run.end_ms + 1) if at > passed_ms]
     return min(found, default=now_ms + _ms(LOOK_AGAIN_S))
 
 

@@ -97,3 +97,18 @@ def test_an_incremental_pass_decides_what_a_full_pass_decides(
             await compare(scenario, instants, Path(folder))
 
     asyncio.run(run())
+
+
+def test_an_agent_going_silent_between_two_passes_is_judged_while_the_others_runs_only_grew(
+    tmp_path: Path,
+) -> None:
+    """Found by the property above: agents a and c DOWN, their runs only growing from one pass
+    to the next, while b's coverage ended between the two passes (it sent nothing): the check
+    is DOWN by quorum `all` at the second pass, and the incremental pass must see it."""
+    up = (True, True, True)
+    steps = (up,) * 30 + ((True, True, False), (False, None, None), (False, None, False), up, up)
+    scenario = Scenario(agents=3, quorum="all", on_sla=False, min_downtime=0, maintenance=None,
+                        after=0, resolve_after=0, flapping=None, steps=steps)  # fmt: skip
+    instants: list[list[int]] = [[] for _ in steps]
+    instants[31] = instants[32] = [1]
+    assert asyncio.run(compare(scenario, instants, tmp_path)) == 1  # the `down`, on both
