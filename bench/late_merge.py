@@ -1,5 +1,6 @@
 """Speed of merging late samples into stored runs (`merge_late`, `samples_inside`; issue 17),
-against their implementation before the one-pass rewrite (`bench/late_merge_baseline.py`).
+against their implementation before the one-pass rewrite, read from git history (commit
+`BASELINE_COMMIT`: run it in a clone that holds it, not a shallow one).
 
     .venv/bin/python bench/late_merge.py [--series 100] [--hours 24] [--late-per-call 10,110]
                                          [--horizon-hours 0] [--rounds 5] [--seed 1]
@@ -35,13 +36,16 @@ from __future__ import annotations
 
 import argparse
 import random
+import subprocess
 import sys
 import time
+import types
 from bisect import bisect_left, insort
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from slawatch.collector.engine import timeline
 from slawatch.collector.engine.timeline import (
     FOREVER_MS,
     LateMerge,
@@ -54,8 +58,31 @@ from slawatch.collector.engine.timeline import (
     samples_inside,
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from late_merge_baseline import old_merge_late, old_samples_inside
+BASELINE_COMMIT = "312d5365c84941a128721de143ce3b49e65dc922"
+"""The last commit before `merge_late` was rewritten in one pass."""
+
+
+def _baseline() -> types.ModuleType:
+    """`collector/engine/timeline.py` of `BASELINE_COMMIT` as a module, made with today's types
+    (`Run`, `LateMerge`, `Neighbours`), so that its results compare with today's."""
+    source = subprocess.run(
+        ["git", "show", f"{BASELINE_COMMIT}:collector/engine/timeline.py"],
+        cwd=Path(__file__).resolve().parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    module = types.ModuleType("timeline_baseline")
+    sys.modules[module.__name__] = module  # its dataclasses look their module up
+    exec(compile(source, "timeline_baseline", "exec"), module.__dict__)
+    for name in ("Run", "LateMerge", "Neighbours", "FOREVER_MS"):
+        setattr(module, name, getattr(timeline, name))
+    return module
+
+
+_old = _baseline()
+old_merge_late: Callable[..., LateMerge] = _old.merge_late
+old_samples_inside: Callable[..., list[tuple[int, int]]] = _old.samples_inside
 
 DAY_START_MS = 1_796_515_200_000  # 2026-12-07T00:00:00Z
 ERRORS = ("status 503", "timeout after 10s", "connection refused")
