@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from slawatch.collector.engine.latency import bucket_range, latency_bucket
 from slawatch.collector.engine.timeline import Run
@@ -98,39 +99,34 @@ class PostgresSampleReads(PostgresIngest):
     async def raw_samples(
         self, checks: Sequence[str], start_ms: int, end_ms: int, *, chunk: int = 5000
     ) -> AsyncIterator[list[RawSample]]:
-        if not checks:
-            return
-        # One connection and one read-only transaction for the whole stream: a server-side
-        # cursor per series, so a month of samples never sits whole in memory, and every chunk
-        # sees the same snapshot. Series in byte order (COLLATE "C"), as SQLite sorts them.
-        async with (
-            self.pool.acquire() as db,
-            db.transaction(isolation="repeatable_read", readonly=True),
+        columns = "ts_ms, ok::int, latency_ms, interval_ms, status_code, error"
+        async for check, agent, rows in self._series_chunks(
+            checks, columns, start_ms, end_ms, chunk
         ):
-            series = await db.fetch(
-                "SELECT id, check_id, agent FROM series WHERE check_id = ANY($1::text[])"
-                ' ORDER BY check_id COLLATE "C", agent COLLATE "C"',
-                list(checks),
-            )
-            for sid, check, agent in series:
-                cursor = await db.cursor(
-                    "SELECT ts_ms, ok::int, latency_ms, interval_ms, status_code, error"
-                    " FROM samples WHERE series = $1 AND ts_ms >= $2 AND ts_ms < $3"
-                    " ORDER BY ts_ms",
-                    sid,
-                    start_ms,
-                    end_ms,
-                )
-                while rows := await cursor.fetch(chunk):
-                    yield [(check, agent, *row) for row in rows]
+            yield [(check, agent, *row) for row in rows]
 
     async def raw_sample_csv_rows(
         self, checks: Sequence[str], start_ms: int, end_ms: int, *, chunk: int = 20_000
     ) -> AsyncIterator[CsvSampleRows]:
+        # The server renders the tail of each line, in its own process, while this one formats
+        # the chunk before.
+        columns = f"ts_ms, ok::int, latency_ms, {_CSV_TAIL}"
+        async for check, agent, rows in self._series_chunks(
+            checks, columns, start_ms, end_ms, chunk
+        ):
+            yield CsvSampleRows(check, agent, rows)
+
+    async def _series_chunks(
+        self, checks: Sequence[str], columns: str, start_ms: int, end_ms: int, chunk: int
+    ) -> AsyncIterator[tuple[str, str, Any]]:
+        """Each series of `checks` (by check, then agent): (check, agent, records) in chunks of
+        at most `chunk`, the records `columns` of its samples in [start, end) by time.
+
+        One connection and one read-only transaction for the whole stream: a server-side cursor
+        per series, so a month of samples never sits whole in memory, and every chunk sees the
+        same snapshot. Series in byte order (COLLATE "C"), as SQLite sorts them."""
         if not checks:
             return
-        # As `raw_samples`: one snapshot, a server-side cursor per series. The server renders
-        # the tail of each line, in its own process, while this one formats the chunk before.
         async with (
             self.pool.acquire() as db,
             db.transaction(isolation="repeatable_read", readonly=True),
@@ -142,15 +138,14 @@ class PostgresSampleReads(PostgresIngest):
             )
             for sid, check, agent in series:
                 cursor = await db.cursor(
-                    f"SELECT ts_ms, ok::int, latency_ms, {_CSV_TAIL}"
-                    " FROM samples WHERE series = $1 AND ts_ms >= $2 AND ts_ms < $3"
-                    " ORDER BY ts_ms",
+                    f"SELECT {columns} FROM samples WHERE series = $1 AND ts_ms >= $2"
+                    " AND ts_ms < $3 ORDER BY ts_ms",
                     sid,
                     start_ms,
                     end_ms,
                 )
                 while rows := await cursor.fetch(chunk):
-                    yield CsvSampleRows(check, agent, rows)
+                    yield check, agent, rows
 
     async def bucket_latencies(
         self, checks: Sequence[str], start_ms: int, end_ms: int, bucket: int

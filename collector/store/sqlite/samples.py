@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
-from typing import cast
+from typing import Any, cast
 
 from slawatch.collector.engine.latency import bucket_range, latency_bucket
 from slawatch.collector.engine.timeline import Run
@@ -103,27 +103,25 @@ class SqliteSampleReads(SqliteIngest):
     async def raw_samples(
         self, checks: Sequence[str], start_ms: int, end_ms: int, *, chunk: int = 5000
     ) -> AsyncIterator[list[RawSample]]:
-        await self.settled()
-        if not checks:
-            return
-        async with self.reader.execute(
-            f"SELECT id, check_id, agent FROM series WHERE check_id IN ({_marks(checks)})"
-            " ORDER BY check_id, agent",
-            tuple(checks),
-        ) as cursor:
-            series = await cursor.fetchall()
-        for sid, check, agent in series:
-            async with self.reader.execute(
-                "SELECT ?, ?, ts_ms, ok, latency_ms, interval_ms, status_code, error FROM samples"
-                " WHERE series = ? AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms",
-                (check, agent, sid, start_ms, end_ms),
-            ) as cursor:
-                while rows := await cursor.fetchmany(chunk):
-                    yield cast(list[RawSample], rows)
+        columns = "?, ?, ts_ms, ok, latency_ms, interval_ms, status_code, error"
+        async for _, _, rows in self._series_chunks(checks, columns, start_ms, end_ms, chunk):
+            yield cast(list[RawSample], rows)
 
     async def raw_sample_csv_rows(
         self, checks: Sequence[str], start_ms: int, end_ms: int, *, chunk: int = 20_000
     ) -> AsyncIterator[CsvSampleRows]:
+        columns = f"ts_ms, ok, latency_ms, {_CSV_TAIL}"
+        async for check, agent, rows in self._series_chunks(
+            checks, columns, start_ms, end_ms, chunk
+        ):
+            yield CsvSampleRows(check, agent, cast(list[tuple[int, int, float | None, str]], rows))
+
+    async def _series_chunks(
+        self, checks: Sequence[str], columns: str, start_ms: int, end_ms: int, chunk: int
+    ) -> AsyncIterator[tuple[str, str, list[Any]]]:
+        """Each series of `checks` (by check, then agent): (check, agent, rows) in chunks of at
+        most `chunk`, the rows `columns` of its samples in [start, end) by time. `columns` may
+        begin with two `?`: the check and the agent, put in each row by SQLite."""
         await self.settled()
         if not checks:
             return
@@ -133,16 +131,15 @@ class SqliteSampleReads(SqliteIngest):
             tuple(checks),
         ) as cursor:
             series = await cursor.fetchall()
+        keys_in_rows = columns.startswith("?, ?,")
         for sid, check, agent in series:
             async with self.reader.execute(
-                f"SELECT ts_ms, ok, latency_ms, {_CSV_TAIL} FROM samples"
+                f"SELECT {columns} FROM samples"
                 " WHERE series = ? AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms",
-                (sid, start_ms, end_ms),
+                ((check, agent) if keys_in_rows else ()) + (sid, start_ms, end_ms),
             ) as cursor:
                 while rows := await cursor.fetchmany(chunk):
-                    yield CsvSampleRows(
-                        check, agent, cast(list[tuple[int, int, float | None, str]], rows)
-                    )
+                    yield check, agent, cast(list[Any], rows)
 
     async def bucket_latencies(
         self, checks: Sequence[str], start_ms: int, end_ms: int, bucket: int
