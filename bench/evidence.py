@@ -57,7 +57,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from report import AGENTS, MONTH, NOW_MS, SLA, agent_batches, outages  # bench/report.py
+from report import MONTH, NOW_MS, SLA, build  # bench/report.py
 
 from slawatch.collector.engine.periods import window_for_period
 from slawatch.collector.evidence.bundle import write_bundle
@@ -69,28 +69,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 async def fill(database: Path | str, interval_s: int) -> int:
     """bench/report.py's month (`build`) into the store at `database`, SQLite or PostgreSQL."""
-    store = create_store(database)
-    await store.open()
-    down = outages(200, 1)
-    streams = [(name, agent_batches(a, interval_s, down, 1)) for a, name in enumerate(AGENTS)]
-    total = 0
-    try:
-        while streams:
-            for name, stream in list(streams):
-                rows = next(stream, None)
-                if rows is None:
-                    streams.remove((name, stream))
-                    continue
-                total += (await store.ingest(name, rows, labels=None, now_ms=NOW_MS)).accepted
-    finally:
-        await store.close()
-    if isinstance(database, str):  # statistics, as autovacuum gives a database in use
-        import asyncpg
-
-        db = await asyncpg.connect(database)
-        await db.execute("ANALYZE")
-        await db.close()
-    return total
+    return await build(database, interval_s=interval_s, outage_count=200)
 
 
 @contextlib.contextmanager

@@ -253,29 +253,8 @@ def bench_report_module() -> Any:
 
 
 async def fill(report: Any, database: Path | str, interval_s: int) -> int:
-    store = create_store(database)
-    await store.open()
-    down = report.outages(200, 1)
-    streams = [
-        (n, report.agent_batches(a, interval_s, down, 1)) for a, n in enumerate(report.AGENTS)
-    ]
-    total = 0
-    try:
-        while streams:
-            for name, stream in list(streams):
-                rows = next(stream, None)
-                if rows is None:
-                    streams.remove((name, stream))
-                    continue
-                result = await store.ingest(name, rows, labels=None, now_ms=report.NOW_MS)
-                total += result.accepted
-    finally:
-        await store.close()
-    if isinstance(database, str):  # statistics, as autovacuum gives a database in use
-        db = await asyncpg.connect(database)
-        await db.execute("ANALYZE")
-        await db.close()
-    return total
+    """bench/report.py's month (`build`) into the store at `database`, SQLite or PostgreSQL."""
+    return int(await report.build(database, interval_s=interval_s, outage_count=200))
 
 
 async def month_report_ms(report: Any, database: Path | str) -> float:

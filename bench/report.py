@@ -57,6 +57,7 @@ from slawatch.collector.engine.periods import current_window, window_for_period
 from slawatch.collector.main import Collector
 from slawatch.collector.reports.build import LatencyCache, compute_from_store, sla_report
 from slawatch.collector.samples import SampleRow
+from slawatch.collector.store import create_store
 from slawatch.collector.store.sqlite import SqliteStore
 from slawatch.config.loader import parse_config
 from slawatch.config.schema import ServiceHours, Sla
@@ -119,9 +120,10 @@ def agent_batches(
         yield batch
 
 
-async def build(path: Path, *, interval_s: int, outage_count: int, seed: int = 1) -> int:
-    """A database of the month, the agents' batches interleaved; returns the samples stored."""
-    store = SqliteStore(path)
+async def build(path: Path | str, *, interval_s: int, outage_count: int, seed: int = 1) -> int:
+    """A database of the month (an SQLite file or a PostgreSQL URL), the agents' batches
+    interleaved; returns the samples stored."""
+    store = create_store(path)
     await store.open()
     down = outages(outage_count, seed)
     streams = [(name, agent_batches(a, interval_s, down, seed)) for a, name in enumerate(AGENTS)]
@@ -136,6 +138,12 @@ async def build(path: Path, *, interval_s: int, outage_count: int, seed: int = 1
                 total += (await store.ingest(name, rows, labels=None, now_ms=NOW_MS)).accepted
     finally:
         await store.close()
+    if isinstance(path, str):  # statistics, as autovacuum gives a database in use
+        import asyncpg
+
+        db = await asyncpg.connect(path)
+        await db.execute("ANALYZE")
+        await db.close()
     return total
 
 
