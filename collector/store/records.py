@@ -10,6 +10,12 @@ from typing import Any, Literal
 # ------------------------------------------------------------------ samples, runs and rollups
 
 
+SAMPLE_COLUMNS = ("series", "ts_ms", "ok", "latency_ms", "interval_ms", "status_code", "error",
+                  "dns_us", "connect_us", "tls_us", "ttfb_us", "transfer_us",
+                  "tls_expires")  # fmt: skip
+"""The columns of a stored sample, in both stores (and SQLite's `late_samples`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class IngestResult:
     accepted: int

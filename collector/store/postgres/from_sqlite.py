@@ -24,12 +24,10 @@ import asyncpg
 
 from slawatch.collector.store.postgres.maintenance import AUDIT_COLUMNS
 from slawatch.collector.store.postgres.partitions import Partitions
+from slawatch.collector.store.records import SAMPLE_COLUMNS
 from slawatch.collector.store.sqlite.histograms import decode_histogram
 
 CHUNK_ROWS = 20_000
-SAMPLE_COLUMNS = ("series", "ts_ms", "ok", "latency_ms", "interval_ms", "status_code", "error",
-                  "dns_us", "connect_us", "tls_us", "ttfb_us", "transfer_us",
-                  "tls_expires")  # fmt: skip
 RUN_COLUMNS = ("series", "start_ms", "end_ms", "ok", "error", "last_ts_ms", "last_interval_ms",
                "samples")  # fmt: skip
 ROLLUP_COLUMNS = ("series", "hour_ms", "samples", "ok_samples", "latency_sum_ms", "buckets",

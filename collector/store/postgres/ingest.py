@@ -43,7 +43,7 @@ from slawatch.collector.store.postgres.literals import (
     text_array,
 )
 from slawatch.collector.store.postgres.partitions import Partitions
-from slawatch.collector.store.records import IngestResult
+from slawatch.collector.store.records import SAMPLE_COLUMNS, IngestResult
 
 log = structlog.get_logger()
 
@@ -68,9 +68,6 @@ table, chose to scan the samples, 60 ms a batch)."""
 _INSERT_SAMPLES = "INSERT INTO samples SELECT * FROM incoming_samples ON CONFLICT DO NOTHING"
 """The late samples, once their runs are merged (the series' locks keep out other writers of
 them meanwhile; a duplicate is left out again)."""
-SAMPLE_COLUMNS = ("series", "ts_ms", "ok", "latency_ms", "interval_ms", "status_code", "error",
-                  "dns_us", "connect_us", "tls_us", "ttfb_us", "transfer_us",
-                  "tls_expires")  # fmt: skip
 _UPSERT_RUNS = f"""
 INSERT INTO runs (series, {RUN_COLUMNS})
 SELECT * FROM unnest($1::text::int[], $2::text::bigint[], $3::text::bigint[], $4::text::bool[],

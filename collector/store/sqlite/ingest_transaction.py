@@ -53,6 +53,7 @@ from slawatch.collector.engine.timeline import (
     samples_inside,
 )
 from slawatch.collector.samples import STORED_FIELDS, SampleRow
+from slawatch.collector.store import records
 from slawatch.collector.store.records import IngestResult
 from slawatch.collector.store.sqlite.histograms import decode_histogram, encode_histogram
 from slawatch.collector.store.sqlite.recent_runs import RecentRuns, SeriesRuns, load_runs
@@ -227,7 +228,7 @@ def settle_late(db: sqlite3.Connection, pending: Pending) -> None:
             _update_runs(db, late, pending)
             db.execute(  # moved whole by SQLite: no row is made in Python
                 f"INSERT INTO samples ({SAMPLE_COLUMNS}) SELECT {SAMPLE_COLUMNS}"
-                f" FROM late_samples WHERE series IN ({_marks(series)}) ORDER BY series, ts_ms",
+                f" FROM late_samples WHERE series IN ({marks(series)}) ORDER BY series, ts_ms",
                 series,
             )
             _update_rollups(db, late, pending)
@@ -263,10 +264,7 @@ def read_late(db: sqlite3.Connection, cache: SeriesCache) -> None:
     cache.late_count = sum(len(timestamps) for timestamps in cache.late.values())
 
 
-SAMPLE_COLUMNS = (
-    "series, ts_ms, ok, latency_ms, interval_ms, status_code, error, dns_us, connect_us, tls_us,"
-    " ttfb_us, transfer_us, tls_expires"
-)
+SAMPLE_COLUMNS = ", ".join(records.SAMPLE_COLUMNS)
 """The columns of `samples` and `late_samples`."""
 
 
@@ -280,7 +278,7 @@ def _late_samples(
     by_series: dict[int, list[SampleRow]] = defaultdict(list)
     for sid, ts, ok, latency, interval, error in db.execute(
         "SELECT series, ts_ms, ok, latency_ms, interval_ms, error FROM late_samples"
-        f" WHERE series IN ({_marks(series)}) ORDER BY series, ts_ms",
+        f" WHERE series IN ({marks(series)}) ORDER BY series, ts_ms",
         series,
     ):
         row = SampleRow(
@@ -294,7 +292,8 @@ _NO_PHASES = (None,) * 6
 """A late sample's phases and TLS expiry, which its runs and rollups do not need (and no type)."""
 
 
-def _marks(values: Sequence[object]) -> str:
+def marks(values: Sequence[object]) -> str:
+    """The `?` of an SQL list of these values."""
     return ", ".join("?" * len(values))
 
 

@@ -21,7 +21,7 @@ from slawatch.collector.store.records import (
 )
 from slawatch.collector.store.sqlite.histograms import decode_histogram
 from slawatch.collector.store.sqlite.ingest import SqliteIngest
-from slawatch.collector.store.sqlite.ingest_transaction import run_of
+from slawatch.collector.store.sqlite.ingest_transaction import marks, run_of
 
 DAY_MS = 86_400_000
 _CSV_TAIL = (
@@ -32,10 +32,6 @@ _CSV_TAIL = (
     " ELSE error END || char(13, 10)"
 )
 """`records.CsvSampleRows`' tail of a line: `,interval_ms,status_code,error` and CRLF."""
-
-
-def _marks(values: Sequence[object]) -> str:
-    return ",".join("?" * len(values))
 
 
 class SqliteSampleReads(SqliteIngest):
@@ -51,7 +47,7 @@ class SqliteSampleReads(SqliteIngest):
         async with self.reader.execute(
             "SELECT s.check_id, s.agent, r.start_ms, r.end_ms, r.ok, r.error, r.last_ts_ms,"
             " r.last_interval_ms, r.samples FROM runs r JOIN series s ON s.id = r.series"
-            f" WHERE s.check_id IN ({_marks(checks)}) AND r.end_ms > ? AND r.start_ms < ?"
+            f" WHERE s.check_id IN ({marks(checks)}) AND r.end_ms > ? AND r.start_ms < ?"
             " ORDER BY s.check_id, s.agent, r.start_ms",
             (*checks, start_ms, end_ms),
         ) as cursor:
@@ -94,7 +90,7 @@ class SqliteSampleReads(SqliteIngest):
             return []
         async with self.reader.execute(
             "SELECT latency_ms FROM samples WHERE series IN"
-            f" (SELECT id FROM series WHERE check_id IN ({_marks(checks)}))"
+            f" (SELECT id FROM series WHERE check_id IN ({marks(checks)}))"
             " AND ts_ms >= ? AND ts_ms < ? AND ok = 1 AND latency_ms IS NOT NULL",
             (*checks, start_ms, end_ms),
         ) as cursor:
@@ -126,7 +122,7 @@ class SqliteSampleReads(SqliteIngest):
         if not checks:
             return
         async with self.reader.execute(
-            f"SELECT id, check_id, agent FROM series WHERE check_id IN ({_marks(checks)})"
+            f"SELECT id, check_id, agent FROM series WHERE check_id IN ({marks(checks)})"
             " ORDER BY check_id, agent",
             tuple(checks),
         ) as cursor:
@@ -150,7 +146,7 @@ class SqliteSampleReads(SqliteIngest):
             return []
         async with self.reader.execute(
             "SELECT latency_ms FROM samples WHERE series IN"
-            f" (SELECT id FROM series WHERE check_id IN ({_marks(checks)}))"
+            f" (SELECT id FROM series WHERE check_id IN ({marks(checks)}))"
             " AND ts_ms >= ? AND ts_ms < ? AND ok = 1 AND latency_ms > ? AND latency_ms <= ?",
             (*checks, start_ms, end_ms, *around),
         ) as cursor:
@@ -166,7 +162,7 @@ class SqliteSampleReads(SqliteIngest):
             return merged
         async with self.reader.execute(
             "SELECT histogram FROM rollups WHERE series IN"
-            f" (SELECT id FROM series WHERE check_id IN ({_marks(checks)}))"
+            f" (SELECT id FROM series WHERE check_id IN ({marks(checks)}))"
             " AND hour_ms >= ? AND hour_ms < ?",
             (*checks, hour_start_ms, hour_end_ms),
         ) as cursor:
@@ -185,7 +181,7 @@ class SqliteSampleReads(SqliteIngest):
         async with self.reader.execute(
             "SELECT s.check_id, r.hour_ms, SUM(r.samples), SUM(r.ok_samples)"
             " FROM rollups r JOIN series s ON s.id = r.series"
-            f" WHERE s.check_id IN ({_marks(checks)}) AND r.hour_ms >= ? AND r.hour_ms < ?"
+            f" WHERE s.check_id IN ({marks(checks)}) AND r.hour_ms >= ? AND r.hour_ms < ?"
             " GROUP BY s.check_id, r.hour_ms ORDER BY s.check_id, r.hour_ms",
             (*checks, hour_start_ms, hour_end_ms),
         ) as cursor:
@@ -202,7 +198,7 @@ class SqliteSampleReads(SqliteIngest):
             return found
         async with self.reader.execute(
             f"SELECT hour_ms - hour_ms % {DAY_MS}, COUNT(*), SUM(samples) FROM rollups"
-            f" WHERE series IN (SELECT id FROM series WHERE check_id IN ({_marks(checks)}))"
+            f" WHERE series IN (SELECT id FROM series WHERE check_id IN ({marks(checks)}))"
             " AND hour_ms >= ? AND hour_ms < ? GROUP BY 1",
             (*checks, day_start_ms, day_end_ms),
         ) as cursor:
