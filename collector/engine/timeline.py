@@ -170,6 +170,18 @@ class LateMerge:
     pruned, of the other state)."""
 
 
+def runs_around(starts: Sequence[int], runs: Sequence[Run], timestamps: Iterable[int]) -> list[Run]:
+    """Of `runs` (a series' stored runs, sorted, with their `starts`), those around each of
+    `timestamps`: the last run starting before it and the first starting after it, sorted,
+    each once (what `samples_inside` and `merge_late` take)."""
+    found: set[int] = set()
+    for ts in timestamps:
+        index = bisect_left(starts, ts)
+        found.add(index)
+        found.add(index - 1)
+    return [runs[i] for i in sorted(found) if 0 <= i < len(runs)]
+
+
 def samples_inside(
     around: Sequence[Run], late: Sequence[StateSample], raw_horizon_ms: int
 ) -> list[tuple[int, int]]:

@@ -29,3 +29,11 @@ async def rollups(store: SampleStore, check: str) -> tuple[object, ...]:
     hours = sorted(counts.get(check, {}))
     histograms = [await store.latency_histograms([check], h, h + HOUR_MS) for h in hours]
     return counts, histograms
+
+
+def every_other_minute() -> tuple[list[SampleRow], list[SampleRow]]:
+    """Samples of even minutes (in time order), and of odd minutes (late, two of them DOWN)."""
+    newest = [row(T0 + i * MINUTE) for i in range(0, 40, 2)]
+    late = [row(T0 + i * MINUTE, ok=i not in (7, 9), error=None if i not in (7, 9) else "x")
+            for i in range(1, 39, 2)]  # fmt: skip
+    return newest, late

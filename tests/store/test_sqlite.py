@@ -26,14 +26,13 @@ from structlog.testing import capture_logs
 from slawatch.collector.engine.latency import MAX_BUCKET, ZERO_BUCKET, latency_bucket
 from slawatch.collector.engine.timeline import build_runs
 from slawatch.collector.ingest.batch import phase_microseconds
-from slawatch.collector.samples import SampleRow
 from slawatch.collector.store.sqlite import SqliteStore, connections, ingest_transaction, migrations
 from slawatch.collector.store.sqlite import ingest as sqlite_ingest
 from slawatch.collector.store.sqlite.backup import backup_database
 from slawatch.collector.store.sqlite.histograms import decode_histogram, encode_histogram
 from slawatch.collector.store.sqlite.ingest_transaction import Rollup
 from slawatch.collector.store.sqlite.migrations import MIGRATIONS
-from tests.store.support import FOREVER, MINUTE, T0, ingest, rollups, row
+from tests.store.support import FOREVER, MINUTE, T0, every_other_minute, ingest, rollups, row
 from tests.support import async_wait_until
 
 
@@ -405,14 +404,6 @@ async def test_a_late_sample_left_out_of_a_pruned_run_is_logged(store: SqliteSto
 def late_rows_table(path: Path) -> int:
     with contextlib.closing(sqlite3.connect(path)) as db:
         return int(db.execute("SELECT COUNT(*) FROM late_samples").fetchone()[0])
-
-
-def every_other_minute() -> tuple[list[SampleRow], list[SampleRow]]:
-    """Samples of even minutes (in time order), and of odd minutes (late, two of them DOWN)."""
-    newest = [row(T0 + i * MINUTE) for i in range(0, 40, 2)]
-    late = [row(T0 + i * MINUTE, ok=i not in (7, 9), error=None if i not in (7, 9) else "x")
-            for i in range(1, 39, 2)]  # fmt: skip
-    return newest, late
 
 
 @pytest.mark.parametrize("chunk", [3, ingest_transaction.SETTLE_CHUNK_SAMPLES])

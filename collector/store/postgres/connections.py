@@ -44,6 +44,8 @@ class PostgresConnections:
         self.path = database_label(url)
         """What logs and errors name (the URL without its password)."""
         self._pool: asyncpg.Pool | None = None
+        self.read_only = False
+        """Opened by `open_readonly`: reads only, in read-only transactions."""
 
     async def open(self) -> None:
         """Connect, creating nothing but slawatch's tables: the database must exist."""
@@ -68,6 +70,7 @@ class PostgresConnections:
             await pool.close()
             raise
         self._pool = pool
+        self.read_only = True
 
     async def _connect(self, *, read_only: bool) -> asyncpg.Pool:
         settings = {"application_name": "slawatch", "timezone": "UTC"}

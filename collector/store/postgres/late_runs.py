@@ -1,28 +1,53 @@
 """Late samples merged into the runs around them on PostgreSQL, as on SQLite: the pure rule of
-`slawatch.collector.engine.timeline.merge_late`, fed for a whole batch by two statements (the
-runs before and after every late sample; the raw neighbours of those that land inside a run),
-read before the batch's late samples are inserted, holding the series' locks.
+`slawatch.collector.engine.timeline.merge_late`, fed for many series at once by two statements
+(the runs around the late samples; the raw neighbours of those that land inside a run), read
+before the late samples are moved to `samples`, holding the series' locks.
 
-A batch of samples shuffled over a day so costs a few statements, not a re-read of the day's
-runs and raw samples for every series it touches (the earlier form, which rebuilt the whole
-stretch late samples span: 3.3k samples/s against 43k in time order, measured in process).
+The runs around a series' late samples are read as the span of runs they fall in (with the run
+before and the one after it), which costs one range of the index however many late samples a
+series has; a span of many more runs than the series has late samples (a few late samples far
+apart) is read as the runs around each instead. A merge of samples shuffled over a day so costs
+a few statements, not a re-read of the day's runs and raw samples for every series it touches.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import asyncpg
 import structlog
 
-from slawatch.collector.engine.timeline import Neighbours, Run, merge_late, samples_inside
+from slawatch.collector.engine.timeline import (
+    Neighbours,
+    Run,
+    merge_late,
+    runs_around,
+    samples_inside,
+)
 from slawatch.collector.samples import SampleRow
 from slawatch.collector.store.postgres.literals import int_array
 
 log = structlog.get_logger()
 
+_SPANS = """
+SELECT k.series, r.start_ms, r.end_ms, r.ok, r.error, r.last_ts_ms, r.last_interval_ms, r.samples
+FROM unnest($1::text::int[], $2::text::bigint[], $3::text::bigint[], $4::text::int[])
+    AS k(series, low, high, most)
+CROSS JOIN LATERAL (
+    (SELECT * FROM runs WHERE series = k.series AND start_ms < k.low
+     ORDER BY start_ms DESC LIMIT 1)
+    UNION ALL
+    (SELECT * FROM runs WHERE series = k.series AND start_ms >= k.low AND start_ms <= k.high
+     ORDER BY start_ms LIMIT k.most)
+    UNION ALL
+    (SELECT * FROM runs WHERE series = k.series AND start_ms > k.high
+     ORDER BY start_ms LIMIT 1)
+) AS r
+"""
+"""Each series' runs from the last starting before `low` to the first starting after `high`,
+at most `most` of those starting in between."""
 _AROUND = """
 SELECT k.series, r.start_ms, r.end_ms, r.ok, r.error, r.last_ts_ms, r.last_interval_ms, r.samples
 FROM unnest($1::text::int[], $2::text::bigint[]) AS k(series, ts_ms)
@@ -65,8 +90,7 @@ async def merge_late_runs(
 ) -> list[tuple[int, Run]]:
     """Merge the late samples of each series (sorted, new, not stored yet) into its stored
     runs: the runs that are no more are deleted; the new and changed ones returned, to upsert."""
-    keys = [(sid, row.ts_ms) for sid, rows in late.items() for row in rows]
-    around = await _runs_around(db, keys)
+    around = await _runs_around(db, late)
     inside: list[tuple[int, int, int, int, int]] = []
     for sid, rows in late.items():
         runs = around.get(sid, [])
@@ -91,13 +115,36 @@ async def merge_late_runs(
 
 
 async def _runs_around(
-    db: asyncpg.Connection, keys: Sequence[tuple[int, int]]
+    db: asyncpg.Connection, late: Mapping[int, list[SampleRow]]
 ) -> dict[int, list[Run]]:
-    """Each series' stored runs around the (series, ts) `keys`: the last run starting before
+    """Each series' stored runs around its late samples (sorted): the last run starting before
     each and the first starting after it, sorted, each once."""
+    spans = [(sid, rows[0].ts_ms, rows[-1].ts_ms, 2 * len(rows) + 1) for sid, rows in late.items()]
+    found = await _read_runs(db, _SPANS, spans)
+    around: dict[int, list[Run]] = {}
+    wide: list[tuple[int, int]] = []
+    for sid, low, high, most in spans:
+        runs = found.get(sid, [])
+        starts = [run.start_ms for run in runs]
+        if bisect_right(starts, high) - bisect_left(starts, low) >= most:
+            wide.extend((sid, row.ts_ms) for row in late[sid])
+        else:
+            around[sid] = runs_around(starts, runs, (row.ts_ms for row in late[sid]))
+    if wide:
+        around.update(await _read_runs(db, _AROUND, wide))
+    return around
+
+
+async def _read_runs(
+    db: asyncpg.Connection, statement: str, keys: Sequence[tuple[int, ...]]
+) -> dict[int, list[Run]]:
+    """The runs `statement` reads for `keys` (columns of int arrays), by series, sorted, each
+    once."""
     found: dict[int, dict[int, Run]] = {}
-    series, timestamps = int_array(k[0] for k in keys), int_array(k[1] for k in keys)
-    for row in await db.fetch(_AROUND, series, timestamps):
+    if not keys:
+        return {}
+    columns = [int_array(key[i] for key in keys) for i in range(len(keys[0]))]
+    for row in await db.fetch(statement, *columns):
         found.setdefault(row[0], {})[row[1]] = Run(*row[1:])
     return {sid: [runs[start] for start in sorted(runs)] for sid, runs in found.items()}
 

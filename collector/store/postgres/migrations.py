@@ -8,6 +8,7 @@ Tables (as SQLite's, `slawatch.collector.store.sqlite.migrations`, with these di
   written only under its own advisory lock, so two collectors never wait on one `checks` row;
   `seen_checks` merges them.
 - rollup histograms are two arrays (buckets, counts) instead of a BLOB.
+- `late_samples` (migration 5) has `samples`' primary key: a duplicate is refused there too.
 """
 
 from __future__ import annotations
@@ -181,6 +182,11 @@ MIGRATIONS: tuple[str, ...] = (
         kind TEXT NOT NULL,
         category TEXT
     );
+    """,
+    # 5: late samples set aside at ingest, merged into runs and rollups in batches
+    # (`late_samples`); a plain table with `samples`' columns and primary key
+    """
+    CREATE TABLE late_samples (LIKE samples INCLUDING ALL);
     """,
 )
 """Numbered from 1 by position; a new migration is appended, never edited once released."""

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import structlog
 
-from slawatch.collector.store.postgres.ingest import HOUR_MS, SERIES_LOCK, PostgresIngest
+from slawatch.collector.store.postgres.ingest import SERIES_LOCK, PostgresIngest
 from slawatch.collector.store.postgres.partitions import (
     DAY_MS,
     PARTITION_LOCK,
     partition_days,
     partition_name,
 )
+from slawatch.collector.store.postgres.writes import HOUR_MS
 
 log = structlog.get_logger()
 
@@ -32,6 +33,7 @@ class PostgresRetention(PostgresIngest):
     ) -> int:
         raw_cutoff = now_ms - raw_retention_ms
         derived_cutoff = now_ms - rollup_retention_ms
+        await self.settled()  # late samples set aside first: they may change the runs pruned
         async with self.write_transaction() as db:
             await db.execute(
                 "INSERT INTO meta (key, value) VALUES ('raw_horizon_ms', $1)"

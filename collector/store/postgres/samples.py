@@ -1,6 +1,8 @@
 """Reads of the PostgreSQL store's samples family: runs for the SLA engine, latencies and
 rollups for reports, the checks and agents seen. Nothing is cached in the process: another
-collector may have written since, and every read sees what any of them committed."""
+collector may have written since, and every read sees what any of them committed. Every read
+of samples, runs or rollups first waits for the late samples set aside to be merged
+(`PostgresIngest.settled`)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from typing import Any
 from slawatch.collector.engine.latency import bucket_range, latency_bucket
 from slawatch.collector.engine.timeline import Run
 from slawatch.collector.samples import SampleRow
-from slawatch.collector.store.postgres.ingest import RUN_COLUMNS, PostgresIngest
+from slawatch.collector.store.postgres.ingest import PostgresIngest
+from slawatch.collector.store.postgres.writes import RUN_COLUMNS
 from slawatch.collector.store.records import (
     CsvSampleRows,
     LastSample,
@@ -47,6 +50,7 @@ class PostgresSampleReads(PostgresIngest):
     async def runs(
         self, checks: Sequence[str], start_ms: int, end_ms: int
     ) -> dict[str, dict[str, list[Run]]]:
+        await self.settled()
         result: dict[str, dict[str, list[Run]]] = {}
         if not checks:
             return result
@@ -62,6 +66,7 @@ class PostgresSampleReads(PostgresIngest):
         return result
 
     async def last_runs(self) -> dict[str, dict[str, Run]]:
+        await self.settled()
         result: dict[str, dict[str, Run]] = {}
         for row in await self.pool.fetch(
             f"SELECT s.check_id, s.agent, {_RUN_SELECT} FROM series s"
@@ -72,6 +77,7 @@ class PostgresSampleReads(PostgresIngest):
         return result
 
     async def runs_at(self, at_ms: int) -> dict[str, dict[str, Run]]:
+        await self.settled()
         result: dict[str, dict[str, Run]] = {}
         for row in await self.pool.fetch(
             f"SELECT s.check_id, s.agent, {_RUN_SELECT} FROM series s"
@@ -85,6 +91,7 @@ class PostgresSampleReads(PostgresIngest):
     async def latency_values(
         self, checks: Sequence[str], start_ms: int, end_ms: int
     ) -> list[float]:
+        await self.settled()
         if not checks:
             return []
         rows = await self.pool.fetch(
@@ -125,6 +132,7 @@ class PostgresSampleReads(PostgresIngest):
         One connection and one read-only transaction for the whole stream: a server-side cursor
         per series, so a month of samples never sits whole in memory, and every chunk sees the
         same snapshot. Series in byte order (COLLATE "C"), as SQLite sorts them."""
+        await self.settled()
         if not checks:
             return
         async with (
@@ -150,6 +158,7 @@ class PostgresSampleReads(PostgresIngest):
     async def bucket_latencies(
         self, checks: Sequence[str], start_ms: int, end_ms: int, bucket: int
     ) -> list[float]:
+        await self.settled()
         around = bucket_range(bucket)
         if not checks or around is None:
             return []
@@ -167,6 +176,7 @@ class PostgresSampleReads(PostgresIngest):
     async def latency_histograms(
         self, checks: Sequence[str], hour_start_ms: int, hour_end_ms: int
     ) -> dict[int, int]:
+        await self.settled()
         merged: dict[int, int] = {}
         if not checks:
             return merged
@@ -184,6 +194,7 @@ class PostgresSampleReads(PostgresIngest):
     async def hourly_counts(
         self, checks: Sequence[str], hour_start_ms: int, hour_end_ms: int
     ) -> dict[str, dict[int, tuple[int, int]]]:
+        await self.settled()
         result: dict[str, dict[int, tuple[int, int]]] = {}
         if not checks:
             return result
@@ -202,6 +213,7 @@ class PostgresSampleReads(PostgresIngest):
     async def rollup_day_marks(
         self, checks: Sequence[str], day_start_ms: int, day_end_ms: int
     ) -> dict[int, tuple[int, int]]:
+        await self.settled()
         found: dict[int, tuple[int, int]] = {}
         if not checks:
             return found
@@ -231,6 +243,7 @@ class PostgresSampleReads(PostgresIngest):
         return [SeenAgent(r[0], json.loads(r[1]), r[2]) for r in rows]
 
     async def last_samples(self) -> dict[str, dict[str, LastSample]]:
+        await self.settled()
         result: dict[str, dict[str, LastSample]] = {}
         for check, agent, ts, ok, latency, status, error in await self.pool.fetch(
             "SELECT s.check_id, s.agent, x.ts_ms, x.ok, x.latency_ms, x.status_code, x.error"
@@ -243,6 +256,7 @@ class PostgresSampleReads(PostgresIngest):
     async def check_samples(
         self, check: str, start_ms: int, end_ms: int, limit: int
     ) -> list[tuple[str, SampleRow]]:
+        await self.settled()
         rows = await self.pool.fetch(
             "SELECT s.agent, x.ts_ms, x.ok, x.latency_ms, x.interval_ms, x.status_code, x.error,"
             " x.dns_us, x.connect_us, x.tls_us, x.ttfb_us, x.transfer_us, x.tls_expires"
@@ -257,4 +271,5 @@ class PostgresSampleReads(PostgresIngest):
         return [(row[0], SampleRow._make((*row[1:], check, None))) for row in rows]
 
     async def sample_count(self) -> int:
+        await self.settled()
         return int(await self.pool.fetchval("SELECT COUNT(*) FROM samples"))

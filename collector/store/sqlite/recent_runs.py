@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from slawatch.collector.engine.timeline import FOREVER_MS, Run
+from slawatch.collector.engine.timeline import FOREVER_MS, Run, runs_around
 
 MAX_INDEXED_RUNS = 200_000
 """Runs kept in memory at most, all series together: ~35 MB (a `Run` and its ints)."""
@@ -46,13 +46,7 @@ class SeriesRuns:
 
     def around(self, timestamps: Iterable[int]) -> list[Run]:
         """The runs around each of `timestamps` (all covered), sorted, each once."""
-        starts, runs = self.starts, self.runs
-        found: set[int] = set()
-        for ts in timestamps:
-            index = bisect_left(starts, ts)
-            found.add(index)
-            found.add(index - 1)
-        return [runs[i] for i in sorted(found) if 0 <= i < len(runs)]
+        return runs_around(self.starts, self.runs, timestamps)
 
     def change(self, removed: Iterable[int], written: Iterable[Run]) -> None:
         """The runs starting at `removed` deleted, `written` inserted or replaced (by start)."""
