@@ -35,11 +35,10 @@ CROSS JOIN LATERAL (
 """Which of the (series, ts) keys are stored or set aside already, each looked up by primary key
 (a LATERAL with LIMIT is not turned into a join: `NOT EXISTS` was, and the planner, knowing
 nothing of `unnest`'s rows, chose to scan the samples)."""
-_MOVE = """
-WITH moved AS (DELETE FROM late_samples WHERE series = ANY($1::int[]) RETURNING *)
-INSERT INTO samples SELECT * FROM moved
-"""
-"""A merged chunk's rows, moved whole by the server (no row is made in Python)."""
+_MOVE = "INSERT INTO samples SELECT * FROM late_samples WHERE series = ANY($1::int[])"
+"""A merged chunk's rows, copied whole by the server (no row is made in Python), then deleted:
+a quarter faster than `DELETE … RETURNING` feeding the `INSERT`, and than inserting them sorted
+(measured on a chunk of 78,000 rows: 300-360 ms against 420-530 and 430-470)."""
 
 
 async def set_aside(
@@ -95,6 +94,7 @@ async def merge_late_samples(
     if late:
         await upsert_runs(db, await merge_late_runs(db, late, raw_horizon_ms))
         await db.execute(_MOVE, list(series))
+        await db.execute("DELETE FROM late_samples WHERE series = ANY($1::int[])", list(series))
         await update_rollups(db, late)
     return late
 
