@@ -27,7 +27,6 @@ from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 
 import asyncpg
-import structlog
 
 from slawatch.collector.engine.timeline import FOREVER_MS, Run, extend_runs
 from slawatch.collector.log_throttle import LogThrottle
@@ -54,20 +53,15 @@ from slawatch.collector.store.postgres.writes import (
     upsert_runs,
 )
 from slawatch.collector.store.records import IngestResult
-
-log = structlog.get_logger()
+from slawatch.collector.store.settling import (
+    SETTLE_AFTER_S,
+    SETTLE_CHUNK_SAMPLES,
+    SETTLE_SAMPLES,
+    merge_failed,
+)
 
 SERIES_LOCK = 0x534C4153
 """The namespace of the advisory locks of series (the key is the series id)."""
-
-SETTLE_SAMPLES = 100_000
-"""Late samples set aside by this collector that are merged without waiting for
-`SETTLE_AFTER_S`."""
-SETTLE_AFTER_S = 5.0
-"""The longest a late sample waits to be merged when nothing reads (readers wait for it)."""
-SETTLE_CHUNK_SAMPLES = 20_000
-"""Late samples merged in one transaction (a series' all at once): what it holds in memory, and
-how long the series it merges wait, stay bounded whatever waits."""
 
 
 class PostgresIngest(PostgresConnections):
@@ -268,10 +262,7 @@ class PostgresIngest(PostgresConnections):
         try:
             await self._merge_set_aside()
         except self.errors as error:
-            failures = self._merge_failures.hit()
-            if failures is not None:
-                log.warning("late_samples_not_merged", database=self.path,
-                            error=str(error), count=failures)  # fmt: skip
+            merge_failed(self._merge_failures, self.path, error)
         else:
             self._merge_failures.reset()
 

@@ -6,9 +6,8 @@ Writes are serialised by the write lock; batches that wait for it are committed 
 WAL sync for all of them), and each caller gets its answer only once the transaction holding its
 batch is committed and synced.
 
-Late samples are set aside and merged into runs and rollups in batches (`settle_late`): once
-`settle_samples` are waiting, `SETTLE_AFTER_S` after the first, before any read of samples,
-runs or rollups (`settled`), before pruning, and at open and close. Readers never see a late
+Late samples are set aside and merged into runs and rollups in batches (`settle_late`, when
+`slawatch.collector.store.settling` says; reads call `settled` first). Readers never see a late
 sample half-counted: they wait for the merge (or, if it fails, read what was merged before).
 """
 
@@ -25,6 +24,7 @@ import structlog
 from slawatch.collector.log_throttle import LogThrottle
 from slawatch.collector.samples import SampleRow
 from slawatch.collector.store.records import IngestResult
+from slawatch.collector.store.settling import SETTLE_AFTER_S, SETTLE_SAMPLES, merge_failed
 from slawatch.collector.store.sqlite.connections import SqliteConnections
 from slawatch.collector.store.sqlite.ingest_transaction import (
     Job,
@@ -41,14 +41,6 @@ log = structlog.get_logger()
 
 GROUP_COMMIT_SAMPLES = 20_000
 """A group commit takes waiting batches until it holds at least this many samples."""
-
-SETTLE_SAMPLES = 100_000
-"""Late samples set aside that are merged without waiting for `SETTLE_AFTER_S`. Measured in
-process on a day of 400 series shuffled (bench/ingest.py's trace), CPU per late sample: 85 µs
-merged with each group of 4,000 samples, 29 µs merged 48,000 at a time."""
-
-SETTLE_AFTER_S = 5.0
-"""The longest a late sample waits to be merged when nothing reads (readers wait for it)."""
 
 
 class SqliteIngest(SqliteConnections):
@@ -238,10 +230,7 @@ class SqliteIngest(SqliteConnections):
         try:
             await self._merge_set_aside()
         except self.errors as error:
-            failures = self._merge_failures.hit()
-            if failures is not None:
-                log.warning("late_samples_not_merged", database=str(self.path),
-                            error=str(error), count=failures)  # fmt: skip
+            merge_failed(self._merge_failures, str(self.path), error)
         else:
             self._merge_failures.reset()
 

@@ -55,6 +55,7 @@ from slawatch.collector.engine.timeline import (
 from slawatch.collector.samples import STORED_FIELDS, SampleRow
 from slawatch.collector.store import records
 from slawatch.collector.store.records import IngestResult
+from slawatch.collector.store.settling import SETTLE_CHUNK_SAMPLES
 from slawatch.collector.store.sqlite.histograms import decode_histogram, encode_histogram
 from slawatch.collector.store.sqlite.recent_runs import RecentRuns, SeriesRuns, load_runs
 
@@ -210,11 +211,6 @@ def write_group(
             db.execute("ROLLBACK")
         raise
     return results
-
-
-SETTLE_CHUNK_SAMPLES = 20_000
-"""Late samples read and merged at a time by `settle_late` (a series' all at once): what it
-holds in memory (~1 KB a sample, with its neighbours and runs) stays bounded whatever waits."""
 
 
 def settle_late(db: sqlite3.Connection, pending: Pending) -> None:
