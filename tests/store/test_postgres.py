@@ -278,3 +278,29 @@ async def test_late_samples_are_merged_at_open_and_into_a_day_retention_dropped_
         assert await store.sample_count() == len(newest) + len(late)
     finally:
         await store.close()
+
+
+async def test_a_defect_in_a_timed_merge_is_logged_and_the_next_one_still_comes(
+    database: str, postgres_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def defect(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(postgres_ingest, "SETTLE_AFTER_S", 0.05)
+    monkeypatch.setattr(postgres_ingest, "merge_late_samples", defect)
+    store = await opened(database)
+    try:
+        newest, late = every_other_minute()
+        await ingest(store, newest)
+        with capture_logs() as logs:
+            await ingest(store, late[:5])
+            await async_wait_until(
+                lambda: any(e["event"] == "late_samples_not_merged" for e in logs)
+            )
+        assert logs[0]["log_level"] == "error" and "exc_info" in logs[0]
+        monkeypatch.undo()
+        monkeypatch.setattr(postgres_ingest, "SETTLE_AFTER_S", 0.05)
+        await ingest(store, late[5:])
+        await async_wait_until(lambda: late_rows(postgres_cluster, database) == 0)
+    finally:
+        await store.close()

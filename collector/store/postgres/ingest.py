@@ -27,6 +27,7 @@ from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 
 import asyncpg
+import structlog
 
 from slawatch.collector.engine.timeline import FOREVER_MS, Run, extend_runs
 from slawatch.collector.log_throttle import LogThrottle
@@ -59,6 +60,8 @@ from slawatch.collector.store.settling import (
     SETTLE_SAMPLES,
     merge_failed,
 )
+
+log = structlog.get_logger()
 
 SERIES_LOCK = 0x534C4153
 """The namespace of the advisory locks of series (the key is the series id)."""
@@ -203,9 +206,9 @@ class PostgresIngest(PostgresConnections):
                      for run in extend_runs(last.get(sid), rows)],
                 )  # fmt: skip
                 await update_rollups(db, newest)
-            late = await set_aside(db, late) if late else {}
-            late_accepted = sum(len(rows) for rows in late.values())
-            stored = _joined(newest, late)
+            kept = await set_aside(db, late) if late else {}
+            late_accepted = sum(len(rows) for rows in kept.values())
+            stored = _joined(newest, kept)
             if stored:
                 await update_series_seen(db, stored)
             accepted = sum(len(rows) for rows in stored.values())
@@ -306,7 +309,10 @@ class PostgresIngest(PostgresConnections):
                 await asyncio.wait_for(self._late_many.wait(), SETTLE_AFTER_S)
             self._late_waiting.clear()
             self._late_many.clear()
-            await self.settled()
+            try:
+                await self.settled()
+            except Exception:  # a defect, not the database: logged, and the next merge is due
+                log.exception("late_samples_not_merged")
 
 
 def _split_late(
