@@ -260,9 +260,9 @@ class PostgresIngest(PostgresConnections):
         into runs and rollups: what reads of samples, runs and rollups call first. A merge that
         fails is logged, once a minute, and what reads goes on without those samples; the next
         merge tries again."""
-        if not await any_set_aside(self.pool):
-            return
         try:
+            if not await any_set_aside(self.pool):
+                return
             await self._merge_set_aside()
         except self.errors as error:
             merge_failed(self._merge_failures, self.path, error)
