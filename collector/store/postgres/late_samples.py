@@ -23,18 +23,13 @@ from slawatch.collector.store.postgres.late_runs import merge_late_runs
 from slawatch.collector.store.postgres.literals import int_array
 from slawatch.collector.store.postgres.writes import copy_samples, update_rollups, upsert_runs
 
-_STORED = """
+_FOUND = """
 SELECT k.series, k.ts_ms FROM unnest($1::text::int[], $2::text::bigint[]) AS k(series, ts_ms)
-CROSS JOIN LATERAL (
-    (SELECT 1 FROM samples WHERE series = k.series AND ts_ms = k.ts_ms)
-    UNION ALL
-    (SELECT 1 FROM late_samples WHERE series = k.series AND ts_ms = k.ts_ms)
-    LIMIT 1
-) AS f
+CROSS JOIN LATERAL (SELECT 1 FROM {table} WHERE series = k.series AND ts_ms = k.ts_ms) AS f
 """
-"""Which of the (series, ts) keys are stored or set aside already, each looked up by primary key
-(a LATERAL with LIMIT is not turned into a join: `NOT EXISTS` was, and the planner, knowing
-nothing of `unnest`'s rows, chose to scan the samples)."""
+"""Which of the (series, ts) keys `{table}` holds, each looked up by primary key (a LATERAL is
+not turned into a join: `NOT EXISTS` was, and the planner, knowing nothing of `unnest`'s rows,
+chose to scan the samples)."""
 _MOVE = "INSERT INTO samples SELECT * FROM late_samples WHERE series = ANY($1::int[])"
 """A merged chunk's rows, copied whole by the server (no row is made in Python), then deleted:
 a quarter faster than `DELETE … RETURNING` feeding the `INSERT`, and than inserting them sorted
@@ -46,22 +41,43 @@ async def set_aside(
 ) -> dict[int, list[SampleRow]]:
     """Store the late samples of `late` (by series, sorted, each timestamp once) that are not
     stored or set aside yet in `late_samples`, in the batch's transaction, holding the series'
-    locks (no other writer of them meanwhile); those set aside, by series, sorted."""
-    stored = {
+    locks (no other writer of them meanwhile); those set aside, by series, sorted.
+
+    They are looked up in `samples` only: one set aside already is found by `late_samples`'
+    primary key, which fails the COPY (a savepoint's), and only then are they looked up there
+    too. A batch is rarely sent again before its late samples are merged, and the lookup was a
+    quarter of the server's work of a late sample."""
+    kept = await _not_in(db, "samples", late)
+    if kept:
+        try:
+            async with db.transaction():  # a savepoint
+                await copy_samples(db, "late_samples", kept)
+        except asyncpg.UniqueViolationError:  # some were set aside already: sent again
+            kept = await _not_in(db, "late_samples", kept)
+            if kept:
+                await copy_samples(db, "late_samples", kept)
+    return kept
+
+
+async def _not_in(
+    db: asyncpg.Connection, table: str, by_series: Mapping[int, list[SampleRow]]
+) -> dict[int, list[SampleRow]]:
+    """The samples of `by_series` whose key `table` does not hold, by series."""
+    found = {
         (sid, ts)
         for sid, ts in await db.fetch(
-            _STORED,
-            int_array(sid for sid, rows in late.items() for _ in rows),
-            int_array(row.ts_ms for rows in late.values() for row in rows),
+            _FOUND.format(table=table),
+            int_array(sid for sid, rows in by_series.items() for _ in rows),
+            int_array(row.ts_ms for rows in by_series.values() for row in rows),
         )
     }
+    if not found:
+        return dict(by_series)
     result: dict[int, list[SampleRow]] = {}
-    for sid, rows in late.items():
-        new = [row for row in rows if (sid, row.ts_ms) not in stored] if stored else rows
+    for sid, rows in by_series.items():
+        new = [row for row in rows if (sid, row.ts_ms) not in found]
         if new:
             result[sid] = new
-    if result:
-        await copy_samples(db, "late_samples", result)
     return result
 
 
