@@ -23,13 +23,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from bisect import bisect_right
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 import asyncpg
 import structlog
 
-from slawatch.collector.engine.timeline import FOREVER_MS, Run, extend_runs
+from slawatch.collector.engine.timeline import FOREVER_MS, extend_runs
 from slawatch.collector.log_throttle import LogThrottle
 from slawatch.collector.samples import SampleRow
 from slawatch.collector.store.postgres.connections import PostgresConnections
@@ -41,11 +41,12 @@ from slawatch.collector.store.postgres.coordination import (
 )
 from slawatch.collector.store.postgres.late_samples import (
     any_set_aside,
+    days_set_aside,
     merge_late_samples,
     series_chunks,
     set_aside,
 )
-from slawatch.collector.store.postgres.partitions import DAY_MS, Partitions
+from slawatch.collector.store.postgres.partitions import Partitions
 from slawatch.collector.store.postgres.writes import (
     copy_samples,
     last_runs,
@@ -59,6 +60,7 @@ from slawatch.collector.store.settling import (
     SETTLE_CHUNK_SAMPLES,
     SETTLE_SAMPLES,
     merge_failed,
+    split_late,
 )
 
 log = structlog.get_logger()
@@ -151,19 +153,10 @@ class PostgresIngest(PostgresConnections):
             if samples:
                 await self._partitions.ensure(db, (row.ts_ms for row in samples))
                 ids = await self._series_for(db, agent, sorted({row.check for row in samples}))
-            try:
-                async with db.transaction():
-                    result, late = await self._write_batch(
-                        db, agent, ids, samples, labels=labels, now_ms=now_ms
-                    )
-            except asyncpg.CheckViolationError:
-                # a partition this process knew was dropped by another collector's retention
-                self._partitions.forget()
-                await self._partitions.ensure(db, (row.ts_ms for row in samples))
-                async with db.transaction():
-                    result, late = await self._write_batch(
-                        db, agent, ids, samples, labels=labels, now_ms=now_ms
-                    )
+            write = partial(self._write_batch, db, agent, ids, samples, labels=labels,
+                            now_ms=now_ms)  # fmt: skip
+            # in a partition another collector's retention may have dropped: made again
+            result, late = await self._partitions.written(db, write, partial(_timestamps, samples))
         if late:
             self._set_aside += late
             self._late_waiting.set()
@@ -197,7 +190,7 @@ class PostgresIngest(PostgresConnections):
                 sorted(by_series),
             )
             last = await last_runs(db, list(by_series))
-            newest, late = _split_late(by_series, last)
+            newest, late = split_late(by_series, last.get)
             if newest:
                 await copy_samples(db, "samples", newest)
                 await upsert_runs(
@@ -276,21 +269,8 @@ class PostgresIngest(PostgresConnections):
         async with self._merging, self.pool.acquire() as db:
             self._set_aside = 0
             for series in await series_chunks(db, SETTLE_CHUNK_SAMPLES):
-                try:
-                    async with db.transaction():
-                        await self._merge_chunk(db, series)
-                except asyncpg.CheckViolationError:
-                    # a partition a late sample needs was dropped by retention meanwhile
-                    self._partitions.forget()
-                    days = await db.fetch(
-                        "SELECT DISTINCT ts_ms - ts_ms % $2 FROM late_samples"
-                        " WHERE series = ANY($1::int[])",
-                        series,
-                        DAY_MS,
-                    )
-                    await self._partitions.ensure(db, (row[0] for row in days))
-                    async with db.transaction():
-                        await self._merge_chunk(db, series)
+                merge = partial(self._merge_chunk, db, series)
+                await self._partitions.written(db, merge, partial(days_set_aside, db, series))
 
     async def _merge_chunk(self, db: asyncpg.Connection, series: list[int]) -> None:
         if self.read_only:
@@ -315,22 +295,6 @@ class PostgresIngest(PostgresConnections):
                 log.exception("late_samples_not_merged")
 
 
-def _split_late(
-    by_series: Mapping[int, list[SampleRow]], last_runs: Mapping[int, Run]
-) -> tuple[dict[int, list[SampleRow]], dict[int, list[SampleRow]]]:
-    """Each series' samples (sorted) newer than its newest stored one, and the others (late)."""
-    newest: dict[int, list[SampleRow]] = {}
-    late: dict[int, list[SampleRow]] = {}
-    for sid, rows in by_series.items():
-        last = last_runs.get(sid)
-        cut = 0 if last is None else bisect_right(rows, last.last_ts_ms, key=_ts)
-        if cut:
-            late[sid] = rows[:cut]
-        if cut < len(rows):
-            newest[sid] = rows[cut:]
-    return newest, late
-
-
 def _joined(
     newest: Mapping[int, list[SampleRow]], late: Mapping[int, list[SampleRow]]
 ) -> dict[int, list[SampleRow]]:
@@ -339,6 +303,10 @@ def _joined(
     for sid, rows in newest.items():
         joined.setdefault(sid, rows)
     return joined
+
+
+async def _timestamps(samples: Sequence[SampleRow]) -> list[int]:
+    return [row.ts_ms for row in samples]
 
 
 def _unique_by_ts(rows: list[SampleRow]) -> list[SampleRow]:

@@ -14,14 +14,15 @@ wait for the merge (`PostgresIngest.settled`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import asyncpg
 
 from slawatch.collector.samples import SampleRow
 from slawatch.collector.store.postgres.late_runs import merge_late_runs
 from slawatch.collector.store.postgres.literals import int_array
+from slawatch.collector.store.postgres.partitions import DAY_MS
 from slawatch.collector.store.postgres.writes import copy_samples, update_rollups, upsert_runs
+from slawatch.collector.store.settling import late_sample_row
 
 _FOUND = """
 SELECT k.series, k.ts_ms FROM unnest($1::text::int[], $2::text::bigint[]) AS k(series, ts_ms)
@@ -85,6 +86,14 @@ async def any_set_aside(db: asyncpg.Connection | asyncpg.Pool) -> bool:
     return bool(await db.fetchval("SELECT EXISTS (SELECT 1 FROM late_samples)"))
 
 
+async def days_set_aside(db: asyncpg.Connection, series: Sequence[int]) -> list[int]:
+    """The first instant of each day the late samples set aside of `series` fall in."""
+    return [row[0] for row in await db.fetch(
+        "SELECT DISTINCT ts_ms - ts_ms % $2 FROM late_samples WHERE series = ANY($1::int[])",
+        list(series), DAY_MS,
+    )]  # fmt: skip
+
+
 async def series_chunks(db: asyncpg.Connection, samples: int) -> list[list[int]]:
     """The series that have late samples set aside, in lists (sorted: the order their locks are
     taken in) of at most `samples` late samples, or one series."""
@@ -116,17 +125,13 @@ async def merge_late_samples(
 
 
 async def _read(db: asyncpg.Connection, series: Sequence[int]) -> dict[int, list[SampleRow]]:
-    """The late samples set aside of `series`, by series, sorted, with what runs and rollups
-    are made of (no status, phases, TLS expiry, check nor type: the rows are moved whole)."""
+    """The late samples set aside of `series`, by series, sorted, as a merge needs them
+    (`late_sample_row`)."""
     by_series: dict[int, list[SampleRow]] = {}
-    for sid, ts, ok, latency, interval, error in await db.fetch(
+    for sid, *row in await db.fetch(
         "SELECT series, ts_ms, ok, latency_ms, interval_ms, error FROM late_samples"
         " WHERE series = ANY($1::int[]) ORDER BY series, ts_ms",
         list(series),
     ):
-        row = SampleRow(ts, ok, latency, interval, None, error, *_NOT_READ)
-        by_series.setdefault(sid, []).append(row)
+        by_series.setdefault(sid, []).append(late_sample_row(*row))
     return by_series
-
-
-_NOT_READ: tuple[Any, ...] = (None,) * 6 + ("", None)

@@ -8,10 +8,13 @@ parent table, which every ingest transaction uses.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import asyncpg
+
+_T = TypeVar("_T")
 
 DAY_MS = 86_400_000
 PARTITION_LOCK = (0x534C4157, 1)
@@ -51,6 +54,24 @@ class Partitions:
                     f" FOR VALUES FROM ({day}) TO ({day + DAY_MS})"
                 )
         self.days |= missing
+
+    async def written(
+        self,
+        db: asyncpg.Connection,
+        work: Callable[[], Awaitable[_T]],
+        timestamps: Callable[[], Awaitable[Iterable[int]]],
+    ) -> _T:
+        """`work` in a transaction of `db`. If a partition it writes into was dropped meanwhile
+        by another collector's retention (no partition takes the row: a CHECK violation), the
+        partitions of `timestamps()` are made again and `work` runs once more."""
+        try:
+            async with db.transaction():
+                return await work()
+        except asyncpg.CheckViolationError:
+            self.forget()
+            await self.ensure(db, await timestamps())
+            async with db.transaction():
+                return await work()
 
 
 async def partition_days(db: asyncpg.Connection) -> list[int]:

@@ -33,7 +33,7 @@ import functools
 import json
 import operator
 import sqlite3
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,7 +55,7 @@ from slawatch.collector.engine.timeline import (
 from slawatch.collector.samples import STORED_FIELDS, SampleRow
 from slawatch.collector.store import records
 from slawatch.collector.store.records import IngestResult
-from slawatch.collector.store.settling import SETTLE_CHUNK_SAMPLES
+from slawatch.collector.store.settling import SETTLE_CHUNK_SAMPLES, late_sample_row, split_late
 from slawatch.collector.store.sqlite.histograms import decode_histogram, encode_histogram
 from slawatch.collector.store.sqlite.recent_runs import RecentRuns, SeriesRuns, load_runs
 
@@ -220,7 +220,7 @@ def settle_late(db: sqlite3.Connection, pending: Pending) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
         for series in _chunks(cache.late, SETTLE_CHUNK_SAMPLES):
-            late = _late_samples(db, series, cache)
+            late = _late_samples(db, series)
             _update_runs(db, late, pending)
             db.execute(  # moved whole by SQLite: no row is made in Python
                 f"INSERT INTO samples ({SAMPLE_COLUMNS}) SELECT {SAMPLE_COLUMNS}"
@@ -264,28 +264,17 @@ SAMPLE_COLUMNS = ", ".join(records.SAMPLE_COLUMNS)
 """The columns of `samples` and `late_samples`."""
 
 
-def _late_samples(
-    db: sqlite3.Connection, series: Sequence[int], cache: SeriesCache
-) -> dict[int, list[SampleRow]]:
+def _late_samples(db: sqlite3.Connection, series: Sequence[int]) -> dict[int, list[SampleRow]]:
     """The late samples set aside of `series`, by series, sorted (read in the order of the
-    table's index), with what runs and rollups are made of (no status, phases nor TLS expiry:
-    `settle_late` moves the rows whole)."""
-    keys = cache.keys
+    table's index), as a merge needs them (`late_sample_row`)."""
     by_series: dict[int, list[SampleRow]] = defaultdict(list)
-    for sid, ts, ok, latency, interval, error in db.execute(
+    for sid, *row in db.execute(
         "SELECT series, ts_ms, ok, latency_ms, interval_ms, error FROM late_samples"
         f" WHERE series IN ({marks(series)}) ORDER BY series, ts_ms",
         series,
     ):
-        row = SampleRow(
-            ts, ok == 1, latency, interval, None, error, *_NO_PHASES, keys[sid][0], None
-        )
-        by_series[sid].append(row)
+        by_series[sid].append(late_sample_row(*row))
     return by_series
-
-
-_NO_PHASES = (None,) * 6
-"""A late sample's phases and TLS expiry, which its runs and rollups do not need (and no type)."""
 
 
 def marks(values: Sequence[object]) -> str:
@@ -314,7 +303,7 @@ def _write_batch(db: sqlite3.Connection, job: Job, pending: Pending) -> tuple[in
     new_by_series = _new_samples(
         db, {ids[check]: rows for check, rows in by_check.items()}, pending
     )
-    newest, late = _split_late(new_by_series, pending)
+    newest, late = split_late(new_by_series, pending.last_run)
     _update_runs(db, newest, pending)
     _insert_samples(db, "samples", newest)
     _update_rollups(db, newest, pending)
@@ -330,22 +319,6 @@ def _insert_samples(
     """The samples of `by_series` into `table` (`samples` or `late_samples`)."""
     rows = [(sid, *row[:STORED_FIELDS]) for sid, rows in by_series.items() for row in rows]
     _insert_rows(db, f"INSERT INTO {table} VALUES {{rows}}", rows)
-
-
-def _split_late(
-    by_series: Mapping[int, list[SampleRow]], pending: Pending
-) -> tuple[dict[int, list[SampleRow]], dict[int, list[SampleRow]]]:
-    """Each series' samples (sorted) newer than its newest stored one, and the others (late)."""
-    newest: dict[int, list[SampleRow]] = {}
-    late: dict[int, list[SampleRow]] = {}
-    for sid, rows in by_series.items():
-        last = pending.last_run(sid)
-        cut = 0 if last is None else bisect_right(rows, last.last_ts_ms, key=_by_ts)
-        if cut:
-            late[sid] = rows[:cut]
-        if cut < len(rows):
-            newest[sid] = rows[cut:]
-    return newest, late
 
 
 def _set_aside(
