@@ -26,7 +26,7 @@ from structlog.testing import capture_logs
 from slawatch.collector.engine.latency import MAX_BUCKET, ZERO_BUCKET, latency_bucket
 from slawatch.collector.engine.timeline import build_runs
 from slawatch.collector.ingest.batch import phase_microseconds
-from slawatch.collector.store.sqlite import SqliteStore, connections, ingest_transaction, migrations
+from slawatch.collector.store.sqlite import SqliteStore, connections, ingest_transaction
 from slawatch.collector.store.sqlite import ingest as sqlite_ingest
 from slawatch.collector.store.sqlite.backup import backup_database
 from slawatch.collector.store.sqlite.histograms import decode_histogram, encode_histogram
@@ -60,17 +60,20 @@ async def test_migrations_are_numbered_applied_once_and_a_newer_schema_is_refuse
         await SqliteStore(path).open()
 
 
-async def test_migration_5_keeps_the_stored_phases_in_whole_microseconds(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_migration_5_keeps_the_stored_phases_in_whole_microseconds(tmp_path: Path) -> None:
     path = tmp_path / "m.db"
-    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:4])
-    store = SqliteStore(path)
-    await store.open()
-    timed = row(T0)._replace(dns_us=1.2, connect_us=3.4, ttfb_us=58.1234567, transfer_us=0.4)
-    await ingest(store, [timed, row(T0 + MINUTE)])  # in milliseconds, as version 4 kept them
-    await store.close()
-    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS)
+    with contextlib.closing(sqlite3.connect(path)) as db:  # a file of version 4
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version, script in enumerate(MIGRATIONS[:4], 1):
+            db.executescript(script)
+            db.execute("INSERT INTO schema_version VALUES (?)", (version,))
+        db.execute("INSERT INTO series (id, check_id, agent) VALUES (1, 'web', 'eu-1')")
+        db.executemany(  # phases in milliseconds, as version 4 kept them
+            "INSERT INTO samples VALUES (1, ?, 1, 50.0, ?, 200, NULL, ?, ?, NULL, ?, ?, NULL)",
+            [(T0, MINUTE, 1.2, 3.4, 58.1234567, 0.4),
+             (T0 + MINUTE, MINUTE, None, None, None, None)],
+        )  # fmt: skip
+        db.commit()
     store = SqliteStore(path)
     await store.open()
     await store.close()

@@ -253,8 +253,6 @@ def _chunks(late: Mapping[int, set[int]], samples: int) -> Iterator[list[int]]:
 
 def read_late(db: sqlite3.Connection, cache: SeriesCache) -> None:
     """The late samples set aside when the store was last open, back into `cache.late`."""
-    if not db.execute("SELECT 1 FROM sqlite_schema WHERE name = 'late_samples'").fetchall():
-        return  # a schema before migration 8 (tests open older ones)
     for sid, ts in db.execute("SELECT series, ts_ms FROM late_samples").fetchall():
         cache.late.setdefault(sid, set()).add(ts)
     cache.late_count = sum(len(timestamps) for timestamps in cache.late.values())
