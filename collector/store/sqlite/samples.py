@@ -99,7 +99,7 @@ class SqliteSampleReads(SqliteIngest):
     async def raw_samples(
         self, checks: Sequence[str], start_ms: int, end_ms: int, *, chunk: int = 5000
     ) -> AsyncIterator[list[RawSample]]:
-        columns = "?, ?, ts_ms, ok, latency_ms, interval_ms, status_code, error"
+        columns = ":check, :agent, ts_ms, ok, latency_ms, interval_ms, status_code, error"
         async for _, _, rows in self._series_chunks(checks, columns, start_ms, end_ms, chunk):
             yield cast(list[RawSample], rows)
 
@@ -117,7 +117,7 @@ class SqliteSampleReads(SqliteIngest):
     ) -> AsyncIterator[tuple[str, str, list[Any]]]:
         """Each series of `checks` (by check, then agent): (check, agent, rows) in chunks of at
         most `chunk`, the rows `columns` of its samples in [start, end) by time. `columns` may
-        begin with two `?`: the check and the agent, put in each row by SQLite."""
+        name `:check` and `:agent`, put in each row by SQLite."""
         await self.settled()
         if not checks:
             return
@@ -127,12 +127,11 @@ class SqliteSampleReads(SqliteIngest):
             tuple(checks),
         ) as cursor:
             series = await cursor.fetchall()
-        keys_in_rows = columns.startswith("?, ?,")
         for sid, check, agent in series:
             async with self.reader.execute(
                 f"SELECT {columns} FROM samples"
-                " WHERE series = ? AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms",
-                ((check, agent) if keys_in_rows else ()) + (sid, start_ms, end_ms),
+                " WHERE series = :sid AND ts_ms >= :start AND ts_ms < :end ORDER BY ts_ms",
+                {"check": check, "agent": agent, "sid": sid, "start": start_ms, "end": end_ms},
             ) as cursor:
                 while rows := await cursor.fetchmany(chunk):
                     yield check, agent, cast(list[Any], rows)
