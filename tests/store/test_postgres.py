@@ -134,6 +134,13 @@ def late_rows(cluster: Cluster, url: str) -> int:
     )
 
 
+def killed(store: PostgresStore) -> None:
+    """The store's collector killed: nothing merges any more, its connections just end."""
+    assert store._settler is not None
+    store._settler.cancel()
+    store.pool.terminate()
+
+
 @pytest.mark.parametrize("chunk", [3, postgres_ingest.SETTLE_CHUNK_SAMPLES])
 async def test_late_samples_are_set_aside_counted_once_and_merged_before_another_collectors_read(
     database: str, postgres_cluster: Cluster, monkeypatch: pytest.MonkeyPatch, chunk: int
@@ -223,9 +230,7 @@ async def test_late_samples_left_by_a_collector_that_died_are_merged_by_the_next
     newest, late = every_other_minute()
     await ingest(store, newest)
     await ingest(store, late)
-    assert store._settler is not None
-    store._settler.cancel()  # killed: nothing merges, the connections just end
-    store.pool.terminate()
+    killed(store)
     assert late_rows(postgres_cluster, database) == len(late)
 
     name = database.rsplit("/", 1)[1]
@@ -267,9 +272,7 @@ async def test_late_samples_are_merged_at_open_and_into_a_day_retention_dropped_
     late = [row(day + 10 * MINUTE, ok=False), row(day + DAY_MS + MINUTE // 2)]
     await ingest(store, newest)
     await ingest(store, late)
-    assert store._settler is not None
-    store._settler.cancel()
-    store.pool.terminate()
+    killed(store)
     name = database.rsplit("/", 1)[1]
     postgres_cluster.admin(name).execute(f"DROP TABLE {partition_name(day)}")
 
