@@ -45,6 +45,7 @@ notification per (channel, target, event, run) however many rules match.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -161,16 +162,21 @@ class Evaluator:
         if self.schedule is not None:
             self.schedule.touch(checks, oldest)
 
-    async def evaluate(self, *, budgets: bool | None = None) -> AlertChanges:
+    async def evaluate(
+        self, *, budgets: bool | None = None, read_ahead: Callable[[], None] | None = None
+    ) -> AlertChanges:
         """Judge every target now (incremental: those whose inputs changed or whose time
         came, which decides the same), commit what that decides; returns it.
 
         `budgets`: also burn rates, breaches and the digest (default: if `SLA_EVERY_S` passed
-        since they last were). One pass at a time.
+        since they last were). `read_ahead`: the state alerts read without waiting for a merge
+        of late samples the store has due (`Store.ahead_of_merge`); once it has ended, the
+        checks this pass judged are touched again and `read_ahead` is called (to pass again).
+        One pass at a time.
         """
         async with self._lock:
             try:
-                changes = await self._evaluate(budgets)
+                changes = await self._evaluate(budgets, read_ahead)
             except BaseException:
                 if self.schedule is not None:  # nothing of it was committed: judge all again
                     self.schedule = Schedule()
@@ -179,26 +185,32 @@ class Evaluator:
                 self.schedule.committed(changes.opened, changes.closed)
             return changes
 
-    async def _evaluate(self, budgets: bool | None) -> AlertChanges:
+    async def _evaluate(
+        self, budgets: bool | None, read_ahead: Callable[[], None] | None
+    ) -> AlertChanges:
         await self.links.signer.load(self.store)
         now_ms = ms(self.clock())
         if budgets is None:
             last = self._budgets_at_ms
             budgets = last is None or now_ms - last >= ms(SLA_EVERY_S)
         work = Pass(now_ms)
-        # Taken before reading: whatever the ingest touches from now on, the next pass judges.
-        touched = self.schedule.take_touched() if self.schedule is not None else set()
-        inputs = _Inputs(
-            now_ms,
-            await self.store.open_alerts(),
-            await self.store.last_runs(),
-            frozenset(await self._in_maintenance(now_ms)),
-            await self.store.seen_agents(),
-            touched,
-            frozenset(self._outside_hours(now_ms)),
-        )
-        plan = await asyncio.to_thread(self._plan, inputs)
-        await self._state_alerts(work, plan, inputs.maintenance, inputs.outside_hours)
+        ahead = self.store.ahead_of_merge() if read_ahead else contextlib.nullcontext()
+        with ahead as merged:
+            # Taken before reading: whatever the ingest touches from now on, the next pass judges
+            touched = self.schedule.take_touched() if self.schedule is not None else set()
+            inputs = _Inputs(
+                now_ms,
+                await self.store.open_alerts(),
+                await self.store.last_runs(),
+                frozenset(await self._in_maintenance(now_ms)),
+                await self.store.seen_agents(),
+                touched,
+                frozenset(self._outside_hours(now_ms)),
+            )
+            plan = await asyncio.to_thread(self._plan, inputs)
+            await self._state_alerts(work, plan, inputs.maintenance, inputs.outside_hours)
+        if merged is not None and read_ahead is not None:
+            merged.add_done_callback(lambda _: self._merged(touched, read_ahead))
         work.decisions.extend(plan.silences.decisions)  # after the state changes, as before
         work.opened.extend(plan.silences.opened)
         work.closed.extend(plan.silences.closed)
@@ -218,6 +230,11 @@ class Evaluator:
         changes = AlertChanges(notifications, work.opened, work.closed, work.marks)
         await self.outbox.commit(changes)
         return changes
+
+    def _merged(self, checks: set[str], read_ahead: Callable[[], None]) -> None:
+        """The merge a pass went ahead of has ended: its checks are judged again, whole."""
+        self.touch(checks)
+        read_ahead()
 
     def _outside_hours(self, now_ms: int) -> set[str]:
         """The SLAs outside their service hours now (§7)."""

@@ -209,7 +209,7 @@ class AlertService:
             if self._evaluator_stop.is_set():
                 return
             try:
-                await self.evaluator.evaluate()
+                await self.evaluator.evaluate(read_ahead=self._wake.set)
                 await self._prune()
             except failures as error:
                 log.error("alert_evaluation_failed", error=str(error))

@@ -7,13 +7,16 @@ outbox, `KeyStore` for the link key…), or `Store`, all of them. A backend is a
 store contract suite (`tests/store/`). The docstrings here are the contract; an implementation's
 own say how it keeps it.
 
-Every instant is an int of Unix milliseconds. Reads see every committed write; a method that
-writes returns once its write is durable (committed, and on disk).
+Every instant is an int of Unix milliseconds. Reads see every committed write (but in
+`SampleStore.ahead_of_merge`); a method that writes returns once its write is durable
+(committed, and on disk).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
@@ -104,6 +107,13 @@ class SampleStore(Protocol):
         `now_ms` even with no samples. A caller cancelled meanwhile may find its batch stored all
         the same (whole, never in part): a push is idempotent.
         """
+
+    def ahead_of_merge(self) -> AbstractContextManager[asyncio.Future[None] | None]:
+        """A block whose reads of samples, runs and rollups (by this task) may miss late samples
+        stored: those set aside for a merge this collector has due, within `SETTLE_AFTER_S`
+        (`slawatch.collector.store.settling`). Yields a future done once a merge that began
+        after those reads has ended (then they would see them); None when no merge is due, and
+        reads see every committed write as always. The alert evaluator's passes read so."""
 
     async def runs(
         self, checks: Sequence[str], start_ms: int, end_ms: int

@@ -7,12 +7,22 @@ and hourly rollups once a merge, not once a batch. Merges come once `SETTLE_SAMP
 it), before pruning, and at open and close; `SETTLE_CHUNK_SAMPLES` at a time. Which samples are
 late (`split_late`) and what a merge reads back of them (`late_sample_row`) are the same rule in
 both stores.
+
+One reader may go ahead of a merge that is due (`MergeDue`): the alert evaluator, which passes
+every second while batches come. Waiting, a pass merged what was set aside meanwhile on each of
+its reads: during a flood of late samples (a history import) its passes took seconds, and
+alerts on what happens now waited for them (bench/alert_flood.py). Reading ahead, a pass judges
+what is merged, and the checks it judged are judged again once the merge due has ended: a late
+sample is judged at most `SETTLE_AFTER_S` after it came, as if it had come then.
 """
 
 from __future__ import annotations
 
+import asyncio
 from bisect import bisect_right
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import structlog
 
@@ -35,6 +45,65 @@ SETTLE_CHUNK_SAMPLES = 20_000
 """Late samples read and merged at a time (a series' all at once): what a merge holds in memory
 (~1 KB a sample, with its neighbours and runs), and on PostgreSQL how long the series it merges
 wait, stay bounded whatever waits."""
+
+
+_READING_AHEAD: ContextVar[bool] = ContextVar("reading_ahead_of_merge", default=False)
+"""Set in the block of `MergeDue.reading_ahead`, for the task that runs it (and those it
+starts)."""
+
+
+class MergeDue:
+    """Whether this collector's own timer has a merge due, and the readers that go ahead of it.
+
+    A store calls `due` when it arms its timer, `begun` when the timer's merge begins (later
+    reads wait for merges again) and `merging` when any merge begins; its `settled` returns at
+    once where `reads_ahead` says so. A merge that begins after a reader went ahead merges every
+    sample set aside before it read (by any collector): when it ends, so does that reader's
+    wait.
+    """
+
+    def __init__(self) -> None:
+        self._due = False
+        self._ended: asyncio.Future[None] | None = None
+
+    def due(self) -> None:
+        """The timer is armed: a merge will begin within `SETTLE_AFTER_S`."""
+        self._due = True
+
+    def begun(self) -> None:
+        """The timer's merge begins: reads wait for merges again until it is armed again."""
+        self._due = False
+
+    @contextmanager
+    def reading_ahead(self) -> Iterator[asyncio.Future[None] | None]:
+        """Reads of this task in the block do not wait for the merge due; yields a future done
+        once a merge that began after them has ended. None when no merge is due: reads wait
+        for merges as always."""
+        if not self._due:
+            yield None
+            return
+        if self._ended is None:
+            self._ended = asyncio.get_running_loop().create_future()
+        token = _READING_AHEAD.set(True)
+        try:
+            yield self._ended
+        finally:
+            _READING_AHEAD.reset(token)
+
+    def reads_ahead(self) -> bool:
+        """Whether a read now goes without waiting for the merge due."""
+        return self._due and _READING_AHEAD.get()
+
+    def merging(self) -> Callable[[], None]:
+        """A merge begins (before it looks at what is set aside); returns what to call once it
+        has ended, merged or failed: the readers that went ahead before now are told."""
+        ended, self._ended = self._ended, None
+
+        def tell() -> None:
+            if ended is not None and not ended.done():
+                ended.set_result(None)
+
+        return tell
 
 
 def merge_failed(failures: LogThrottle, database: str, error: Exception) -> None:

@@ -13,7 +13,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from slawatch.collector.engine.timeline import build_runs
-from slawatch.collector.store import create_store
+from slawatch.collector.store import create_store, settling
 from slawatch.collector.store.postgres import PostgresStore
 from slawatch.collector.store.postgres import ingest as postgres_ingest
 from slawatch.collector.store.postgres.migrations import MIGRATIONS
@@ -175,17 +175,21 @@ async def test_late_samples_are_set_aside_counted_once_and_merged_before_another
 async def test_late_samples_are_merged_a_while_after_or_once_many_wait_without_any_read(
     database: str, postgres_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(postgres_ingest, "SETTLE_AFTER_S", 0.05)
+    monkeypatch.setattr(settling, "SETTLE_AFTER_S", 0.05)
     store = await opened(database)
     try:
         newest, late = every_other_minute()
         await ingest(store, newest)
         await ingest(store, late)
         await async_wait_until(lambda: late_rows(postgres_cluster, database) == 0)
-        monkeypatch.setattr(postgres_ingest, "SETTLE_AFTER_S", 3600)
+        monkeypatch.setattr(settling, "SETTLE_AFTER_S", 3600)
         store.settle_samples = 2
-        await ingest(store, [row(T0 - 2 * MINUTE), row(T0 - MINUTE, ok=False)])
+        await ingest(store, [row(T0 - 2 * MINUTE)])
+        with store.ahead_of_merge() as merged:  # the alert evaluator's reads
+            assert merged is not None
+        await ingest(store, [row(T0 - MINUTE, ok=False)])
         await async_wait_until(lambda: late_rows(postgres_cluster, database) == 0)
+        await async_wait_until(merged.done)  # this merge ends the wait of the reads ahead of it
     finally:
         await store.close()
 
@@ -292,7 +296,7 @@ async def test_a_defect_in_a_timed_merge_is_logged_and_the_next_one_still_comes(
     async def defect(*args: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(postgres_ingest, "SETTLE_AFTER_S", 0.05)
+    monkeypatch.setattr(settling, "SETTLE_AFTER_S", 0.05)
     monkeypatch.setattr(postgres_ingest, "merge_late_samples", defect)
     store = await opened(database)
     try:
@@ -305,7 +309,7 @@ async def test_a_defect_in_a_timed_merge_is_logged_and_the_next_one_still_comes(
             )
         assert logs[0]["log_level"] == "error" and "exc_info" in logs[0]
         monkeypatch.undo()
-        monkeypatch.setattr(postgres_ingest, "SETTLE_AFTER_S", 0.05)
+        monkeypatch.setattr(settling, "SETTLE_AFTER_S", 0.05)
         await ingest(store, late[5:])
         await async_wait_until(lambda: late_rows(postgres_cluster, database) == 0)
     finally:

@@ -14,8 +14,17 @@ from hypothesis import strategies as st
 from slawatch.collector.engine.timeline import Run, SampleState, build_runs
 from slawatch.collector.evidence.bundle import csv_lines
 from slawatch.collector.samples import SampleRow
-from slawatch.collector.store import Store
-from tests.store.support import FOREVER, HOUR_MS, MINUTE, T0, ingest, rollups, row
+from slawatch.collector.store import Store, settling
+from tests.store.support import (
+    FOREVER,
+    HOUR_MS,
+    MINUTE,
+    T0,
+    every_other_minute,
+    ingest,
+    rollups,
+    row,
+)
 from tests.stores import StoreFactory
 
 # ------------------------------------------------------------------------------- idempotency
@@ -274,6 +283,29 @@ def test_any_arrival_order_and_batching_gives_the_runs_and_rollups_of_in_order_a
                 assert await in_order.last_runs() == await shuffled.last_runs()
 
     asyncio.run(scenario())
+
+
+async def test_a_read_ahead_of_the_merge_due_misses_the_late_samples_until_a_merge_after_it(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settling, "SETTLE_AFTER_S", 3600)  # no timer's merge during the test
+    newest, late = every_other_minute()
+    await ingest(store, newest)
+    with store.ahead_of_merge() as nothing_due:
+        assert nothing_due is None  # nothing set aside: reads see everything, as always
+        assert (await store.runs(["web"], 0, FOREVER))["web"]["eu-1"] == build_runs(newest)
+    assert await ingest(store, late) == (len(late), 0)
+    with store.ahead_of_merge() as merged:
+        assert merged is not None
+        assert (await store.runs(["web"], 0, FOREVER))["web"]["eu-1"] == build_runs(newest)
+        assert (await store.last_runs())["web"]["eu-1"] == build_runs(newest)[-1]
+    assert not merged.done()
+    # Any other read waits for the merge, which ends the wait of the reads that went ahead.
+    everything = build_runs(sorted(newest + late))
+    assert (await store.runs(["web"], 0, FOREVER))["web"]["eu-1"] == everything
+    assert merged.done()
+    with store.ahead_of_merge():
+        assert (await store.runs(["web"], 0, FOREVER))["web"]["eu-1"] == everything
 
 
 # ------------------------------------------------------------------------------- raw samples

@@ -26,6 +26,7 @@ from structlog.testing import capture_logs
 from slawatch.collector.engine.latency import MAX_BUCKET, ZERO_BUCKET, latency_bucket
 from slawatch.collector.engine.timeline import build_runs
 from slawatch.collector.ingest.batch import phase_microseconds
+from slawatch.collector.store import settling
 from slawatch.collector.store.sqlite import SqliteStore, connections, ingest_transaction
 from slawatch.collector.store.sqlite import ingest as sqlite_ingest
 from slawatch.collector.store.sqlite.backup import backup_database
@@ -435,12 +436,27 @@ async def test_late_samples_are_set_aside_counted_once_and_merged_before_any_rea
 async def test_late_samples_are_merged_a_while_after_without_any_read(
     store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_ingest, "SETTLE_AFTER_S", 0.05)
+    monkeypatch.setattr(settling, "SETTLE_AFTER_S", 0.05)
     newest, late = every_other_minute()
     await ingest(store, newest)
     await ingest(store, late)
     await async_wait_until(lambda: late_rows_table(store.path) == 0)
     assert store._series.late_count == 0
+
+
+async def test_a_merge_of_many_late_samples_ends_the_wait_of_the_reads_ahead_of_it(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settling, "SETTLE_AFTER_S", 3600)
+    newest, late = every_other_minute()
+    await ingest(store, newest)
+    await ingest(store, late[:5])
+    with store.ahead_of_merge() as merged:  # the alert evaluator's reads
+        assert merged is not None
+    store.settle_samples = 6
+    await ingest(store, late[5:])  # merged by the ingest, not by the timer nor by a read
+    await async_wait_until(lambda: late_rows_table(store.path) == 0)
+    await async_wait_until(merged.done)
 
 
 async def test_a_merge_that_fails_is_logged_pushes_and_reads_go_on_and_the_next_merge_does_it(

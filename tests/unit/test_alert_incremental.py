@@ -21,10 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from slawatch.collector.alerts.evaluator import Evaluator
-from slawatch.collector.alerts.outbox import Outbox
-from slawatch.collector.store import AlertChanges, create_store
+from slawatch.collector.alerts.outbox import Outbox, decode_event
+from slawatch.collector.samples import SampleRow
+from slawatch.collector.store import AlertChanges, Store, create_store, settling
 from slawatch.config.loader import parse_config
-from tests.unit.test_alert_evaluator import T0, Clock
+from tests.unit.test_alert_evaluator import INTERVAL, T0, Clock, config_with, sample
 from tests.unit.test_alert_properties import AGENTS, STEP_S, Scenario, row, scenarios
 
 pytestmark = pytest.mark.slow
@@ -112,3 +113,37 @@ def test_an_agent_going_silent_between_two_passes_is_judged_while_the_others_run
     instants: list[list[int]] = [[] for _ in steps]
     instants[31] = instants[32] = [1]
     assert asyncio.run(compare(scenario, instants, tmp_path)) == 1  # the `down`, on both
+
+
+async def test_a_pass_ahead_of_a_merge_judges_its_checks_again_once_the_merge_has_ended(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A late sample that changes no last run (one UP probe inside a stored outage: two more
+    changes, flapping) is judged by the pass after the merge, woken by it."""
+    monkeypatch.setattr(settling, "SETTLE_AFTER_S", 3600)  # merged by a read only, not the timer
+    rule = (
+        "    - checks: [web]\n      channels: [ops]\n      events: [flapping]\n"
+        "      flapping: {changes: 4, window: 10m, settle: 5m}\n"
+    )
+    config = config_with(rule, tmp_path)
+    clock = Clock(T0 + 300)
+    judge = Evaluator(
+        store, config, Outbox(store, config.alerts, clock=clock), clock=clock, incremental=True
+    )
+    woken = asyncio.Event()
+
+    async def push(rows: list[SampleRow]) -> None:
+        await store.ingest("eu-1", rows, labels=None, now_ms=round(clock.now * 1000))
+        judge.touch(["web"], {("web", "eu-1"): min(r.ts_ms for r in rows)})  # as the ingest does
+
+    await push([sample(T0 + s, not 100 <= s < 200) for s in range(0, 300, int(INTERVAL))])
+    assert not (await judge.evaluate(read_ahead=woken.set)).notifications  # two changes
+    await push([sample(T0 + 145, True)])  # set aside: the merge is due
+    clock.now += 1
+    assert not (await judge.evaluate(read_ahead=woken.set)).notifications  # read ahead of it
+    assert not woken.is_set()
+    await store.runs(["web"], 0, round(clock.now * 1000))  # another reader: merged
+    await asyncio.wait_for(woken.wait(), 10)
+    clock.now += 1
+    changes = await judge.evaluate(read_ahead=woken.set)
+    assert [decode_event(n.event).kind for n in changes.notifications] == ["flapping"]

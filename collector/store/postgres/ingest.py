@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from functools import partial
 
 import asyncpg
@@ -32,6 +33,7 @@ import structlog
 from slawatch.collector.engine.timeline import FOREVER_MS, extend_runs
 from slawatch.collector.log_throttle import LogThrottle
 from slawatch.collector.samples import SampleRow
+from slawatch.collector.store import settling
 from slawatch.collector.store.postgres.connections import PostgresConnections
 from slawatch.collector.store.postgres.coordination import (
     CHANNEL,
@@ -56,9 +58,9 @@ from slawatch.collector.store.postgres.writes import (
 )
 from slawatch.collector.store.records import IngestResult
 from slawatch.collector.store.settling import (
-    SETTLE_AFTER_S,
     SETTLE_CHUNK_SAMPLES,
     SETTLE_SAMPLES,
+    MergeDue,
     merge_failed,
     split_late,
 )
@@ -87,6 +89,7 @@ class PostgresIngest(PostgresConnections):
         """Late samples this collector set aside since its last merge began."""
         self._late_waiting = asyncio.Event()
         self._late_many = asyncio.Event()
+        self._merge_due = MergeDue()
         self._settler: asyncio.Task[None] | None = None
         self._merging = asyncio.Lock()
         self._merge_failures = LogThrottle()
@@ -160,6 +163,7 @@ class PostgresIngest(PostgresConnections):
         if late:
             self._set_aside += late
             self._late_waiting.set()
+            self._merge_due.due()
             if self._set_aside >= self.settle_samples:
                 self._late_many.set()
         return result
@@ -250,17 +254,24 @@ class PostgresIngest(PostgresConnections):
 
     async def settled(self) -> None:
         """Return once every late sample set aside (by any collector) before the call is merged
-        into runs and rollups: what reads of samples, runs and rollups call first. A merge that
-        fails is logged, once a minute, and what reads goes on without those samples; the next
-        merge tries again."""
+        into runs and rollups: what reads of samples, runs and rollups call first (but those
+        going ahead of the merge due, `ahead_of_merge`). A merge that fails is logged, once a
+        minute, and what reads goes on without those samples; the next merge tries again."""
+        if self._merge_due.reads_ahead():
+            return
+        ended = self._merge_due.merging()
         try:
-            if not await any_set_aside(self.pool):
-                return
-            await self._merge_set_aside()
+            if await any_set_aside(self.pool):
+                await self._merge_set_aside()
         except self.errors as error:
             merge_failed(self._merge_failures, self.path, error)
         else:
             self._merge_failures.reset()
+        finally:
+            ended()
+
+    def ahead_of_merge(self) -> AbstractContextManager[asyncio.Future[None] | None]:
+        return self._merge_due.reading_ahead()
 
     async def _merge_set_aside(self) -> None:
         """Merge the late samples set aside, a chunk of series a transaction. Another collector
@@ -286,9 +297,10 @@ class PostgresIngest(PostgresConnections):
         while True:
             await self._late_waiting.wait()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._late_many.wait(), SETTLE_AFTER_S)
+                await asyncio.wait_for(self._late_many.wait(), settling.SETTLE_AFTER_S)
             self._late_waiting.clear()
             self._late_many.clear()
+            self._merge_due.begun()
             try:
                 await self.settled()
             except Exception:  # a defect, not the database: logged, and the next merge is due

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,13 @@ import structlog
 
 from slawatch.collector.log_throttle import LogThrottle
 from slawatch.collector.samples import SampleRow
+from slawatch.collector.store import settling
 from slawatch.collector.store.records import IngestResult
-from slawatch.collector.store.settling import SETTLE_AFTER_S, SETTLE_SAMPLES, merge_failed
+from slawatch.collector.store.settling import (
+    SETTLE_SAMPLES,
+    MergeDue,
+    merge_failed,
+)
 from slawatch.collector.store.sqlite.connections import SqliteConnections
 from slawatch.collector.store.sqlite.ingest_transaction import (
     Job,
@@ -52,6 +58,7 @@ class SqliteIngest(SqliteConnections):
         self._committer: asyncio.Task[None] | None = None
         self._series = SeriesCache()
         self._settler: asyncio.Task[None] | None = None
+        self._merge_due = MergeDue()
         self._merge_failures = LogThrottle()
         self.settle_samples = SETTLE_SAMPLES
         """Late samples set aside that are merged at once (tests lower it)."""
@@ -160,6 +167,7 @@ class SqliteIngest(SqliteConnections):
                         await self._merge_logged()
             if self._series.late_count and (self._settler is None or self._settler.done()):
                 self._settler = asyncio.create_task(self._merge_soon())
+                self._merge_due.due()
         except BaseException as error:  # cancelled with the loop: no caller waits for ever
             while self._queue:
                 _settle(self._queue.popleft(), error)
@@ -196,32 +204,47 @@ class SqliteIngest(SqliteConnections):
 
     async def settled(self) -> None:
         """Return once every late sample set aside is merged into runs and rollups: what reads
-        of samples, runs and rollups call first. A merge that fails (a full disk) is logged,
-        once a minute, and what reads goes on without those samples (the pushes that meet the
-        same disk say the store is unwritable); the next merge tries again."""
-        if self._series.late_count:
-            async with self.write_lock:
-                await self._merge_logged()
+        of samples, runs and rollups call first (but those going ahead of the merge due,
+        `ahead_of_merge`). A merge that fails (a full disk) is logged, once a minute, and what
+        reads goes on without those samples (the pushes that meet the same disk say the store is
+        unwritable); the next merge tries again."""
+        if self._merge_due.reads_ahead():
+            return
+        ended = self._merge_due.merging()
+        try:
+            if self._series.late_count:
+                async with self.write_lock:
+                    await self._merge_logged()
+        finally:
+            ended()
+
+    def ahead_of_merge(self) -> AbstractContextManager[asyncio.Future[None] | None]:
+        return self._merge_due.reading_ahead()
 
     async def _merge_set_aside(self) -> None:
         """`settle_late` in the ingest thread, under the write lock; the caches follow once it
         is committed. It goes on to its end even if the caller is cancelled meanwhile."""
-        if not self._series.late_count:
-            return
-        pending = Pending(self._series)
-        work = self.in_ingest_thread(lambda db: settle_late(db, pending))
-        cancelled = await wait_through_cancellation(work)
-        if work.exception() is None:
-            self._series.apply(pending)
-            self.answer_once_synced(_merged)
-        if cancelled:
-            raise asyncio.CancelledError
-        work.result()
+        ended = self._merge_due.merging()
+        try:
+            if not self._series.late_count:
+                return
+            pending = Pending(self._series)
+            work = self.in_ingest_thread(lambda db: settle_late(db, pending))
+            cancelled = await wait_through_cancellation(work)
+            if work.exception() is None:
+                self._series.apply(pending)
+                self.answer_once_synced(_merged)
+            if cancelled:
+                raise asyncio.CancelledError
+            work.result()
+        finally:
+            ended()
 
     async def _merge_soon(self) -> None:
         """Merge the late samples `SETTLE_AFTER_S` after they were set aside (if nothing did
         meanwhile)."""
-        await asyncio.sleep(SETTLE_AFTER_S)
+        await asyncio.sleep(settling.SETTLE_AFTER_S)
+        self._merge_due.begun()
         await self.settled()
 
     async def _merge_logged(self) -> None:
