@@ -15,12 +15,14 @@ databases. A pass that waits for a merge merges what was set aside meanwhile, on
 of runs it makes; reading ahead, it judges what is merged, and its checks again once the merge
 due (at most 5 s later) has ended.
 
-Figures (2026-12-07, 00:00, 2 cores, 400,000 samples, 2 rounds; median pass, slowest pass):
-- SQLite: reading ahead 11-12 ms, slowest 1.2-1.7 s (a pass meeting the timer's merge under
-  way waits for it); waiting 1.46-1.48 s, slowest 1.8-2.2 s; ingest 26.6k-33.1k samples/s
-  against 23.4k-23.9k.
-- PostgreSQL: reading ahead 45-83 ms, slowest 0.57-12.1 s (the same); waiting 3.8-9.8 s (3-4
-  passes in the whole flood), slowest 9.3-10.1 s; ingest 20.7k-24.6k against 18.3k-20.1k.
+Figures (2026-12-07, 00:30, 2 cores, 400,000 samples, 2 rounds; median pass, slowest pass):
+- SQLite: reading ahead 9-12 ms, slowest 20-36 ms; waiting 1.26-1.30 s, slowest 1.7-1.9 s;
+  ingest 27.9k-29.2k samples/s against 25.6k-28.7k.
+- PostgreSQL: reading ahead 55-64 ms, slowest 83-217 ms; waiting 1.4-6.9 s (3-4 passes in the
+  whole flood), slowest 8.5-16.7 s; ingest 22.5k-25.2k against 17.9k-22.8k.
+An earlier run, before a reader coming during the timer's merge went ahead of the next one
+(it waited for the one under way): slowest passes 1.2-1.7 s on SQLite, 0.6-12.1 s on
+PostgreSQL.
 """
 
 from __future__ import annotations

@@ -55,20 +55,30 @@ starts)."""
 class MergeDue:
     """Whether this collector's own timer has a merge due, and the readers that go ahead of it.
 
-    A store calls `due` when it arms its timer, `begun` when the timer's merge begins (later
-    reads wait for merges again) and `merging` when any merge begins; its `settled` returns at
-    once where `reads_ahead` says so. A merge that begins after a reader went ahead merges every
-    sample set aside before it read (by any collector): when it ends, so does that reader's
-    wait.
+    A store calls `arm` where it would arm its timer (`start_timer`, given at creation), `begun`
+    when the timer's merge begins (reads wait for merges again until the timer is armed again)
+    and `merging` when any merge begins; its `settled` returns at once where `reads_ahead` says
+    so. A merge that begins after a reader went ahead merges every sample set aside before it
+    read (by any collector): when it ends, so does that reader's wait. A reader that comes while
+    a merge is under way and none is due arms the timer: it goes ahead of the next merge, instead
+    of waiting for the one under way (seconds, during a flood).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, start_timer: Callable[[], None]) -> None:
+        self._start_timer = start_timer
         self._due = False
+        self._merges = 0
+        """Merges under way (each `merging` until it has ended)."""
         self._ended: asyncio.Future[None] | None = None
 
-    def due(self) -> None:
-        """The timer is armed: a merge will begin within `SETTLE_AFTER_S`."""
+    @property
+    def is_due(self) -> bool:
+        return self._due
+
+    def arm(self) -> None:
+        """Arm the timer: a merge will begin within `SETTLE_AFTER_S`."""
         self._due = True
+        self._start_timer()
 
     def begun(self) -> None:
         """The timer's merge begins: reads wait for merges again until it is armed again."""
@@ -77,11 +87,13 @@ class MergeDue:
     @contextmanager
     def reading_ahead(self) -> Iterator[asyncio.Future[None] | None]:
         """Reads of this task in the block do not wait for the merge due; yields a future done
-        once a merge that began after them has ended. None when no merge is due: reads wait
-        for merges as always."""
+        once a merge that began after them has ended. None when no merge is due nor under way:
+        reads wait for merges as always (there are none to wait for)."""
         if not self._due:
-            yield None
-            return
+            if not self._merges:
+                yield None
+                return
+            self.arm()
         if self._ended is None:
             self._ended = asyncio.get_running_loop().create_future()
         token = _READING_AHEAD.set(True)
@@ -97,9 +109,11 @@ class MergeDue:
     def merging(self) -> Callable[[], None]:
         """A merge begins (before it looks at what is set aside); returns what to call once it
         has ended, merged or failed: the readers that went ahead before now are told."""
+        self._merges += 1
         ended, self._ended = self._ended, None
 
         def tell() -> None:
+            self._merges -= 1
             if ended is not None and not ended.done():
                 ended.set_result(None)
 

@@ -194,6 +194,35 @@ async def test_late_samples_are_merged_a_while_after_or_once_many_wait_without_a
         await store.close()
 
 
+async def test_a_read_ahead_while_the_timers_merge_is_under_way_goes_ahead_of_the_next_one(
+    database: str, postgres_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    merge, under_way, go_on = postgres_ingest.merge_late_samples, asyncio.Event(), asyncio.Event()
+
+    async def held(*args: object) -> None:
+        under_way.set()
+        await go_on.wait()
+        await merge(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(settling, "SETTLE_AFTER_S", 0.05)
+    monkeypatch.setattr(postgres_ingest, "merge_late_samples", held)
+    store = await opened(database)
+    try:
+        newest, late = every_other_minute()
+        await ingest(store, newest)
+        await ingest(store, late[:5])
+        await asyncio.wait_for(under_way.wait(), 10)  # the timer's merge: none is due now
+        with store.ahead_of_merge() as merged:  # the alert evaluator's reads: they do not wait
+            assert merged is not None
+            assert (await store.runs(["web"], 0, FOREVER))["web"]["eu-1"] == build_runs(newest)
+        go_on.set()
+        await async_wait_until(merged.done)  # by the timer's next merge, armed by the read
+        assert late_rows(postgres_cluster, database) == 0
+    finally:
+        go_on.set()
+        await store.close()
+
+
 async def test_a_merge_that_fails_is_logged_pushes_and_reads_go_on_and_the_next_merge_does_it(
     database: str, postgres_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -459,6 +459,30 @@ async def test_a_merge_of_many_late_samples_ends_the_wait_of_the_reads_ahead_of_
     await async_wait_until(merged.done)
 
 
+async def test_a_read_ahead_while_the_timers_merge_is_under_way_goes_ahead_of_the_next_one(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    merge, under_way, go_on = sqlite_ingest.settle_late, threading.Event(), threading.Event()
+
+    def held(db: sqlite3.Connection, pending: ingest_transaction.Pending) -> None:
+        under_way.set()
+        go_on.wait(10)
+        merge(db, pending)
+
+    monkeypatch.setattr(settling, "SETTLE_AFTER_S", 0.05)
+    monkeypatch.setattr(sqlite_ingest, "settle_late", held)
+    newest, late = every_other_minute()
+    await ingest(store, newest)
+    await ingest(store, late[:5])
+    await async_wait_until(under_way.is_set)  # the timer's merge: none is due now
+    with store.ahead_of_merge() as merged:  # the alert evaluator's reads: they do not wait
+        assert merged is not None
+        assert (await store.runs(["web"], 0, FOREVER))["web"]["eu-1"] == build_runs(newest)
+    go_on.set()
+    await async_wait_until(merged.done)  # by the timer's next merge, armed by the read
+    assert late_rows_table(store.path) == 0
+
+
 async def test_a_merge_that_fails_is_logged_pushes_and_reads_go_on_and_the_next_merge_does_it(
     store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -89,7 +89,7 @@ class PostgresIngest(PostgresConnections):
         """Late samples this collector set aside since its last merge began."""
         self._late_waiting = asyncio.Event()
         self._late_many = asyncio.Event()
-        self._merge_due = MergeDue()
+        self._merge_due = MergeDue(self._late_waiting.set)
         self._settler: asyncio.Task[None] | None = None
         self._merging = asyncio.Lock()
         self._merge_failures = LogThrottle()
@@ -162,8 +162,7 @@ class PostgresIngest(PostgresConnections):
             result, late = await self._partitions.written(db, write, partial(_timestamps, samples))
         if late:
             self._set_aside += late
-            self._late_waiting.set()
-            self._merge_due.due()
+            self._merge_due.arm()
             if self._set_aside >= self.settle_samples:
                 self._late_many.set()
         return result

@@ -58,7 +58,7 @@ class SqliteIngest(SqliteConnections):
         self._committer: asyncio.Task[None] | None = None
         self._series = SeriesCache()
         self._settler: asyncio.Task[None] | None = None
-        self._merge_due = MergeDue()
+        self._merge_due = MergeDue(self._start_settler)
         self._merge_failures = LogThrottle()
         self.settle_samples = SETTLE_SAMPLES
         """Late samples set aside that are merged at once (tests lower it)."""
@@ -165,9 +165,8 @@ class SqliteIngest(SqliteConnections):
                     await self._commit_group(group)
                     if self._series.late_count >= self.settle_samples:
                         await self._merge_logged()
-            if self._series.late_count and (self._settler is None or self._settler.done()):
-                self._settler = asyncio.create_task(self._merge_soon())
-                self._merge_due.due()
+            if self._series.late_count:
+                self._merge_due.arm()
         except BaseException as error:  # cancelled with the loop: no caller waits for ever
             while self._queue:
                 _settle(self._queue.popleft(), error)
@@ -240,12 +239,17 @@ class SqliteIngest(SqliteConnections):
         finally:
             ended()
 
+    def _start_settler(self) -> None:
+        if self._settler is None or self._settler.done():
+            self._settler = asyncio.create_task(self._merge_soon())
+
     async def _merge_soon(self) -> None:
-        """Merge the late samples `SETTLE_AFTER_S` after they were set aside (if nothing did
-        meanwhile)."""
-        await asyncio.sleep(settling.SETTLE_AFTER_S)
-        self._merge_due.begun()
-        await self.settled()
+        """Merge the late samples `SETTLE_AFTER_S` after the timer was armed (if nothing did
+        meanwhile), and again while it was armed again meanwhile."""
+        while self._merge_due.is_due:
+            await asyncio.sleep(settling.SETTLE_AFTER_S)
+            self._merge_due.begun()
+            await self.settled()
 
     async def _merge_logged(self) -> None:
         """`_merge_set_aside`, under the write lock; if it fails, it is logged (once a minute)
