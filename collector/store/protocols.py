@@ -111,9 +111,10 @@ class SampleStore(Protocol):
     def ahead_of_merge(self) -> AbstractContextManager[asyncio.Future[None] | None]:
         """A block whose reads of samples, runs and rollups (by this task) may miss late samples
         stored: those set aside for a merge this collector has due, within `SETTLE_AFTER_S`
-        (`slawatch.collector.store.settling`). Yields a future done once a merge that began
-        after those reads has ended (then they would see them); None when no merge is due, and
-        reads see every committed write as always. The alert evaluator's passes read so."""
+        (`slawatch.collector.store.settling`; a merge under way makes the next one due). Yields
+        a future done once a merge that began after those reads has ended (then they would see
+        them); None when no merge is due nor under way, and reads see every committed write as
+        always. The alert evaluator's passes read so."""
 
     async def runs(
         self, checks: Sequence[str], start_ms: int, end_ms: int

@@ -26,11 +26,7 @@ from slawatch.collector.log_throttle import LogThrottle
 from slawatch.collector.samples import SampleRow
 from slawatch.collector.store import settling
 from slawatch.collector.store.records import IngestResult
-from slawatch.collector.store.settling import (
-    SETTLE_SAMPLES,
-    MergeDue,
-    merge_failed,
-)
+from slawatch.collector.store.settling import SETTLE_SAMPLES, MergeDue, merge_failed
 from slawatch.collector.store.sqlite.connections import SqliteConnections
 from slawatch.collector.store.sqlite.ingest_transaction import (
     Job,
