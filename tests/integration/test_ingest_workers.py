@@ -201,6 +201,25 @@ async def test_small_batches_never_start_a_worker_and_compressed_ones_count_infl
     assert len(judge_of(worker).worker_pids()) == 1
 
 
+async def test_a_gzip_body_counts_as_big_as_its_trailer_says(pair) -> None:
+    """1,000 samples alike in every field shrink 25 times or more: the compressed size, at the
+    usual ratio, would keep them in the collector's process."""
+    (worker, client), _ = pair
+    alike = big_batch() | {"samples": [
+        {"check": f"web-{k % 20}", "ts": NOW - 7200 + k, "ok": True, "latency_ms": 20,
+         "interval_s": 10} for k in range(1000)
+    ]}  # fmt: skip
+    compressed = gzip.compress(encoded(alike))
+    assert len(compressed) * ingest_workers.COMPRESSION_RATIO < WORKER_MIN_BODY_BYTES
+    assert await push(client, compressed, encoding="gzip") == (
+        200,
+        {"accepted": 1000, "duplicates": 0},
+    )
+    assert len(judge_of(worker).worker_pids()) == 1
+    assert ingest_workers.inflated_size(compressed, "deflate") == len(compressed) * 8
+    assert ingest_workers.inflated_size(b"\x1f\x8b" + b"\xff" * 30, "gzip") == 2**32 - 1
+
+
 async def test_a_worker_killed_costs_no_push_and_is_replaced(pair) -> None:
     (worker, client), _ = pair
     judge = judge_of(worker)
