@@ -17,6 +17,15 @@ so the figures are of slawatch and PostgreSQL's work, not of this machine's disk
 4. Leader failover: two collectors, the leader killed with SIGKILL `--kills` times; the time
    until the other says `slawatch_alert_leader 1` (median). Goal well under 15 s.
 
+Figures (2026-12-08, past midnight; 800,000 samples; big gzip batches judged in a worker by
+their inflated size, alert passes reading ahead of merges), 3 runs: COPY ceiling 249k, 344k,
+285k/s; time order 54.9k, 56.4k, 43.5k/s = 0.22, 0.16, 0.15 of it; shuffled within each batch
+0.96, 1.03, 0.96x time order; a day shuffled 21.0k, 21.4k, 19.4k/s = 0.38, 0.38, 0.45 (the
+same tree in a scratch copy of this script, time order and a day only: 0.48, against 0.46 for
+the tree before both changes and 0.45 before this day's evening, in one sitting); two
+collectors 0.90, 1.11, 1.12x one (one collector now has a worker process on the machine's
+second core, which the second collector used to show).
+
 Figures (2026-12-07, late evening, load average 1.3-2; 800,000 samples; after late samples
 were set aside and merged in bulk on PostgreSQL too), 3 runs: COPY ceiling 252k, 329k, 418k/s;
 HTTP ingest in time order 49.9k, 55.6k, 45.7k/s = 0.20, 0.17, 0.11 of it (goal 0.5: not met);
