@@ -5,19 +5,19 @@ within seconds of its return, and nothing it spooled is lost (issue 15 item 7)."
 from __future__ import annotations
 
 import json
-import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 from tests.support import free_port, start_collector, start_slawatch, stop_process, wait_until
 
 ADMIN = "admin-token-e2e-restart-0123"
 AGENT = "agent-token-e2e-restart-0123"
-OUTAGE_S = 20.0
-"""Long enough for the exponential backoff to reach waits of 10 to 30 s."""
 BACK_WITHIN_S = 8.0
-"""/healthz is asked every 2 s (± a quarter): the agent pushes well within this."""
+"""/healthz is asked every 2 s (± a quarter): the agent pushes well within this, and the outage
+lasts until the agent waits longer than this between two pushes."""
 
 
 def ingested(url: str) -> float:
@@ -25,6 +25,17 @@ def ingested(url: str) -> float:
         text = response.read().decode()
     prefix = 'slawatch_samples_ingested_total{agent="eu-1"}'
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def read_into(stream: IO[str], lines: list[str]) -> None:
+    for line in stream:
+        lines.append(line)
+
+
+def longest_wait(lines: list[str]) -> float:
+    """The longest wait the agent has logged before a push again (0 before any)."""
+    events = [json.loads(line) for line in list(lines) if line.startswith("{")]
+    return max((e["retry_in_s"] for e in events if e["event"] == "push_failed"), default=0.0)
 
 
 def write_config(folder: Path, port: int) -> Path:
@@ -57,25 +68,30 @@ def test_the_agent_pushes_within_seconds_of_the_collectors_return(tmp_path: Path
     url = f"http://127.0.0.1:{port}"
     config = write_config(tmp_path, port)
     collector = start_collector(config, url, quiet=True)
-    agent: subprocess.Popen[str] | None = None
+    agent = start_slawatch(["agent", "--config", str(config)])
+    assert agent.stderr is not None
+    lines: list[str] = []
+    reader = threading.Thread(target=read_into, args=(agent.stderr, lines), daemon=True)
+    reader.start()  # read as it comes: the outage lasts until the agent's log shows a long wait
     try:
-        agent = start_slawatch(["agent", "--config", str(config)])
         wait_until(lambda: ingested(url) >= 1, timeout=30)
         stop_process(collector)
-        time.sleep(OUTAGE_S)  # the outage itself, not a wait for a condition
+        # The backoff has full jitter: its waits grow long within 10 to 40 s of an outage.
+        wait_until(lambda: longest_wait(lines) > BACK_WITHIN_S, timeout=120)
         collector = start_collector(config, url, quiet=True)
         back = time.monotonic()
         wait_until(lambda: ingested(url) >= 1, timeout=60)
         took = time.monotonic() - back
-        code, _, log = stop_process(agent)
     finally:
-        if agent is not None and agent.poll() is None:
-            stop_process(agent)
-        stop_process(collector)
+        agent.terminate()
+        try:
+            code = agent.wait(15)
+        finally:
+            agent.kill()  # a no-op once it has exited
+            reader.join(10)
+            stop_process(collector)
+    log = "".join(lines)
     assert code == 0, log
-    events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
-    failed = [e for e in events if e["event"] == "push_failed"]
-    assert max(e["retry_in_s"] for e in failed) > BACK_WITHIN_S, "the backoff had grown"
     # Seen through its /healthz probe (`collector_back`), or, when the collector's start took
     # until the backoff's end, by the retry itself: either way within seconds.
     assert took < BACK_WITHIN_S, f"pushed {took:.1f} s after the collector was back"
