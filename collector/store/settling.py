@@ -57,7 +57,7 @@ class MergeDue:
 
     A store calls `arm` where it would arm its timer (`start_timer`, given at creation), `begun`
     when the timer's merge begins (reads wait for merges again until the timer is armed again)
-    and `merging` when any merge begins; its `settled` returns at once where `reads_ahead` says
+    and runs every merge in `merging`; its `settled` returns at once where `reads_ahead` says
     so. A merge that begins after a reader went ahead merges every sample set aside before it
     read (by any collector): when it ends, so does that reader's wait. A reader that comes while
     a merge is under way and none is due arms the timer: it goes ahead of the next merge, instead
@@ -68,7 +68,7 @@ class MergeDue:
         self._start_timer = start_timer
         self._due = False
         self._merges = 0
-        """Merges under way (each `merging` until it has ended)."""
+        """Merges under way (in `merging`)."""
         self._ended: asyncio.Future[None] | None = None
 
     @property
@@ -106,18 +106,18 @@ class MergeDue:
         """Whether a read now goes without waiting for the merge due."""
         return self._due and _READING_AHEAD.get()
 
-    def merging(self) -> Callable[[], None]:
-        """A merge begins (before it looks at what is set aside); returns what to call once it
-        has ended, merged or failed: the readers that went ahead before now are told."""
+    @contextmanager
+    def merging(self) -> Iterator[None]:
+        """A merge, from before it looks at what is set aside to its end (merged or failed):
+        then the readers that went ahead before it began are told."""
         self._merges += 1
         ended, self._ended = self._ended, None
-
-        def tell() -> None:
+        try:
+            yield
+        finally:
             self._merges -= 1
             if ended is not None and not ended.done():
                 ended.set_result(None)
-
-        return tell
 
 
 def merge_failed(failures: LogThrottle, database: str, error: Exception) -> None:

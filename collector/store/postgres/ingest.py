@@ -258,16 +258,14 @@ class PostgresIngest(PostgresConnections):
         minute, and what reads goes on without those samples; the next merge tries again."""
         if self._merge_due.reads_ahead():
             return
-        ended = self._merge_due.merging()
-        try:
-            if await any_set_aside(self.pool):
-                await self._merge_set_aside()
-        except self.errors as error:
-            merge_failed(self._merge_failures, self.path, error)
-        else:
-            self._merge_failures.reset()
-        finally:
-            ended()
+        with self._merge_due.merging():
+            try:
+                if await any_set_aside(self.pool):
+                    await self._merge_set_aside()
+            except self.errors as error:
+                merge_failed(self._merge_failures, self.path, error)
+            else:
+                self._merge_failures.reset()
 
     def ahead_of_merge(self) -> AbstractContextManager[asyncio.Future[None] | None]:
         return self._merge_due.reading_ahead()

@@ -205,13 +205,10 @@ class SqliteIngest(SqliteConnections):
         unwritable); the next merge tries again."""
         if self._merge_due.reads_ahead():
             return
-        ended = self._merge_due.merging()
-        try:
+        with self._merge_due.merging():
             if self._series.late_count:
                 async with self.write_lock:
                     await self._merge_logged()
-        finally:
-            ended()
 
     def ahead_of_merge(self) -> AbstractContextManager[asyncio.Future[None] | None]:
         return self._merge_due.reading_ahead()
@@ -219,8 +216,7 @@ class SqliteIngest(SqliteConnections):
     async def _merge_set_aside(self) -> None:
         """`settle_late` in the ingest thread, under the write lock; the caches follow once it
         is committed. It goes on to its end even if the caller is cancelled meanwhile."""
-        ended = self._merge_due.merging()
-        try:
+        with self._merge_due.merging():
             if not self._series.late_count:
                 return
             pending = Pending(self._series)
@@ -232,8 +228,6 @@ class SqliteIngest(SqliteConnections):
             if cancelled:
                 raise asyncio.CancelledError
             work.result()
-        finally:
-            ended()
 
     def _start_settler(self) -> None:
         if self._settler is None or self._settler.done():
