@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -107,6 +108,23 @@ def stop_process(process: subprocess.Popen[str], timeout: float = 10.0) -> tuple
         process.kill()
         out, err = process.communicate()
     return process.returncode, out, err
+
+
+def read_stderr(process: subprocess.Popen[str]) -> tuple[list[str], threading.Thread]:
+    """The lines `process` writes to stderr, appended as they come by a thread (started), so
+    that a test can wait on them and a full pipe never blocks the process; join the thread
+    once the process has exited."""
+    assert process.stderr is not None
+    lines: list[str] = []
+    stream = process.stderr
+
+    def read() -> None:
+        for line in stream:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return lines, reader
 
 
 def collector_healthy(url: str, process: subprocess.Popen[str]) -> bool:

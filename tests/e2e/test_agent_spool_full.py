@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import async_wait_until, free_port
+from tests.support import async_wait_until, free_port, read_stderr
 from tests.targets import HttpTargetServer, http_target
 
 TOKEN = "e2e-agent-token-5d0e"
@@ -97,10 +96,7 @@ async def test_samples_a_full_spool_cannot_keep_are_counted(
     metrics_port = free_port()
     config = write_config(tmp_path, target, metrics_port)
     agent = start_agent_with_file_size_limit(config)
-    assert agent.stderr is not None
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(agent.stderr), daemon=True)
-    reader.start()  # a full pipe would block the agent's logging, and so its loop
+    lines, reader = read_stderr(agent)  # a full pipe would block the agent's logging and loop
     try:
         counted = await async_wait_until(lambda: write_failures(metrics_port), timeout=30)
         assert agent.poll() is None, "the agent keeps running"

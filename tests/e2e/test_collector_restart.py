@@ -5,13 +5,18 @@ within seconds of its return, and nothing it spooled is lost (issue 15 item 7)."
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import IO
 
-from tests.support import free_port, start_collector, start_slawatch, stop_process, wait_until
+from tests.support import (
+    free_port,
+    read_stderr,
+    start_collector,
+    start_slawatch,
+    stop_process,
+    wait_until,
+)
 
 ADMIN = "admin-token-e2e-restart-0123"
 AGENT = "agent-token-e2e-restart-0123"
@@ -25,11 +30,6 @@ def ingested(url: str) -> float:
         text = response.read().decode()
     prefix = 'slawatch_samples_ingested_total{agent="eu-1"}'
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix))
-
-
-def read_into(stream: IO[str], lines: list[str]) -> None:
-    for line in stream:
-        lines.append(line)
 
 
 def longest_wait(lines: list[str]) -> float:
@@ -69,10 +69,7 @@ def test_the_agent_pushes_within_seconds_of_the_collectors_return(tmp_path: Path
     config = write_config(tmp_path, port)
     collector = start_collector(config, url, quiet=True)
     agent = start_slawatch(["agent", "--config", str(config)])
-    assert agent.stderr is not None
-    lines: list[str] = []
-    reader = threading.Thread(target=read_into, args=(agent.stderr, lines), daemon=True)
-    reader.start()  # read as it comes: the outage lasts until the agent's log shows a long wait
+    lines, reader = read_stderr(agent)  # the outage lasts until the agent's log shows a long wait
     try:
         wait_until(lambda: ingested(url) >= 1, timeout=30)
         stop_process(collector)
