@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import random
 import statistics
 import sys
 import tempfile
@@ -43,16 +42,16 @@ import structlog
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import postgres as trace  # noqa: E402  (bench/postgres.py, beside this script: its agents and trace)
+
 from slawatch.collector.alerts.evaluator import Evaluator  # noqa: E402
 from slawatch.collector.alerts.outbox import Outbox  # noqa: E402
+from slawatch.collector.ingest.batch import validate_batch  # noqa: E402
 from slawatch.collector.samples import SampleRow  # noqa: E402
 from slawatch.collector.store import create_store  # noqa: E402
 from slawatch.config.loader import parse_config  # noqa: E402
 from tests.postgres_cluster import running_cluster  # noqa: E402
 
-AGENTS = 4
-CHECKS = 50
-BATCH = 1000
 PASS_GAP_S = 1.0
 DATABASES = ("sqlite", "postgresql")
 CONFIG = """
@@ -66,29 +65,20 @@ alerts:
 """
 
 
-def agent_rows(agent: int, count: int, start_ms: int) -> list[SampleRow]:
-    """`count` samples of the agent's checks every minute, in time order, one in 97 failing."""
-    rows = []
-    for k in range(count):
-        check, step = k % CHECKS, k // CHECKS
-        ok = (k * 7919) % 97 != 0
-        rows.append(SampleRow(
-            start_ms + step * 60_000 + check * 10, ok, float(20 + (k * 31) % 400) if ok else None,
-            60_000, 200 if ok else 503, None if ok else "HTTP 503", 1000, 2000, None, 15000, 500,
-            None, f"a{agent}-check-{check}", "http",
-        ))  # fmt: skip
-    return rows
-
-
-def day_shuffled(rows: list[SampleRow], seed: int) -> list[list[SampleRow]]:
-    """`rows` shuffled within each day, cut into batches: every batch late for every series."""
-    rng = random.Random(seed)
-    per_day = CHECKS * 1440
-    mixed: list[SampleRow] = []
-    for first in range(0, len(rows), per_day):
-        day = rows[first : first + per_day]
-        mixed += rng.sample(day, k=len(day))
-    return [mixed[i : i + BATCH] for i in range(0, len(mixed), BATCH)]
+def pushed_batches(samples: int) -> list[list[list[SampleRow]]]:
+    """Each agent's batches of bench/postgres.py's trace shuffled over each day (every batch
+    late for every series), as the collector's validation makes them rows."""
+    start = time.time() - 3 * 86_400
+    per_agent = []
+    for agent in range(trace.AGENTS):
+        rows = trace.agent_samples(agent, samples // trace.AGENTS, start)
+        found = trace.day_shuffled(rows, agent)
+        documents = ({"agent": f"a{agent}", "samples": batch} for batch in found)
+        per_agent.append([
+            validate_batch(document, now=time.time(), max_sample_age=400 * 86_400).samples
+            for document in documents
+        ])  # fmt: skip
+    return per_agent
 
 
 async def flood(database: Path | str, batches: list[list[list[SampleRow]]], ahead: bool,
@@ -147,10 +137,9 @@ def databases(names: list[str], folder: Path) -> Iterator[dict[str, Callable[[],
 
 async def main(samples: int, rounds: int, names: list[str]) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
-    start_ms = round(time.time() * 1000) - 3 * 86_400_000
-    batches = [day_shuffled(agent_rows(a, samples // AGENTS, start_ms), a) for a in range(AGENTS)]
-    print(f"{samples:,} samples a day shuffled, {AGENTS} agents, batches of {BATCH}, a pass a"
-          f" second")  # fmt: skip
+    batches = pushed_batches(samples)
+    print(f"{samples:,} samples a day shuffled, {trace.AGENTS} agents, batches of"
+          f" {trace.BATCH}, a pass a second")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp, databases(names, Path(tmp)) as new_database:
         for name in names:
             for _ in range(rounds):
