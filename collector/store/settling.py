@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from bisect import bisect_right
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -118,6 +118,15 @@ class MergeDue:
             self._merges -= 1
             if ended is not None and not ended.done():
                 ended.set_result(None)
+
+
+async def timed_merge(settled: Callable[[], Awaitable[None]]) -> None:
+    """The timer's merge (`settled`): a defect in it (not a failure of the database, which
+    `merge_failed` tells) is logged with its traceback, and the timer goes on."""
+    try:
+        await settled()
+    except Exception:
+        log.exception("late_samples_not_merged")
 
 
 def merge_failed(failures: LogThrottle, database: str, error: Exception) -> None:

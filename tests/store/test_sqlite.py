@@ -483,6 +483,24 @@ async def test_a_read_ahead_while_the_timers_merge_is_under_way_goes_ahead_of_th
     assert late_rows_table(store.path) == 0
 
 
+async def test_a_defect_in_a_timed_merge_is_logged_and_the_next_one_still_comes(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def defect(db: sqlite3.Connection, pending: ingest_transaction.Pending) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(settling, "SETTLE_AFTER_S", 0.05)
+    newest, late = every_other_minute()
+    await ingest(store, newest)
+    with monkeypatch.context() as patched, capture_logs() as logs:
+        patched.setattr(sqlite_ingest, "settle_late", defect)
+        await ingest(store, late[:5])
+        await async_wait_until(lambda: any(e["event"] == "late_samples_not_merged" for e in logs))
+    assert logs[0]["log_level"] == "error" and "exc_info" in logs[0]
+    await ingest(store, late[5:])
+    await async_wait_until(lambda: late_rows_table(store.path) == 0)
+
+
 async def test_a_merge_that_fails_is_logged_pushes_and_reads_go_on_and_the_next_merge_does_it(
     store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

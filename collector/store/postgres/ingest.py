@@ -28,7 +28,6 @@ from contextlib import AbstractContextManager
 from functools import partial
 
 import asyncpg
-import structlog
 
 from slawatch.collector.engine.timeline import FOREVER_MS, extend_runs
 from slawatch.collector.log_throttle import LogThrottle
@@ -63,9 +62,8 @@ from slawatch.collector.store.settling import (
     MergeDue,
     merge_failed,
     split_late,
+    timed_merge,
 )
-
-log = structlog.get_logger()
 
 SERIES_LOCK = 0x534C4153
 """The namespace of the advisory locks of series (the key is the series id)."""
@@ -298,10 +296,7 @@ class PostgresIngest(PostgresConnections):
             self._late_waiting.clear()
             self._late_many.clear()
             self._merge_due.begun()
-            try:
-                await self.settled()
-            except Exception:  # a defect, not the database: logged, and the next merge is due
-                log.exception("late_samples_not_merged")
+            await timed_merge(self.settled)
 
 
 def _joined(

@@ -26,7 +26,7 @@ from slawatch.collector.log_throttle import LogThrottle
 from slawatch.collector.samples import SampleRow
 from slawatch.collector.store import settling
 from slawatch.collector.store.records import IngestResult
-from slawatch.collector.store.settling import SETTLE_SAMPLES, MergeDue, merge_failed
+from slawatch.collector.store.settling import SETTLE_SAMPLES, MergeDue, merge_failed, timed_merge
 from slawatch.collector.store.sqlite.connections import SqliteConnections
 from slawatch.collector.store.sqlite.ingest_transaction import (
     Job,
@@ -239,7 +239,7 @@ class SqliteIngest(SqliteConnections):
         while self._merge_due.is_due:
             await asyncio.sleep(settling.SETTLE_AFTER_S)
             self._merge_due.begun()
-            await self.settled()
+            await timed_merge(self.settled)
 
     async def _merge_logged(self) -> None:
         """`_merge_set_aside`, under the write lock; if it fails, it is logged (once a minute)
